@@ -1,0 +1,125 @@
+"""The shape of ``preprod.yml``: roles, policy, schedule, environments and plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from checks.context import CREDENTIAL_HEADERS, Target
+from checks.spec import PlanSpec
+from checks.units import Duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Role(_Strict):
+    label: str | None = None
+    members: list[str] = Field(default_factory=list)
+    usergroup: str | None = None
+    min_approvals: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _has_people(self) -> Role:
+        if not self.members and not self.usergroup:
+            raise ValueError("expected `members` (Slack user ids) or a `usergroup` id")
+        return self
+
+
+class Policy(_Strict):
+    required_signoffs: list[str] | None = None
+    """Roles that must approve; all configured roles when left out."""
+    requester_may_sign: bool = False
+    one_role_per_person: bool = True
+    signoff_deadline: Duration = 24 * 3600.0
+    waivers_by: list[str] = Field(default_factory=lambda: ["sre"])
+
+
+class Schedule(_Strict):
+    digest: str = "0 9 * * mon-fri"
+    nudge_after: Duration = 4 * 3600.0
+
+
+class Environment(_Strict):
+    base_url: str
+    production_url: str | None = None
+    plan: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    ca_bundle: Path | None = None
+
+    @field_validator("base_url", "production_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+
+class Config(_Strict):
+    channel: str | None = None
+    timezone: str = "UTC"
+    roles: dict[str, Role] = Field(default_factory=dict)
+    policy: Policy = Field(default_factory=Policy)
+    schedule: Schedule = Field(default_factory=Schedule)
+    environments: dict[str, Environment] = Field(min_length=1)
+    plans: dict[str, PlanSpec] = Field(min_length=1)
+
+    _source: Path = PrivateAttr(default=Path("preprod.yml"))
+    _secrets: frozenset[str] = PrivateAttr(default=frozenset())
+    _digest: str = PrivateAttr(default="")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone such as Europe/Berlin, got {value!r}"
+            ) from None
+        return value
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Values that must never appear in evidence, logs or reports."""
+        return self._secrets
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the file as read, recorded with every run."""
+        return self._digest
+
+    @property
+    def required_roles(self) -> list[str]:
+        if self.policy.required_signoffs is not None:
+            return list(self.policy.required_signoffs)
+        return list(self.roles)
+
+    def target(self, env_name: str) -> Target:
+        env = self.environments[env_name]
+        return Target(
+            name=env_name,
+            base_url=env.base_url,
+            production_url=env.production_url,
+            headers=dict(env.headers),
+            ca_bundle=env.ca_bundle,
+        )
+
+
+def header_secrets(headers: dict[str, str]) -> set[str]:
+    """Credential header values, and the token part of ``Bearer <token>``."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in CREDENTIAL_HEADERS or "token" in name.lower() or "key" in name.lower():
+            found.add(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic", "token"):
+                found.add(credential)
+    return found

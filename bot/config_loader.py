@@ -1,0 +1,293 @@
+"""Read ``preprod.yml``: ``${VAR}`` references, validation, and errors a person can act on
+(file, key path, line, what was expected)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bot.config import Config, header_secrets
+from bot.yamlsource import Path_, YamlError, line_for, load_with_lines
+from checks.spec import COMMON_KEYS
+
+CONFIG_ENV = "PREPROD_CONFIG"
+DEFAULT_CONFIG = "preprod.yml"
+
+_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|api_?key|credential|private")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path or "(top level)"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used, with every problem found."""
+
+    def __init__(self, source: Path | str, problems: list[Problem]) -> None:
+        self.source = Path(source)
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        head = f"{self.source}: {count} configuration problem{'s' if count != 1 else ''}"
+        return "\n".join([head, *(f"  {problem}" for problem in self.problems)])
+
+
+def resolve_config_path(explicit: str | Path | None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and validate a config file; raises :class:`ConfigError` naming every problem."""
+    source = Path(path)
+    environ = os.environ if environ is None else environ
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [Problem("", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        raw, lines = load_with_lines(text)
+    except YamlError as exc:
+        raise ConfigError(source, [Problem("", str(exc), exc.line)]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [Problem("", "expected a mapping of keys at the top level")])
+
+    secrets: set[str] = set()
+    problems: list[Problem] = []
+    data = _substitute(raw, (), environ, secrets, problems, lines)
+    if problems:
+        raise ConfigError(source, problems)
+
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _explain(exc, data, lines, Config)) from None
+
+    problems = [*_bind_check_options(config, lines), *_cross_check(config, source, lines)]
+    if problems:
+        raise ConfigError(source, problems)
+
+    config = _resolve_paths(config, source.parent)
+    for env in config.environments.values():
+        secrets |= header_secrets(env.headers)
+    config._source = source
+    config._secrets = frozenset(s for s in secrets if len(s) >= 4)
+    config._digest = hashlib.sha256(text.encode()).hexdigest()
+    return config
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _substitute(
+    value: Any,
+    path: Path_,
+    environ: Mapping[str, str],
+    secrets: set[str],
+    problems: list[Problem],
+    lines: dict[Path_, int],
+) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string; ``$$`` is a literal ``$``."""
+    if isinstance(value, dict):
+        return {
+            k: _substitute(v, (*path, str(k)), environ, secrets, problems, lines)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _substitute(v, (*path, i), environ, secrets, problems, lines)
+            for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found is None and default is None:
+            problems.append(
+                Problem(
+                    format_path(path),
+                    f"environment variable {name} is not set (write ${{{name}:-default}} "
+                    "to give a default)",
+                    line_for(lines, path),
+                )
+            )
+            return ""
+        resolved = found if found is not None else str(default)
+        if _SECRET_NAME.search(name):
+            secrets.add(resolved)
+        return resolved
+
+    return _REFERENCE.sub(replace, value)
+
+
+def _explain(
+    exc: ValidationError,
+    data: Any,
+    lines: dict[Path_, int],
+    model: type[BaseModel],
+    prefix: Path_ = (),
+) -> list[Problem]:
+    """pydantic errors as problems at the key path the user wrote; union alternatives merged."""
+    merged: dict[str, Problem] = {}
+    for error in exc.errors():
+        path = _user_path(data, tuple(error["loc"]), error["type"] == "missing")
+        full = (*prefix, *path)
+        message = _message(error, model, path)
+        key = format_path(full)
+        if key in merged:
+            if message not in merged[key].message:
+                merged[key] = Problem(key, f"{merged[key].message}, or {message}", merged[key].line)
+            continue
+        merged[key] = Problem(key, message, line_for(lines, full))
+    return list(merged.values())
+
+
+def _user_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> Path_:
+    """Drop the parts of a pydantic location that are not keys in the data
+    (union member tags such as ``int`` or ``list[int]``)."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+            path.append(part)
+        elif last and keep_last:
+            path.append(part)
+    return tuple(path)
+
+
+def _message(error: Any, model: type[BaseModel], path: Path_) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        name = str(path[-1]) if path else "?"
+        message = f"unknown key {name!r}"
+        known = _known_keys(model, path[:-1])
+        if close := difflib.get_close_matches(name, known, n=1):
+            message += f" (did you mean {close[0]!r}?)"
+        elif known:
+            message += f"; expected one of: {', '.join(sorted(known))}"
+        return message
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message.replace("Input should be", "expected")
+    if kind != "value_error" and "input" in error and not isinstance(error["input"], dict | list):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def _known_keys(model: type[BaseModel], path: Path_) -> list[str]:
+    """Field names of the model found at ``path`` (for "did you mean")."""
+    current: Any = model
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        names = list(current.model_fields)
+        if current.__name__ == "CheckSpec":
+            names = sorted(COMMON_KEYS)
+        return names
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return _unwrap(field.annotation) if field else None
+    origin = typing.get_origin(annotation)
+    if origin in (dict, list):
+        return _unwrap(typing.get_args(annotation)[-1])
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _bind_check_options(config: Config, lines: dict[Path_, int]) -> list[Problem]:
+    """Validate each check's own options against its kind's model."""
+    problems: list[Problem] = []
+    for plan_name, plan in config.plans.items():
+        for index, spec in enumerate(plan.checks):
+            prefix: Path_ = ("plans", plan_name, "checks", index)
+            try:
+                spec.bind()
+            except ValidationError as exc:
+                problems += _explain(exc, spec.raw_options, lines, spec.kind.Options, prefix)
+    return problems
+
+
+def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[Problem]:
+    """References between sections: plans, roles and files that must exist."""
+    problems: list[Problem] = []
+
+    def add(path: Path_, message: str) -> None:
+        problems.append(Problem(format_path(path), message, line_for(lines, path)))
+
+    for name, env in config.environments.items():
+        if env.plan not in config.plans:
+            add(
+                ("environments", name, "plan"),
+                f"no plan named {env.plan!r}; plans: {', '.join(sorted(config.plans))}",
+            )
+        if env.ca_bundle is not None and not (source.parent / env.ca_bundle).is_file():
+            add(("environments", name, "ca_bundle"), f"file not found: {env.ca_bundle}")
+    for section in ("required_signoffs", "waivers_by"):
+        for index, role in enumerate(getattr(config.policy, section) or []):
+            if role not in config.roles and config.roles:
+                add(
+                    ("policy", section, index),
+                    f"no role named {role!r}; roles: {', '.join(sorted(config.roles))}",
+                )
+    return problems
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """CA bundles are relative to the config file, not to the working directory."""
+    environments = {
+        name: env.model_copy(update={"ca_bundle": (base / env.ca_bundle).resolve()})
+        if env.ca_bundle is not None
+        else env
+        for name, env in config.environments.items()
+    }
+    resolved = config.model_copy(update={"environments": environments})
+    return resolved

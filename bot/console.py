@@ -1,0 +1,154 @@
+"""Terminal output for ``preprod check``: a live table on a terminal, plain lines in CI logs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from bot.events import (
+    CheckFinished,
+    CheckProgressed,
+    CheckStarted,
+    Event,
+    RunFinished,
+    RunStarted,
+)
+from bot.report import RunReport, Verdict
+from checks.base import CheckResult, Status
+from checks.units import format_duration
+
+STYLE = {
+    "pending": ("·", "dim"),
+    "running": ("…", "cyan"),
+    Status.PASSED: ("✓", "green"),
+    Status.WARNED: ("!", "yellow"),
+    Status.FAILED: ("✗", "red"),
+    Status.ERROR: ("⚠", "bold red"),
+    Status.SKIPPED: ("-", "dim"),
+}
+PLAIN_PROGRESS_EVERY = 5.0
+
+
+@dataclass
+class _Row:
+    check_id: str
+    check_type: str
+    state: str = "pending"
+    detail: str = ""
+    started: float | None = None
+    elapsed: float | None = None
+
+
+@dataclass
+class TerminalProgress:
+    """Listens to engine events and shows them; never touches the engine's state."""
+
+    console: Console
+    rows: dict[str, _Row] = field(default_factory=dict)
+    live: Live | None = None
+    _last_plain: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def interactive(self) -> bool:
+        return self.console.is_terminal
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.rows = {c.check_id: _Row(c.check_id, c.check_type) for c in event.checks}
+            if self.interactive:
+                self.live = Live(self._table(), console=self.console, refresh_per_second=4)
+                self.live.start()
+        elif isinstance(event, CheckStarted):
+            row = self.rows[event.check_id]
+            row.state, row.started = "running", time.monotonic()
+            self._plain(f"▶ {event.check_id} started")
+        elif isinstance(event, CheckProgressed):
+            self.rows[event.progress.check_id].detail = event.progress.message
+            self._plain_progress(event.progress.check_id, event.progress.message)
+        elif isinstance(event, CheckFinished):
+            self._finished(event.result)
+        elif isinstance(event, RunFinished):
+            self.stop()
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
+            self.live = None
+
+    def _finished(self, result: CheckResult) -> None:
+        row = self.rows[result.check_id]
+        row.state, row.detail, row.elapsed = result.status, result.summary, result.duration_s
+        if result.status is not Status.SKIPPED:
+            symbol, _ = STYLE[result.status]
+            took = format_duration(result.duration_s)
+            self._plain(
+                f"{symbol} {result.check_id} {result.status.value} ({took}): {result.summary}"
+            )
+
+    def _plain(self, line: str) -> None:
+        if not self.interactive:
+            self.console.print(line, markup=False, highlight=False)
+
+    def _plain_progress(self, check_id: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_plain.get(check_id, 0.0) >= PLAIN_PROGRESS_EVERY:
+            self._last_plain[check_id] = now
+            self._plain(f"  {check_id}: {message}")
+
+    def _table(self) -> RenderableType:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        for _ in range(4):
+            table.add_column()
+        done = 0
+        for row in self.rows.values():
+            symbol, style = STYLE.get(row.state, ("?", ""))
+            if row.state not in ("pending", "running"):
+                done += 1
+            elapsed = row.elapsed
+            if elapsed is None and row.started is not None:
+                elapsed = time.monotonic() - row.started
+            took = format_duration(elapsed) if elapsed is not None else ""
+            table.add_row(
+                Text(symbol, style=style),
+                Text(row.check_id, style="bold"),
+                Text(took, style="dim"),
+                Text(row.detail, overflow="ellipsis", no_wrap=True),
+            )
+        header = Text(f"{done}/{len(self.rows)} checks done", style="dim")
+        return Group(header, table)
+
+
+def summary_table(report: RunReport) -> Table:
+    table = Table(title=f"{report.service} {report.version} on {report.environment}")
+    for name in ("", "check", "type", "status", "time", "summary"):
+        table.add_column(name, overflow="fold")
+    for result in report.results:
+        symbol, style = STYLE[result.status]
+        status = result.status.value + ("" if result.critical else " (non-blocking)")
+        table.add_row(
+            Text(symbol, style=style),
+            result.check_id,
+            result.check_type,
+            Text(status, style=style),
+            format_duration(result.duration_s),
+            result.summary,
+        )
+    return table
+
+
+def verdict_line(report: RunReport) -> Text:
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
+    if report.verdict is Verdict.FAIL:
+        blocking = ", ".join(report.blocking_failures)
+        return Text(f"FAIL: blocking failures: {blocking} ({counts})", style="bold red")
+    if report.verdict is Verdict.INCOMPLETE:
+        return Text(f"INCOMPLETE: the run was {report.status} ({counts})", style="bold yellow")
+    return Text(f"PASS: no blocking failure ({counts})", style="bold green")

@@ -1,0 +1,227 @@
+"""Runs an environment's plan: light checks side by side, exclusive ones alone; every
+result stored before it is announced; nothing a check does escapes as an exception."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bot.config import Config
+from bot.events import (
+    CheckFinished,
+    CheckProgressed,
+    CheckStarted,
+    Event,
+    Listener,
+    PlannedCheck,
+    RunFinished,
+    RunStarted,
+)
+from bot.models import Run, RunStatus, utcnow
+from bot.report import RunReport
+from bot.store import RunStore
+from checks.base import CheckResult
+from checks.context import CheckContext, ProgressEvent, RunInfo
+from checks.redact import Redactor
+from checks.spec import CheckSpec
+from checks.units import format_duration
+
+log = logging.getLogger(__name__)
+
+NOT_SELECTED = "not selected for this run"
+
+
+class RequestError(ValueError):
+    """A run that cannot start as asked (unknown environment, plan or check)."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    service: str
+    version: str
+    environment: str
+    plan: str | None = None
+    only: tuple[str, ...] = ()
+    requester: str = "cli"
+    source: str = "cli"
+
+
+@dataclass
+class Engine:
+    config: Config
+    store: RunStore
+    workdir: Path = Path(".preprod/work")
+    concurrency: int = 4
+    listeners: list[Listener] = field(default_factory=list)
+
+    def resolve(self, request: RunRequest) -> tuple[str, list[CheckSpec], list[CheckSpec]]:
+        """The plan name, the checks to run and those left out; raises RequestError."""
+        envs = self.config.environments
+        if request.environment not in envs:
+            known = ", ".join(sorted(envs))
+            raise RequestError(f"unknown environment {request.environment!r}; known: {known}")
+        plan_name = request.plan or envs[request.environment].plan
+        if plan_name not in self.config.plans:
+            known = ", ".join(sorted(self.config.plans))
+            raise RequestError(f"unknown plan {plan_name!r}; known: {known}")
+        plan = self.config.plans[plan_name]
+        ids = [spec.id for spec in plan.checks]
+        if unknown := [check_id for check_id in request.only if check_id not in ids]:
+            raise RequestError(
+                f"plan {plan_name!r} has no check {', '.join(map(repr, unknown))}; "
+                f"its checks: {', '.join(ids)}"
+            )
+        chosen = plan.select(list(request.only))
+        return plan_name, chosen, [spec for spec in plan.checks if spec not in chosen]
+
+    async def start(self, request: RunRequest) -> Run:
+        """Store the run with its checks pending; raises RequestError before storing anything."""
+        plan_name, _, _ = self.resolve(request)
+        specs = self.config.plans[plan_name].checks
+        run = Run(
+            service=request.service,
+            version=request.version,
+            environment=request.environment,
+            plan=plan_name,
+            base_url=self.config.environments[request.environment].base_url,
+            requester=request.requester,
+            source=request.source,
+            config_path=str(self.config.source),
+            config_digest=self.config.digest,
+        )
+        return await self.store.create_run(run, [(s.id, s.type, s.critical) for s in specs])
+
+    async def execute(self, run: Run, request: RunRequest) -> RunReport:
+        """Run the stored run's checks to the end (or until cancelled)."""
+        assert run.id is not None
+        run_id = run.id
+        _, chosen, left_out = self.resolve(request)
+        self._emit(
+            RunStarted(
+                run_id,
+                tuple(
+                    PlannedCheck(s.id, s.type, s.critical, s in chosen)
+                    for s in self.config.plans[run.plan].checks
+                ),
+            )
+        )
+        try:
+            for spec in left_out:
+                await self._record(run_id, spec, CheckResult.skipped(NOT_SELECTED))
+            limit = asyncio.Semaphore(self.concurrency)
+            info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
+            for batch in batches(chosen):
+                async with asyncio.TaskGroup() as group:
+                    for spec in batch:
+                        group.create_task(self._run_limited(limit, info, spec))
+        except asyncio.CancelledError:
+            await asyncio.shield(self.store.finish_run(run_id, RunStatus.CANCELLED))
+            raise
+        except Exception:
+            await self.store.finish_run(run_id, RunStatus.FAILED)
+            raise
+        await self.store.finish_run(run_id, RunStatus.FINISHED)
+        report = await self.store.report(run_id)
+        self._emit(RunFinished(run_id, report))
+        return report
+
+    async def run(self, request: RunRequest) -> RunReport:
+        return await self.execute(await self.start(request), request)
+
+    async def _run_limited(self, limit: asyncio.Semaphore, info: RunInfo, spec: CheckSpec) -> None:
+        async with limit:
+            await self._run_check(info, spec)
+
+    async def _run_check(self, info: RunInfo, spec: CheckSpec) -> None:
+        started = utcnow()
+        await self.store.mark_started(info.run_id, spec.id, started)
+        self._emit(CheckStarted(info.run_id, spec.id))
+        ctx = CheckContext(
+            target=self.config.target(info.environment),
+            run=info,
+            check_id=spec.id,
+            redactor=Redactor(self.config.secrets),
+            workdir=self.workdir / f"run-{info.run_id}" / spec.id,
+            on_progress=lambda event: self._progress(info.run_id, event),
+        )
+        result = await run_guarded(spec, ctx)
+        await self._record(info.run_id, spec, result, started)
+
+    async def _record(
+        self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None
+    ) -> None:
+        redact = Redactor(self.config.secrets)
+        now = utcnow()
+        final = result.model_copy(
+            update={
+                "check_id": spec.id,
+                "check_type": spec.type,
+                "critical": spec.critical,
+                "blocking": spec.critical and result.status.is_problem,
+                "summary": redact(result.summary),
+                "evidence": redact(result.evidence),
+                "started_at": started or now,
+                "finished_at": now,
+            }
+        )
+        await self.store.save_result(run_id, final)
+        self._emit(CheckFinished(run_id, final))
+
+    def _progress(self, run_id: int, event: ProgressEvent) -> None:
+        self._emit(CheckProgressed(run_id, event))
+
+    def _emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken display must not stop a release check
+                log.exception("progress listener failed on %s", type(event).__name__)
+
+
+async def run_guarded(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+    """Run one check within its timeout; every failure mode becomes an ``error`` result."""
+    try:
+        check = spec.build()
+        timeout = spec.timeout if spec.timeout is not None else check.natural_timeout()
+    except Exception as exc:
+        return CheckResult.error(f"cannot set up the check: {exc}")
+    try:
+        async with asyncio.timeout(timeout):
+            return await check.run(ctx)
+    except TimeoutError:
+        return CheckResult.error(f"timed out after {format_duration(timeout)}")
+    except httpx.TransportError as exc:
+        return CheckResult.error(describe_transport_error(exc))
+    except Exception as exc:
+        log.exception("check %s crashed", spec.id)
+        return CheckResult.error(f"check crashed: {type(exc).__name__}: {exc}")
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    try:
+        url = str(exc.request.url)
+    except RuntimeError:
+        url = "the target"
+    reason = str(exc) or type(exc).__name__
+    return f"cannot reach {url}: {reason}"
+
+
+def batches(specs: Sequence[CheckSpec]) -> Iterable[list[CheckSpec]]:
+    """Consecutive light checks run together; an exclusive check runs alone, in plan order."""
+    batch: list[CheckSpec] = []
+    for spec in specs:
+        if spec.is_exclusive():
+            if batch:
+                yield batch
+                batch = []
+            yield [spec]
+        else:
+            batch.append(spec)
+    if batch:
+        yield batch

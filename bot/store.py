@@ -1,0 +1,192 @@
+"""Runs and check results in the database (SQLite by default, PostgreSQL for teams).
+
+Calls are synchronous SQLModel underneath and pushed to a thread, so the event loop
+that serves Slack never waits on the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from bot.models import CheckRecord, Run, RunStatus, utcnow
+from bot.report import RunReport
+from checks.base import CheckResult, Status
+
+DATABASE_ENV = "DATABASE_URL"
+DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
+
+T = TypeVar("T")
+
+
+def database_url(explicit: str | None = None) -> str:
+    return explicit or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class RunStore:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = database_url(url)
+        self.engine = make_engine(self.url)
+        SQLModel.metadata.create_all(self.engine)
+
+    async def _call(self, fn: Callable[[Session], T]) -> T:
+        def work() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(work)
+
+    async def create_run(self, run: Run, checks: list[tuple[str, str, bool]]) -> Run:
+        """Store a new run with its checks pending: ``(check_id, check_type, critical)``."""
+
+        def work(session: Session) -> Run:
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            for position, (check_id, check_type, critical) in enumerate(checks):
+                session.add(
+                    CheckRecord(
+                        run_id=run.id,
+                        check_id=check_id,
+                        check_type=check_type,
+                        position=position,
+                        critical=critical,
+                    )
+                )
+            session.commit()
+            return run
+
+        return await self._call(work)
+
+    async def mark_started(self, run_id: int, check_id: str, at: datetime) -> None:
+        def work(session: Session) -> None:
+            record = _latest(session, run_id, check_id)
+            record.status, record.started_at = "running", at
+            session.add(record)
+            session.commit()
+
+        await self._call(work)
+
+    async def save_result(self, run_id: int, result: CheckResult) -> None:
+        def work(session: Session) -> None:
+            record = _latest(session, run_id, result.check_id)
+            record.status = result.status.value
+            record.summary = result.summary
+            record.metrics = dict(result.metrics)
+            record.evidence = result.evidence
+            record.blocking = result.blocking
+            record.started_at = result.started_at or record.started_at
+            record.finished_at = result.finished_at
+            session.add(record)
+            session.commit()
+
+        await self._call(work)
+
+    async def finish_run(self, run_id: int, status: RunStatus) -> None:
+        def work(session: Session) -> None:
+            run = session.get(Run, run_id)
+            assert run is not None
+            run.status, run.finished_at = status, utcnow()
+            session.add(run)
+            session.commit()
+
+        await self._call(work)
+
+    async def get_run(self, run_id: int) -> Run | None:
+        return await self._call(lambda session: session.get(Run, run_id))
+
+    async def list_runs(self, limit: int = 20) -> list[Run]:
+        def work(session: Session) -> list[Run]:
+            query = select(Run).order_by(col(Run.id).desc()).limit(limit)
+            return list(session.exec(query))
+
+        return await self._call(work)
+
+    async def report(self, run_id: int) -> RunReport:
+        """The run as reports see it: the latest attempt of each check, in plan order."""
+
+        def work(session: Session) -> RunReport:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            query = (
+                select(CheckRecord)
+                .where(CheckRecord.run_id == run_id)
+                .order_by(col(CheckRecord.position), col(CheckRecord.attempt).desc())
+            )
+            latest: dict[str, CheckRecord] = {}
+            for record in session.exec(query):
+                latest.setdefault(record.check_id, record)
+            return RunReport(
+                run_id=run_id,
+                service=run.service,
+                version=run.version,
+                environment=run.environment,
+                plan=run.plan,
+                base_url=run.base_url,
+                requester=run.requester,
+                status=run.status.value,
+                started_at=_aware(run.created_at) or utcnow(),
+                finished_at=_aware(run.finished_at),
+                results=[_as_result(record) for record in latest.values()],
+            )
+
+        return await self._call(work)
+
+
+def _latest(session: Session, run_id: int, check_id: str) -> CheckRecord:
+    query = (
+        select(CheckRecord)
+        .where(CheckRecord.run_id == run_id, CheckRecord.check_id == check_id)
+        .order_by(col(CheckRecord.attempt).desc())
+    )
+    record = session.exec(query).first()
+    if record is None:
+        raise LookupError(f"run {run_id} has no check {check_id!r}")
+    return record
+
+
+def _as_result(record: CheckRecord) -> CheckResult:
+    final = record.status in {status.value for status in Status}
+    return CheckResult(
+        status=Status(record.status) if final else Status.SKIPPED,
+        summary=record.summary if final else f"not finished ({record.status})",
+        metrics=record.metrics or {},
+        evidence=record.evidence,
+        blocking=record.blocking,
+        check_id=record.check_id,
+        check_type=record.check_type,
+        critical=record.critical,
+        started_at=_aware(record.started_at),
+        finished_at=_aware(record.finished_at),
+    )

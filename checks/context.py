@@ -1,0 +1,93 @@
+"""What a check sees of the world: the target environment, the run, a way to report progress."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from checks.redact import Redactor
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """The environment under test, as the config describes it (secrets already resolved)."""
+
+    name: str
+    base_url: str
+    production_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    ca_bundle: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying context that trusts the environment's CA bundle (or the system's)."""
+        if self.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return ssl.create_default_context()
+
+    def url(self, path: str) -> str:
+        return str(httpx.URL(self.base_url).join(path))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: int
+    service: str
+    version: str
+    environment: str
+    plan: str
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A check's live figures (``rps``, ``p95_ms``, ...) and a line of text."""
+
+    check_id: str
+    message: str
+    figures: dict[str, float] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class CheckContext:
+    target: Target
+    run: RunInfo
+    check_id: str
+    redactor: Redactor = field(default_factory=Redactor)
+    workdir: Path = field(default_factory=lambda: Path(".preprod") / "work")
+    on_progress: Callable[[ProgressEvent], None] = lambda event: None
+
+    def progress(self, message: str, **figures: float) -> None:
+        self.on_progress(ProgressEvent(self.check_id, self.redact(message), dict(figures)))
+
+    def redact(self, text: str) -> str:
+        return self.redactor(text)
+
+    def http_client(
+        self,
+        *,
+        with_credentials: bool = True,
+        timeout: float = 10.0,
+        follow_redirects: bool = False,
+        **kwargs: Any,
+    ) -> httpx.AsyncClient:
+        """An HTTP client for the target: its base URL, its CA bundle and, unless told
+        otherwise, its configured headers (credentials included)."""
+        headers = dict(self.target.headers)
+        if not with_credentials:
+            headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+        return httpx.AsyncClient(
+            base_url=self.target.base_url,
+            headers=headers,
+            verify=self.target.ssl_context(),
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            **kwargs,
+        )

@@ -1,0 +1,80 @@
+"""The plan schema: which checks an environment runs, each ``{id, type, ...options}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from checks.base import Check, CheckKind, CheckOptions
+from checks.registry import get_check_type
+from checks.units import Duration
+
+COMMON_KEYS = frozenset({"id", "type", "critical", "timeout", "exclusive", "description"})
+
+
+class CheckSpec(BaseModel):
+    """One entry of a plan. The keys beyond the common ones are the kind's options,
+    validated against that kind's own model by :meth:`bind`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    type: str
+    critical: bool = True
+    timeout: Duration | None = None
+    exclusive: bool | None = None
+    description: str = ""
+
+    _options: CheckOptions | None = PrivateAttr(default=None)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        get_check_type(value)  # UnknownCheckType lists the known ones
+        return value
+
+    @property
+    def raw_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def kind(self) -> CheckKind:
+        return get_check_type(self.type)
+
+    @property
+    def options(self) -> CheckOptions:
+        if self._options is None:
+            self._options = self.kind.Options.model_validate(self.raw_options)
+        return self._options
+
+    def bind(self) -> None:
+        """Validate the options now (raises pydantic's ValidationError)."""
+        self._options = self.kind.Options.model_validate(self.raw_options)
+
+    def build(self) -> Check[Any]:
+        return self.kind(self.options)
+
+    def is_exclusive(self) -> bool:
+        return self.kind.exclusive if self.exclusive is None else self.exclusive
+
+
+class PlanSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    checks: list[CheckSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PlanSpec:
+        seen: set[str] = set()
+        for spec in self.checks:
+            if spec.id in seen:
+                raise ValueError(f"check id {spec.id!r} is used twice in this plan")
+            seen.add(spec.id)
+        return self
+
+    def select(self, only: list[str] | None) -> list[CheckSpec]:
+        if not only:
+            return list(self.checks)
+        return [spec for spec in self.checks if spec.id in only]

@@ -1,0 +1,41 @@
+"""Human-friendly quantities in the plan: durations such as ``2m`` or ``500ms``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"500ms"``, ``"2m"``, ``"24h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 2m or 500ms")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 30s, 2m or 500ms, got {value!r}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration`, for summaries: ``1.5s``, ``2m``, ``340ms``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.3g}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g}m"
+    return f"{seconds / 3600:.3g}h"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A duration in seconds, written in the plan as ``30s``, ``2m``, ``500ms`` or a number."""
