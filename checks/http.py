@@ -1,0 +1,245 @@
+"""``http``: smoke requests against the environment, each judged on status, JSON, body
+text and latency. The first line of defence of every plan, so its summaries must say
+exactly which request broke and how."""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from checks._http import (
+    evidence_redactor,
+    exchange_evidence,
+    first_and_more,
+    or_list,
+    strip_credentials,
+    timed_send,
+    unreachable,
+)
+from checks.base import Check, CheckOptions, CheckResult
+from checks.context import CheckContext
+
+_MAX_MISMATCHES = 20
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RequestSpec(BaseModel):
+    """One request and what its answer must look like. Redirects are not followed:
+    expect the 3xx explicitly if that is the contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    method: str = Field(default="GET", pattern=r"^[A-Za-z]+$")
+    path: str = Field(pattern=r"^/", description="relative to the environment's base URL")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(default=None, alias="json")
+    expect_status: int | list[int] = 200
+    expect_json: Any = None
+    """A subset the JSON answer must contain; see :func:`json_mismatches` (lists match
+    "every expected element is matched by some actual element", in any order)."""
+    expect_body_contains: str | list[str] | None = None
+    max_ms: float | None = Field(default=None, gt=0)
+    with_credentials: bool = True
+
+    @field_validator("method")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("expect_status")
+    @classmethod
+    def _status_codes(cls, value: int | list[int]) -> int | list[int]:
+        codes = [value] if isinstance(value, int) else value
+        if not codes:
+            raise ValueError("expect_status needs at least one status code")
+        for code in codes:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("give either body or json, not both")
+        return self
+
+    @property
+    def statuses(self) -> list[int]:
+        return [self.expect_status] if isinstance(self.expect_status, int) else self.expect_status
+
+    @property
+    def needles(self) -> list[str]:
+        if self.expect_body_contains is None:
+            return []
+        if isinstance(self.expect_body_contains, str):
+            return [self.expect_body_contains]
+        return self.expect_body_contains
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class HttpOptions(CheckOptions):
+    requests: list[RequestSpec] = Field(min_length=1)
+
+
+class HttpCheck(Check[HttpOptions]):
+    """Sends the requests in order (a POST may prepare what a later GET reads) and
+    reports every problem; the first unreachable request ends the check with ``error``."""
+
+    type_name = "http"
+    Options = HttpOptions
+
+    async def run(self, ctx: CheckContext) -> CheckResult:
+        redact = evidence_redactor(ctx)
+        problems: list[str] = []
+        evidence: list[str] = []
+        latencies: list[float] = []
+        async with AsyncExitStack() as stack:
+            clients: dict[bool, httpx.AsyncClient] = {}
+            for spec in self.options.requests:
+                if spec.with_credentials not in clients:
+                    client = ctx.http_client(with_credentials=spec.with_credentials)
+                    if not spec.with_credentials:
+                        strip_credentials(client)
+                    clients[spec.with_credentials] = await stack.enter_async_context(client)
+                client = clients[spec.with_credentials]
+                request = _build(client, spec)
+                try:
+                    response, elapsed_ms = await timed_send(client, request)
+                except httpx.HTTPError as exc:
+                    return unreachable(ctx, request.url, exc, evidence=redact("\n".join(evidence)))
+                latencies.append(elapsed_ms)
+                ctx.progress(
+                    f"{spec.label} -> {response.status_code} in {elapsed_ms:.0f} ms",
+                    latency_ms=elapsed_ms,
+                )
+                found = judge(spec, response, elapsed_ms)
+                problems.extend(found)
+                evidence.extend(
+                    exchange_evidence(
+                        response,
+                        elapsed_ms,
+                        problems=found,
+                        request_headers=bool(found),
+                        response_headers=bool(found),
+                        body=bool(found),
+                    )
+                )
+        metrics: dict[str, float] = {
+            "requests": float(len(latencies)),
+            "problems": float(len(problems)),
+            "latency_ms_max": max(latencies),
+            "latency_ms_total": sum(latencies),
+        }
+        metrics.update({f"latency_ms.{i}": ms for i, ms in enumerate(latencies, 1)})
+        text = redact("\n".join(evidence))
+        if problems:
+            return CheckResult.failed(
+                redact(first_and_more(problems)), metrics=metrics, evidence=text
+            )
+        count = len(latencies)
+        summary = f"{count} request{'s' if count != 1 else ''} OK (slowest {max(latencies):.0f} ms)"
+        return CheckResult.passed(summary, metrics=metrics, evidence=text)
+
+
+def _build(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
+    if spec.json_body is not None:
+        return client.build_request(
+            spec.method, spec.path, headers=spec.headers, json=spec.json_body
+        )
+    return client.build_request(spec.method, spec.path, headers=spec.headers, content=spec.body)
+
+
+def judge(spec: RequestSpec, response: httpx.Response, elapsed_ms: float) -> list[str]:
+    """Every way this response misses its spec. Body expectations are skipped when the
+    status is already wrong: an error page would only add noise."""
+    problems: list[str] = []
+    status_ok = response.status_code in spec.statuses
+    if status_ok:
+        problems.extend(_judge_body(spec, response))
+    else:
+        problems.append(
+            f"{spec.label} answered {response.status_code} (expected {or_list(spec.statuses)})"
+        )
+    if spec.max_ms is not None and elapsed_ms > spec.max_ms:
+        problems.append(f"{spec.label} took {elapsed_ms:.0f} ms (max {spec.max_ms:g} ms)")
+    return problems
+
+
+def _judge_body(spec: RequestSpec, response: httpx.Response) -> list[str]:
+    problems: list[str] = []
+    if spec.expect_json is not None:
+        try:
+            actual = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content-type")
+            problems.append(f"{spec.label}: body is not JSON ({kind})")
+        else:
+            problems.extend(
+                f"{spec.label}: {mismatch}"
+                for mismatch in json_mismatches(spec.expect_json, actual)
+            )
+    text = response.text
+    problems.extend(
+        f"{spec.label}: body does not contain {_show(needle)}"
+        for needle in spec.needles
+        if needle not in text
+    )
+    return problems
+
+
+def json_mismatches(expected: Any, actual: Any, path: str = "$") -> list[str]:
+    """Where ``actual`` fails to contain ``expected``, as ``$.a.b: expected X, got Y``.
+
+    Subset semantics: an object matches when every expected key is present and matches
+    recursively (extra actual keys are fine). A list matches when *every expected
+    element is matched by some actual element*, in any order (so ``[{"id": 1}]`` means
+    "an item with id 1 is among them"); one actual element may satisfy several expected
+    ones. Scalars compare equal, but ``true`` never equals ``1``.
+    """
+    out: list[str] = []
+    _compare(expected, actual, path, out)
+    return out[:_MAX_MISMATCHES]
+
+
+def _compare(expected: Any, actual: Any, path: str, out: list[str]) -> None:
+    if len(out) >= _MAX_MISMATCHES:
+        return
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            out.append(f"{path}: expected an object, got {_show(actual)}")
+            return
+        for key, value in expected.items():
+            child = f"{path}.{key}" if _IDENTIFIER.match(str(key)) else f"{path}[{_show(key)}]"
+            if key not in actual:
+                out.append(f"{child}: missing (expected {_show(value)})")
+            else:
+                _compare(value, actual[key], child, out)
+    elif isinstance(expected, list):
+        if not isinstance(actual, list):
+            out.append(f"{path}: expected a list, got {_show(actual)}")
+            return
+        for item in expected:
+            if not any(not json_mismatches(item, candidate) for candidate in actual):
+                out.append(f"{path}: no element matches {_show(item)}")
+    elif not _scalar_equal(expected, actual):
+        out.append(f"{path}: expected {_show(expected)}, got {_show(actual)}")
+
+
+def _scalar_equal(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    return bool(expected == actual)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
