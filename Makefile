@@ -26,8 +26,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+DEFECTS ?=
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py $(if $(DEFECTS),--defect $(DEFECTS))
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py

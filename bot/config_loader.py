@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import os
 import re
+import ssl
 import types
 import typing
 from collections.abc import Mapping
@@ -269,8 +270,8 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
                 ("environments", name, "plan"),
                 f"no plan named {env.plan!r}; plans: {', '.join(sorted(config.plans))}",
             )
-        if env.ca_bundle is not None and not (source.parent / env.ca_bundle).is_file():
-            add(("environments", name, "ca_bundle"), f"file not found: {env.ca_bundle}")
+        if env.ca_bundle is not None and (problem := _ca_problem(source.parent / env.ca_bundle)):
+            add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}")
     for section in ("required_signoffs", "waivers_by"):
         for index, role in enumerate(getattr(config.policy, section) or []):
             if role not in config.roles and config.roles:
@@ -279,6 +280,17 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
                     f"no role named {role!r}; roles: {', '.join(sorted(config.roles))}",
                 )
     return problems
+
+
+def _ca_problem(path: Path) -> str | None:
+    """Why a CA bundle cannot be used, or None: caught here rather than mid-run."""
+    if not path.is_file():
+        return "file not found"
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:
+        return "not a PEM file of CA certificates"
+    return None
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:

@@ -144,7 +144,8 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_ca_bundle_is_relative_to_the_config_file(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("not checked here")
+    trustme = pytest.importorskip("trustme")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     text = BASE.replace("plan: standard", "plan: standard\n    ca_bundle: ca.pem")
     config = load_config(write(tmp_path, text), environ={"STAGING_TOKEN": "x" * 8})
     assert config.environments["staging"].ca_bundle == (tmp_path / "ca.pem").resolve()

@@ -1,0 +1,56 @@
+"""`make demo`: start the example target, run the example plan against it with the real
+CLI, and leave the reports in .preprod/demo/.
+
+    python examples/demo.py [--defect NAME ...]    (or: make demo DEFECTS=slow,no-hsts)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from target.defects import DEFECTS  # noqa: E402
+from target.launch import start_target  # noqa: E402
+
+ROOT = HERE.parent
+STATE = ROOT / ".preprod"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS))
+    args = parser.parse_args()
+    defects = [d for d in args.defect for d in d.split(",") if d]
+    reports = STATE / "demo"
+    print(f"Starting the example target{' with defects: ' + ', '.join(defects) if defects else ''}")
+    with start_target(*defects, state_dir=STATE / "target") as target:
+        print(f"  listening on {target.https_url} (CA {target.ca_bundle})\n")
+        env = {
+            **os.environ,
+            "TARGET_HTTPS_URL": target.https_url,
+            "TARGET_CA_BUNDLE": str(target.ca_bundle),
+            "TARGET_TOKEN": target.token,
+        }
+        command = [
+            sys.executable, "-m", "bot.cli", "check",
+            "--config", str(HERE / "preprod.yml"), "--env", "staging",
+            "--service", "checkout-api", "--release", "2.14.0",
+            "--json", str(reports / "run.json"),
+            "--junit", str(reports / "junit.xml"),
+            "--html", str(reports / "report.html"),
+        ]  # fmt: skip
+        code = subprocess.call(command, cwd=ROOT, env=env)
+    print(f"\npreprod check exited {code}. Open {reports / 'report.html'} for the full report.")
+    if not defects:
+        print("Try failures: make demo DEFECTS=slow,no-hsts,tls10")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The defect switches: each plants exactly one real problem in the target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+DEFECTS: dict[str, str] = {
+    "slow": "/api/items and /api/items/{id} take about 1.2 s",
+    "errors": "/api/items and /api/items/{id} always answer 500",
+    "flaky": "about 10% of /api/* requests answer 500",
+    "no-hsts": "no Strict-Transport-Security header",
+    "no-csp": "no Content-Security-Policy header",
+    "open-admin": "/admin answers 200 without credentials",
+    "insecure-cookie": "session cookie without Secure, HttpOnly and SameSite",
+    "server-version": "sends Server and X-Powered-By headers with versions",
+    "expiring-cert": "TLS certificate valid for only 3 more days",
+    "expired-cert": "TLS certificate expired yesterday",
+    "wrong-host": "TLS certificate issued for wrong.example only",
+    "tls10": "also accepts TLS 1.0 and 1.1",
+    "degrade": "/api/* slows with concurrency and answers 503 above 40 in flight",
+}
+"""Every known defect and what it does."""
+
+ENV_VAR = "TARGET_DEFECTS"
+
+
+class UnknownDefectError(ValueError):
+    """A defect name the target does not know; the message lists the known ones."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        names = ", ".join(repr(name) for name in unknown)
+        super().__init__(f"unknown defect {names}; known defects: {', '.join(DEFECTS)}")
+        self.unknown = unknown
+
+
+def parse_defects(names: Iterable[str], env_value: str | None = None) -> tuple[str, ...]:
+    """Validate and merge defect names (from the CLI, and ``TARGET_DEFECTS`` if given).
+
+    Returns them deduplicated in first-seen order; raises :class:`UnknownDefectError`.
+    """
+    merged = [*names, *(env_value or "").split(",")]
+    wanted = list(dict.fromkeys(name.strip() for name in merged if name.strip()))
+    unknown = [name for name in wanted if name not in DEFECTS]
+    if unknown:
+        raise UnknownDefectError(unknown)
+    return tuple(wanted)

@@ -1,0 +1,33 @@
+"""Shared fixtures. The example target: ``healthy_target`` and ``target_factory``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.support.target import RunningTarget, start_target
+
+
+@pytest.fixture(scope="session")
+def healthy_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTarget]:
+    """One defect-free target for the whole session."""
+    with start_target(state_dir=tmp_path_factory.mktemp("target-healthy")) as target:
+        yield target
+
+
+@pytest.fixture
+def target_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RunningTarget]]:
+    """``target_factory("slow", "no-hsts")`` starts a target; all stop after the test."""
+    with ExitStack() as stack:
+
+        def start(*defects: str, app_version: str = "2.14.0") -> RunningTarget:
+            state_dir = tmp_path_factory.mktemp("target")
+            return stack.enter_context(
+                start_target(*defects, state_dir=state_dir, app_version=app_version)
+            )
+
+        yield start

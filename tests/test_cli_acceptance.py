@@ -1,0 +1,176 @@
+"""Acceptance: the real CLI, the example plan and the real target over HTTP/TLS.
+
+Each defect switch must make the matching check fail with a summary naming the problem,
+the CLI exit 1, and the JSON and JUnit files say so; the healthy target gives exit 0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli import EXAMPLE_CONFIG, CliRun, run_cli, target_env
+from tests.support.target import RunningTarget
+
+CHECK = ("check", "--config", str(EXAMPLE_CONFIG), "--env", "staging")
+
+
+def test_healthy_target_passes_every_check(healthy_target: RunningTarget, tmp_path: Path) -> None:
+    run = run_cli(
+        *CHECK,
+        "--service",
+        "checkout-api",
+        "--release",
+        "2.14.0",
+        tmp_path=tmp_path,
+        env=target_env(healthy_target),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.json_report is not None
+    assert run.json_report["verdict"] == "pass"
+    assert {r["check_id"]: r["status"] for r in run.json_report["results"]} == {
+        "smoke": "passed",
+        "tls": "passed",
+        "headers": "passed",
+        "auth": "passed",
+    }
+    assert run.junit is not None
+    assert run.junit.get("failures") == "0" and run.junit.get("errors") == "0"
+    assert "PASS: no blocking failure" in run.stdout
+    assert healthy_target.token not in run.stdout + str(run.json_report)
+
+
+# defect -> (check that must fail, words its summary must contain)
+DEFECTS: dict[str, tuple[str, str]] = {
+    "slow": ("smoke", "took"),
+    "errors": ("smoke", "answered 500"),
+    "no-hsts": ("headers", "missing Strict-Transport-Security"),
+    "no-csp": ("headers", "missing Content-Security-Policy"),
+    "insecure-cookie": ("headers", 'cookie "session"'),
+    "open-admin": ("auth", "/admin answered 200 without credentials"),
+    "expiring-cert": ("tls", "expires in"),
+    "expired-cert": ("tls", "expired"),
+    "wrong-host": ("tls", "wrong.example"),
+    "tls10": ("tls", "accepts TLSv1.0"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_defect_fails_its_check(
+    defect: str, target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    check_id, words = DEFECTS[defect]
+    run = run_cli(*CHECK, tmp_path=tmp_path, env=target_env(target_factory(defect)))
+    assert run.code == 1, run.stdout + run.stderr
+    result = run.result(check_id)
+    assert result["status"] == "failed", result
+    assert words in result["summary"], result["summary"]
+    assert result["blocking"] is True
+    assert run.json_report is not None and check_id in run.json_report["blocking_failures"]
+    failure = run.testcase(check_id).find("failure")
+    assert failure is not None and words in failure.get("message", "")
+    assert "FAIL: blocking failures:" in run.stdout
+
+
+def test_version_disclosure_warns_without_blocking(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    run = run_cli(*CHECK, tmp_path=tmp_path, env=target_env(target_factory("server-version")))
+    assert run.code == 0, run.stdout + run.stderr
+    headers = run.result("headers")
+    assert headers["status"] == "warned" and "uvicorn/0.30.1" in headers["summary"]
+    out = run.testcase("headers").find("system-out")
+    assert out is not None and "warning:" in (out.text or "")
+
+
+def test_only_runs_selected_checks(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    run = run_cli(
+        *CHECK,
+        "--only",
+        "headers",
+        "auth",
+        tmp_path=tmp_path,
+        env=target_env(target_factory("tls10")),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.result("tls")["status"] == "skipped"
+    assert run.testcase("tls").find("skipped") is not None
+
+
+def test_unreachable_environment_gives_errors_not_a_traceback(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    env = {
+        "TARGET_HTTPS_URL": "https://127.0.0.1:9",
+        "TARGET_CA_BUNDLE": str(healthy_target.ca_bundle),
+    }
+    run = run_cli(*CHECK, tmp_path=tmp_path, env=env)
+    assert run.code == 1
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.json_report is not None
+    for result in run.json_report["results"]:
+        assert result["status"] == "error", result
+        assert "127.0.0.1:9" in result["summary"] and "refused" in result["summary"].lower()
+    assert run.testcase("smoke").find("error") is not None
+
+
+def test_misspelt_key_exits_2_naming_file_path_and_line(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    config = tmp_path / "preprod.yml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace("min_days_valid:", "min_days_vaild:"))
+    run = run_cli(
+        "check",
+        "--config",
+        str(config),
+        "--env",
+        "staging",
+        tmp_path=tmp_path,
+        env={"TARGET_CA_BUNDLE": str(config)},
+    )
+    assert run.code == 2
+    assert str(config) in run.stderr
+    assert "plans.standard.checks[1].min_days_vaild (line" in run.stderr
+    assert "did you mean 'min_days_valid'?" in run.stderr
+    assert run.json_report is None and "Traceback" not in run.stderr
+
+
+def test_config_validate_exit_codes(healthy_target: RunningTarget, tmp_path: Path) -> None:
+    def validate(config: Path, ca: Path) -> CliRun:
+        return run_cli(
+            "config",
+            "validate",
+            "--config",
+            str(config),
+            tmp_path=tmp_path,
+            env={"TARGET_CA_BUNDLE": str(ca)},
+            reports=False,
+        )
+
+    good = validate(EXAMPLE_CONFIG, healthy_target.ca_bundle)
+    assert good.code == 0 and ": ok (1 environments, 1 plans, 4 checks)" in good.stdout
+    missing = validate(tmp_path / "missing.yml", healthy_target.ca_bundle)
+    assert missing.code == 2 and "file not found" in missing.stderr
+    not_a_ca = validate(EXAMPLE_CONFIG, EXAMPLE_CONFIG)
+    assert not_a_ca.code == 2
+    assert "environments.staging.ca_bundle (line 25)" in not_a_ca.stderr
+    assert "not a PEM file of CA certificates" in not_a_ca.stderr
+
+
+def test_unknown_environment_is_a_usage_error(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    run = run_cli(
+        "check",
+        "--config",
+        str(EXAMPLE_CONFIG),
+        "--env",
+        "prod",
+        tmp_path=tmp_path,
+        env={"TARGET_CA_BUNDLE": str(healthy_target.ca_bundle)},
+    )
+    assert run.code == 2
+    assert "unknown environment 'prod'; known: staging" in run.stderr
