@@ -99,18 +99,33 @@ class Engine:
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
         """Run the stored run's checks to the end (or until cancelled)."""
+        _, chosen, left_out = self.resolve(request)
+        return await self._execute(run, chosen, left_out)
+
+    async def rerun(self, run: Run, check_ids: list[str] | None = None) -> RunReport:
+        """Run some (default: all) of a stored run's checks again, as new attempts."""
+        assert run.id is not None
+        specs = self.config.plans[run.plan].checks
+        chosen = [s for s in specs if check_ids is None or s.id in check_ids]
+        if check_ids is not None and len(chosen) != len(set(check_ids)):
+            unknown = sorted(set(check_ids) - {s.id for s in specs})
+            raise RequestError(
+                f"plan {run.plan!r} has no check {', '.join(map(repr, unknown))}; "
+                f"its checks: {', '.join(s.id for s in specs)}"
+            )
+        await self.store.new_attempts(run.id, [s.id for s in chosen])
+        return await self._execute(run, chosen, [])
+
+    async def _execute(
+        self, run: Run, chosen: list[CheckSpec], left_out: list[CheckSpec]
+    ) -> RunReport:
         assert run.id is not None
         run_id = run.id
-        _, chosen, left_out = self.resolve(request)
-        self._emit(
-            RunStarted(
-                run_id,
-                tuple(
-                    PlannedCheck(s.id, s.type, s.critical, s in chosen)
-                    for s in self.config.plans[run.plan].checks
-                ),
-            )
+        planned = tuple(
+            PlannedCheck(s.id, s.type, s.critical, s in chosen)
+            for s in self.config.plans[run.plan].checks
         )
+        self._emit(RunStarted(run_id, planned))
         try:
             for spec in left_out:
                 await self._record(run_id, spec, CheckResult.skipped(NOT_SELECTED))

@@ -112,6 +112,32 @@ class RunStore:
 
         await self._call(work)
 
+    async def new_attempts(self, run_id: int, check_ids: list[str]) -> None:
+        """Queue a re-run: a fresh pending attempt per check, the old ones kept as history;
+        the run is running again."""
+
+        def work(session: Session) -> None:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            for check_id in check_ids:
+                last = _latest(session, run_id, check_id)
+                session.add(
+                    CheckRecord(
+                        run_id=run_id,
+                        check_id=check_id,
+                        check_type=last.check_type,
+                        position=last.position,
+                        critical=last.critical,
+                        attempt=last.attempt + 1,
+                    )
+                )
+            run.status, run.finished_at = RunStatus.RUNNING, None
+            session.add(run)
+            session.commit()
+
+        await self._call(work)
+
     async def finish_run(self, run_id: int, status: RunStatus) -> None:
         def work(session: Session) -> None:
             run = session.get(Run, run_id)

@@ -201,3 +201,25 @@ async def test_runs_are_listed_newest_first(tmp_path: Path) -> None:
     runs: list[Run] = await engine.store.list_runs()
     assert [r.id for r in runs] == [second.run_id, first.run_id]
     assert runs[0].config_digest == engine.config.digest
+
+
+async def test_rerun_adds_attempts_and_keeps_history(tmp_path: Path) -> None:
+    engine = make_engine(
+        tmp_path,
+        """\
+          - {id: a, type: scripted}
+          - {id: b, type: scripted, outcome: fail}
+        """,
+    )
+    run = await engine.start(REQUEST)
+    await engine.execute(run, REQUEST)
+    report = await engine.rerun(run, ["a"])
+    assert [(r.check_id, r.status) for r in report.results] == [
+        ("a", Status.PASSED),
+        ("b", Status.FAILED),
+    ]
+    with Session(engine.store.engine) as session:
+        attempts = sorted((r.check_id, r.attempt) for r in session.exec(select(CheckRecord)).all())
+    assert attempts == [("a", 1), ("a", 2), ("b", 1)]
+    with pytest.raises(RequestError, match="has no check 'zz'"):
+        await engine.rerun(run, ["zz"])

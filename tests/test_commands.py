@@ -1,0 +1,63 @@
+"""Parsing ``/preprod`` text."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import (
+    Cancel,
+    Help,
+    ListRuns,
+    Report,
+    Rerun,
+    Start,
+    Status,
+    UsageError,
+    parse,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("", Help()),
+        ("help", Help()),
+        ("start checkout-api 2.14.0 staging", Start("checkout-api", "2.14.0", "staging")),
+        (
+            "start checkout-api 2.14.0 staging plan=quick only=smoke,tls",
+            Start("checkout-api", "2.14.0", "staging", "quick", ("smoke", "tls")),
+        ),
+        ("  START  api 1 prod ", Start("api", "1", "prod")),
+        ("status", Status(None)),
+        ("status 12", Status(12)),
+        ("status #12", Status(12)),
+        ("list", ListRuns()),
+        ("cancel 3", Cancel(3)),
+        ("rerun 3", Rerun(3)),
+        ("rerun 3 smoke", Rerun(3, "smoke")),
+        ("report 7", Report(7)),
+    ],
+)
+def test_parses(text: str, command: object) -> None:
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("start checkout-api", "`start` needs a service, a version and an environment"),
+        ("start a b c d", "`start` needs a service, a version and an environment"),
+        ("start a b c colour=red", "unknown option `colour=`; options are `plan=` and `only=`"),
+        ("start a b c only=", "`only=` needs at least one check id"),
+        ("status abc", "`abc` is not a run number"),
+        ("status 1 2", "`status` takes an optional run number"),
+        ("list all", "`list` takes no arguments"),
+        ("cancel", "`cancel` takes a run number"),
+        ("rerun", "`rerun` takes a run number and an optional check"),
+        ("deploy now", "unknown command `deploy`"),
+    ],
+)
+def test_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert str(caught.value) == message
