@@ -1,0 +1,1 @@
+"""Slack transport: one rate-limited Web API client and a latest-state-wins update coalescer."""
