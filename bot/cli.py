@@ -19,6 +19,7 @@ from bot.console import TerminalProgress, summary_table, verdict_line
 from bot.engine import Engine, RequestError, RunRequest
 from bot.report import RunReport, Verdict
 from bot.reports import write_reports
+from bot.settings import SettingsError
 from bot.store import RunStore
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--junit", type=Path, metavar="FILE")
     report.add_argument("--html", type=Path, metavar="FILE")
     report.add_argument("--database", metavar="URL")
+
+    serve = commands.add_parser("serve", help="run the Slack bot over HTTP (Events API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    commands.add_parser("socket", help="run the Slack bot over Socket Mode")
     return parser
 
 
@@ -73,11 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate(args, out)
         if args.command == "report":
             return asyncio.run(rewrite_report(args, out))
+        if args.command in ("serve", "socket"):
+            from bot.server import run_server  # Slack libraries load only for the bot
+
+            return run_server(args.command, getattr(args, "host", ""), getattr(args, "port", 0))
         return asyncio.run(check(args, out))
     except ConfigError as exc:
         err.print(exc.render(), markup=False, highlight=False)
         return EXIT_USAGE
-    except (RequestError, LookupError) as exc:
+    except (RequestError, LookupError, SettingsError) as exc:
         err.print(f"preprod: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -43,6 +43,14 @@ class Schedule(_Strict):
     nudge_after: Duration = 4 * 3600.0
 
 
+class Starters(_Strict):
+    """Who may start a run from Slack: anyone in these channels, or these users anywhere.
+    With neither given, the release ``channel`` (or anywhere, without one)."""
+
+    channels: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+
 class Environment(_Strict):
     base_url: str
     production_url: str | None = None
@@ -64,6 +72,7 @@ class Config(_Strict):
     roles: dict[str, Role] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
     schedule: Schedule = Field(default_factory=Schedule)
+    starters: Starters = Field(default_factory=Starters)
     environments: dict[str, Environment] = Field(min_length=1)
     plans: dict[str, PlanSpec] = Field(min_length=1)
 
@@ -101,6 +110,16 @@ class Config(_Strict):
         if self.policy.required_signoffs is not None:
             return list(self.policy.required_signoffs)
         return list(self.roles)
+
+    def may_start(self, user: str, channel: str) -> bool:
+        channels = self.starters.channels or ([self.channel] if self.channel else [])
+        if not channels and not self.starters.users:
+            return True
+        return channel in channels or user in self.starters.users
+
+    def role_members(self) -> set[str]:
+        """Users named in any role (usergroups are resolved through Slack, elsewhere)."""
+        return {member for role in self.roles.values() for member in role.members}
 
     def target(self, env_name: str) -> Target:
         env = self.environments[env_name]

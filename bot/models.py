@@ -58,3 +58,13 @@ class CheckRecord(SQLModel, table=True):
     blocking: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class SlackThread(SQLModel, table=True):
+    """Where a run lives in Slack, so updates survive a restart of the bot."""
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    channel: str
+    parent_ts: str
+    progress_ts: str | None = None
+    results_ts: str | None = None

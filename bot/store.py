@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from bot.models import CheckRecord, Run, RunStatus, utcnow
+from bot.models import CheckRecord, Run, RunStatus, SlackThread, utcnow
 from bot.report import RunReport
 from checks.base import CheckResult, Status
 
@@ -157,6 +157,16 @@ class RunStore:
             return list(session.exec(query))
 
         return await self._call(work)
+
+    async def save_thread(self, thread: SlackThread) -> None:
+        def work(session: Session) -> None:
+            session.merge(thread)
+            session.commit()
+
+        await self._call(work)
+
+    async def get_thread(self, run_id: int) -> SlackThread | None:
+        return await self._call(lambda session: session.get(SlackThread, run_id))
 
     async def report(self, run_id: int) -> RunReport:
         """The run as reports see it: the latest attempt of each check, in plan order."""

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-from target.defects import DEFECTS  # noqa: E402
-from target.launch import start_target  # noqa: E402
+from examples.target.defects import DEFECTS  # noqa: E402
+from examples.target.launch import start_target  # noqa: E402
 
 ROOT = HERE.parent
 STATE = ROOT / ".preprod"

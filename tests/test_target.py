@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.support.target import SERVER, RunningTarget
+from examples.target.launch import SERVER
+from tests.support.target import RunningTarget
 
 Factory = Callable[..., RunningTarget]
 

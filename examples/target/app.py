@@ -13,9 +13,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from target.metrics import Metrics
-from target.middleware import TargetMiddleware
-from target.settings import SERVICE, Settings
+from examples.target.metrics import Metrics
+from examples.target.middleware import TargetMiddleware
+from examples.target.settings import SERVICE, Settings
 
 SLOW_SECONDS = 1.2
 ITEMS: list[dict[str, object]] = [

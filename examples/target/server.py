@@ -25,17 +25,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the ``target`` package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: make the ``examples.target`` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import uvicorn
 from starlette.types import ASGIApp
 
-from target.app import build_app
-from target.certs import make_tls
-from target.defects import DEFECTS, ENV_VAR, UnknownDefectError, parse_defects
-from target.settings import DEFAULT_TOKEN, DEFAULT_VERSION, Settings
-from target.settings import SERVICE as SERVICE_NAME
+from examples.target.app import build_app
+from examples.target.certs import make_tls
+from examples.target.defects import DEFECTS, ENV_VAR, UnknownDefectError, parse_defects
+from examples.target.settings import DEFAULT_TOKEN, DEFAULT_VERSION, Settings
+from examples.target.settings import SERVICE as SERVICE_NAME
 
 log = logging.getLogger("target")
 

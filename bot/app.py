@@ -1,0 +1,94 @@
+"""The one ASGI application: Slack events (Bolt), the run pages, health.
+
+``preprod serve`` runs it under uvicorn; ``preprod socket`` runs the same Bolt app over
+Socket Mode for a workspace without a public URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.config import Config
+from bot.config_loader import load_config
+from bot.pages import render_run_list
+from bot.reports import render_html
+from bot.runs import RunManager
+from bot.settings import Settings
+from bot.slack.client import SlackClient
+from bot.slack.dispatch import Dispatcher
+from bot.store import RunStore
+from handlers import register_all
+
+
+@dataclass
+class Bot:
+    """Everything a running bot holds, built once at start-up."""
+
+    settings: Settings
+    config: Config
+    store: RunStore
+    slack: SlackClient
+    manager: RunManager
+    bolt: AsyncApp
+
+    async def aclose(self) -> None:
+        await self.manager.aclose()
+        await self.slack.aclose()
+
+
+def build_bot(settings: Settings, config: Config | None = None) -> Bot:
+    config = config or load_config(settings.config_path)
+    store = RunStore(settings.database_url)
+    slack = SlackClient(settings.bot_token, base_url=settings.api_url)
+    manager = RunManager(config, store, slack, settings)
+    bolt = AsyncApp(
+        client=slack.web_client,
+        signing_secret=settings.signing_secret or None,
+        # Bolt's own "unhandled request" warnings are noise for events we do not use.
+        raise_error_for_unhandled_request=False,
+    )
+    register_all(bolt, Dispatcher(manager))
+    return Bot(settings, config, store, slack, manager, bolt)
+
+
+def create_app(bot: Bot) -> Starlette:
+    slack_handler = AsyncSlackRequestHandler(bot.bolt)
+
+    async def slack_events(request: Request) -> Response:
+        return await slack_handler.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "active_runs": len(bot.manager.tasks)})
+
+    async def runs(request: Request) -> Response:
+        return HTMLResponse(render_run_list(await bot.store.list_runs(100), bot.settings))
+
+    async def run_report(request: Request) -> Response:
+        try:
+            report = await bot.store.report(int(request.path_params["run_id"]))
+        except LookupError:
+            return HTMLResponse("<h1>No such run</h1>", status_code=404)
+        return HTMLResponse(render_html(report))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await bot.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/runs", runs),
+            Route("/runs/{run_id:int}", run_report),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,19 @@
+"""The web dashboard's run list (each run's page is its HTML report)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bot.models import Run
+from bot.settings import Settings
+
+
+@cache
+def _templates() -> Environment:
+    return Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape())
+
+
+def render_run_list(runs: list[Run], settings: Settings) -> str:
+    return _templates().get_template("runs.html.j2").render(runs=runs, settings=settings)

@@ -1,0 +1,134 @@
+"""Runs started from Slack: one asyncio task per executing run, its thread publisher,
+and the commands that act on a run (cancel, re-run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from bot.config import Config
+from bot.engine import Engine, RequestError, RunRequest
+from bot.models import Run
+from bot.report import RunReport
+from bot.settings import Settings
+from bot.slack.client import SlackClient
+from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.publisher import ThreadPublisher
+from bot.slack.state import RunState
+from bot.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+class RunManager:
+    def __init__(
+        self, config: Config, store: RunStore, slack: SlackClient, settings: Settings
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.slack = slack
+        self.settings = settings
+        self.coalescer: Coalescer[MessageKey] = Coalescer.for_messages(
+            slack, interval=settings.update_interval
+        )
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.publishers: dict[int, ThreadPublisher] = {}
+
+    def engine(self) -> Engine:
+        return Engine(self.config, self.store)
+
+    def channel(self, requested_in: str) -> str:
+        """Runs live in the release channel; without one configured, where they were asked."""
+        return self.config.channel or requested_in
+
+    async def start(self, request: RunRequest, channel: str) -> Run:
+        """Store the run, open its thread, and execute it in the background."""
+        engine = self.engine()
+        run = await engine.start(request)
+        assert run.id is not None
+        state = RunState.from_run(run, self.settings.report_url(run.id))
+        publisher = await self._open(engine, state, self.channel(channel))
+        self._spawn(run.id, publisher, engine.execute(run, request))
+        return run
+
+    async def rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Run:
+        if run_id in self.tasks:
+            raise RequestError(f"run #{run_id} is still running; cancel it first")
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        engine = self.engine()
+        checks = [check_id] if check_id else None
+        engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
+        known = [spec.id for spec in self.config.plans[run.plan].checks]
+        if check_id is not None and check_id not in known:
+            raise RequestError(
+                f"run #{run_id} has no check `{check_id}`; its checks: {', '.join(known)}"
+            )
+        what = f"check `{check_id}`" if check_id else "every check"
+        state = RunState.from_report(
+            await self.store.report(run_id), self.settings.report_url(run_id)
+        )
+        publisher = await self._open(
+            engine, state, self.channel(channel), note=f"🔁 <@{user}> re-runs {what}."
+        )
+        self._spawn(run_id, publisher, engine.rerun(run, checks))
+        return run
+
+    async def cancel(self, run_id: int, user: str) -> bool:
+        """Stop a running run; False when it is not running here."""
+        task = self.tasks.get(run_id)
+        if task is None:
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        await self.publishers.pop(run_id).cancelled(user)
+        return True
+
+    async def report(self, run_id: int) -> RunReport:
+        return await self.store.report(run_id)
+
+    async def aclose(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks.values()))
+        await self.coalescer.aclose()
+
+    async def _open(
+        self, engine: Engine, state: RunState, channel: str, note: str | None = None
+    ) -> ThreadPublisher:
+        publisher = ThreadPublisher(self.slack, self.coalescer, self.store, state, channel)
+        await publisher.open(note)
+        engine.listeners.append(publisher)
+        return publisher
+
+    def _spawn(
+        self, run_id: int, publisher: ThreadPublisher, work: Coroutine[Any, Any, RunReport]
+    ) -> None:
+        self.publishers[run_id] = publisher
+        self.tasks[run_id] = asyncio.create_task(self._guard(run_id, publisher, work))
+
+    async def _guard(
+        self, run_id: int, publisher: ThreadPublisher, work: Coroutine[Any, Any, RunReport]
+    ) -> None:
+        try:
+            await work
+            await publisher.close()
+            self.publishers.pop(run_id, None)
+        except asyncio.CancelledError:
+            pass  # cancel() shows it in the thread
+        except Exception as exc:
+            log.exception("run %s broke", run_id)
+            await publisher.close()
+            if publisher.thread is not None:
+                await self.slack.post_message(
+                    publisher.thread.channel,
+                    f"⚠️ Run #{run_id} stopped on an internal error: {type(exc).__name__}. "
+                    "Its results so far are kept; see the bot's log.",
+                    thread_ts=publisher.thread.parent_ts,
+                )
+        finally:
+            self.tasks.pop(run_id, None)

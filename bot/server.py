@@ -1,0 +1,35 @@
+"""Running the bot: uvicorn for HTTP (``preprod serve``), or Socket Mode (``preprod socket``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.app import build_bot, create_app
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_server(mode: str, host: str, port: int) -> int:
+    logging.getLogger().setLevel(logging.INFO)
+    if mode == "socket":
+        settings = Settings.from_env(socket=True)
+        asyncio.run(_socket_mode(settings))
+        return 0
+    bot = build_bot(Settings.from_env())
+    uvicorn.run(create_app(bot), host=host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+async def _socket_mode(settings: Settings) -> None:
+    bot = build_bot(settings)
+    assert settings.app_token is not None
+    handler = AsyncSocketModeHandler(bot.bolt, settings.app_token)
+    try:
+        await handler.start_async()  # type: ignore[no-untyped-call]
+    finally:
+        await bot.aclose()

@@ -1,0 +1,142 @@
+"""What each ``/preprod`` command answers. The handler acks with ``Reply.message`` at
+once; slow work (opening a thread, running checks) goes on in ``Reply.then``."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from bot.commands import Cancel, Command, Help, ListRuns, Report, Rerun, Start, Status
+from bot.engine import RequestError, RunRequest
+from bot.runs import RunManager
+from bot.slack.blocks import (
+    Message,
+    RunListItem,
+    help_message,
+    list_message,
+    notice,
+    report_link,
+    status_message,
+    unknown_environment,
+)
+from bot.store import RunStore
+
+
+@dataclass
+class Reply:
+    message: Message
+    then: Coroutine[Any, Any, object] | None = None
+
+
+class Dispatcher:
+    def __init__(self, manager: RunManager) -> None:
+        self.manager = manager
+        self.config = manager.config
+
+    @property
+    def store(self) -> RunStore:
+        return self.manager.store
+
+    async def answer(self, command: Command, user: str, channel: str) -> Reply:
+        """Decide the reply; raises nothing a user caused (those become replies)."""
+        try:
+            match command:
+                case Start():
+                    return self._start(command, user, channel)
+                case Status(run_id=run_id):
+                    return await self._status(run_id, user)
+                case ListRuns():
+                    return await self._list()
+                case Cancel(run_id=run_id):
+                    return await self._cancel(run_id, user)
+                case Rerun(run_id=run_id, check_id=check_id):
+                    return await self._rerun(run_id, check_id, user, channel)
+                case Report(run_id=run_id):
+                    return await self._report(run_id)
+                case Help():
+                    return Reply(help_message())
+        except (RequestError, LookupError) as exc:
+            return Reply(notice(str(exc).strip("'\"")))
+        raise AssertionError(f"unhandled command {command!r}")
+
+    def _start(self, command: Start, user: str, channel: str) -> Reply:
+        if not self.config.may_start(user, channel):
+            where = self.config.starters.channels or [self.config.channel or ""]
+            places = ", ".join(f"<#{c}>" for c in where if c)
+            return Reply(notice(f"Runs can only be started in {places} or by release managers."))
+        if command.environment not in self.config.environments:
+            return Reply(unknown_environment(command.environment, list(self.config.environments)))
+        request = RunRequest(
+            service=command.service,
+            version=command.version,
+            environment=command.environment,
+            plan=command.plan,
+            only=command.only,
+            requester=user,
+            source="slack",
+        )
+        self.manager.engine().resolve(request)  # unknown plan / check: RequestError now
+        text = (
+            f"Starting the validation of {command.service} {command.version} "
+            f"on {command.environment}; follow it in the thread."
+        )
+        return Reply(notice(text), self.manager.start(request, channel))
+
+    async def _status(self, run_id: int | None, user: str) -> Reply:
+        if run_id is None:
+            mine = [r for r in await self.store.list_runs(50) if r.requester == user]
+            if not mine or mine[0].id is None:
+                return Reply(notice("You have no runs yet. Start one with /preprod start."))
+            run_id = mine[0].id
+        publisher = self.manager.publishers.get(run_id)
+        if publisher is not None:
+            return Reply(status_message(publisher.state))
+        report = await self.store.report(run_id)
+        return Reply(status_message(report, self.manager.settings.report_url(run_id)))
+
+    async def _list(self) -> Reply:
+        runs = await self.store.list_runs(20)
+        items = [
+            RunListItem(r.id, r.service, r.version, r.environment, r.status.value, r.created_at,
+                        r.requester)
+            for r in runs
+            if r.id is not None
+        ]  # fmt: skip
+        return Reply(list_message(items))
+
+    async def _cancel(self, run_id: int, user: str) -> Reply:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        if not self._may_act_on(run.requester, user):
+            return Reply(notice(f"Only the requester or a release role can cancel run #{run_id}."))
+        if run_id not in self.manager.tasks:
+            return Reply(notice(f"Run #{run_id} is not running (it is {run.status.value})."))
+        return Reply(notice(f"Cancelling run #{run_id}…"), self.manager.cancel(run_id, user))
+
+    async def _rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Reply:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        if not self._may_act_on(run.requester, user):
+            return Reply(notice(f"Only the requester or a release role can re-run run #{run_id}."))
+        if run_id in self.manager.tasks:
+            return Reply(notice(f"Run #{run_id} is still running; cancel it first."))
+        what = f"check {check_id}" if check_id else "every check"
+        work = self.manager.rerun(run_id, check_id, user, channel)
+        return Reply(notice(f"Re-running {what} of run #{run_id}; see its thread."), work)
+
+    async def _report(self, run_id: int) -> Reply:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        url = self.manager.settings.report_url(run_id)
+        return Reply(report_link(run_id, run.service, run.version, url))
+
+    def _may_act_on(self, requester: str, user: str) -> bool:
+        return (
+            user == requester
+            or user in self.config.role_members()
+            or user in self.config.starters.users
+        )

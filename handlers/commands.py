@@ -1,0 +1,61 @@
+"""The ``/preprod`` slash command: parse, ack within Slack's 3 s, hand the rest to bot/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.commands import UsageError, parse
+from bot.engine import RequestError
+from bot.slack.blocks import Message, notice, usage_error
+from bot.slack.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+_background: set[asyncio.Task[None]] = set()
+
+
+def register(app: AsyncApp, dispatcher: Dispatcher) -> None:
+    @app.command("/preprod")
+    async def preprod(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        try:
+            command = parse(body.get("text", ""))
+        except UsageError as exc:
+            await _ack(ack, usage_error(str(exc)))
+            return
+        reply = await dispatcher.answer(command, body["user_id"], body["channel_id"])
+        await _ack(ack, reply.message)
+        if reply.then is not None:
+            _spawn(_follow_up(reply.then, respond))
+
+
+async def _ack(ack: AsyncAck, message: Message) -> None:
+    await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+async def _follow_up(work: Coroutine[Any, Any, object], respond: AsyncRespond) -> None:
+    """Slow work after the ack; a problem the user caused goes back to them privately."""
+    try:
+        await work
+    except (RequestError, LookupError) as exc:
+        message = notice(str(exc).strip("'\""))
+        await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+    except Exception:
+        log.exception("a /preprod command failed after its ack")
+        await respond(text="⚠️ Something went wrong on our side; see the bot's log.",
+                      response_type="ephemeral")  # fmt: skip
+
+
+def pending() -> int:
+    """Follow-up work still going on (for a graceful shutdown, and tests)."""
+    return len(_background)
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    """Keep a reference until done, so the task is not garbage-collected mid-flight."""
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -1,0 +1,212 @@
+"""``SlackStandIn``: the local Slack, served over real HTTP on 127.0.0.1.
+
+The bot talks to it exactly as to slack.com (``base_url=standin.api_url``); tests read
+what happened (``calls``, ``channel(...).messages``, ``ephemerals(...)``) and drive the
+bot through it (``send_command``, ``click``, ``submit_view``, from driver.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from slack_standin import webapi, webui
+from slack_standin.driver import Delivery, Driver
+from slack_standin.limits import ApiError
+from slack_standin.ratelimit import RateLimiter
+from slack_standin.responses import RecordedResponse, ResponseTarget, apply_response
+from slack_standin.serving import StandInServer, fault_answer, read_args
+from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
+
+DEFAULT_TOKEN = "xoxb-standin-token"
+DEFAULT_SECRET = "standin-signing-secret"
+
+
+@dataclass
+class RecordedCall:
+    """One Web API call: arguments (``blocks``/``view`` parsed), answer and HTTP status."""
+
+    method: str
+    args: Json
+    status: int
+    response: Json
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.response.get("ok"))
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: int | None
+
+
+class SlackStandIn(Driver):
+    """A local Slack workspace: the Web API, ``response_url``s, and signed requests out."""
+
+    def __init__(
+        self,
+        *,
+        signing_secret: str = DEFAULT_SECRET,
+        bot_url: str = "",
+        token: str = DEFAULT_TOKEN,
+        users: Mapping[str, str] | None = None,
+        usergroups: Mapping[str, list[str]] | None = None,
+        channels: Mapping[str, str] | None = None,
+        enforce_rate_limits: bool = False,
+        post_message_burst: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+        trigger_ttl: float = 3.0,
+    ) -> None:
+        self.signing_secret = signing_secret
+        self.bot_url = bot_url
+        self.token = token
+        self.enforce_rate_limits = enforce_rate_limits
+        self.clock = clock
+        self.workspace = Workspace(clock=clock, trigger_ttl=trigger_ttl)
+        for user_id, name in (users if users is not None else {"U1": "alice"}).items():
+            self.add_user(user_id, name)
+        self.workspace.usergroups.update({k: list(v) for k, v in (usergroups or {}).items()})
+        for channel_id, name in (channels or {"C0RELEASES": "releases"}).items():
+            self.workspace.add_channel(channel_id, name)
+        self.limiter = RateLimiter(clock=clock, post_message_burst=post_message_burst)
+        self.calls: list[RecordedCall] = []
+        self.responses: list[RecordedResponse] = []
+        self.deliveries: list[Delivery] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._targets: dict[str, ResponseTarget] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/response/{rid}", self._response, methods=["POST"]),
+                *webui.routes(self),
+            ]
+        )
+        self.server = StandInServer(self.app)
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self, port: int = 0) -> SlackStandIn:
+        """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
+        await self.server.start(port)
+        self._client = httpx.AsyncClient(timeout=10.0)
+        return self
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await self.server.stop()
+
+    async def __aenter__(self) -> SlackStandIn:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL for ``AsyncWebClient(base_url=...)`` / ``SLACK_API_URL``."""
+        return f"{self.url}/api/"
+
+    # -- configuration and inspection --------------------------------------------------
+
+    def add_user(
+        self, user_id: str, name: str, real_name: str = "", tz: str = "Europe/Berlin"
+    ) -> User:
+        user = User(user_id, name, real_name or name.title(), tz)
+        self.workspace.users[user_id] = user
+        return user
+
+    def add_channel(self, channel_id: str, name: str) -> Channel:
+        return self.workspace.add_channel(channel_id, name)
+
+    def channel(self, channel_id: str) -> Channel:
+        """A channel by id (KeyError if unknown); ``.messages`` are its top-level messages."""
+        return self.workspace.channels[channel_id]
+
+    def thread(self, channel_id: str, ts: str) -> list[Message]:
+        """The replies under the message ``ts``, oldest first (parent not included)."""
+        return self.channel(channel_id).thread(ts)
+
+    def ephemerals(self, user_id: str) -> list[Message]:
+        """Ephemeral messages shown to a user (``chat.postEphemeral``, acks, responses)."""
+        return list(self.workspace.ephemerals.get(user_id, []))
+
+    def home(self, user_id: str) -> View | None:
+        """The user's published App Home view, if any."""
+        return self.workspace.home_views.get(user_id)
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == method]
+
+    def issue_trigger(self, user_id: str) -> str:
+        """A fresh ``trigger_id`` (valid for ``trigger_ttl`` s) for ``views.open``."""
+        return self.workspace.issue_trigger(user_id)
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Make the next ``times`` calls to ``method`` answer 429 ``Retry-After``."""
+        self._faults.setdefault(method, []).extend([_Fault(429, retry_after)] * times)
+
+    def fail(self, method: str, times: int = 1, status: int = 503) -> None:
+        """Make the next ``times`` calls to ``method`` answer a server error."""
+        self._faults.setdefault(method, []).extend([_Fault(status, None)] * times)
+
+    # -- HTTP handlers -----------------------------------------------------------------
+
+    async def _api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        raw, token = await read_args(request)
+        headers: dict[str, str] = {}
+        try:
+            args = webapi.parse_args(raw)
+        except ApiError as err:
+            status, body, args = 200, err.slack.body(), raw
+        else:
+            status, headers, body = self._answer(method, args, token)
+        self.calls.append(RecordedCall(method, args, status, body, time.time()))
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _answer(
+        self, method: str, args: Json, token: str | None
+    ) -> tuple[int, dict[str, str], Json]:
+        faults = self._faults.get(method)
+        if faults:
+            fault = faults.pop(0)
+            return fault_answer(fault.status, fault.retry_after)
+        if method not in webapi.METHODS:
+            return 200, {}, {"ok": False, "error": "unknown_method"}
+        if not token:
+            return 200, {}, {"ok": False, "error": "not_authed"}
+        if token != self.token:
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        if self.enforce_rate_limits:
+            wait = self.limiter.check(method, str(args.get("channel") or ""))
+            if wait is not None:
+                return fault_answer(429, wait)
+        return 200, {}, webapi.call(self.workspace, method, args)
+
+    async def _response(self, request: Request) -> Response:
+        rid = request.path_params["rid"]
+        try:
+            body: Any = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        target = self._targets.get(rid)
+        if target is None:
+            status, answer = 404, {"ok": False, "error": "no_such_response_url"}
+        else:
+            status, answer = apply_response(self.workspace, target, body, self.clock())
+        recorded = body if isinstance(body, dict) else {"_raw": body}
+        self.responses.append(RecordedResponse(rid, recorded, status, time.time(), target))
+        return JSONResponse(answer, status_code=status)

@@ -1,0 +1,90 @@
+"""HTTP plumbing: uvicorn in the caller's event loop, and reading Slack-style calls.
+
+Kept apart from the Slack behaviour so the stand-in can run inside a test's event loop
+(socket bound to 127.0.0.1 port 0, no threads) or on a fixed port for the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from slack_standin.workspace import Json
+
+
+class StandInServer:
+    """uvicorn serving an app on a socket bound to 127.0.0.1."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    async def start(self, port: int = 0) -> None:
+        """Bind (port 0 = any free one) and wait until uvicorn accepts connections."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+        self._sock, self.port = sock, sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("slack stand-in stopped while starting")
+            await asyncio.sleep(0.005)
+
+    async def wait(self) -> None:
+        """Until the server exits (Ctrl-C, or ``stop()`` from elsewhere)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        """Ask uvicorn to exit and wait for it; idempotent."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._task = self._sock = None
+
+
+async def read_args(request: Request) -> tuple[Json, str | None]:
+    """A Web API call's arguments (query string, then form or JSON body) and its token:
+    ``Authorization: Bearer`` or, for non-JSON calls only, a ``token`` argument (as Slack)."""
+    args: Json = dict(request.query_params)
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    if is_json:
+        with contextlib.suppress(ValueError):
+            data = json.loads(await request.body() or b"{}")
+            if isinstance(data, dict):
+                args.update(data)
+    elif request.method == "POST":
+        # parsed here rather than with request.form(), which needs python-multipart
+        body = (await request.body()).decode("utf-8", "replace")
+        args.update(parse_qsl(body, keep_blank_values=True))
+    token_arg = args.pop("token", None)
+    auth = request.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    if token is None and not is_json and token_arg:
+        token = str(token_arg)
+    return args, token
+
+
+def fault_answer(status: int, retry_after: int | None) -> tuple[int, dict[str, str], Json]:
+    """What Slack answers when it limits a call (429) or fails (5xx)."""
+    if status == 429:
+        return 429, {"Retry-After": str(retry_after or 0)}, {"ok": False, "error": "ratelimited"}
+    error = "internal_error" if status == 500 else "service_unavailable"
+    return status, {}, {"ok": False, "error": error}

@@ -1,0 +1,92 @@
+"""The real bot (Bolt in Starlette, over HTTP) wired to the local Slack stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.app import Bot, build_bot, create_app
+from bot.config_loader import load_config
+from bot.settings import Settings
+from handlers import commands
+from slack_standin import SlackStandIn
+from slack_standin.serving import StandInServer
+
+CHANNEL = "C0RELEASES"
+USERS = {
+    "U0RM": "rita-release-manager",
+    "U0SRE1": "sam-sre",
+    "U0SEC1": "sid-security",
+    "U0OUT": "olga-outsider",
+}
+
+
+@dataclass
+class Harness:
+    standin: SlackStandIn
+    bot: Bot
+
+    async def command(self, text: str, user: str = "U0RM", channel: str = CHANNEL) -> str:
+        """Send ``/preprod text``; the ack must be a 200; returns the ack's text."""
+        response = await self.standin.send_command(text, user_id=user, channel_id=channel)
+        assert response.status_code == 200, response.text
+        return str(response.json().get("text", "")) if response.content else ""
+
+    async def settle(self, timeout: float = 60.0) -> None:
+        """Until no run is executing and every Slack update has gone out."""
+        deadline = time.monotonic() + timeout
+        while (
+            commands.pending()
+            or self.bot.manager.tasks
+            or any(self.bot.manager.coalescer.pending(key) for key in self._progress_keys())
+        ):
+            assert time.monotonic() < deadline, "the bot did not settle in time"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.05)
+
+    def _progress_keys(self) -> list[tuple[str, str]]:
+        return [
+            key
+            for publisher in self.bot.manager.publishers.values()
+            if (key := publisher.progress_key) is not None
+        ]
+
+    def parents(self) -> list[object]:
+        return [m for m in self.standin.channel(CHANNEL).messages if m.thread_ts in (None, m.ts)]
+
+
+@asynccontextmanager
+async def running_bot(
+    config_path: Path, tmp_path: Path, *, update_interval: float = 0.2
+) -> AsyncIterator[Harness]:
+    standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases", "C0RANDOM": "random"})
+    await standin.start()
+    settings = Settings(
+        bot_token=standin.token,
+        signing_secret=standin.signing_secret,
+        api_url=standin.api_url,
+        config_path=str(config_path),
+        database_url=f"sqlite:///{tmp_path}/bot.db",
+        public_url="http://127.0.0.1:3000",
+        update_interval=update_interval,
+    )
+    bot = build_bot(settings, load_config(config_path))
+    server = StandInServer(create_app(bot))
+    await server.start()
+    standin.bot_url = f"http://127.0.0.1:{server.port}/slack/events"
+    try:
+        yield Harness(standin, bot)
+    finally:
+        await bot.aclose()
+        await server.stop()
+        await standin.stop()
