@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 def run_server(mode: str, host: str, port: int) -> int:
     logging.getLogger().setLevel(logging.INFO)
+    for chatty in ("httpx", "httpcore", "slack_sdk", "slack_bolt"):  # per-request lines
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if mode == "socket":
         settings = Settings.from_env(socket=True)
         asyncio.run(_socket_mode(settings))
