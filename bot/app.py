@@ -5,6 +5,8 @@ Socket Mode for a workspace without a public URL."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,14 +20,19 @@ from starlette.routing import Route
 
 from bot.config import Config
 from bot.config_loader import load_config
+from bot.gate import Gate
 from bot.pages import render_run_list
 from bot.reports import render_html
+from bot.roles import RoleDirectory
 from bot.runs import RunManager
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
 from bot.store import RunStore
 from handlers import register_all
+
+log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = 60.0
 
 
 @dataclass
@@ -38,8 +45,24 @@ class Bot:
     slack: SlackClient
     manager: RunManager
     bolt: AsyncApp
+    gate: Gate
+    _expiry: asyncio.Task[None] | None = None
+
+    def start(self, every: float = EXPIRY_INTERVAL) -> None:
+        """Background duties: runs past their sign-off deadline are announced expired."""
+        self._expiry = asyncio.create_task(self._expire_forever(every))
+
+    async def _expire_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.gate.expire_due()
+            except Exception:
+                log.exception("checking sign-off deadlines failed; trying again later")
+            await asyncio.sleep(every)
 
     async def aclose(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self.manager.aclose()
         await self.slack.aclose()
 
@@ -48,15 +71,16 @@ def build_bot(settings: Settings, config: Config | None = None) -> Bot:
     config = config or load_config(settings.config_path)
     store = RunStore(settings.database_url)
     slack = SlackClient(settings.bot_token, base_url=settings.api_url)
-    manager = RunManager(config, store, slack, settings)
+    gate = Gate(config, store, slack, settings, RoleDirectory(config, slack.usergroup_members))
+    manager = RunManager(config, store, slack, settings, gate)
     bolt = AsyncApp(
         client=slack.web_client,
         signing_secret=settings.signing_secret or None,
         # Bolt's own "unhandled request" warnings are noise for events we do not use.
         raise_error_for_unhandled_request=False,
     )
-    register_all(bolt, Dispatcher(manager))
-    return Bot(settings, config, store, slack, manager, bolt)
+    register_all(bolt, Dispatcher(manager), gate)
+    return Bot(settings, config, store, slack, manager, bolt, gate)
 
 
 def create_app(bot: Bot) -> Starlette:
@@ -80,6 +104,7 @@ def create_app(bot: Bot) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        bot.start()
         yield
         await bot.aclose()
 

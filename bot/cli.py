@@ -15,9 +15,9 @@ from rich.console import Console
 from bot import __version__
 from bot.config import Config
 from bot.config_loader import ConfigError, load_config, resolve_config_path
-from bot.console import TerminalProgress, summary_table, verdict_line
+from bot.console import TerminalProgress, attestation_lines, summary_table, verdict_line
 from bot.engine import Engine, RequestError, RunRequest
-from bot.report import RunReport, Verdict
+from bot.report import AttestationItem, RunReport, Verdict
 from bot.reports import write_reports
 from bot.settings import SettingsError
 from bot.store import RunStore
@@ -123,6 +123,10 @@ async def check(args: argparse.Namespace, out: Console) -> int:
         report = await engine.run(request)
     finally:
         progress.stop()
+    items = config.plans[report.plan].attestations
+    report = report.model_copy(
+        update={"attestations": [AttestationItem(**item.model_dump()) for item in items]}
+    )
     _show(report, args, out)
     return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
 
@@ -135,6 +139,8 @@ async def rewrite_report(args: argparse.Namespace, out: Console) -> int:
 
 def _show(report: RunReport, args: argparse.Namespace, out: Console) -> None:
     out.print(summary_table(report))
+    for line in attestation_lines(report):
+        out.print(line)
     out.print(verdict_line(report))
     write_reports(report, json_path=args.json, junit_path=args.junit, html_path=args.html)
     for path in (args.json, args.junit, args.html):

@@ -4,16 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-USAGE = """\
-*Usage*
-• `/preprod start <service> <version> <env> [plan=<plan>] [only=<check>,<check>]`
-• `/preprod status [run]`: one run, or your latest
-• `/preprod list`: recent runs
-• `/preprod cancel <run>`
-• `/preprod rerun <run> [check]`: the whole plan, or one check
-• `/preprod report <run>`: a link to the full report
-• `/preprod help`"""
-
 
 @dataclass(frozen=True)
 class Start:
@@ -51,11 +41,18 @@ class Report:
 
 
 @dataclass(frozen=True)
+class RecordOutcome:
+    run_id: int
+    result: str
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
 
-Command = Start | Status | ListRuns | Cancel | Rerun | Report | Help
+Command = Start | Status | ListRuns | Cancel | Rerun | Report | RecordOutcome | Help
+OUTCOMES = ("success", "rolled-back")
 
 
 class UsageError(ValueError):
@@ -81,6 +78,11 @@ def parse(text: str) -> Command:
     if verb in ("cancel", "report"):
         _between(verb, args, 1, 1)
         return Cancel(_run_id(args[0])) if verb == "cancel" else Report(_run_id(args[0]))
+    if verb == "outcome":
+        _between(verb, args, 2, 2)
+        if args[1].lower() not in OUTCOMES:
+            raise UsageError("`outcome` is `success` or `rolled-back`")
+        return RecordOutcome(_run_id(args[0]), args[1].lower())
     raise UsageError(f"unknown command `{verb}`")
 
 
@@ -112,6 +114,8 @@ def _at_most(verb: str, args: list[str], most: int) -> None:
 def _between(verb: str, args: list[str], least: int, most: int) -> None:
     if not least <= len(args) <= most:
         wanted = "a run number" if least == most == 1 else "a run number and an optional check"
+        if least == most == 2:
+            wanted = "a run number and `success` or `rolled-back`"
         if most == 0:
             wanted = "no arguments"
         elif least == 0:

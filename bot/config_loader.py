@@ -272,6 +272,13 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
             )
         if env.ca_bundle is not None and (problem := _ca_problem(source.parent / env.ca_bundle)):
             add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}")
+    for plan_name, plan in config.plans.items():
+        for index, item in enumerate(plan.attestations):
+            if item.role not in config.roles:
+                add(
+                    ("plans", plan_name, "attestations", index, "role"),
+                    f"no role named {item.role!r}; roles: {', '.join(sorted(config.roles))}",
+                )
     for section in ("required_signoffs", "waivers_by"):
         for index, role in enumerate(getattr(config.policy, section) or []):
             if role not in config.roles and config.roles:

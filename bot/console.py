@@ -152,3 +152,15 @@ def verdict_line(report: RunReport) -> Text:
     if report.verdict is Verdict.INCOMPLETE:
         return Text(f"INCOMPLETE: the run was {report.status} ({counts})", style="bold yellow")
     return Text(f"PASS: no blocking failure ({counts})", style="bold green")
+
+
+def attestation_lines(report: RunReport) -> list[Text]:
+    """Readiness items a person must confirm: pending here, ticked in Slack."""
+    pending = [item for item in report.attestations if item.ticked_by is None]
+    if not pending:
+        return []
+    lines = [Text(f"Attestations pending ({len(pending)}), to be ticked in Slack:", style="bold")]
+    for item in pending:
+        kind = "blocking" if item.blocking else "non-blocking"
+        lines.append(Text(f"  ☐ {item.id} ({item.role}, {kind}): {item.text}", style="yellow"))
+    return lines

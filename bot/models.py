@@ -34,6 +34,8 @@ class Run(SQLModel, table=True):
     status: RunStatus = Field(default=RunStatus.RUNNING, index=True)
     config_path: str = ""
     config_digest: str = ""
+    generation: int = 1
+    """Bumped by every re-run: sign-offs given on an older generation no longer count."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 
@@ -68,3 +70,66 @@ class SlackThread(SQLModel, table=True):
     parent_ts: str
     progress_ts: str | None = None
     results_ts: str | None = None
+    gate_ts: str | None = None
+
+
+class SignOff(SQLModel, table=True):
+    """One person's approval or rejection for one role. The unique key makes a double
+    click or a redelivered payload a no-op, whatever the process that receives it."""
+
+    __table_args__ = (UniqueConstraint("run_id", "generation", "role", "user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    generation: int
+    role: str
+    user: str
+    vote: str
+    reason: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Waiver(SQLModel, table=True):
+    """A non-critical failure accepted with a written justification, for one attempt."""
+
+    __table_args__ = (UniqueConstraint("run_id", "check_id", "attempt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    check_id: str
+    attempt: int
+    user: str
+    justification: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AttestationTick(SQLModel, table=True):
+    """A readiness item a person vouched for; it is not evidence, so re-runs keep it."""
+
+    __table_args__ = (UniqueConstraint("run_id", "item_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    item_id: str
+    user: str
+    note: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DecisionRecord(SQLModel, table=True):
+    """The final outcome of a run. One row per run: whoever inserts it announces it."""
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    outcome: str
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    at: datetime = Field(default_factory=utcnow)
+    announcement_ts: str | None = None
+
+
+class ProductionOutcome(SQLModel, table=True):
+    """What happened in production after the release, for the success metrics."""
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    result: str
+    user: str
+    at: datetime = Field(default_factory=utcnow)

@@ -20,6 +20,16 @@ class Verdict(StrEnum):
     INCOMPLETE = "incomplete"
 
 
+class AttestationItem(BaseModel):
+    """A readiness item only a person can confirm; pending until ticked in Slack."""
+
+    id: str
+    text: str
+    role: str
+    blocking: bool = True
+    ticked_by: str | None = None
+
+
 class RunReport(BaseModel):
     run_id: int
     service: str
@@ -32,6 +42,7 @@ class RunReport(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     results: list[CheckResult]
+    attestations: list[AttestationItem] = []
     preprod_version: str = __version__
 
     @computed_field  # type: ignore[prop-decorator]

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.engine import Engine, RequestError, RunRequest
+from bot.gate import Gate
 from bot.models import Run
 from bot.report import RunReport
 from bot.settings import Settings
@@ -24,8 +25,14 @@ log = logging.getLogger(__name__)
 
 class RunManager:
     def __init__(
-        self, config: Config, store: RunStore, slack: SlackClient, settings: Settings
+        self,
+        config: Config,
+        store: RunStore,
+        slack: SlackClient,
+        settings: Settings,
+        gate: Gate | None = None,
     ) -> None:
+        self.gate = gate
         self.config = config
         self.store = store
         self.slack = slack
@@ -62,17 +69,24 @@ class RunManager:
         engine = self.engine()
         checks = [check_id] if check_id else None
         engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
+        if self.gate is not None and (decided := await self.gate.gates.decision(run_id)):
+            raise RequestError(
+                f"run #{run_id} is decided ({decided.outcome.upper()}); start a new run instead"
+            )
         known = [spec.id for spec in self.config.plans[run.plan].checks]
         if check_id is not None and check_id not in known:
             raise RequestError(
                 f"run #{run_id} has no check `{check_id}`; its checks: {', '.join(known)}"
             )
         what = f"check `{check_id}`" if check_id else "every check"
+        cleared = ""
+        if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
+            cleared = " The sign-offs given on the old evidence are cleared."
         state = RunState.from_report(
             await self.store.report(run_id), self.settings.report_url(run_id)
         )
         publisher = await self._open(
-            engine, state, self.channel(channel), note=f"🔁 <@{user}> re-runs {what}."
+            engine, state, self.channel(channel), note=f"🔁 <@{user}> re-runs {what}.{cleared}"
         )
         self._spawn(run_id, publisher, engine.rerun(run, checks))
         return run
@@ -85,6 +99,8 @@ class RunManager:
         task.cancel()
         await asyncio.wait([task])
         await self.publishers.pop(run_id).cancelled(user)
+        if self.gate is not None:
+            await self.gate.refresh(run_id)
         return True
 
     async def report(self, run_id: int) -> RunReport:
@@ -118,6 +134,8 @@ class RunManager:
             await work
             await publisher.close()
             self.publishers.pop(run_id, None)
+            if self.gate is not None:
+                await self.gate.refresh(run_id)  # the sign-off panel, or NO-GO at once
         except asyncio.CancelledError:
             pass  # cancel() shows it in the thread
         except Exception as exc:

@@ -31,6 +31,7 @@ async def _socket_mode(settings: Settings) -> None:
     bot = build_bot(settings)
     assert settings.app_token is not None
     handler = AsyncSocketModeHandler(bot.bolt, settings.app_token)
+    bot.start()
     try:
         await handler.start_async()  # type: ignore[no-untyped-call]
     finally:

@@ -59,6 +59,10 @@ class RunStore:
         self.engine = make_engine(self.url)
         SQLModel.metadata.create_all(self.engine)
 
+    async def call(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with a session in a worker thread (for repositories built on this)."""
+        return await self._call(fn)
+
     async def _call(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
             with Session(self.engine, expire_on_commit=False) as session:
@@ -133,6 +137,7 @@ class RunStore:
                     )
                 )
             run.status, run.finished_at = RunStatus.RUNNING, None
+            run.generation += 1
             session.add(run)
             session.commit()
 

@@ -59,19 +59,31 @@ class CheckSpec(BaseModel):
         return self.kind.exclusive if self.exclusive is None else self.exclusive
 
 
+class AttestationSpec(BaseModel):
+    """A readiness item no machine can check ("on-call rotation staffed"), ticked by a
+    member of its role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    text: str = Field(min_length=1, max_length=300)
+    role: str
+    blocking: bool = True
+
+
 class PlanSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
     checks: list[CheckSpec] = Field(min_length=1)
+    attestations: list[AttestationSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PlanSpec:
-        seen: set[str] = set()
-        for spec in self.checks:
-            if spec.id in seen:
-                raise ValueError(f"check id {spec.id!r} is used twice in this plan")
-            seen.add(spec.id)
+        for kind, ids in (("check", [c.id for c in self.checks]),
+                          ("attestation", [a.id for a in self.attestations])):  # fmt: skip
+            if twice := sorted({i for i in ids if ids.count(i) > 1}):
+                raise ValueError(f"{kind} id {twice[0]!r} is used twice in this plan")
         return self
 
     def select(self, only: list[str] | None) -> list[CheckSpec]:

@@ -2,9 +2,11 @@
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.gate import Gate
 from bot.slack.dispatch import Dispatcher
-from handlers import commands
+from handlers import commands, interactions
 
 
-def register_all(app: AsyncApp, dispatcher: Dispatcher) -> None:
+def register_all(app: AsyncApp, dispatcher: Dispatcher, gate: Gate) -> None:
     commands.register(app, dispatcher)
+    interactions.register(app, gate, dispatcher.manager)

@@ -13,13 +13,14 @@ from bot.app import Bot, build_bot, create_app
 from bot.config_loader import load_config
 from bot.settings import Settings
 from handlers import commands
-from slack_standin import SlackStandIn
+from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer
 
 CHANNEL = "C0RELEASES"
 USERS = {
     "U0RM": "rita-release-manager",
     "U0SRE1": "sam-sre",
+    "U0SRE2": "sue-sre",
     "U0SEC1": "sid-security",
     "U0OUT": "olga-outsider",
 }
@@ -61,8 +62,22 @@ class Harness:
             if (key := publisher.progress_key) is not None
         ]
 
-    def parents(self) -> list[object]:
-        return [m for m in self.standin.channel(CHANNEL).messages if m.thread_ts in (None, m.ts)]
+    def parents(self) -> list[Message]:
+        """Top-level messages that opened a run's thread (not announcements)."""
+        return [
+            m
+            for m in self.standin.channel(CHANNEL).messages
+            if m.thread_ts in (None, m.ts) and "Pre-production validation" in m.text
+        ]
+
+    def thread(self) -> list[Message]:
+        """The replies under the only run's parent message."""
+        [parent] = self.parents()
+        return self.standin.thread(CHANNEL, parent.ts)
+
+    def results(self) -> Message:
+        """The latest results message of the run."""
+        return [m for m in self.thread() if m.text.startswith("Results for")][-1]
 
 
 @asynccontextmanager

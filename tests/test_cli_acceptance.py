@@ -42,6 +42,11 @@ def test_healthy_target_passes_every_check(healthy_target: RunningTarget, tmp_pa
     assert run.junit is not None
     assert run.junit.get("failures") == "0" and run.junit.get("errors") == "0"
     assert "PASS: no blocking failure" in run.stdout
+    assert "Attestations pending (2), to be ticked in Slack:" in run.stdout
+    assert [(a["id"], a["ticked_by"]) for a in run.json_report["attestations"]] == [
+        ("oncall", None),
+        ("dpia", None),
+    ]
     assert healthy_target.token not in run.stdout + str(run.json_report)
 
 

@@ -8,6 +8,7 @@ from bot.commands import (
     Cancel,
     Help,
     ListRuns,
+    RecordOutcome,
     Report,
     Rerun,
     Start,
@@ -36,6 +37,8 @@ from bot.commands import (
         ("rerun 3", Rerun(3)),
         ("rerun 3 smoke", Rerun(3, "smoke")),
         ("report 7", Report(7)),
+        ("outcome 7 success", RecordOutcome(7, "success")),
+        ("outcome #7 Rolled-Back", RecordOutcome(7, "rolled-back")),
     ],
 )
 def test_parses(text: str, command: object) -> None:
@@ -55,6 +58,8 @@ def test_parses(text: str, command: object) -> None:
         ("cancel", "`cancel` takes a run number"),
         ("rerun", "`rerun` takes a run number and an optional check"),
         ("deploy now", "unknown command `deploy`"),
+        ("outcome 7", "`outcome` takes a run number and `success` or `rolled-back`"),
+        ("outcome 7 fine", "`outcome` is `success` or `rolled-back`"),
     ],
 )
 def test_usage_errors(text: str, message: str) -> None:

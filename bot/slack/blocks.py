@@ -15,6 +15,26 @@ from bot.slack.render_commands import (
     unknown_environment,
     usage_error,
 )
+from bot.slack.render_decision import (
+    announcement,
+    attest_modal,
+    cycle_time,
+    notice_already_decided,
+    notice_refused,
+    reason_required_error,
+    reject_modal,
+    signoffs_cleared,
+    waive_modal,
+)
+from bot.slack.render_gate import (
+    AttestationView,
+    FailureView,
+    GateView,
+    RoleView,
+    WaiverView,
+    gate_message,
+)
+from bot.slack.render_home import home_view
 from bot.slack.render_run import (
     failure_reply,
     parent_message,
@@ -25,23 +45,39 @@ from bot.slack.render_run import (
 from bot.slack.text import escape
 
 __all__ = [
+    "AttestationView",
     "Block",
+    "FailureView",
+    "GateView",
     "Message",
+    "RoleView",
     "RunListItem",
+    "WaiverView",
+    "announcement",
+    "attest_modal",
+    "cycle_time",
     "escape",
     "failure_reply",
     "fit",
     "fit_message",
     "fit_text",
+    "gate_message",
     "help_message",
+    "home_view",
     "list_message",
     "notice",
+    "notice_already_decided",
+    "notice_refused",
     "parent_message",
     "progress_bar",
     "progress_message",
+    "reason_required_error",
+    "reject_modal",
     "report_link",
     "results_message",
+    "signoffs_cleared",
     "status_message",
     "unknown_environment",
     "usage_error",
+    "waive_modal",
 ]

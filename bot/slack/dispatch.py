@@ -7,8 +7,19 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import Cancel, Command, Help, ListRuns, Report, Rerun, Start, Status
+from bot.commands import (
+    Cancel,
+    Command,
+    Help,
+    ListRuns,
+    RecordOutcome,
+    Report,
+    Rerun,
+    Start,
+    Status,
+)
 from bot.engine import RequestError, RunRequest
+from bot.gate import Refused
 from bot.runs import RunManager
 from bot.slack.blocks import (
     Message,
@@ -54,9 +65,11 @@ class Dispatcher:
                     return await self._rerun(run_id, check_id, user, channel)
                 case Report(run_id=run_id):
                     return await self._report(run_id)
+                case RecordOutcome(run_id=run_id, result=result):
+                    return await self._outcome(run_id, result, user)
                 case Help():
                     return Reply(help_message())
-        except (RequestError, LookupError) as exc:
+        except (RequestError, LookupError, Refused) as exc:
             return Reply(notice(str(exc).strip("'\"")))
         raise AssertionError(f"unhandled command {command!r}")
 
@@ -133,6 +146,18 @@ class Dispatcher:
             raise LookupError(f"no run #{run_id}")
         url = self.manager.settings.report_url(run_id)
         return Reply(report_link(run_id, run.service, run.version, url))
+
+    async def _outcome(self, run_id: int, result: str, user: str) -> Reply:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        if not self._may_act_on(run.requester, user):
+            return Reply(notice(f"Only the requester or a release role can record run #{run_id}."))
+        gate = self.manager.gate
+        if gate is None:
+            return Reply(notice("Sign-offs are not set up for this bot."))
+        await gate.record_outcome(run_id, user, result)
+        return Reply(notice(f"Recorded: run #{run_id} in production: {result}."))
 
     def _may_act_on(self, requester: str, user: str) -> bool:
         return (

@@ -1,0 +1,359 @@
+"""The release gate: sign-offs, waivers and attestations on a run, the decision they add
+up to, and keeping Slack's sign-off panel and announcement in step with the database.
+
+Every action is checked here (not only in the handlers), stored, and then shown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.config import Config
+from bot.gate_store import GateStore
+from bot.models import (
+    AttestationTick,
+    DecisionRecord,
+    ProductionOutcome,
+    Run,
+    RunStatus,
+    SignOff,
+    Waiver,
+    utcnow,
+)
+from bot.policy import (
+    AttestationFact,
+    CheckFact,
+    Decision,
+    Facts,
+    Outcome,
+    RolePolicy,
+    SignOffFact,
+    Vote,
+    decide,
+    may_sign,
+    may_waive,
+)
+from bot.roles import RoleDirectory
+from bot.settings import Settings
+from bot.slack.actions import Target
+from bot.slack.client import SlackClient
+from bot.slack.render_decision import announcement
+from bot.slack.render_gate import (
+    MIN_REASON,
+    AttestationView,
+    FailureView,
+    GateView,
+    RoleView,
+    WaiverView,
+    gate_message,
+)
+from bot.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """An action the person may not take; the message says why (shown privately)."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    run: Run
+    gate: GateView
+    facts: Facts
+    recorded: DecisionRecord | None
+
+
+class Gate:
+    def __init__(
+        self,
+        config: Config,
+        store: RunStore,
+        slack: SlackClient,
+        settings: Settings,
+        directory: RoleDirectory,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.gates = GateStore(store)
+        self.slack = slack
+        self.settings = settings
+        self.directory = directory
+        self.clock = clock
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def load(self, run_id: int) -> Loaded:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise Refused(f"There is no run #{run_id}.")
+        report = await self.store.report(run_id)
+        signoffs = await self.gates.signoffs(run_id, run.generation)
+        attempts = await self.gates.attempts(run_id)
+        waivers = [
+            w for w in await self.gates.waivers(run_id) if attempts.get(w.check_id) == w.attempt
+        ]
+        ticks = {t.item_id: t for t in await self.gates.ticks(run_id)}
+        waived = {w.check_id for w in waivers}
+        items = self.config.plans[run.plan].attestations if run.plan in self.config.plans else []
+        facts = Facts(
+            checks=tuple(
+                CheckFact(r.check_id, r.status, r.critical, r.check_id in waived)
+                for r in report.results
+            ),
+            automated_done=run.status is RunStatus.FINISHED,
+            signoffs=tuple(
+                SignOffFact(s.role, s.user, Vote(s.vote), s.reason, _aware(s.at)) for s in signoffs
+            ),
+            attestations=tuple(
+                AttestationFact(
+                    i.id, i.role, i.blocking, ticks[i.id].user if i.id in ticks else None
+                )
+                for i in items
+            ),
+            required=tuple(
+                RolePolicy(
+                    role, self.config.roles[role].min_approvals if role in self.config.roles else 1
+                )
+                for role in self.config.required_roles
+            ),
+            deadline=self.deadline(run),
+            cancelled=run.status is RunStatus.CANCELLED,
+        )
+        recorded = await self.gates.decision(run_id)
+        decision = (
+            Decision(Outcome(recorded.outcome), tuple(recorded.reasons))
+            if recorded is not None
+            else decide(facts, self.clock())
+        )
+        gate = GateView(
+            run_id=run_id,
+            generation=run.generation,
+            service=run.service,
+            version=run.version,
+            environment=run.environment,
+            requester=run.requester,
+            report_url=self.settings.report_url(run_id),
+            decision=decision,
+            roles=tuple(self._role_view(role, signoffs) for role in self.config.required_roles),
+            failures=tuple(
+                FailureView(r.check_id, r.summary, r.critical)
+                for r in report.results
+                if r.status.is_problem
+            ),
+            waivers=tuple(
+                WaiverView(w.check_id, w.user, w.justification, _aware(w.at)) for w in waivers
+            ),
+            attestations=tuple(
+                AttestationView(
+                    i.id,
+                    i.text,
+                    i.role,
+                    self.directory.label(i.role),
+                    i.blocking,
+                    ticks[i.id].user if i.id in ticks else None,
+                    ticks[i.id].note if i.id in ticks else "",
+                    _aware(ticks[i.id].at) if i.id in ticks else None,
+                )
+                for i in items
+            ),
+            started_at=_aware(run.created_at),
+            decided_at=_aware(recorded.at) if recorded else None,
+        )
+        return Loaded(run, gate, facts, recorded)
+
+    def deadline(self, run: Run) -> datetime:
+        return _aware(run.created_at) + timedelta(seconds=self.config.policy.signoff_deadline)
+
+    def _role_view(self, role: str, signoffs: list[SignOff]) -> RoleView:
+        mine = [s for s in signoffs if s.role == role]
+        rejection = next(
+            ((s.user, _aware(s.at), s.reason) for s in mine if s.vote == "reject"), None
+        )
+        found = self.config.roles.get(role)
+        return RoleView(
+            role=role,
+            label=self.directory.label(role),
+            min_approvals=found.min_approvals if found else 1,
+            approvals=tuple((s.user, _aware(s.at)) for s in mine if s.vote == "approve"),
+            rejection=rejection,
+        )
+
+    # -- acting ------------------------------------------------------------------------
+
+    async def check_sign(self, user: str, target: Target) -> Loaded:
+        """Raise Refused unless ``user`` may sign for the role ``target`` names now."""
+        loaded = await self._open_run(target)
+        role = target.subject
+        if role not in self.config.required_roles:
+            raise Refused(f"{role} is not a role this release needs.")
+        if not loaded.facts.automated_done:
+            raise Refused("The checks are still running; sign once they are done.")
+        reason = may_sign(
+            user,
+            role,
+            members=await self.directory.members(role),
+            requester=loaded.run.requester,
+            requester_may_sign=self.config.policy.requester_may_sign,
+            one_role_per_person=self.config.policy.one_role_per_person,
+            signoffs=loaded.facts.signoffs,
+            role_label=self.directory.label(role),
+        )
+        if reason:
+            raise Refused(reason)
+        return loaded
+
+    async def sign(self, user: str, target: Target, vote: Vote, reason: str = "") -> Decision:
+        loaded = await self.check_sign(user, target)
+        if vote is Vote.REJECT and len(reason.strip()) < MIN_REASON:
+            raise Refused(f"A rejection needs a reason of at least {MIN_REASON} characters.")
+        row = SignOff(
+            run_id=target.run_id,
+            generation=loaded.run.generation,
+            role=target.subject,
+            user=user,
+            vote=vote.value,
+            reason=reason.strip(),
+        )
+        if not await self.gates.insert_once(row):
+            earlier = next(
+                (s for s in loaded.facts.signoffs if s.user == user and s.role == target.subject),
+                None,
+            )
+            if earlier is not None and earlier.vote is not vote:
+                label = self.directory.label(target.subject)
+                raise Refused(f"You already chose to {earlier.vote.value} for {label}.")
+            return loaded.gate.decision  # a double click or a redelivery: one signature
+        return await self.refresh(target.run_id)
+
+    async def check_waive(self, user: str, target: Target) -> tuple[Loaded, FailureView]:
+        loaded = await self._open_run(target)
+        fact = next((c for c in loaded.facts.checks if c.check_id == target.subject), None)
+        failure = next((f for f in loaded.gate.failures if f.check_id == target.subject), None)
+        if fact is None:
+            raise Refused(f"Run #{target.run_id} has no check {target.subject}.")
+        if reason := may_waive(user, fact, waivers=await self.directory.waivers()):
+            raise Refused(reason)
+        assert failure is not None
+        return loaded, failure
+
+    async def waive(self, user: str, target: Target, justification: str) -> Decision:
+        await self.check_waive(user, target)
+        if len(justification.strip()) < MIN_REASON:
+            raise Refused(f"A waiver needs a justification of at least {MIN_REASON} characters.")
+        attempt = (await self.gates.attempts(target.run_id))[target.subject]
+        await self.gates.insert_once(
+            Waiver(
+                run_id=target.run_id,
+                check_id=target.subject,
+                attempt=attempt,
+                user=user,
+                justification=justification.strip(),
+            )
+        )
+        return await self.refresh(target.run_id)
+
+    async def check_attest(self, user: str, target: Target) -> tuple[Loaded, str]:
+        loaded = await self._open_run(target)
+        item = next((a for a in loaded.gate.attestations if a.item_id == target.subject), None)
+        if item is None:
+            raise Refused(f"Run #{target.run_id} has no attestation {target.subject}.")
+        if item.ticked_by is not None:
+            raise Refused(f"{item.text} was already ticked by <@{item.ticked_by}>.")
+        if user not in await self.directory.members(item.role):
+            raise Refused(f"Only members of {item.role_label} can tick this item.")
+        return loaded, item.text
+
+    async def attest(self, user: str, target: Target, note: str = "") -> Decision:
+        await self.check_attest(user, target)
+        tick = AttestationTick(
+            run_id=target.run_id, item_id=target.subject, user=user, note=note.strip()
+        )
+        await self.gates.insert_once(tick)
+        return await self.refresh(target.run_id)
+
+    async def record_outcome(self, run_id: int, user: str, result: str) -> None:
+        recorded = await self.gates.decision(run_id)
+        if recorded is None or recorded.outcome != Outcome.GO.value:
+            raise Refused(f"Run #{run_id} was not a GO, so nothing of it reached production.")
+        await self.gates.record_outcome(ProductionOutcome(run_id=run_id, result=result, user=user))
+
+    async def _open_run(self, target: Target) -> Loaded:
+        loaded = await self.load(target.run_id)
+        if loaded.gate.decision.outcome.final:
+            raise Refused(_already(loaded.gate.decision.outcome))
+        if target.generation != loaded.run.generation:
+            raise Refused(
+                "This button is from before a re-run; use the newest sign-off "
+                "message in the run's thread."
+            )
+        return loaded
+
+    # -- showing -----------------------------------------------------------------------
+
+    async def refresh(self, run_id: int) -> Decision:
+        """Decide, record a final decision once, announce it once, update the panel."""
+        async with self._locks[run_id]:
+            loaded = await self.load(run_id)
+            decision = loaded.gate.decision
+            if decision.outcome.final and loaded.recorded is None:
+                record = DecisionRecord(
+                    run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
+                )
+                if await self.gates.insert_once(record):
+                    loaded = await self.load(run_id)
+                    if decision.outcome is not Outcome.CANCELLED:
+                        await self._announce(loaded)
+            await self._show(loaded)
+            return decision
+
+    async def expire_due(self) -> list[int]:
+        """Decide every run whose deadline has passed (called periodically)."""
+        expired = []
+        for run in await self.gates.undecided_runs():
+            due = run.id is not None and self.clock() >= self.deadline(run)
+            if (
+                due
+                and run.id is not None
+                and (await self.refresh(run.id)).outcome is Outcome.EXPIRED
+            ):
+                expired.append(run.id)
+        return expired
+
+    async def _show(self, loaded: Loaded) -> None:
+        thread = await self.store.get_thread(loaded.run.id or 0)
+        if thread is None:
+            return
+        text, blocks = gate_message(loaded.gate)
+        if thread.gate_ts is None:
+            thread.gate_ts = await self.slack.post_message(
+                thread.channel, text, blocks, thread_ts=thread.parent_ts
+            )
+            await self.store.save_thread(thread)
+        else:
+            await self.slack.update_message(thread.channel, thread.gate_ts, text, blocks)
+
+    async def _announce(self, loaded: Loaded) -> None:
+        thread = await self.store.get_thread(loaded.run.id or 0)
+        if thread is None:
+            return
+        decided = loaded.gate.decided_at or self.clock()
+        cycle = (decided - loaded.gate.started_at).total_seconds()
+        text, blocks = announcement(loaded.gate, cycle)
+        ts = await self.slack.post_message(thread.channel, text, blocks)
+        await self.slack.post_message(thread.channel, text, blocks, thread_ts=thread.parent_ts)
+        await self.gates.set_announcement(loaded.run.id or 0, ts)
+
+
+def _already(outcome: Outcome) -> str:
+    return f"This run is already decided: {outcome.value.upper()}."
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,109 @@
+"""Sign-offs, waivers, attestation ticks and decisions in the database.
+
+Inserts that must happen once (a signature, a waiver, a decision) rely on unique keys,
+so a double click or a second replica racing for the same row records one."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from bot.models import (
+    AttestationTick,
+    CheckRecord,
+    DecisionRecord,
+    ProductionOutcome,
+    Run,
+    RunStatus,
+    SignOff,
+    Waiver,
+)
+from bot.store import RunStore
+
+
+class GateStore:
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    async def insert_once(self, row: SQLModel) -> bool:
+        """Insert ``row``; False (and nothing changed) when its unique key exists."""
+
+        def work(session: Session) -> bool:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
+
+        return await self.store.call(work)
+
+    async def signoffs(self, run_id: int, generation: int) -> list[SignOff]:
+        def work(session: Session) -> list[SignOff]:
+            query = (
+                select(SignOff)
+                .where(SignOff.run_id == run_id, SignOff.generation == generation)
+                .order_by(col(SignOff.at))
+            )
+            return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    async def waivers(self, run_id: int) -> list[Waiver]:
+        def work(session: Session) -> list[Waiver]:
+            query = select(Waiver).where(Waiver.run_id == run_id).order_by(col(Waiver.at))
+            return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    async def ticks(self, run_id: int) -> list[AttestationTick]:
+        def work(session: Session) -> list[AttestationTick]:
+            query = select(AttestationTick).where(AttestationTick.run_id == run_id)
+            return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    async def attempts(self, run_id: int) -> dict[str, int]:
+        """The latest attempt number of each check (a waiver covers one attempt)."""
+
+        def work(session: Session) -> dict[str, int]:
+            latest: dict[str, int] = {}
+            query = select(CheckRecord).where(CheckRecord.run_id == run_id)
+            for record in session.exec(query):
+                latest[record.check_id] = max(latest.get(record.check_id, 0), record.attempt)
+            return latest
+
+        return await self.store.call(work)
+
+    async def decision(self, run_id: int) -> DecisionRecord | None:
+        return await self.store.call(lambda session: session.get(DecisionRecord, run_id))
+
+    async def set_announcement(self, run_id: int, ts: str) -> None:
+        def work(session: Session) -> None:
+            record = session.get(DecisionRecord, run_id)
+            if record is not None:
+                record.announcement_ts = ts
+                session.add(record)
+                session.commit()
+
+        await self.store.call(work)
+
+    async def record_outcome(self, outcome: ProductionOutcome) -> None:
+        """The latest word on production wins (a correction replaces a mistake)."""
+
+        def work(session: Session) -> None:
+            session.merge(outcome)
+            session.commit()
+
+        await self.store.call(work)
+
+    async def undecided_runs(self) -> list[Run]:
+        """Runs whose automated phase is over and that have no decision yet."""
+
+        def work(session: Session) -> list[Run]:
+            decided = select(DecisionRecord.run_id)
+            query = select(Run).where(Run.status == RunStatus.FINISHED, col(Run.id).not_in(decided))
+            return list(session.exec(query))
+
+        return await self.store.call(work)

@@ -1,0 +1,190 @@
+"""The go/no-go decision: a pure function of the run's facts, the policy and the clock.
+
+Nothing here reads the database or Slack: callers gather the facts, this decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from checks.base import Status
+
+
+class Outcome(StrEnum):
+    PENDING = "pending"
+    GO = "go"
+    NO_GO = "no-go"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self is not Outcome.PENDING
+
+
+class Vote(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class CheckFact:
+    """The latest result of one check of the plan (``None`` status: not finished yet)."""
+
+    check_id: str
+    status: Status | None
+    critical: bool
+    waived: bool = False
+
+
+@dataclass(frozen=True)
+class SignOffFact:
+    role: str
+    user: str
+    vote: Vote
+    reason: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AttestationFact:
+    """A readiness item no machine can check, owned by a role."""
+
+    item_id: str
+    role: str
+    blocking: bool = True
+    ticked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    role: str
+    min_approvals: int = 1
+
+
+@dataclass(frozen=True)
+class Facts:
+    checks: tuple[CheckFact, ...]
+    automated_done: bool
+    signoffs: tuple[SignOffFact, ...] = ()
+    attestations: tuple[AttestationFact, ...] = ()
+    required: tuple[RolePolicy, ...] = ()
+    deadline: datetime | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reasons: tuple[str, ...] = ()
+    """Why this outcome (NO-GO: what blocked; PENDING: what is awaited)."""
+    awaiting_roles: tuple[str, ...] = ()
+    """Roles whose approval is still needed (PENDING only)."""
+    unwaived: tuple[str, ...] = field(default=())
+    """Failed non-critical checks nobody has waived yet."""
+
+
+def decide(facts: Facts, now: datetime) -> Decision:
+    """GO, NO-GO, EXPIRED, CANCELLED or PENDING, with the reasons.
+
+    - NO-GO as soon as anyone rejects; or, once the automated phase is over, when a
+      critical check failed, errored, or did not run (critical checks cannot be waived).
+    - GO when the automated phase is over, every non-critical failure is waived, every
+      blocking attestation is ticked and every required role has enough approvals, all
+      before the deadline.
+    - EXPIRED when the deadline passes first.
+    """
+    if facts.cancelled:
+        return Decision(Outcome.CANCELLED, ("the run was cancelled",))
+    rejections = [s for s in facts.signoffs if s.vote is Vote.REJECT]
+    if rejections:
+        reasons = tuple(f"rejected for {s.role} by {s.user}: {s.reason}" for s in rejections)
+        return Decision(Outcome.NO_GO, reasons)
+    if facts.automated_done and (blocking := _blocking(facts.checks)):
+        return Decision(Outcome.NO_GO, tuple(blocking))
+
+    unwaived = tuple(
+        c.check_id
+        for c in facts.checks
+        if not c.critical and c.status is not None and c.status.is_problem and not c.waived
+    )
+    awaiting = tuple(
+        r.role for r in facts.required if len(_approvers(facts, r.role)) < r.min_approvals
+    )
+    open_items = tuple(a.item_id for a in facts.attestations if a.blocking and a.ticked_by is None)
+    missing = [
+        *(["the automated checks are still running"] if not facts.automated_done else []),
+        *(f"non-critical failure of {c} not waived" for c in unwaived),
+        *(f"attestation {i} not ticked" for i in open_items),
+        *(f"awaiting approval for {r}" for r in awaiting),
+    ]
+    complete = not missing
+    if complete and not _late(facts):
+        return Decision(Outcome.GO, ("every check passed or was waived; every role approved",))
+    if facts.deadline is not None and now >= facts.deadline:
+        return Decision(Outcome.EXPIRED, ("the sign-off deadline passed", *missing))
+    return Decision(Outcome.PENDING, tuple(missing), awaiting, unwaived)
+
+
+def _blocking(checks: tuple[CheckFact, ...]) -> list[str]:
+    reasons = []
+    for check in checks:
+        if not check.critical:
+            continue
+        if check.status is None:
+            reasons.append(f"critical check {check.check_id} did not finish")
+        elif check.status is Status.SKIPPED:
+            reasons.append(f"critical check {check.check_id} was not run")
+        elif check.status.is_problem:
+            reasons.append(f"critical check {check.check_id} {check.status.value}")
+    return reasons
+
+
+def _approvers(facts: Facts, role: str) -> set[str]:
+    return {s.user for s in facts.signoffs if s.role == role and s.vote is Vote.APPROVE}
+
+
+def _late(facts: Facts) -> bool:
+    """An approval given after the deadline does not make a GO."""
+    if facts.deadline is None:
+        return False
+    return any(s.at is not None and s.at > facts.deadline for s in facts.signoffs)
+
+
+def may_sign(
+    user: str,
+    role: str,
+    *,
+    members: set[str],
+    requester: str,
+    requester_may_sign: bool,
+    one_role_per_person: bool,
+    signoffs: tuple[SignOffFact, ...],
+    role_label: str | None = None,
+) -> str | None:
+    """Why ``user`` may not sign for ``role`` (None: they may)."""
+    label = role_label or role
+    if user not in members:
+        return f"Only members of {label} can sign for {label}."
+    if user == requester and not requester_may_sign:
+        return "You requested this release, so someone else has to sign it off."
+    if one_role_per_person:
+        other = next((s.role for s in signoffs if s.user == user and s.role != role), None)
+        if other is not None:
+            return f"You already signed for {other}; one person signs for one role."
+    return None
+
+
+def may_waive(user: str, check: CheckFact, *, waivers: set[str]) -> str | None:
+    """Why ``user`` may not waive ``check`` (None: they may). ``waivers``: the users of
+    the roles the policy lets waive."""
+    if check.critical:
+        return f"{check.check_id} is critical: a critical failure cannot be waived."
+    if check.status is None or not check.status.is_problem:
+        return f"{check.check_id} did not fail: there is nothing to waive."
+    if check.waived:
+        return f"{check.check_id} is already waived."
+    if user not in waivers:
+        return "Only members of the roles allowed to waive (policy.waivers_by) can waive."
+    return None

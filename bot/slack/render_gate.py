@@ -1,0 +1,270 @@
+"""The release gate in Slack: the sign-off panel, its modals, the announcement, notices.
+
+The panel is updated in place on every change, so it is a pure function of a
+:class:`GateView`. Pending, it carries one Approve/Reject pair per role and a Waive or
+Tick button per open item; once the run is decided it carries no button at all, only the
+outcome, so nobody clicks a stale button. Long lists are summarised within the budget of
+one message and the report is linked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.policy import Decision, Outcome
+from bot.slack.actions import APPROVE, ATTEST, REJECT, WAIVE, Target
+from bot.slack.limits import MAX_BLOCKS, Block, Message, fit, fit_text, see_report
+from bot.slack.render_run import context, pack, section
+from bot.slack.text import ELLIPSIS, date, escape, link, mention, one_line, truncate
+
+OUTCOME_LABEL: dict[Outcome, str] = {
+    Outcome.PENDING: "PENDING ⏳",
+    Outcome.GO: "GO ✅",
+    Outcome.NO_GO: "NO-GO ❌",
+    Outcome.EXPIRED: "EXPIRED ⌛",
+    Outcome.CANCELLED: "CANCELLED 🚫",
+}
+MIN_REASON = 10
+"""Characters a reject reason or a waiver justification needs (the handler checks too)."""
+MAX_INPUT = 2000
+MAX_USER_TEXT = 300
+"""A reason, justification or note as shown in a line, before it is cut."""
+LISTED = 15
+"""Lines of a list (waivers, ticked items, critical failures) before 'and N more'."""
+FULL_ROLES = 10
+"""Up to this many roles get a line and a button row each; more share one list."""
+
+
+@dataclass(frozen=True)
+class RoleView:
+    role: str
+    label: str
+    min_approvals: int
+    approvals: tuple[tuple[str, datetime], ...]
+    rejection: tuple[str, datetime, str] | None = None
+
+
+@dataclass(frozen=True)
+class WaiverView:
+    check_id: str
+    user: str
+    justification: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A failed or errored check."""
+
+    check_id: str
+    summary: str
+    critical: bool
+
+
+@dataclass(frozen=True)
+class AttestationView:
+    item_id: str
+    text: str
+    role: str
+    role_label: str
+    blocking: bool
+    ticked_by: str | None = None
+    note: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GateView:
+    """Everything the sign-off panel and the announcement show, gathered by the caller."""
+
+    run_id: int
+    generation: int
+    service: str
+    version: str
+    environment: str
+    requester: str
+    report_url: str | None
+    decision: Decision
+    roles: tuple[RoleView, ...]
+    failures: tuple[FailureView, ...]
+    waivers: tuple[WaiverView, ...]
+    attestations: tuple[AttestationView, ...]
+    started_at: datetime
+    decided_at: datetime | None = None
+
+    def target(self, subject: str) -> str:
+        return Target(self.run_id, self.generation, subject).encode()
+
+    @property
+    def waivable(self) -> tuple[FailureView, ...]:
+        """Non-critical failures nobody has waived yet."""
+        waived = {w.check_id for w in self.waivers}
+        return tuple(f for f in self.failures if not f.critical and f.check_id not in waived)
+
+
+def user_text(value: str, limit: int = MAX_USER_TEXT) -> str:
+    """A reason, justification or note: escaped, on one line, cut."""
+    return truncate(escape(one_line(value)), limit) or "-"
+
+
+def role_line(role: RoleView) -> str:
+    """``✅ *SRE*: approved by @a at <date> (1/1)``, or rejected with the reason, or awaiting."""
+    head = f"*{escape(role.label)}*"
+    if role.rejection is not None:
+        user, at, reason = role.rejection
+        return f"❌ {head}: rejected by {mention(user)} at {date(at)}: {user_text(reason)}"
+    count = f"({len(role.approvals)}/{role.min_approvals})"
+    if not role.approvals:
+        return f"⏳ {head}: awaiting approval {count}"
+    who = ", ".join(f"{mention(user)} at {date(at)}" for user, at in role.approvals)
+    emoji = "✅" if len(role.approvals) >= role.min_approvals else "⏳"
+    return f"{emoji} {head}: approved by {who} {count}"
+
+
+def failure_line(failure: FailureView) -> str:
+    kind = "critical, cannot be waived" if failure.critical else "non-critical, can be waived"
+    emoji = "🛑" if failure.critical else "❌"
+    return f"{emoji} *{escape(failure.check_id)}* ({kind}): {user_text(failure.summary, 200)}"
+
+
+def waiver_line(waiver: WaiverView) -> str:
+    who = f"{mention(waiver.user)} at {date(waiver.at)}"
+    return f"🟡 *{escape(waiver.check_id)}* waived by {who}: {user_text(waiver.justification)}"
+
+
+def attestation_line(item: AttestationView) -> str:
+    """``☐ On-call staffed · SRE · blocking`` or ``☑ … ticked by @a at <date>: note``."""
+    owner = escape(item.role_label) + (" · blocking" if item.blocking else "")
+    text = f"*{user_text(item.text, 200)}* · {owner}"
+    if item.ticked_by is None:
+        return f"☐ {text}"
+    when = f" at {date(item.at)}" if item.at is not None else ""
+    ticked = f"☑ {text} · ticked by {mention(item.ticked_by)}{when}"
+    return ticked + (f": {user_text(item.note)}" if item.note.strip() else "")
+
+
+def gate_message(gate: GateView) -> Message:
+    """The sign-off panel: buttons while pending, only the outcome once decided."""
+    what = f"{escape(gate.service)} {escape(gate.version)} on {escape(gate.environment)}"
+    head = f"*{what}* · run `#{gate.run_id}` · requested by {mention(gate.requester)}"
+    footer = context(
+        link(gate.report_url, "Full report") if gate.report_url else f"run #{gate.run_id}"
+    )
+    if gate.decision.outcome.final:
+        label = OUTCOME_LABEL[gate.decision.outcome]
+        blocks = [section(f"*{label}* decided {date(gate.decided_at)}\n{head}")]
+        blocks += _final_body(gate)
+        fallback = f"{label}: {what}"
+    else:
+        awaiting = ", ".join(r.label for r in gate.roles if r.role in gate.decision.awaiting_roles)
+        status = f"⏳ *Awaiting sign-off*{': ' + escape(awaiting) if awaiting else ''}"
+        blocks = [section(f"{status}\n{head}")]
+        if gate.decision.reasons:
+            reasons = "; ".join(escape(r) for r in gate.decision.reasons)
+            blocks.append(context(truncate(f"Still needed: {reasons}", 1000, see_report(None))))
+        blocks += _pending_body(gate, MAX_BLOCKS - len(blocks) - 1)
+        fallback = f"Sign-off for {what}: {escape(awaiting) or 'pending'}"
+    blocks.append(footer)
+    return Message(fit_text(fallback, gate.report_url), fit(blocks, gate.report_url))
+
+
+def _final_body(gate: GateView) -> list[Block]:
+    """Who signed, why, waivers and attestations: text only, no buttons."""
+    lines = ["*Sign-offs*", *(role_line(r) for r in gate.roles)] if gate.roles else []
+    rejected = any(r.rejection for r in gate.roles)
+    reasons = [r for r in gate.decision.reasons if not (rejected and r.startswith("rejected for "))]
+    if reasons and gate.decision.outcome is not Outcome.GO:
+        lines += ["*Why*", *_capped([f"• {user_text(r)}" for r in reasons], gate.report_url)]
+    lines += _listing("*Waivers*", [waiver_line(w) for w in gate.waivers], gate.report_url)
+    items = [attestation_line(a) for a in gate.attestations]
+    lines += _listing("*Attestations*", items, gate.report_url)
+    return [section(chunk) for chunk in pack(lines)]
+
+
+def _pending_body(gate: GateView, room: int) -> list[Block]:
+    """Roles with their buttons first, then the open items within the ``room`` left."""
+    url = gate.report_url
+    blocks = _role_blocks(gate, room)
+    critical = [failure_line(f) for f in gate.failures if f.critical]
+    listed = _listing("*Critical failures*", critical, url)
+    listed += _listing("*Waivers*", [waiver_line(w) for w in gate.waivers], url)
+    ticked = [attestation_line(a) for a in gate.attestations if a.ticked_by is not None]
+    listed += _listing("*Attestations ticked*", ticked, url)
+    sections = [section(chunk) for chunk in pack(listed)]
+    waivable = gate.waivable
+    open_items = [a for a in gate.attestations if a.ticked_by is None]
+    shown_w, shown_a = _split(room - len(blocks) - len(sections), len(waivable), len(open_items))
+    for failure in waivable[:shown_w]:
+        blocks.append(
+            _with_button(failure_line(failure), "Waive", WAIVE, gate.target(failure.check_id))
+        )
+    if len(waivable) > shown_w:
+        more = len(waivable) - shown_w
+        blocks.append(context(f"{ELLIPSIS} and {more} more failures to waive;{see_report(url)}"))
+    blocks += sections
+    for item in open_items[:shown_a]:
+        blocks.append(
+            _with_button(attestation_line(item), "Tick", ATTEST, gate.target(item.item_id))
+        )
+    if len(open_items) > shown_a:
+        more = len(open_items) - shown_a
+        blocks.append(context(f"{ELLIPSIS} and {more} more items to tick;{see_report(url)}"))
+    return blocks
+
+
+def _role_blocks(gate: GateView, room: int) -> list[Block]:
+    """A line then an Approve/Reject row per role; past ``FULL_ROLES``, one list of lines
+    and a row per role with the role named on its buttons (a row per role either way:
+    action ids must be unique within a block)."""
+    full = len(gate.roles) <= FULL_ROLES
+    blocks: list[Block] = [] if full else [section(c) for c in pack(map(role_line, gate.roles))]
+    rows = gate.roles[: max(room // 2 - len(blocks), 1)]
+    for role in rows:
+        if full:
+            blocks.append(section(role_line(role)))
+        suffix = "" if full else f" {role.label}"
+        value = gate.target(role.role)
+        buttons = [
+            _button(f"Approve{suffix}", APPROVE, value, "primary"),
+            _button(f"Reject{suffix}", REJECT, value, "danger"),
+        ]
+        blocks.append({"type": "actions", "block_id": f"signoff:{role.role}", "elements": buttons})
+    if len(gate.roles) > len(rows):
+        blocks.append(
+            context(f"{len(gate.roles) - len(rows)} more roles: too many for one message")
+        )
+    return blocks
+
+
+def _split(room: int, waivable: int, open_items: int) -> tuple[int, int]:
+    """How many waivable failures and open items get a button row within ``room``."""
+    if waivable + open_items <= room:
+        return waivable, open_items
+    room = max(room - (waivable > 0) - (open_items > 0), 0)  # the 'and N more' notes
+    shown_w = min(waivable, max(room // 2, room - open_items))
+    return shown_w, min(open_items, room - shown_w)
+
+
+def _listing(heading: str, lines: list[str], report_url: str | None) -> list[str]:
+    return [heading, *_capped(lines, report_url)] if lines else []
+
+
+def _capped(lines: list[str], report_url: str | None) -> list[str]:
+    if len(lines) <= LISTED:
+        return lines
+    return [*lines[:LISTED], f"{ELLIPSIS} and {len(lines) - LISTED} more;{see_report(report_url)}"]
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75], "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    return {**button, "style": style} if style else button
+
+
+def _with_button(text: str, label: str, action_id: str, value: str) -> Block:
+    return section(text, accessory=_button(label, action_id, value))
