@@ -131,12 +131,13 @@ async def tick_oncall(harness: Harness, user: str = SRE1) -> None:
 
 
 async def test_all_approvals_and_attestation_give_one_go_announcement(gated: Harness) -> None:
-    assert {"Approve", "Reject"} <= set(panel(gated).button_labels())
-    await tick_oncall(gated)
+    assert {"Approve", "Reject", "Tick"} <= set(panel(gated).button_labels())
     await approve(gated, SRE1, "sre")
-    await gated.until(lambda: len(signoffs(gated)) == 1)
-    assert decisions(gated) == []
     await approve(gated, SEC, "security")
+    await gated.until(lambda: len(signoffs(gated)) == 2)
+    assert decisions(gated) == []  # the blocking attestation is not ticked yet
+    await gated.until(lambda: "attestation oncall not ticked" in str(panel(gated).blocks))
+    await tick_oncall(gated)
     await gated.until(lambda: len(decisions(gated)) == 1)
     assert decisions(gated)[0].outcome == "go"
     await gated.until(lambda: len(announcements(gated)) == 1)
