@@ -7,6 +7,8 @@ from contextlib import ExitStack
 
 import pytest
 
+from checks import registry
+from tests.kinds import KINDS, ScriptedCheck
 from tests.support.target import RunningTarget, start_target
 
 
@@ -31,3 +33,14 @@ def target_factory(
             )
 
         yield start
+
+
+@pytest.fixture
+def scripted_kinds() -> Iterator[None]:
+    """The engine tests' own check kinds (tests/kinds.py), registered for one test."""
+    for name, kind in KINDS.items():
+        registry.register(name, kind)
+    ScriptedCheck.spans.clear()
+    yield
+    for name in KINDS:
+        registry.unregister(name)

@@ -3,15 +3,12 @@ line and what was expected."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
 from bot.config_loader import ConfigError, load_config
-from checks import registry
-from tests.kinds import KINDS
 
 BASE = """\
 channel: C0RELEASES
@@ -30,14 +27,7 @@ plans:
       - {id: two, type: scripted, sleep: 0.1, timeout: 2m, critical: false}
 """
 
-
-@pytest.fixture(autouse=True)
-def scripted_kinds() -> Iterator[None]:
-    for name, kind in KINDS.items():
-        registry.register(name, kind)
-    yield
-    for name in KINDS:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from textwrap import dedent, indent
 
@@ -17,19 +16,10 @@ from bot.events import CheckFinished, CheckProgressed, CheckStarted, Event, RunF
 from bot.models import CheckRecord, Run, RunStatus
 from bot.report import Verdict
 from bot.store import RunStore
-from checks import registry
 from checks.base import Status
-from tests.kinds import KINDS, ScriptedCheck
+from tests.kinds import ScriptedCheck
 
-
-@pytest.fixture(autouse=True)
-def scripted_kinds() -> Iterator[None]:
-    for name, kind in KINDS.items():
-        registry.register(name, kind)
-    ScriptedCheck.spans.clear()
-    yield
-    for name in KINDS:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
 def make_config(tmp_path: Path, checks: str) -> Config:

@@ -4,15 +4,13 @@ Web API calls out, against the real example target."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from bot.models import Run
-from checks import registry
-from tests.kinds import KINDS
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.target import RunningTarget
 
@@ -42,14 +40,7 @@ plans:
 {big}
 """
 
-
-@pytest.fixture(autouse=True)
-def scripted_kinds() -> Iterator[None]:
-    for name, kind in KINDS.items():
-        registry.register(name, kind)
-    yield
-    for name in KINDS:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
 def write_config(tmp_path: Path, target: RunningTarget) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent, indent
@@ -24,10 +23,8 @@ from bot.events import (
 from bot.report import RunReport, Verdict
 from bot.slack.state import NOT_SELECTED, CheckRow, RunState, apply, mark_cancelled
 from bot.store import RunStore
-from checks import registry
 from checks.base import CheckResult, Status
 from checks.context import ProgressEvent
-from tests.kinds import KINDS
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 RUN = 42
@@ -187,15 +184,6 @@ def test_from_report_rebuilds_the_picture() -> None:
 
 def test_not_selected_matches_the_engine() -> None:
     assert NOT_SELECTED == engine_module.NOT_SELECTED
-
-
-@pytest.fixture
-def scripted_kinds() -> Iterator[None]:
-    for name, kind in KINDS.items():
-        registry.register(name, kind)
-    yield
-    for name in KINDS:
-        registry.unregister(name)
 
 
 @pytest.mark.usefixtures("scripted_kinds")
