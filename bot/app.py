@@ -53,6 +53,10 @@ class Bot:
         self._expiry = asyncio.create_task(self._expire_forever(every))
 
     async def _expire_forever(self, every: float) -> None:
+        try:
+            await self.manager.recover()
+        except Exception:
+            log.exception("marking interrupted runs failed")
         while True:
             try:
                 await self.gate.expire_due()

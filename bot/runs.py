@@ -11,10 +11,10 @@ from typing import Any
 from bot.config import Config
 from bot.engine import Engine, RequestError, RunRequest
 from bot.gate import Gate
-from bot.models import Run
+from bot.models import Run, RunStatus
 from bot.report import RunReport
 from bot.settings import Settings
-from bot.slack.client import SlackClient
+from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
@@ -56,9 +56,30 @@ class RunManager:
         run = await engine.start(request)
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
-        publisher = await self._open(engine, state, self.channel(channel))
+        where = self.channel(channel)
+        try:
+            publisher = await self._open(engine, state, where)
+        except SlackCallError as exc:
+            await self.store.finish_run(run.id, RunStatus.FAILED)
+            raise RequestError(
+                f"cannot post in <#{where}> ({exc.error}); invite the bot to the channel "
+                "and start again"
+            ) from exc
         self._spawn(run.id, publisher, engine.execute(run, request))
         return run
+
+    async def recover(self) -> None:
+        """After a restart: runs that were executing here cannot be resumed yet, so they
+        are marked failed and their thread says so, rather than showing 'running' forever."""
+        for run_id in await self.store.fail_interrupted():
+            thread = await self.store.get_thread(run_id)
+            if thread is not None:
+                await self.slack.post_message(
+                    thread.channel,
+                    f"⚠️ Run #{run_id} was interrupted by a restart of the bot. "
+                    f"Its finished checks are kept; start it again or `/preprod rerun {run_id}`.",
+                    thread_ts=thread.parent_ts,
+                )
 
     async def rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Run:
         if run_id in self.tasks:

@@ -153,6 +153,19 @@ class RunStore:
 
         await self._call(work)
 
+    async def fail_interrupted(self) -> list[int]:
+        """Mark the runs left ``running`` by a stopped process as failed; their ids."""
+
+        def work(session: Session) -> list[int]:
+            stuck = list(session.exec(select(Run).where(Run.status == RunStatus.RUNNING)))
+            for run in stuck:
+                run.status, run.finished_at = RunStatus.FAILED, utcnow()
+                session.add(run)
+            session.commit()
+            return [run.id for run in stuck if run.id is not None]
+
+        return await self._call(work)
+
     async def get_run(self, run_id: int) -> Run | None:
         return await self._call(lambda session: session.get(Run, run_id))
 

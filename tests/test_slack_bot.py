@@ -219,3 +219,22 @@ async def test_an_oversized_run_is_summarised_never_rejected(healthy_bot: Harnes
     failure_replies = [m for m in thread if "truncated" in str(m.blocks)]
     assert len(failure_replies) == 6
     assert "blocking failures" in healthy_bot.results().text
+
+
+async def test_a_release_channel_the_bot_cannot_post_in_is_reported(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, healthy_target)
+    config.write_text(
+        config.read_text().replace(
+            "channel: C0RELEASES", "channel: C0GONE\nstarters: {users: [U0RM]}"
+        )
+    )
+    async with running_bot(config, tmp_path) as harness:
+        await harness.command("start checkout-api 2.14.0 staging")
+        await harness.settle()
+        replies = str(harness.standin.responses)
+        assert "cannot post in" in replies and "channel_not_found" in replies
+        run = await harness.bot.store.get_run(1)
+        assert run is not None and run.status.value == "failed"
+        assert harness.bot.manager.tasks == {}
