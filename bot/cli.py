@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.config_loader import ConfigError, load_config, resolve_config_path
 from bot.console import TerminalProgress, attestation_lines, summary_table, verdict_line
 from bot.engine import Engine, RequestError, RunRequest
+from bot.migrate import SchemaError
 from bot.report import AttestationItem, RunReport, Verdict
 from bot.reports import write_reports
 from bot.settings import SettingsError
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         err.print(exc.render(), markup=False, highlight=False)
         return EXIT_USAGE
-    except (RequestError, LookupError, SettingsError) as exc:
+    except (RequestError, LookupError, SettingsError, SchemaError) as exc:
         err.print(f"preprod: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
+from bot import migrate
 from bot.models import CheckRecord, Run, RunStatus, SlackThread, utcnow
 from bot.report import RunReport
 from checks.base import CheckResult, Status
@@ -57,7 +58,7 @@ class RunStore:
     def __init__(self, url: str | None = None) -> None:
         self.url = database_url(url)
         self.engine = make_engine(self.url)
-        SQLModel.metadata.create_all(self.engine)
+        migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` with a session in a worker thread (for repositories built on this)."""

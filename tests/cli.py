@@ -51,7 +51,8 @@ def run_cli(
     json_path, junit_path = tmp_path / "out" / "run.json", tmp_path / "out" / "junit.xml"
     command = [sys.executable, "-m", "bot.cli", *args]
     if reports:
-        command += ["--json", str(json_path), "--junit", str(junit_path)]
+        html_path = tmp_path / "out" / "report.html"
+        command += ["--json", str(json_path), "--junit", str(junit_path), "--html", str(html_path)]
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TARGET_", "PREPROD_"))},
         "DATABASE_URL": f"sqlite:///{tmp_path}/preprod.db",

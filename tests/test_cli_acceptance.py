@@ -43,6 +43,8 @@ def test_healthy_target_passes_every_check(healthy_target: RunningTarget, tmp_pa
     assert run.junit.get("failures") == "0" and run.junit.get("errors") == "0"
     assert "PASS: no blocking failure" in run.stdout
     assert "Attestations pending (2), to be ticked in Slack:" in run.stdout
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Attestations" in html and "On-call rotation staffed" in html and "pending" in html
     assert [(a["id"], a["ticked_by"]) for a in run.json_report["attestations"]] == [
         ("oncall", None),
         ("dpia", None),

@@ -1,0 +1,40 @@
+"""Bring a database to the current schema with Alembic, on SQLite and PostgreSQL alike.
+
+The store calls this when it opens, so an upgraded preprod keeps its history: tables are
+created or altered by migrations, never by ``create_all`` (which cannot alter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class SchemaError(RuntimeError):
+    """A database preprod cannot migrate safely; the message says what to do."""
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration not applied yet (a no-op on a current database)."""
+    tables = set(inspect(engine).get_table_names())
+    if "run" in tables and "alembic_version" not in tables:
+        raise SchemaError(
+            f"the database {engine.url.render_as_string(hide_password=True)} was created by a "
+            "development build of preprod without migrations; move it away and start afresh"
+        )
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

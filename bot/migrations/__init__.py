@@ -1,0 +1,1 @@
+"""Alembic migrations of preprod's database, applied when the store opens."""

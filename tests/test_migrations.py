@@ -1,0 +1,45 @@
+"""The database schema comes from Alembic migrations, and they match the models."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, create_engine
+
+from bot.migrate import SchemaError, upgrade
+from bot.store import RunStore
+
+
+def test_migrations_create_exactly_the_models_schema(tmp_path: Path) -> None:
+    store = RunStore(f"sqlite:///{tmp_path}/fresh.db")
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_upgrading_twice_keeps_the_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keep.db"
+    RunStore(url)
+    with sqlite3.connect(tmp_path / "keep.db") as db:
+        db.execute(
+            "INSERT INTO run (service, version, environment, plan, base_url, requester, source,"
+            " status, config_path, config_digest, generation, created_at)"
+            " VALUES ('svc', '1', 'staging', 'p', 'http://x', 'cli', 'cli', 'FINISHED', '', '',"
+            " 1, '2026-11-27 08:00:00')"
+        )
+    RunStore(url)  # a second start: nothing to migrate, nothing lost
+    with sqlite3.connect(tmp_path / "keep.db") as db:
+        assert db.execute("SELECT service FROM run").fetchall() == [("svc",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+
+
+def test_a_database_without_migrations_is_refused_with_advice(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("CREATE TABLE run (id INTEGER PRIMARY KEY)")
+    with pytest.raises(SchemaError, match="without migrations; move it away"):
+        upgrade(engine)
