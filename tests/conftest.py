@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -9,6 +10,7 @@ import pytest
 
 from checks import registry
 from tests.kinds import KINDS, ScriptedCheck
+from tests.support.postgres import PostgresUnavailable, running_postgres
 from tests.support.target import RunningTarget, start_target
 
 
@@ -44,3 +46,15 @@ def scripted_kinds() -> Iterator[None]:
     yield
     for name in KINDS:
         registry.unregister(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session (skipped, or failed under CI, without one)."""
+    try:
+        with running_postgres() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
+        pytest.skip(str(exc))
