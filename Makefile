@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres test lint typecheck pytest demo clean bench
+.PHONY: install postgres test lint typecheck pytest demo demo-slack clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: lint typecheck pytest
 DEFECTS ?=
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py $(if $(DEFECTS),--defect $(DEFECTS))
+
+demo-slack: $(STAMP)
+	$(BIN)/python examples/slack_demo.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py
