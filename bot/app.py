@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
@@ -21,6 +22,8 @@ from starlette.routing import Route
 from bot.config import Config
 from bot.config_loader import load_config
 from bot.gate import Gate
+from bot.metrics import gather as gather_metrics
+from bot.metrics import render as render_metrics
 from bot.pages import render_run_list
 from bot.reports import render_html
 from bot.roles import RoleDirectory
@@ -96,6 +99,15 @@ def create_app(bot: Bot) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "active_runs": len(bot.manager.tasks)})
 
+    async def metrics(request: Request) -> Response:
+        snapshot = await gather_metrics(
+            bot.store,
+            active_runs=len(bot.manager.tasks),
+            slack_calls=bot.slack.metrics(),
+            progress_updates=dict(bot.manager.coalescer.stats),
+        )
+        return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
+
     async def runs(request: Request) -> Response:
         return HTMLResponse(render_run_list(await bot.store.list_runs(100), bot.settings))
 
@@ -116,6 +128,7 @@ def create_app(bot: Bot) -> Starlette:
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz),
+            Route("/metrics", metrics),
             Route("/runs", runs),
             Route("/runs/{run_id:int}", run_report),
         ],

@@ -30,6 +30,8 @@ USERS = {
 class Harness:
     standin: SlackStandIn
     bot: Bot
+    url: str = ""
+    """Where the bot's HTTP app answers (``/slack/events``, ``/healthz``, ``/metrics``)."""
 
     async def command(self, text: str, user: str = "U0RM", channel: str = CHANNEL) -> str:
         """Send ``/preprod text``; the ack must be a 200; returns the ack's text."""
@@ -98,9 +100,10 @@ async def running_bot(
     bot = build_bot(settings, load_config(config_path))
     server = StandInServer(create_app(bot))
     await server.start()
-    standin.bot_url = f"http://127.0.0.1:{server.port}/slack/events"
+    url = f"http://127.0.0.1:{server.port}"
+    standin.bot_url = f"{url}/slack/events"
     try:
-        yield Harness(standin, bot)
+        yield Harness(standin, bot, url)
     finally:
         await bot.aclose()
         await server.stop()

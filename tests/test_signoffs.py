@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -156,6 +157,15 @@ async def test_all_approvals_and_attestation_give_one_go_announcement(gated: Har
     with Session(gated.bot.store.engine) as session:
         [outcome] = session.exec(select(ProductionOutcome)).all()
     assert (outcome.result, outcome.user) == ("success", RM)
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{gated.url}/metrics")).text
+        health = (await client.get(f"{gated.url}/healthz")).json()
+    assert 'preprod_decisions_total{outcome="go"} 1.0' in metrics
+    assert 'preprod_production_outcomes_total{result="success"} 1.0' in metrics
+    assert 'preprod_runs{status="finished"} 1.0' in metrics
+    assert "preprod_decision_cycle_seconds_count 1.0" in metrics
+    assert 'preprod_slack_api_total{kind="calls",method="chat.postMessage"}' in metrics
+    assert health == {"status": "ok", "active_runs": 0}
 
 
 async def test_outsider_and_requester_are_refused_and_nothing_is_recorded(
