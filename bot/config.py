@@ -37,6 +37,13 @@ class Policy(_Strict):
     signoff_deadline: Duration = 24 * 3600.0
     waivers_by: list[str] = Field(default_factory=lambda: ["sre"])
 
+    @field_validator("required_signoffs", "waivers_by")
+    @classmethod
+    def _no_repeats(cls, roles: list[str] | None) -> list[str] | None:
+        if roles and (twice := sorted({r for r in roles if roles.count(r) > 1})):
+            raise ValueError(f"role {twice[0]!r} is listed twice")
+        return roles
+
 
 class Schedule(_Strict):
     digest: str = "0 9 * * mon-fri"

@@ -52,6 +52,7 @@ from bot.slack.render_gate import (
     gate_message,
 )
 from bot.store import RunStore
+from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,12 @@ class Gate:
             ),
             attestations=tuple(
                 AttestationFact(
-                    i.id, i.role, i.blocking, ticks[i.id].user if i.id in ticks else None
+                    i.id, i.role, i.blocking, t.user if (t := ticks.get(i.id)) else None
                 )
                 for i in items
             ),
             required=tuple(
-                RolePolicy(
-                    role, self.config.roles[role].min_approvals if role in self.config.roles else 1
-                )
-                for role in self.config.required_roles
+                RolePolicy(role, self._min_approvals(role)) for role in self.config.required_roles
             ),
             deadline=self.deadline(run),
             cancelled=run.status is RunStatus.CANCELLED,
@@ -150,19 +148,7 @@ class Gate:
             waivers=tuple(
                 WaiverView(w.check_id, w.user, w.justification, _aware(w.at)) for w in waivers
             ),
-            attestations=tuple(
-                AttestationView(
-                    i.id,
-                    i.text,
-                    i.role,
-                    self.directory.label(i.role),
-                    i.blocking,
-                    ticks[i.id].user if i.id in ticks else None,
-                    ticks[i.id].note if i.id in ticks else "",
-                    _aware(ticks[i.id].at) if i.id in ticks else None,
-                )
-                for i in items
-            ),
+            attestations=tuple(self._attestation_view(i, ticks.get(i.id)) for i in items),
             started_at=_aware(run.created_at),
             decided_at=_aware(recorded.at) if recorded else None,
         )
@@ -171,16 +157,33 @@ class Gate:
     def deadline(self, run: Run) -> datetime:
         return _aware(run.created_at) + timedelta(seconds=self.config.policy.signoff_deadline)
 
+    def _min_approvals(self, role: str) -> int:
+        found = self.config.roles.get(role)
+        return found.min_approvals if found else 1
+
+    def _attestation_view(
+        self, item: AttestationSpec, tick: AttestationTick | None
+    ) -> AttestationView:
+        return AttestationView(
+            item_id=item.id,
+            text=item.text,
+            role=item.role,
+            role_label=self.directory.label(item.role),
+            blocking=item.blocking,
+            ticked_by=tick.user if tick else None,
+            note=tick.note if tick else "",
+            at=_aware(tick.at) if tick else None,
+        )
+
     def _role_view(self, role: str, signoffs: list[SignOff]) -> RoleView:
         mine = [s for s in signoffs if s.role == role]
         rejection = next(
             ((s.user, _aware(s.at), s.reason) for s in mine if s.vote == "reject"), None
         )
-        found = self.config.roles.get(role)
         return RoleView(
             role=role,
             label=self.directory.label(role),
-            min_approvals=found.min_approvals if found else 1,
+            min_approvals=self._min_approvals(role),
             approvals=tuple((s.user, _aware(s.at)) for s in mine if s.vote == "approve"),
             rejection=rejection,
         )

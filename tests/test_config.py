@@ -143,3 +143,10 @@ def test_ca_bundle_is_relative_to_the_config_file(tmp_path: Path) -> None:
     assert problems(tmp_path, missing) == [
         "environments.staging.ca_bundle (line 9): file not found: nope.pem"
     ]
+
+
+def test_a_role_listed_twice_in_the_policy(tmp_path: Path) -> None:
+    text = BASE + "policy:\n  required_signoffs: [sre, security, sre]\n"
+    assert problems(tmp_path, text) == [
+        "policy.required_signoffs (line 16): role 'sre' is listed twice"
+    ]
