@@ -86,10 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_server(args.command, getattr(args, "host", ""), getattr(args, "port", 0))
         return asyncio.run(check(args, out))
     except ConfigError as exc:
-        err.print(exc.render(), markup=False, highlight=False)
+        err.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except (RequestError, LookupError, SettingsError, SchemaError) as exc:
-        err.print(f"preprod: {exc}", markup=False, highlight=False)
+        err.print(f"preprod: {exc}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("preprod: interrupted; the run is recorded as cancelled")

@@ -143,12 +143,15 @@ def test_misspelt_key_exits_2_naming_file_path_and_line(
         "--env",
         "staging",
         tmp_path=tmp_path,
-        env={"TARGET_CA_BUNDLE": str(config)},
+        env={"TARGET_CA_BUNDLE": str(healthy_target.ca_bundle), "COLUMNS": "80"},
     )
     assert run.code == 2
+    assert "1 configuration problem" in run.stderr
     assert str(config) in run.stderr
-    assert "plans.standard.checks[1].min_days_vaild (line" in run.stderr
-    assert "did you mean 'min_days_valid'?" in run.stderr
+    assert (
+        "plans.standard.checks[1].min_days_vaild (line 46): unknown key 'min_days_vaild' "
+        "(did you mean 'min_days_valid'?)"
+    ) in run.stderr  # one unwrapped line, whatever the terminal width
     assert run.json_report is None and "Traceback" not in run.stderr
 
 
