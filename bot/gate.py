@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.config import Config
 from bot.gate_store import GateStore
@@ -22,6 +22,7 @@ from bot.models import (
     RunStatus,
     SignOff,
     Waiver,
+    as_utc,
     utcnow,
 )
 from bot.policy import (
@@ -110,7 +111,7 @@ class Gate:
             ),
             automated_done=run.status is RunStatus.FINISHED,
             signoffs=tuple(
-                SignOffFact(s.role, s.user, Vote(s.vote), s.reason, _aware(s.at)) for s in signoffs
+                SignOffFact(s.role, s.user, Vote(s.vote), s.reason, as_utc(s.at)) for s in signoffs
             ),
             attestations=tuple(
                 AttestationFact(
@@ -146,16 +147,16 @@ class Gate:
                 if r.status.is_problem
             ),
             waivers=tuple(
-                WaiverView(w.check_id, w.user, w.justification, _aware(w.at)) for w in waivers
+                WaiverView(w.check_id, w.user, w.justification, as_utc(w.at)) for w in waivers
             ),
             attestations=tuple(self._attestation_view(i, ticks.get(i.id)) for i in items),
-            started_at=_aware(run.created_at),
-            decided_at=_aware(recorded.at) if recorded else None,
+            started_at=as_utc(run.created_at),
+            decided_at=as_utc(recorded.at) if recorded else None,
         )
         return Loaded(run, gate, facts, recorded)
 
     def deadline(self, run: Run) -> datetime:
-        return _aware(run.created_at) + timedelta(seconds=self.config.policy.signoff_deadline)
+        return as_utc(run.created_at) + timedelta(seconds=self.config.policy.signoff_deadline)
 
     def _min_approvals(self, role: str) -> int:
         found = self.config.roles.get(role)
@@ -172,19 +173,19 @@ class Gate:
             blocking=item.blocking,
             ticked_by=tick.user if tick else None,
             note=tick.note if tick else "",
-            at=_aware(tick.at) if tick else None,
+            at=as_utc(tick.at) if tick else None,
         )
 
     def _role_view(self, role: str, signoffs: list[SignOff]) -> RoleView:
         mine = [s for s in signoffs if s.role == role]
         rejection = next(
-            ((s.user, _aware(s.at), s.reason) for s in mine if s.vote == "reject"), None
+            ((s.user, as_utc(s.at), s.reason) for s in mine if s.vote == "reject"), None
         )
         return RoleView(
             role=role,
             label=self.directory.label(role),
             min_approvals=self._min_approvals(role),
-            approvals=tuple((s.user, _aware(s.at)) for s in mine if s.vote == "approve"),
+            approvals=tuple((s.user, as_utc(s.at)) for s in mine if s.vote == "approve"),
             rejection=rejection,
         )
 
@@ -356,7 +357,3 @@ class Gate:
 
 def _already(outcome: Outcome) -> str:
     return f"This run is already decided: {outcome.value.upper()}."
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

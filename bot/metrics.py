@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
@@ -14,7 +13,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlmodel import Session, select
 
-from bot.models import DecisionRecord, ProductionOutcome, Run
+from bot.models import DecisionRecord, ProductionOutcome, Run, as_utc
 from bot.store import RunStore
 
 
@@ -35,7 +34,7 @@ async def gather(store: RunStore, active_runs: int, slack_calls: dict[str, dict[
         runs = {run.id: run for run in session.exec(select(Run))}
         decisions = list(session.exec(select(DecisionRecord)))
         cycles = tuple(
-            (_naive(d.at) - _naive(runs[d.run_id].created_at)).total_seconds()
+            (as_utc(d.at) - as_utc(runs[d.run_id].created_at)).total_seconds()
             for d in decisions
             if d.run_id in runs
         )
@@ -103,8 +102,3 @@ class _SnapshotCollector(Collector):
         for kind, count in sorted(s.progress_updates.items()):
             updates.add_metric([kind], count)
         yield updates
-
-
-def _naive(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes, PostgreSQL aware ones: compare them naive (UTC)."""
-    return value.replace(tzinfo=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
 from bot import migrate
-from bot.models import CheckRecord, Run, RunStatus, SlackThread, utcnow
+from bot.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from bot.report import RunReport
 from checks.base import CheckResult, Status
 
@@ -45,13 +45,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class RunStore:
@@ -211,8 +204,8 @@ class RunStore:
                 base_url=run.base_url,
                 requester=run.requester,
                 status=run.status.value,
-                started_at=_aware(run.created_at) or utcnow(),
-                finished_at=_aware(run.finished_at),
+                started_at=as_utc(run.created_at),
+                finished_at=_utc_or_none(run.finished_at),
                 results=[_as_result(record) for record in latest.values()],
             )
 
@@ -242,6 +235,10 @@ def _as_result(record: CheckRecord) -> CheckResult:
         check_id=record.check_id,
         check_type=record.check_type,
         critical=record.critical,
-        started_at=_aware(record.started_at),
-        finished_at=_aware(record.finished_at),
+        started_at=_utc_or_none(record.started_at),
+        finished_at=_utc_or_none(record.finished_at),
     )
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
