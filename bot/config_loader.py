@@ -272,20 +272,18 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
             )
         if env.ca_bundle is not None and (problem := _ca_problem(source.parent / env.ca_bundle)):
             add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}")
+
+    def unknown_role(path: Path_, role: str) -> None:
+        add(path, f"no role named {role!r}; roles: {', '.join(sorted(config.roles))}")
+
     for plan_name, plan in config.plans.items():
         for index, item in enumerate(plan.attestations):
             if item.role not in config.roles:
-                add(
-                    ("plans", plan_name, "attestations", index, "role"),
-                    f"no role named {item.role!r}; roles: {', '.join(sorted(config.roles))}",
-                )
+                unknown_role(("plans", plan_name, "attestations", index, "role"), item.role)
     for section in ("required_signoffs", "waivers_by"):
         for index, role in enumerate(getattr(config.policy, section) or []):
             if role not in config.roles and config.roles:
-                add(
-                    ("policy", section, index),
-                    f"no role named {role!r}; roles: {', '.join(sorted(config.roles))}",
-                )
+                unknown_role(("policy", section, index), role)
     return problems
 
 

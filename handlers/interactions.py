@@ -36,6 +36,7 @@ from bot.slack.render_gate import MIN_REASON
 
 Body = dict[str, Any]
 Click = Callable[[str, Target, str], Awaitable[None]]
+Reasoned = Callable[[str, Target, str], Awaitable[object]]
 
 
 def register(app: AsyncApp, gate: Gate, manager: RunManager) -> None:
@@ -67,23 +68,11 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager) -> None:
     async def open_run(ack: AsyncAck) -> None:
         await ack()  # a link button: Slack opens the URL, the bot has nothing to do
 
-    @app.view(REJECT_MODAL)
-    async def rejected(ack: AsyncAck, body: Body) -> None:
-        user, target, text = _submitted(body)
-        if len(text.strip()) < MIN_REASON:
-            await ack(response_action="errors", errors=reason_required_error())
-            return
-        await ack()
-        await _guarded(gate, user, target, gate.sign(user, target, Vote.REJECT, text))
+    async def reject(user: str, target: Target, reason: str) -> object:
+        return await gate.sign(user, target, Vote.REJECT, reason)
 
-    @app.view(WAIVE_MODAL)
-    async def waived(ack: AsyncAck, body: Body) -> None:
-        user, target, text = _submitted(body)
-        if len(text.strip()) < MIN_REASON:
-            await ack(response_action="errors", errors=reason_required_error())
-            return
-        await ack()
-        await _guarded(gate, user, target, gate.waive(user, target, text))
+    app.view(REJECT_MODAL)(_with_reason(gate, reject))
+    app.view(WAIVE_MODAL)(_with_reason(gate, gate.waive))
 
     @app.view(ATTEST_MODAL)
     async def attested(ack: AsyncAck, body: Body) -> None:
@@ -112,6 +101,21 @@ def _on_click(gate: Gate, act: Click) -> Callable[[AsyncAck, Body], Awaitable[No
             thread = message.get("thread_ts") or message.get("ts")
             text, blocks = notice_refused(str(refused))
             await gate.slack.post_ephemeral(channel, user, text, blocks, thread_ts=thread)
+
+    return listener
+
+
+def _with_reason(gate: Gate, act: Reasoned) -> Callable[[AsyncAck, Body], Awaitable[None]]:
+    """A modal listener whose text is required: too short, the modal shows the error and
+    stays open; otherwise it closes and ``act`` records (a refusal is told privately)."""
+
+    async def listener(ack: AsyncAck, body: Body) -> None:
+        user, target, text = _submitted(body)
+        if len(text.strip()) < MIN_REASON:
+            await ack(response_action="errors", errors=reason_required_error())
+            return
+        await ack()
+        await _guarded(gate, user, target, act(user, target, text))
 
     return listener
 

@@ -20,6 +20,7 @@ from bot.commands import (
 )
 from bot.engine import RequestError, RunRequest
 from bot.gate import Refused
+from bot.models import Run
 from bot.runs import RunManager
 from bot.slack.blocks import (
     Message,
@@ -119,9 +120,7 @@ class Dispatcher:
         return Reply(list_message(items))
 
     async def _cancel(self, run_id: int, user: str) -> Reply:
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run #{run_id}")
+        run = await self._stored(run_id)
         if not self._may_act_on(run.requester, user):
             return Reply(notice(f"Only the requester or a release role can cancel run #{run_id}."))
         if run_id not in self.manager.tasks:
@@ -129,9 +128,7 @@ class Dispatcher:
         return Reply(notice(f"Cancelling run #{run_id}…"), self.manager.cancel(run_id, user))
 
     async def _rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Reply:
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run #{run_id}")
+        run = await self._stored(run_id)
         if not self._may_act_on(run.requester, user):
             return Reply(notice(f"Only the requester or a release role can re-run run #{run_id}."))
         if run_id in self.manager.tasks:
@@ -141,16 +138,12 @@ class Dispatcher:
         return Reply(notice(f"Re-running {what} of run #{run_id}; see its thread."), work)
 
     async def _report(self, run_id: int) -> Reply:
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run #{run_id}")
+        run = await self._stored(run_id)
         url = self.manager.settings.report_url(run_id)
         return Reply(report_link(run_id, run.service, run.version, url))
 
     async def _outcome(self, run_id: int, result: str, user: str) -> Reply:
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run #{run_id}")
+        run = await self._stored(run_id)
         if not self._may_act_on(run.requester, user):
             return Reply(notice(f"Only the requester or a release role can record run #{run_id}."))
         gate = self.manager.gate
@@ -158,6 +151,13 @@ class Dispatcher:
             return Reply(notice("Sign-offs are not set up for this bot."))
         await gate.record_outcome(run_id, user, result)
         return Reply(notice(f"Recorded: run #{run_id} in production: {result}."))
+
+    async def _stored(self, run_id: int) -> Run:
+        """The stored run; LookupError (answered as a notice) when there is none."""
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run #{run_id}")
+        return run
 
     def _may_act_on(self, requester: str, user: str) -> bool:
         return (
