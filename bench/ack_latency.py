@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -29,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from examples.processes import background, wait_http  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 from slack_standin.sender import sign  # noqa: E402
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN  # noqa: E402
@@ -40,33 +38,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_ready(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 def command_body(text: str, response_url: str) -> bytes:
@@ -137,19 +108,19 @@ def main() -> None:
             "    plan: quick\nplans:\n  quick:\n    checks:\n"
             "      - {id: smoke, type: http, requests: [{path: /healthz}]}\n"
         )
-        stack.enter_context(process(
+        stack.enter_context(background(
             [sys.executable, "-m", "slack_standin", "--port", str(standin_port)], {},
             tmp / "standin.log"))  # fmt: skip
-        wait_ready(f"http://127.0.0.1:{standin_port}/")
-        stack.enter_context(process(
+        wait_http(f"http://127.0.0.1:{standin_port}/")
+        stack.enter_context(background(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(preprod_port)],
             {**slack_env, "PREPROD_CONFIG": str(config),
              "DATABASE_URL": f"sqlite:///{tmp}/bench.db"}, tmp / "preprod.log"))  # fmt: skip
-        stack.enter_context(process(
+        stack.enter_context(background(
             [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(bare_port)], slack_env,
             tmp / "bare.log"))  # fmt: skip
-        wait_ready(f"http://127.0.0.1:{preprod_port}/healthz")
-        wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
+        wait_http(f"http://127.0.0.1:{preprod_port}/healthz")
+        wait_http(f"http://127.0.0.1:{bare_port}/healthz")
         bodies = [command_body(text, response_url) for text in MIX]
         results: dict[str, dict[str, list[float]]] = {}
         for name, port in (("bare Bolt", bare_port), ("preprod", preprod_port)):

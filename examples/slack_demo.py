@@ -8,12 +8,9 @@ user switcher and the bot's buttons) and `preprod serve`, then waits until Ctrl-
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -22,35 +19,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from examples.processes import background, wait_http  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 
 STATE = ROOT / ".preprod" / "slack-demo"
 USERS = ["U0RM=rita (release manager)", "U0SRE1=sam (SRE)", "U0SRE2=sue (SRE)",
          "U0SEC1=sid (security)", "U0CMP1=casey (compliance)"]  # fmt: skip
 SECRET, TOKEN = "demo-signing-secret", "xoxb-demo-token"
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer; see the logs in {STATE}")
 
 
 def main() -> int:
@@ -64,11 +39,11 @@ def main() -> int:
     with ExitStack() as stack:
         target = stack.enter_context(start_target(state_dir=STATE / "target"))
         users = [arg for user in USERS for arg in ("--user", user.split(" (")[0])]
-        stack.enter_context(process(
+        stack.enter_context(background(
             [sys.executable, "-m", "slack_standin", "--port", str(args.port), "--signing-secret",
              SECRET, "--token", TOKEN, "--bot-url", f"{bot}/slack/events", *users],
             {}, STATE / "standin.log"))  # fmt: skip
-        stack.enter_context(process(
+        stack.enter_context(background(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(args.bot_port)],
             {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
              "SLACK_API_URL": f"{standin}/api/", "PREPROD_CONFIG": str(HERE / "preprod.yml"),
@@ -76,8 +51,8 @@ def main() -> int:
              "TARGET_HTTPS_URL": target.https_url, "TARGET_CA_BUNDLE": str(target.ca_bundle),
              "TARGET_TOKEN": target.token},
             STATE / "bot.log"))  # fmt: skip
-        wait_for(f"{bot}/healthz")
-        wait_for(f"{standin}/")
+        wait_http(f"{bot}/healthz", hint=f"; see the logs in {STATE}")
+        wait_http(f"{standin}/", hint=f"; see the logs in {STATE}")
         if args.once:
             return smoke(standin)
         print(f"Open {standin}/ in a browser. Act as rita and type:\n"
