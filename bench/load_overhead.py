@@ -186,7 +186,7 @@ def preprod_command() -> list[str]:
     script = Path(sys.executable).parent / "preprod"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from bot.cli.main import main; sys.exit(main())"]
 
 
 def through_cli(url: str, users: int, duration: int, workdir: Path) -> tuple[float, float]:

@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.config_loader import load_config  # noqa: E402
-from bot.engine import Engine, RunRequest  # noqa: E402
+from bot.config.loader import load_config  # noqa: E402
+from bot.engine.runner import Engine, RunRequest  # noqa: E402
 from bot.slack.client import SlackClient  # noqa: E402
 from bot.slack.coalesce import Coalescer  # noqa: E402
 from bot.slack.publisher import ThreadPublisher  # noqa: E402
 from bot.slack.state import RunState  # noqa: E402
-from bot.store import RunStore  # noqa: E402
+from bot.store.runs import RunStore  # noqa: E402
 from checks import registry  # noqa: E402
 from checks.base import Check, CheckOptions, CheckResult  # noqa: E402
 from checks.context import CheckContext  # noqa: E402

@@ -2,7 +2,7 @@
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.gate import Gate
+from bot.gate.actions import Gate
 from bot.slack.dispatch import Dispatcher
 from handlers import commands, interactions
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.commands import UsageError, parse
-from bot.engine import RequestError
+from bot.engine.runner import RequestError
 from bot.slack.blocks import Message, notice, usage_error
+from bot.slack.commands import UsageError, parse
 from bot.slack.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)

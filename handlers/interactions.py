@@ -8,10 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.gate import Gate, Refused
-from bot.home import publish_home
-from bot.policy import Vote
-from bot.runs import RunManager
+from bot.gate.actions import Gate, Refused
+from bot.gate.policy import Vote
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -25,6 +23,7 @@ from bot.slack.actions import (
     WAIVE_MODAL,
     Target,
 )
+from bot.slack.home import publish_home
 from bot.slack.render_decision import (
     attest_modal,
     notice_refused,
@@ -33,6 +32,7 @@ from bot.slack.render_decision import (
     waive_modal,
 )
 from bot.slack.render_gate import MIN_REASON
+from bot.slack.runs import RunManager
 
 Body = dict[str, Any]
 Click = Callable[[str, Target, str], Awaitable[None]]

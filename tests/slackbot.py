@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.app import Bot, build_bot, create_app
-from bot.config_loader import load_config
+from bot.config.loader import load_config
 from bot.settings import Settings
+from bot.web.app import Bot, build_bot, create_app
 from handlers import commands
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer

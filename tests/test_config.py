@@ -8,7 +8,7 @@ from textwrap import dedent
 
 import pytest
 
-from bot.config_loader import ConfigError, load_config
+from bot.config.loader import ConfigError, load_config
 
 BASE = """\
 channel: C0RELEASES

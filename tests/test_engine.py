@@ -9,13 +9,20 @@ from textwrap import dedent, indent
 import pytest
 from sqlmodel import Session, select
 
-from bot.config import Config
-from bot.config_loader import load_config
-from bot.engine import Engine, RequestError, RunRequest
-from bot.events import CheckFinished, CheckProgressed, CheckStarted, Event, RunFinished, RunStarted
-from bot.models import CheckRecord, Run, RunStatus
-from bot.report import Verdict
-from bot.store import RunStore
+from bot.config.loader import load_config
+from bot.config.schema import Config
+from bot.engine.events import (
+    CheckFinished,
+    CheckProgressed,
+    CheckStarted,
+    Event,
+    RunFinished,
+    RunStarted,
+)
+from bot.engine.report import Verdict
+from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.store.models import CheckRecord, Run, RunStatus
+from bot.store.runs import RunStore
 from checks.base import Status
 from tests.kinds import ScriptedCheck
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.config_loader import ConfigError, load_config
+from bot.config.loader import ConfigError, load_config
 from checks.base import Status
 from checks.load import LoadCheck, LoadOptions
 from checks.load.locustfile import generate, stages, task_headers

@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, create_engine
 
-from bot.migrate import SchemaError, upgrade
-from bot.store import RunStore
+from bot.store.migrate import SchemaError, upgrade
+from bot.store.runs import RunStore
 
 
 def test_migrations_create_exactly_the_models_schema(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The go/no-go decision (``bot.policy``): properties of ``decide`` over arbitrary facts,
+"""The go/no-go decision (``bot.gate.policy``): properties of ``decide`` over arbitrary facts,
 and examples for the reason texts, ``may_sign`` and ``may_waive``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.policy import (
+from bot.gate.policy import (
     AttestationFact,
     CheckFact,
     Decision,

@@ -12,12 +12,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, create_engine
 
-from bot.config_loader import load_config
-from bot.engine import Engine, RunRequest
-from bot.gate_store import GateStore
-from bot.models import DecisionRecord, SignOff
-from bot.report import Verdict
-from bot.store import RunStore
+from bot.config.loader import load_config
+from bot.engine.report import Verdict
+from bot.engine.runner import Engine, RunRequest
+from bot.store.gate import GateStore
+from bot.store.models import DecisionRecord, SignOff
+from bot.store.runs import RunStore
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
 

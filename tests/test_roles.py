@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config_loader import load_config
-from bot.roles import RoleDirectory
+from bot.config.loader import load_config
+from bot.gate.roles import RoleDirectory
 
 CONFIG = """\
 roles:

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from bot.models import DecisionRecord, ProductionOutcome, Run, SignOff, SlackThread, Waiver
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -25,6 +24,7 @@ from bot.slack.actions import (
     WAIVE,
     WAIVE_MODAL,
 )
+from bot.store.models import DecisionRecord, ProductionOutcome, Run, SignOff, SlackThread, Waiver
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.target import RunningTarget

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block as SdkBlock
 
-from bot.events import CheckFinished, CheckProgressed, CheckStarted, PlannedCheck, RunStarted
-from bot.report import RunReport
+from bot.engine.events import CheckFinished, CheckProgressed, CheckStarted, PlannedCheck, RunStarted
+from bot.engine.report import RunReport
 from bot.slack import limits
 from bot.slack.blocks import (
     Message,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bot.models import Run
+from bot.store.models import Run
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.target import RunningTarget
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.policy import Decision, Outcome
+from bot.gate.policy import Decision, Outcome
 from bot.slack.actions import (
     APPROVE,
     ATTEST,

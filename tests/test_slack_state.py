@@ -9,9 +9,8 @@ from textwrap import dedent, indent
 import pytest
 
 from bot import engine as engine_module
-from bot.config_loader import load_config
-from bot.engine import Engine, RunRequest
-from bot.events import (
+from bot.config.loader import load_config
+from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
     CheckStarted,
@@ -20,9 +19,10 @@ from bot.events import (
     RunFinished,
     RunStarted,
 )
-from bot.report import RunReport, Verdict
+from bot.engine.report import RunReport, Verdict
+from bot.engine.runner import Engine, RunRequest
 from bot.slack.state import NOT_SELECTED, CheckRow, RunState, apply, mark_cancelled
-from bot.store import RunStore
+from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from checks.context import ProgressEvent
 
@@ -229,7 +229,7 @@ async def test_folding_a_real_engine_run(tmp_path: Path) -> None:
 def test_a_rerun_keeps_the_results_of_checks_it_does_not_select() -> None:
     from datetime import UTC, datetime
 
-    from bot.events import CheckFinished, PlannedCheck, RunStarted
+    from bot.engine.events import CheckFinished, PlannedCheck, RunStarted
     from bot.slack.state import RunState, apply
     from checks.base import CheckResult, Status
 

@@ -12,7 +12,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bot.report import RunReport
+from bot.engine.report import RunReport
 from bot.reports.junit import clean_text, format_number
 from checks.base import CheckResult, Status
 
@@ -41,7 +41,7 @@ class CheckView:
 def _environment() -> Environment:
     """Built once: template loading and compiling is the costly part of rendering."""
     return Environment(
-        loader=PackageLoader("bot", "templates"),
+        loader=PackageLoader("bot.reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -7,21 +7,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import (
-    Cancel,
-    Command,
-    Help,
-    ListRuns,
-    RecordOutcome,
-    Report,
-    Rerun,
-    Start,
-    Status,
-)
-from bot.engine import RequestError, RunRequest
-from bot.gate import Refused
-from bot.models import Run
-from bot.runs import RunManager
+from bot.engine.runner import RequestError, RunRequest
+from bot.gate.actions import Refused
 from bot.slack.blocks import (
     Message,
     RunListItem,
@@ -32,7 +19,20 @@ from bot.slack.blocks import (
     status_message,
     unknown_environment,
 )
-from bot.store import RunStore
+from bot.slack.commands import (
+    Cancel,
+    Command,
+    Help,
+    ListRuns,
+    RecordOutcome,
+    Report,
+    Rerun,
+    Start,
+    Status,
+)
+from bot.slack.runs import RunManager
+from bot.store.models import Run
+from bot.store.runs import RunStore
 
 
 @dataclass

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bot.events import CheckFinished, Event, RunFinished
-from bot.models import SlackThread
-from bot.report import RunReport
+from bot.engine.events import CheckFinished, Event, RunFinished
+from bot.engine.report import RunReport
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.render_run import failure_reply, parent_message, progress_message, results_message
 from bot.slack.state import RunState, apply, mark_cancelled
-from bot.store import RunStore
+from bot.store.models import SlackThread
+from bot.store.runs import RunStore
 from checks.base import CheckResult
 
 log = logging.getLogger(__name__)

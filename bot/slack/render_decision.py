@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.policy import Outcome
+from bot.gate.policy import Outcome
 from bot.slack.actions import (
     ATTEST_MODAL,
     REASON_BLOCK,

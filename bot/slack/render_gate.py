@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.policy import Decision, Outcome
+from bot.gate.policy import Decision, Outcome
 from bot.slack.actions import APPROVE, ATTEST, REJECT, WAIVE, Target
 from bot.slack.limits import MAX_BLOCKS, Block, Message, fit, fit_text, see_report
 from bot.slack.render_run import context, pack, section

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.report import RunReport, Verdict
+from bot.engine.report import RunReport, Verdict
 from bot.slack.limits import MAX_SECTION_TEXT, Block, Message, fit, fit_text, see_report
 from bot.slack.state import PENDING, RUNNING, CheckRow, RowState, RunState
 from bot.slack.text import ELLIPSIS, FENCE, code_safe, escape, link, one_line, render, truncate

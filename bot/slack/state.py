@@ -12,8 +12,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol, TypeAlias
 
-from bot.events import CheckFinished, CheckProgressed, CheckStarted, Event, RunFinished, RunStarted
-from bot.report import RunReport, Verdict
+from bot.engine.events import (
+    CheckFinished,
+    CheckProgressed,
+    CheckStarted,
+    Event,
+    RunFinished,
+    RunStarted,
+)
+from bot.engine.report import RunReport, Verdict
 from checks.base import CheckResult, Status
 
 Pending = Literal["pending"]
@@ -24,12 +31,12 @@ RunPhase = Literal["running", "finished", "cancelled", "failed"]
 PENDING: Pending = "pending"
 RUNNING: Running = "running"
 NOT_SELECTED = "not selected for this run"
-"""Equal to ``bot.engine.NOT_SELECTED`` (not imported: rendering needs no engine)."""
+"""Equal to ``bot.engine.runner.NOT_SELECTED`` (not imported: rendering needs no engine)."""
 _PHASES: tuple[RunPhase, ...] = ("running", "finished", "cancelled", "failed")
 
 
 class StoredRun(Protocol):
-    """What :meth:`RunState.from_run` reads of ``bot.models.Run`` (no database import)."""
+    """What :meth:`RunState.from_run` reads of ``bot.store.models.Run`` (no database import)."""
 
     @property
     def id(self) -> int | None: ...

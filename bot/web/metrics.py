@@ -13,8 +13,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlmodel import Session, select
 
-from bot.models import DecisionRecord, ProductionOutcome, Run, as_utc
-from bot.store import RunStore
+from bot.store.models import DecisionRecord, ProductionOutcome, Run, as_utc
+from bot.store.runs import RunStore
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bot.config import Config, header_secrets
-from bot.yamlsource import Path_, YamlError, line_for, load_with_lines
+from bot.config.schema import Config, header_secrets
+from bot.config.yaml_lines import Path_, YamlError, line_for, load_with_lines
 from checks.spec import COMMON_KEYS
 
 CONFIG_ENV = "PREPROD_CONFIG"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.gate import Gate
-from bot.policy import Outcome, may_sign
-from bot.runs import RunManager
+from bot.gate.actions import Gate
+from bot.gate.policy import Outcome, may_sign
 from bot.slack.render_gate import GateView
 from bot.slack.render_home import home_view
+from bot.slack.runs import RunManager
 
 
 async def publish_home(user: str, gate: Gate, manager: RunManager) -> None:

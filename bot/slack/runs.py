@@ -8,17 +8,17 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from bot.config import Config
-from bot.engine import Engine, RequestError, RunRequest
-from bot.gate import Gate
-from bot.models import Run, RunStatus
-from bot.report import RunReport
+from bot.config.schema import Config
+from bot.engine.report import RunReport
+from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
-from bot.store import RunStore
+from bot.store.models import Run, RunStatus
+from bot.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
-from bot import migrate
-from bot.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
-from bot.report import RunReport
+from bot.store import migrate
+from bot.engine.report import RunReport
+from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status
 
 DATABASE_ENV = "DATABASE_URL"

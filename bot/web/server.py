@@ -9,8 +9,8 @@ import logging
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.app import build_bot, create_app
 from bot.settings import Settings
+from bot.web.app import build_bot, create_app
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from bot.models import (
+from bot.store.models import (
     AttestationTick,
     CheckRecord,
     DecisionRecord,
@@ -18,7 +18,7 @@ from bot.models import (
     SignOff,
     Waiver,
 )
-from bot.store import RunStore
+from bot.store.runs import RunStore
 
 
 class GateStore:

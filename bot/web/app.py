@@ -19,19 +19,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bot.config import Config
-from bot.config_loader import load_config
-from bot.gate import Gate
-from bot.metrics import gather as gather_metrics
-from bot.metrics import render as render_metrics
-from bot.pages import render_run_list
+from bot.config.loader import load_config
+from bot.config.schema import Config
+from bot.gate.actions import Gate
+from bot.gate.roles import RoleDirectory
 from bot.reports import render_html
-from bot.roles import RoleDirectory
-from bot.runs import RunManager
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
-from bot.store import RunStore
+from bot.slack.runs import RunManager
+from bot.store.runs import RunStore
+from bot.web.metrics import gather as gather_metrics
+from bot.web.metrics import render as render_metrics
+from bot.web.pages import render_run_list
 from handlers import register_all
 
 log = logging.getLogger(__name__)

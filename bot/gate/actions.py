@@ -12,20 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.config import Config
-from bot.gate_store import GateStore
-from bot.models import (
-    AttestationTick,
-    DecisionRecord,
-    ProductionOutcome,
-    Run,
-    RunStatus,
-    SignOff,
-    Waiver,
-    as_utc,
-    utcnow,
-)
-from bot.policy import (
+from bot.config.schema import Config
+from bot.gate.policy import (
     AttestationFact,
     CheckFact,
     Decision,
@@ -38,7 +26,7 @@ from bot.policy import (
     may_sign,
     may_waive,
 )
-from bot.roles import RoleDirectory
+from bot.gate.roles import RoleDirectory
 from bot.settings import Settings
 from bot.slack.actions import Target
 from bot.slack.client import SlackClient
@@ -52,7 +40,19 @@ from bot.slack.render_gate import (
     WaiverView,
     gate_message,
 )
-from bot.store import RunStore
+from bot.store.gate import GateStore
+from bot.store.models import (
+    AttestationTick,
+    DecisionRecord,
+    ProductionOutcome,
+    Run,
+    RunStatus,
+    SignOff,
+    Waiver,
+    as_utc,
+    utcnow,
+)
+from bot.store.runs import RunStore
 from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)

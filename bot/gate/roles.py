@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.config import Config
+from bot.config.schema import Config
 
 CACHE_SECONDS = 300.0
 

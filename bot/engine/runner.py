@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.config import Config
-from bot.events import (
+from bot.config.schema import Config
+from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
     CheckStarted,
@@ -23,9 +23,9 @@ from bot.events import (
     RunFinished,
     RunStarted,
 )
-from bot.models import Run, RunStatus, utcnow
-from bot.report import RunReport
-from bot.store import RunStore
+from bot.engine.report import RunReport
+from bot.store.models import Run, RunStatus, utcnow
+from bot.store.runs import RunStore
 from checks.base import CheckResult
 from checks.context import CheckContext, ProgressEvent, RunInfo
 from checks.redact import Redactor

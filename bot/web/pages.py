@@ -6,13 +6,13 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from bot.models import Run
 from bot.settings import Settings
+from bot.store.models import Run
 
 
 @cache
 def _templates() -> Environment:
-    return Environment(loader=PackageLoader("bot", "templates"), autoescape=select_autoescape())
+    return Environment(loader=PackageLoader("bot.web", "templates"), autoescape=select_autoescape())
 
 
 def render_run_list(runs: list[Run], settings: Settings) -> str:

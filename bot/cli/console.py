@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from bot.events import (
+from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
     CheckStarted,
@@ -18,7 +18,7 @@ from bot.events import (
     RunFinished,
     RunStarted,
 )
-from bot.report import RunReport, Verdict
+from bot.engine.report import RunReport, Verdict
 from checks.base import CheckResult, Status
 from checks.units import format_duration
 

@@ -13,15 +13,15 @@ from pathlib import Path
 from rich.console import Console
 
 from bot import __version__
-from bot.config import Config
-from bot.config_loader import ConfigError, load_config, resolve_config_path
-from bot.console import TerminalProgress, attestation_lines, summary_table, verdict_line
-from bot.engine import Engine, RequestError, RunRequest
-from bot.migrate import SchemaError
-from bot.report import AttestationItem, RunReport, Verdict
+from bot.cli.console import TerminalProgress, attestation_lines, summary_table, verdict_line
+from bot.config.loader import ConfigError, load_config, resolve_config_path
+from bot.config.schema import Config
+from bot.engine.report import AttestationItem, RunReport, Verdict
+from bot.engine.runner import Engine, RequestError, RunRequest
 from bot.reports import write_reports
 from bot.settings import SettingsError
-from bot.store import RunStore
+from bot.store.migrate import SchemaError
+from bot.store.runs import RunStore
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return asyncio.run(rewrite_report(args, out))
         if args.command in ("serve", "socket"):
-            from bot.server import run_server  # Slack libraries load only for the bot
+            from bot.web.server import run_server  # Slack libraries load only for the bot
 
             return run_server(args.command, getattr(args, "host", ""), getattr(args, "port", 0))
         return asyncio.run(check(args, out))

@@ -1,0 +1,1 @@
+"""The shape of preprod.yml and its loader: key paths, YAML lines, ${VAR} secrets."""

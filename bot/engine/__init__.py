@@ -1,0 +1,1 @@
+"""Running a plan: batches, timeouts, the events listeners hear, the run report."""

@@ -1,0 +1,1 @@
+"""Tables, repositories and migrations: every fact is written here before it is shown."""

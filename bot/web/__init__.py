@@ -1,0 +1,1 @@
+"""The ASGI application: Slack's endpoint, the run pages, health and Prometheus metrics."""
