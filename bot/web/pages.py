@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.settings import Settings
 from bot.store.models import Run
@@ -12,7 +12,11 @@ from bot.store.models import Run
 
 @cache
 def _templates() -> Environment:
-    return Environment(loader=PackageLoader("bot.web", "templates"), autoescape=select_autoescape())
+    """Autoescape always on: every template here is HTML, and ``select_autoescape()``
+    would leave ``.j2`` files unescaped (a service named ``<script>`` ran in the page)."""
+    return Environment(
+        loader=PackageLoader("bot.web", "templates"), autoescape=True, undefined=StrictUndefined
+    )
 
 
 def render_run_list(runs: list[Run], settings: Settings) -> str:
