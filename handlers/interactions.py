@@ -1,5 +1,6 @@
 """Buttons and modals of the sign-off panel, and the App Home. Each listener acks at once,
-then asks bot/gate.py, which authorises and records; refusals come back privately."""
+then asks the gate (bot/gate/actions.py), which authorises, records and decides; the
+panel and the announcement follow from its events. Refusals come back privately."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.gate.actions import Gate, Refused
-from bot.gate.policy import Vote
+from bot.gate.policy import MIN_REASON, Vote
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -23,6 +24,7 @@ from bot.slack.actions import (
     WAIVE_MODAL,
     Target,
 )
+from bot.slack.client import SlackClient
 from bot.slack.home import publish_home
 from bot.slack.render_decision import (
     attest_modal,
@@ -31,7 +33,6 @@ from bot.slack.render_decision import (
     reject_modal,
     waive_modal,
 )
-from bot.slack.render_gate import MIN_REASON
 from bot.slack.runs import RunManager
 
 Body = dict[str, Any]
@@ -39,19 +40,19 @@ Click = Callable[[str, Target, str], Awaitable[None]]
 Reasoned = Callable[[str, Target, str], Awaitable[object]]
 
 
-def register(app: AsyncApp, gate: Gate, manager: RunManager) -> None:
+def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient) -> None:
     async def open_reject(user: str, target: Target, trigger: str) -> None:
         await gate.check_sign(user, target)
         label = gate.directory.label(target.subject)
-        await gate.slack.open_view(trigger, reject_modal(target, label))
+        await slack.open_view(trigger, reject_modal(target, label))
 
     async def open_waive(user: str, target: Target, trigger: str) -> None:
         _, failure = await gate.check_waive(user, target)
-        await gate.slack.open_view(trigger, waive_modal(target, failure.check_id, failure.summary))
+        await slack.open_view(trigger, waive_modal(target, failure.check_id, failure.summary))
 
     async def open_attest(user: str, target: Target, trigger: str) -> None:
         _, text = await gate.check_attest(user, target)
-        await gate.slack.open_view(trigger, attest_modal(target, text))
+        await slack.open_view(trigger, attest_modal(target, text))
 
     async def approve_now(user: str, target: Target, trigger: str) -> None:
         await gate.sign(user, target, Vote.APPROVE)
@@ -62,7 +63,7 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager) -> None:
         (WAIVE, open_waive),
         (ATTEST, open_attest),
     ):
-        app.action(action_id)(_on_click(gate, act))
+        app.action(action_id)(_on_click(slack, act))
 
     @app.action(OPEN_RUN)
     async def open_run(ack: AsyncAck) -> None:
@@ -71,22 +72,22 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager) -> None:
     async def reject(user: str, target: Target, reason: str) -> object:
         return await gate.sign(user, target, Vote.REJECT, reason)
 
-    app.view(REJECT_MODAL)(_with_reason(gate, reject))
-    app.view(WAIVE_MODAL)(_with_reason(gate, gate.waive))
+    app.view(REJECT_MODAL)(_with_reason(gate, slack, reject))
+    app.view(WAIVE_MODAL)(_with_reason(gate, slack, gate.waive))
 
     @app.view(ATTEST_MODAL)
     async def attested(ack: AsyncAck, body: Body) -> None:
         await ack()
         user, target, text = _submitted(body)
-        await _guarded(gate, user, target, gate.attest(user, target, text))
+        await _guarded(gate, slack, user, target, gate.attest(user, target, text))
 
     @app.event("app_home_opened")
     async def home(event: Body) -> None:
         if event.get("tab", "home") == "home":
-            await publish_home(event["user"], gate, manager)
+            await publish_home(event["user"], gate, manager, slack)
 
 
-def _on_click(gate: Gate, act: Click) -> Callable[[AsyncAck, Body], Awaitable[None]]:
+def _on_click(slack: SlackClient, act: Click) -> Callable[[AsyncAck, Body], Awaitable[None]]:
     """A button listener: ack, decode the button, act; a refusal is told privately."""
 
     async def listener(ack: AsyncAck, body: Body) -> None:
@@ -100,12 +101,14 @@ def _on_click(gate: Gate, act: Click) -> Callable[[AsyncAck, Body], Awaitable[No
             message = body.get("message") or {}
             thread = message.get("thread_ts") or message.get("ts")
             text, blocks = notice_refused(str(refused))
-            await gate.slack.post_ephemeral(channel, user, text, blocks, thread_ts=thread)
+            await slack.post_ephemeral(channel, user, text, blocks, thread_ts=thread)
 
     return listener
 
 
-def _with_reason(gate: Gate, act: Reasoned) -> Callable[[AsyncAck, Body], Awaitable[None]]:
+def _with_reason(
+    gate: Gate, slack: SlackClient, act: Reasoned
+) -> Callable[[AsyncAck, Body], Awaitable[None]]:
     """A modal listener whose text is required: too short, the modal shows the error and
     stays open; otherwise it closes and ``act`` records (a refusal is told privately)."""
 
@@ -115,7 +118,7 @@ def _with_reason(gate: Gate, act: Reasoned) -> Callable[[AsyncAck, Body], Awaita
             await ack(response_action="errors", errors=reason_required_error())
             return
         await ack()
-        await _guarded(gate, user, target, act(user, target, text))
+        await _guarded(gate, slack, user, target, act(user, target, text))
 
     return listener
 
@@ -133,17 +136,19 @@ def _submitted(body: Body) -> tuple[str, Target, str]:
     return body["user"]["id"], _target(view["private_metadata"]), value or ""
 
 
-async def _guarded(gate: Gate, user: str, target: Target, action: Awaitable[object]) -> None:
+async def _guarded(
+    gate: Gate, slack: SlackClient, user: str, target: Target, action: Awaitable[object]
+) -> None:
     try:
         await action
     except Refused as refused:
-        await _tell(gate, user, target, str(refused))
+        await _tell(gate, slack, user, target, str(refused))
 
 
-async def _tell(gate: Gate, user: str, target: Target, reason: str) -> None:
+async def _tell(gate: Gate, slack: SlackClient, user: str, target: Target, reason: str) -> None:
     """A private reply in the run's thread: refusals are explained, never silent."""
     thread = await gate.store.get_thread(target.run_id)
     if thread is None:
         return
     text, blocks = notice_refused(reason)
-    await gate.slack.post_ephemeral(thread.channel, user, text, blocks, thread_ts=thread.parent_ts)
+    await slack.post_ephemeral(thread.channel, user, text, blocks, thread_ts=thread.parent_ts)

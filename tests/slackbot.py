@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bot.config.loader import load_config
 from bot.settings import Settings
-from bot.web.app import Bot, build_bot, create_app
+from bot.web.app import create_app
+from bot.web.bot import Bot, build_bot
 from handlers import commands
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer

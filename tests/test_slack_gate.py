@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.gate.policy import Decision, Outcome
+from bot.gate.policy import MIN_REASON, Decision, Outcome
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -44,7 +44,6 @@ from bot.slack.blocks import (
     signoffs_cleared,
     waive_modal,
 )
-from bot.slack.render_gate import MIN_REASON
 from bot.slack.state import CheckRow, RunState
 from checks.base import Status
 from tests.test_slack_blocks import EVIL, URL, all_text, assert_valid, texts

@@ -1,7 +1,8 @@
-"""The release gate: sign-offs, waivers and attestations on a run, the decision they add
-up to, and keeping Slack's sign-off panel and announcement in step with the database.
+"""The release gate: sign-offs, waivers and attestations on a run, and the decision they
+add up to.
 
-Every action is checked here (not only in the handlers), stored, and then shown."""
+Every action is authorised here (not only in the handlers), stored, decided, and then
+told to listeners as gate events; the Slack adapter shows them. Nothing here knows how."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config.schema import Config
+from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
 from bot.gate.policy import (
+    MIN_REASON,
     AttestationFact,
     CheckFact,
     Decision,
@@ -26,19 +29,14 @@ from bot.gate.policy import (
     may_sign,
     may_waive,
 )
-from bot.gate.roles import RoleDirectory
-from bot.settings import Settings
-from bot.slack.actions import Target
-from bot.slack.client import SlackClient
-from bot.slack.render_decision import announcement
-from bot.slack.render_gate import (
-    MIN_REASON,
+from bot.gate.roles import Directory
+from bot.gate.view import (
     AttestationView,
     FailureView,
     GateView,
     RoleView,
+    Target,
     WaiverView,
-    gate_message,
 )
 from bot.store.gate import GateStore
 from bot.store.models import (
@@ -75,19 +73,22 @@ class Gate:
         self,
         config: Config,
         store: RunStore,
-        slack: SlackClient,
-        settings: Settings,
-        directory: RoleDirectory,
+        directory: Directory,
+        *,
+        report_url: Callable[[int], str | None] = lambda run_id: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.store = store
         self.gates = GateStore(store)
-        self.slack = slack
-        self.settings = settings
         self.directory = directory
+        self.report_url = report_url
         self.clock = clock
+        self.listeners: list[GateListener] = []
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def add_listener(self, listener: GateListener) -> None:
+        self.listeners.append(listener)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -138,7 +139,7 @@ class Gate:
             version=run.version,
             environment=run.environment,
             requester=run.requester,
-            report_url=self.settings.report_url(run_id),
+            report_url=self.report_url(run_id),
             decision=decision,
             roles=tuple(self._role_view(role, signoffs) for role in self.config.required_roles),
             failures=tuple(
@@ -299,10 +300,11 @@ class Gate:
             )
         return loaded
 
-    # -- showing -----------------------------------------------------------------------
+    # -- deciding and telling --------------------------------------------------------
 
     async def refresh(self, run_id: int) -> Decision:
-        """Decide, record a final decision once, announce it once, update the panel."""
+        """Decide, record a final decision once, tell listeners: the decision first (once,
+        by whoever recorded it), then the panel as it now stands."""
         async with self._locks[run_id]:
             loaded = await self.load(run_id)
             decision = loaded.gate.decision
@@ -313,8 +315,8 @@ class Gate:
                 if await self.gates.insert_once(record):
                     loaded = await self.load(run_id)
                     if decision.outcome is not Outcome.CANCELLED:
-                        await self._announce(loaded)
-            await self._show(loaded)
+                        await self._emit(RunDecided(loaded.gate))
+            await self._emit(PanelChanged(loaded.gate))
             return decision
 
     async def expire_due(self) -> list[int]:
@@ -330,29 +332,12 @@ class Gate:
                 expired.append(run.id)
         return expired
 
-    async def _show(self, loaded: Loaded) -> None:
-        thread = await self.store.get_thread(loaded.run.id or 0)
-        if thread is None:
-            return
-        text, blocks = gate_message(loaded.gate)
-        if thread.gate_ts is None:
-            thread.gate_ts = await self.slack.post_message(
-                thread.channel, text, blocks, thread_ts=thread.parent_ts
-            )
-            await self.store.save_thread(thread)
-        else:
-            await self.slack.update_message(thread.channel, thread.gate_ts, text, blocks)
-
-    async def _announce(self, loaded: Loaded) -> None:
-        thread = await self.store.get_thread(loaded.run.id or 0)
-        if thread is None:
-            return
-        decided = loaded.gate.decided_at or self.clock()
-        cycle = (decided - loaded.gate.started_at).total_seconds()
-        text, blocks = announcement(loaded.gate, cycle)
-        ts = await self.slack.post_message(thread.channel, text, blocks)
-        await self.slack.post_message(thread.channel, text, blocks, thread_ts=thread.parent_ts)
-        await self.gates.set_announcement(loaded.run.id or 0, ts)
+    async def _emit(self, event: GateEvent) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("a gate listener failed on %s", type(event).__name__)
 
 
 def _already(outcome: Outcome) -> str:

@@ -1,16 +1,38 @@
-"""Who belongs to a role: its listed members plus its Slack usergroup, looked up through
-``usergroups.users.list`` and cached briefly (Tier 2: 20 calls a minute)."""
+"""Who belongs to a role: its listed members plus its usergroup.
+
+The gate asks a :class:`Directory`; :class:`RoleDirectory` answers from the config and a
+usergroup lookup that the chat adapter supplies (in Slack, ``usergroups.users.list``,
+Tier 2: 20 calls a minute, so answers are cached briefly). A lookup that fails raises
+:class:`DirectoryUnavailable`, and the action that needed it records nothing."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.config.schema import Config
 
 CACHE_SECONDS = 300.0
 
 Lookup = Callable[[str], Awaitable[list[str]]]
+"""A usergroup's members, by the group's id."""
+
+
+class DirectoryUnavailable(Exception):
+    """Membership could not be checked now; the message names the role and the cause."""
+
+
+class Directory(Protocol):
+    """What the gate needs to know about people and roles."""
+
+    def label(self, role: str) -> str: ...
+
+    async def members(self, role: str) -> set[str]: ...
+
+    async def roles_of(self, user: str) -> list[str]: ...
+
+    async def waivers(self) -> set[str]: ...
 
 
 class RoleDirectory:

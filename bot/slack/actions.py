@@ -3,7 +3,7 @@ rendered buttons and the handlers that receive the clicks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bot.gate.view import Target as Target  # the value every gate button carries
 
 APPROVE = "signoff_approve"
 REJECT = "signoff_reject"
@@ -17,21 +17,3 @@ ATTEST_MODAL = "attestation_note"
 
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 """The text input of every modal: a reject reason, a waiver justification, a note."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a button acts on: a run, at a generation of its evidence, and a role, check
-    or attestation item. The generation makes a button from before a re-run stale."""
-
-    run_id: int
-    generation: int
-    subject: str
-
-    def encode(self) -> str:
-        return f"{self.run_id}:{self.generation}:{self.subject}"
-
-    @classmethod
-    def decode(cls, value: str) -> Target:
-        run_id, generation, subject = value.split(":", 2)
-        return cls(int(run_id), int(generation), subject)

@@ -4,6 +4,7 @@ already within Slack's limits; the wording lives in ``bot/slack/templates``."""
 
 from __future__ import annotations
 
+from bot.gate.view import AttestationView, FailureView, GateView, RoleView, WaiverView
 from bot.slack.limits import Block, Message, fit, fit_message, fit_text
 from bot.slack.render_commands import (
     RunListItem,
@@ -26,14 +27,7 @@ from bot.slack.render_decision import (
     signoffs_cleared,
     waive_modal,
 )
-from bot.slack.render_gate import (
-    AttestationView,
-    FailureView,
-    GateView,
-    RoleView,
-    WaiverView,
-    gate_message,
-)
+from bot.slack.render_gate import gate_message
 from bot.slack.render_home import home_view
 from bot.slack.render_run import (
     failure_reply,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome, may_sign
-from bot.slack.render_gate import GateView
+from bot.gate.view import GateView
+from bot.slack.client import SlackClient
 from bot.slack.render_home import home_view
 from bot.slack.runs import RunManager
 
 
-async def publish_home(user: str, gate: Gate, manager: RunManager) -> None:
+async def publish_home(user: str, gate: Gate, manager: RunManager, slack: SlackClient) -> None:
     pending: list[GateView] = []
     signable: dict[int, list[str]] = {}
     policy = gate.config.policy
@@ -36,4 +37,4 @@ async def publish_home(user: str, gate: Gate, manager: RunManager) -> None:
             signable[run.id] = roles
     active = [publisher.state for publisher in manager.publishers.values()]
     view = home_view(user, pending, active, signable=signable)
-    await gate.slack.publish_home(user, view)
+    await slack.publish_home(user, view)

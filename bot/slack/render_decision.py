@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.gate.policy import Outcome
+from bot.gate.policy import MIN_REASON, Outcome
+from bot.gate.view import GateView
 from bot.slack.actions import (
     ATTEST_MODAL,
     REASON_BLOCK,
@@ -23,9 +24,7 @@ from bot.slack.limits import Block, Message, fit, fit_text
 from bot.slack.render_gate import (
     LISTED,
     MAX_INPUT,
-    MIN_REASON,
     OUTCOME_LABEL,
-    GateView,
     attestation_line,
     user_text,
     waiver_line,

@@ -9,11 +9,9 @@ one message and the report is linked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from bot.gate.policy import Decision, Outcome
-from bot.slack.actions import APPROVE, ATTEST, REJECT, WAIVE, Target
+from bot.gate.policy import Outcome
+from bot.gate.view import AttestationView, FailureView, GateView, RoleView, WaiverView
+from bot.slack.actions import APPROVE, ATTEST, REJECT, WAIVE
 from bot.slack.limits import MAX_BLOCKS, Block, Message, fit, fit_text, see_report
 from bot.slack.render_run import context, pack, section
 from bot.slack.text import ELLIPSIS, date, escape, link, mention, one_line, truncate
@@ -25,8 +23,6 @@ OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.EXPIRED: "EXPIRED ⌛",
     Outcome.CANCELLED: "CANCELLED 🚫",
 }
-MIN_REASON = 10
-"""Characters a reject reason or a waiver justification needs (the handler checks too)."""
 MAX_INPUT = 2000
 MAX_USER_TEXT = 300
 """A reason, justification or note as shown in a line, before it is cut."""
@@ -34,73 +30,6 @@ LISTED = 15
 """Lines of a list (waivers, ticked items, critical failures) before 'and N more'."""
 FULL_ROLES = 10
 """Up to this many roles get a line and a button row each; more share one list."""
-
-
-@dataclass(frozen=True)
-class RoleView:
-    role: str
-    label: str
-    min_approvals: int
-    approvals: tuple[tuple[str, datetime], ...]
-    rejection: tuple[str, datetime, str] | None = None
-
-
-@dataclass(frozen=True)
-class WaiverView:
-    check_id: str
-    user: str
-    justification: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class FailureView:
-    """A failed or errored check."""
-
-    check_id: str
-    summary: str
-    critical: bool
-
-
-@dataclass(frozen=True)
-class AttestationView:
-    item_id: str
-    text: str
-    role: str
-    role_label: str
-    blocking: bool
-    ticked_by: str | None = None
-    note: str = ""
-    at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class GateView:
-    """Everything the sign-off panel and the announcement show, gathered by the caller."""
-
-    run_id: int
-    generation: int
-    service: str
-    version: str
-    environment: str
-    requester: str
-    report_url: str | None
-    decision: Decision
-    roles: tuple[RoleView, ...]
-    failures: tuple[FailureView, ...]
-    waivers: tuple[WaiverView, ...]
-    attestations: tuple[AttestationView, ...]
-    started_at: datetime
-    decided_at: datetime | None = None
-
-    def target(self, subject: str) -> str:
-        return Target(self.run_id, self.generation, subject).encode()
-
-    @property
-    def waivable(self) -> tuple[FailureView, ...]:
-        """Non-critical failures nobody has waived yet."""
-        waived = {w.check_id for w in self.waivers}
-        return tuple(f for f in self.failures if not f.critical and f.check_id not in waived)
 
 
 def user_text(value: str, limit: int = MAX_USER_TEXT) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.gate.view import GateView
 from bot.slack.actions import OPEN_RUN
 from bot.slack.limits import MAX_BLOCKS, Block, fit
-from bot.slack.render_gate import GateView
 from bot.slack.render_run import context, progress_bar, section, title
 from bot.slack.state import RunState
 from bot.slack.text import ELLIPSIS, date, escape, mention

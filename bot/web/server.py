@@ -10,7 +10,8 @@ import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.settings import Settings
-from bot.web.app import build_bot, create_app
+from bot.web.app import create_app
+from bot.web.bot import build_bot
 
 log = logging.getLogger(__name__)
 
