@@ -1,4 +1,4 @@
-"""Alembic environment: the store hands over an open connection (see bot/migrate.py)."""
+"""Alembic environment: the store hands over an open connection (see bot/store/migrate.py)."""
 
 from alembic import context
 from sqlmodel import SQLModel
