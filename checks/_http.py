@@ -10,12 +10,16 @@ import socket
 import ssl
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import httpx
+from pydantic import Field
 
-from checks.base import CheckResult
+from checks._body import DEFAULT_MAX_BODY, SAFE_ENCODINGS, Body, read_body
+from checks.base import CheckOptions, CheckResult
 from checks.context import CREDENTIAL_HEADERS, CheckContext
 from checks.redact import MASK, Redactor
+from checks.units import ByteSize
 
 BODY_LIMIT = 1000
 """Characters of a response body kept in evidence: enough to see the error, not a dump."""
@@ -23,6 +27,24 @@ BODY_LIMIT = 1000
 _CREDENTIAL_LIKE = re.compile(r"(?i)auth|token|api[_-]?key|secret|session|cookie|password")
 _SHOWN_AS_IS = frozenset({"www-authenticate", "proxy-authenticate"})
 """Challenges, not credentials: reviewers of an auth check want to see them."""
+
+
+class HttpCheckOptions(CheckOptions):
+    """Options every HTTP-based kind shares."""
+
+    max_body: ByteSize = Field(default=DEFAULT_MAX_BODY, ge=0)
+    """Bytes of each response body kept for expectations and evidence (``1MB``,
+    ``512KB``); the rest is never read into memory."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request's answer: status and headers, the body as far as it was kept, and
+    the wall time to read it."""
+
+    response: httpx.Response
+    body: Body
+    elapsed_ms: float
 
 
 def transport_reason(exc: BaseException) -> str:
@@ -71,22 +93,33 @@ def _timeout_of(exc: httpx.TimeoutException) -> str:
     return f" after {max(values):g} s" if values else ""
 
 
+def cannot_reach(url: httpx.URL | str, exc: BaseException) -> str:
+    """The one wording of every check for a target it could not talk to:
+    ``cannot reach https://127.0.0.1:9/: connection refused``."""
+    return f"cannot reach {url}: {transport_reason(exc)}"
+
+
 def unreachable(
     ctx: CheckContext, url: httpx.URL | str, exc: BaseException, *, evidence: str = ""
 ) -> CheckResult:
     """The ``error`` result for a target we could not talk to, naming the URL."""
-    summary = ctx.redact(f"cannot reach {url}: {transport_reason(exc)}")
+    summary = ctx.redact(cannot_reach(url, exc))
     text = "\n".join(part for part in (evidence, f"{summary} ({type(exc).__name__})") if part)
     return CheckResult.error(summary, evidence=ctx.redact(text))
 
 
 async def timed_send(
-    client: httpx.AsyncClient, request: httpx.Request
-) -> tuple[httpx.Response, float]:
-    """Send and read the whole response; return it with the wall time in milliseconds."""
+    client: httpx.AsyncClient, request: httpx.Request, *, max_body: int = DEFAULT_MAX_BODY
+) -> Exchange:
+    """Send, then stream the body keeping at most ``max_body`` bytes, within the
+    client's read timeout for the whole body (an endless trickle must end too); the
+    wall time covers both. Only encodings we can inflate with a bound are accepted."""
+    request.headers["Accept-Encoding"] = SAFE_ENCODINGS
+    deadline = client.timeout.read or client.timeout.connect or 10.0
     started = time.perf_counter()
-    response = await client.send(request)
-    return response, (time.perf_counter() - started) * 1000.0
+    response = await client.send(request, stream=True)
+    body = await read_body(response, max_body, deadline)
+    return Exchange(response, body, (time.perf_counter() - started) * 1000.0)
 
 
 def strip_credentials(client: httpx.AsyncClient) -> None:
@@ -124,10 +157,11 @@ def header_lines(headers: httpx.Headers, indent: str = "    ") -> list[str]:
     return lines
 
 
-def body_excerpt(response: httpx.Response, limit: int = BODY_LIMIT) -> str:
-    text = response.text
+def body_excerpt(body: Body, limit: int = BODY_LIMIT) -> str:
+    text = body.text
     if len(text) > limit:
-        return f"{text[:limit]}... ({len(text)} chars in all)"
+        kept = "kept" if body.truncated else "in all"
+        return f"{text[:limit]}... ({len(text)} chars {kept})"
     return text
 
 
@@ -141,8 +175,7 @@ def status_line(response: httpx.Response, elapsed_ms: float) -> str:
 
 
 def exchange_evidence(
-    response: httpx.Response,
-    elapsed_ms: float,
+    exchange: Exchange,
     *,
     problems: Sequence[str] = (),
     request_headers: bool = False,
@@ -151,16 +184,18 @@ def exchange_evidence(
 ) -> list[str]:
     """One request/response as evidence lines (not yet redacted: callers redact the
     whole text once, through the context)."""
-    lines = [status_line(response, elapsed_ms)]
+    response = exchange.response
+    lines = [status_line(response, exchange.elapsed_ms)]
+    lines.extend(f"  {note}" for note in exchange.body.notes())
     if request_headers:
         lines.append("  request headers:")
         lines.extend(header_lines(response.request.headers))
     if response_headers:
         lines.append("  response headers:")
         lines.extend(header_lines(response.headers))
-    if body and response.content:
+    if body and exchange.body.data:
         lines.append("  body:")
-        lines.extend(f"    {line}" for line in body_excerpt(response).splitlines())
+        lines.extend(f"    {line}" for line in body_excerpt(exchange.body).splitlines())
     lines.extend(f"  ! {problem}" for problem in problems)
     return lines
 

@@ -8,6 +8,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from checks._http import (
+    HttpCheckOptions,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
@@ -17,11 +18,11 @@ from checks._http import (
     timed_send,
     unreachable,
 )
-from checks.base import Check, CheckOptions, CheckResult
+from checks.base import Check, CheckResult
 from checks.context import CheckContext
 
 
-class AuthRequiredOptions(CheckOptions):
+class AuthRequiredOptions(HttpCheckOptions):
     paths: list[str] = Field(min_length=1)
     method: str = Field(default="GET", pattern=r"^[A-Za-z]+$")
     expect_status: list[int] = Field(default_factory=lambda: [401, 403], min_length=1)
@@ -75,9 +76,10 @@ class AuthRequiredCheck(Check[AuthRequiredOptions]):
                 for client, credentialed in passes:
                     request = client.build_request(options.method, path)
                     try:
-                        response, elapsed_ms = await timed_send(client, request)
+                        exchange = await timed_send(client, request, max_body=options.max_body)
                     except httpx.HTTPError as exc:
                         return unreachable(ctx, request.url, exc, evidence=redact("\n".join(lines)))
+                    response, elapsed_ms = exchange.response, exchange.elapsed_ms
                     latencies.append(elapsed_ms)
                     status = response.status_code
                     how = "with" if credentialed else "without"
@@ -97,8 +99,7 @@ class AuthRequiredCheck(Check[AuthRequiredOptions]):
                     found = [problem] if problem else []
                     problems.extend(found)
                     entry = exchange_evidence(
-                        response,
-                        elapsed_ms,
+                        exchange,
                         problems=found,
                         response_headers=bool(found),
                         body=bool(found),

@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from checks._body import TruncatedBody
 from checks._http import (
+    Exchange,
+    HttpCheckOptions,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
@@ -21,7 +24,7 @@ from checks._http import (
     timed_send,
     unreachable,
 )
-from checks.base import Check, CheckOptions, CheckResult
+from checks.base import Check, CheckResult
 from checks.context import CheckContext
 
 _MAX_MISMATCHES = 20
@@ -86,7 +89,7 @@ class RequestSpec(BaseModel):
         return f"{self.method} {self.path}"
 
 
-class HttpOptions(CheckOptions):
+class HttpOptions(HttpCheckOptions):
     requests: list[RequestSpec] = Field(min_length=1)
 
 
@@ -113,20 +116,20 @@ class HttpCheck(Check[HttpOptions]):
                 client = clients[spec.with_credentials]
                 request = _build(client, spec)
                 try:
-                    response, elapsed_ms = await timed_send(client, request)
+                    exchange = await timed_send(client, request, max_body=self.options.max_body)
                 except httpx.HTTPError as exc:
                     return unreachable(ctx, request.url, exc, evidence=redact("\n".join(evidence)))
+                elapsed_ms = exchange.elapsed_ms
                 latencies.append(elapsed_ms)
                 ctx.progress(
-                    f"{spec.label} -> {response.status_code} in {elapsed_ms:.0f} ms",
+                    f"{spec.label} -> {exchange.response.status_code} in {elapsed_ms:.0f} ms",
                     latency_ms=elapsed_ms,
                 )
-                found = judge(spec, response, elapsed_ms)
+                found = judge(spec, exchange)
                 problems.extend(found)
                 evidence.extend(
                     exchange_evidence(
-                        response,
-                        elapsed_ms,
+                        exchange,
                         problems=found,
                         request_headers=bool(found),
                         response_headers=bool(found),
@@ -158,13 +161,14 @@ def _build(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
     return client.build_request(spec.method, spec.path, headers=spec.headers, content=spec.body)
 
 
-def judge(spec: RequestSpec, response: httpx.Response, elapsed_ms: float) -> list[str]:
+def judge(spec: RequestSpec, exchange: Exchange) -> list[str]:
     """Every way this response misses its spec. Body expectations are skipped when the
     status is already wrong: an error page would only add noise."""
     problems: list[str] = []
+    response, elapsed_ms = exchange.response, exchange.elapsed_ms
     status_ok = response.status_code in spec.statuses
     if status_ok:
-        problems.extend(_judge_body(spec, response))
+        problems.extend(_judge_body(spec, exchange))
     else:
         problems.append(
             f"{spec.label} answered {response.status_code} (expected {or_list(spec.statuses)})"
@@ -174,22 +178,29 @@ def judge(spec: RequestSpec, response: httpx.Response, elapsed_ms: float) -> lis
     return problems
 
 
-def _judge_body(spec: RequestSpec, response: httpx.Response) -> list[str]:
+def _judge_body(spec: RequestSpec, exchange: Exchange) -> list[str]:
     problems: list[str] = []
+    body = exchange.body
     if spec.expect_json is not None:
         try:
-            actual = response.json()
+            actual = body.json()
+        except TruncatedBody as exc:
+            problems.append(
+                f"{spec.label}: cannot judge expect_json: {exc}; raise max_body if the "
+                "whole document is needed"
+            )
         except ValueError:
-            kind = response.headers.get("content-type", "no content-type")
+            kind = exchange.response.headers.get("content-type", "no content-type")
             problems.append(f"{spec.label}: body is not JSON ({kind})")
         else:
             problems.extend(
                 f"{spec.label}: {mismatch}"
                 for mismatch in json_mismatches(spec.expect_json, actual)
             )
-    text = response.text
+    text = body.text
+    within = f" (in the part kept: body truncated {body.truncated})" if body.truncated else ""
     problems.extend(
-        f"{spec.label}: body does not contain {_show(needle)}"
+        f"{spec.label}: body does not contain {_show(needle)}{within}"
         for needle in spec.needles
         if needle not in text
     )

@@ -11,13 +11,14 @@ import httpx
 from pydantic import Field
 
 from checks._http import (
+    HttpCheckOptions,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
     timed_send,
     unreachable,
 )
-from checks.base import Check, CheckOptions, CheckResult
+from checks.base import Check, CheckResult
 from checks.context import CheckContext
 
 Requirement = Literal[
@@ -36,7 +37,7 @@ _VERSION = re.compile(r"/\s*v?\d|\d+\.\d+")
 _DISCLOSING = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 
 
-class SecurityHeadersOptions(CheckOptions):
+class SecurityHeadersOptions(HttpCheckOptions):
     path: str = Field(default="/", pattern=r"^/")
     require: list[Requirement] = Field(default_factory=lambda: list(ALL_REQUIREMENTS))
     hsts_min_max_age: int = Field(default=15552000, ge=0)
@@ -57,9 +58,10 @@ class SecurityHeadersCheck(Check[SecurityHeadersOptions]):
         async with ctx.http_client() as client:
             request = client.build_request("GET", self.options.path)
             try:
-                response, elapsed_ms = await timed_send(client, request)
+                exchange = await timed_send(client, request, max_body=self.options.max_body)
             except httpx.HTTPError as exc:
                 return unreachable(ctx, request.url, exc)
+        response, elapsed_ms = exchange.response, exchange.elapsed_ms
         ctx.progress(
             f"GET {self.options.path} -> {response.status_code} in {elapsed_ms:.0f} ms",
             latency_ms=elapsed_ms,
@@ -83,7 +85,7 @@ class SecurityHeadersCheck(Check[SecurityHeadersOptions]):
                 f"note: {self.options.path} redirects to "
                 f"{response.headers.get('location', '?')}; judged this response, not the target"
             )
-        lines = exchange_evidence(response, elapsed_ms, response_headers=True)
+        lines = exchange_evidence(exchange, response_headers=True)
         lines.extend(notes)
         lines.extend(f"FAIL {problem}" for problem in failures)
         lines.extend(f"WARN {warning}" for warning in warnings)

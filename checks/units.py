@@ -1,4 +1,5 @@
-"""Human-friendly quantities in the plan: durations such as ``2m`` or ``500ms``."""
+"""Human-friendly quantities in the plan: durations such as ``2m`` or ``500ms``, sizes
+such as ``1MB`` or ``512KB``."""
 
 from __future__ import annotations
 
@@ -39,3 +40,37 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A duration in seconds, written in the plan as ``30s``, ``2m``, ``500ms`` or a number."""
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
+_BYTES = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``1048576``, ``"512KB"``, ``"1MB"`` or ``"1.5 MiB"``. A kilobyte is
+    1024 bytes (KB and KiB alike), as nginx's ``client_max_body_size`` and most
+    configuration files mean it."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 1MB, 512KB or a number of bytes")
+    if isinstance(value, int | float):
+        size = float(value)
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        unit = (match.group(2) or "").lower()[:1]
+        size = float(match.group(1)) * _BYTES[unit]
+    else:
+        raise ValueError(f"expected a size such as 1MB, 512KB or a number of bytes, got {value!r}")
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    return int(size)
+
+
+def format_size(size: int) -> str:
+    """The inverse of :func:`parse_size`, for evidence: ``1 MB``, ``512 KB``, ``300 bytes``."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} byte{'s' if size != 1 else ''}"
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+"""A size in bytes, written in the plan as ``1MB``, ``512KB`` or a number of bytes."""
