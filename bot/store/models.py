@@ -43,6 +43,10 @@ class Run(SQLModel, table=True):
     """Bumped by every re-run: sign-offs given on an older generation no longer count."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    lease_owner: str | None = None
+    """The process executing the run (while it is ``running``); see bot/store/leases.py."""
+    lease_expires: datetime | None = Field(default=None, index=True)
+    """Renewed by the owner's heartbeat; once past, any process may claim the run."""
 
 
 class CheckRecord(SQLModel, table=True):
@@ -138,3 +142,12 @@ class ProductionOutcome(SQLModel, table=True):
     result: str
     user: str
     at: datetime = Field(default_factory=utcnow)
+
+
+class SeenRequest(SQLModel, table=True):
+    """A Slack request already handled, by its unique ids (a command's ``trigger_id``, a
+    click's ``action_ts``, a submitted view's id). The primary key makes a replay inside
+    the signature window a no-op on whichever replica receives it; old rows expire."""
+
+    key: str = Field(primary_key=True, max_length=255)
+    at: datetime = Field(default_factory=utcnow, index=True)
