@@ -17,19 +17,25 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.reports import render_html
+from bot.store.seen import SeenRequests
 from bot.web.bot import Bot
+from bot.web.dedupe import Deduplicated
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
 from bot.web.pages import render_run_list
+from bot.web.signed import SignedOnly
 
 log = logging.getLogger(__name__)
 
 
 def create_app(bot: Bot) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(bot.bolt)
+    # Signed and within the size limit first, then once per Slack id, then Bolt.
+    deduplicated = Deduplicated(slack_handler.handle, SeenRequests(bot.store))
+    guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
 
     async def slack_events(request: Request) -> Response:
-        return await slack_handler.handle(request)
+        return await guarded(request)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "active_runs": len(bot.manager.tasks)})
