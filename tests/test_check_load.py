@@ -15,6 +15,7 @@ import pytest
 
 from checks.base import Status
 from checks.context import CheckContext, ProgressEvent, RunInfo, Target
+from checks.http import HttpCheck, HttpOptions
 from checks.load import LoadCheck, LoadOptions
 from tests.support.target import RunningTarget
 
@@ -215,11 +216,41 @@ async def test_https_with_ca_bundle_and_secret_headers(
     assert token not in result.evidence
 
 
-async def test_unreachable_target_is_an_error(tmp_path: Path) -> None:
+async def test_unreachable_target_is_an_error_worded_as_every_check_words_it(
+    tmp_path: Path,
+) -> None:
     ctx, _ = make_ctx("http://127.0.0.1:9", tmp_path)
     result = await run_load(ctx, users=1, duration="2s")
     assert result.status == Status.ERROR
-    assert "unreachable" in result.summary
+    assert result.summary == "cannot reach http://127.0.0.1:9/: connection refused"
+    http = HttpCheck(HttpOptions.model_validate({"requests": [{"path": "/"}]}))
+    assert (await http.run(ctx)).summary == result.summary
+
+
+async def test_stress_break_reports_distinct_errors_and_agreeing_users(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    """Stopped at its first step, Locust logs a traceback per stopping user ("Tried to
+    stop User in an unexpected state"), and had already started the next step."""
+    target = target_factory("errors")
+    ctx, _ = make_ctx(target.http_url, tmp_path)
+    result = await run_load(
+        ctx,
+        profile="stress",
+        start_users=5,
+        step_users=5,
+        max_users=30,
+        step_duration="2s",
+        thresholds=["error_rate < 1%"],
+        tasks=[{"path": "/api/items"}],
+    )
+    assert result.status == Status.FAILED, result.summary
+    assert "breaking point at 5 users" in result.summary
+    assert result.metrics["breaking_users"] == 5
+    assert result.metrics["users"] == result.metrics["breaking_users"]
+    assert "Traceback" not in result.evidence
+    assert "unexpected state" not in result.evidence
+    assert "Locust had reached" in result.evidence  # the overshoot, explained
 
 
 async def test_spike_reports_spike_figures_and_recovery(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
 
 import httpx
 
+from checks._http import cannot_reach
 from checks.base import Check, CheckResult, Status
 from checks.context import CheckContext
 from checks.load import locustfile
@@ -41,12 +41,9 @@ class LoadCheck(Check[LoadOptions]):
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         o = self.options
-        try:
-            unreachable = await _preflight(ctx)
-        except Exception as exc:  # pragma: no cover - defensive
-            unreachable = f"{type(exc).__name__}: {exc}"
+        unreachable = await _preflight(ctx)
         if unreachable:
-            return CheckResult.error(ctx.redact(f"target unreachable: {unreachable}"))
+            return CheckResult.error(ctx.redact(unreachable))
 
         workdir = Path(ctx.workdir).resolve() / "load"
         try:
@@ -89,7 +86,8 @@ class LoadCheck(Check[LoadOptions]):
         if final.total.requests == 0:
             return self._no_statistics(ctx, output, workdir)
         verdict = watcher.verdict(final)
-        verdict.metrics["users"] = float(watcher.peak_users or o.users or o.max_users or 0)
+        # The peak users, unless the profile says which users its verdict is about.
+        verdict.metrics.setdefault("users", float(watcher.peak_users or o.users or 0))
         verdict.metrics["duration_s"] = round(time.monotonic() - started, 1)
         verdict.metrics["workers"] = float(o.total_workers)
         if output.stop_reason and (output.timed_out or o.profile != "stress"):
@@ -206,12 +204,12 @@ def _write_private(path: Path, text: str) -> None:
 
 
 async def _preflight(ctx: CheckContext) -> str | None:
-    """None when the target answers at all (any status); else why not."""
+    """None when the target answers at all (any status, body unread); else why not, in
+    the words every check uses (``cannot reach URL: connection refused``)."""
+    url = ctx.target.url("/")
     try:
-        async with ctx.http_client(timeout=5.0) as client:
-            await client.get("/")
-    except httpx.TransportError as exc:
-        return f"{ctx.target.base_url}: {type(exc).__name__}: {exc}".rstrip(": ")
-    except asyncio.CancelledError:
-        raise
+        async with ctx.http_client(timeout=5.0) as client, client.stream("GET", url):
+            pass
+    except httpx.HTTPError as exc:
+        return cannot_reach(url, exc)
     return None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.load.logs import summarize_errors
 from checks.load.stats import Sample, parse_sample
 
 POLL_S = 0.25
@@ -319,17 +320,14 @@ def _read_failures(path: Path) -> list[dict[str, Any]]:
 
 
 def _log_lines(workdir: Path, limit: int = 40) -> list[str]:
-    """Locust's own warnings and errors from every process's log."""
-    lines: list[str] = []
+    """Locust's own errors from every process's log, summarised (see checks/load/logs)."""
+    logs: list[tuple[str, str]] = []
     for log in sorted(workdir.glob("*.log")):
         try:
-            text = log.read_text(errors="replace")
+            logs.append((log.stem, log.read_text(errors="replace")))
         except OSError:
             continue
-        for line in text.splitlines():
-            if any(word in line for word in ("ERROR", "CRITICAL", "Traceback", "Error:")):
-                lines.append(f"{log.stem}: {line.strip()}")
-    return lines[-limit:]
+    return summarize_errors(logs, limit)
 
 
 def tail(path: Path, lines: int = 15) -> list[str]:

@@ -99,13 +99,22 @@ class StressWatcher(Watcher):
                 f"step {s.users:>5} users: {f['rps']:8.1f} rps  p95 {f['p95_ms']:6.0f} ms  "
                 f"errors {f['error_rate_pct']:5.1f}%  {verdict_word}"
             )
+        top = self.breaking or (judged[-1] if judged else None)
+        # ``users`` is the load the verdict is about (the breaking step's, else the last
+        # judged step's), so it agrees with ``breaking_users``; the overshoot is a note.
+        metrics["users"] = float(top.users if top else 0)
+        if top is not None and self.peak_users > top.users:
+            notes.append(
+                f"Locust had reached {self.peak_users} users when it stopped: a step is "
+                f"judged once it is over, so the next had begun; the verdict covers the "
+                f"steps up to {top.users} users"
+            )
         if self.breaking is not None:
             metrics["breaking_users"] = float(self.breaking.users)
             broken = "; ".join(o.describe() for o in self.breaking.outcomes if not o.passed)
             where = f"breaking point at {self.breaking.users} users ({broken})"
         else:
-            top = judged[-1].users if judged else 0
-            where = f"no breaking point up to {top} users"
+            where = f"no breaking point up to {top.users if top else 0} users"
         if last_good is not None:
             where += f"; sustained {sustained:.1f} rps at {last_good.users} users"
         status = Status.PASSED
