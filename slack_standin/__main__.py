@@ -9,7 +9,9 @@ import contextlib
 
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN, SlackStandIn
 
-DEMO_USERS = ["U1=alice", "U2=bob", "U3=carol", "U0SEC1=sam", "U0CMP1=casey"]
+DEMO_USERS = ["U0RM=rita", "U0SRE1=sam", "U0SRE2=sue", "U0SEC1=sid", "U0CMP1=casey"]
+"""Without ``--user``: a release manager and the members of examples/preprod.yml's roles
+(sre: sam, sue; security: sid; compliance: casey), so its runs can reach GO."""
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

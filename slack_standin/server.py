@@ -28,6 +28,8 @@ from slack_standin.serving import StandInServer, fault_answer, read_args
 from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
 
 DEFAULT_TOKEN = "xoxb-standin-token"
+READ_ONLY = frozenset({"auth.test", "users.info", "usergroups.users.list"})
+"""Methods that change nothing a person could see (the web view is not told of them)."""
 DEFAULT_SECRET = "standin-signing-secret"
 
 
@@ -86,6 +88,7 @@ class SlackStandIn(Driver):
         self.deliveries: list[Delivery] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._targets: dict[str, ResponseTarget] = {}
+        self.changes = webui.Changes()
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -175,6 +178,8 @@ class SlackStandIn(Driver):
         else:
             status, headers, body = self._answer(method, args, token)
         self.calls.append(RecordedCall(method, args, status, body, time.time()))
+        if body.get("ok") and method not in READ_ONLY:
+            self.changes.bump()
         return JSONResponse(body, status_code=status, headers=headers)
 
     def _answer(
@@ -209,4 +214,5 @@ class SlackStandIn(Driver):
             status, answer = apply_response(self.workspace, target, body, self.clock())
         recorded = body if isinstance(body, dict) else {"_raw": body}
         self.responses.append(RecordedResponse(rid, recorded, status, time.time(), target))
+        self.changes.bump()
         return JSONResponse(answer, status_code=status)

@@ -36,7 +36,13 @@ class StandInServer:
         sock.bind(("127.0.0.1", port))
         sock.listen(128)
         self._sock, self.port = sock, sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,  # an open event stream must not hold up a stop
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
@@ -44,6 +50,11 @@ class StandInServer:
                 self._task.result()
                 raise RuntimeError("slack stand-in stopped while starting")
             await asyncio.sleep(0.005)
+
+    @property
+    def stopping(self) -> bool:
+        """True once asked to exit (``stop()`` or Ctrl-C): long-lived streams end then."""
+        return self._server is None or self._server.should_exit
 
     async def wait(self) -> None:
         """Until the server exits (Ctrl-C, or ``stop()`` from elsewhere)."""

@@ -1,170 +1,129 @@
-"""A tiny browser view of the stand-in for ``make demo``: one channel with its threads,
-the buttons, a command box, open modals, and a switcher to act as any user.
+"""A small browser view of the stand-in for ``make demo-slack``: one channel with its
+threads, the buttons, a composer, open modals, and a switcher to act as any user.
 
-Server-rendered HTML with plain forms: every click goes through the same signed
-requests the tests use (``send_command``, ``click``, ``submit_view``).
+Every action goes through the same signed requests the tests use (``send_command``,
+``click``, ``submit_view``). The page follows changes as they happen: ``/ui/events`` is
+a server-sent event stream that says "changed" after any Web API call, ``response_url``
+post or action, and the page then fetches ``/ui/live`` (so a modal shows as soon as the
+bot opens it, not at a reload).
 """
 
 from __future__ import annotations
 
-from html import escape
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from slack_standin.workspace import Json, Message, View
+from slack_standin import webpage
+from slack_standin.webapi import post
 
 if TYPE_CHECKING:
     from slack_standin.server import SlackStandIn
 
-STYLE = """
-body{font:14px system-ui,sans-serif;margin:0;display:flex;min-height:100vh}
-nav{width:220px;background:#3f0e40;color:#eee;padding:12px} nav a{color:#eee}
-main{flex:1;padding:12px 20px;max-width:900px} .msg{border-bottom:1px solid #eee;padding:8px 0}
-.who{font-weight:600} .ts{color:#888;font-size:12px} .text{white-space:pre-wrap}
-.thread{margin-left:28px;border-left:3px solid #ddd;padding-left:10px}
-.eph{background:#fff8e1} .ctx{color:#666;font-size:12px} form.inline{display:inline}
-button{margin:2px} .primary{background:#2eb67d;color:#fff} .danger{background:#e01e5a;color:#fff}
-.modal{border:2px solid #1264a3;padding:10px;margin:10px 0} .err{color:#e01e5a}
-"""
-RELOAD = """<script>setTimeout(function r(){var a=document.activeElement;
-if(a&&(a.tagName=='INPUT'||a.tagName=='TEXTAREA')){setTimeout(r,2000)}else{location.reload()}},2000)
-</script>"""
+KEEPALIVE = 15.0
+"""Seconds between comment lines on an idle event stream (proxies drop silent ones)."""
 
 
-def _text(obj: Any) -> str:
-    return escape(str(obj.get("text", ""))) if isinstance(obj, dict) else ""
+class Changes:
+    """A version number that waiters can sleep on: bumped after anything visible."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._event = asyncio.Event()
+
+    def bump(self) -> None:
+        self.version += 1
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Until the version is no longer ``seen``, or ``timeout`` seconds."""
+        if self.version == seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
 
 
-def _hidden(**fields: str | None) -> str:
-    return "".join(
-        f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in fields.items() if v
-    )
+def split_command(text: str) -> tuple[str, str] | None:
+    """What a Slack user types: ``/preprod start x`` -> (``/preprod``, ``start x``);
+    text that does not start with a slash is a message (None)."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or stripped == "/":
+        return None
+    command, _, rest = stripped.partition(" ")
+    return command, rest.strip()
 
 
-def _blocks(blocks: list[Json], msg: Message | None, ctx: dict[str, str]) -> str:
-    out: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        if kind in ("section", "header", "markdown"):
-            text = _text(block.get("text")) if kind != "markdown" else escape(block.get("text", ""))
-            tag = "h3" if kind == "header" else "div"
-            out.append(f'<{tag} class="text">{text}</{tag}>')
-            out += [f'<div class="text">{_text(f)}</div>' for f in block.get("fields", [])]
-        elif kind == "context":
-            out.append(f'<div class="ctx">{" ".join(_text(e) for e in block["elements"])}</div>')
-        elif kind == "divider":
-            out.append("<hr>")
-        if msg is not None:
-            elements = block.get("elements", []) if kind == "actions" else []
-            elements += [block["accessory"]] if isinstance(block.get("accessory"), dict) else []
-            for el in elements:
-                if el.get("type") == "button":
-                    out.append(_button(msg, block.get("block_id"), el, ctx))
-    return "".join(out)
-
-
-def _button(msg: Message, block_id: str | None, el: Json, ctx: dict[str, str]) -> str:
-    fields = _hidden(
-        ts=msg.ts,
-        channel=msg.channel,
-        action_id=el.get("action_id"),
-        block_id=block_id,
-        value=el.get("value"),
-        **ctx,
-    )
-    style = escape(str(el.get("style", "")))
-    label = _text(el.get("text"))
-    button = f'<button class="{style}">{label}</button>'
-    return f'<form class="inline" method="post" action="/ui/click">{fields}{button}</form>'
-
-
-def _message(standin: SlackStandIn, msg: Message, ctx: dict[str, str], css: str = "msg") -> str:
-    who = standin.workspace.user_name(msg.user) if msg.bot_id is None else "preprod (app)"
-    edited = f" (edited {msg.edit_count}x)" if msg.edit_count else ""
-    body = _blocks(msg.blocks, msg, ctx) or f'<div class="text">{escape(msg.text)}</div>'
-    head = f'<span class="who">{escape(who)}</span> <span class="ts">{msg.ts}{edited}</span>'
-    replies = ""
-    if msg.replies and not msg.is_reply:
-        channel = standin.channel(msg.channel)
-        inner = "".join(_message(standin, r, ctx) for r in channel.thread(msg.ts))
-        replies = f'<div class="thread">{inner}</div>'
-    return f'<div class="{css}">{head}{body}{replies}</div>'
-
-
-def _modal(view: View, ctx: dict[str, str]) -> str:
-    inputs: list[str] = []
-    for block in view.blocks:
-        if block.get("type") == "input":
-            el, bid = block.get("element", {}), str(block.get("block_id", ""))
-            name = escape(f"{bid}.{el.get('action_id', '')}")
-            err = view.errors.get(bid)
-            inputs.append(
-                f"<p>{_text(block.get('label'))}<br><textarea name='v:{name}'></textarea>"
-                + (f"<br><span class='err'>{escape(err)}</span>" if err else "")
-                + "</p>"
-            )
-        else:
-            inputs.append(_blocks([block], None, ctx))
-    fields = _hidden(view_id=view.id, **ctx)
-    submit = _text(view.payload.get("submit")) or "Submit"
-    title = _text(view.payload.get("title"))
-    return (
-        f'<div class="modal"><h3>{title}</h3><form method="post" action="/ui/submit">'
-        f"{fields}{''.join(inputs)}<button>{submit}</button></form></div>"
-    )
-
-
-def page(standin: SlackStandIn, user: str, channel_id: str, note: str = "") -> str:
-    """The whole page as ``user`` looking at ``channel_id``."""
-    ws = standin.workspace
-    ctx = {"as": user, "in": channel_id}
-    users = "".join(
-        f'<option value="{u}"{" selected" if u == user else ""}>{escape(x.name)}</option>'
-        for u, x in ws.users.items()
-    )
-    chans = "".join(
-        f'<li><a href="/?{urlencode({"as": user, "in": c})}">#{escape(ch.name)}</a></li>'
-        for c, ch in ws.channels.items()
-    )
-    channel = ws.channels.get(channel_id)
-    messages = "".join(_message(standin, m, ctx) for m in channel.messages) if channel else ""
-    mine = [m for m in ws.ephemerals.get(user, []) if m.channel == channel_id]
-    ephemerals = "".join(_message(standin, m, ctx, "msg eph") for m in mine[-5:])
-    modals = "".join(_modal(v, ctx) for v in standin.modals(user))
-    home = standin.home(user)
-    home_html = f"<h4>Home</h4>{_blocks(home.blocks, None, ctx)}" if home else ""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>preprod demo</title>
-<style>{STYLE}</style></head><body><nav><form method="get" action="/">
-<p>Acting as <select name="as" onchange="this.form.submit()">{users}</select></p>
-<input type="hidden" name="in" value="{escape(channel_id)}"></form><ul>{chans}</ul>{home_html}</nav>
-<main><p class="err">{escape(note)}</p>{messages}{ephemerals}{modals}
-<form method="post" action="/ui/command">{_hidden(**ctx)}
-<input name="text" size="60" placeholder="start checkout-api 2.14.0 staging">
-<input name="command" value="/preprod" size="8"><button>Send</button></form></main>
-{RELOAD}</body></html>"""
+async def compose(standin: SlackStandIn, form: dict[str, str]) -> httpx.Response | None:
+    """The composer: a slash command goes to the bot, anything else is a message."""
+    user, channel, text = form.get("as", ""), form.get("in", ""), form.get("text", "")
+    command = split_command(text)
+    if command is None and form.get("command"):  # an explicit command field, as before
+        command = (form["command"], text.strip())
+    if command is not None:
+        return await standin.send_command(command[1], user, channel, command[0])
+    found = standin.workspace.channels.get(channel)
+    if found is None:
+        raise LookupError(f"no channel {channel}")
+    if text.strip():
+        post(standin.workspace, found, text.strip(), None, user=user)
+    return None
 
 
 def routes(standin: SlackStandIn) -> list[Route]:
-    """``GET /`` and the three form posts, bound to one stand-in."""
+    """``GET /``, the live fragment and event stream, and the form posts."""
 
-    async def index(request: Request) -> Response:
+    def who(request: Request) -> tuple[str, str]:
         user = request.query_params.get("as") or next(iter(standin.workspace.users), "")
         channel = request.query_params.get("in") or next(iter(standin.workspace.channels), "")
-        return HTMLResponse(page(standin, user, channel, request.query_params.get("note", "")))
+        return user, channel
+
+    async def index(request: Request) -> Response:
+        user, channel = who(request)
+        note = request.query_params.get("note", "")
+        html = webpage.page(
+            standin.workspace, standin.modals(user), standin.home(user), user, channel, note
+        )
+        return HTMLResponse(html)
+
+    async def live(request: Request) -> Response:
+        user, channel = who(request)
+        note = request.query_params.get("note", "")
+        return HTMLResponse(
+            webpage.live(standin.workspace, standin.modals(user), user, channel, note)
+        )
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            seen, idle = -1, 0.0
+            while not standin.server.stopping:
+                if standin.changes.version != seen:
+                    seen, idle = standin.changes.version, 0.0
+                    yield f"event: change\ndata: {seen}\n\n"
+                elif idle >= KEEPALIVE:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                await standin.changes.wait(seen, 0.5)
+                idle += 0.5
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     async def act(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         user, channel, note = form.get("as", ""), form.get("in", ""), ""
+        path = request.url.path
         try:
-            if request.url.path.endswith("/command"):
-                resp = await standin.send_command(
-                    form["text"], user, channel, form.get("command") or "/preprod"
-                )
-            elif request.url.path.endswith("/click"):
+            resp: httpx.Response | None = None
+            if path.endswith("/command"):
+                resp = await compose(standin, form)
+            elif path.endswith("/click"):
                 resp = await standin.click(
                     user,
                     form["ts"],
@@ -173,6 +132,8 @@ def routes(standin: SlackStandIn) -> list[Route]:
                     form.get("value"),
                     form.get("block_id"),
                 )
+            elif path.endswith("/close"):
+                standin.workspace.open_modals.pop(form.get("view_id", ""), None)
             else:
                 values: dict[str, dict[str, Any]] = {}
                 for key, value in form.items():
@@ -180,15 +141,18 @@ def routes(standin: SlackStandIn) -> list[Route]:
                         block_id, _, action_id = key[2:].partition(".")
                         values.setdefault(block_id, {})[action_id] = value
                 resp = await standin.submit_view(user, form["view_id"], values)
-            note = "" if resp.status_code == 200 else f"the bot answered {resp.status_code}"
+            if resp is not None and resp.status_code != 200:
+                note = f"the bot answered {resp.status_code}"
         except Exception as exc:  # shown on the page: a demo should explain, not crash
             note = f"{type(exc).__name__}: {exc}"
+        standin.changes.bump()
         query = urlencode({"as": user, "in": channel, "note": note})
         return RedirectResponse(f"/?{query}", status_code=303)
 
     return [
         Route("/", index, methods=["GET"]),
-        Route("/ui/command", act, methods=["POST"]),
-        Route("/ui/click", act, methods=["POST"]),
-        Route("/ui/submit", act, methods=["POST"]),
+        Route("/ui/live", live, methods=["GET"]),
+        Route("/ui/events", events, methods=["GET"]),
+        *(Route(f"/ui/{name}", act, methods=["POST"]) for name in ("command", "click", "submit")),
+        Route("/ui/close", act, methods=["POST"]),
     ]

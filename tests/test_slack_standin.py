@@ -695,7 +695,7 @@ async def test_demo_web_view_shows_the_channel_and_drives_the_bot(
     await web.views_open(trigger_id=standin.issue_trigger("U2"), view=modal)
     async with httpx.AsyncClient(base_url=standin.url) as http:
         html = (await http.get("/", params={"as": "U2", "in": "C0RELEASES"})).text
-        assert "*Run 7* &lt;b&gt;" in html and "smoke failed" in html and "Approve" in html
+        assert "<b>Run 7</b> b" in html and "smoke failed" in html and "Approve" in html
         assert "name='v:reason.text'" in html
         ctx = {"as": "U2", "in": "C0RELEASES"}
         click = {**ctx, "ts": posted["ts"], "channel": "C0RELEASES", "action_id": "approve"}
