@@ -34,12 +34,16 @@ pytest: $(STAMP) postgres
 
 test: lint typecheck pytest
 
+# make demo DEFECTS=slow,no-hsts,tls10    make demo-slack BOT_PORT=3100 WEB_PORT=3101 DEFECTS=none
 DEFECTS ?=
+BOT_PORT ?= 3000
+WEB_PORT ?= 3001
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py $(if $(DEFECTS),--defect $(DEFECTS))
 
 demo-slack: $(STAMP)
-	$(BIN)/python examples/slack_demo.py
+	$(BIN)/python examples/slack_demo.py --bot-port $(BOT_PORT) --port $(WEB_PORT) \
+	  $(if $(DEFECTS),--defect $(DEFECTS))
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py

@@ -1,7 +1,7 @@
 """`make demo`: start the example target, run the example plan against it with the real
 CLI, and leave the reports in .preprod/demo/.
 
-    python examples/demo.py [--defect NAME ...]    (or: make demo DEFECTS=slow,no-hsts)
+    python examples/demo.py [--defect NAME[,NAME...] ...]   (or: make demo DEFECTS=slow,no-hsts)
 """
 
 from __future__ import annotations
@@ -15,18 +15,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from examples.target.defects import DEFECTS  # noqa: E402
+from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 
 ROOT = HERE.parent
 STATE = ROOT / ".preprod"
 
 
-def main() -> int:
+def parse_defects_args(argv: list[str] | None = None) -> list[str]:
+    """The defects asked for on the command line; exits 2 naming an unknown one."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defect", action="append", default=[], choices=sorted(DEFECTS))
-    args = parser.parse_args()
-    defects = [d for d in args.defect for d in d.split(",") if d]
+    parser.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help=f"plant defects in the target (repeatable, or a comma list): {', '.join(DEFECTS)}",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return list(parse_defects(args.defect))
+    except UnknownDefectError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    defects = parse_defects_args(argv)
     reports = STATE / "demo"
     print(f"Starting the example target{' with defects: ' + ', '.join(defects) if defects else ''}")
     with start_target(*defects, state_dir=STATE / "target") as target:

@@ -1,8 +1,9 @@
 """`make demo-slack`: the whole Slack flow in a browser, without a Slack workspace.
 
-Starts the example target, the local Slack stand-in (with a web view of the channel, a
-user switcher and the bot's buttons) and `preprod serve`, then waits until Ctrl-C.
-`--once` drives one run through it and exits (a smoke test of the set-up).
+Starts the example target (with the `contention` defect, so the non-critical load check
+fails and can be waived), the local Slack stand-in with a web view of the channel, and
+`preprod serve`, then waits until Ctrl-C. `--once` plays one run to GO through the web
+view's HTTP endpoints and exits (a smoke test of the set-up).
 """
 
 from __future__ import annotations
@@ -13,52 +14,84 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from examples.processes import background, wait_http  # noqa: E402
+from examples.processes import background, ports_in_use, wait_http  # noqa: E402
+from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
+from slack_standin.webclient import WebView  # noqa: E402
 
 STATE = ROOT / ".preprod" / "slack-demo"
-USERS = ["U0RM=rita (release manager)", "U0SRE1=sam (SRE)", "U0SRE2=sue (SRE)",
-         "U0SEC1=sid (security)", "U0CMP1=casey (compliance)"]  # fmt: skip
 SECRET, TOKEN = "demo-signing-secret", "xoxb-demo-token"
+DEFAULT_DEFECTS = "contention"
+START = "/preprod start checkout-api 2.14.0 staging"
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=3001, help="the stand-in's web view")
-    parser.add_argument("--bot-port", type=int, default=3000)
-    parser.add_argument("--once", action="store_true", help="run one validation and exit")
-    args = parser.parse_args()
-    STATE.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--bot-port", type=int, default=3000, help="preprod serve")
+    parser.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help=f"defects to plant in the target (default {DEFAULT_DEFECTS}; 'none' for a "
+        f"healthy target): {', '.join(DEFECTS)}",
+    )
+    parser.add_argument("--once", action="store_true", help="play one run to GO and exit")
+    parser.add_argument("--state-dir", type=Path, default=STATE, help="logs, database, certs")
+    args = parser.parse_args(argv)
+    names = args.defect or [DEFAULT_DEFECTS]
+    try:
+        args.defects = [] if names == ["none"] else list(parse_defects(names))
+    except UnknownDefectError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    clash = ports_in_use({"the bot, BOT_PORT": args.bot_port, "the web view, WEB_PORT": args.port})
+    if clash:
+        print("\n".join(clash), file=sys.stderr)
+        print("Stop what uses it, or choose other ports: make demo-slack BOT_PORT=3100 "
+              "WEB_PORT=3101", file=sys.stderr)  # fmt: skip
+        return 2
+    state: Path = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
     standin, bot = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.bot_port}"
     with ExitStack() as stack:
-        target = stack.enter_context(start_target(state_dir=STATE / "target"))
-        users = [arg for user in USERS for arg in ("--user", user.split(" (")[0])]
-        stack.enter_context(background(
+        target = stack.enter_context(start_target(*args.defects, state_dir=state / "target"))
+        logs = {"standin": state / "standin.log", "bot": state / "bot.log"}
+        standin_proc = stack.enter_context(background(
             [sys.executable, "-m", "slack_standin", "--port", str(args.port), "--signing-secret",
-             SECRET, "--token", TOKEN, "--bot-url", f"{bot}/slack/events", *users],
-            {}, STATE / "standin.log"))  # fmt: skip
-        stack.enter_context(background(
+             SECRET, "--token", TOKEN, "--bot-url", f"{bot}/slack/events"],
+            {}, logs["standin"]))  # fmt: skip
+        bot_proc = stack.enter_context(background(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(args.bot_port)],
             {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
              "SLACK_API_URL": f"{standin}/api/", "PREPROD_CONFIG": str(HERE / "preprod.yml"),
-             "DATABASE_URL": f"sqlite:///{STATE}/preprod.db", "PREPROD_PUBLIC_URL": bot,
+             "DATABASE_URL": f"sqlite:///{state}/preprod.db", "PREPROD_PUBLIC_URL": bot,
              "TARGET_HTTPS_URL": target.https_url, "TARGET_CA_BUNDLE": str(target.ca_bundle),
              "TARGET_TOKEN": target.token},
-            STATE / "bot.log"))  # fmt: skip
-        wait_http(f"{bot}/healthz", hint=f"; see the logs in {STATE}")
-        wait_http(f"{standin}/", hint=f"; see the logs in {STATE}")
+            logs["bot"]))  # fmt: skip
+        wait_http(f"{bot}/healthz", proc=bot_proc, log=logs["bot"])
+        wait_http(f"{standin}/", proc=standin_proc, log=logs["standin"])
         if args.once:
-            return smoke(standin)
-        print(f"Open {standin}/ in a browser. Act as rita and type:\n"
-              "    /preprod start checkout-api 2.14.0 staging\n"
-              "then switch to sam, sid and casey to tick, waive and sign off.\n"
-              f"Reports: {bot}/runs    Logs: {STATE}    Ctrl-C stops everything.")  # fmt: skip
+            return play(WebView(standin), state)
+        planted = ", ".join(args.defects) or "none"
+        print(f"Open {standin}/ in a browser. Acting as rita, type:\n"
+              f"    {START}\n"
+              "The checks take about 40 s. Then, in the run's thread:\n"
+              "  - as sam (SRE): tick 'On-call rotation staffed', Waive the failed load check "
+              "(a justification is asked), Approve for SRE\n"
+              "  - as casey (compliance): tick 'DPIA approved', Approve for Compliance\n"
+              "  - as sid (security): Approve for Security -> the bot announces GO\n"
+              f"Target defects: {planted}.  Reports: {bot}/runs  Logs: {state}\n"
+              "Ctrl-C stops everything.", flush=True)  # fmt: skip
         try:
             while True:
                 time.sleep(3600)
@@ -67,18 +100,28 @@ def main() -> int:
     return 0
 
 
-def smoke(standin: str) -> int:
-    """Type the start command as rita and wait for the sign-off panel."""
-    form = {"as": "U0RM", "in": "C0RELEASES", "text": "start checkout-api 2.14.0 staging"}
-    httpx.post(f"{standin}/ui/command", data=form, timeout=10)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        page = httpx.get(f"{standin}/", params={"as": "U0SRE1"}, timeout=10).text
-        if "Approve" in page:
-            print("ok: the run finished and the sign-off panel is in the thread")
-            return 0
-        time.sleep(1)
-    print("the sign-off panel did not appear; see the logs in", STATE)
+def play(view: WebView, state: Path, timeout: float = 120) -> int:
+    """The banner's steps, through the web view: start, tick, waive, approve, GO."""
+    view.send("U0RM", START)
+    panel = view.wait_for_button("U0SRE1", "Approve", timeout)
+    print(f"ok: the checks finished and the sign-off panel is in the thread ({panel.text!r})")
+    steps = [
+        ("U0SRE1", "Tick", "oncall", "on-call: sam and sue"),
+        ("U0SRE1", "Waive", "load", "known: items cache warms up after deploy"),
+        ("U0CMP1", "Tick", "dpia", "DPIA-2024-17"),
+    ]
+    for user, label, subject, text in steps:
+        if view.find_button(user, label, subject) is None and label == "Waive":
+            print("note: no failed non-critical check to waive (healthy target)")
+            continue
+        view.click(user, label, subject)
+        view.submit(user, view.wait_for_modal(user, 10), text)
+    for user, role in (("U0SRE1", "sre"), ("U0CMP1", "compliance"), ("U0SEC1", "security")):
+        view.click(user, "Approve", role)
+    if view.wait_for_text("U0RM", "✅ GO", 20):
+        print("ok: GO announced")
+        return 0
+    print("the run did not reach GO; see the logs in", state)
     return 1
 
 

@@ -110,3 +110,23 @@ def test_unknown_defect_is_a_startup_error() -> None:
     assert proc.returncode == 2
     assert "unknown defect 'no-such'" in proc.stderr and "expired-cert" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_defects_may_be_given_as_comma_lists(target_factory: Factory) -> None:
+    """``--defect slow,no-hsts`` (what ``make demo DEFECTS=...`` passes) plants both."""
+    target = target_factory("no-hsts,server-version", "tls10")
+    assert target.defects == ("no-hsts", "server-version", "tls10")
+    with client(target) as http:
+        home = http.get("/")
+    assert "strict-transport-security" not in home.headers
+    assert home.headers["server"] == "uvicorn/0.30.1"
+
+
+def test_an_unknown_name_in_a_comma_list_is_named() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SERVER), "--defect", "slow,no-such"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert proc.returncode == 2 and "unknown defect 'no-such'" in proc.stderr

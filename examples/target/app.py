@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+import time
+from collections import deque
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,6 +20,10 @@ from examples.target.middleware import TargetMiddleware
 from examples.target.settings import SERVICE, Settings
 
 SLOW_SECONDS = 1.2
+CONTENTION_SECONDS = 0.35
+"""Slower than the load check's p95 limit (300 ms), faster than smoke's max_ms (500 ms)."""
+CONTENTION_RATE = 20
+"""Item requests per second above which ``contention`` slows them down."""
 ITEMS: list[dict[str, object]] = [
     {"id": n, "name": f"item-{n:02d}", "price_cents": 199 + 100 * n, "in_stock": n % 4 != 0}
     for n in range(1, 21)
@@ -34,6 +40,7 @@ class Routes:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.item_times: deque[float] = deque()
 
     async def index(self, request: Request) -> Response:
         response = HTMLResponse(INDEX_HTML)
@@ -67,7 +74,17 @@ class Routes:
     async def items(self, request: Request) -> Response:
         return await self._item_defects() or JSONResponse(ITEMS)
 
+    def _busy(self) -> bool:
+        """Whether item requests arrive faster than ``CONTENTION_RATE`` a second."""
+        now = time.monotonic()
+        self.item_times.append(now)
+        while self.item_times[0] < now - 1:
+            self.item_times.popleft()
+        return len(self.item_times) > CONTENTION_RATE
+
     async def item(self, request: Request) -> Response:
+        if self.settings.has("contention") and self._busy():
+            await asyncio.sleep(CONTENTION_SECONDS)  # a few requests (smoke) stay fast
         if (failure := await self._item_defects()) is not None:
             return failure
         raw = request.path_params["id"]

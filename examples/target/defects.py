@@ -18,6 +18,7 @@ DEFECTS: dict[str, str] = {
     "wrong-host": "TLS certificate issued for wrong.example only",
     "tls10": "also accepts TLS 1.0 and 1.1",
     "degrade": "/api/* slows with concurrency and answers 503 above 40 in flight",
+    "contention": "/api/items/{id} take 350 ms under load (more than 20 a second)",
 }
 """Every known defect and what it does."""
 
@@ -36,9 +37,11 @@ class UnknownDefectError(ValueError):
 def parse_defects(names: Iterable[str], env_value: str | None = None) -> tuple[str, ...]:
     """Validate and merge defect names (from the CLI, and ``TARGET_DEFECTS`` if given).
 
-    Returns them deduplicated in first-seen order; raises :class:`UnknownDefectError`.
+    Each name may itself be a comma list (``--defect slow,no-hsts``, as ``make demo
+    DEFECTS=slow,no-hsts`` passes it). Returns them deduplicated in first-seen order;
+    raises :class:`UnknownDefectError`.
     """
-    merged = [*names, *(env_value or "").split(",")]
+    merged = [part for item in [*names, env_value or ""] for part in item.split(",")]
     wanted = list(dict.fromkeys(name.strip() for name in merged if name.strip()))
     unknown = [name for name in wanted if name not in DEFECTS]
     if unknown:

@@ -1,7 +1,7 @@
 """Entry point: serve the example target over HTTP and HTTPS from one process.
 
     python examples/target/server.py [--host 127.0.0.1] [--http-port 0] [--https-port 0]
-        [--state-dir DIR] [--defect NAME ...] [--token T] [--app-version V]
+        [--state-dir DIR] [--defect NAME[,NAME...] ...] [--token T] [--app-version V]
 
 Port 0 picks a free port. Once both listeners accept connections, exactly one JSON line
 goes to stdout (``http_url``, ``https_url``, ``ca_bundle``, ``token``, ``defects``); the
@@ -133,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME",
-        help=f"plant a defect (repeatable): {', '.join(DEFECTS)}",
+        help=f"plant defects (repeatable, or a comma list): {', '.join(DEFECTS)}",
     )
     parser.add_argument("--token", default=os.environ.get("TARGET_TOKEN") or DEFAULT_TOKEN)
     parser.add_argument("--app-version", default=DEFAULT_VERSION)
