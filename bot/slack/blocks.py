@@ -13,7 +13,6 @@ from bot.slack.render_commands import (
     notice,
     report_link,
     status_message,
-    unknown_environment,
     usage_error,
 )
 from bot.slack.render_decision import (
@@ -71,7 +70,6 @@ __all__ = [
     "results_message",
     "signoffs_cleared",
     "status_message",
-    "unknown_environment",
     "usage_error",
     "waive_modal",
 ]

@@ -17,7 +17,6 @@ from bot.slack.blocks import (
     notice,
     report_link,
     status_message,
-    unknown_environment,
 )
 from bot.slack.commands import (
     Cancel,
@@ -31,6 +30,8 @@ from bot.slack.commands import (
     Status,
 )
 from bot.slack.runs import RunManager
+from bot.slack.text import Mrkdwn, channel_link, join
+from bot.store.gate import GateStore
 from bot.store.models import Run
 from bot.store.runs import RunStore
 
@@ -45,6 +46,7 @@ class Dispatcher:
     def __init__(self, manager: RunManager) -> None:
         self.manager = manager
         self.config = manager.config
+        self.decisions = GateStore(manager.store)
 
     @property
     def store(self) -> RunStore:
@@ -77,10 +79,9 @@ class Dispatcher:
     def _start(self, command: Start, user: str, channel: str) -> Reply:
         if not self.config.may_start(user, channel):
             where = self.config.starters.channels or [self.config.channel or ""]
-            places = ", ".join(f"<#{c}>" for c in where if c)
-            return Reply(notice(f"Runs can only be started in {places} or by release managers."))
-        if command.environment not in self.config.environments:
-            return Reply(unknown_environment(command.environment, list(self.config.environments)))
+            places = join(", ", (channel_link(c) for c in where if c))
+            refusal = Mrkdwn(f"Runs can only be started in {places} or by release managers.")
+            return Reply(notice(refusal))
         request = RunRequest(
             service=command.service,
             version=command.version,
@@ -90,7 +91,8 @@ class Dispatcher:
             requester=user,
             source="slack",
         )
-        self.manager.engine().resolve(request)  # unknown plan / check: RequestError now
+        # unknown environment, plan or check: RequestError now, in the CLI's words
+        self.manager.engine().resolve(request)
         text = (
             f"Starting the validation of {command.service} {command.version} "
             f"on {command.environment}; follow it in the thread."
@@ -133,6 +135,9 @@ class Dispatcher:
             return Reply(notice(f"Only the requester or a release role can re-run run #{run_id}."))
         if run_id in self.manager.tasks:
             return Reply(notice(f"Run #{run_id} is still running; cancel it first."))
+        if decided := await self.decisions.decision(run_id):
+            outcome = decided.outcome.upper()
+            return Reply(notice(f"Run #{run_id} is decided ({outcome}); start a new run instead."))
         what = f"check {check_id}" if check_id else "every check"
         work = self.manager.rerun(run_id, check_id, user, channel)
         return Reply(notice(f"Re-running {what} of run #{run_id}; see its thread."), work)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from bot.slack.text import ELLIPSIS, link, truncate
+from bot.slack.text import ELLIPSIS, Mrkdwn, link, truncate
 
 Block = dict[str, Any]
 
@@ -32,16 +32,18 @@ class Message(NamedTuple):
     """What ``chat.postMessage`` / ``chat.update`` / ``respond`` need: the notification
     and fallback ``text`` plus the ``blocks``. Unpacks as ``text, blocks``."""
 
-    text: str
+    text: Mrkdwn
     blocks: list[Block]
 
 
-def see_report(report_url: str | None) -> str:
+def see_report(report_url: str | None) -> Mrkdwn:
     """The note appended to anything truncated."""
-    return f" see the {link(report_url, 'full report')}" if report_url else " see the report"
+    return Mrkdwn(
+        f" see the {link(report_url, 'full report')}" if report_url else " see the report"
+    )
 
 
-def fit_text(text: str, report_url: str | None = None) -> str:
+def fit_text(text: Mrkdwn, report_url: str | None = None) -> Mrkdwn:
     """A message's top-level ``text`` within Slack's 40,000 characters."""
     return truncate(text, MAX_MESSAGE_TEXT, see_report(report_url))
 
@@ -71,7 +73,7 @@ def fit_message(message: Message, report_url: str | None = None) -> Message:
     return Message(fit_text(message.text, report_url), fit(message.blocks, report_url))
 
 
-def _fit_block(block: Block, note: str) -> Block:
+def _fit_block(block: Block, note: Mrkdwn) -> Block:
     out = dict(block)
     if "block_id" in out:
         out["block_id"] = str(out["block_id"])[:MAX_ID]
@@ -85,7 +87,7 @@ def _fit_block(block: Block, note: str) -> Block:
         if isinstance(out.get("accessory"), dict):
             out["accessory"] = _fit_element(out["accessory"], note)
     elif kind == "header":
-        out["text"] = _fit_text_object(out["text"], MAX_HEADER_TEXT, "")
+        out["text"] = _fit_text_object(out["text"], MAX_HEADER_TEXT, Mrkdwn())
     elif kind == "context":
         elements = out.get("elements", [])[:MAX_CONTEXT_ELEMENTS]
         out["elements"] = [_fit_element(e, note, MAX_CONTEXT_TEXT) for e in elements]
@@ -94,20 +96,21 @@ def _fit_block(block: Block, note: str) -> Block:
     return out
 
 
-def _fit_text_object(obj: Block, limit: int, note: str) -> Block:
+def _fit_text_object(obj: Block, limit: int, note: Mrkdwn) -> Block:
     out = dict(obj)
     plain = out.get("type") == "plain_text"
-    text = str(out.get("text", "")).strip() or "-"  # Slack refuses an empty text
-    out["text"] = truncate(text, limit, "" if plain else note)
+    # the block's text is already rendered: markup the renderers built, or plain text
+    text = Mrkdwn(str(out.get("text", "")).strip() or "-")  # Slack refuses an empty text
+    out["text"] = truncate(text, limit, Mrkdwn() if plain else note)
     return out
 
 
-def _fit_element(element: Block, note: str, text_limit: int = MAX_BUTTON_TEXT) -> Block:
+def _fit_element(element: Block, note: Mrkdwn, text_limit: int = MAX_BUTTON_TEXT) -> Block:
     if element.get("type") in ("mrkdwn", "plain_text"):
         return _fit_text_object(element, text_limit, note)
     out = dict(element)
     if isinstance(out.get("text"), dict):
-        out["text"] = _fit_text_object(out["text"], MAX_BUTTON_TEXT, "")
+        out["text"] = _fit_text_object(out["text"], MAX_BUTTON_TEXT, Mrkdwn())
     if "value" in out:
         out["value"] = str(out["value"])[:MAX_BUTTON_VALUE]
     if "action_id" in out:

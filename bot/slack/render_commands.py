@@ -14,7 +14,7 @@ from bot.engine.report import RunReport
 from bot.slack.limits import Message, fit, fit_text
 from bot.slack.render_run import context, pack, progress_message, section
 from bot.slack.state import RunState
-from bot.slack.text import ELLIPSIS, date, escape, link, render
+from bot.slack.text import ELLIPSIS, Mrkdwn, date, escape, link, render, render_plain
 
 STATUS_ROWS = 12
 """Checks a status reply lists before summarising (problems first)."""
@@ -37,8 +37,8 @@ class RunListItem:
 
 def help_message() -> Message:
     """``/preprod help``: what the bot does and every command."""
-    blocks = [section(escape(render("help.md.j2"))), section(_usage())]
-    return Message("preprod help", fit(blocks))
+    blocks = [section(render_plain("help.md.j2")), section(_usage())]
+    return Message(Mrkdwn("preprod help"), fit(blocks))
 
 
 def usage_error(message: str) -> Message:
@@ -48,15 +48,11 @@ def usage_error(message: str) -> Message:
     return Message(fit_text(escape(message)), fit(blocks))
 
 
-def unknown_environment(name: str, known: Sequence[str]) -> Message:
-    """``/preprod start`` for an environment the config does not define."""
-    text = render("unknown_environment.md.j2", name=name, known=sorted(known))
-    return Message(fit_text(f"Unknown environment {escape(name)}"), fit([section(text)]))
-
-
-def notice(text: str) -> Message:
-    """Any other one-line reply ('run 42 not found', 'cancelled'); ``text`` is escaped."""
-    return Message(fit_text(escape(text)), fit([section(escape(text))]))
+def notice(text: str | Mrkdwn) -> Message:
+    """Any other one-line reply ('run 42 not found', 'cancelled'): plain ``text`` is
+    escaped, :class:`Mrkdwn` (the bot's own links and mentions) is sent as it is."""
+    body = escape(text)
+    return Message(fit_text(body), fit([section(body)]))
 
 
 def status_message(subject: RunState | RunReport, report_url: str | None = None) -> Message:
@@ -73,28 +69,30 @@ def status_message(subject: RunState | RunReport, report_url: str | None = None)
 def list_message(runs: Sequence[RunListItem]) -> Message:
     """``/preprod list``: the latest runs first, at most ``LISTED_RUNS`` of them."""
     if not runs:
-        return Message("No runs yet", [section("No runs yet. Start one with `/preprod start`.")])
+        empty = Mrkdwn("No runs yet. Start one with `/preprod start`.")
+        return Message(Mrkdwn("No runs yet"), [section(empty)])
     latest = sorted(runs, key=lambda run: run.started_at, reverse=True)
     lines = [_run_line(run) for run in latest[:LISTED_RUNS]]
-    blocks = [section(chunk) for chunk in pack(["*Recent runs*", *lines])]
+    blocks = [section(chunk) for chunk in pack([Mrkdwn("*Recent runs*"), *lines])]
     if len(runs) > LISTED_RUNS:
-        blocks.append(context(f"{ELLIPSIS} and {len(runs) - LISTED_RUNS} older runs"))
-    return Message(f"{len(runs)} runs", fit(blocks))
+        blocks.append(context(Mrkdwn(f"{ELLIPSIS} and {len(runs) - LISTED_RUNS} older runs")))
+    return Message(Mrkdwn(f"{len(runs)} runs"), fit(blocks))
 
 
-def _usage() -> str:
+def _usage() -> Mrkdwn:
     """The command reference; written in plain ``<arg>`` form, so escaped as a whole."""
-    return escape(render("usage.md.j2"))
+    return render_plain("usage.md.j2")
 
 
-def _run_line(run: RunListItem) -> str:
+def _run_line(run: RunListItem) -> Mrkdwn:
     emoji = RUN_STATUS_EMOJI.get(run.status, "•")
     line = f"{emoji} `#{run.run_id}` *{escape(run.service)} {escape(run.version)}*"
     line += f" on {escape(run.environment)} · {escape(run.status)} · {date(run.started_at)}"
-    return line
+    return Mrkdwn(line)
 
 
 def report_link(run_id: int, service: str, version: str, url: str) -> Message:
     """``/preprod report``: where the full report of a run is."""
-    text = f"Report of run `#{run_id}` ({escape(service)} {escape(version)}): {link(url, 'open')}"
-    return Message(fit_text(f"Report of run #{run_id}: {url}"), fit([section(text)]))
+    what = f"({escape(service)} {escape(version)})"
+    text = Mrkdwn(f"Report of run `#{run_id}` {what}: {link(url, 'open')}")
+    return Message(fit_text(escape(f"Report of run #{run_id}: {url}")), fit([section(text)]))

@@ -30,7 +30,7 @@ from bot.slack.render_gate import (
     waiver_line,
 )
 from bot.slack.render_run import context, pack, section
-from bot.slack.text import ELLIPSIS, escape, link, mention, render
+from bot.slack.text import ELLIPSIS, Mrkdwn, escape, join, link, mention, render
 
 HEADER = {
     Outcome.GO: "✅ GO",
@@ -62,7 +62,8 @@ def reject_modal(target: Target, role_label: str) -> dict[str, Any]:
     intro = f"You are rejecting *{escape(role_label)}* for run `#{target.run_id}`."
     intro += " The whole thread will see your reason, and the run becomes NO-GO."
     field = _input("Reason for rejecting", "What must change before this can go?")
-    return _modal(REJECT_MODAL, "Reject sign-off", "Reject", target, [section(intro), field])
+    blocks = [section(Mrkdwn(intro)), field]
+    return _modal(REJECT_MODAL, "Reject sign-off", "Reject", target, blocks)
 
 
 def waive_modal(target: Target, check_id: str, summary: str) -> dict[str, Any]:
@@ -70,14 +71,16 @@ def waive_modal(target: Target, check_id: str, summary: str) -> dict[str, Any]:
     intro = f"Waiving the failure of *{escape(check_id)}* for run `#{target.run_id}`:"
     intro += f"\n> {user_text(summary, 500)}\nYour justification is shown in the thread."
     field = _input("Justification", "Why is it safe to release with this failure?")
-    return _modal(WAIVE_MODAL, "Waive a failed check", "Waive", target, [section(intro), field])
+    blocks = [section(Mrkdwn(intro)), field]
+    return _modal(WAIVE_MODAL, "Waive a failed check", "Waive", target, blocks)
 
 
 def attest_modal(target: Target, text: str) -> dict[str, Any]:
     """Ticking an item may carry a note or a link (a ticket, a rota); it is optional."""
     intro = f"☑ *{user_text(text, 500)}*\nTicking this attests it for run `#{target.run_id}`."
     field = _input("Note or link", "e.g. https://tickets.example/DPIA-12", optional=True)
-    return _modal(ATTEST_MODAL, "Tick attestation", "Tick", target, [section(intro), field])
+    blocks = [section(Mrkdwn(intro)), field]
+    return _modal(ATTEST_MODAL, "Tick attestation", "Tick", target, blocks)
 
 
 def reason_required_error() -> dict[str, str]:
@@ -108,39 +111,47 @@ def announcement(gate: GateView, cycle_time_s: float) -> Message:
         ticked=_capped([attestation_line(a) for a in ticked]),
         unticked=len(gate.attestations) - len(ticked),
     )
-    blocks: list[Block] = [header, *(section(chunk) for chunk in pack(body.splitlines()))]
+    blocks: list[Block] = [
+        header,
+        *(section(chunk) for chunk in pack(map(Mrkdwn, body.splitlines()))),
+    ]
     if gate.report_url:
         blocks.append(context(link(gate.report_url, "Full report")))
-    fallback = f"{OUTCOME_LABEL[outcome]} {escape(what)}"
+    fallback = Mrkdwn(f"{OUTCOME_LABEL[outcome]} {escape(what)}")
     return Message(fit_text(fallback, gate.report_url), fit(blocks, gate.report_url))
 
 
 def notice_already_decided(outcome: Outcome) -> Message:
     """A click on a stale button: decided runs, or a panel from before a re-run."""
     if outcome.final:
-        text = f"This run is already decided: *{OUTCOME_LABEL[outcome]}*. Nothing was recorded."
+        text = Mrkdwn(
+            f"This run is already decided: *{OUTCOME_LABEL[outcome]}*. Nothing was recorded."
+        )
     else:
-        text = "This button is from before a re-run. Nothing was recorded: use the latest panel."
+        text = Mrkdwn(
+            "This button is from before a re-run. Nothing was recorded: use the latest panel."
+        )
     return Message(fit_text(text), fit([section(text)]))
 
 
 def notice_refused(reason: str) -> Message:
     """An unauthorised click: say why instead of ignoring it."""
-    text = f"🚫 {escape(reason)} Nothing was recorded."
+    text = Mrkdwn(f"🚫 {escape(reason)} Nothing was recorded.")
     return Message(fit_text(text), fit([section(text)]))
 
 
 def signoffs_cleared(check_ids: Sequence[str] | None, user: str) -> Message:
     """The thread note after a re-run: approvals given on the old evidence are void."""
-    what = ", ".join(f"`{escape(c)}`" for c in check_ids) if check_ids else "all checks"
+    what = join(", ", (Mrkdwn(f"`{escape(c)}`") for c in check_ids or ())) or "all checks"
     text = f"🔁 Re-run of {what} by {mention(user)}: sign-offs given on the old evidence"
     text += " were cleared. Please sign again once the new results are in."
-    return Message(fit_text(text), fit([section(text)]))
+    return Message(fit_text(Mrkdwn(text)), fit([section(Mrkdwn(text))]))
 
 
-def _capped(lines: list[str]) -> list[str]:
+def _capped(lines: list[Mrkdwn]) -> list[Mrkdwn]:
     more = len(lines) - LISTED
-    return lines[:LISTED] + ([f"{ELLIPSIS} and {more} more, in the report"] if more > 0 else [])
+    note = Mrkdwn(f"{ELLIPSIS} and {more} more, in the report")
+    return lines[:LISTED] + ([note] if more > 0 else [])
 
 
 def _input(label: str, placeholder: str, *, optional: bool = False) -> Block:

@@ -14,7 +14,7 @@ from bot.gate.view import AttestationView, FailureView, GateView, RoleView, Waiv
 from bot.slack.actions import APPROVE, ATTEST, REJECT, WAIVE
 from bot.slack.limits import MAX_BLOCKS, Block, Message, fit, fit_text, see_report
 from bot.slack.render_run import context, pack, section
-from bot.slack.text import ELLIPSIS, date, escape, link, mention, one_line, truncate
+from bot.slack.text import ELLIPSIS, Mrkdwn, date, escape, join, link, mention, one_line, truncate
 
 OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.PENDING: "PENDING ⏳",
@@ -32,45 +32,47 @@ FULL_ROLES = 10
 """Up to this many roles get a line and a button row each; more share one list."""
 
 
-def user_text(value: str, limit: int = MAX_USER_TEXT) -> str:
+def user_text(value: str, limit: int = MAX_USER_TEXT) -> Mrkdwn:
     """A reason, justification or note: escaped, on one line, cut."""
-    return truncate(escape(one_line(value)), limit) or "-"
+    return truncate(escape(one_line(value)), limit) or Mrkdwn("-")
 
 
-def role_line(role: RoleView) -> str:
+def role_line(role: RoleView) -> Mrkdwn:
     """``✅ *SRE*: approved by @a at <date> (1/1)``, or rejected with the reason, or awaiting."""
     head = f"*{escape(role.label)}*"
     if role.rejection is not None:
         user, at, reason = role.rejection
-        return f"❌ {head}: rejected by {mention(user)} at {date(at)}: {user_text(reason)}"
+        return Mrkdwn(f"❌ {head}: rejected by {mention(user)} at {date(at)}: {user_text(reason)}")
     count = f"({len(role.approvals)}/{role.min_approvals})"
     if not role.approvals:
-        return f"⏳ {head}: awaiting approval {count}"
-    who = ", ".join(f"{mention(user)} at {date(at)}" for user, at in role.approvals)
+        return Mrkdwn(f"⏳ {head}: awaiting approval {count}")
+    who = join(", ", (Mrkdwn(f"{mention(user)} at {date(at)}") for user, at in role.approvals))
     emoji = "✅" if len(role.approvals) >= role.min_approvals else "⏳"
-    return f"{emoji} {head}: approved by {who} {count}"
+    return Mrkdwn(f"{emoji} {head}: approved by {who} {count}")
 
 
-def failure_line(failure: FailureView) -> str:
+def failure_line(failure: FailureView) -> Mrkdwn:
     kind = "critical, cannot be waived" if failure.critical else "non-critical, can be waived"
     emoji = "🛑" if failure.critical else "❌"
-    return f"{emoji} *{escape(failure.check_id)}* ({kind}): {user_text(failure.summary, 200)}"
+    summary = user_text(failure.summary, 200)
+    return Mrkdwn(f"{emoji} *{escape(failure.check_id)}* ({kind}): {summary}")
 
 
-def waiver_line(waiver: WaiverView) -> str:
+def waiver_line(waiver: WaiverView) -> Mrkdwn:
     who = f"{mention(waiver.user)} at {date(waiver.at)}"
-    return f"🟡 *{escape(waiver.check_id)}* waived by {who}: {user_text(waiver.justification)}"
+    why = user_text(waiver.justification)
+    return Mrkdwn(f"🟡 *{escape(waiver.check_id)}* waived by {who}: {why}")
 
 
-def attestation_line(item: AttestationView) -> str:
+def attestation_line(item: AttestationView) -> Mrkdwn:
     """``☐ On-call staffed · SRE · blocking`` or ``☑ … ticked by @a at <date>: note``."""
     owner = escape(item.role_label) + (" · blocking" if item.blocking else "")
     text = f"*{user_text(item.text, 200)}* · {owner}"
     if item.ticked_by is None:
-        return f"☐ {text}"
+        return Mrkdwn(f"☐ {text}")
     when = f" at {date(item.at)}" if item.at is not None else ""
     ticked = f"☑ {text} · ticked by {mention(item.ticked_by)}{when}"
-    return ticked + (f": {user_text(item.note)}" if item.note.strip() else "")
+    return Mrkdwn(ticked + (f": {user_text(item.note)}" if item.note.strip() else ""))
 
 
 def gate_message(gate: GateView) -> Message:
@@ -78,36 +80,41 @@ def gate_message(gate: GateView) -> Message:
     what = f"{escape(gate.service)} {escape(gate.version)} on {escape(gate.environment)}"
     head = f"*{what}* · run `#{gate.run_id}` · requested by {mention(gate.requester)}"
     footer = context(
-        link(gate.report_url, "Full report") if gate.report_url else f"run #{gate.run_id}"
+        link(gate.report_url, "Full report") if gate.report_url else Mrkdwn(f"run #{gate.run_id}")
     )
     if gate.decision.outcome.final:
         label = OUTCOME_LABEL[gate.decision.outcome]
-        blocks = [section(f"*{label}* decided {date(gate.decided_at)}\n{head}")]
+        blocks = [section(Mrkdwn(f"*{label}* decided {date(gate.decided_at)}\n{head}"))]
         blocks += _final_body(gate)
-        fallback = f"{label}: {what}"
+        fallback = Mrkdwn(f"{label}: {what}")
     else:
-        awaiting = ", ".join(r.label for r in gate.roles if r.role in gate.decision.awaiting_roles)
-        status = f"⏳ *Awaiting sign-off*{': ' + escape(awaiting) if awaiting else ''}"
-        blocks = [section(f"{status}\n{head}")]
+        awaiting = join(
+            ", ", (r.label for r in gate.roles if r.role in gate.decision.awaiting_roles)
+        )
+        status = f"⏳ *Awaiting sign-off*{': ' + awaiting if awaiting else ''}"
+        blocks = [section(Mrkdwn(f"{status}\n{head}"))]
         if gate.decision.reasons:
-            reasons = "; ".join(escape(r) for r in gate.decision.reasons)
-            blocks.append(context(truncate(f"Still needed: {reasons}", 1000, see_report(None))))
+            reasons = join("; ", gate.decision.reasons)
+            needed = Mrkdwn(f"Still needed: {reasons}")
+            blocks.append(context(truncate(needed, 1000, see_report(None))))
         blocks += _pending_body(gate, MAX_BLOCKS - len(blocks) - 1)
-        fallback = f"Sign-off for {what}: {escape(awaiting) or 'pending'}"
+        fallback = Mrkdwn(f"Sign-off for {what}: {awaiting or 'pending'}")
     blocks.append(footer)
     return Message(fit_text(fallback, gate.report_url), fit(blocks, gate.report_url))
 
 
 def _final_body(gate: GateView) -> list[Block]:
     """Who signed, why, waivers and attestations: text only, no buttons."""
-    lines = ["*Sign-offs*", *(role_line(r) for r in gate.roles)] if gate.roles else []
+    lines = [Mrkdwn("*Sign-offs*"), *(role_line(r) for r in gate.roles)] if gate.roles else []
     rejected = any(r.rejection for r in gate.roles)
     reasons = [r for r in gate.decision.reasons if not (rejected and r.startswith("rejected for "))]
     if reasons and gate.decision.outcome is not Outcome.GO:
-        lines += ["*Why*", *_capped([f"• {user_text(r)}" for r in reasons], gate.report_url)]
-    lines += _listing("*Waivers*", [waiver_line(w) for w in gate.waivers], gate.report_url)
+        why = [Mrkdwn(f"• {user_text(r)}") for r in reasons]
+        lines += [Mrkdwn("*Why*"), *_capped(why, gate.report_url)]
+    waivers = [waiver_line(w) for w in gate.waivers]
+    lines += _listing(Mrkdwn("*Waivers*"), waivers, gate.report_url)
     items = [attestation_line(a) for a in gate.attestations]
-    lines += _listing("*Attestations*", items, gate.report_url)
+    lines += _listing(Mrkdwn("*Attestations*"), items, gate.report_url)
     return [section(chunk) for chunk in pack(lines)]
 
 
@@ -116,10 +123,10 @@ def _pending_body(gate: GateView, room: int) -> list[Block]:
     url = gate.report_url
     blocks = _role_blocks(gate, room)
     critical = [failure_line(f) for f in gate.failures if f.critical]
-    listed = _listing("*Critical failures*", critical, url)
-    listed += _listing("*Waivers*", [waiver_line(w) for w in gate.waivers], url)
+    listed = _listing(Mrkdwn("*Critical failures*"), critical, url)
+    listed += _listing(Mrkdwn("*Waivers*"), [waiver_line(w) for w in gate.waivers], url)
     ticked = [attestation_line(a) for a in gate.attestations if a.ticked_by is not None]
-    listed += _listing("*Attestations ticked*", ticked, url)
+    listed += _listing(Mrkdwn("*Attestations ticked*"), ticked, url)
     sections = [section(chunk) for chunk in pack(listed)]
     waivable = gate.waivable
     open_items = [a for a in gate.attestations if a.ticked_by is None]
@@ -130,7 +137,8 @@ def _pending_body(gate: GateView, room: int) -> list[Block]:
         )
     if len(waivable) > shown_w:
         more = len(waivable) - shown_w
-        blocks.append(context(f"{ELLIPSIS} and {more} more failures to waive;{see_report(url)}"))
+        note = Mrkdwn(f"{ELLIPSIS} and {more} more failures to waive;{see_report(url)}")
+        blocks.append(context(note))
     blocks += sections
     for item in open_items[:shown_a]:
         blocks.append(
@@ -138,7 +146,9 @@ def _pending_body(gate: GateView, room: int) -> list[Block]:
         )
     if len(open_items) > shown_a:
         more = len(open_items) - shown_a
-        blocks.append(context(f"{ELLIPSIS} and {more} more items to tick;{see_report(url)}"))
+        blocks.append(
+            context(Mrkdwn(f"{ELLIPSIS} and {more} more items to tick;{see_report(url)}"))
+        )
     return blocks
 
 
@@ -161,7 +171,7 @@ def _role_blocks(gate: GateView, room: int) -> list[Block]:
         blocks.append({"type": "actions", "block_id": f"signoff:{role.role}", "elements": buttons})
     if len(gate.roles) > len(rows):
         blocks.append(
-            context(f"{len(gate.roles) - len(rows)} more roles: too many for one message")
+            context(Mrkdwn(f"{len(gate.roles) - len(rows)} more roles: too many for one message"))
         )
     return blocks
 
@@ -175,14 +185,15 @@ def _split(room: int, waivable: int, open_items: int) -> tuple[int, int]:
     return shown_w, min(open_items, room - shown_w)
 
 
-def _listing(heading: str, lines: list[str], report_url: str | None) -> list[str]:
+def _listing(heading: Mrkdwn, lines: list[Mrkdwn], report_url: str | None) -> list[Mrkdwn]:
     return [heading, *_capped(lines, report_url)] if lines else []
 
 
-def _capped(lines: list[str], report_url: str | None) -> list[str]:
+def _capped(lines: list[Mrkdwn], report_url: str | None) -> list[Mrkdwn]:
     if len(lines) <= LISTED:
         return lines
-    return [*lines[:LISTED], f"{ELLIPSIS} and {len(lines) - LISTED} more;{see_report(report_url)}"]
+    more = Mrkdwn(f"{ELLIPSIS} and {len(lines) - LISTED} more;{see_report(report_url)}")
+    return [*lines[:LISTED], more]
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
@@ -195,5 +206,5 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return {**button, "style": style} if style else button
 
 
-def _with_button(text: str, label: str, action_id: str, value: str) -> Block:
+def _with_button(text: Mrkdwn, label: str, action_id: str, value: str) -> Block:
     return section(text, accessory=_button(label, action_id, value))

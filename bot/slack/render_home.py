@@ -14,7 +14,7 @@ from bot.slack.actions import OPEN_RUN
 from bot.slack.limits import MAX_BLOCKS, Block, fit
 from bot.slack.render_run import context, progress_bar, section, title
 from bot.slack.state import RunState
-from bot.slack.text import ELLIPSIS, date, escape, mention
+from bot.slack.text import ELLIPSIS, Mrkdwn, date, escape, join, mention
 
 MAX_HOME_BLOCKS = 100
 LISTED_PENDING = 40
@@ -37,20 +37,22 @@ def home_view(
     urls = dict(report_urls or {})
     blocks: list[Block] = [_header("Awaiting your sign-off")]
     if not pending:
-        blocks.append(section("Nothing awaits your sign-off. 🎉"))
+        blocks.append(section(Mrkdwn("Nothing awaits your sign-off. 🎉")))
     for gate in pending[:LISTED_PENDING]:
         roles = (signable or {}).get(gate.run_id)
         url = urls.get(gate.run_id) or gate.report_url
         blocks.append(_pending_row(user_id, gate, roles, url))
     if len(pending) > LISTED_PENDING:
-        blocks.append(context(f"{ELLIPSIS} and {len(pending) - LISTED_PENDING} more runs"))
+        blocks.append(context(Mrkdwn(f"{ELLIPSIS} and {len(pending) - LISTED_PENDING} more runs")))
     blocks += [{"type": "divider"}, _header("Active runs")]
     if not active:
-        blocks.append(section("No runs are in progress."))
+        blocks.append(section(Mrkdwn("No runs are in progress.")))
     for state in active[:LISTED_ACTIVE]:
         blocks.append(_active_row(state, urls.get(state.run_id) or state.report_url))
     if len(active) > LISTED_ACTIVE:
-        blocks.append(context(f"{ELLIPSIS} and {len(active) - LISTED_ACTIVE} more active runs"))
+        blocks.append(
+            context(Mrkdwn(f"{ELLIPSIS} and {len(active) - LISTED_ACTIVE} more active runs"))
+        )
     return {"type": "home", "blocks": _fit_each(blocks[:MAX_HOME_BLOCKS])}
 
 
@@ -64,9 +66,10 @@ def _pending_row(
             if len(r.approvals) < r.min_approvals and user_id not in {u for u, _ in r.approvals}
         ]
     what = f"*{escape(gate.service)} {escape(gate.version)}* on *{escape(gate.environment)}*"
-    sign = ", ".join(escape(r) for r in roles) or "-"
+    sign = join(", ", roles) or "-"
     text = f"{what} · run `#{gate.run_id}`\nSign for: *{sign}*"
     text += f" · requested by {mention(gate.requester)} {date(gate.started_at)}"
+    text = Mrkdwn(text)
     if not url:
         return section(text)
     return section(text, accessory=_open_button(gate.run_id, url))
@@ -77,6 +80,7 @@ def _active_row(state: RunState, url: str | None) -> Block:
     text = f"{title(state)} · run `#{state.run_id}`\n`{bar}` started {date(state.started_at)}"
     if state.failures:
         text += f" · ❌ {len(state.failures)} failed"
+    text = Mrkdwn(text)
     if not url:
         return section(text)
     return section(text, accessory=_open_button(state.run_id, url))

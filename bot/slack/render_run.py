@@ -11,9 +11,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.engine.report import RunReport, Verdict
+from bot.reports.figures import brief as brief_figures
 from bot.slack.limits import MAX_SECTION_TEXT, Block, Message, fit, fit_text, see_report
 from bot.slack.state import PENDING, RUNNING, CheckRow, RowState, RunState
-from bot.slack.text import ELLIPSIS, FENCE, code_safe, escape, link, one_line, render, truncate
+from bot.slack.text import (
+    ELLIPSIS,
+    FENCE,
+    Mrkdwn,
+    code_safe,
+    escape,
+    join,
+    link,
+    one_line,
+    render,
+    truncate,
+)
 from checks.base import Status
 from checks.units import format_duration
 
@@ -53,11 +65,13 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     return f"{'▓' * filled}{'░' * (width - filled)} {done}/{total}"
 
 
-def title(state: RunState | RunReport) -> str:
-    return f"*{escape(state.service)} {escape(state.version)}* on *{escape(state.environment)}*"
+def title(state: RunState | RunReport) -> Mrkdwn:
+    return Mrkdwn(
+        f"*{escape(state.service)} {escape(state.version)}* on *{escape(state.environment)}*"
+    )
 
 
-def row_line(row: CheckRow, run_active: bool = True) -> str:
+def row_line(row: CheckRow, run_active: bool = True) -> Mrkdwn:
     """One check on one line: emoji, id, kind, what it says now, how long it took."""
     kind = escape(row.check_type) + ("" if row.critical else ", non-critical")
     if row.state == RUNNING:
@@ -70,35 +84,36 @@ def row_line(row: CheckRow, run_active: bool = True) -> str:
     if detail:
         text += f": {truncate(escape(one_line(detail)), MAX_DETAIL)}"
     if row.is_final and row.duration_s:
-        text += f" _{format_duration(row.duration_s)}_"
-    return text
+        text += f" _{escape(format_duration(row.duration_s))}_"
+    return Mrkdwn(text)
 
 
-def counts_line(counts: dict[str, int]) -> str:
+def counts_line(counts: dict[str, int]) -> Mrkdwn:
     """``✅ 7 passed · ❌ 1 failed``: states with no checks left out."""
     parts = [f"{EMOJI[state]} {counts[str(state)]} {state}" for state in COUNT_ORDER]
-    return " · ".join(
-        part for part, state in zip(parts, COUNT_ORDER, strict=True) if counts[str(state)]
+    return join(
+        " · ", (part for part, state in zip(parts, COUNT_ORDER, strict=True) if counts[str(state)])
     )
 
 
-def pack(lines: Iterable[str], limit: int = MAX_SECTION_TEXT) -> list[str]:
+def pack(lines: Iterable[Mrkdwn], limit: int = MAX_SECTION_TEXT) -> list[Mrkdwn]:
     """Lines joined into as few section texts of at most ``limit`` characters as possible."""
-    chunks: list[str] = []
+    chunks: list[Mrkdwn] = []
     for line in lines:
         line = truncate(line, limit)
         if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
-            chunks[-1] += "\n" + line
+            chunks[-1] = Mrkdwn(f"{chunks[-1]}\n{line}")
         else:
             chunks.append(line)
     return chunks
 
 
-def section(text: str, **extra: Any) -> Block:
+def section(text: Mrkdwn, **extra: Any) -> Block:
+    """A mrkdwn section: ``text`` must be :class:`Mrkdwn` (user text goes through escape)."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **extra}
 
 
-def context(*texts: str) -> Block:
+def context(*texts: Mrkdwn) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts]}
 
 
@@ -117,7 +132,7 @@ def parent_message(state: RunState) -> Message:
     )
     fallback = f"Pre-production validation: {escape(state.service)} {escape(state.version)}"
     fallback += f" on {escape(state.environment)}"
-    return Message(fit_text(fallback), fit([section(text)], state.report_url))
+    return Message(fit_text(Mrkdwn(fallback)), fit([section(text)], state.report_url))
 
 
 def progress_message(state: RunState, max_rows: int = MAX_ROWS) -> Message:
@@ -132,22 +147,25 @@ def progress_message(state: RunState, max_rows: int = MAX_ROWS) -> Message:
     if state.finished_at is not None and state.status == "finished":
         status += f" in {format_duration((state.finished_at - state.started_at).total_seconds())}"
     bar = progress_bar(state.done, state.total)
-    head = f"{title(state)} · run `#{state.run_id}`\n`{bar}` {status}"
+    head = Mrkdwn(f"{title(state)} · run `#{state.run_id}`\n`{bar}` {status}")
     blocks = [section(head)]
     if counts := counts_line(state.counts):
         blocks.append(context(counts))
     rows = list(state.selected)
     shown, left_out = _select_rows(rows, max_rows)
     blocks += [section(chunk) for chunk in pack(row_line(row, active) for row in shown)]
-    footer: list[str] = []
+    footer: list[Mrkdwn] = []
     if left_out:
         more = f"{len(left_out)} more: {_brief_counts(left_out)}"
         where = "" if state.report_url else ";" + see_report(None)
         footer.append(
-            f"Summarised: {len(shown)} of {len(rows)} checks shown, problems first ({more}){where}."
+            Mrkdwn(
+                f"Summarised: {len(shown)} of {len(rows)} checks shown, "
+                f"problems first ({more}){where}."
+            )
         )
-    if skipped := [escape(row.check_id) for row in state.rows if not row.selected]:
-        footer.append(truncate(f"⏭️ Not selected: {', '.join(skipped)}", 1000))
+    if skipped := [row.check_id for row in state.rows if not row.selected]:
+        footer.append(truncate(Mrkdwn(f"⏭️ Not selected: {join(', ', skipped)}"), 1000))
     if state.report_url:
         footer.append(link(state.report_url, "Full report"))
     if footer:
@@ -156,7 +174,7 @@ def progress_message(state: RunState, max_rows: int = MAX_ROWS) -> Message:
     fallback += f" {state.done}/{state.total} checks done"
     if state.failures:
         fallback += f", {len(state.failures)} failed"
-    return Message(fit_text(fallback), fit(blocks, state.report_url))
+    return Message(fit_text(Mrkdwn(fallback)), fit(blocks, state.report_url))
 
 
 def failure_reply(row: CheckRow, evidence: str, report_url: str | None = None) -> Message:
@@ -167,18 +185,18 @@ def failure_reply(row: CheckRow, evidence: str, report_url: str | None = None) -
     head = (
         f"{EMOJI[row.state]} *{escape(row.check_id)}* ({escape(row.check_type)}) {state}: {impact}"
     )
-    blocks = [section(truncate(f"{head}\n{escape(row.summary)}", MAX_SECTION_TEXT))]
+    blocks = [section(truncate(Mrkdwn(f"{head}\n{escape(row.summary)}"), MAX_SECTION_TEXT))]
     if evidence.strip():
         note = f"\n{ELLIPSIS} truncated, full evidence in the{_report_ref(report_url)}"
         body = code_safe(evidence.strip("\n"))
         room = MAX_SECTION_TEXT - 2 * (len(FENCE) + 1) - len(note)
         cut = len(body) > room
         if cut:
-            body = truncate(body, room).removesuffix(ELLIPSIS)
-        blocks.append(section(f"{FENCE}\n{body}\n{FENCE}" + (note if cut else "")))
+            body = Mrkdwn(truncate(body, room).removesuffix(ELLIPSIS))
+        blocks.append(section(Mrkdwn(f"{FENCE}\n{body}\n{FENCE}" + (note if cut else ""))))
     if row.duration_s:
-        blocks.append(context(f"took {format_duration(row.duration_s)}"))
-    fallback = f"{escape(row.check_id)} {state}: {escape(one_line(row.summary))}"
+        blocks.append(context(Mrkdwn(f"took {escape(format_duration(row.duration_s))}")))
+    fallback = Mrkdwn(f"{escape(row.check_id)} {state}: {escape(one_line(row.summary))}")
     return Message(fit_text(fallback, report_url), fit(blocks, report_url))
 
 
@@ -199,31 +217,35 @@ def results_message(
         environment=report.environment,
     )
     blocks = [section(verdict)]
-    blocks += _listed("*Blocking failures*", blocking, report_url)
+    blocks += _listed(Mrkdwn("*Blocking failures*"), blocking, report_url)
     others = [row for row in state.failures if not row.blocking]
-    blocks += _listed("*Non-blocking failures*", others, report_url)
+    blocks += _listed(Mrkdwn("*Non-blocking failures*"), others, report_url)
     warned = [row for row in state.rows if row.state == Status.WARNED]
-    blocks += _listed("*Warnings*", warned, report_url)
-    facts = [counts_line(state.counts) or "no checks ran", f"run `#{report.run_id}`"]
+    blocks += _listed(Mrkdwn("*Warnings*"), warned, report_url)
+    facts = [
+        counts_line(state.counts) or Mrkdwn("no checks ran"),
+        Mrkdwn(f"run `#{report.run_id}`"),
+    ]
     if report.finished_at is not None:
-        facts.append(f"took {format_duration(report.duration_s)}")
-    blocks.append(context(" · ".join(facts)))
+        facts.append(escape(f"took {format_duration(report.duration_s)}"))
+    blocks.append(context(join(" · ", facts)))
     if report_url:
         blocks.append(context(link(report_url, "Full report")))
     if actions:
         blocks.append({"type": "actions", "block_id": "preprod_signoff", "elements": actions})
     words = {Verdict.PASS: "all blocking checks passed", Verdict.FAIL: "blocking failures"}
     outcome = words.get(report.verdict, "incomplete")
-    fallback = f"Results for {escape(report.service)} {escape(report.version)}: {outcome}"
+    fallback = Mrkdwn(f"Results for {escape(report.service)} {escape(report.version)}: {outcome}")
     return Message(fit_text(fallback), fit(blocks, report_url))
 
 
-def _listed(heading: str, rows: Sequence[CheckRow], report_url: str | None) -> list[Block]:
+def _listed(heading: Mrkdwn, rows: Sequence[CheckRow], report_url: str | None) -> list[Block]:
     if not rows:
         return []
     lines = [heading, *(row_line(row, False) for row in rows[:LISTED_PROBLEMS])]
     if len(rows) > LISTED_PROBLEMS:
-        lines.append(f"{ELLIPSIS} and {len(rows) - LISTED_PROBLEMS} more;{see_report(report_url)}")
+        more = len(rows) - LISTED_PROBLEMS
+        lines.append(Mrkdwn(f"{ELLIPSIS} and {more} more;{see_report(report_url)}"))
     return [section(chunk) for chunk in pack(lines)]
 
 
@@ -245,8 +267,8 @@ def _brief_counts(rows: Sequence[CheckRow]) -> str:
 
 
 def _figures(figures: Mapping[str, float]) -> str:
-    return ", ".join(f"{key} {value:g}" for key, value in list(figures.items())[:6])
+    return brief_figures(figures, limit=6)
 
 
-def _report_ref(report_url: str | None) -> str:
-    return f" {link(report_url, 'report')}" if report_url else " report"
+def _report_ref(report_url: str | None) -> Mrkdwn:
+    return Mrkdwn(f" {link(report_url, 'report')}" if report_url else " report")

@@ -2,33 +2,56 @@
 Jinja2 templates users may edit to change the bot's wording.
 
 Slack reads ``<...>`` as a mention, link or broadcast (``<!channel>``) and decodes only
-``&amp; &lt; &gt;``. Every value a user or a check controls goes through :func:`escape`
-so that a summary containing ``<!channel>`` is shown, never executed.
+``&amp; &lt; &gt;``. Two kinds of text are kept apart by type: a plain ``str`` is text a
+user or a check controls, :class:`Mrkdwn` is markup the bot vouches for (its own links,
+mentions and formatting, or user text already escaped). :func:`escape` turns the first
+into the second and leaves the second alone, so user text is escaped exactly once and the
+bot's own ``<#C0RELEASES>`` never is. Block builders take ``Mrkdwn`` only, so passing
+user text to them unescaped is a type error.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-ELLIPSIS = "…"
-FENCE = "```"
+
+class Mrkdwn(str):
+    """Slack mrkdwn safe to send as it is. Build one from the bot's own literal markup
+    with user values passed through :func:`escape` (or :func:`mention`, :func:`link`)."""
+
+    __slots__ = ()
+
+
+ELLIPSIS = Mrkdwn("…")
+FENCE = Mrkdwn("```")
+EMPTY = Mrkdwn("")
 _ZWSP = "\u200b"
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
-def escape(value: object) -> str:
-    """Slack's three control characters as entities (``&`` first, so nothing doubles)."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(value: object) -> Mrkdwn:
+    """Slack's three control characters as entities (``&`` first, so nothing doubles);
+    :class:`Mrkdwn` is already safe and comes back unchanged."""
+    if isinstance(value, Mrkdwn):
+        return value
+    return Mrkdwn(str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
-def code_safe(value: object) -> str:
+def join(separator: str, parts: Iterable[object]) -> Mrkdwn:
+    """``parts`` joined by the bot's own ``separator``; plain parts are escaped."""
+    return Mrkdwn(separator.join(escape(part) for part in parts))
+
+
+def code_safe(value: object) -> Mrkdwn:
     """Escaped text that cannot close the code block it is put in."""
-    return escape(value).replace(FENCE, f"`{_ZWSP}`{_ZWSP}`")
+    return Mrkdwn(escape(value).replace(FENCE, f"`{_ZWSP}`{_ZWSP}`"))
 
 
 def one_line(value: object) -> str:
@@ -36,32 +59,39 @@ def one_line(value: object) -> str:
     return " ".join(str(value).split())
 
 
-def mention(user_id: str) -> str:
+def mention(user_id: str) -> Mrkdwn:
     """``<@U123>`` for a Slack user id; anything else (``cli``) is shown escaped."""
     if re.fullmatch(r"[UW][A-Z0-9]{2,}", user_id):
-        return f"<@{user_id}>"
+        return Mrkdwn(f"<@{user_id}>")
     return escape(user_id)
 
 
-def link(url: str | None, label: str) -> str:
+def channel_link(channel_id: str) -> Mrkdwn:
+    """``<#C123>`` for a Slack channel id; anything else is shown escaped."""
+    if _CHANNEL_ID.fullmatch(channel_id):
+        return Mrkdwn(f"<#{channel_id}>")
+    return escape(channel_id)
+
+
+def link(url: str | None, label: str) -> Mrkdwn:
     """A mrkdwn link; the label escaped, ``|`` and ``>`` kept out of the URL."""
     if not url:
         return escape(label)
     safe_url = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
-    return f"<{safe_url}|{escape(label)}>"
+    return Mrkdwn(f"<{safe_url}|{escape(label)}>")
 
 
-def date(moment: datetime | None) -> str:
+def date(moment: datetime | None) -> Mrkdwn:
     """A date Slack shows in each reader's own timezone; UTC text where it cannot."""
     if moment is None:
-        return "-"
+        return Mrkdwn("-")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+    return Mrkdwn(f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>")
 
 
-def truncate(text: str, limit: int, note: str = "") -> str:
+def truncate(text: Mrkdwn, limit: int, note: Mrkdwn = EMPTY) -> Mrkdwn:
     """``text`` cut to at most ``limit`` characters, ending with an ellipsis and ``note``.
 
     The cut never splits an entity (``&amp;``) or a ``<link|label>``, and an open code
@@ -69,7 +99,7 @@ def truncate(text: str, limit: int, note: str = "") -> str:
     """
     if len(text) <= limit:
         return text
-    tail = f"{ELLIPSIS}{note}"
+    tail = Mrkdwn(f"{ELLIPSIS}{note}")
     room = max(limit - len(tail) - len(FENCE) - 1, 0)
     cut = text[:room]
     if (start := cut.rfind("<")) > cut.rfind(">"):
@@ -77,16 +107,18 @@ def truncate(text: str, limit: int, note: str = "") -> str:
     cut = _PARTIAL_ENTITY.sub("", cut)
     if cut.count(FENCE) % 2:
         cut = f"{cut.rstrip()}\n{FENCE}"
-    return f"{cut}{tail}"[:limit]
+    return Mrkdwn(f"{cut}{tail}"[:limit])
 
 
 @cache
 def templates() -> Environment:
-    """The wording templates in ``bot/slack/templates``. ``autoescape`` is off because
-    the output is mrkdwn, not HTML: templates escape user values with ``|esc``."""
+    """The wording templates in ``bot/slack/templates``. Every ``{{ value }}`` is escaped
+    for Slack unless it is :class:`Mrkdwn` already (``|mention``, ``|date``, ``link()``,
+    lines the renderers built): HTML autoescaping would not do, the output is mrkdwn."""
     env = Environment(
         loader=PackageLoader("bot.slack", "templates"),
         autoescape=False,
+        finalize=escape,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -97,6 +129,11 @@ def templates() -> Environment:
     return env
 
 
-def render(template: str, /, **context: Any) -> str:
+def render(template: str, /, **context: Any) -> Mrkdwn:
     """One template rendered to mrkdwn, surrounding blank lines removed."""
-    return templates().get_template(template).render(**context).strip()
+    return Mrkdwn(templates().get_template(template).render(**context).strip())
+
+
+def render_plain(template: str, /) -> Mrkdwn:
+    """A template written as plain text (``<service>`` meant literally), escaped whole."""
+    return escape(templates().get_template(template).render().strip())
