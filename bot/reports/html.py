@@ -13,7 +13,8 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.engine.report import RunReport
-from bot.reports.junit import clean_text, format_number
+from bot.reports import figures
+from bot.reports.junit import clean_text
 from checks.base import CheckResult, Status
 
 TEMPLATE = "report.html.j2"
@@ -85,7 +86,7 @@ def _view(result: CheckResult, index: int) -> CheckView:
         duration=format_duration(result.duration_s),
         summary=clean_text(result.summary),
         evidence=clean_text(result.evidence),
-        metrics=[(clean_text(k), format_number(v)) for k, v in result.metrics.items()],
+        metrics=[(clean_text(f.label), f.value) for f in figures.figures(result.metrics)],
         open=result.status in (Status.FAILED, Status.ERROR),
     )
 
