@@ -19,6 +19,7 @@ from bot.engine.events import (
     RunStarted,
 )
 from bot.engine.report import RunReport, Verdict
+from bot.reports import figures
 from checks.base import CheckResult, Status
 from checks.units import format_duration
 
@@ -32,6 +33,7 @@ STYLE = {
     Status.SKIPPED: ("-", "dim"),
 }
 PLAIN_PROGRESS_EVERY = 5.0
+HEADLINE_FIGURES = 3
 
 
 @dataclass
@@ -127,40 +129,79 @@ class TerminalProgress:
 
 
 def summary_table(report: RunReport) -> Table:
+    """One row per check; under each summary, its headline figures with their units."""
     table = Table(title=f"{report.service} {report.version} on {report.environment}")
     for name in ("", "check", "type", "status", "time", "summary"):
         table.add_column(name, overflow="fold")
     for result in report.results:
         symbol, style = STYLE[result.status]
         status = result.status.value + ("" if result.critical else " (non-blocking)")
+        summary = Text(result.summary)
+        if headline := figures.brief(result.metrics, limit=HEADLINE_FIGURES):
+            summary.append(f"\n{headline}", style="dim")
         table.add_row(
             Text(symbol, style=style),
             result.check_id,
             result.check_type,
             Text(status, style=style),
             format_duration(result.duration_s),
-            result.summary,
+            summary,
         )
     return table
 
 
+def details(report: RunReport) -> list[Text]:
+    """``--verbose``: every figure of every check and the full evidence of every problem,
+    never cut (the summary names only the first problem)."""
+    lines: list[Text] = []
+    for result in report.results:
+        if result.status is Status.SKIPPED:
+            continue
+        symbol, style = STYLE[result.status]
+        lines.append(Text(f"{symbol} {result.check_id}: {result.summary}", style=style))
+        for fig in figures.figures(result.metrics):
+            lines.append(Text(f"    {fig.label}: {fig.value}", style="dim"))
+        if result.status is not Status.PASSED and result.evidence:
+            lines.extend(Text(f"    {line}") for line in result.evidence.splitlines())
+    return lines
+
+
+def pending_blocking(report: RunReport) -> list[str]:
+    return [item.id for item in report.attestations if item.blocking and item.ticked_by is None]
+
+
 def verdict_line(report: RunReport) -> Text:
+    """The automated verdict, never mistaken for GO while people still have to attest."""
     counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
     if report.verdict is Verdict.FAIL:
         blocking = ", ".join(report.blocking_failures)
         return Text(f"FAIL: blocking failures: {blocking} ({counts})", style="bold red")
     if report.verdict is Verdict.INCOMPLETE:
         return Text(f"INCOMPLETE: the run was {report.status} ({counts})", style="bold yellow")
-    return Text(f"PASS: no blocking failure ({counts})", style="bold green")
+    waiting = pending_blocking(report)
+    if not waiting:
+        return Text(f"PASS: no blocking failure ({counts})", style="bold green")
+    items = f"{len(waiting)} blocking attestation{'s' if len(waiting) != 1 else ''}"
+    line = Text(f"PASS: no blocking failure in the automated checks ({counts})", style="bold green")
+    line.append(
+        f"\nNot GO yet: {items} still wait for people ({', '.join(waiting)})",
+        style="bold yellow",
+    )
+    return line
 
 
 def attestation_lines(report: RunReport) -> list[Text]:
     """Readiness items a person must confirm: pending here, ticked in Slack."""
     pending = [item for item in report.attestations if item.ticked_by is None]
-    if not pending:
-        return []
-    lines = [Text(f"Attestations pending ({len(pending)}), to be ticked in Slack:", style="bold")]
+    ticked = [item for item in report.attestations if item.ticked_by is not None]
+    lines: list[Text] = []
+    if pending:
+        lines.append(
+            Text(f"Attestations pending ({len(pending)}), to be ticked in Slack:", style="bold")
+        )
     for item in pending:
         kind = "blocking" if item.blocking else "non-blocking"
         lines.append(Text(f"  ☐ {item.id} ({item.role}, {kind}): {item.text}", style="yellow"))
+    for item in ticked:
+        lines.append(Text(f"  ☑ {item.id} ({item.role}): ticked by {item.ticked_by}"))
     return lines

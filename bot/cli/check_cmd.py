@@ -1,0 +1,94 @@
+"""``preprod check``: run an environment's plan, show it live, write the reports, exit with
+a code CI can gate on. Ctrl-C still writes the reports of the cancelled run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.console import Console
+
+from bot.cli import results
+from bot.cli.common import (
+    EXIT_BLOCKED,
+    EXIT_CODES,
+    EXIT_OK,
+    config_arg,
+    database_arg,
+    report_args,
+    say,
+)
+from bot.cli.console import TerminalProgress
+from bot.config.loader import load_config, resolve_config_path
+from bot.engine.report import RunReport, Verdict
+from bot.engine.runner import Engine, RunRequest
+from bot.store.runs import RunStore
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check",
+        help="run an environment's validation plan",
+        description="Run an environment's validation plan against its base URL, show the "
+        "results, write the requested reports and exit with a code CI can gate on.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_arg(check)
+    check.add_argument("--env", required=True, help="environment name from the config")
+    check.add_argument("--plan", help="plan to run instead of the environment's own")
+    check.add_argument(
+        "--only",
+        nargs="+",
+        metavar="ID",
+        default=[],
+        help="run only these checks; the others are reported as skipped",
+    )
+    check.add_argument("--service", default="service", help="service name recorded with the run")
+    check.add_argument(
+        "--release", dest="release", default="unversioned", help="version being released"
+    )
+    report_args(check)
+    database_arg(check)
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="after the table, every figure and the full evidence of every problem",
+    )
+
+
+async def run(args: argparse.Namespace, out: Console) -> int:
+    config = load_config(resolve_config_path(args.config))
+    store = RunStore(args.database)
+    progress = TerminalProgress(out)
+    engine = Engine(config, store, listeners=[progress])
+    request = RunRequest(
+        service=args.service,
+        version=args.release,
+        environment=args.env,
+        plan=args.plan,
+        only=tuple(args.only),
+    )
+    stored = await engine.start(request)
+    assert stored.id is not None
+    try:
+        report = await engine.execute(stored, request)
+    except asyncio.CancelledError:
+        # Ctrl-C: the engine recorded the run as cancelled; the reports CI asked for are
+        # still written (a missing file would hide what ran before the interruption).
+        progress.stop()
+        cancelled = results.with_attestations(await store.report(stored.id), config)
+        _finish(cancelled, args, out)
+        raise
+    finally:
+        progress.stop()
+    report = results.with_attestations(report, config)
+    _finish(report, args, out)
+    return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
+
+
+def _finish(report: RunReport, args: argparse.Namespace, out: Console) -> None:
+    results.show(report, out, verbose=args.verbose)
+    results.write(report, args, out)
+    say(out, f"run {report.run_id} stored in the database", style="dim")

@@ -1,0 +1,182 @@
+"""Past runs from the database: ``preprod runs`` (the list with each decision),
+``preprod show RUN`` (one run) and ``preprod report RUN`` (its reports written again)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from bot.cli import results
+from bot.cli.common import EXIT_BLOCKED, EXIT_OK, config_arg, database_arg, report_args, say
+from bot.config.loader import ConfigError, load_config, resolve_config_path
+from bot.engine.report import RunReport, Verdict
+from bot.reports.html import format_time
+from bot.store.gate import GateStore
+from bot.store.models import CheckRecord, DecisionRecord, Run, as_utc
+from bot.store.runs import RunStore
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runs = commands.add_parser(
+        "runs",
+        help="list past runs with their verdict and go/no-go decision",
+        description="List past runs, newest first, with the automated verdict and the "
+        "go/no-go decision of the sign-offs (Slack).",
+    )
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    database_arg(runs)
+
+    show = commands.add_parser(
+        "show",
+        help="print one stored run: its checks, attestations and decision",
+        description="Print one stored run as `preprod check` showed it, with its "
+        "attestations and its go/no-go decision.",
+    )
+    show.add_argument("run_id", type=int, metavar="RUN", help="the run's number")
+    show.add_argument(
+        "-v", "--verbose", action="store_true", help="every figure and the full evidence"
+    )
+    config_arg(show)
+    database_arg(show)
+
+    report = commands.add_parser(
+        "report",
+        help="write the reports of a stored run again",
+        description="Write the JSON, JUnit and HTML reports of a stored run again, the same "
+        "as `preprod check` wrote them (attestations from the run's config, ticks from the "
+        "database).",
+    )
+    report.add_argument("run_id", type=int, metavar="RUN", help="the run's number")
+    report_args(report)
+    config_arg(report)
+    database_arg(report)
+
+
+@dataclass(frozen=True)
+class RunLine:
+    run_id: int
+    started: datetime
+    service: str
+    version: str
+    environment: str
+    status: str
+    blocking: bool
+    decision: str
+
+
+def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
+    """The newest runs, each with its automated verdict and gate decision, in one session."""
+
+    def work(session: Session) -> list[RunLine]:
+        runs = list(session.exec(select(Run).order_by(col(Run.id).desc()).limit(limit)))
+        ids = [run.id for run in runs]
+        decided = {
+            d.run_id: d.outcome
+            for d in session.exec(select(DecisionRecord).where(col(DecisionRecord.run_id).in_(ids)))
+        }
+        latest: dict[tuple[int, str], CheckRecord] = {}
+        query = select(CheckRecord).where(col(CheckRecord.run_id).in_(ids))
+        for record in session.exec(query.order_by(col(CheckRecord.attempt))):
+            latest[(record.run_id, record.check_id)] = record
+        blocked = {run_id for (run_id, _), record in latest.items() if record.blocking}
+        return [
+            RunLine(
+                run_id=run.id,
+                started=as_utc(run.created_at),
+                service=run.service,
+                version=run.version,
+                environment=run.environment,
+                status=run.status.value,
+                blocking=run.id in blocked,
+                decision=decided.get(run.id, ""),
+            )
+            for run in runs
+            if run.id is not None
+        ]
+
+    return work
+
+
+async def list_runs(args: argparse.Namespace, out: Console) -> int:
+    store = RunStore(args.database)
+    lines = await store.call(_run_lines(args.limit))
+    if not lines:
+        say(out, "no runs yet: start one with `preprod check`")
+        return EXIT_OK
+    table = Table()
+    for name in ("run", "started", "service", "version", "env", "status", "verdict", "decision"):
+        table.add_column(name, overflow="fold")
+    for line in lines:
+        verdict = _verdict(line.status, line.blocking)
+        table.add_row(
+            f"#{line.run_id}",
+            format_time(line.started),
+            line.service,
+            line.version,
+            line.environment,
+            line.status,
+            verdict,
+            line.decision.upper() if line.decision else "undecided",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def _verdict(status: str, blocking: bool) -> str:
+    if blocking:
+        return Verdict.FAIL.value
+    return Verdict.PASS.value if status == "finished" else Verdict.INCOMPLETE.value
+
+
+async def stored_report(args: argparse.Namespace, store: RunStore, err: Console) -> RunReport:
+    """The stored run with its attestations, as ``preprod check`` reported it."""
+    report = await store.report(args.run_id)
+    run = await store.get_run(args.run_id)
+    assert run is not None
+    path = resolve_config_path(args.config or run.config_path or None)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        first = exc.render().splitlines()
+        say(err, f"preprod: attestations left out: {' '.join(first[:2])}", style="yellow")
+        return report
+    if run.config_digest and config.digest != run.config_digest:
+        say(err, f"preprod: note: {path} changed since run {args.run_id}", style="yellow")
+    return results.with_attestations(report, config, await results.ticks_of(store, run.id or 0))
+
+
+async def show(args: argparse.Namespace, out: Console, err: Console) -> int:
+    store = RunStore(args.database)
+    report = await stored_report(args, store, err)
+    say(
+        out,
+        f"run #{report.run_id}: {report.service} {report.version} on {report.environment} "
+        f"(plan {report.plan}), {report.status}, requested by {report.requester}, "
+        f"started {format_time(report.started_at)}",
+        style="bold",
+    )
+    results.show(report, out, verbose=args.verbose)
+    decision = await GateStore(store).decision(report.run_id)
+    if decision is None:
+        say(out, "decision: none yet (sign-offs are gathered in Slack)")
+    else:
+        say(out, f"decision: {decision.outcome.upper()} at {format_time(as_utc(decision.at))}")
+        for reason in decision.reasons:
+            say(out, f"  {reason}")
+    return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
+
+
+async def rewrite_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    store = RunStore(args.database)
+    report = await stored_report(args, store, err)
+    results.show(report, out)
+    written = results.write(report, args, out)
+    if not written:
+        say(out, "no report asked for: give --json, --junit or --html FILE", style="dim")
+    return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
