@@ -38,6 +38,7 @@ from bot.gate.view import (
     Target,
     WaiverView,
 )
+from bot.input_limits import text_problem
 from bot.store.gate import GateStore
 from bot.store.models import (
     AttestationTick,
@@ -216,6 +217,7 @@ class Gate:
 
     async def sign(self, user: str, target: Target, vote: Vote, reason: str = "") -> Decision:
         loaded = await self.check_sign(user, target)
+        _bounded("reason", reason)
         if vote is Vote.REJECT and len(reason.strip()) < MIN_REASON:
             raise Refused(f"A rejection needs a reason of at least {MIN_REASON} characters.")
         row = SignOff(
@@ -250,6 +252,7 @@ class Gate:
 
     async def waive(self, user: str, target: Target, justification: str) -> Decision:
         await self.check_waive(user, target)
+        _bounded("justification", justification)
         if len(justification.strip()) < MIN_REASON:
             raise Refused(f"A waiver needs a justification of at least {MIN_REASON} characters.")
         attempt = (await self.gates.attempts(target.run_id))[target.subject]
@@ -277,6 +280,7 @@ class Gate:
 
     async def attest(self, user: str, target: Target, note: str = "") -> Decision:
         await self.check_attest(user, target)
+        _bounded("note", note)
         tick = AttestationTick(
             run_id=target.run_id, item_id=target.subject, user=user, note=note.strip()
         )
@@ -342,3 +346,10 @@ class Gate:
 
 def _already(outcome: Outcome) -> str:
     return f"This run is already decided: {outcome.value.upper()}."
+
+
+def _bounded(what: str, text: str) -> None:
+    """Refuse free text past the bound in bot/input_limits.py, whatever sent it: a modal
+    carries ``max_length``, but a crafted submission need not respect it."""
+    if problem := text_problem(what, text):
+        raise Refused(problem)

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.input_limits import (
+    CHECK_ID,
+    ENVIRONMENT,
+    MAX_COMMAND,
+    MAX_RUN_ID,
+    PLAN,
+    SERVICE,
+    VERSION,
+    Name,
+    shown,
+)
+
 
 @dataclass(frozen=True)
 class Start:
@@ -60,6 +72,10 @@ class UsageError(ValueError):
 
 
 def parse(text: str) -> Command:
+    if len(text) > MAX_COMMAND:
+        raise UsageError(
+            f"the command is {len(text):,} characters long; at most {MAX_COMMAND:,} are accepted"
+        )
     words = text.split()
     if not words or words[0] in ("help", "-h", "--help"):
         return Help()
@@ -74,7 +90,7 @@ def parse(text: str) -> Command:
         return ListRuns()
     if verb == "rerun":
         _between(verb, args, 1, 2)
-        return Rerun(_run_id(args[0]), args[1] if len(args) > 1 else None)
+        return Rerun(_run_id(args[0]), _name(CHECK_ID, args[1]) if len(args) > 1 else None)
     if verb in ("cancel", "report"):
         _between(verb, args, 1, 1)
         return Cancel(_run_id(args[0])) if verb == "cancel" else Report(_run_id(args[0]))
@@ -83,7 +99,7 @@ def parse(text: str) -> Command:
         if args[1].lower() not in OUTCOMES:
             raise UsageError("`outcome` is `success` or `rolled-back`")
         return RecordOutcome(_run_id(args[0]), args[1].lower())
-    raise UsageError(f"unknown command `{verb}`")
+    raise UsageError(f"unknown command `{shown(verb)}`")
 
 
 def _start(args: list[str]) -> Start:
@@ -92,18 +108,33 @@ def _start(args: list[str]) -> Start:
     if len(positional) != 3:
         raise UsageError("`start` needs a service, a version and an environment")
     if unknown := sorted(set(options) - {"plan", "only"}):
-        raise UsageError(f"unknown option `{unknown[0]}=`; options are `plan=` and `only=`")
-    only = tuple(c for c in options.get("only", "").split(",") if c)
+        option = shown(unknown[0])
+        raise UsageError(f"unknown option `{option}=`; options are `plan=` and `only=`")
+    only = tuple(_name(CHECK_ID, c) for c in options.get("only", "").split(",") if c)
     if "only" in options and not only:
         raise UsageError("`only=` needs at least one check id")
     service, version, environment = positional
-    return Start(service, version, environment, options.get("plan") or None, only)
+    plan = _name(PLAN, options["plan"]) if options.get("plan") else None
+    return Start(
+        _name(SERVICE, service),
+        _name(VERSION, version),
+        _name(ENVIRONMENT, environment),
+        plan,
+        only,
+    )
+
+
+def _name(kind: Name, word: str) -> str:
+    """``word`` when it is a sensible ``kind`` of name (see bot/input_limits.py)."""
+    if problem := kind.problem(word):
+        raise UsageError(problem)
+    return word
 
 
 def _run_id(word: str) -> int:
     cleaned = word.removeprefix("#")
-    if not cleaned.isdigit():
-        raise UsageError(f"`{word}` is not a run number")
+    if not cleaned.isascii() or not cleaned.isdigit() or int(cleaned) > MAX_RUN_ID:
+        raise UsageError(f"`{shown(word)}` is not a run number")
     return int(cleaned)
 
 

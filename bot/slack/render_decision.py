@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.gate.policy import MIN_REASON, Outcome
+from bot.gate.policy import Outcome
 from bot.gate.view import GateView
+from bot.input_limits import MAX_TEXT, MIN_REASON
 from bot.slack.actions import (
     ATTEST_MODAL,
     REASON_BLOCK,
@@ -23,7 +24,6 @@ from bot.slack.actions import (
 from bot.slack.limits import Block, Message, fit, fit_text
 from bot.slack.render_gate import (
     LISTED,
-    MAX_INPUT,
     OUTCOME_LABEL,
     attestation_line,
     user_text,
@@ -159,7 +159,7 @@ def _input(label: str, placeholder: str, *, optional: bool = False) -> Block:
         "type": "plain_text_input",
         "action_id": REASON_INPUT,
         "multiline": True,
-        "max_length": MAX_INPUT,
+        "max_length": MAX_TEXT,
         "placeholder": {"type": "plain_text", "text": placeholder},
     }
     if not optional:

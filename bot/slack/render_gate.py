@@ -23,7 +23,6 @@ OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.EXPIRED: "EXPIRED ⌛",
     Outcome.CANCELLED: "CANCELLED 🚫",
 }
-MAX_INPUT = 2000
 MAX_USER_TEXT = 300
 """A reason, justification or note as shown in a line, before it is cut."""
 LISTED = 15
