@@ -33,6 +33,13 @@ STYLE = {
     Status.SKIPPED: ("-", "dim"),
 }
 PLAIN_PROGRESS_EVERY = 5.0
+
+
+def style_of(state: str) -> tuple[str, str]:
+    """Symbol and colour; a status added later (or by a plug-in) still prints."""
+    return STYLE.get(state, ("?", "bold red"))
+
+
 HEADLINE_FIGURES = 3
 
 
@@ -89,7 +96,7 @@ class TerminalProgress:
         row = self.rows[result.check_id]
         row.state, row.detail, row.elapsed = result.status, result.summary, result.duration_s
         if result.status is not Status.SKIPPED:
-            symbol, _ = STYLE[result.status]
+            symbol, _ = style_of(result.status)
             took = format_duration(result.duration_s)
             self._plain(
                 f"{symbol} {result.check_id} {result.status.value} ({took}): {result.summary}"
@@ -134,7 +141,7 @@ def summary_table(report: RunReport) -> Table:
     for name in ("", "check", "type", "status", "time", "summary"):
         table.add_column(name, overflow="fold")
     for result in report.results:
-        symbol, style = STYLE[result.status]
+        symbol, style = style_of(result.status)
         status = result.status.value + ("" if result.critical else " (non-blocking)")
         summary = Text(result.summary)
         if headline := figures.brief(result.metrics, limit=HEADLINE_FIGURES):
@@ -157,7 +164,7 @@ def details(report: RunReport) -> list[Text]:
     for result in report.results:
         if result.status is Status.SKIPPED:
             continue
-        symbol, style = STYLE[result.status]
+        symbol, style = style_of(result.status)
         lines.append(Text(f"{symbol} {result.check_id}: {result.summary}", style=style))
         for fig in figures.figures(result.metrics):
             lines.append(Text(f"    {fig.label}: {fig.value}", style="dim"))
