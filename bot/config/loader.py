@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bot.config.schema import Config, header_secrets
-from bot.config.yaml_lines import Path_, YamlError, line_for, load_with_lines
+from bot.config.yaml_lines import MAX_BYTES, Path_, YamlError, decode, line_for, load_with_lines
 from checks.spec import COMMON_KEYS
 
 CONFIG_ENV = "PREPROD_CONFIG"
@@ -33,12 +33,19 @@ class Problem:
     path: str
     message: str
     line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
-        where = self.path or "(top level)"
+        place = ""
         if self.line is not None:
-            where += f" (line {self.line})"
-        return f"{where}: {self.message}"
+            place = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        if self.path:
+            return (
+                f"{self.path} ({place}): {self.message}"
+                if place
+                else f"{self.path}: {self.message}"
+            )
+        return f"{place}: {self.message}" if place else self.message
 
 
 class ConfigError(Exception):
@@ -63,18 +70,17 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     """Load and validate a config file; raises :class:`ConfigError` naming every problem."""
     source = Path(path)
     environ = os.environ if environ is None else environ
+    content = _read(source)
     try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, [Problem("", "file not found")]) from None
-    except OSError as exc:
-        raise ConfigError(source, [Problem("", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        raw, lines = load_with_lines(text)
+        raw, lines = load_with_lines(decode(content))
     except YamlError as exc:
-        raise ConfigError(source, [Problem("", str(exc), exc.line)]) from None
+        problem = Problem(format_path(exc.path), str(exc), exc.line, exc.column)
+        raise ConfigError(source, [problem]) from None
+    if raw is None:
+        raise ConfigError(source, [Problem("", _EMPTY)])
     if not isinstance(raw, dict):
-        raise ConfigError(source, [Problem("", "expected a mapping of keys at the top level")])
+        found = f"{_describe(raw)} instead"
+        raise ConfigError(source, [Problem("", f"{_TOP_LEVEL}; the file holds {found}", 1)])
 
     secrets: set[str] = set()
     problems: list[Problem] = []
@@ -96,8 +102,63 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         secrets |= header_secrets(env.headers)
     config._source = source
     config._secrets = frozenset(s for s in secrets if len(s) >= 4)
-    config._digest = hashlib.sha256(text.encode()).hexdigest()
+    config._digest = hashlib.sha256(content).hexdigest()
     return config
+
+
+_TOP_LEVEL = (
+    "a config is a mapping of keys, at least `environments:` (each with `base_url` and "
+    "`plan`) and `plans:` (each with a list of `checks`)"
+)
+_EMPTY = (
+    f"the file is empty (or holds only comments); {_TOP_LEVEL}. `preprod init` writes a starter"
+)
+
+
+def _read(source: Path) -> bytes:
+    """The file's bytes, at most ``MAX_BYTES`` of them, or a problem saying why not."""
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(source, [Problem("", message)])
+
+    try:
+        with source.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_BYTES:
+                raise fail(
+                    f"the file is {size:,} bytes; a preprod config is at most {MAX_BYTES:,} "
+                    "bytes (a real one is a few KB): is this the right file?"
+                )
+            return file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise fail(
+            f"file not found: {source.absolute()}. Create one with `preprod init`, or name "
+            f"another with --config FILE or ${CONFIG_ENV}"
+        ) from None
+    except IsADirectoryError:
+        raise fail(
+            f"{source.absolute()} is a directory, not a file: name the config file with "
+            "--config FILE"
+        ) from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise fail(f"cannot read {source.absolute()}: {reason}") from None
+
+
+def _describe(value: Any) -> str:
+    """A value as the user would name it: ``nothing``, ``a list``, ``the text 'x'``."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        return f"the text {shown!r}"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
 
 
 def format_path(path: Path_) -> str:
@@ -170,8 +231,60 @@ def _explain(
             if message not in merged[key].message:
                 merged[key] = Problem(key, f"{merged[key].message}, or {message}", merged[key].line)
             continue
-        merged[key] = Problem(key, message, line_for(lines, full))
+        line = line_for(lines, full)
+        if error["type"] in _SHAPE_ERRORS and (hint := _indent_hint(error, data, path, line)):
+            message += hint
+        merged[key] = Problem(key, _clip(message), line)
     return list(merged.values())
+
+
+def _clip(message: str, most: int = 400) -> str:
+    """A problem stays a line or two, whatever value the file holds."""
+    if len(message) <= most:
+        return message
+    return f"{message[: most // 2]} ... {message[-most // 2 :]}"
+
+
+_SHAPE_ERRORS = frozenset({"model_type", "model_attributes_type", "dict_type", "list_type"})
+_PLAIN = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys",
+}
+
+
+def _indent_hint(error: Any, data: Any, path: Path_, line: int | None) -> str:
+    """When a mapping or list is missing or a scalar sits where one was expected, the
+    usual cause is indentation: say which line to look at."""
+    if not path or line is None:
+        return ""
+    value, key = error.get("input"), path[-1]
+    if value is None:
+        return (
+            f"; nothing is indented under {key!r}: check the indentation of the lines after "
+            f"line {line} (what belongs to {key!r} is indented further than it)"
+        )
+    parent: Any = data
+    for part in path[:-1]:
+        parent = parent[part]
+    if isinstance(value, dict | list) or not isinstance(parent, dict):
+        return ""
+    keys = list(parent)
+    before = keys[: keys.index(key)] if key in keys else []
+    above = next((k for k in reversed(before) if isinstance(parent[k], dict | None)), None)
+    if above is not None:
+        return (
+            f"; if {key!r} belongs to {above!r} above it, indent it further than {above!r} "
+            f"(check the indentation of line {line})"
+        )
+    return f"; check the indentation of line {line}"
 
 
 def _user_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> Path_:
@@ -204,20 +317,47 @@ def _message(error: Any, model: type[BaseModel], path: Path_) -> str:
         return message
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        target = _model_at(model, path)
+        expected = "a mapping of keys"
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            fields = target.model_fields
+            keys = [n for n, f in fields.items() if f.is_required()] or list(fields)[:3]
+            expected = f"{_noun(target)} (a mapping with keys such as {', '.join(keys)})"
+        return f"expected {expected}, got {_describe(error.get('input'))}"
+    if kind in _PLAIN:
+        return f"expected {_PLAIN[kind]}, got {_describe(error.get('input'))}"
+    if kind == "too_short":
+        context = error.get("ctx", {})
+        wanted, found = context.get("min_length", 1), context.get("actual_length", 0)
+        what = "entr" if isinstance(error.get("input"), dict) else "item"
+        what += ("ies" if wanted != 1 else "y") if what == "entr" else ("s" if wanted != 1 else "")
+        return f"expected at least {wanted} {what}, found {found or 'none'}"
     message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = message.replace("Input should be", "expected")
     if kind != "value_error" and "input" in error and not isinstance(error["input"], dict | list):
-        message += f" (got {error['input']!r})"
+        message += f" (got {_describe(error['input'])})"
     return message
 
 
-def _known_keys(model: type[BaseModel], path: Path_) -> list[str]:
-    """Field names of the model found at ``path`` (for "did you mean")."""
+def _noun(model: type[BaseModel]) -> str:
+    """``PlanSpec`` -> ``a plan``, ``Environment`` -> ``an environment``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__.removesuffix("Spec")).lower()
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
+def _model_at(model: type[BaseModel], path: Path_) -> Any:
     current: Any = model
     for part in path:
         current = _step(current, part)
         if current is None:
-            return []
+            return None
+    return current
+
+
+def _known_keys(model: type[BaseModel], path: Path_) -> list[str]:
+    """Field names of the model found at ``path`` (for "did you mean")."""
+    current = _model_at(model, path)
     if isinstance(current, type) and issubclass(current, BaseModel):
         names = list(current.model_fields)
         if current.__name__ == "CheckSpec":

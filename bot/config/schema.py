@@ -69,7 +69,8 @@ class Environment(_Strict):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            shown = value if len(value) <= 60 else value[:60] + "..."
+            raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
         return value.rstrip("/") if value else value
 
 
