@@ -16,6 +16,8 @@ class ScriptedOptions(CheckOptions):
     outcome: Literal["pass", "fail", "warn", "crash", "unreachable", "hang"] = "pass"
     sleep: float = 0.0
     evidence: str = ""
+    evidence_repeat: int = 1
+    """The evidence is ``evidence * evidence_repeat``: long evidence from a short config."""
 
 
 class ScriptedCheck(Check[ScriptedOptions]):
@@ -40,11 +42,17 @@ class ScriptedCheck(Check[ScriptedOptions]):
                 case "hang":
                     await asyncio.sleep(3600)
                 case "fail":
-                    return CheckResult.failed("it failed", evidence=self.options.evidence)
+                    return CheckResult.failed(
+                        "it failed", evidence=self.options.evidence * self.options.evidence_repeat
+                    )
                 case "warn":
-                    return CheckResult.warned("it warned", evidence=self.options.evidence)
+                    return CheckResult.warned(
+                        "it warned", evidence=self.options.evidence * self.options.evidence_repeat
+                    )
             return CheckResult.passed(
-                "fine", metrics={"answer": 42}, evidence=self.options.evidence
+                "fine",
+                metrics={"answer": 42},
+                evidence=self.options.evidence * self.options.evidence_repeat,
             )
         finally:
             self.spans[ctx.check_id] = (start, time.monotonic())

@@ -55,7 +55,9 @@ def test_valid_config_loads_with_secrets_and_defaults(tmp_path: Path) -> None:
     checks = config.plans["standard"].checks
     assert [c.id for c in checks] == ["one", "two"]
     assert checks[1].timeout == 120.0 and checks[1].critical is False
-    assert checks[1].options.model_dump() == {"outcome": "pass", "sleep": 0.1, "evidence": ""}
+    assert checks[1].options.model_dump() == {
+        "outcome": "pass", "sleep": 0.1, "evidence": "", "evidence_repeat": 1
+    }  # fmt: skip
     assert len(config.digest) == 64
 
 
@@ -127,8 +129,8 @@ def test_duplicate_check_ids(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
-    [problem] = problems(tmp_path, BASE + "  oops: [unclosed\n")
-    assert "not valid YAML" in problem and "(line" in problem
+    [problem] = problems(tmp_path, BASE + "oops: [unclosed\n")
+    assert problem.startswith("line 16, column 1: the '[' opened on line 15 is not closed")
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.yml")
 

@@ -44,10 +44,9 @@ pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
 def write_config(tmp_path: Path, target: RunningTarget) -> Path:
-    evidence = "x" * 20_000
     big = "\n".join(
         f"      - {{id: c{i:02d}, type: scripted, outcome: {'fail' if i % 10 == 0 else 'pass'}, "
-        f'evidence: "{evidence}", critical: {"true" if i % 4 == 0 else "false"}}}'
+        f'evidence: "x", evidence_repeat: 20000, critical: {"true" if i % 4 == 0 else "false"}}}'
         for i in range(60)
     )
     path = tmp_path / "preprod.yml"

@@ -8,8 +8,8 @@ from textwrap import dedent, indent
 
 import pytest
 
-from bot import engine as engine_module
 from bot.config.loader import load_config
+from bot.engine import runner as engine_module
 from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
