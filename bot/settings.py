@@ -21,6 +21,8 @@ class Settings:
     database_url: str | None = None
     public_url: str = "http://127.0.0.1:3000"
     update_interval: float = 1.5
+    lease_ttl: float = 30.0
+    """Seconds before another process may resume a run whose owner stopped renewing it."""
 
     @classmethod
     def from_env(
@@ -40,8 +42,22 @@ class Settings:
             config_path=env.get("PREPROD_CONFIG") or "preprod.yml",
             database_url=env.get("DATABASE_URL") or None,
             public_url=(env.get("PREPROD_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/"),
-            update_interval=float(env.get("PREPROD_UPDATE_INTERVAL") or 1.5),
+            update_interval=_seconds(env, "PREPROD_UPDATE_INTERVAL", 1.5),
+            lease_ttl=_seconds(env, "PREPROD_LEASE_TTL", 30.0),
         )
 
     def report_url(self, run_id: int) -> str:
         return f"{self.public_url}/runs/{run_id}"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0 seconds, not {raw!r}")
+    return value

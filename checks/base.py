@@ -19,11 +19,14 @@ class Status(StrEnum):
     FAILED = "failed"
     ERROR = "error"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    """Cut off by a crash or a restart and not safe to run again by itself (a failover
+    drill): a person re-runs it or waives it."""
 
     @property
     def is_problem(self) -> bool:
-        """Failed or error: the statuses that block a release when the check is critical."""
-        return self in (Status.FAILED, Status.ERROR)
+        """The statuses that block a release when the check is critical."""
+        return self in (Status.FAILED, Status.ERROR, Status.INTERRUPTED)
 
 
 class CheckResult(BaseModel):

@@ -10,7 +10,9 @@ from checks.base import Check, CheckKind, CheckOptions
 from checks.registry import get_check_type
 from checks.units import Duration
 
-COMMON_KEYS = frozenset({"id", "type", "critical", "timeout", "exclusive", "description"})
+COMMON_KEYS = frozenset(
+    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description"}
+)
 
 
 class CheckSpec(BaseModel):
@@ -24,6 +26,8 @@ class CheckSpec(BaseModel):
     critical: bool = True
     timeout: Duration | None = None
     exclusive: bool | None = None
+    repeat_safe: bool | None = None
+    """Run again by itself after a crash? Default: the kind's (load tests yes, drills no)."""
     description: str = ""
 
     _options: CheckOptions | None = PrivateAttr(default=None)
@@ -57,6 +61,9 @@ class CheckSpec(BaseModel):
 
     def is_exclusive(self) -> bool:
         return self.kind.exclusive if self.exclusive is None else self.exclusive
+
+    def is_repeat_safe(self) -> bool:
+        return self.kind.repeat_safe if self.repeat_safe is None else self.repeat_safe
 
 
 class AttestationSpec(BaseModel):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from checks import registry
 from tests.kinds import KINDS, ScriptedCheck
@@ -58,3 +60,14 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is needed in CI: {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> str:
+    """A fresh database per test on the session's PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"

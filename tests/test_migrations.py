@@ -10,10 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, create_engine
 
-from bot.store.migrate import SchemaError, upgrade
+from bot.store.migrate import SchemaError, head, upgrade
 from bot.store.runs import RunStore
 
-HEAD = "0002"
+HEAD = head()
 """The newest migration: a database opened by the store is at it."""
 
 
@@ -46,3 +46,12 @@ def test_a_database_without_migrations_is_refused_with_advice(tmp_path: Path) ->
         db.execute("CREATE TABLE run (id INTEGER PRIMARY KEY)")
     with pytest.raises(SchemaError, match="without migrations; move it away"):
         upgrade(engine)
+
+
+def test_a_database_newer_than_the_code_is_refused_naming_both_versions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/newer.db"
+    RunStore(url)
+    with sqlite3.connect(tmp_path / "newer.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(SchemaError, match=rf"schema revision 9999, newer .* newest is {HEAD}"):
+        RunStore(url)

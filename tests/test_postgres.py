@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import SQLModel
 
 from bot.config.loader import load_config
 from bot.engine.report import Verdict
@@ -32,14 +30,8 @@ plans:
 
 
 @pytest.fixture
-def database(postgres_url: str) -> str:
-    """A fresh database per test on the session's server."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+def database(postgres_database: str) -> str:
+    return postgres_database
 
 
 def engine_for(url: str, tmp_path: Path) -> Engine:

@@ -189,7 +189,9 @@ def test_json_round_trips_with_schema_verdict_and_counts() -> None:
     assert data["schema"] == SCHEMA == "preprod.run/1"
     assert data["verdict"] == "fail"
     assert data["blocking_failures"] == ["load", "parity"]
-    assert data["counts"] == {"passed": 1, "warned": 1, "failed": 2, "error": 1, "skipped": 1}
+    assert data["counts"] == {
+        "passed": 1, "warned": 1, "failed": 2, "error": 1, "skipped": 1, "interrupted": 0
+    }  # fmt: skip
     assert data["duration_s"] == 187.0
     assert [r["check_id"] for r in data["results"]] == [r.check_id for r in report.results]
     assert data["results"][2]["duration_s"] == 120.0

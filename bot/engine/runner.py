@@ -24,9 +24,11 @@ from bot.engine.events import (
     RunStarted,
 )
 from bot.engine.report import RunReport
+from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus, utcnow
 from bot.store.runs import RunStore
-from checks.base import CheckResult
+from checks._http import cannot_reach
+from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo
 from checks.redact import Redactor
 from checks.spec import CheckSpec
@@ -35,6 +37,10 @@ from checks.units import format_duration
 log = logging.getLogger(__name__)
 
 NOT_SELECTED = "not selected for this run"
+INTERRUPTED = (
+    "interrupted by a restart of the bot and not safe to repeat by itself; "
+    "re-run it (`rerun <run> <check>`) or waive it"
+)
 
 
 class RequestError(ValueError):
@@ -59,6 +65,12 @@ class Engine:
     workdir: Path = Path(".preprod/work")
     concurrency: int = 4
     listeners: list[Listener] = field(default_factory=list)
+    leases: Leases | None = None
+    """When set, new runs are stored already owned by this process (see bot/store/leases)."""
+    handing_over: bool = False
+    """Set before cancelling the task that executes a run to hand the run over (a clean
+    shutdown, a lost lease) instead of cancelling it: the run stays ``running`` and the
+    check that was cut off is resumed by whichever process claims it next."""
 
     def resolve(self, request: RunRequest) -> tuple[str, list[CheckSpec], list[CheckSpec]]:
         """The plan name, the checks to run and those left out; raises RequestError."""
@@ -95,6 +107,8 @@ class Engine:
             config_path=str(self.config.source),
             config_digest=self.config.digest,
         )
+        if self.leases is not None:
+            self.leases.stamp(run)
         return await self.store.create_run(run, [(s.id, s.type, s.critical) for s in specs])
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
@@ -113,11 +127,31 @@ class Engine:
                 f"plan {run.plan!r} has no check {', '.join(map(repr, unknown))}; "
                 f"its checks: {', '.join(s.id for s in specs)}"
             )
-        await self.store.new_attempts(run.id, [s.id for s in chosen])
+        owner = (self.leases.owner, self.leases.expiry()) if self.leases else None
+        await self.store.new_attempts(run.id, [s.id for s in chosen], lease=owner)
         return await self._execute(run, chosen, [])
 
+    async def resume(self, run: Run) -> RunReport:
+        """Go on with a run whose process stopped: finished checks are kept; a check it
+        left pending or running runs (again), unless it is not safe to repeat by itself,
+        which is recorded ``interrupted`` for a person to re-run or waive."""
+        assert run.id is not None
+        states = await self.store.check_states(run.id)
+        todo, interrupted = [], []
+        for spec in self.config.plans[run.plan].checks:
+            state = states.get(spec.id, "pending")
+            if state == "running" and not spec.is_repeat_safe():
+                interrupted.append(spec)
+            elif state in ("pending", "running"):
+                todo.append(spec)
+        return await self._execute(run, todo, [], interrupted)
+
     async def _execute(
-        self, run: Run, chosen: list[CheckSpec], left_out: list[CheckSpec]
+        self,
+        run: Run,
+        chosen: list[CheckSpec],
+        left_out: list[CheckSpec],
+        interrupted: list[CheckSpec] | None = None,
     ) -> RunReport:
         assert run.id is not None
         run_id = run.id
@@ -129,6 +163,10 @@ class Engine:
         try:
             for spec in left_out:
                 await self._record(run_id, spec, CheckResult.skipped(NOT_SELECTED))
+            for spec in interrupted or []:
+                await self._record(
+                    run_id, spec, CheckResult(status=Status.INTERRUPTED, summary=INTERRUPTED)
+                )
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             for batch in batches(chosen):
@@ -136,7 +174,8 @@ class Engine:
                     for spec in batch:
                         group.create_task(self._run_limited(limit, info, spec))
         except asyncio.CancelledError:
-            await asyncio.shield(self.store.finish_run(run_id, RunStatus.CANCELLED))
+            if not self.handing_over:
+                await asyncio.shield(self.store.finish_run(run_id, RunStatus.CANCELLED))
             raise
         except Exception:
             await self.store.finish_run(run_id, RunStatus.FAILED)
@@ -219,12 +258,13 @@ async def run_guarded(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
 
 
 def describe_transport_error(exc: httpx.TransportError) -> str:
+    """The checks' own wording (``cannot reach URL: connection refused``), for a transport
+    error that escaped a check."""
     try:
-        url = str(exc.request.url)
+        url: str = str(exc.request.url)
     except RuntimeError:
         url = "the target"
-    reason = str(exc) or type(exc).__name__
-    return f"cannot reach {url}: {reason}"
+    return cannot_reach(url, exc)
 
 
 def batches(specs: Sequence[CheckSpec]) -> Iterable[list[CheckSpec]]:

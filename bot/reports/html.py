@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from bot.engine.report import RunReport
 from bot.reports import figures
 from bot.reports.junit import clean_text
-from checks.base import CheckResult, Status
+from checks.base import CheckResult
 
 TEMPLATE = "report.html.j2"
 
@@ -87,7 +87,7 @@ def _view(result: CheckResult, index: int) -> CheckView:
         summary=clean_text(result.summary),
         evidence=clean_text(result.evidence),
         metrics=[(clean_text(f.label), f.value) for f in figures.figures(result.metrics)],
-        open=result.status in (Status.FAILED, Status.ERROR),
+        open=result.status.is_problem,
     )
 
 

@@ -71,7 +71,9 @@ def _testcase(parent: ET.Element, result: CheckResult, index: int, environment: 
         time=_seconds(result.duration_s),
     )
     metrics = "\n".join(_metrics_lines(result))
-    kind = {Status.FAILED: "failure", Status.ERROR: "error"}.get(result.status)
+    kind = {Status.FAILED: "failure", Status.ERROR: "error", Status.INTERRUPTED: "error"}.get(
+        result.status
+    )
     if kind is not None:
         child = ET.SubElement(case, kind, message=_message(result), type=clean_text(check_type))
         child.text = _body(result.evidence, metrics)

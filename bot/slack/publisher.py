@@ -52,9 +52,10 @@ class ThreadPublisher:
             return None
         return (self.thread.channel, self.thread.progress_ts)
 
-    async def open(self, note: str | None = None) -> SlackThread:
+    async def open(self, note: str | None = None, *, resume: bool = False) -> SlackThread:
         """Post the parent message (once per run) and a fresh progress message in its
-        thread; their places are stored so a restarted bot can go on updating them."""
+        thread; their places are stored so a restarted bot can go on updating them. A
+        resumed run goes on editing the progress message it already has."""
         thread = await self.store.get_thread(self.state.run_id)
         if thread is None:
             text, blocks = parent_message(self.state)
@@ -65,11 +66,12 @@ class ThreadPublisher:
             await self.store.save_thread(thread)
         if note:
             await self.client.post_message(thread.channel, note, thread_ts=thread.parent_ts)
-        text, blocks = progress_message(self.state)
-        thread.progress_ts = await self.client.post_message(
-            thread.channel, text, blocks, thread_ts=thread.parent_ts
-        )
-        await self.store.save_thread(thread)
+        if not (resume and thread.progress_ts):
+            text, blocks = progress_message(self.state)
+            thread.progress_ts = await self.client.post_message(
+                thread.channel, text, blocks, thread_ts=thread.parent_ts
+            )
+            await self.store.save_thread(thread)
         self.thread = thread
         self._worker = asyncio.create_task(self._work(), name=f"slack-thread-{thread.run_id}")
         return thread

@@ -37,17 +37,25 @@ EMOJI: dict[RowState, str] = {
     Status.FAILED: "❌",
     Status.ERROR: "🛑",
     Status.SKIPPED: "⏭️",
+    Status.INTERRUPTED: "⏸️",
 }
 COUNT_ORDER: tuple[RowState, ...] = (
     Status.PASSED,
     Status.WARNED,
     Status.FAILED,
     Status.ERROR,
+    Status.INTERRUPTED,
     Status.SKIPPED,
     RUNNING,
     PENDING,
 )
-SUMMARY_ORDER: tuple[RowState, ...] = (Status.FAILED, Status.ERROR, RUNNING, Status.WARNED)
+SUMMARY_ORDER: tuple[RowState, ...] = (
+    Status.FAILED,
+    Status.ERROR,
+    Status.INTERRUPTED,
+    RUNNING,
+    Status.WARNED,
+)
 """When a long list is summarised, the rows still listed, most urgent first; the rest
 (pending, passed, skipped) are only counted."""
 BAR_WIDTH = 10

@@ -1,5 +1,9 @@
 """Runs started from Slack: one asyncio task per executing run, its thread publisher,
-and the commands that act on a run (cancel, re-run)."""
+and the commands that act on a run (cancel, re-run).
+
+Each run this process executes is held through a lease (bot/store/leases.py) that a
+heartbeat renews. Runs whose owner stopped are claimed and resumed here; on shutdown the
+runs are handed over (left running, leases released) rather than cancelled."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
+from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
@@ -31,8 +36,10 @@ class RunManager:
         slack: SlackClient,
         settings: Settings,
         gate: Gate | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.gate = gate
+        self.leases = leases or Leases(store)
         self.config = config
         self.store = store
         self.slack = slack
@@ -42,9 +49,10 @@ class RunManager:
         )
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.publishers: dict[int, ThreadPublisher] = {}
+        self.engines: dict[int, Engine] = {}
 
     def engine(self) -> Engine:
-        return Engine(self.config, self.store)
+        return Engine(self.config, self.store, leases=self.leases)
 
     def channel(self, requested_in: str) -> str:
         """Runs live in the release channel; without one configured, where they were asked."""
@@ -65,21 +73,39 @@ class RunManager:
                 f"cannot post in <#{where}> ({exc.error}); invite the bot to the channel "
                 "and start again"
             ) from exc
-        self._spawn(run.id, publisher, engine.execute(run, request))
+        self._spawn(run.id, engine, publisher, engine.execute(run, request))
         return run
 
-    async def recover(self) -> None:
-        """After a restart: runs that were executing here cannot be resumed yet, so they
-        are marked failed and their thread says so, rather than showing 'running' forever."""
-        for run_id in await self.store.fail_interrupted():
+    async def recover(self) -> list[int]:
+        """Claim and resume the runs whose owner stopped (at start-up, then periodically):
+        finished checks are kept and the thread's messages are edited, not posted again."""
+        resumed = []
+        for run_id in await self.leases.orphaned():
+            if run_id in self.tasks or not await self.leases.claim(run_id):
+                continue  # ours already, or another process was quicker
+            run = await self.store.get_run(run_id)
+            if run is None:
+                continue
+            engine = self.engine()
+            state = RunState.from_report(
+                await self.store.report(run_id), self.settings.report_url(run_id)
+            )
             thread = await self.store.get_thread(run_id)
-            if thread is not None:
-                await self.slack.post_message(
-                    thread.channel,
-                    f"⚠️ Run #{run_id} was interrupted by a restart of the bot. "
-                    f"Its finished checks are kept; start it again or `/preprod rerun {run_id}`.",
-                    thread_ts=thread.parent_ts,
-                )
+            note = f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept."
+            publisher = await self._open(
+                engine, state, thread.channel if thread else self.channel(""), note, resume=True
+            )
+            self._spawn(run_id, engine, publisher, engine.resume(run))
+            resumed.append(run_id)
+        return resumed
+
+    async def heartbeat(self) -> None:
+        """Renew the lease of every run executing here. A run whose lease another process
+        took (this one stalled past the lease) is stopped here without being cancelled."""
+        for run_id in list(self.tasks):
+            if not await self.leases.renew(run_id):
+                log.warning("lost the lease of run %s; another process resumes it", run_id)
+                await self._hand_over(run_id)
 
     async def rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Run:
         if run_id in self.tasks:
@@ -109,7 +135,7 @@ class RunManager:
         publisher = await self._open(
             engine, state, self.channel(channel), note=f"🔁 <@{user}> re-runs {what}.{cleared}"
         )
-        self._spawn(run_id, publisher, engine.rerun(run, checks))
+        self._spawn(run_id, engine, publisher, engine.rerun(run, checks))
         return run
 
     async def cancel(self, run_id: int, user: str) -> bool:
@@ -128,23 +154,46 @@ class RunManager:
         return await self.store.report(run_id)
 
     async def aclose(self) -> None:
-        for task in list(self.tasks.values()):
-            task.cancel()
-        if self.tasks:
-            await asyncio.wait(list(self.tasks.values()))
+        """Shut down: every run executing here is handed over (left running, its lease
+        released) so that another process, or this one restarted, resumes it at once."""
+        for run_id in list(self.tasks):
+            await self._hand_over(run_id)
         await self.coalescer.aclose()
 
+    async def _hand_over(self, run_id: int) -> None:
+        task, engine = self.tasks.get(run_id), self.engines.get(run_id)
+        if task is None or engine is None:
+            return
+        engine.handing_over = True
+        task.cancel()
+        await asyncio.wait([task])
+        publisher = self.publishers.pop(run_id, None)
+        if publisher is not None:
+            await publisher.close()
+        await self.leases.release(run_id)
+
     async def _open(
-        self, engine: Engine, state: RunState, channel: str, note: str | None = None
+        self,
+        engine: Engine,
+        state: RunState,
+        channel: str,
+        note: str | None = None,
+        *,
+        resume: bool = False,
     ) -> ThreadPublisher:
         publisher = ThreadPublisher(self.slack, self.coalescer, self.store, state, channel)
-        await publisher.open(note)
+        await publisher.open(note, resume=resume)
         engine.listeners.append(publisher)
         return publisher
 
     def _spawn(
-        self, run_id: int, publisher: ThreadPublisher, work: Coroutine[Any, Any, RunReport]
+        self,
+        run_id: int,
+        engine: Engine,
+        publisher: ThreadPublisher,
+        work: Coroutine[Any, Any, RunReport],
     ) -> None:
+        self.engines[run_id] = engine
         self.publishers[run_id] = publisher
         self.tasks[run_id] = asyncio.create_task(self._guard(run_id, publisher, work))
 
@@ -171,3 +220,6 @@ class RunManager:
                 )
         finally:
             self.tasks.pop(run_id, None)
+            engine = self.engines.pop(run_id, None)
+            if engine is not None and not engine.handing_over:
+                await self.leases.release(run_id)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
@@ -26,9 +28,33 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+def head() -> str:
+    """The newest schema revision this code knows."""
+    revision = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(engine: Engine) -> str | None:
+    """The database's schema revision (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not applied yet (a no-op on a current database)."""
+    """Apply every migration not applied yet (a no-op on a current database). A database
+    whose schema is newer than this code (a newer preprod migrated it) is refused: an old
+    server writing into a newer schema would lose or corrupt what it does not know."""
     tables = set(inspect(engine).get_table_names())
+    if "alembic_version" in tables:
+        found = current(engine)
+        known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+        if found is not None and found not in known:
+            raise SchemaError(
+                f"the database {engine.url.render_as_string(hide_password=True)} is at schema "
+                f"revision {found}, newer than this preprod knows (its newest is {head()}); "
+                "run the newer preprod, or upgrade this one"
+            )
     if "run" in tables and "alembic_version" not in tables:
         raise SchemaError(
             f"the database {engine.url.render_as_string(hide_password=True)} was created by a "

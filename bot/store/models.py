@@ -43,6 +43,10 @@ class Run(SQLModel, table=True):
     """Bumped by every re-run: sign-offs given on an older generation no longer count."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    lease_owner: str | None = None
+    """The process executing the run (while it is ``running``); see bot/store/leases.py."""
+    lease_expires: datetime | None = Field(default=None, index=True)
+    """Renewed by the owner's heartbeat; once past, any process may claim the run."""
 
 
 class CheckRecord(SQLModel, table=True):

@@ -16,8 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
-from bot.store import migrate
 from bot.engine.report import RunReport
+from bot.store import migrate
 from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status
 
@@ -110,9 +110,11 @@ class RunStore:
 
         await self._call(work)
 
-    async def new_attempts(self, run_id: int, check_ids: list[str]) -> None:
+    async def new_attempts(
+        self, run_id: int, check_ids: list[str], lease: tuple[str, datetime] | None = None
+    ) -> None:
         """Queue a re-run: a fresh pending attempt per check, the old ones kept as history;
-        the run is running again."""
+        the run is running again (owned through ``lease``, ``(owner, expiry)``, if given)."""
 
         def work(session: Session) -> None:
             run = session.get(Run, run_id)
@@ -131,11 +133,28 @@ class RunStore:
                     )
                 )
             run.status, run.finished_at = RunStatus.RUNNING, None
+            run.lease_owner, run.lease_expires = lease or (None, None)
             run.generation += 1
             session.add(run)
             session.commit()
 
         await self._call(work)
+
+    async def check_states(self, run_id: int) -> dict[str, str]:
+        """Each check's latest attempt: ``pending``, ``running`` or its final status."""
+
+        def work(session: Session) -> dict[str, str]:
+            query = (
+                select(CheckRecord)
+                .where(CheckRecord.run_id == run_id)
+                .order_by(col(CheckRecord.attempt).desc())
+            )
+            states: dict[str, str] = {}
+            for record in session.exec(query):
+                states.setdefault(record.check_id, record.status)
+            return states
+
+        return await self._call(work)
 
     async def finish_run(self, run_id: int, status: RunStatus) -> None:
         def work(session: Session) -> None:
@@ -146,19 +165,6 @@ class RunStore:
             session.commit()
 
         await self._call(work)
-
-    async def fail_interrupted(self) -> list[int]:
-        """Mark the runs left ``running`` by a stopped process as failed; their ids."""
-
-        def work(session: Session) -> list[int]:
-            stuck = list(session.exec(select(Run).where(Run.status == RunStatus.RUNNING)))
-            for run in stuck:
-                run.status, run.finished_at = RunStatus.FAILED, utcnow()
-                session.add(run)
-            session.commit()
-            return [run.id for run in stuck if run.id is not None]
-
-        return await self._call(work)
 
     async def get_run(self, run_id: int) -> Run | None:
         return await self._call(lambda session: session.get(Run, run_id))

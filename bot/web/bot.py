@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncApp
@@ -21,6 +22,7 @@ from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
 from bot.slack.runs import RunManager
+from bot.store.leases import Leases
 from bot.store.runs import RunStore
 from handlers import register_all
 
@@ -39,29 +41,38 @@ class Bot:
     manager: RunManager
     bolt: AsyncApp
     gate: Gate
-    _expiry: asyncio.Task[None] | None = None
+    _duties: asyncio.Task[None] | None = None
 
-    def start(self, every: float = EXPIRY_INTERVAL) -> None:
-        """Background duties: runs past their sign-off deadline are announced expired."""
-        self._expiry = asyncio.create_task(self._expire_forever(every))
+    def start(self, expiry_every: float = EXPIRY_INTERVAL) -> None:
+        """Background duties: resume runs whose owner stopped, renew this process's
+        leases, and announce runs past their sign-off deadline."""
+        self._duties = asyncio.create_task(self._duties_forever(expiry_every))
 
-    async def _expire_forever(self, every: float) -> None:
-        try:
-            await self.manager.recover()
-        except Exception:
-            log.exception("marking interrupted runs failed")
+    async def _duties_forever(self, expiry_every: float) -> None:
+        beat = self.manager.leases.ttl / 3
+        since_expiry = expiry_every  # check deadlines at once, then every expiry_every
         while True:
-            try:
-                await self.gate.expire_due()
-            except Exception:
-                log.exception("checking sign-off deadlines failed; trying again later")
-            await asyncio.sleep(every)
+            await _logged("renewing leases", self.manager.heartbeat())
+            await _logged("resuming runs", self.manager.recover())
+            if since_expiry >= expiry_every:
+                since_expiry = 0.0
+                await _logged("checking sign-off deadlines", self.gate.expire_due())
+            await asyncio.sleep(beat)
+            since_expiry += beat
 
     async def aclose(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
+        if self._duties is not None:
+            self._duties.cancel()
         await self.manager.aclose()
         await self.slack.aclose()
+
+
+async def _logged(what: str, work: Awaitable[object]) -> None:
+    """One duty of the loop; a failure is logged and the loop tries again next time."""
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed; trying again later", what)
 
 
 def build_bot(settings: Settings, config: Config | None = None) -> Bot:
@@ -71,7 +82,8 @@ def build_bot(settings: Settings, config: Config | None = None) -> Bot:
     directory = RoleDirectory(config, slack.usergroup_members)
     gate = Gate(config, store, directory, report_url=settings.report_url)
     gate.add_listener(GatePanel(store, slack))
-    manager = RunManager(config, store, slack, settings, gate)
+    leases = Leases(store, ttl=settings.lease_ttl)
+    manager = RunManager(config, store, slack, settings, gate, leases)
     bolt = AsyncApp(
         client=slack.web_client,
         signing_secret=settings.signing_secret or None,
