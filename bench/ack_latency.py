@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
@@ -40,14 +42,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def command_body(text: str, response_url: str) -> bytes:
+def command_body(text: str, response_url: str, trigger_id: str) -> bytes:
     fields = {
         "token": "legacy", "team_id": "T0STANDIN", "team_domain": "standin",
         "channel_id": "C0RELEASES", "channel_name": "releases", "user_id": "U1",
         "user_name": "alice", "command": "/preprod", "text": text, "api_app_id": "A0PREPROD",
-        "response_url": response_url, "trigger_id": "1.2.3",
+        "response_url": response_url, "trigger_id": trigger_id,
     }  # fmt: skip
     return urlencode(fields).encode()
+
+
+def commands(response_url: str, tag: str) -> Iterator[bytes]:
+    """Command bodies, each with its own trigger_id as Slack gives them (a repeated
+    trigger_id is a replay, which the bot acks without acting on it)."""
+    for i in itertools.count():
+        yield command_body(MIX[i % len(MIX)], response_url, f"{i}.{tag}.bench")
 
 
 async def send(client: httpx.AsyncClient, url: str, body: bytes) -> float:
@@ -65,7 +74,7 @@ async def send(client: httpx.AsyncClient, url: str, body: bytes) -> float:
     return elapsed * 1000
 
 
-async def steady(url: str, bodies: list[bytes], rate: float, seconds: float) -> list[float]:
+async def steady(url: str, bodies: Iterator[bytes], rate: float, seconds: float) -> list[float]:
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=400), timeout=30) as client:
         start = time.perf_counter()
         tasks = []
@@ -73,14 +82,14 @@ async def steady(url: str, bodies: list[bytes], rate: float, seconds: float) -> 
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(client, url, bodies[i % len(bodies)])))
+            tasks.append(asyncio.create_task(send(client, url, next(bodies))))
         return list(await asyncio.gather(*tasks))
 
 
-async def burst(url: str, bodies: list[bytes], count: int) -> list[float]:
+async def burst(url: str, bodies: Iterator[bytes], count: int) -> list[float]:
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=400), timeout=30) as client:
-        return list(await asyncio.gather(*(send(client, url, bodies[i % len(bodies)])
-                                           for i in range(count))))  # fmt: skip
+        return list(await asyncio.gather(*(send(client, url, next(bodies))
+                                           for _ in range(count))))  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
@@ -121,10 +130,10 @@ def main() -> None:
             tmp / "bare.log"))  # fmt: skip
         wait_http(f"http://127.0.0.1:{preprod_port}/healthz")
         wait_http(f"http://127.0.0.1:{bare_port}/healthz")
-        bodies = [command_body(text, response_url) for text in MIX]
         results: dict[str, dict[str, list[float]]] = {}
         for name, port in (("bare Bolt", bare_port), ("preprod", preprod_port)):
             url = f"http://127.0.0.1:{port}/slack/events"
+            bodies = commands(response_url, name)
             asyncio.run(burst(url, bodies, 10))  # warm up: auth.test, imports, connections
             results[name] = {
                 "steady": asyncio.run(steady(url, bodies, args.rate, args.seconds)),

@@ -13,6 +13,7 @@ from bot.engine.runner import RequestError
 from bot.slack.blocks import Message, notice, usage_error
 from bot.slack.commands import UsageError, parse
 from bot.slack.dispatch import Dispatcher
+from bot.slack.runs import ReplyError
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[None]] = set()
@@ -41,7 +42,7 @@ async def _follow_up(work: Coroutine[Any, Any, object], respond: AsyncRespond) -
     try:
         await work
     except (RequestError, LookupError) as exc:
-        message = notice(str(exc).strip("'\""))
+        message = notice(exc.reply if isinstance(exc, ReplyError) else str(exc).strip("'\""))
         await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
     except Exception:
         log.exception("a /preprod command failed after its ack")

@@ -273,7 +273,7 @@ class Gate:
         if item is None:
             raise Refused(f"Run #{target.run_id} has no attestation {target.subject}.")
         if item.ticked_by is not None:
-            raise Refused(f"{item.text} was already ticked by <@{item.ticked_by}>.")
+            raise Refused(f"{item.text} was already ticked; the panel says by whom.")
         if user not in await self.directory.members(item.role):
             raise Refused(f"Only members of {item.role_label} can tick this item.")
         return loaded, item.text

@@ -138,6 +138,11 @@ class Dispatcher:
         if decided := await self.decisions.decision(run_id):
             outcome = decided.outcome.upper()
             return Reply(notice(f"Run #{run_id} is decided ({outcome}); start a new run instead."))
+        plan = self.config.plans.get(run.plan)
+        known = [spec.id for spec in plan.checks] if plan else []
+        if check_id is not None and check_id not in known:
+            its = f"; its checks: {', '.join(known)}" if known else ""
+            return Reply(notice(f"Run #{run_id} has no check {check_id}{its}."))
         what = f"check {check_id}" if check_id else "every check"
         work = self.manager.rerun(run_id, check_id, user, channel)
         return Reply(notice(f"Re-running {what} of run #{run_id}; see its thread."), work)

@@ -21,11 +21,20 @@ from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
+from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
 log = logging.getLogger(__name__)
+
+
+class ReplyError(RequestError):
+    """A request that cannot go ahead, told with the bot's own markup (a channel link)."""
+
+    def __init__(self, reply: Mrkdwn) -> None:
+        super().__init__(reply)
+        self.reply = reply
 
 
 class RunManager:
@@ -69,9 +78,11 @@ class RunManager:
             publisher = await self._open(engine, state, where)
         except SlackCallError as exc:
             await self.store.finish_run(run.id, RunStatus.FAILED)
-            raise RequestError(
-                f"cannot post in <#{where}> ({exc.error}); invite the bot to the channel "
-                "and start again"
+            raise ReplyError(
+                Mrkdwn(
+                    f"cannot post in {channel_link(where)} ({escape(exc.error)}); "
+                    "invite the bot to the channel and start again"
+                )
             ) from exc
         self._spawn(run.id, engine, publisher, engine.execute(run, request))
         return run
