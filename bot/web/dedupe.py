@@ -66,9 +66,8 @@ class Deduplicated:
         self.seen = seen
 
     async def __call__(self, request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0] or None
         try:
-            payload = parse(await request.body(), content_type)
+            payload = parse(await request.body(), request.headers)
         except Unreadable as exc:
             log.warning("refused a signed Slack request to %s: %s", request.url.path, exc)
             return PlainTextResponse("could not read the request", status_code=400)
