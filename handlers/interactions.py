@@ -1,30 +1,37 @@
 """Buttons and modals of the sign-off panel, and the App Home. Each listener acks at once,
 then asks the gate (bot/gate/actions.py), which authorises, records and decides; the
-panel and the announcement follow from its events. Refusals come back privately."""
+panel and the announcement follow from its events. Refusals come back privately.
+
+Payloads are read into typed models (handlers/payloads.py) by a middleware before any
+listener runs: a malformed one is acked, logged once and answered "could not read"."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.gate.actions import Gate, Refused
 from bot.gate.policy import MIN_REASON, Vote
+from bot.gate.roles import DirectoryUnavailable
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
     ATTEST_MODAL,
     OPEN_RUN,
-    REASON_BLOCK,
-    REASON_INPUT,
     REJECT,
     REJECT_MODAL,
     WAIVE,
     WAIVE_MODAL,
     Target,
 )
-from bot.slack.client import SlackClient
+from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.home import publish_home
 from bot.slack.render_decision import (
     attest_modal,
@@ -34,13 +41,21 @@ from bot.slack.render_decision import (
     waive_modal,
 )
 from bot.slack.runs import RunManager
+from handlers.payloads import Click, Salvaged, Submission, Unreadable, read
 
+log = logging.getLogger(__name__)
 Body = dict[str, Any]
-Click = Callable[[str, Target, str], Awaitable[None]]
-Reasoned = Callable[[str, Target, str], Awaitable[object]]
+Act = Callable[[str, Target, str], Awaitable[object]]
+Next = Callable[[], Awaitable[BoltResponse]]
+CANNOT_READ = "Could not read this action."
+NOT_NOW = (Refused, DirectoryUnavailable)
+"""Why an action was not taken: told to the person privately, nothing recorded."""
+_background: set[asyncio.Task[None]] = set()
 
 
 def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient) -> None:
+    app.use(Readable(gate, slack))
+
     async def open_reject(user: str, target: Target, trigger: str) -> None:
         await gate.check_sign(user, target)
         label = gate.directory.label(target.subject)
@@ -72,83 +87,110 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
     async def reject(user: str, target: Target, reason: str) -> object:
         return await gate.sign(user, target, Vote.REJECT, reason)
 
-    app.view(REJECT_MODAL)(_with_reason(gate, slack, reject))
-    app.view(WAIVE_MODAL)(_with_reason(gate, slack, gate.waive))
+    async def attest(user: str, target: Target, note: str) -> object:
+        return await gate.attest(user, target, note)
 
-    @app.view(ATTEST_MODAL)
-    async def attested(ack: AsyncAck, body: Body) -> None:
-        await ack()
-        user, target, text = _submitted(body)
-        await _guarded(gate, slack, user, target, gate.attest(user, target, text))
+    app.view(REJECT_MODAL)(_submitted(gate, slack, reject, required=True))
+    app.view(WAIVE_MODAL)(_submitted(gate, slack, gate.waive, required=True))
+    app.view(ATTEST_MODAL)(_submitted(gate, slack, attest, required=False))
 
     @app.event("app_home_opened")
     async def home(event: Body) -> None:
-        if event.get("tab", "home") == "home":
-            await publish_home(event["user"], gate, manager, slack)
+        user = event.get("user")
+        if event.get("tab", "home") == "home" and isinstance(user, str):
+            await publish_home(user, gate, manager, slack)
 
 
-def _on_click(slack: SlackClient, act: Click) -> Callable[[AsyncAck, Body], Awaitable[None]]:
-    """A button listener: ack, decode the button, act; a refusal is told privately."""
+class Readable(AsyncMiddleware):
+    """Reads gate payloads into models before Bolt routes them: a malformed one is acked
+    here, logged once and answered privately. A class rather than a function middleware,
+    because Bolt builds a function's keyword arguments from the raw body first (with
+    ``actions: []`` that is an IndexError and a 500)."""
 
-    async def listener(ack: AsyncAck, body: Body) -> None:
-        await ack()
-        user = body["user"]["id"]
+    def __init__(self, gate: Gate, slack: SlackClient) -> None:
+        self.gate, self.slack = gate, slack
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Next
+    ) -> BoltResponse | None:
         try:
-            target = _target(body["actions"][0].get("value") or "")
-            await act(user, target, body["trigger_id"])
-        except Refused as refused:
-            channel = body.get("channel", {}).get("id") or body["container"]["channel_id"]
-            message = body.get("message") or {}
-            thread = message.get("thread_ts") or message.get("ts")
-            text, blocks = notice_refused(str(refused))
-            await slack.post_ephemeral(channel, user, text, blocks, thread_ts=thread)
+            req.context["interaction"] = read(req.body)
+        except Unreadable as bad:
+            who = bad.salvaged.user or "someone"
+            log.warning("could not read a %s from %s: %s", bad.kind, who, bad.why)
+            _spawn(_tell_unreadable(self.gate, self.slack, bad.salvaged))
+            return BoltResponse(status=200, body="")
+        return await next()
+
+
+def _on_click(
+    slack: SlackClient, act: Act
+) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
+    """A button listener: ack, act on the validated click; a refusal is told privately."""
+
+    async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
+        await ack()
+        click = context["interaction"]
+        assert isinstance(click, Click)
+        try:
+            await act(click.user.id, click.target, click.trigger_id)
+        except NOT_NOW as refused:
+            where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
+            await _post(slack, click.user.id, where, str(refused))
 
     return listener
 
 
-def _with_reason(
-    gate: Gate, slack: SlackClient, act: Reasoned
-) -> Callable[[AsyncAck, Body], Awaitable[None]]:
-    """A modal listener whose text is required: too short, the modal shows the error and
-    stays open; otherwise it closes and ``act`` records (a refusal is told privately)."""
+def _submitted(
+    gate: Gate, slack: SlackClient, act: Act, *, required: bool
+) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
+    """A modal listener. When the text is ``required`` and too short, the modal shows the
+    error and stays open; otherwise it closes and ``act`` records (refusals told)."""
 
-    async def listener(ack: AsyncAck, body: Body) -> None:
-        user, target, text = _submitted(body)
-        if len(text.strip()) < MIN_REASON:
+    async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
+        submission = context["interaction"]
+        assert isinstance(submission, Submission)
+        if required and len(submission.text.strip()) < MIN_REASON:
             await ack(response_action="errors", errors=reason_required_error())
             return
         await ack()
-        await _guarded(gate, slack, user, target, act(user, target, text))
+        user, target = submission.user.id, submission.target
+        try:
+            await act(user, target, submission.text)
+        except NOT_NOW as refused:
+            await _tell(gate, slack, user, Salvaged(run_id=target.run_id), str(refused))
 
     return listener
 
 
-def _target(value: str) -> Target:
-    try:
-        return Target.decode(value)
-    except ValueError:
-        raise Refused("This button is out of date; use the newest sign-off message.") from None
+async def _tell_unreadable(gate: Gate, slack: SlackClient, where: Salvaged) -> None:
+    if where.user is not None:
+        await _tell(gate, slack, where.user, where, CANNOT_READ)
 
 
-def _submitted(body: Body) -> tuple[str, Target, str]:
-    view = body["view"]
-    value = view["state"]["values"].get(REASON_BLOCK, {}).get(REASON_INPUT, {}).get("value")
-    return body["user"]["id"], _target(view["private_metadata"]), value or ""
+async def _tell(gate: Gate, slack: SlackClient, user: str, where: Salvaged, reason: str) -> None:
+    """A private reply where the action happened (or in the run's thread): refusals are
+    explained, never silent. Nowhere to say it, it is only logged."""
+    if where.channel is None and where.run_id is not None:
+        thread = await gate.store.get_thread(where.run_id)
+        if thread is not None:
+            where = Salvaged(channel=thread.channel, thread_ts=thread.parent_ts)
+    await _post(slack, user, where, reason)
 
 
-async def _guarded(
-    gate: Gate, slack: SlackClient, user: str, target: Target, action: Awaitable[object]
-) -> None:
-    try:
-        await action
-    except Refused as refused:
-        await _tell(gate, slack, user, target, str(refused))
-
-
-async def _tell(gate: Gate, slack: SlackClient, user: str, target: Target, reason: str) -> None:
-    """A private reply in the run's thread: refusals are explained, never silent."""
-    thread = await gate.store.get_thread(target.run_id)
-    if thread is None:
+async def _post(slack: SlackClient, user: str, where: Salvaged, reason: str) -> None:
+    if where.channel is None:
+        log.info("nowhere to tell %s: %s", user, reason)
         return
     text, blocks = notice_refused(reason)
-    await slack.post_ephemeral(thread.channel, user, text, blocks, thread_ts=thread.parent_ts)
+    try:
+        await slack.post_ephemeral(where.channel, user, text, blocks, thread_ts=where.thread_ts)
+    except SlackCallError as exc:
+        log.warning("could not tell %s privately (%s): %s", user, exc, reason)
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    """After the ack; a reference is kept until done so the task is not collected."""
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
