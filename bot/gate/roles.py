@@ -60,7 +60,12 @@ class RoleDirectory:
             return set()
         members = set(found.members)
         if found.usergroup:
-            members |= await self._usergroup(found.usergroup)
+            try:
+                members |= await self._usergroup(found.usergroup)
+            except DirectoryUnavailable as exc:
+                raise DirectoryUnavailable(
+                    f"Could not check your membership of {self.label(role)}: {exc}, try again."
+                ) from exc
         return members
 
     async def roles_of(self, user: str) -> list[str]:

@@ -24,6 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.gate.roles import DirectoryUnavailable
 from bot.slack.limiter import RateLimiter, Sleep
 
 log = logging.getLogger(__name__)
@@ -255,10 +256,17 @@ class SlackClient:
         return str(data["channel"]["id"])
 
     async def usergroup_members(self, usergroup_id: str) -> list[str]:
-        """User ids in a user group (the sign-off roles)."""
-        data = await self._call(
-            "usergroups.users.list", http_verb="GET", params={"usergroup": usergroup_id}
-        )
+        """User ids in a user group (the sign-off roles). A failed lookup is the gate's
+        :class:`DirectoryUnavailable`, so the action that needed it records nothing and
+        the person is told why."""
+        try:
+            data = await self._call(
+                "usergroups.users.list", http_verb="GET", params={"usergroup": usergroup_id}
+            )
+        except SlackRetriesExhausted as exc:
+            raise DirectoryUnavailable("Slack is unavailable") from exc
+        except SlackCallError as exc:
+            raise DirectoryUnavailable(f"Slack answered {exc.error}") from exc
         return [str(user) for user in data.get("users", [])]
 
     async def user_info(self, user_id: str) -> JSON:
