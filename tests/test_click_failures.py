@@ -57,7 +57,7 @@ async def test_a_failing_membership_lookup_is_told_and_records_nothing(harness: 
         assert harness.standin.ephemerals(SEC)[-1].text.endswith(NOT_RECORDED)
         assert state(harness) == before
         assert not harness.standin.modals(SEC)  # the reject modal was not opened either
-        harness.standin._faults.clear()  # noqa: SLF001  (what is left of the outage)
+        harness.standin._faults.clear()  # what is left of the outage
 
     await harness.standin.click(SEC, panel, CHANNEL, APPROVE, block_id=block)
     await harness.until(lambda: state(harness)["SignOff"] == 1)
