@@ -7,17 +7,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from bot import __version__
-from bot.cli import check_cmd, config_cmd, history, kinds
+from bot.cli import check_cmd, config_cmd, db_cmd, history, kinds, worker
 from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
-from bot.settings import SettingsError
+from bot.settings import EXECUTE_RUNS, SettingsError
 from bot.store.migrate import SchemaError
 
 
@@ -43,12 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start N `preprod worker` processes that execute the runs (this process then "
+        "only acks Slack and queues runs); default 0: execute runs here",
+    )
     commands.add_parser(
         "socket",
         help="run the Slack bot over Socket Mode",
         description="Run the Slack bot over Socket Mode (needs SLACK_APP_TOKEN): no public "
         "URL required.",
     )
+    worker.add_parser(commands)
+    db_cmd.add_parsers(commands)
     return parser
 
 
@@ -83,10 +94,19 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(history.show(args, out, err))
     if command == "report":
         return asyncio.run(history.rewrite_report(args, out, err))
+    if command == "db":
+        return db_cmd.run(args, out)
+    if command == "worker":
+        return worker.run(args)
     if command in ("serve", "socket"):
         from bot.web.server import run_server  # Slack libraries load only for the bot
 
-        return run_server(command, getattr(args, "host", ""), getattr(args, "port", 0))
+        host, port = getattr(args, "host", ""), getattr(args, "port", 0)
+        if getattr(args, "workers", 0) > 0:
+            with worker.children(args.workers):  # they execute the runs, not this process
+                os.environ[EXECUTE_RUNS] = "0"
+                return run_server(command, host, port)
+        return run_server(command, host, port)
     return asyncio.run(check_cmd.run(args, out))
 
 

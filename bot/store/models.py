@@ -47,6 +47,8 @@ class Run(SQLModel, table=True):
     """The process executing the run (while it is ``running``); see bot/store/leases.py."""
     lease_expires: datetime | None = Field(default=None, index=True)
     """Renewed by the owner's heartbeat; once past, any process may claim the run."""
+    cancel_requested_by: str | None = None
+    """Who asked, on another process, to cancel the run; its owner sees it and cancels."""
 
 
 class CheckRecord(SQLModel, table=True):
