@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+EXECUTE_RUNS = "PREPROD_EXECUTE_RUNS"
+"""``0`` makes a ``serve`` replica leave every run to ``preprod worker`` processes."""
+
 
 class SettingsError(ValueError):
     """A required variable is missing; the message names it."""
@@ -23,6 +26,10 @@ class Settings:
     update_interval: float = 1.5
     lease_ttl: float = 30.0
     """Seconds before another process may resume a run whose owner stopped renewing it."""
+    poll_interval: float = 1.0
+    """Seconds between looks for queued runs to claim and for cancel requests."""
+    execute_runs: bool = True
+    """False for a ``serve`` replica that only acks and queues runs for workers."""
 
     @classmethod
     def from_env(
@@ -44,6 +51,8 @@ class Settings:
             public_url=(env.get("PREPROD_PUBLIC_URL") or "http://127.0.0.1:3000").rstrip("/"),
             update_interval=_seconds(env, "PREPROD_UPDATE_INTERVAL", 1.5),
             lease_ttl=_seconds(env, "PREPROD_LEASE_TTL", 30.0),
+            poll_interval=_seconds(env, "PREPROD_POLL_INTERVAL", 1.0),
+            execute_runs=env.get(EXECUTE_RUNS, "1").strip().lower() not in ("0", "false", "no"),
         )
 
     def report_url(self, run_id: int) -> str:

@@ -116,6 +116,14 @@ class Engine:
         _, chosen, left_out = self.resolve(request)
         return await self._execute(run, chosen, left_out)
 
+    async def set_aside(self, run: Run, request: RunRequest) -> None:
+        """Record the checks a request leaves out as skipped now, for a run that another
+        process executes: it resumes the run, which runs only the checks still pending."""
+        assert run.id is not None
+        _, _, left_out = self.resolve(request)
+        for spec in left_out:
+            await self._record(run.id, spec, CheckResult.skipped(NOT_SELECTED))
+
     async def rerun(self, run: Run, check_ids: list[str] | None = None) -> RunReport:
         """Run some (default: all) of a stored run's checks again, as new attempts."""
         assert run.id is not None

@@ -32,7 +32,7 @@ from bot.slack.commands import (
 from bot.slack.runs import RunManager
 from bot.slack.text import Mrkdwn, channel_link, join
 from bot.store.gate import GateStore
-from bot.store.models import Run
+from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
 
@@ -125,15 +125,26 @@ class Dispatcher:
         run = await self._stored(run_id)
         if not self._may_act_on(run.requester, user):
             return Reply(notice(f"Only the requester or a release role can cancel run #{run_id}."))
-        if run_id not in self.manager.tasks:
-            return Reply(notice(f"Run #{run_id} is not running (it is {run.status.value})."))
-        return Reply(notice(f"Cancelling run #{run_id}…"), self.manager.cancel(run_id, user))
+        not_running = notice(f"Run #{run_id} is not running (it is {run.status.value}).")
+        if run_id in self.manager.tasks:
+            return Reply(notice(f"Cancelling run #{run_id}…"), self.manager.cancel(run_id, user))
+        if run.status != RunStatus.RUNNING:
+            return Reply(not_running)
+        # executed by another replica or a worker: its owner sees the request and cancels
+        if not await self.manager.request_cancel(run_id, user):
+            return Reply(not_running)
+        return Reply(
+            notice(
+                f"Cancel of run #{run_id} requested; the process running it stops it "
+                "in a moment and says so in the thread."
+            )
+        )
 
     async def _rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Reply:
         run = await self._stored(run_id)
         if not self._may_act_on(run.requester, user):
             return Reply(notice(f"Only the requester or a release role can re-run run #{run_id}."))
-        if run_id in self.manager.tasks:
+        if run_id in self.manager.tasks or run.status == RunStatus.RUNNING:
             return Reply(notice(f"Run #{run_id} is still running; cancel it first."))
         if decided := await self.decisions.decision(run_id):
             outcome = decided.outcome.upper()

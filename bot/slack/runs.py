@@ -3,12 +3,17 @@ and the commands that act on a run (cancel, re-run).
 
 Each run this process executes is held through a lease (bot/store/leases.py) that a
 heartbeat renews. Runs whose owner stopped are claimed and resumed here; on shutdown the
-runs are handed over (left running, leases released) rather than cancelled."""
+runs are handed over (left running, leases released) rather than cancelled.
+
+A manager that does not execute runs (``preprod serve --workers N``: the process that acks
+Slack) stores a run, opens its thread and leaves it unleased; a worker claims it. A cancel
+meant for a run executing elsewhere is recorded on the run's row for its owner to act on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -46,7 +51,11 @@ class RunManager:
         settings: Settings,
         gate: Gate | None = None,
         leases: Leases | None = None,
+        *,
+        executes: bool = True,
     ) -> None:
+        self.executes = executes
+        """False in a process that only acks: its runs are left for workers to claim."""
         self.gate = gate
         self.leases = leases or Leases(store)
         self.config = config
@@ -68,29 +77,44 @@ class RunManager:
         return self.config.channel or requested_in
 
     async def start(self, request: RunRequest, channel: str) -> Run:
-        """Store the run, open its thread, and execute it in the background."""
+        """Store the run, open its thread, and execute it in the background, or, when this
+        process does not execute runs, release it to the workers once its thread is open.
+        It is stored leased to this process either way, so that no worker posts a second
+        parent message while this one opens the thread."""
         engine = self.engine()
         run = await engine.start(request)
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
+        if not self.executes:
+            await engine.set_aside(run, request)
+            report = await self.store.report(run.id)
+            state = RunState.from_report(report, self.settings.report_url(run.id))
         where = self.channel(channel)
         try:
             publisher = await self._open(engine, state, where)
         except SlackCallError as exc:
             await self.store.finish_run(run.id, RunStatus.FAILED)
+            await self.leases.release(run.id)
             raise ReplyError(
                 Mrkdwn(
                     f"cannot post in {channel_link(where)} ({escape(exc.error)}); "
                     "invite the bot to the channel and start again"
                 )
             ) from exc
-        self._spawn(run.id, engine, publisher, engine.execute(run, request))
+        if self.executes:
+            log.info("executing run %s in process %s", run.id, os.getpid())
+            self._spawn(run.id, engine, publisher, engine.execute(run, request))
+        else:
+            await publisher.close()
+            await self.leases.release(run.id)  # a worker claims it at its next poll
         return run
 
     async def recover(self) -> list[int]:
         """Claim and resume the runs whose owner stopped (at start-up, then periodically):
         finished checks are kept and the thread's messages are edited, not posted again."""
-        resumed = []
+        resumed: list[int] = []
+        if not self.executes:
+            return resumed
         for run_id in await self.leases.orphaned():
             if run_id in self.tasks or not await self.leases.claim(run_id):
                 continue  # ours already, or another process was quicker
@@ -102,13 +126,36 @@ class RunManager:
                 await self.store.report(run_id), self.settings.report_url(run_id)
             )
             thread = await self.store.get_thread(run_id)
-            note = f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept."
-            publisher = await self._open(
-                engine, state, thread.channel if thread else self.channel(""), note, resume=True
+            where = thread.channel if thread else self.channel("")
+            if cancel := await self.leases.take_cancel_requests([run_id]):
+                await self._cancel_unstarted(run_id, engine, state, where, cancel[run_id])
+                continue
+            states = (await self.store.check_states(run_id)).values()
+            # A run cut off mid-check says so; one a replica queued for the workers
+            # (or a re-run) simply starts.
+            note = (
+                f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept."
+                if "running" in states
+                else None
             )
+            publisher = await self._open(engine, state, where, note, resume=True)
+            log.info("executing run %s in process %s", run_id, os.getpid())
             self._spawn(run_id, engine, publisher, engine.resume(run))
             resumed.append(run_id)
         return resumed
+
+    async def follow_cancel_requests(self) -> list[int]:
+        """Cancel the runs executing here that someone asked another process to cancel."""
+        requests = await self.leases.take_cancel_requests(list(self.tasks))
+        for run_id, user in requests.items():
+            log.info("run %s: cancel requested by %s", run_id, user)
+            await self.cancel(run_id, user)
+        return list(requests)
+
+    async def request_cancel(self, run_id: int, user: str) -> bool:
+        """Record a cancel for the process that executes the run (another replica or a
+        worker); False when the run is no longer running."""
+        return await self.leases.request_cancel(run_id, user)
 
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
@@ -140,13 +187,21 @@ class RunManager:
         cleared = ""
         if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
             cleared = " The sign-offs given on the old evidence are cleared."
+        await self.leases.clear_cancel_request(run_id)
+        note = f"🔁 <@{user}> re-runs {what}.{cleared}"
+        if not self.executes:
+            # queue the new attempts leased to us until the note is posted, then release
+            lease = (self.leases.owner, self.leases.expiry())
+            await self.store.new_attempts(run_id, checks or known, lease=lease)
         state = RunState.from_report(
             await self.store.report(run_id), self.settings.report_url(run_id)
         )
-        publisher = await self._open(
-            engine, state, self.channel(channel), note=f"🔁 <@{user}> re-runs {what}.{cleared}"
-        )
-        self._spawn(run_id, engine, publisher, engine.rerun(run, checks))
+        publisher = await self._open(engine, state, self.channel(channel), note=note)
+        if self.executes:
+            self._spawn(run_id, engine, publisher, engine.rerun(run, checks))
+        else:
+            await publisher.close()
+            await self.leases.release(run_id)
         return run
 
     async def cancel(self, run_id: int, user: str) -> bool:
@@ -156,7 +211,10 @@ class RunManager:
             return False
         task.cancel()
         await asyncio.wait([task])
-        await self.publishers.pop(run_id).cancelled(user)
+        publisher = self.publishers.pop(run_id, None)
+        if publisher is None:
+            return False  # it finished just before
+        await publisher.cancelled(user)
         if self.gate is not None:
             await self.gate.refresh(run_id)
         return True
@@ -182,6 +240,17 @@ class RunManager:
         if publisher is not None:
             await publisher.close()
         await self.leases.release(run_id)
+
+    async def _cancel_unstarted(
+        self, run_id: int, engine: Engine, state: RunState, channel: str, user: str
+    ) -> None:
+        """A claimed run someone cancelled before any process began it: end it unrun."""
+        publisher = await self._open(engine, state, channel, resume=True)
+        await self.store.finish_run(run_id, RunStatus.CANCELLED)
+        await publisher.cancelled(user)
+        await self.leases.release(run_id)
+        if self.gate is not None:
+            await self.gate.refresh(run_id)
 
     async def _open(
         self,

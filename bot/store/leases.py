@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import Update, or_, update
@@ -105,6 +105,45 @@ class Leases:
             return [run_id for run_id in session.exec(query) if run_id is not None]
 
         return await self.store.call(work)
+
+    async def request_cancel(self, run_id: int, user: str) -> bool:
+        """Ask whichever process executes a run to cancel it (it may be another replica or
+        a worker); False when the run is not running any more."""
+        query = (
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RunStatus.RUNNING)
+            .values(cancel_requested_by=user)
+        )
+        return await self._changed(query)
+
+    async def take_cancel_requests(self, run_ids: Collection[int]) -> dict[int, str]:
+        """The cancel requests waiting on these runs of ours (run id -> who asked), each
+        handed out once: the request is cleared as it is taken, so a later re-run of the
+        run is not cancelled by an old request."""
+        if not run_ids:
+            return {}
+
+        def work(session: Session) -> dict[int, str]:
+            mine = (
+                col(Run.id).in_(list(run_ids)),
+                col(Run.lease_owner) == self.owner,
+                col(Run.cancel_requested_by).is_not(None),
+            )
+            query = select(Run.id, Run.cancel_requested_by).where(*mine)
+            found = {run_id: by for run_id, by in session.exec(query) if run_id and by}
+            if found:
+                clear = update(Run).where(col(Run.id).in_(list(found)), *mine[1:])
+                session.connection().execute(clear.values(cancel_requested_by=None))
+                session.commit()
+            return found
+
+        return await self.store.call(work)
+
+    async def clear_cancel_request(self, run_id: int) -> None:
+        """Forget a request that came too late (the run had ended) before running it again."""
+        await self._changed(
+            update(Run).where(col(Run.id) == run_id).values(cancel_requested_by=None)
+        )
 
     async def _changed(self, query: Update) -> bool:
         def work(session: Session) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -44,21 +46,28 @@ class Bot:
     _duties: asyncio.Task[None] | None = None
 
     def start(self, expiry_every: float = EXPIRY_INTERVAL) -> None:
-        """Background duties: resume runs whose owner stopped, renew this process's
-        leases, and announce runs past their sign-off deadline."""
+        """Background duties: renew this process's leases; when it executes runs, claim
+        the runs nobody holds (new ones queued by a replica that only acks, or resumed
+        ones whose owner stopped) and follow cancel requests; announce runs past their
+        sign-off deadline."""
         self._duties = asyncio.create_task(self._duties_forever(expiry_every))
 
     async def _duties_forever(self, expiry_every: float) -> None:
         beat = self.manager.leases.ttl / 3
-        since_expiry = expiry_every  # check deadlines at once, then every expiry_every
+        poll = min(self.settings.poll_interval, beat)
+        last_beat = last_expiry = -math.inf  # everything at once, then on its own period
         while True:
-            await _logged("renewing leases", self.manager.heartbeat())
-            await _logged("resuming runs", self.manager.recover())
-            if since_expiry >= expiry_every:
-                since_expiry = 0.0
-                await _logged("checking sign-off deadlines", self.gate.expire_due())
-            await asyncio.sleep(beat)
-            since_expiry += beat
+            now = time.monotonic()
+            if now - last_beat >= beat:
+                last_beat = now
+                await _logged("renewing leases", self.manager.heartbeat())
+            if self.manager.executes:
+                await _logged("following cancel requests", self.manager.follow_cancel_requests())
+                await _logged("claiming runs", self.manager.recover())
+            if now - last_expiry >= expiry_every:
+                last_expiry = now
+                await _logged("deciding and announcing what is due", self.gate.sweep())
+            await asyncio.sleep(poll)
 
     async def aclose(self) -> None:
         if self._duties is not None:
@@ -75,7 +84,11 @@ async def _logged(what: str, work: Awaitable[object]) -> None:
         log.exception("%s failed; trying again later", what)
 
 
-def build_bot(settings: Settings, config: Config | None = None) -> Bot:
+def build_bot(
+    settings: Settings, config: Config | None = None, *, executes: bool | None = None
+) -> Bot:
+    """The bot; one that does not execute runs (``serve --workers``, or
+    ``PREPROD_EXECUTE_RUNS=0``) acks and queues runs and leaves them to worker processes."""
     config = config or load_config(settings.config_path)
     store = RunStore(settings.database_url)
     slack = SlackClient(settings.bot_token, base_url=settings.api_url)
@@ -83,7 +96,15 @@ def build_bot(settings: Settings, config: Config | None = None) -> Bot:
     gate = Gate(config, store, directory, report_url=settings.report_url)
     gate.add_listener(GatePanel(store, slack))
     leases = Leases(store, ttl=settings.lease_ttl)
-    manager = RunManager(config, store, slack, settings, gate, leases)
+    manager = RunManager(
+        config,
+        store,
+        slack,
+        settings,
+        gate,
+        leases,
+        executes=settings.execute_runs if executes is None else executes,
+    )
     bolt = AsyncApp(
         client=slack.web_client,
         signing_secret=settings.signing_secret or None,

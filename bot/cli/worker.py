@@ -1,0 +1,96 @@
+"""``preprod worker``: a process that executes runs and nothing else (no HTTP), and the
+worker children of ``preprod serve --workers N``.
+
+Workers claim runs through their leases (bot/store/leases.py), so any number of them, on
+any machine sharing the database, execute each run exactly once; the process that acks
+Slack then never runs check work on its event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+STOP_GRACE = 20.0
+"""Seconds a worker child gets to hand its runs over before it is killed."""
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="execute the bot's runs (no HTTP)",
+        description="Execute runs for `preprod serve` replicas sharing the database "
+        "(DATABASE_URL): claim queued and orphaned runs, post their progress to Slack, renew "
+        "their leases, follow cancel requests and sign-off deadlines. Same settings as "
+        "serve; SLACK_SIGNING_SECRET is not needed. PREPROD_POLL_INTERVAL (default 1 s) is "
+        "how often it looks for work.",
+    )
+    worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # serve's children
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger().setLevel(logging.INFO)
+    for chatty in ("httpx", "httpcore", "slack_sdk", "slack_bolt"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # the worker verifies no Slack requests; its settings share serve's otherwise
+    env = {"SLACK_SIGNING_SECRET": "not-used-by-workers", **os.environ}
+    asyncio.run(_work(Settings.from_env(env), args.parent))
+    return 0
+
+
+async def _work(settings: Settings, parent: int | None) -> None:
+    from bot.web.bot import build_bot  # Slack libraries load only for the bot
+
+    bot = build_bot(settings, executes=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    bot.start()
+    log.info("worker %s executes runs (polling every %ss)", os.getpid(), settings.poll_interval)
+    watch = asyncio.create_task(_orphaned(parent, stop)) if parent else None
+    try:
+        await stop.wait()
+    finally:
+        if watch is not None:
+            watch.cancel()
+        await bot.aclose()  # runs are handed over, their leases released
+        log.info("worker %s stopped", os.getpid())
+
+
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """A child of ``serve --workers`` ends with its parent, even one killed outright."""
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    log.warning("worker %s: serve (pid %s) is gone; stopping", os.getpid(), parent)
+    stop.set()
+
+
+@contextlib.contextmanager
+def children(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start ``count`` worker processes for the duration of ``serve``, and stop them
+    (SIGTERM, then SIGKILL after a grace period) when it ends."""
+    command = [sys.executable, "-m", "bot.cli", "worker", "--parent", str(os.getpid())]
+    procs = [subprocess.Popen(command) for _ in range(count)]
+    log.info("started %s worker(s): pids %s", count, ", ".join(str(p.pid) for p in procs))
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

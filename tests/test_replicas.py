@@ -1,0 +1,86 @@
+"""Two `preprod serve` replicas on one real PostgreSQL, commands spread over both: every
+run executes on exactly one of them, once; a cancel sent to the replica that does not
+execute the run reaches its owner through the database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.replicas import replicas, served, until
+from tests.support.target import RunningTarget
+
+PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: quick}}
+  perf: {{base_url: {url}, plan: long}}
+plans:
+  quick:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
+      - {{id: health, type: http, requests: [{{path: /healthz}}]}}
+  long:
+    checks:
+      - id: soak
+        type: http
+        timeout: 60s
+        requests: [{paths}]
+"""
+RUNS = 6
+
+
+async def test_two_replicas_execute_each_run_once_and_cancel_through_the_database(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path, postgres_database: str
+) -> None:
+    target = target_factory("slow")  # /api/items takes 1.2 s; /version and /healthz are quick
+    config = tmp_path / "preprod.yml"
+    paths = ", ".join(["{path: /api/items}"] * 20)
+    config.write_text(PLAN.format(url=target.http_url, paths=paths))
+    async with replicas(config, postgres_database, tmp_path) as group:
+        a, b = group.start(), group.start()
+        for n in range(RUNS):
+            ack = await group.command((a, b)[n % 2], f"start svc-{n} 1.0.{n} staging")
+            assert "Starting the validation" in ack
+
+        def statuses() -> list[object]:
+            return [s for (s,) in group.query("SELECT status FROM run ORDER BY id")]
+
+        await until(lambda: statuses() == ["FINISHED"] * RUNS)
+        assert served(target, "/version") == RUNS, "a check ran twice (or not at all)"
+        assert served(target, "/healthz") == RUNS, "a check ran twice (or not at all)"
+        attempts = group.query("SELECT run_id, check_id, count(*), max(attempt) FROM checkrecord"
+                               " GROUP BY run_id, check_id")  # fmt: skip
+        assert len(attempts) == 2 * RUNS and {row[2:] for row in attempts} == {(1, 1)}
+        executed = re.findall(r"executing run (\d+) in process", group.logs())
+        assert sorted(map(int, executed)) == list(range(1, RUNS + 1)), executed
+        await until(lambda: len(group.parents()) == RUNS)
+        parents = group.parents()
+        assert len({p.ts for p in parents}) == RUNS
+        for parent in parents:
+            await until(lambda p=parent: any(t.startswith("Results for") for t in group.thread(p)))  # type: ignore[misc]
+            assert sum(t.startswith("Results for") for t in group.thread(parent)) == 1
+
+        # a long run started on `a`, cancelled through `b`
+        await group.command(a, "start svc-long 2.0.0 perf")
+        long_id = RUNS + 1
+        owner = f"SELECT lease_owner FROM run WHERE id = {long_id}"
+        await until(lambda: served(target, "/api/items") >= 1)
+        assert f":{a.proc.pid}:" in str(group.query(owner)[0][0]), "a executes the long run"
+        ack = await group.command(b, f"cancel {long_id}")
+        assert f"Cancel of run #{long_id} requested" in ack, ack
+        took = await until(
+            lambda: group.query(f"SELECT status FROM run WHERE id = {long_id}") == [("CANCELLED",)],
+            timeout=10,
+        )
+        assert took < 5.0, f"the owner took {took:.1f}s to follow the cancel"
+        assert served(target, "/api/items") < 10, "the cancelled check went on"
+        parent = group.parents()[-1]
+        await until(lambda: any("cancelled by" in t for t in group.thread(parent)))
+        assert sum("cancelled by <@U0RM>" in t for t in group.thread(parent)) == 1
+        ack = await group.command(b, f"cancel {long_id}")
+        assert "is not running (it is cancelled)" in ack, ack
+        assert "Traceback" not in group.logs(), group.logs()

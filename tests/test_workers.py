@@ -1,0 +1,72 @@
+"""`preprod serve --workers 1`: the process that acks Slack executes no run; its worker
+child claims each run within about a second, executes it and posts to its thread once.
+Real processes, a real target, SQLite and the Slack stand-in over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.replicas import alive, parent_pid, replicas, served, until
+from tests.support.target import RunningTarget
+
+PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: p}}
+plans:
+  p:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
+      - id: slow
+        type: http
+        timeout: 30s
+        requests: [{{path: /api/items}}, {{path: /api/items}}]
+"""
+
+
+async def test_serve_with_a_worker_leaves_every_run_to_the_worker(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    target = target_factory("slow")  # each /api/items takes 1.2 s: the run lasts ~2.4 s
+    config = tmp_path / "preprod.yml"
+    config.write_text(PLAN.format(url=target.http_url))
+    database = f"sqlite:///{tmp_path}/bot.db"
+    async with replicas(config, database, tmp_path) as group:
+        serve = group.start("--workers", "1")
+        await until(lambda: "executes runs" in serve.output())  # the worker is up
+        worker = int(re.findall(r"worker (\d+) executes runs", serve.output())[0])
+        assert worker != serve.proc.pid and parent_pid(worker) == serve.proc.pid
+
+        ack = await group.command(serve, "start checkout-api 2.14.0 staging")
+        assert "Starting the validation" in ack
+        # serve holds the run only while it opens the thread, then the worker claims it
+        by_worker = (
+            f"SELECT id FROM run WHERE status = 'RUNNING' AND lease_owner LIKE '%:{worker}:%'"
+        )
+        claimed_in = await until(lambda: bool(group.query(by_worker)), timeout=10)
+        assert claimed_in < 3.0, f"the worker took {claimed_in:.1f}s to claim the run"
+
+        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)])
+        assert served(target, "/version") == 1 and served(target, "/api/items") == 2
+        assert f"executing run 1 in process {worker}" in serve.output()
+        assert f"in process {serve.proc.pid}" not in serve.output(), "serve ran check work"
+
+        parents = group.parents()
+        assert len(parents) == 1, "one parent message"
+        await until(lambda: any("sign-off" in t.lower() for t in group.thread(parents[0])))
+        thread = group.thread(parents[0])
+        assert sum(t.startswith("Results for") for t in thread) == 1, thread
+        assert sum(" checks done" in t for t in thread) == 1, "one progress message"
+        assert not any("resumed after a restart" in t for t in thread), thread
+        progress = next(m for m in group.standin.thread("C0RELEASES", parents[0].ts)
+                        if " checks done" in m.text)  # fmt: skip
+        assert "2/2 checks done" in progress.text, progress.text  # edited by the worker
+
+        group.stop(serve)
+        await until(lambda: not alive(worker), timeout=15)  # workers end with serve
+        assert f"worker {worker} stopped" in serve.output()
+        assert "Traceback" not in group.logs(), group.logs()
