@@ -1,7 +1,7 @@
 """Generate the locustfile Locust runs: a ``FastHttpUser`` with one weighted task per
 plan task, a ``LoadTestShape`` for the stepped profiles, and a monitor that writes one
 JSON line per second (interval counts and response-time histogram) for live figures
-and windowed verdicts.
+and windowed verdicts, and a watchdog that stops the test once its owner is gone.
 
 Secrets never land in the file: the target's and the tasks' headers travel in the
 subprocess environment (``PREPROD_LOAD_HEADERS``); the file holds paths, weights and
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from checks.load.children import ENV_OWNER
 from checks.load.options import LoadOptions
 
 ENV_HEADERS = "PREPROD_LOAD_HEADERS"
@@ -157,6 +158,25 @@ def _write_errors(**_kwargs):
 """
 
 
+_WATCHDOG = """
+_OWNER = int(os.environ.get("{env_owner}") or 0)
+
+
+def _watch_owner():
+    # The process that runs this test (preprod) is gone, killed without a chance to stop
+    # Locust: nobody will stop this test, so stop it now, children included.
+    while os.getppid() == _OWNER:
+        gevent.sleep(0.5)
+    if os.getpgid(0) == os.getpid():
+        os.killpg(0, 9)
+    os._exit(1)
+
+
+if _OWNER:
+    gevent.spawn(_watch_owner)
+"""
+
+
 def stages(options: LoadOptions) -> list[tuple[float, int, float]] | None:
     """The load shape for stepped profiles (stress, spike); None for a steady load."""
     rate = options.effective_spawn_rate()
@@ -212,7 +232,8 @@ def user_source(options: LoadOptions) -> str:
 def support_source(options: LoadOptions) -> str:
     """The monitor and, for stepped profiles, the shape: what preprod adds to any
     locustfile (its own or the user's)."""
-    text = _HEADER + _MONITOR.format(env_timeline=ENV_TIMELINE, env_interval=ENV_INTERVAL)
+    text = _HEADER + _WATCHDOG.format(env_owner=ENV_OWNER)
+    text += _MONITOR.format(env_timeline=ENV_TIMELINE, env_interval=ENV_INTERVAL)
     shape = stages(options)
     if shape is not None:
         text += _SHAPE.format(stages=shape)

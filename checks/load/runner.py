@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.load import children
 from checks.load.logs import summarize_errors
 from checks.load.stats import Sample, parse_sample
 
@@ -151,14 +152,15 @@ class LocustProcesses:
         out = open(log, "wb")  # noqa: SIM115 - closed in close()
         self._files.append(out)
         proc = await asyncio.create_subprocess_exec(
-            *cmd,
+            *children.launched(cmd),  # dies with this process, even on SIGKILL
             stdin=asyncio.subprocess.DEVNULL,
             stdout=out,
             stderr=asyncio.subprocess.STDOUT,
-            env=env,
+            env=children.owner_environment(env),
             cwd=str(log.parent),
             start_new_session=True,
         )
+        children.track(proc.pid)
         self.procs.append(proc)
 
     @property
@@ -197,6 +199,8 @@ class LocustProcesses:
         self.signal_all(signal.SIGKILL)
 
     def close(self) -> None:
+        for proc in self.procs:
+            children.untrack(proc.pid)
         for f in self._files:
             f.close()
         self._files.clear()
