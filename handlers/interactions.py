@@ -1,6 +1,11 @@
-"""Buttons and modals of the sign-off panel, and the App Home. Each listener acks at once,
-then asks the gate (bot/gate/actions.py), which authorises, records and decides; the
-panel and the announcement follow from its events. Refusals come back privately.
+"""Buttons and modals of the sign-off panel, and the App Home.
+
+What a person decides (an approval, a rejection, a waiver, a tick) is recorded by the gate
+before Slack gets its ack: if the process dies first, Slack shows the person that it did
+not work, and nothing half-done is left. The authorisation gets a budget inside Slack's
+3 s; past it, nothing is recorded and the person is told to try again. Deciding and
+announcing follow after the ack (the gate's sweep re-does them after a crash). Buttons
+that only open a modal ack at once. Refusals come back privately.
 
 Payloads are read into typed models (handlers/payloads.py) by a middleware before any
 listener runs: a malformed one is acked, logged once and answered "could not read"."""
@@ -48,6 +53,9 @@ Body = dict[str, Any]
 Act = Callable[[str, Target, str], Awaitable[object]]
 Next = Callable[[], Awaitable[BoltResponse]]
 CANNOT_READ = "Could not read this action."
+AUTHORISE_WITHIN = 2.0
+"""Seconds a recording action may spend on authorisation (a usergroup lookup) before the
+ack, inside Slack's 3 s; the write itself is not cut short."""
 NOT_NOW = (Refused, DirectoryUnavailable)
 """Why an action was not taken: told to the person privately, nothing recorded."""
 _background: set[asyncio.Task[None]] = set()
@@ -69,11 +77,11 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
         _, text = await gate.check_attest(user, target)
         await slack.open_view(trigger, attest_modal(target, text))
 
-    async def approve_now(user: str, target: Target, trigger: str) -> None:
-        await gate.sign(user, target, Vote.APPROVE)
+    async def approve(user: str, target: Target, _: str) -> object:
+        return await gate.record_sign(user, target, Vote.APPROVE, within=AUTHORISE_WITHIN)
 
+    app.action(APPROVE)(_recorded_click(gate, slack, approve))
     for action_id, act in (
-        (APPROVE, approve_now),
         (REJECT, open_reject),
         (WAIVE, open_waive),
         (ATTEST, open_attest),
@@ -85,13 +93,16 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
         await ack()  # a link button: Slack opens the URL, the bot has nothing to do
 
     async def reject(user: str, target: Target, reason: str) -> object:
-        return await gate.sign(user, target, Vote.REJECT, reason)
+        return await gate.record_sign(user, target, Vote.REJECT, reason, within=AUTHORISE_WITHIN)
+
+    async def waive(user: str, target: Target, justification: str) -> object:
+        return await gate.record_waiver(user, target, justification, within=AUTHORISE_WITHIN)
 
     async def attest(user: str, target: Target, note: str) -> object:
-        return await gate.attest(user, target, note)
+        return await gate.record_tick(user, target, note, within=AUTHORISE_WITHIN)
 
     app.view(REJECT_MODAL)(_submitted(gate, slack, reject, required=True))
-    app.view(WAIVE_MODAL)(_submitted(gate, slack, gate.waive, required=True))
+    app.view(WAIVE_MODAL)(_submitted(gate, slack, waive, required=True))
     app.view(ATTEST_MODAL)(_submitted(gate, slack, attest, required=False))
 
     @app.event("app_home_opened")
@@ -141,11 +152,42 @@ def _on_click(
     return listener
 
 
+def _recorded_click(
+    gate: Gate, slack: SlackClient, record: Act
+) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
+    """A button that records: the ack follows the write, the decision follows the ack."""
+
+    async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
+        click = context["interaction"]
+        assert isinstance(click, Click)
+        try:
+            await record(click.user.id, click.target, click.trigger_id)
+        except NOT_NOW as refused:
+            await ack()
+            where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
+            await _post(slack, click.user.id, where, str(refused))
+            return
+        await ack()
+        _spawn(_decide(gate, click.target.run_id))
+
+    return listener
+
+
+async def _decide(gate: Gate, run_id: int) -> None:
+    """After the ack: decide, announce, update the panel (the sweep re-does it after a
+    crash, so a failure here is logged, never lost)."""
+    try:
+        await gate.refresh(run_id)
+    except Exception:
+        log.exception("deciding run %s after a click failed; the sweep will do it", run_id)
+
+
 def _submitted(
     gate: Gate, slack: SlackClient, act: Act, *, required: bool
 ) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
     """A modal listener. When the text is ``required`` and too short, the modal shows the
-    error and stays open; otherwise it closes and ``act`` records (refusals told)."""
+    error and stays open; otherwise ``act`` records, then the modal closes (the ack) and
+    the run is decided (refusals told privately)."""
 
     async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
         submission = context["interaction"]
@@ -153,12 +195,15 @@ def _submitted(
         if required and len(submission.text.strip()) < MIN_REASON:
             await ack(response_action="errors", errors=reason_required_error())
             return
-        await ack()
         user, target = submission.user.id, submission.target
         try:
             await act(user, target, submission.text)
         except NOT_NOW as refused:
+            await ack()
             await _tell(gate, slack, user, Salvaged(run_id=target.run_id), str(refused))
+            return
+        await ack()  # the modal closes once what it says is stored
+        _spawn(_decide(gate, target.run_id))
 
     return listener
 

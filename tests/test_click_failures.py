@@ -3,6 +3,7 @@ recorded and why, and nothing is recorded half-way; once Slack is back, the clic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,6 +36,11 @@ async def harness(tmp_path: Path, scripted_kinds: None) -> AsyncIterator[Harness
         yield harness
 
 
+def last_told(harness: Harness) -> str:
+    told = harness.standin.ephemerals(SEC)
+    return told[-1].text if told else ""
+
+
 def security_block(harness: Harness) -> tuple[str, str | None]:
     """The panel's ts and the block of the Security role's buttons."""
     panel = next(m for m in harness.thread() if m.button_labels())
@@ -59,5 +65,15 @@ async def test_a_failing_membership_lookup_is_told_and_records_nothing(harness: 
         assert not harness.standin.modals(SEC)  # the reject modal was not opened either
         harness.standin._faults.clear()  # what is left of the outage
 
-    await harness.standin.click(SEC, panel, CHANNEL, APPROVE, block_id=block)
-    await harness.until(lambda: state(harness)["SignOff"] == 1)
+    # Slack is back. The failed lookups spent the Tier 2 budget of usergroups.users.list,
+    # so the first click may be told "try again in a moment" (the lookup would outlast
+    # the ack); a person clicking again a moment later is recorded.
+    for _ in range(10):
+        harness.standin.workspace.ephemerals.get(SEC, []).clear()
+        await harness.standin.click(SEC, panel, CHANNEL, APPROVE, block_id=block)
+        await harness.until(lambda: state(harness)["SignOff"] == 1 or bool(last_told(harness)))
+        if state(harness)["SignOff"] == 1:
+            break
+        assert last_told(harness).endswith("try again in a moment. Nothing was recorded.")
+        await asyncio.sleep(1)
+    assert state(harness)["SignOff"] == 1

@@ -36,7 +36,8 @@ class VirtualTime:
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, future = heapq.heappop(self._sleepers)
             self.now = max(self.now, deadline)
-            future.set_result(None)
+            if not future.done():  # a sleeper that was cancelled
+                future.set_result(None)
             await _settle()
         self.now = target
 
@@ -202,3 +203,20 @@ async def test_idle_buckets_are_pruned() -> None:
     clock.now += 10
     await limiter.acquire("chat.postMessage", "E")
     assert len(limiter._buckets) == 1
+
+
+async def test_callers_that_give_up_waiting_give_their_slot_back() -> None:
+    """A caller cancelled while it waits (a click's authorisation budget ran out) must not
+    push later callers back: ten give-ups, and the next caller still waits one interval."""
+    vt = VirtualTime()
+    limiter = RateLimiter(rates={Tier.T2: Rate(20, burst=1)}, clock=vt.clock, sleep=vt.sleep)
+    assert await limiter.acquire("usergroups.users.list") == 0  # the burst
+    for _ in range(10):
+        waiter = asyncio.create_task(limiter.acquire("usergroups.users.list"))
+        await _settle()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    last = asyncio.create_task(limiter.acquire("usergroups.users.list"))
+    await vt.advance(3.0)
+    assert last.done() and last.result() == pytest.approx(3.0)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
@@ -55,10 +56,29 @@ from bot.store.runs import RunStore
 from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Refused(Exception):
     """An action the person may not take; the message says why (shown privately)."""
+
+
+class TooSlow(Refused):
+    """Authorising took longer than the caller could wait (a chat platform's ack window):
+    nothing was recorded, and the person may simply try again."""
+
+
+async def _authorised(check: Awaitable[T], within: float | None) -> T:
+    """``check`` (an authorisation, which may ask the directory) within ``within`` seconds.
+    Only the authorisation is timed, never the write after it: a write that is cut off
+    could still land after the person was told it did not."""
+    if within is None:
+        return await check
+    try:
+        async with asyncio.timeout(within):
+            return await check
+    except TimeoutError:
+        raise TooSlow(f"Checking took longer than {within:g} s; try again in a moment.") from None
 
 
 @dataclass(frozen=True)
@@ -216,7 +236,21 @@ class Gate:
         return loaded
 
     async def sign(self, user: str, target: Target, vote: Vote, reason: str = "") -> Decision:
-        loaded = await self.check_sign(user, target)
+        await self.record_sign(user, target, vote, reason)
+        return await self.refresh(target.run_id)
+
+    async def record_sign(
+        self,
+        user: str,
+        target: Target,
+        vote: Vote,
+        reason: str = "",
+        *,
+        within: float | None = None,
+    ) -> bool:
+        """Authorise (within ``within`` seconds, else :class:`TooSlow`) and store a
+        signature, without deciding yet; False for a repeat of one already stored."""
+        loaded = await _authorised(self.check_sign(user, target), within)
         _bounded("reason", reason)
         if vote is Vote.REJECT and len(reason.strip()) < MIN_REASON:
             raise Refused(f"A rejection needs a reason of at least {MIN_REASON} characters.")
@@ -236,8 +270,8 @@ class Gate:
             if earlier is not None and earlier.vote is not vote:
                 label = self.directory.label(target.subject)
                 raise Refused(f"You already chose to {earlier.vote.value} for {label}.")
-            return loaded.gate.decision  # a double click or a redelivery: one signature
-        return await self.refresh(target.run_id)
+            return False  # a double click or a redelivery: one signature
+        return True
 
     async def check_waive(self, user: str, target: Target) -> tuple[Loaded, FailureView]:
         loaded = await self._open_run(target)
@@ -251,12 +285,19 @@ class Gate:
         return loaded, failure
 
     async def waive(self, user: str, target: Target, justification: str) -> Decision:
-        await self.check_waive(user, target)
+        await self.record_waiver(user, target, justification)
+        return await self.refresh(target.run_id)
+
+    async def record_waiver(
+        self, user: str, target: Target, justification: str, *, within: float | None = None
+    ) -> bool:
+        """Authorise and store a waiver of the check's latest attempt, without deciding."""
+        await _authorised(self.check_waive(user, target), within)
         _bounded("justification", justification)
         if len(justification.strip()) < MIN_REASON:
             raise Refused(f"A waiver needs a justification of at least {MIN_REASON} characters.")
         attempt = (await self.gates.attempts(target.run_id))[target.subject]
-        await self.gates.insert_once(
+        return await self.gates.insert_once(
             Waiver(
                 run_id=target.run_id,
                 check_id=target.subject,
@@ -265,7 +306,6 @@ class Gate:
                 justification=justification.strip(),
             )
         )
-        return await self.refresh(target.run_id)
 
     async def check_attest(self, user: str, target: Target) -> tuple[Loaded, str]:
         loaded = await self._open_run(target)
@@ -279,13 +319,19 @@ class Gate:
         return loaded, item.text
 
     async def attest(self, user: str, target: Target, note: str = "") -> Decision:
-        await self.check_attest(user, target)
+        await self.record_tick(user, target, note)
+        return await self.refresh(target.run_id)
+
+    async def record_tick(
+        self, user: str, target: Target, note: str = "", *, within: float | None = None
+    ) -> bool:
+        """Authorise and store an attestation tick, without deciding."""
+        await _authorised(self.check_attest(user, target), within)
         _bounded("note", note)
         tick = AttestationTick(
             run_id=target.run_id, item_id=target.subject, user=user, note=note.strip()
         )
-        await self.gates.insert_once(tick)
-        return await self.refresh(target.run_id)
+        return await self.gates.insert_once(tick)
 
     async def record_outcome(self, run_id: int, user: str, result: str) -> None:
         recorded = await self.gates.decision(run_id)
@@ -323,18 +369,32 @@ class Gate:
             await self._emit(PanelChanged(loaded.gate))
             return decision
 
-    async def expire_due(self) -> list[int]:
-        """Decide every run whose deadline has passed (called periodically)."""
-        expired = []
+    async def sweep(self, grace: float = 10.0) -> list[int]:
+        """Re-do what a crash may have cut short (at start-up, then periodically): decide
+        every run whose facts call for a decision that is not recorded (a deadline passed,
+        a process died between a signature and the decision), and announce every decision
+        older than ``grace`` seconds that was never announced. The runs it acted on."""
+        return await self.decide_due() + await self.announce_missing(grace)
+
+    async def decide_due(self) -> list[int]:
+        """Record the decision of every undecided run whose facts now make it final."""
+        decided = []
         for run in await self.gates.undecided_runs():
-            due = run.id is not None and self.clock() >= self.deadline(run)
-            if (
-                due
-                and run.id is not None
-                and (await self.refresh(run.id)).outcome is Outcome.EXPIRED
-            ):
-                expired.append(run.id)
-        return expired
+            if run.id is not None and (await self.load(run.id)).gate.decision.outcome.final:
+                await self.refresh(run.id)
+                decided.append(run.id)
+        return decided
+
+    async def announce_missing(self, grace: float) -> list[int]:
+        """Tell listeners again of decisions a crash kept from being announced. Listeners
+        post through an outbox, so a repeat never posts a second announcement."""
+        before = self.clock() - timedelta(seconds=grace)
+        announced = []
+        for run_id in await self.gates.unannounced(before):
+            async with self._locks[run_id]:
+                await self._emit(RunDecided((await self.load(run_id)).gate))
+            announced.append(run_id)
+        return announced
 
     async def _emit(self, event: GateEvent) -> None:
         for listener in self.listeners:

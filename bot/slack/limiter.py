@@ -70,6 +70,8 @@ METHOD_TIERS: Mapping[str, Tier] = {
     "usergroups.users.list": Tier.T2,
     "usergroups.list": Tier.T2,
     "conversations.open": Tier.T3,
+    "conversations.history": Tier.T3,
+    "conversations.replies": Tier.T3,
     "conversations.info": Tier.T3,
     "users.info": Tier.T4,
     "auth.test": Tier.SPECIAL,
@@ -96,6 +98,11 @@ class _Bucket:
         start = max(now, self.tat - self.tolerance, self.blocked_until)
         self.tat = max(self.tat, start) + self.interval
         return start
+
+    def refund(self) -> None:
+        """Give back a slot booked by a caller that gave up waiting (it was cancelled):
+        without this, callers that time out would push every later caller further away."""
+        self.tat -= self.interval
 
     def block(self, until: float) -> None:
         """Nobody goes before ``until``, and the burst allowance is spent when it ends."""
@@ -159,7 +166,11 @@ class RateLimiter:
             start = bucket.reserve(now)
             if start <= now + _EPSILON:  # float dust is not worth a sleep
                 break
-            await self._sleep(start - now)
+            try:
+                await self._sleep(start - now)
+            except asyncio.CancelledError:
+                bucket.refund()
+                raise
             if bucket.blocked_until <= start:
                 break
             # A 429 penalty arrived while we slept: our slot is void, book a new one.

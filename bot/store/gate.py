@@ -5,6 +5,8 @@ so a double click or a second replica racing for the same row records one."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -97,6 +99,20 @@ class GateStore:
             session.commit()
 
         await self.store.call(work)
+
+    async def unannounced(self, before: datetime) -> list[int]:
+        """Final decisions recorded before ``before`` whose announcement never went out
+        (a cancelled run is not announced)."""
+
+        def work(session: Session) -> list[int]:
+            query = select(DecisionRecord.run_id).where(
+                col(DecisionRecord.announcement_ts).is_(None),
+                DecisionRecord.outcome != "cancelled",
+                col(DecisionRecord.at) < before,
+            )
+            return list(session.exec(query))
+
+        return await self.store.call(work)
 
     async def undecided_runs(self) -> list[Run]:
         """Runs whose automated phase is over and that have no decision yet."""
