@@ -32,7 +32,8 @@ T = TypeVar("T")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ROLES = ("sre", "security", "compliance")
 USERS = ("u1", "u2", "u3", "u4", "u5")
-PROBLEMS = (Status.FAILED, Status.ERROR)
+PROBLEMS = (Status.FAILED, Status.ERROR, Status.INTERRUPTED)
+"""What blocks when critical and needs a waiver when not (an interrupted check too)."""
 
 SETTINGS = settings(
     max_examples=300,
