@@ -23,6 +23,8 @@ METHOD_TIERS: dict[str, int] = {
     "views.push": 4,
     "usergroups.users.list": 2,
     "conversations.open": 3,
+    "conversations.history": 3,
+    "conversations.replies": 3,
     "users.info": 4,
 }
 """Tiers from SLACK.md; a method not listed here is treated as Tier 3."""

@@ -70,7 +70,26 @@ def post_message(ws: Workspace, args: Json) -> Json:
         if parent.is_reply and parent.thread_ts:
             parent = channel.by_ts[parent.thread_ts]
     msg = post(ws, channel, args.get("text"), args.get("blocks"), parent)
+    msg.metadata = _metadata(args.get("metadata"))
     return {"channel": channel.id, "ts": msg.ts, "message": msg.to_slack(ws.team_id)}
+
+
+def _metadata(raw: Any) -> Json | None:
+    """Message metadata as Slack takes it: an object (or its JSON) with ``event_type`` and
+    an ``event_payload`` object."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = parse_json_arg(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ApiError("invalid_metadata_format") from None
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("event_type"), str)
+        and isinstance(value.get("event_payload"), dict)
+    ):
+        raise ApiError("invalid_metadata_schema")
+    return dict(value)
 
 
 def post(
@@ -162,6 +181,42 @@ def conversations_open(ws: Workspace, args: Json) -> Json:
     return {"channel": {"id": group.id}}
 
 
+def conversations_history(ws: Workspace, args: Json) -> Json:
+    """Top-level messages, newest first, ``limit`` of them (default 100)."""
+    channel = _channel(ws, args)
+    found = list(reversed(channel.messages))[: _limit(args)]
+    metadata = _flag(args.get("include_all_metadata"))
+    return {
+        "messages": [m.to_slack(ws.team_id, with_metadata=metadata) for m in found],
+        "has_more": len(channel.messages) > len(found),
+    }
+
+
+def conversations_replies(ws: Workspace, args: Json) -> Json:
+    """A thread: its parent first, then the replies oldest first."""
+    channel = _channel(ws, args)
+    parent = channel.by_ts.get(required(args, "ts", "thread_not_found"))
+    if parent is None:
+        raise ApiError("thread_not_found")
+    thread = [parent, *channel.thread(parent.ts)][: _limit(args)]
+    metadata = _flag(args.get("include_all_metadata"))
+    return {
+        "messages": [m.to_slack(ws.team_id, with_metadata=metadata) for m in thread],
+        "has_more": False,
+    }
+
+
+def _limit(args: Json) -> int:
+    try:
+        return max(1, min(int(args.get("limit") or 100), 1000))
+    except (TypeError, ValueError):
+        raise ApiError("invalid_limit") from None
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
 def usergroups_users_list(ws: Workspace, args: Json) -> Json:
     group = required(args, "usergroup", "no_such_subteam")
     if group not in ws.usergroups:
@@ -187,6 +242,8 @@ METHODS: dict[str, Method] = {
     "views.update": views_update,
     "views.publish": views_publish,
     "conversations.open": conversations_open,
+    "conversations.history": conversations_history,
+    "conversations.replies": conversations_replies,
     "usergroups.users.list": usergroups_users_list,
     "users.info": users_info,
 }

@@ -59,6 +59,8 @@ class Message:
     replies: list[str] = field(default_factory=list)
     history: list[tuple[str, list[Json]]] = field(default_factory=list)
     ephemeral_to: str | None = None
+    metadata: Json | None = None
+    """``{"event_type", "event_payload"}`` as posted; history shows it on request."""
 
     @property
     def edit_count(self) -> int:
@@ -97,7 +99,7 @@ class Message:
         """The visible text of every button, for quick assertions."""
         return [el["text"]["text"] for _, el in self.elements() if el.get("type") == "button"]
 
-    def to_slack(self, team_id: str) -> Json:
+    def to_slack(self, team_id: str, *, with_metadata: bool = False) -> Json:
         """The ``message`` object Slack returns and puts in interaction payloads."""
         out: Json = {"type": "message", "text": self.text, "user": self.user, "ts": self.ts}
         out["team"] = team_id
@@ -111,6 +113,8 @@ class Message:
             out["reply_count"] = len(self.replies)
         if self.history:
             out["edited"] = {"user": self.user, "ts": self.ts}
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
         return out
 
 

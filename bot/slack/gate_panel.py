@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.gate.events import GateEvent, PanelChanged, RunDecided
 from bot.gate.view import GateView
 from bot.slack.client import SlackClient
+from bot.slack.outbox import Outbox
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
 from bot.store.gate import GateStore
@@ -18,6 +19,7 @@ class GatePanel:
         self.store = store
         self.gates = GateStore(store)
         self.slack = slack
+        self.outbox = Outbox(store, slack)
 
     async def __call__(self, event: GateEvent) -> None:
         if isinstance(event, RunDecided):
@@ -26,23 +28,42 @@ class GatePanel:
             await self.show(event.view)
 
     async def show(self, view: GateView) -> None:
+        """The sign-off panel: posted once per run, then updated in place."""
         thread = await self.store.get_thread(view.run_id)
         if thread is None:
             return
         text, blocks = gate_message(view)
-        if thread.gate_ts is None:
-            thread.gate_ts = await self.slack.post_message(
-                thread.channel, text, blocks, thread_ts=thread.parent_ts
-            )
+        posted = await self.outbox.post(
+            f"run:{view.run_id}:panel",
+            thread.channel,
+            text,
+            blocks,
+            thread_ts=thread.parent_ts,
+            run_id=view.run_id,
+        )
+        if not posted.now:
+            await self.slack.update_message(thread.channel, posted.ts, text, blocks)
+        if thread.gate_ts != posted.ts:
+            thread.gate_ts = posted.ts
             await self.store.save_thread(thread)
-        else:
-            await self.slack.update_message(thread.channel, thread.gate_ts, text, blocks)
 
     async def announce(self, view: GateView) -> None:
+        """The decision, in the channel and in the thread, each once whoever repeats it;
+        then the panel without buttons, and only then is the announcement marked done (the
+        gate's sweep repeats all of it for a decision that is not marked)."""
         thread = await self.store.get_thread(view.run_id)
         if thread is None:
             return
         text, blocks = announcement(view, view.cycle_seconds or 0.0)
-        ts = await self.slack.post_message(thread.channel, text, blocks)
-        await self.slack.post_message(thread.channel, text, blocks, thread_ts=thread.parent_ts)
-        await self.gates.set_announcement(view.run_id, ts)
+        key = f"run:{view.run_id}:decision"
+        top = await self.outbox.post(key, thread.channel, text, blocks, run_id=view.run_id)
+        await self.outbox.post(
+            f"{key}:thread",
+            thread.channel,
+            text,
+            blocks,
+            thread_ts=thread.parent_ts,
+            run_id=view.run_id,
+        )
+        await self.show(view)
+        await self.gates.set_announcement(view.run_id, top.ts)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.events import CheckFinished, Event, RunFinished
 from bot.engine.report import RunReport
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.outbox import Outbox
 from bot.slack.render_run import failure_reply, parent_message, progress_message, results_message
 from bot.slack.state import RunState, apply, mark_cancelled
 from bot.store.models import SlackThread
@@ -26,6 +28,15 @@ log = logging.getLogger(__name__)
 Actions = Callable[[RunReport], list[dict[str, Any]] | None]
 
 
+@dataclass(frozen=True)
+class Note:
+    """A line the bot adds to a run's thread when it opens it ("re-runs check tls"),
+    under a key that makes it once-only (``rerun:2``, ``resumed:<process>``)."""
+
+    key: str
+    text: str
+
+
 class ThreadPublisher:
     def __init__(
         self,
@@ -35,8 +46,12 @@ class ThreadPublisher:
         state: RunState,
         channel: str,
         actions: Actions | None = None,
+        *,
+        generation: int = 1,
     ) -> None:
         self.client = client
+        self.outbox = Outbox(store, client)
+        self.generation = generation
         self.coalescer = coalescer
         self.store = store
         self.state = state
@@ -52,29 +67,43 @@ class ThreadPublisher:
             return None
         return (self.thread.channel, self.thread.progress_ts)
 
-    async def open(self, note: str | None = None, *, resume: bool = False) -> SlackThread:
-        """Post the parent message (once per run) and a fresh progress message in its
-        thread; their places are stored so a restarted bot can go on updating them. A
-        resumed run goes on editing the progress message it already has."""
-        thread = await self.store.get_thread(self.state.run_id)
+    async def open(self, note: Note | None = None) -> SlackThread:
+        """Post the parent message (once per run) and the progress message of this
+        generation of the run's evidence (once per generation), and store where they are.
+        Every post goes through the outbox: a run that resumes, in this process or another,
+        goes on editing the messages it has and never posts them twice."""
+        run_id = self.state.run_id
+        thread = await self.store.get_thread(run_id)
         if thread is None:
             text, blocks = parent_message(self.state)
-            parent_ts = await self.client.post_message(self.channel, text, blocks)
-            thread = SlackThread(
-                run_id=self.state.run_id, channel=self.channel, parent_ts=parent_ts
+            parent = await self.outbox.post(
+                f"run:{run_id}:parent", self.channel, text, blocks, run_id=run_id
             )
-            await self.store.save_thread(thread)
-        if note:
-            await self.client.post_message(thread.channel, note, thread_ts=thread.parent_ts)
-        if not (resume and thread.progress_ts):
-            text, blocks = progress_message(self.state)
-            thread.progress_ts = await self.client.post_message(
-                thread.channel, text, blocks, thread_ts=thread.parent_ts
-            )
+            thread = SlackThread(run_id=run_id, channel=self.channel, parent_ts=parent.ts)
             await self.store.save_thread(thread)
         self.thread = thread
-        self._worker = asyncio.create_task(self._work(), name=f"slack-thread-{thread.run_id}")
+        if note:
+            await self._reply(note.key, note.text)
+        text, blocks = progress_message(self.state)
+        progress = await self._reply(f"progress:{self.generation}", text, blocks)
+        if thread.progress_ts != progress:
+            thread.progress_ts = progress
+            await self.store.save_thread(thread)
+        self._worker = asyncio.create_task(self._work(), name=f"slack-thread-{run_id}")
         return thread
+
+    async def _reply(self, key: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        """A reply in the run's thread, posted once under ``run:<id>:<key>``."""
+        assert self.thread is not None
+        posted = await self.outbox.post(
+            f"run:{self.state.run_id}:{key}",
+            self.thread.channel,
+            text,
+            blocks,
+            thread_ts=self.thread.parent_ts,
+            run_id=self.state.run_id,
+        )
+        return posted.ts
 
     def __call__(self, event: Event) -> None:
         self._queue.put_nowait(event)
@@ -92,11 +121,14 @@ class ThreadPublisher:
         self.state = mark_cancelled(self.state)
         await self._show_progress(final=True)
         if self.thread is not None:
-            await self.client.post_message(
-                self.thread.channel,
-                f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>.",
-                thread_ts=self.thread.parent_ts,
+            await self._reply(
+                "cancelled", f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
             )
+
+    async def say(self, key: str, text: str) -> None:
+        """A note in the thread (an internal error, ...), posted once under ``key``."""
+        if self.thread is not None:
+            await self._reply(key, text)
 
     async def _work(self) -> None:
         while (event := await self._queue.get()) is not None:
@@ -131,16 +163,12 @@ class ThreadPublisher:
         if row is None or self.thread is None:
             return
         text, blocks = failure_reply(row, result.evidence, self.state.report_url)
-        await self.client.post_message(
-            self.thread.channel, text, blocks, thread_ts=self.thread.parent_ts
-        )
+        await self._reply(f"failure:{result.check_id}:{self.generation}", text, blocks)
 
     async def _post_results(self, report: RunReport) -> None:
         if self.thread is None:
             return
         actions = self.actions(report) if self.actions else None
         text, blocks = results_message(report, self.state.report_url, actions)
-        self.thread.results_ts = await self.client.post_message(
-            self.thread.channel, text, blocks, thread_ts=self.thread.parent_ts
-        )
+        self.thread.results_ts = await self._reply(f"results:{self.generation}", text, blocks)
         await self.store.save_thread(self.thread)

@@ -24,7 +24,7 @@ from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
-from bot.slack.publisher import ThreadPublisher
+from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.leases import Leases
@@ -91,7 +91,7 @@ class RunManager:
             state = RunState.from_report(report, self.settings.report_url(run.id))
         where = self.channel(channel)
         try:
-            publisher = await self._open(engine, state, where)
+            publisher = await self._open(engine, state, where, run.generation)
         except SlackCallError as exc:
             await self.store.finish_run(run.id, RunStatus.FAILED)
             await self.leases.release(run.id)
@@ -134,11 +134,15 @@ class RunManager:
             # A run cut off mid-check says so; one a replica queued for the workers
             # (or a re-run) simply starts.
             note = (
-                f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept."
+                Note(
+                    f"resumed:{self.leases.owner}",
+                    f"🔁 Run #{run_id} resumed after a restart of the bot; "
+                    "finished checks are kept.",
+                )
                 if "running" in states
                 else None
             )
-            publisher = await self._open(engine, state, where, note, resume=True)
+            publisher = await self._open(engine, state, where, run.generation, note)
             log.info("executing run %s in process %s", run_id, os.getpid())
             self._spawn(run_id, engine, publisher, engine.resume(run))
             resumed.append(run_id)
@@ -188,17 +192,19 @@ class RunManager:
         if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
             cleared = " The sign-offs given on the old evidence are cleared."
         await self.leases.clear_cancel_request(run_id)
-        note = f"🔁 <@{user}> re-runs {what}.{cleared}"
-        if not self.executes:
-            # queue the new attempts leased to us until the note is posted, then release
-            lease = (self.leases.owner, self.leases.expiry())
-            await self.store.new_attempts(run_id, checks or known, lease=lease)
+        # The new attempts are queued leased to this process, so nobody else starts them
+        # while the thread is told; then they run here, or a worker claims them.
+        lease = (self.leases.owner, self.leases.expiry())
+        await self.store.new_attempts(run_id, checks or known, lease=lease)
+        run = await self.store.get_run(run_id) or run
         state = RunState.from_report(
             await self.store.report(run_id), self.settings.report_url(run_id)
         )
-        publisher = await self._open(engine, state, self.channel(channel), note=note)
+        note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
+        where = self.channel(channel)
+        publisher = await self._open(engine, state, where, run.generation, note)
         if self.executes:
-            self._spawn(run_id, engine, publisher, engine.rerun(run, checks))
+            self._spawn(run_id, engine, publisher, engine.resume(run))
         else:
             await publisher.close()
             await self.leases.release(run_id)
@@ -245,7 +251,9 @@ class RunManager:
         self, run_id: int, engine: Engine, state: RunState, channel: str, user: str
     ) -> None:
         """A claimed run someone cancelled before any process began it: end it unrun."""
-        publisher = await self._open(engine, state, channel, resume=True)
+        run = await self.store.get_run(run_id)
+        generation = run.generation if run else 1
+        publisher = await self._open(engine, state, channel, generation)
         await self.store.finish_run(run_id, RunStatus.CANCELLED)
         await publisher.cancelled(user)
         await self.leases.release(run_id)
@@ -257,12 +265,13 @@ class RunManager:
         engine: Engine,
         state: RunState,
         channel: str,
-        note: str | None = None,
-        *,
-        resume: bool = False,
+        generation: int,
+        note: Note | None = None,
     ) -> ThreadPublisher:
-        publisher = ThreadPublisher(self.slack, self.coalescer, self.store, state, channel)
-        await publisher.open(note, resume=resume)
+        publisher = ThreadPublisher(
+            self.slack, self.coalescer, self.store, state, channel, generation=generation
+        )
+        await publisher.open(note)
         engine.listeners.append(publisher)
         return publisher
 
@@ -291,13 +300,11 @@ class RunManager:
         except Exception as exc:
             log.exception("run %s broke", run_id)
             await publisher.close()
-            if publisher.thread is not None:
-                await self.slack.post_message(
-                    publisher.thread.channel,
-                    f"⚠️ Run #{run_id} stopped on an internal error: {type(exc).__name__}. "
-                    "Its results so far are kept; see the bot's log.",
-                    thread_ts=publisher.thread.parent_ts,
-                )
+            await publisher.say(
+                f"broke:{publisher.generation}",
+                f"⚠️ Run #{run_id} stopped on an internal error: {type(exc).__name__}. "
+                "Its results so far are kept; see the bot's log.",
+            )
         finally:
             self.tasks.pop(run_id, None)
             engine = self.engines.pop(run_id, None)

@@ -153,3 +153,15 @@ class SeenRequest(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=255)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack message the bot owes, recorded under a key that names it (``run:7:parent``)
+    before it is sent; ``ts`` once Slack answered. See bot/store/outbox.py."""
+
+    key: str = Field(primary_key=True, max_length=255)
+    run_id: int | None = Field(default=None, index=True)
+    channel: str
+    thread_ts: str | None = None
+    ts: str | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,89 @@
+"""Posting exactly once: every message a run owes its thread goes through here under a
+key (see bot/store/outbox.py). Slack carries the key back in the message's metadata, so a
+message whose ``ts`` was lost in a crash is found again instead of posted twice."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+from bot.slack.client import JSON, SlackCallError, SlackClient
+from bot.store.outbox import OutboxStore
+from bot.store.runs import RunStore
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "preprod_message"
+LOOKBACK = 200
+"""Messages searched for a lost key: a thread's replies, or the channel's newest."""
+
+
+class Posted(NamedTuple):
+    ts: str
+    now: bool
+    """True when this call posted it (with the content given); False when it was there."""
+
+
+class Outbox:
+    def __init__(self, store: RunStore, slack: SlackClient) -> None:
+        self.rows = OutboxStore(store)
+        self.slack = slack
+
+    async def post(
+        self,
+        key: str,
+        channel: str,
+        text: str,
+        blocks: list[JSON] | None = None,
+        *,
+        thread_ts: str | None = None,
+        run_id: int | None = None,
+    ) -> Posted:
+        """Post the message recorded as ``key`` unless it was posted already."""
+        row, new = await self.rows.intend(key, channel, thread_ts, run_id)
+        if row.ts is not None:
+            return Posted(row.ts, now=False)
+        if not new and (found := await self.find(key, row.channel, row.thread_ts)):
+            await self.rows.sent(key, found)
+            return Posted(found, now=False)
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+        ts = await self.slack.post_message(
+            row.channel, text, blocks, thread_ts=row.thread_ts, metadata=metadata
+        )
+        await self.rows.sent(key, ts)
+        return Posted(ts, now=True)
+
+    async def posted(self, key: str) -> str | None:
+        """The ts of a message already posted under ``key``."""
+        row = await self.rows.get(key)
+        return row.ts if row else None
+
+    async def find(self, key: str, channel: str, thread_ts: str | None) -> str | None:
+        """Look in Slack for a message carrying ``key`` (sent before a crash lost its ts)."""
+        method, params = (
+            ("conversations.replies", {"ts": thread_ts})
+            if thread_ts
+            else ("conversations.history", {})
+        )
+        try:
+            data = await self.slack.api_call(
+                method,
+                http_verb="GET",
+                params={"channel": channel, "limit": LOOKBACK, "include_all_metadata": "true",
+                        **params},
+            )  # fmt: skip
+        except SlackCallError as exc:
+            log.warning("cannot look for message %s in %s: %s", key, channel, exc.error)
+            return None
+        for message in data.get("messages", []):
+            if _key_of(message) == key:
+                return str(message["ts"])
+        return None
+
+
+def _key_of(message: dict[str, Any]) -> str | None:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != EVENT_TYPE:
+        return None
+    key = (metadata.get("event_payload") or {}).get("key")
+    return str(key) if key is not None else None

@@ -1,0 +1,91 @@
+"""Posting exactly once through the outbox, against the Slack stand-in over HTTP: a key
+already posted is never posted again, and a message whose ts a crash lost (recorded as
+owed, sent, never marked sent) is found again through its metadata instead of reposted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.slack.client import SlackClient
+from bot.slack.outbox import EVENT_TYPE, Outbox
+from bot.store.outbox import OutboxStore
+from bot.store.runs import RunStore
+from slack_standin import SlackStandIn
+
+CHANNEL = "C0RELEASES"
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[SlackStandIn]:
+    async with SlackStandIn(channels={CHANNEL: "releases"}) as running:
+        yield running
+
+
+@pytest.fixture
+async def outbox(standin: SlackStandIn, tmp_path: Path) -> AsyncIterator[Outbox]:
+    client = SlackClient(standin.token, base_url=standin.api_url)
+    yield Outbox(RunStore(f"sqlite:///{tmp_path}/outbox.db"), client)
+    await client.aclose()
+
+
+async def test_a_key_is_posted_once_however_often_it_is_asked_for(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    first = await outbox.post("run:1:parent", CHANNEL, "Pre-production validation")
+    again = await outbox.post("run:1:parent", CHANNEL, "Pre-production validation")
+    assert first.now and not again.now and first.ts == again.ts
+    assert len(standin.channel(CHANNEL).messages) == 1
+    reply = await outbox.post("run:1:progress:1", CHANNEL, "0/3", thread_ts=first.ts)
+    await outbox.post("run:1:progress:1", CHANNEL, "0/3", thread_ts=first.ts)
+    assert [m.ts for m in standin.thread(CHANNEL, first.ts)] == [reply.ts]
+
+
+async def test_a_message_whose_ts_was_lost_is_found_not_reposted(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    parent = await outbox.post("run:2:parent", CHANNEL, "parent")
+    for key, thread_ts in (("run:2:decision", None), ("run:2:decision:thread", parent.ts)):
+        # What a process killed between Slack's answer and the write of the ts leaves:
+        # the intent recorded, the message in Slack with its key, no ts stored.
+        await OutboxStore(outbox.rows.store).intend(key, CHANNEL, thread_ts)
+        lost = await outbox.slack.post_message(
+            CHANNEL,
+            "GO",
+            thread_ts=thread_ts,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
+        )
+        found = await outbox.post(key, CHANNEL, "GO", thread_ts=thread_ts)
+        assert found.ts == lost and not found.now
+        assert await outbox.posted(key) == lost
+    top = [m for m in standin.channel(CHANNEL).messages]
+    assert [m.text for m in top] == ["parent", "GO"]
+    assert [m.text for m in standin.thread(CHANNEL, parent.ts)] == ["GO"]
+
+
+async def test_an_intent_that_never_reached_slack_is_posted(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    await OutboxStore(outbox.rows.store).intend("run:3:parent", CHANNEL, None)  # died before
+    posted = await outbox.post("run:3:parent", CHANNEL, "parent")
+    assert posted.now
+    assert [m.text for m in standin.channel(CHANNEL).messages] == ["parent"]
+
+
+async def test_the_standin_keeps_metadata_and_shows_it_only_when_asked(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    meta = {"event_type": EVENT_TYPE, "event_payload": {"key": "k"}}
+    ts = await outbox.slack.post_message(CHANNEL, "hello", metadata=meta)
+    plain = await outbox.slack.api_call(
+        "conversations.history", http_verb="GET", params={"channel": CHANNEL}
+    )
+    assert "metadata" not in plain["messages"][0]
+    full = await outbox.slack.api_call(
+        "conversations.replies",
+        http_verb="GET",
+        params={"channel": CHANNEL, "ts": ts, "include_all_metadata": "true"},
+    )
+    assert full["messages"][0]["metadata"] == meta
