@@ -20,6 +20,7 @@ import httpx
 
 from examples.processes import ROOT, wait_http
 from slack_standin import SlackStandIn
+from slack_standin.workspace import Channel
 from tests.slackbot import CHANNEL, USERS
 from tests.support.target import RunningTarget
 
@@ -175,4 +176,83 @@ async def test_a_killed_bot_resumes_the_run_without_redoing_or_reposting(
         assert sum(t.startswith("Results for") for t in thread()) == 1, thread()
         assert sum("resumed after a restart" in t for t in thread()) == 1, thread()
         assert len([t for t in thread() if " checks done" in t]) == 1, "one progress message"
+        assert "Traceback" not in group.logs()
+
+
+DECIDING_PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: p}}
+plans:
+  p:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
+"""
+
+
+async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    """SIGKILL 0, 20 and 50 ms after the only approval a run needs: after a restart each
+    run is decided GO and announced exactly once, or the click was never acknowledged
+    (the clicker saw it fail) and nothing was recorded."""
+    config = tmp_path / "preprod.yml"
+    config.write_text(DECIDING_PLAN.format(url=healthy_target.http_url))
+    async with bots(config, tmp_path) as group:
+        serve = group.start()
+        for number, delay in enumerate((0.0, 0.02, 0.05), start=1):
+            service = f"svc{number}"
+            await group.standin.send_command(
+                f"start {service} 1.0 staging", user_id="U0RM", channel_id=CHANNEL
+            )
+            channel = group.standin.channel(CHANNEL)
+
+            def panel(service: str = service, channel: Channel = channel) -> str | None:
+                parent = next((m for m in channel.messages if service in m.text), None)
+                if parent is None:
+                    return None
+                found = [m for m in group.standin.thread(CHANNEL, parent.ts) if m.button_labels()]
+                return found[0].ts if found else None
+
+            await until(lambda: panel() is not None)
+            ts = panel()
+            assert ts is not None
+            click = asyncio.create_task(
+                group.standin.click("U0SRE1", ts, CHANNEL, "signoff_approve")
+            )
+            await asyncio.sleep(delay)
+            group.kill(serve)
+            try:
+                acked = (await click).status_code == 200
+            except httpx.HTTPError:
+                acked = False
+            serve = group.start()
+            signed = group.query(f"SELECT count(*) FROM signoff WHERE run_id = {number}")
+            if not acked:
+                assert signed == [(0,)], "a click that was not acknowledged left a signature"
+                continue  # the clicker saw the click fail; nothing to decide
+            await until(
+                lambda n=number: (
+                    group.query(
+                        f"SELECT announcement_ts IS NOT NULL FROM decisionrecord WHERE run_id = {n}"
+                    )
+                    == [(1,)]
+                )
+            )
+            announced = [
+                m for m in channel.messages if m.text.startswith("GO") and service in m.text
+            ]
+            assert len(announced) == 1, [m.text for m in channel.messages]
+            parent = next(
+                m for m in channel.messages if "Pre-production" in m.text and service in m.text
+            )
+            in_thread = [  # the panel (at ts) reads GO too once decided: not an announcement
+                m
+                for m in group.standin.thread(CHANNEL, parent.ts)
+                if m.text.startswith("GO") and m.ts != ts
+            ]
+            assert len(in_thread) == 1
+            await until(lambda t=ts: not group.standin.channel(CHANNEL).message(t).button_labels())
         assert "Traceback" not in group.logs()

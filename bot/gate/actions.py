@@ -373,7 +373,8 @@ class Gate:
         """Re-do what a crash may have cut short (at start-up, then periodically): decide
         every run whose facts call for a decision that is not recorded (a deadline passed,
         a process died between a signature and the decision), and announce every decision
-        older than ``grace`` seconds that was never announced. The runs it acted on."""
+        older than ``grace`` seconds that was never announced (younger ones may be being
+        announced by the process that made them). The runs it acted on."""
         return await self.decide_due() + await self.announce_missing(grace)
 
     async def decide_due(self) -> list[int]:

@@ -29,7 +29,6 @@ from bot.store.runs import RunStore
 from handlers import register_all
 
 log = logging.getLogger(__name__)
-EXPIRY_INTERVAL = 60.0
 
 
 @dataclass
@@ -45,28 +44,26 @@ class Bot:
     gate: Gate
     _duties: asyncio.Task[None] | None = None
 
-    def start(self, expiry_every: float = EXPIRY_INTERVAL) -> None:
+    def start(self) -> None:
         """Background duties: renew this process's leases; when it executes runs, claim
         the runs nobody holds (new ones queued by a replica that only acks, or resumed
-        ones whose owner stopped) and follow cancel requests; announce runs past their
-        sign-off deadline."""
-        self._duties = asyncio.create_task(self._duties_forever(expiry_every))
+        ones whose owner stopped) and follow cancel requests; decide and announce what a
+        deadline or a crash left undecided or unannounced."""
+        self._duties = asyncio.create_task(self._duties_forever())
 
-    async def _duties_forever(self, expiry_every: float) -> None:
+    async def _duties_forever(self) -> None:
         beat = self.manager.leases.ttl / 3
         poll = min(self.settings.poll_interval, beat)
-        last_beat = last_expiry = -math.inf  # everything at once, then on its own period
+        last_beat = -math.inf  # everything at once, then on its own period
         while True:
             now = time.monotonic()
             if now - last_beat >= beat:
                 last_beat = now
                 await _logged("renewing leases", self.manager.heartbeat())
+                await _logged("deciding and announcing what is due", self.gate.sweep(beat))
             if self.manager.executes:
                 await _logged("following cancel requests", self.manager.follow_cancel_requests())
                 await _logged("claiming runs", self.manager.recover())
-            if now - last_expiry >= expiry_every:
-                last_expiry = now
-                await _logged("deciding and announcing what is due", self.gate.sweep())
             await asyncio.sleep(poll)
 
     async def aclose(self) -> None:
