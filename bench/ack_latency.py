@@ -5,7 +5,20 @@ same load: a steady 50 commands a second for 10 s (a mix of start, status and li
 a burst of 100 at once. Prints p50 / p99 of each and, last, ``steady p99 ratio X``
 (preprod's p99 over the baseline's).
 
+With ``--busy N``, N runs of light checks (three http checks against the example target,
+whose ``slow`` defect makes each run last about 4 s) are started on preprod (signed
+``/preprod start`` commands, acks not measured) just before each steady phase, so that
+they are in flight while the acks are measured. They are started before the baseline's
+steady phase too, so both apps are measured on an equally busy machine. With
+``--workers W`` preprod runs as ``preprod serve --workers W``: serve only acks (and opens
+each run's thread) and its W worker children execute the runs. Prints, in addition, how
+many busy runs executed checks inside each steady phase (from the stored check times),
+the most at once, and whether the ratio is within 1.5. Every run posts to one channel,
+whose ``chat.postMessage`` budget (about one a second) paces how fast runs open, so the
+runs' check work is spread over the phase rather than all at once.
+
     .venv/bin/python bench/ack_latency.py [--rate 50] [--seconds 10] [--burst 100]
+                                          [--busy 20 [--workers 2]]
 """
 
 from __future__ import annotations
@@ -13,13 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import re
+import shutil
 import socket
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,6 +51,19 @@ from slack_standin.sender import sign  # noqa: E402
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN  # noqa: E402
 
 MIX = ["start checkout-api 2.14.0 staging", "status 1", "list"]
+RATIO_GOAL = 1.5
+BUSY_PLAN = """\
+  busy:
+    checks:
+      - {id: version, type: http, requests: [{path: /version}]}
+      - {id: health, type: http, requests: [{path: /healthz}, {path: /}]}
+      - id: items
+        type: http
+        timeout: 30s
+        requests: [{path: /api/items}, {path: /api/items/1}, {path: /api/items}]
+"""
+"""A run of three light checks side by side; with the target's ``slow`` defect, ``items``
+takes about 3.6 s (each /api/items* request about 1.2 s)."""
 
 
 def free_port() -> int:
@@ -92,6 +122,93 @@ async def burst(url: str, bodies: Iterator[bytes], count: int) -> list[float]:
                                            for _ in range(count))))  # fmt: skip
 
 
+async def busy_runs(url: str, response_url: str, tag: str, count: int, spread: float) -> int:
+    """``count`` signed ``/preprod start`` commands of the busy plan, evenly over ``spread``
+    seconds (their acks are not measured); returns how many were acked."""
+    acked = 0
+    async with httpx.AsyncClient(timeout=30) as client:
+        start = time.perf_counter()
+        for i in range(count):
+            delay = start + i * spread / max(count, 1) - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = command_body(f"start busy-{tag} 1.0.{i} busy", response_url,
+                                f"{i}.busy-{tag}.bench")  # fmt: skip
+            try:
+                await send(client, url, body)
+                acked += 1
+            except (SystemExit, httpx.HTTPError) as exc:
+                print(f"busy start {i} ({tag}) failed: {exc}", file=sys.stderr)
+    return acked
+
+
+async def steady_while_busy(
+    url: str, bodies: Iterator[bytes], rate: float, seconds: float,
+    busy_url: str, response_url: str, tag: str, busy: int,
+) -> tuple[list[float], int, tuple[float, float]]:  # fmt: skip
+    """``busy`` runs started on preprod (``busy_url``), then the steady load; returns
+    the latencies, the busy starts acked and the steady window (epoch seconds)."""
+    acked = await busy_runs(busy_url, response_url, tag, busy, 0)
+    began = time.time()
+    latencies = await steady(url, bodies, rate, seconds)
+    return latencies, acked, (began, time.time())
+
+
+def busy_figures(database: Path, tag: str, window: tuple[float, float]) -> tuple[int, int, int]:
+    """Of the busy runs tagged ``tag``: how many are stored, how many executed checks
+    inside the steady ``window`` (epoch seconds: from their first check's start to their
+    last check's end, or still going), and the most executing at once inside it."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT r.id, min(c.started_at), max(c.finished_at), sum(c.finished_at IS NULL)"
+            " FROM run r LEFT JOIN checkrecord c ON c.run_id = r.id WHERE r.service = ?"
+            " GROUP BY r.id",
+            (f"busy-{tag}",),
+        ).fetchall()
+
+    def epoch(value: str) -> float:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+    spans = []
+    for _, first, last, open_ in rows:
+        if first is None:
+            continue  # no check started yet
+        end = window[1] if open_ or last is None else epoch(last)
+        start, end = max(epoch(first), window[0]), min(end, window[1])
+        if start <= end:
+            spans.append((start, end))
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return len(rows), len(spans), most
+
+
+def wait_busy_done(database: Path, tag: str, count: int, timeout: float = 90.0) -> None:
+    """Until the busy runs of ``tag`` are no longer running (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as db:
+            (done,) = db.execute(
+                "SELECT count(*) FROM run WHERE service = ? AND status != 'RUNNING'",
+                (f"busy-{tag}",),
+            ).fetchone()
+        if done >= count:
+            return
+        time.sleep(0.2)
+    print(f"busy runs of {tag} still running after {timeout:g}s", file=sys.stderr)
+
+
+def wait_workers(log: Path, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(re.findall(r"worker \d+ executes runs", log.read_text(errors="replace"))) >= count:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{count} workers did not start within {timeout:g}s; see {log}")
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -101,7 +218,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="runs of light checks executing during each steady phase",
+    )
+    parser.add_argument("--workers", type=int, default=0, metavar="W",
+                        help="preprod serve --workers W (serve only acks)")  # fmt: skip
     args = parser.parse_args()
+    if args.busy < 0 or args.workers < 0:
+        parser.error("--busy and --workers take a count >= 0")
     tmp = Path(tempfile.mkdtemp(prefix="preprod-bench-"))
     standin_port, preprod_port, bare_port = free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{standin_port}/api/"
@@ -109,20 +237,26 @@ def main() -> None:
     slack_env = {"SLACK_BOT_TOKEN": DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": DEFAULT_SECRET,
                  "SLACK_API_URL": api_url}  # fmt: skip
     with ExitStack() as stack:
-        target = stack.enter_context(start_target(state_dir=tmp / "target"))
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)  # last, once all have stopped
+        defects = ("slow",) if args.busy else ()
+        target = stack.enter_context(start_target(*defects, state_dir=tmp / "target"))
         config = tmp / "preprod.yml"
+        busy_env = (f"  busy:\n    base_url: {target.https_url}\n"
+                    f"    ca_bundle: {target.ca_bundle}\n    plan: busy\n")  # fmt: skip
         config.write_text(
             "channel: C0RELEASES\nenvironments:\n  staging:\n"
             f"    base_url: {target.https_url}\n    ca_bundle: {target.ca_bundle}\n"
-            "    plan: quick\nplans:\n  quick:\n    checks:\n"
+            f"    plan: quick\n{busy_env if args.busy else ''}plans:\n  quick:\n    checks:\n"
             "      - {id: smoke, type: http, requests: [{path: /healthz}]}\n"
+            + (BUSY_PLAN if args.busy else "")
         )
         stack.enter_context(background(
             [sys.executable, "-m", "slack_standin", "--port", str(standin_port)], {},
             tmp / "standin.log"))  # fmt: skip
         wait_http(f"http://127.0.0.1:{standin_port}/")
+        workers = ["--workers", str(args.workers)] if args.workers else []
         stack.enter_context(background(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(preprod_port)],
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(preprod_port), *workers],
             {**slack_env, "PREPROD_CONFIG": str(config),
              "DATABASE_URL": f"sqlite:///{tmp}/bench.db"}, tmp / "preprod.log"))  # fmt: skip
         stack.enter_context(background(
@@ -130,23 +264,48 @@ def main() -> None:
             tmp / "bare.log"))  # fmt: skip
         wait_http(f"http://127.0.0.1:{preprod_port}/healthz")
         wait_http(f"http://127.0.0.1:{bare_port}/healthz")
+        if args.workers:
+            wait_workers(tmp / "preprod.log", args.workers)
+        preprod_url = f"http://127.0.0.1:{preprod_port}/slack/events"
         results: dict[str, dict[str, list[float]]] = {}
+        busy: dict[str, tuple[int, int, int, int]] = {}
         for name, port in (("bare Bolt", bare_port), ("preprod", preprod_port)):
             url = f"http://127.0.0.1:{port}/slack/events"
             bodies = commands(response_url, name)
             asyncio.run(burst(url, bodies, 10))  # warm up: auth.test, imports, connections
+            if args.busy:
+                tag = name.replace(" ", "-").lower()
+                steady_ms, acked, window = asyncio.run(steady_while_busy(
+                    url, bodies, args.rate, args.seconds, preprod_url, response_url, tag,
+                    args.busy))  # fmt: skip
+                stored, inside, most = busy_figures(tmp / "bench.db", tag, window)
+                busy[name] = (acked, stored, inside, most)
+                if name == "bare Bolt":  # its busy runs must not spill into preprod's phase
+                    wait_busy_done(tmp / "bench.db", tag, stored)
+            else:
+                steady_ms = asyncio.run(steady(url, bodies, args.rate, args.seconds))
             results[name] = {
-                "steady": asyncio.run(steady(url, bodies, args.rate, args.seconds)),
+                "steady": steady_ms,
                 "burst": asyncio.run(burst(url, bodies, args.burst)),
             }
     print(f"signed /preprod commands ({', '.join(MIX)}), {args.rate:g}/s for "
           f"{args.seconds:g}s, then a burst of {args.burst}")  # fmt: skip
+    if args.workers:
+        print(f"preprod serve --workers {args.workers}: serve acks, {args.workers} workers "
+              "execute the runs")  # fmt: skip
+    for name, (acked, stored, inside, most) in busy.items():
+        print(f"busy, {name} steady phase: {acked}/{args.busy} runs of light checks started "
+              f"on preprod just before it ({stored} stored); {inside} executed checks inside "
+              f"the phase, at most {most} at once")  # fmt: skip
     for name, runs in results.items():
         for kind, values in runs.items():
             print(f"{name:10} {kind:7} n={len(values):4}  p50 {pct(values, 50):7.1f} ms"
                   f"  p99 {pct(values, 99):7.1f} ms  max {max(values):7.1f} ms")  # fmt: skip
     ratio = pct(results["preprod"]["steady"], 99) / pct(results["bare Bolt"]["steady"], 99)
     print(f"steady p99 ratio {ratio:.2f}")
+    if args.busy or args.workers:
+        within = "within" if ratio <= RATIO_GOAL else "NOT within"
+        print(f"steady p99 ratio {ratio:.2f} is {within} {RATIO_GOAL:g}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,826 @@
+"""Releases through the Slack stand-in while replicas of ``preprod serve`` are SIGKILLed.
+
+Starts a throw-away PostgreSQL (initdb/pg_ctl, as tests/support/postgres.py), the example
+target (``slow`` defect: each /api/items* request takes about 1.2 s), the Slack stand-in
+(in this process) and ``--replicas`` ``preprod serve`` processes on that database with a
+short lease (``--lease-ttl``). Releases run through the stand-in (``--parallel`` at a
+time): a signed ``/preprod start`` to a live replica, then, once the sign-off panel shows
+its buttons, an Approve click by the member of each required role, sent to a live
+replica, then the wait for the announcement. Meanwhile a random replica is SIGKILLed
+``--kills`` times at random moments (a random moment, 0-50 ms after a click it is
+handling, in the middle of a load test it runs, or in the middle of a check it runs) and
+started again at once. Then the releases in flight are waited for, and the figures are
+printed in one block:
+
+- runs started (acked starts, runs stored), finished (all checks final), decided and
+  announced;
+- results lost: a check whose final result later changed or vanished, a check stored
+  with more than one attempt, or a target path served more often than the plan allows
+  (the target's own /metrics; a check interrupted by a kill may run again, and only
+  those are allowed to);
+- sign-offs lost: an acknowledged Approve click (HTTP 200) whose signature is not in the
+  database and whose clicker was not told privately that it did not count;
+- duplicate messages: the stand-in's messages sharing an outbox key (every bot message
+  carries ``{"event_type": "preprod_message", "event_payload": {"key": ...}}``), parents
+  per run and announcements per run;
+- orphan Locust processes: Locust processes (command line containing this bench's temp
+  dir) whose owner is gone for more than 3 s, and any left at the end.
+
+Every wait is bounded; everything started is stopped (by pid) and the temp dir removed,
+also on Ctrl-C, unless ``--keep``.
+
+    .venv/bin/python bench/chaos.py --kills 50 [--replicas 2] [--seed 1] [--parallel 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from examples.target.launch import RunningTarget, start_target  # noqa: E402
+from slack_standin import Message, SlackStandIn  # noqa: E402
+from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
+
+CHANNEL = "C0RELEASES"
+REQUESTER = "U0RM"
+SIGNERS = {"sre": "U0SRE1", "security": "U0SEC1"}
+USERS = {REQUESTER: "rita", "U0SRE1": "sam", "U0SEC1": "sid"}
+PLAN = """\
+channel: C0RELEASES
+roles:
+  sre: {{members: [U0SRE1]}}
+  security: {{members: [U0SEC1]}}
+policy: {{required_signoffs: [sre, security]}}
+environments:
+  staging: {{base_url: {url}, plan: release}}
+plans:
+  release:
+    checks:
+      - {{id: version, type: http, requests: [{{path: /version}}]}}
+      - id: items
+        type: http
+        timeout: 30s
+        requests: [{{path: /api/items}}, {{path: /api/items}}]
+      - id: load
+        type: load
+        users: 2
+        spawn_rate: 2
+        duration: 2s
+        tasks: [{{path: /}}]
+      - {{id: item, type: http, timeout: 30s, requests: [{{path: "/api/items/1"}}]}}
+      - {{id: health, type: http, requests: [{{path: /healthz}}]}}
+"""
+HTTP_CHECKS = {"version": ("/version", 1), "items": ("/api/items", 2),
+               "item": ("/api/items/{id}", 1), "health": ("/healthz", 1)}  # fmt: skip
+"""Each light check of the plan: the target route it alone requests, and how often."""
+CHECKS = ("version", "items", "load", "item", "health")
+FINAL = {"passed", "failed", "error", "skipped", "interrupted", "warning"}
+MODES = ("random moment", "after a click", "mid load test", "mid check")
+ORPHAN_GRACE = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, from /proc; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+def locust_pids(marker: str) -> dict[int, int]:
+    """Live Locust processes whose command line mentions ``marker``: pid -> parent pid."""
+    found: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if marker not in cmdline or " -m locust " not in cmdline:
+            continue
+        stat = proc_stat(int(entry))
+        if stat is not None and stat[0] != "Z":
+            found[int(entry)] = stat[1]
+    return found
+
+
+@dataclass
+class Replica:
+    slot: int
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    healthy: bool = False
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+
+@dataclass
+class Click:
+    run_id: int
+    role: str
+    user: str
+    sent_to: int
+    status: int | None
+    at: float
+    error: str = ""
+
+
+@dataclass
+class Kill:
+    number: int
+    mode: str
+    slot: int
+    pid: int
+    at: float
+    interrupted: list[tuple[int, str]]
+    detail: str = ""
+
+
+@dataclass
+class Figures:
+    starts_sent: int = 0
+    starts_acked: int = 0
+    starts_failed: list[str] = field(default_factory=list)
+    releases: dict[str, int | None] = field(default_factory=dict)
+    """service -> run id (None: no run stored)."""
+    clicks: list[Click] = field(default_factory=list)
+    kills: list[Kill] = field(default_factory=list)
+    changed_results: list[str] = field(default_factory=list)
+    orphans: set[int] = field(default_factory=set)
+    timeouts: list[str] = field(default_factory=list)
+    restarts_failed: list[str] = field(default_factory=list)
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace, tmp: Path, database_url: str,
+                 target: RunningTarget, standin: SlackStandIn) -> None:  # fmt: skip
+        self.args = args
+        self.tmp = tmp
+        self.rng = random.Random(args.seed)
+        self.database_url = database_url
+        self.target = target
+        self.standin = standin
+        self.db: Engine = create_engine(database_url, pool_size=2, max_overflow=2)
+        self.replicas: dict[int, Replica] = {}
+        self.everyone: list[Replica] = []
+        self.figures = Figures()
+        self.started = time.monotonic()
+        self.wall_start = time.time()
+        self.final_seen: dict[tuple[int, str, int], tuple[str, str]] = {}
+        self.orphan_since: dict[int, float] = {}
+        self.click_hook: asyncio.Future[Replica] | None = None
+        self.restarts: set[asyncio.Task[None]] = set()
+        self.incarnations = 0
+        self.locust_at_end: dict[int, int] = {}
+        self.http = httpx.AsyncClient(timeout=5)
+        config = tmp / "preprod.yml"
+        config.write_text(PLAN.format(url=target.http_url))
+        self.env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": standin.token,
+            "SLACK_SIGNING_SECRET": standin.signing_secret,
+            "SLACK_API_URL": standin.api_url,
+            "PREPROD_CONFIG": str(config),
+            "DATABASE_URL": database_url,
+            "PREPROD_LEASE_TTL": str(args.lease_ttl),
+            "PREPROD_UPDATE_INTERVAL": "0.5",
+        }
+
+    # -- output -------------------------------------------------------------------
+
+    def note(self, line: str) -> None:
+        """A progress line (stderr), stamped with the seconds since the start."""
+        print(f"[{time.monotonic() - self.started:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+    # -- the database -------------------------------------------------------------
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        with self.db.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), params)]
+
+    # -- replicas -----------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        done = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=self.tmp,
+                              env=self.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"preprod db upgrade failed:\n{done.stdout}{done.stderr}")
+
+    async def spawn(self, slot: int) -> Replica:
+        """A new ``preprod serve`` in ``slot``, started from the temp dir (so Locust's
+        work files, and command lines, carry it); returns once it answers /healthz."""
+        port = free_port()
+        self.incarnations += 1
+        log = self.tmp / f"serve-{slot}-{self.incarnations}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+                cwd=self.tmp, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        replica = Replica(slot, proc, port, log)
+        self.replicas[slot] = replica
+        self.everyone.append(replica)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with suppress(httpx.HTTPError):
+                if (await self.http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    replica.healthy = True
+                    return replica
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"replica {slot} (pid {proc.pid}) did not come up; see {log}")
+
+    async def restart(self, slot: int) -> None:
+        for attempt in range(3):
+            try:
+                await self.spawn(slot)
+                return
+            except RuntimeError as exc:
+                self.figures.restarts_failed.append(str(exc))
+                self.note(f"restart of replica {slot} failed (attempt {attempt + 1}): {exc}")
+                stale = self.replicas[slot].proc
+                if stale.poll() is None:
+                    stale.kill()
+                await asyncio.to_thread(stale.wait)
+
+    async def live(self, timeout: float = 60.0) -> Replica:
+        """A random healthy replica (waits, bounded, while all are down)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            up = [r for r in self.replicas.values() if r.healthy and r.proc.poll() is None]
+            if up:
+                return self.rng.choice(up)
+            if time.monotonic() > deadline:
+                raise TimeoutError("no live replica")
+            await asyncio.sleep(0.1)
+
+    def stop_all(self) -> None:
+        """SIGTERM every live replica (a graceful stop hands its runs over), then SIGKILL
+        what is left after 15 s; by pid only."""
+        live = [r.proc for r in self.everyone if r.proc.poll() is None]
+        for proc in live:
+            with suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in live:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    # -- the releases -------------------------------------------------------------
+
+    async def command(self, replica: Replica, line: str) -> httpx.Response:
+        self.standin.bot_url = replica.events_url  # read before the first await below
+        return await self.standin.send_command(line, user_id=REQUESTER, channel_id=CHANNEL)
+
+    async def click(self, replica: Replica, ts: str, role: str) -> httpx.Response:
+        self.standin.bot_url = replica.events_url
+        return await self.standin.click(SIGNERS[role], ts, CHANNEL, "signoff_approve",
+                                        block_id=f"signoff:{role}")  # fmt: skip
+
+    def keyed(self, key: str) -> list[Message]:
+        return [m for m in self.standin.channel(CHANNEL).all_messages if message_key(m) == key]
+
+    async def until(self, what: str, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.figures.timeouts.append(what)
+                self.note(f"gave up waiting: {what}")
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
+    async def release(self, number: int) -> None:
+        service = f"svc-{number}"
+        figures = self.figures
+        figures.releases[service] = None
+        for attempt in range(5):  # a person tries again when Slack shows an error
+            try:
+                replica = await self.live()
+                figures.starts_sent += 1
+                response = await self.command(replica, f"start {service} 1.0.{number} staging")
+                body = response.text
+                if response.status_code == 200 and "Starting the validation" in body:
+                    figures.starts_acked += 1
+                    break
+                figures.starts_failed.append(f"{service}: {response.status_code} {body[:120]}")
+            except (httpx.HTTPError, TimeoutError) as exc:
+                figures.starts_failed.append(f"{service}: {type(exc).__name__} {exc}")
+            await asyncio.sleep(1 + attempt)
+        else:
+            return
+
+        def stored() -> bool:
+            return bool(self.query("SELECT id FROM run WHERE service = :s", s=service))
+
+        if not await self.until(f"{service}: a run stored after its acked start", stored, 30):
+            return
+        run_id = int(self.query("SELECT min(id) FROM run WHERE service = :s", s=service)[0][0])
+        figures.releases[service] = run_id
+
+        def panel() -> Message | None:
+            found = self.keyed(f"run:{run_id}:panel")
+            return found[0] if found else None
+
+        def buttons() -> bool:
+            found = panel()
+            return found is not None and "Approve" in found.button_labels()
+
+        if not await self.until(f"run {run_id}: a sign-off panel with buttons", buttons, 90):
+            return
+        for role in SIGNERS:
+            await self.sign(run_id, role, panel)
+
+        def announced() -> bool:
+            rows = self.query("SELECT announcement_ts FROM decisionrecord WHERE run_id = :r",
+                              r=run_id)  # fmt: skip
+            return bool(rows) and rows[0][0] is not None
+
+        await self.until(f"run {run_id}: decided and announced", announced, 90)
+
+    async def sign(self, run_id: int, role: str, panel: Callable[[], Message | None]) -> None:
+        """Approve for ``role`` until a click is acknowledged (a person clicks again when
+        Slack shows the click failed), at most five times."""
+        for attempt in range(5):
+            message = panel()
+            if message is None or "Approve" not in message.button_labels():
+                return  # decided meanwhile (or gone): nothing left to click
+            try:
+                replica = await self.live()
+            except TimeoutError:
+                continue
+            task = asyncio.create_task(self.click(replica, message.ts, role))
+            hook = self.click_hook
+            if hook is not None and not hook.done():
+                hook.set_result(replica)
+            record = Click(run_id, role, SIGNERS[role], replica.slot, None, time.time())
+            self.figures.clicks.append(record)
+            try:
+                response = await task
+                record.status = response.status_code
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError as exc:
+                record.error = f"{type(exc).__name__}"
+            await asyncio.sleep(0.5 + attempt)
+
+    async def releases(self, stop: asyncio.Event) -> None:
+        """``--parallel`` releases at a time until ``stop``; then those in flight end."""
+        running: set[asyncio.Task[None]] = set()
+        number = 0
+        while not stop.is_set():
+            while len(running) < self.args.parallel and not stop.is_set():
+                number += 1
+                task = asyncio.create_task(self.release(number))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+            await asyncio.sleep(0.2)
+        if running:
+            self.note(f"kills done; waiting for {len(running)} releases in flight")
+            await asyncio.gather(*running)
+
+    # -- the kills ----------------------------------------------------------------
+
+    async def victim(self, mode: str) -> tuple[Replica, str] | None:
+        """The replica to kill for ``mode`` (bounded waits; None: nothing fitting came)."""
+        if mode == "after a click":
+            loop = asyncio.get_running_loop()
+            self.click_hook = loop.create_future()
+            try:
+                replica = await asyncio.wait_for(self.click_hook, 15)
+            except TimeoutError:
+                return None
+            finally:
+                self.click_hook = None
+            delay = self.rng.uniform(0, 0.05)
+            await asyncio.sleep(delay)
+            return replica, f"{delay * 1000:.0f} ms after sending it a click"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            by_pid = {r.proc.pid: r for r in self.replicas.values() if r.healthy}
+            if mode == "mid load test":
+                owners = [ppid for ppid in locust_pids(str(self.tmp)).values() if ppid in by_pid]
+                if owners:
+                    return by_pid[self.rng.choice(owners)], "running a load test"
+            elif mode == "mid check":
+                rows = self.query(
+                    "SELECT r.lease_owner, c.run_id, c.check_id FROM checkrecord c"
+                    " JOIN run r ON r.id = c.run_id WHERE c.status = 'running'"
+                    " AND c.check_id <> 'load'"
+                )
+                fitting = [(by_pid[pid], f"running check {check} of run {run}")
+                           for owner, run, check in rows
+                           if (pid := owner_pid(owner)) is not None and pid in by_pid]  # fmt: skip
+                if fitting:
+                    return self.rng.choice(fitting)
+            else:
+                if by_pid:
+                    return self.rng.choice(list(by_pid.values())), "at a random moment"
+            await asyncio.sleep(0.05)
+        return None
+
+    async def kills(self, stop: asyncio.Event) -> None:
+        try:
+            for number in range(1, self.args.kills + 1):
+                await asyncio.sleep(self.rng.uniform(*self.args.interval))
+                mode = self.rng.choice(MODES)
+                chosen = await self.victim(mode)
+                if chosen is None:
+                    mode = MODES[0]
+                    chosen = await self.victim(mode)
+                if chosen is None:
+                    self.note(f"kill {number}: no live replica to kill")
+                    continue
+                replica, detail = chosen
+                await self.kill(number, mode, replica, detail)
+        finally:
+            stop.set()
+
+    async def kill(self, number: int, mode: str, replica: Replica, detail: str) -> None:
+        replica.healthy = False
+        pid = replica.proc.pid
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.to_thread(replica.proc.wait)
+        # frozen now: what the dead process was in the middle of may legitimately run again
+        rows = self.query(
+            "SELECT c.run_id, c.check_id FROM checkrecord c JOIN run r ON r.id = c.run_id"
+            " WHERE c.status = 'running' AND r.lease_owner LIKE :owner",
+            owner=f"%:{pid}:%",
+        )
+        interrupted = [(int(run), str(check)) for run, check in rows]
+        kill = Kill(number, mode, replica.slot, pid, time.monotonic() - self.started,
+                    interrupted, detail)  # fmt: skip
+        self.figures.kills.append(kill)
+        self.note(f"kill {number}: replica {replica.slot} (pid {pid}) {detail}; "
+                  f"interrupted {interrupted or 'no check'}")  # fmt: skip
+        task = asyncio.create_task(self.restart(replica.slot))
+        self.restarts.add(task)
+        task.add_done_callback(self.restarts.discard)
+
+    # -- watchers -----------------------------------------------------------------
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Every 0.5 s: a final check result that changed or vanished, and Locust
+        processes whose owner is gone (orphans after ``ORPHAN_GRACE`` seconds)."""
+        while not stop.is_set():
+            self.sample_results()
+            self.sample_locust()
+            await asyncio.sleep(0.5)
+
+    def sample_results(self) -> None:
+        rows = self.query("SELECT run_id, check_id, attempt, status, summary FROM checkrecord")
+        now = {(int(r), str(c), int(a)): (str(s).lower(), str(m)) for r, c, a, s, m in rows}
+        for key, (status, summary) in self.final_seen.items():
+            if now.get(key) != (status, summary):
+                what = now.get(key, ("gone", ""))
+                line = f"run {key[0]} check {key[1]} attempt {key[2]}: was {status} " \
+                       f"({summary[:60]}), now {what[0]} ({what[1][:60]})"  # fmt: skip
+                if line not in self.figures.changed_results:
+                    self.figures.changed_results.append(line)
+                    self.note(f"RESULT CHANGED: {line}")
+        for key, value in now.items():
+            if value[0] in FINAL and key not in self.final_seen:
+                self.final_seen[key] = value
+
+    def sample_locust(self) -> None:
+        live = {r.proc.pid for r in self.everyone if r.proc.poll() is None}
+        found = locust_pids(str(self.tmp))
+        now = time.monotonic()
+        for pid, ppid in found.items():
+            owned = ppid in live or ppid in found
+            if owned:
+                self.orphan_since.pop(pid, None)
+                continue
+            since = self.orphan_since.setdefault(pid, now)
+            if now - since > ORPHAN_GRACE and pid not in self.figures.orphans:
+                self.figures.orphans.add(pid)
+                self.note(f"ORPHAN Locust pid {pid} (parent {ppid})")
+
+    # -- the run ------------------------------------------------------------------
+
+    async def run(self) -> list[str]:
+        self.note("migrating the database, starting the replicas")
+        await asyncio.to_thread(self.upgrade)
+        for slot in range(self.args.replicas):
+            await self.spawn(slot)
+        stop = asyncio.Event()
+        watching = asyncio.Event()
+        watcher = asyncio.create_task(self.watch(watching))
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(self.releases(stop), self.kills(stop)), self.args.max_seconds
+            )
+        except TimeoutError:
+            self.figures.timeouts.append(f"the whole run (over {self.args.max_seconds:g}s)")
+            self.note("time is up: stopping the releases")
+        if self.restarts:
+            await asyncio.wait(self.restarts, timeout=60)
+        await asyncio.sleep(3)  # let the last updates and a final sweep land
+        self.sample_results()
+        await asyncio.sleep(ORPHAN_GRACE + 1)
+        self.sample_locust()
+        self.locust_at_end = locust_pids(str(self.tmp))
+        watching.set()
+        await watcher
+        return await self.report()
+
+    async def report(self) -> list[str]:
+        f = self.figures
+        elapsed = time.monotonic() - self.started
+        runs = self.query("SELECT id, service, status FROM run ORDER BY id")
+        records = self.query("SELECT run_id, check_id, attempt, status FROM checkrecord")
+        by_run: dict[int, dict[str, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
+        for run_id, check_id, attempt, status in records:
+            by_run[int(run_id)][str(check_id)].append((int(attempt), str(status).lower()))
+        finished = [int(r) for r, _, s in runs if str(s).upper() == "FINISHED"
+                    and all(a[-1][1] in FINAL for a in by_run[int(r)].values())
+                    and set(by_run[int(r)]) == set(CHECKS)]  # fmt: skip
+        not_finished = [f"run {r} ({s}; checks {dict(by_run[int(r)])})"
+                        for r, _, s in runs if int(r) not in finished]  # fmt: skip
+        decisions = dict(self.query("SELECT run_id, outcome FROM decisionrecord"))
+        announced_rows = self.query(
+            "SELECT run_id FROM decisionrecord WHERE announcement_ts IS NOT NULL"
+        )
+        announced = {int(r) for (r,) in announced_rows}
+        messages = self.standin.channel(CHANNEL).all_messages
+        keys = Counter(k for m in messages if (k := message_key(m)) is not None)
+        duplicates = {k: n for k, n in keys.items() if n > 1}
+        unkeyed = [m for m in messages if message_key(m) is None]
+        run_ids = [int(r) for r, _, _ in runs]
+        parents = {r: keys.get(f"run:{r}:parent", 0) for r in run_ids}
+        tops = {r: keys.get(f"run:{r}:decision", 0) for r in run_ids}
+        in_thread = {r: keys.get(f"run:{r}:decision:thread", 0) for r in run_ids}
+        announced_in_slack = [r for r in announced if tops.get(r) and in_thread.get(r)]
+        attempts = [
+            f"run {r} {c}: attempts {sorted(a for a, _ in v)}"
+            for r, checks in by_run.items()
+            for c, v in checks.items()
+            if len(v) > 1
+        ]
+        # the target's own counters against the plan
+        served = target_counts(self.target)
+        interrupted = Counter(check for kill in f.kills for _, check in kill.interrupted)
+        executed: Counter[str] = Counter()
+        for checks in by_run.values():
+            for check, versions in checks.items():
+                if versions[-1][1] in FINAL - {"skipped", "interrupted"}:
+                    executed[check] += 1
+        path_lines, over = [], []
+        for check, (path, per) in HTTP_CHECKS.items():
+            low, high = per * executed[check], per * (executed[check] + interrupted[check])
+            got = served.get(path, 0)
+            verdict = "ok" if low <= got <= high else ("OVER" if got > high else "UNDER")
+            if got > high:
+                over.append(f"{path}: {got - high} more than allowed")
+            path_lines.append(f"{path} {got} (allowed {low}-{high}) {verdict}")
+        acked = [c for c in f.clicks if c.status == 200]
+        signed = {(int(r), str(role), str(u)) for r, role, u in
+                  self.query('SELECT run_id, role, "user" FROM signoff')}  # fmt: skip
+        missing = [c for c in acked if (c.run_id, c.role, c.user) not in signed]
+        told = [c for c in missing if self.told(c)]
+        lost = [c for c in missing if c not in told]
+        unacked = [c for c in f.clicks if c.status != 200]
+        orphans_end = self.locust_at_end
+        lost_runs = [s for s, r in f.releases.items() if r is None]
+        modes = Counter(k.mode for k in f.kills)
+        interrupted_total = sum(len(k.interrupted) for k in f.kills)
+        lines = [
+            "",
+            f"chaos: {self.args.replicas} replicas of preprod serve on PostgreSQL, seed "
+            f"{self.args.seed}, lease TTL {self.args.lease_ttl:g}s, {self.args.parallel} "
+            "releases at a time",
+            f"kills                         {len(f.kills)} of {self.args.kills} ("
+            + ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
+            + f"); "
+            f"{interrupted_total} checks interrupted; restarts failed: "
+            f"{len(f.restarts_failed)}",
+            f"runs started                  {f.starts_acked} acked starts ({f.starts_sent} sent,"
+            f" {len(f.starts_failed)} not acked), {len(runs)} runs stored",
+            f"runs finished (checks done)   {len(finished)} of {len(runs)}",
+            f"runs decided and announced    {len(announced_in_slack)} of {len(runs)} "
+            f"(decided {len(decisions)}: "
+            + ", ".join(f"{o} {n}" for o, n in sorted(Counter(decisions.values()).items()))
+            + f"; announcement recorded {len(announced)})",
+            f"results lost                  {len(f.changed_results) + len(attempts) + len(over)}"
+            f" (final results changed {len(f.changed_results)}, checks with >1 attempt "
+            f"{len(attempts)}, target paths over the plan {len(over)})",
+            f"  target /metrics vs plan     {'; '.join(path_lines)}",
+            f"sign-offs lost                {len(lost)} (acked clicks {len(acked)}, not acked "
+            f"{len(unacked)}, acked but refused and told privately {len(told)})",
+            f"duplicate messages            {sum(n - 1 for n in duplicates.values())} "
+            f"({len(keys)} keyed messages, {len(unkeyed)} without a key); parents per run "
+            f"{dict(sorted(Counter(parents.values()).items()))}, channel announcements per "
+            f"run {dict(sorted(Counter(tops.values()).items()))}, thread announcements per "
+            f"run {dict(sorted(Counter(in_thread.values()).items()))}",
+            f"orphan Locust processes       {len(f.orphans | set(orphans_end))} (owner gone "
+            f">{ORPHAN_GRACE:g}s during the run: {len(f.orphans)}; left at the end: "
+            f"{len(orphans_end)})",
+            f"releases lost (acked, no run) {len(lost_runs)}; waits given up {len(f.timeouts)}",
+            f"elapsed                       {elapsed:.0f}s",
+        ]
+        undecided = [self.undecided(r) for r in run_ids if r not in announced_in_slack]
+        details = [
+            *(f"  not finished: {line}" for line in not_finished),
+            *(f"  not announced: {line}" for line in undecided),
+            *(f"  result changed: {line}" for line in f.changed_results),
+            *(f"  more than one attempt: {line}" for line in attempts),
+            *(f"  over the plan: {line}" for line in over),
+            *(
+                f"  duplicate key {k}: {n} messages; {self.posts_of(k)}"
+                for k, n in sorted(duplicates.items())
+            ),
+            *(
+                f"  sign-off lost: run {c.run_id} {c.role} by {c.user}, acked by replica "
+                f"{c.sent_to}"
+                for c in lost
+            ),
+            *(f"  refused: run {c.run_id} {c.role}: {self.told(c)}" for c in told),
+            *(f"  no run stored for the acked start of {s}" for s in lost_runs),
+            *(f"  gave up: {t}" for t in f.timeouts),
+            *(f"  start not acked: {s}" for s in f.starts_failed[:10]),
+            *(f"  orphan Locust pid {p}" for p in sorted(f.orphans | set(orphans_end))),
+        ]
+        if details:
+            lines += ["details:", *details]
+        return lines
+
+    def undecided(self, run_id: int) -> str:
+        """What a run without an announcement has: its state, the kills around its end,
+        its outbox rows (sent or only intended) and the keys Slack shows."""
+        status, finished = self.query(
+            "SELECT status, extract(epoch FROM finished_at) FROM run WHERE id = :r", r=run_id
+        )[0]
+        at = f"{float(finished) - self.wall_start:.1f}s" if finished is not None else "-"
+        outbox = self.query("SELECT key, ts IS NOT NULL FROM outboxmessage WHERE run_id = :r"
+                            " ORDER BY at", r=run_id)  # fmt: skip
+        rows = ", ".join(f"{k.split(':', 2)[-1]}{'' if sent else ' (unsent)'}"
+                         for k, sent in outbox)  # fmt: skip
+        shown = sorted({k.split(":", 2)[-1] for m in self.standin.channel(CHANNEL).all_messages
+                        if (k := message_key(m)) and k.startswith(f"run:{run_id}:")})  # fmt: skip
+        thread = self.query("SELECT gate_ts FROM slackthread WHERE run_id = :r", r=run_id)
+        clicks = [c for c in self.figures.clicks if c.run_id == run_id]
+        return (f"run {run_id} {status} finished at {at}; outbox [{rows}]; in Slack "
+                f"{shown}; gate_ts {thread[0][0] if thread else None}; clicks "
+                f"{[(c.role, c.status or c.error) for c in clicks]}")  # fmt: skip
+
+    def posts_of(self, key: str) -> str:
+        """When each message under ``key`` was posted (seconds since the start), and the
+        look-ups of the channel or thread (history/replies) the bot made around them."""
+        posts = [c.at - self.wall_start for c in self.standin.calls_to("chat.postMessage")
+                 if key_of_args(c.args) == key and c.ok]  # fmt: skip
+        if not posts:
+            return "no post recorded"
+        looks = [f"{c.method.split('.')[1]} {c.at - self.wall_start:.1f}s"
+                 for c in self.standin.calls
+                 if c.method in ("conversations.replies", "conversations.history")
+                 and posts[0] - 1 <= c.at - self.wall_start <= posts[-1] + 1]  # fmt: skip
+        return (
+            f"posted at {', '.join(f'{t:.2f}s' for t in posts)}; look-ups around them: "
+            f"{looks or 'none'}"
+        )
+
+    def told(self, click: Click) -> str:
+        """The private notice the clicker got about this run, if any ('' if none)."""
+        parent = self.keyed(f"run:{click.run_id}:parent")
+        thread = {m.ts for m in parent}
+        for message in self.standin.ephemerals(click.user):
+            if message.thread_ts in thread:
+                return message.text[:100]
+        return ""
+
+
+def message_key(message: Message) -> str | None:
+    metadata = message.metadata or {}
+    if metadata.get("event_type") != "preprod_message":
+        return None
+    key = (metadata.get("event_payload") or {}).get("key")
+    return key if isinstance(key, str) else None
+
+
+def key_of_args(args: dict[str, Any]) -> str | None:
+    metadata = args.get("metadata")
+    if isinstance(metadata, str):
+        with suppress(ValueError):
+            metadata = json.loads(metadata)
+    if not isinstance(metadata, dict) or metadata.get("event_type") != "preprod_message":
+        return None
+    key = (metadata.get("event_payload") or {}).get("key")
+    return key if isinstance(key, str) else None
+
+
+def owner_pid(owner: object) -> int | None:
+    match = re.match(r"^[^:]*:(\d+):", str(owner or ""))
+    return int(match.group(1)) if match else None
+
+
+def target_counts(target: RunningTarget) -> dict[str, int]:
+    """Requests the target answered per route (its own Prometheus counters)."""
+    body = httpx.get(f"{target.http_url}/metrics", timeout=10).text
+    counts: Counter[str] = Counter()
+    for path, count in re.findall(r'http_requests_total\{path="([^"]*)",status="\d+"\} (\d+)',
+                                  body):  # fmt: skip
+        counts[path] += int(count)
+    return dict(counts)
+
+
+@contextmanager
+def temp_dir(keep: bool) -> Iterator[Path]:
+    tmp = Path(tempfile.mkdtemp(prefix="preprod-chaos-"))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def main_async(args: argparse.Namespace, tmp: Path, database_url: str,
+                     target: RunningTarget) -> list[str]:  # fmt: skip
+    standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases"})
+    await standin.start()
+    chaos = Chaos(args, tmp, database_url, target, standin)
+    try:
+        return await chaos.run()
+    finally:
+        await asyncio.to_thread(chaos.stop_all)
+        for pid in locust_pids(str(tmp)):  # counted already; none may keep loading
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        await chaos.http.aclose()
+        chaos.db.dispose()
+        await standin.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=3, help="releases at a time")
+    parser.add_argument("--lease-ttl", type=float, default=2.0)
+    parser.add_argument("--interval", type=float, nargs=2, default=(2.0, 8.0),
+                        metavar=("MIN", "MAX"), help="seconds between kills")  # fmt: skip
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=540,
+        help="bound on the kills and releases (then the rest is counted)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    args = parser.parse_args()
+    if args.kills < 0 or args.replicas < 1 or args.parallel < 1:
+        parser.error("--kills >= 0, --replicas >= 1 and --parallel >= 1")
+    with ExitStack() as stack:
+        tmp = stack.enter_context(temp_dir(args.keep))
+        try:
+            database_url = stack.enter_context(running_postgres())
+        except PostgresUnavailable as exc:
+            raise SystemExit(f"no PostgreSQL: {exc}") from None
+        target = stack.enter_context(start_target("slow", state_dir=tmp / "target"))
+        lines = asyncio.run(main_async(args, tmp, database_url, target))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
