@@ -22,8 +22,9 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.gate.actions import Gate, Refused
+from bot.gate.actions import Gate
 from bot.gate.policy import MIN_REASON, Vote
+from bot.gate.refusals import Refused
 from bot.gate.roles import DirectoryUnavailable
 from bot.slack.actions import (
     APPROVE,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.gate.actions import Refused
 from bot.gate.policy import Vote
+from bot.gate.refusals import Refused
 from bot.gate.view import Target
 from bot.input_limits import MAX_COMMAND, MAX_TEXT, MIN_REASON
 from bot.slack.actions import REASON_BLOCK

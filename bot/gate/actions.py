@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -18,26 +17,18 @@ from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
 from bot.gate.policy import (
     MIN_REASON,
-    AttestationFact,
-    CheckFact,
     Decision,
-    Facts,
     Outcome,
-    RolePolicy,
-    SignOffFact,
     Vote,
-    decide,
     may_sign,
     may_waive,
 )
+from bot.gate.reading import Loaded, RunReader
+from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
 from bot.gate.view import (
-    AttestationView,
     FailureView,
-    GateView,
-    RoleView,
     Target,
-    WaiverView,
 )
 from bot.input_limits import text_problem
 from bot.store.gate import GateStore
@@ -46,26 +37,14 @@ from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
     Run,
-    RunStatus,
     SignOff,
     Waiver,
-    as_utc,
     utcnow,
 )
 from bot.store.runs import RunStore
-from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Refused(Exception):
-    """An action the person may not take; the message says why (shown privately)."""
-
-
-class TooSlow(Refused):
-    """Authorising took longer than the caller could wait (a chat platform's ack window):
-    nothing was recorded, and the person may simply try again."""
 
 
 async def _authorised(check: Awaitable[T], within: float | None) -> T:
@@ -79,14 +58,6 @@ async def _authorised(check: Awaitable[T], within: float | None) -> T:
             return await check
     except TimeoutError:
         raise TooSlow(f"Checking took longer than {within:g} s; try again in a moment.") from None
-
-
-@dataclass(frozen=True)
-class Loaded:
-    run: Run
-    gate: GateView
-    facts: Facts
-    recorded: DecisionRecord | None
 
 
 class Gate:
@@ -105,111 +76,18 @@ class Gate:
         self.directory = directory
         self.report_url = report_url
         self.clock = clock
+        self.reader = RunReader(config, store, directory, report_url, clock)
         self.listeners: list[GateListener] = []
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def add_listener(self, listener: GateListener) -> None:
         self.listeners.append(listener)
 
-    # -- reading -----------------------------------------------------------------------
-
     async def load(self, run_id: int) -> Loaded:
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise Refused(f"There is no run #{run_id}.")
-        report = await self.store.report(run_id)
-        signoffs = await self.gates.signoffs(run_id, run.generation)
-        attempts = await self.gates.attempts(run_id)
-        waivers = [
-            w for w in await self.gates.waivers(run_id) if attempts.get(w.check_id) == w.attempt
-        ]
-        ticks = {t.item_id: t for t in await self.gates.ticks(run_id)}
-        waived = {w.check_id for w in waivers}
-        items = self.config.plans[run.plan].attestations if run.plan in self.config.plans else []
-        facts = Facts(
-            checks=tuple(
-                CheckFact(r.check_id, r.status, r.critical, r.check_id in waived)
-                for r in report.results
-            ),
-            automated_done=run.status is RunStatus.FINISHED,
-            signoffs=tuple(
-                SignOffFact(s.role, s.user, Vote(s.vote), s.reason, as_utc(s.at)) for s in signoffs
-            ),
-            attestations=tuple(
-                AttestationFact(
-                    i.id, i.role, i.blocking, t.user if (t := ticks.get(i.id)) else None
-                )
-                for i in items
-            ),
-            required=tuple(
-                RolePolicy(role, self._min_approvals(role)) for role in self.config.required_roles
-            ),
-            deadline=self.deadline(run),
-            cancelled=run.status is RunStatus.CANCELLED,
-        )
-        recorded = await self.gates.decision(run_id)
-        decision = (
-            Decision(Outcome(recorded.outcome), tuple(recorded.reasons))
-            if recorded is not None
-            else decide(facts, self.clock())
-        )
-        gate = GateView(
-            run_id=run_id,
-            generation=run.generation,
-            service=run.service,
-            version=run.version,
-            environment=run.environment,
-            requester=run.requester,
-            report_url=self.report_url(run_id),
-            decision=decision,
-            roles=tuple(self._role_view(role, signoffs) for role in self.config.required_roles),
-            failures=tuple(
-                FailureView(r.check_id, r.summary, r.critical)
-                for r in report.results
-                if r.status.is_problem
-            ),
-            waivers=tuple(
-                WaiverView(w.check_id, w.user, w.justification, as_utc(w.at)) for w in waivers
-            ),
-            attestations=tuple(self._attestation_view(i, ticks.get(i.id)) for i in items),
-            started_at=as_utc(run.created_at),
-            decided_at=as_utc(recorded.at) if recorded else None,
-        )
-        return Loaded(run, gate, facts, recorded)
+        return await self.reader.load(run_id)
 
     def deadline(self, run: Run) -> datetime:
-        return as_utc(run.created_at) + timedelta(seconds=self.config.policy.signoff_deadline)
-
-    def _min_approvals(self, role: str) -> int:
-        found = self.config.roles.get(role)
-        return found.min_approvals if found else 1
-
-    def _attestation_view(
-        self, item: AttestationSpec, tick: AttestationTick | None
-    ) -> AttestationView:
-        return AttestationView(
-            item_id=item.id,
-            text=item.text,
-            role=item.role,
-            role_label=self.directory.label(item.role),
-            blocking=item.blocking,
-            ticked_by=tick.user if tick else None,
-            note=tick.note if tick else "",
-            at=as_utc(tick.at) if tick else None,
-        )
-
-    def _role_view(self, role: str, signoffs: list[SignOff]) -> RoleView:
-        mine = [s for s in signoffs if s.role == role]
-        rejection = next(
-            ((s.user, as_utc(s.at), s.reason) for s in mine if s.vote == "reject"), None
-        )
-        return RoleView(
-            role=role,
-            label=self.directory.label(role),
-            min_approvals=self._min_approvals(role),
-            approvals=tuple((s.user, as_utc(s.at)) for s in mine if s.vote == "approve"),
-            rejection=rejection,
-        )
+        return self.reader.deadline(run)
 
     # -- acting ------------------------------------------------------------------------
 

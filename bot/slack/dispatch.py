@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.runner import RequestError, RunRequest
-from bot.gate.actions import Refused
+from bot.gate.refusals import Refused
 from bot.slack.blocks import (
     Message,
     RunListItem,
