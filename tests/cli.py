@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import preprod_command
 from tests.support.target import REPO_ROOT, RunningTarget
 
 EXAMPLE_CONFIG = REPO_ROOT / "examples" / "preprod.yml"
@@ -49,7 +49,7 @@ def run_cli(
 ) -> CliRun:
     """``preprod <args>`` with its own database; with ``reports``, JSON and JUnit too."""
     json_path, junit_path = tmp_path / "out" / "run.json", tmp_path / "out" / "junit.xml"
-    command = [sys.executable, "-m", "bot.cli", *args]
+    command = preprod_command(*args)
     if reports:
         html_path = tmp_path / "out" / "report.html"
         command += ["--json", str(json_path), "--junit", str(junit_path), "--html", str(html_path)]

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from checks import registry
 from tests.kinds import KINDS, ScriptedCheck
 from tests.support.postgres import PostgresUnavailable, running_postgres
+from tests.support.processes import Database
 from tests.support.target import RunningTarget, start_target
 
 
@@ -66,8 +66,6 @@ def postgres_url() -> Iterator[str]:
 def postgres_database(postgres_url: str) -> str:
     """A fresh database per test on the session's PostgreSQL server."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    with Database(postgres_url, autocommit=True) as admin:
+        admin.query(f'CREATE DATABASE "{name}"')
     return postgres_url.rsplit("/", 1)[0] + f"/{name}"

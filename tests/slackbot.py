@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,15 +15,10 @@ from bot.web.bot import Bot, build_bot
 from handlers import commands
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer
+from tests.support.processes import until
+from tests.support.workspace import CHANNEL, USERS
 
-CHANNEL = "C0RELEASES"
-USERS = {
-    "U0RM": "rita-release-manager",
-    "U0SRE1": "sam-sre",
-    "U0SRE2": "sue-sre",
-    "U0SEC1": "sid-security",
-    "U0OUT": "olga-outsider",
-}
+__all__ = ["CHANNEL", "USERS", "Harness", "running_bot"]
 
 
 @dataclass
@@ -42,21 +36,20 @@ class Harness:
 
     async def settle(self, timeout: float = 60.0) -> None:
         """Until no run is executing and every Slack update has gone out."""
-        deadline = time.monotonic() + timeout
-        while (
-            commands.pending()
-            or self.bot.manager.tasks
-            or any(self.bot.manager.coalescer.pending(key) for key in self._progress_keys())
-        ):
-            assert time.monotonic() < deadline, "the bot did not settle in time"
-            await asyncio.sleep(0.05)
+
+        def settled() -> bool:
+            return not (
+                commands.pending()
+                or self.bot.manager.tasks
+                or any(self.bot.manager.coalescer.pending(key) for key in self._progress_keys())
+            )
+
+        await until(settled, timeout, "the bot did not settle in time")
         await asyncio.sleep(0.05)
 
     async def until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.05)
+        """Wait for ``condition`` (see ``tests.support.processes.until``)."""
+        await until(condition, timeout)
 
     def _progress_keys(self) -> list[tuple[str, str]]:
         return [

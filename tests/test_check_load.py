@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +14,7 @@ from checks.base import Status
 from checks.context import CheckContext, ProgressEvent, RunInfo, Target
 from checks.http import HttpCheck, HttpOptions
 from checks.load import LoadCheck, LoadOptions
+from tests.support.processes import free_port, kill_group, locust_pids
 from tests.support.target import RunningTarget
 
 TASKS = [{"path": "/api/items", "weight": 3}, {"path": "/api/items/1", "name": "item"}]
@@ -57,28 +55,6 @@ async def run_load(ctx: CheckContext, **options: Any) -> Any:
     return await LoadCheck(LoadOptions.model_validate(options)).run(ctx)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def locust_processes(marker: str) -> list[str]:
-    """Command lines of live (non-zombie) processes mentioning ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and "locust" in cmdline and state != "Z":
-            found.append(f"{entry}: {cmdline}")
-    return found
-
-
 async def test_healthy_target_passes_with_live_progress(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
@@ -99,7 +75,7 @@ async def test_healthy_target_passes_with_live_progress(
     live = [e for e in events if "rps" in e.figures]
     assert live, "no live figures"
     assert {"rps", "p95_ms", "error_rate_pct", "users"} <= set(live[-1].figures)
-    assert locust_processes(str(tmp_path)) == []
+    assert locust_pids(str(tmp_path)) == []
 
 
 async def test_slow_target_fails_p95_with_measured_value(
@@ -170,11 +146,11 @@ async def test_cancel_leaves_no_locust_process(
         await asyncio.sleep(0.1)
         if any("rps" in e.figures for e in events):
             break
-    assert len(locust_processes(str(tmp_path))) == 2  # master + worker
+    assert len(locust_pids(str(tmp_path))) == 2  # master + worker
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert locust_processes(str(tmp_path)) == []
+    assert locust_pids(str(tmp_path)) == []
 
 
 async def test_two_workers_give_one_merged_result(
@@ -188,7 +164,7 @@ async def test_two_workers_give_one_merged_result(
     assert set(result.metrics) >= SHAPE_KEYS
     assert result.metrics["workers"] == 2 and result.metrics["requests"] > 0
     assert result.evidence.count("(all)") == 1
-    assert locust_processes(str(tmp_path)) == []
+    assert locust_pids(str(tmp_path)) == []
 
 
 async def test_https_with_ca_bundle_and_secret_headers(
@@ -380,5 +356,5 @@ async def test_remote_worker_joins_through_master_bind(
         await asyncio.wait_for(remote.wait(), timeout=10)  # quits with the master
     finally:
         if remote.returncode is None:
-            os.killpg(remote.pid, signal.SIGKILL)
+            kill_group(remote.pid)
             await remote.wait()

@@ -5,24 +5,15 @@ any message. Real processes, a real target and the Slack stand-in over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from examples.processes import ROOT, wait_http
-from slack_standin import SlackStandIn
 from slack_standin.workspace import Channel
-from tests.slackbot import CHANNEL, USERS
-from tests.support.target import RunningTarget
+from tests.support.processes import bots, until
+from tests.support.target import RunningTarget, served
+from tests.support.workspace import CHANNEL
 
 PLAN = """\
 channel: C0RELEASES
@@ -44,121 +35,26 @@ plans:
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Bots:
-    """`preprod serve` processes sharing one database, started and killed at will."""
-
-    def __init__(self, standin: SlackStandIn, config: Path, tmp_path: Path) -> None:
-        self.standin = standin
-        self.tmp_path = tmp_path
-        self.db = tmp_path / "bot.db"
-        self.env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": standin.token,
-            "SLACK_SIGNING_SECRET": standin.signing_secret,
-            "SLACK_API_URL": standin.api_url,
-            "PREPROD_CONFIG": str(config),
-            "DATABASE_URL": f"sqlite:///{self.db}",
-            "PREPROD_LEASE_TTL": "1.5",
-            "PREPROD_UPDATE_INTERVAL": "0.2",
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        port = free_port()
-        log = (self.tmp_path / f"serve-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
-        self.standin.bot_url = f"http://127.0.0.1:{port}/slack/events"
-        return proc
-
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-    def query(self, sql: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.db) as db:
-            return list(db.execute(sql))
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("serve-*.log")))
-
-
-@asynccontextmanager
-async def bots(config: Path, tmp_path: Path) -> AsyncIterator[Bots]:
-    standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases"})
-    await standin.start()
-    group = Bots(standin, config, tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
-        await standin.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-
-
-def served(target: RunningTarget, path: str) -> int:
-    """How many requests the target answered on ``path`` (its own Prometheus counters)."""
-    text = httpx.get(f"{target.http_url}/metrics").text
-    found = re.findall(rf'http_requests_total{{path="{re.escape(path)}",status="\d+"}} (\d+)', text)
-    return sum(int(n) for n in found)
-
-
-@contextmanager
-def no_leftover(bots: Bots) -> Iterator[None]:
-    yield
-    assert "Traceback" not in bots.logs(), bots.logs()
-
-
 async def test_a_killed_bot_resumes_the_run_without_redoing_or_reposting(
     target_factory: Callable[..., RunningTarget], tmp_path: Path
 ) -> None:
     target = target_factory("slow")  # each /api/items takes 1.2 s: the `slow` check ~3.6 s
     config = tmp_path / "preprod.yml"
     config.write_text(PLAN.format(url=target.http_url))
-    async with bots(config, tmp_path) as group:
-        first = group.start()
+    async with bots(config, tmp_path, lease_ttl=1.5) as group:
+        first = group.serve()
         response = await group.standin.send_command(
             "start checkout-api 2.14.0 staging", user_id="U0RM", channel_id=CHANNEL
         )
         assert response.status_code == 200
-        await until(lambda: served(target, "/api/items") >= 1)  # `slow` is under way
+        await until(lambda: served(target, "/api/items") >= 1, timeout=60)  # `slow` is under way
         group.kill(first)
         assert group.query("SELECT status FROM run") == [("RUNNING",)]
         states = dict(group.query("SELECT check_id, status FROM checkrecord"))
         assert states == {"smoke": "passed", "slow": "running", "last": "passed"}
 
-        group.start()  # a new process: it claims the run once the dead one's lease is out
-        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)])
+        group.serve()  # a new process: it claims the run once the dead one's lease is out
+        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)], timeout=60)
 
         assert served(target, "/version") == 1, "a finished check ran again"
         assert served(target, "/healthz") == 1, "a finished check ran again"
@@ -171,8 +67,8 @@ async def test_a_killed_bot_resumes_the_run_without_redoing_or_reposting(
         def thread() -> list[str]:
             return [m.text for m in group.standin.thread(CHANNEL, parents[0].ts)]
 
-        await until(lambda: any(t.startswith("Results for") for t in thread()))
-        await until(lambda: any("sign-off" in t.lower() for t in thread()))
+        await until(lambda: any(t.startswith("Results for") for t in thread()), timeout=60)
+        await until(lambda: any("sign-off" in t.lower() for t in thread()), timeout=60)
         assert sum(t.startswith("Results for") for t in thread()) == 1, thread()
         assert sum("resumed after a restart" in t for t in thread()) == 1, thread()
         assert len([t for t in thread() if " checks done" in t]) == 1, "one progress message"
@@ -200,8 +96,8 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
     (the clicker saw it fail) and nothing was recorded."""
     config = tmp_path / "preprod.yml"
     config.write_text(DECIDING_PLAN.format(url=healthy_target.http_url))
-    async with bots(config, tmp_path) as group:
-        serve = group.start()
+    async with bots(config, tmp_path, lease_ttl=1.5) as group:
+        serve = group.serve()
         for number, delay in enumerate((0.0, 0.02, 0.05), start=1):
             service = f"svc{number}"
             await group.standin.send_command(
@@ -216,7 +112,7 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
                 found = [m for m in group.standin.thread(CHANNEL, parent.ts) if m.button_labels()]
                 return found[0].ts if found else None
 
-            await until(lambda: panel() is not None)
+            await until(lambda: panel() is not None, timeout=60)
             ts = panel()
             assert ts is not None
             click = asyncio.create_task(
@@ -228,7 +124,7 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
                 acked = (await click).status_code == 200
             except httpx.HTTPError:
                 acked = False
-            serve = group.start()
+            serve = group.serve()
             signed = group.query(f"SELECT count(*) FROM signoff WHERE run_id = {number}")
             if not acked:
                 assert signed == [(0,)], "a click that was not acknowledged left a signature"
@@ -239,7 +135,8 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
                         f"SELECT announcement_ts IS NOT NULL FROM decisionrecord WHERE run_id = {n}"
                     )
                     == [(1,)]
-                )
+                ),
+                timeout=60,
             )
             announced = [
                 m for m in channel.messages if m.text.startswith("GO") and service in m.text
@@ -254,5 +151,8 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
                 if m.text.startswith("GO") and m.ts != ts
             ]
             assert len(in_thread) == 1
-            await until(lambda t=ts: not group.standin.channel(CHANNEL).message(t).button_labels())
+            await until(
+                lambda t=ts: not group.standin.channel(CHANNEL).message(t).button_labels(),
+                timeout=60,
+            )
         assert "Traceback" not in group.logs()

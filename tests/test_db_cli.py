@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.store.migrate import head
 from examples.processes import ROOT
+from tests.support.processes import Database, preprod_command
 
 
 def preprod(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        preprod_command(*args),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,9 +25,9 @@ def test_db_upgrade_on_a_fresh_then_a_current_database(tmp_path: Path) -> None:
     fresh = preprod("db", "upgrade", "--database", url)
     assert fresh.returncode == 0, fresh.stderr
     assert f"schema upgraded from none (empty database) to {head()}" in fresh.stdout
-    with sqlite3.connect(tmp_path / "db.sqlite") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head(),)]
-        assert "cancel_requested_by" in {row[1] for row in db.execute("PRAGMA table_info(run)")}
+    with Database(url) as db:
+        assert db.query("SELECT version_num FROM alembic_version") == [(head(),)]
+        assert "cancel_requested_by" in {row[1] for row in db.query("PRAGMA table_info(run)")}
 
     again = preprod("db", "upgrade", "--database", url)
     assert again.returncode == 0, again.stderr
@@ -41,9 +40,9 @@ def test_db_upgrade_on_a_fresh_then_a_current_database(tmp_path: Path) -> None:
 def test_db_upgrade_from_an_older_revision_names_both(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/db.sqlite"
     assert preprod("db", "upgrade", "--database", url).returncode == 0
-    with sqlite3.connect(tmp_path / "db.sqlite") as db:  # as 0003 left it
-        db.execute("ALTER TABLE run DROP COLUMN cancel_requested_by")
-        db.execute("UPDATE alembic_version SET version_num = '0003'")
+    with Database(url) as db:  # as 0003 left it
+        db.query("ALTER TABLE run DROP COLUMN cancel_requested_by")
+        db.query("UPDATE alembic_version SET version_num = '0003'")
     older = preprod("db", "upgrade", "--database", url)
     assert older.returncode == 0, older.stderr
     assert f"schema upgraded from 0003 to {head()}" in older.stdout
@@ -52,8 +51,8 @@ def test_db_upgrade_from_an_older_revision_names_both(tmp_path: Path) -> None:
 def test_db_upgrade_refuses_a_database_newer_than_the_code(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/db.sqlite"
     assert preprod("db", "upgrade", "--database", url).returncode == 0
-    with sqlite3.connect(tmp_path / "db.sqlite") as db:
-        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with Database(url) as db:
+        db.query("UPDATE alembic_version SET version_num = '9999'")
     newer = preprod("db", "upgrade", "--database", url)
     assert newer.returncode == 2
     assert f"schema revision 9999, newer than this preprod knows (its newest is {head()})" in (

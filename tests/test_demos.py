@@ -18,19 +18,10 @@ from pathlib import Path
 from examples import demo, slack_demo
 from examples.processes import background, wait_http
 from slack_standin.webclient import WebView
+from tests.support.processes import free_ports
 from tests.support.target import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in socks]
-    for sock in socks:
-        sock.close()
-    return ports
 
 
 def make_dry_run(*args: str) -> list[str]:

@@ -6,18 +6,19 @@ locustfile's own watchdog stops Locust. Real processes, real Locust, a real targ
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from checks.load.children import ENV_OWNER
-from tests.support.bots import (
+from tests.support.processes import (
     bots,
+    kill,
     kill_leftover_locust,
     load_is_running,
     locust_pids,
+    preprod_command,
     start_load_run,
     until,
     write_plan,
@@ -29,11 +30,10 @@ async def test_sigkill_of_serve_leaves_no_locust(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
     config = write_plan(tmp_path, healthy_target, duration="60s")
-    async with bots(config, tmp_path) as group:
+    async with bots(config, tmp_path, lease_ttl=60) as group:
         serve = group.serve()
         await start_load_run(group)
-        group.signal(serve, signal.SIGKILL)
-        serve.wait()
+        group.kill(serve)
         took = await until(lambda: group.locust() == [], timeout=5)
         assert took < 3, f"Locust outlived its owner by {took:.1f} s"
 
@@ -45,7 +45,7 @@ async def test_sigkill_of_preprod_check_leaves_no_locust(
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PREPROD_CONFIG")}
     log = (tmp_path / "check.log").open("wb")
     check = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "check", "--config", str(config), "--env", "staging"],
+        preprod_command("check", "--config", str(config), "--env", "staging"),
         cwd=tmp_path,
         env=env,
         stdout=log,
@@ -54,14 +54,11 @@ async def test_sigkill_of_preprod_check_leaves_no_locust(
     try:
         await until(load_is_running(tmp_path), timeout=30)
         assert len(locust_pids(str(tmp_path))) == 2
-        os.kill(check.pid, signal.SIGKILL)
-        check.wait()
+        kill(check)
         took = await until(lambda: locust_pids(str(tmp_path)) == [], timeout=5)
         assert took < 3, f"Locust outlived its owner by {took:.1f} s"
     finally:
-        if check.poll() is None:
-            check.kill()
-            check.wait()
+        kill(check)
         kill_leftover_locust(str(tmp_path))
 
 
@@ -97,12 +94,9 @@ async def test_the_locustfile_watchdog_alone_stops_locust_when_its_owner_dies(
         await until(lambda: len(locust_pids(str(tmp_path))) == 1, timeout=20)
         time.sleep(1.0)  # Locust is past its start-up
         assert len(locust_pids(str(tmp_path))) == 1
-        os.kill(owner.pid, signal.SIGKILL)
-        owner.wait()
+        kill(owner)
         took = await until(lambda: locust_pids(str(tmp_path)) == [], timeout=5)
         assert took < 2.5, took
     finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait()
+        kill(owner)
         kill_leftover_locust(str(tmp_path))

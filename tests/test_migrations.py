@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from sqlmodel import SQLModel, create_engine
 
 from bot.store.migrate import SchemaError, head, upgrade
 from bot.store.runs import RunStore
+from tests.support.processes import Database
 
 HEAD = head()
 """The newest migration: a database opened by the store is at it."""
@@ -27,23 +27,23 @@ def test_migrations_create_exactly_the_models_schema(tmp_path: Path) -> None:
 def test_upgrading_twice_keeps_the_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/keep.db"
     RunStore(url)
-    with sqlite3.connect(tmp_path / "keep.db") as db:
-        db.execute(
+    with Database(url) as db:
+        db.query(
             "INSERT INTO run (service, version, environment, plan, base_url, requester, source,"
             " status, config_path, config_digest, generation, created_at)"
             " VALUES ('svc', '1', 'staging', 'p', 'http://x', 'cli', 'cli', 'FINISHED', '', '',"
             " 1, '2026-11-27 08:00:00')"
         )
     RunStore(url)  # a second start: nothing to migrate, nothing lost
-    with sqlite3.connect(tmp_path / "keep.db") as db:
-        assert db.execute("SELECT service FROM run").fetchall() == [("svc",)]
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+    with Database(url) as db:
+        assert db.query("SELECT service FROM run") == [("svc",)]
+        assert db.query("SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_a_database_without_migrations_is_refused_with_advice(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/old.db")
-    with sqlite3.connect(tmp_path / "old.db") as db:
-        db.execute("CREATE TABLE run (id INTEGER PRIMARY KEY)")
+    with Database(f"sqlite:///{tmp_path}/old.db") as db:
+        db.query("CREATE TABLE run (id INTEGER PRIMARY KEY)")
     with pytest.raises(SchemaError, match="without migrations; move it away"):
         upgrade(engine)
 
@@ -51,7 +51,7 @@ def test_a_database_without_migrations_is_refused_with_advice(tmp_path: Path) ->
 def test_a_database_newer_than_the_code_is_refused_naming_both_versions(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/newer.db"
     RunStore(url)
-    with sqlite3.connect(tmp_path / "newer.db") as db:
-        db.execute("UPDATE alembic_version SET version_num = '9999'")
+    with Database(url) as db:
+        db.query("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(SchemaError, match=rf"schema revision 9999, newer .* newest is {HEAD}"):
         RunStore(url)

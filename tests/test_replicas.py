@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.replicas import replicas, served, until
-from tests.support.target import RunningTarget
+from tests.support.processes import bots, until
+from tests.support.target import RunningTarget, served
 
 PLAN = """\
 channel: C0RELEASES
@@ -40,8 +40,8 @@ async def test_two_replicas_execute_each_run_once_and_cancel_through_the_databas
     config = tmp_path / "preprod.yml"
     paths = ", ".join(["{path: /api/items}"] * 20)
     config.write_text(PLAN.format(url=target.http_url, paths=paths))
-    async with replicas(config, postgres_database, tmp_path) as group:
-        a, b = group.start(), group.start()
+    async with bots(config, tmp_path, database_url=postgres_database) as group:
+        a, b = group.serve(), group.serve()
         for n in range(RUNS):
             ack = await group.command((a, b)[n % 2], f"start svc-{n} 1.0.{n} staging")
             assert "Starting the validation" in ack

@@ -16,7 +16,7 @@ from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 from bot.web.shutdown import release_leases_now
-from tests.support.bots import Bots, bots, load_is_running, start_load_run, until, write_plan
+from tests.support.processes import Bots, bots, load_is_running, start_load_run, until, write_plan
 from tests.support.target import RunningTarget
 
 
@@ -59,7 +59,7 @@ async def test_second_sigterm_forces_the_exit_and_still_kills_locust(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
     config = write_plan(tmp_path, healthy_target, duration="60s")
-    async with bots(config, tmp_path) as group:
+    async with bots(config, tmp_path, lease_ttl=60) as group:
         serve = group.serve()
         await start_load_run(group)
         await stall_progress_updates(group)
@@ -77,7 +77,7 @@ async def test_a_stalled_stop_ends_within_the_limit_with_the_lease_released(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
     config = write_plan(tmp_path, healthy_target, duration="60s")
-    async with bots(config, tmp_path) as group:
+    async with bots(config, tmp_path, lease_ttl=60) as group:
         serve = group.serve()
         await start_load_run(group)
         await stall_progress_updates(group)

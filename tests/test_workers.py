@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.replicas import alive, parent_pid, replicas, served, until
-from tests.support.target import RunningTarget
+from tests.support.processes import alive, bots, parent_pid, until
+from tests.support.target import RunningTarget, served
 
 PLAN = """\
 channel: C0RELEASES
@@ -35,8 +35,8 @@ async def test_serve_with_a_worker_leaves_every_run_to_the_worker(
     config = tmp_path / "preprod.yml"
     config.write_text(PLAN.format(url=target.http_url))
     database = f"sqlite:///{tmp_path}/bot.db"
-    async with replicas(config, database, tmp_path) as group:
-        serve = group.start("--workers", "1")
+    async with bots(config, tmp_path, database_url=database) as group:
+        serve = group.serve("--workers", "1")
         await until(lambda: "executes runs" in serve.output())  # the worker is up
         worker = int(re.findall(r"worker (\d+) executes runs", serve.output())[0])
         assert worker != serve.proc.pid and parent_pid(worker) == serve.proc.pid

@@ -1,1 +1,2 @@
-"""Test support: helpers shared by the test modules (fakes, the example target)."""
+"""Test support: helpers shared by the test modules (real preprod processes, the example
+target, the Slack workspace, PostgreSQL, a hostile server)."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.processes import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -27,12 +28,6 @@ def find_bin(name: str) -> str:
     if found is None:
         raise PostgresUnavailable(f"{name} not found (make test installs Debian's postgresql)")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -55,7 +50,7 @@ def _server(base: Path, initdb: str, pg_ctl: str) -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
     data, log = base / "data", base / "server.log"
-    port = _free_port()
+    port = free_port()
 
     def run(*command: str) -> None:
         done = subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=60)
