@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.store.migrate import head
+from alembic import command
+from sqlalchemy import create_engine
+
+from bot.store.migrate import alembic_config, head
 from examples.processes import ROOT
 from tests.support.processes import Database, preprod_command
 
@@ -40,9 +43,12 @@ def test_db_upgrade_on_a_fresh_then_a_current_database(tmp_path: Path) -> None:
 def test_db_upgrade_from_an_older_revision_names_both(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/db.sqlite"
     assert preprod("db", "upgrade", "--database", url).returncode == 0
-    with Database(url) as db:  # as 0003 left it
-        db.query("ALTER TABLE run DROP COLUMN cancel_requested_by")
-        db.query("UPDATE alembic_version SET version_num = '0003'")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # back to 0003 through the migrations' own downgrades
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    engine.dispose()
     older = preprod("db", "upgrade", "--database", url)
     assert older.returncode == 0, older.stderr
     assert f"schema upgraded from 0003 to {head()}" in older.stdout

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.store.models import (
@@ -21,6 +20,7 @@ from bot.store.models import (
     Waiver,
 )
 from bot.store.runs import RunStore
+from bot.store.unique import insert_once
 
 
 class GateStore:
@@ -30,16 +30,7 @@ class GateStore:
     async def insert_once(self, row: SQLModel) -> bool:
         """Insert ``row``; False (and nothing changed) when its unique key exists."""
 
-        def work(session: Session) -> bool:
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
-            return True
-
-        return await self.store.call(work)
+        return await self.store.call(lambda session: insert_once(session, row))
 
     async def signoffs(self, run_id: int, generation: int) -> list[SignOff]:
         def work(session: Session) -> list[SignOff]:

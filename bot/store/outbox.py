@@ -8,11 +8,11 @@ before it posts it again."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.store.models import OutboxMessage
 from bot.store.runs import RunStore
+from bot.store.unique import insert_once
 
 
 class OutboxStore:
@@ -29,15 +29,11 @@ class OutboxStore:
             if found is not None:
                 return found, False
             row = OutboxMessage(key=key, run_id=run_id, channel=channel, thread_ts=thread_ts)
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:  # another process recorded it first
-                session.rollback()
-                existing = session.get(OutboxMessage, key)
-                assert existing is not None
-                return existing, False
-            return row, True
+            if insert_once(session, row):
+                return row, True
+            existing = session.get(OutboxMessage, key)  # another process recorded it first
+            assert existing is not None
+            return existing, False
 
         return await self.store.call(work)
 

@@ -9,11 +9,11 @@ import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.store.models import SeenRequest, utcnow
 from bot.store.runs import RunStore
+from bot.store.unique import insert_once
 
 KEEP = timedelta(minutes=10)
 """Slack refuses signatures older than 5 minutes; twice that covers clock skew."""
@@ -37,13 +37,7 @@ class SeenRequests:
             if sweep:
                 session.execute(delete(SeenRequest).where(col(SeenRequest.at) < at - self.keep))
                 session.commit()
-            session.add(SeenRequest(key=key, at=at))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
-            return True
+            return insert_once(session, SeenRequest(key=key, at=at))
 
         return await self.store.call(work)
 
