@@ -14,7 +14,7 @@ from bot.config.loader import load_config
 from bot.engine.runner import INTERRUPTED, Engine, RunRequest
 from bot.store.leases import Leases
 from bot.store.models import CheckRecord, RunStatus
-from bot.store.runs import RunStore
+from bot.store.runs import LeaseLost, RunStore
 from checks.base import Status
 from tests.kinds import ScriptedCheck
 
@@ -176,3 +176,32 @@ async def test_an_interrupted_critical_check_blocks_the_release(tmp_path: Path) 
         session.commit()
     report = await engine.resume(run)
     assert [r.check_id for r in report.results if r.blocking] == ["drill"]
+
+
+async def test_a_process_that_lost_the_lease_writes_nothing_over_the_new_owner(
+    tmp_path: Path,
+) -> None:
+    """A live owner that stalled past its lease (another process claimed the run) must not
+    overwrite what the new owner finds: its writes are fenced by the lease."""
+    clock = Clock()
+    store = RunStore(f"sqlite:///{tmp_path}/preprod.db")
+    stalled, taker = Leases(store, "stalled", clock=clock), Leases(store, "taker", clock=clock)
+    path = tmp_path / "preprod.yml"
+    path.write_text(
+        dedent(PLAN).replace("{id: done, type: scripted}", "{id: done, type: scripted, sleep: 0.5}")
+    )
+    engine = Engine(load_config(path), store, tmp_path / "work", leases=stalled)
+    run = await engine.start(SLACK_REQUEST)
+    assert run.id is not None
+    execution = asyncio.create_task(engine.execute(run, SLACK_REQUEST))
+    await asyncio.sleep(0.2)  # the first checks are running
+    clock.advance(3600)  # the owner stalled: its lease ran out and another process took it
+    assert await taker.claim(run.id)
+    with pytest.raises(LeaseLost):
+        await execution
+    assert engine.handing_over
+    stored = await store.get_run(run.id)
+    assert stored is not None and stored.status is RunStatus.RUNNING
+    assert stored.lease_owner == "taker"
+    states = await store.check_states(run.id)
+    assert states["done"] == "running", "the stalled process overwrote the new owner's check"

@@ -26,7 +26,7 @@ from bot.engine.events import (
 from bot.engine.report import RunReport
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus, utcnow
-from bot.store.runs import RunStore
+from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo
@@ -71,6 +71,11 @@ class Engine:
     """Set before cancelling the task that executes a run to hand the run over (a clean
     shutdown, a lost lease) instead of cancelling it: the run stays ``running`` and the
     check that was cut off is resumed by whichever process claims it next."""
+
+    @property
+    def _owner(self) -> str | None:
+        """Writes are fenced by this process's lease when it executes runs under leases."""
+        return self.leases.owner if self.leases is not None else None
 
     def resolve(self, request: RunRequest) -> tuple[str, list[CheckSpec], list[CheckSpec]]:
         """The plan name, the checks to run and those left out; raises RequestError."""
@@ -177,10 +182,16 @@ class Engine:
                 )
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
-            for batch in batches(chosen):
-                async with asyncio.TaskGroup() as group:
-                    for spec in batch:
-                        group.create_task(self._run_limited(limit, info, spec))
+            try:
+                for batch in batches(chosen):
+                    async with asyncio.TaskGroup() as group:
+                        for spec in batch:
+                            group.create_task(self._run_limited(limit, info, spec))
+            except* LeaseLost as lost:
+                raise lost.exceptions[0] from None
+        except LeaseLost:
+            self.handing_over = True  # another process executes the run now: leave it be
+            raise
         except asyncio.CancelledError:
             if not self.handing_over:
                 await asyncio.shield(self.store.finish_run(run_id, RunStatus.CANCELLED))
@@ -188,7 +199,7 @@ class Engine:
         except Exception:
             await self.store.finish_run(run_id, RunStatus.FAILED)
             raise
-        await self.store.finish_run(run_id, RunStatus.FINISHED)
+        await self.store.finish_run(run_id, RunStatus.FINISHED, self._owner)
         report = await self.store.report(run_id)
         self._emit(RunFinished(run_id, report))
         return report
@@ -202,7 +213,7 @@ class Engine:
 
     async def _run_check(self, info: RunInfo, spec: CheckSpec) -> None:
         started = utcnow()
-        await self.store.mark_started(info.run_id, spec.id, started)
+        await self.store.mark_started(info.run_id, spec.id, started, self._owner)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
             target=self.config.target(info.environment),
@@ -232,7 +243,7 @@ class Engine:
                 "finished_at": now,
             }
         )
-        await self.store.save_result(run_id, final)
+        await self.store.save_result(run_id, final, self._owner)
         self._emit(CheckFinished(run_id, final))
 
     def _progress(self, run_id: int, event: ProgressEvent) -> None:

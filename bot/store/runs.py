@@ -86,8 +86,13 @@ class RunStore:
 
         return await self._call(work)
 
-    async def mark_started(self, run_id: int, check_id: str, at: datetime) -> None:
+    async def mark_started(
+        self, run_id: int, check_id: str, at: datetime, owner: str | None = None
+    ) -> None:
+        """The check is running; with ``owner``, only while that process holds the lease."""
+
         def work(session: Session) -> None:
+            _fence(session, run_id, owner)
             record = _latest(session, run_id, check_id)
             record.status, record.started_at = "running", at
             session.add(record)
@@ -95,8 +100,12 @@ class RunStore:
 
         await self._call(work)
 
-    async def save_result(self, run_id: int, result: CheckResult) -> None:
+    async def save_result(self, run_id: int, result: CheckResult, owner: str | None = None) -> None:
+        """Store a check's result; with ``owner``, only while that process holds the lease
+        (a process that lost it must not overwrite what the new owner found)."""
+
         def work(session: Session) -> None:
+            _fence(session, run_id, owner)
             record = _latest(session, run_id, result.check_id)
             record.status = result.status.value
             record.summary = result.summary
@@ -156,8 +165,9 @@ class RunStore:
 
         return await self._call(work)
 
-    async def finish_run(self, run_id: int, status: RunStatus) -> None:
+    async def finish_run(self, run_id: int, status: RunStatus, owner: str | None = None) -> None:
         def work(session: Session) -> None:
+            _fence(session, run_id, owner)
             run = session.get(Run, run_id)
             assert run is not None
             run.status, run.finished_at = status, utcnow()
@@ -216,6 +226,21 @@ class RunStore:
             )
 
         return await self._call(work)
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the run's lease: another one executes it now, and
+    nothing this one found may be written over what that one finds."""
+
+
+def _fence(session: Session, run_id: int, owner: str | None) -> None:
+    """Within the writing transaction: refuse unless ``owner`` holds the run (the row is
+    locked on PostgreSQL; SQLite serialises writers anyway)."""
+    if owner is None:
+        return
+    run = session.exec(select(Run).where(col(Run.id) == run_id).with_for_update()).first()
+    if run is None or run.lease_owner != owner:
+        raise LeaseLost(f"run {run_id} is no longer held by {owner}")
 
 
 def _latest(session: Session, run_id: int, check_id: str) -> CheckRecord:
