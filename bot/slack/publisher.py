@@ -125,6 +125,15 @@ class ThreadPublisher:
                 "cancelled", f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
             )
 
+    async def finish(self, report: RunReport) -> None:
+        """Show the end of a run whose process died between storing it and showing it:
+        the progress message in its final state and the results (each once)."""
+        self.thread = self.thread or await self.store.get_thread(self.state.run_id)
+        if self.thread is None:
+            return
+        await self._show_progress(final=True)
+        await self._post_results(report)
+
     async def say(self, key: str, text: str) -> None:
         """A note in the thread (an internal error, ...), posted once under ``key``."""
         if self.thread is not None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 from bot.config.schema import Config
@@ -24,12 +25,13 @@ from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.outbox import Outbox
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.leases import Leases
-from bot.store.models import Run, RunStatus
-from bot.store.runs import RunStore
+from bot.store.models import Run, RunStatus, as_utc, utcnow
+from bot.store.runs import LeaseLost, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,36 @@ class RunManager:
             self._spawn(run_id, engine, publisher, engine.resume(run))
             resumed.append(run_id)
         return resumed
+
+    async def republish(self, grace: float) -> list[int]:
+        """Runs that finished more than ``grace`` seconds ago without their results and
+        sign-off panel in the thread (their process died in between): post them now,
+        once each through the outbox, and let the gate decide. The runs it finished."""
+        if self.gate is None:
+            return []
+        outbox = Outbox(self.store, self.slack)
+        cutoff = utcnow() - timedelta(seconds=grace)
+        shown = []
+        for run in await self.gate.gates.undecided_runs():
+            if run.id is None or run.finished_at is None or as_utc(run.finished_at) > cutoff:
+                continue
+            thread = await self.store.get_thread(run.id)
+            if thread is None or await outbox.posted(f"run:{run.id}:panel"):
+                continue
+            report = await self.store.report(run.id)
+            state = RunState.from_report(report, self.settings.report_url(run.id))
+            publisher = ThreadPublisher(
+                self.slack,
+                self.coalescer,
+                self.store,
+                state,
+                thread.channel,
+                generation=run.generation,
+            )
+            await publisher.finish(report)
+            await self.gate.refresh(run.id)
+            shown.append(run.id)
+        return shown
 
     async def follow_cancel_requests(self) -> list[int]:
         """Cancel the runs executing here that someone asked another process to cancel."""
@@ -297,6 +329,9 @@ class RunManager:
                 await self.gate.refresh(run_id)  # the sign-off panel, or NO-GO at once
         except asyncio.CancelledError:
             pass  # cancel() shows it in the thread
+        except LeaseLost:
+            log.warning("run %s: lost its lease mid-run; the process that holds it goes on", run_id)
+            await publisher.close()
         except Exception as exc:
             log.exception("run %s broke", run_id)
             await publisher.close()

@@ -60,6 +60,7 @@ class Bot:
             if now - last_beat >= beat:
                 last_beat = now
                 await _logged("renewing leases", self.manager.heartbeat())
+                await _logged("showing what a crash left unshown", self.manager.republish(beat))
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat))
             if self.manager.executes:
                 await _logged("following cancel requests", self.manager.follow_cancel_requests())
