@@ -4,6 +4,7 @@ owed, sent, never marked sent) is found again through its metadata instead of re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,3 +90,19 @@ async def test_the_standin_keeps_metadata_and_shows_it_only_when_asked(
         params={"channel": CHANNEL, "ts": ts, "include_all_metadata": "true"},
     )
     assert full["messages"][0]["metadata"] == meta
+
+
+async def test_two_processes_sending_the_same_message_post_it_once(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    """A replica's sweep and the process that made a decision may announce it at the
+    same moment: whoever records the message first sends it, the other waits for its ts."""
+    other = Outbox(outbox.rows.store, outbox.slack)
+    other.owner = "another-process"
+    for n in range(5):
+        key = f"run:{n}:decision"
+        first, second = await asyncio.gather(
+            outbox.post(key, CHANNEL, f"GO {n}"), other.post(key, CHANNEL, f"GO {n}")
+        )
+        assert first.ts == second.ts and first.now != second.now
+    assert [m.text for m in standin.channel(CHANNEL).messages] == [f"GO {n}" for n in range(5)]

@@ -4,18 +4,32 @@ message whose ``ts`` was lost in a crash is found again instead of posted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, NamedTuple
 
 from bot.slack.client import JSON, SlackCallError, SlackClient
+from bot.store.leases import process_id
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
 
 log = logging.getLogger(__name__)
+PROCESS = process_id()
+"""Who claims the messages this process sends."""
 
 EVENT_TYPE = "preprod_message"
+CLAIM_STALE = 15.0
+"""Seconds a claim to send holds without a ts; past it the claimer is taken for dead. A
+send may wait on Slack's 1-a-second channel limit behind other messages, so a live claim
+can last several seconds; a dead one delays that message by this much after a crash."""
+WAIT_STEP = 0.2
 LOOKBACK = 200
 """Messages searched for a lost key: a thread's replies, or the channel's newest."""
+
+
+class OutboxBusy(Exception):
+    """Another live process keeps a claim on the message; try again later."""
 
 
 class Posted(NamedTuple):
@@ -28,6 +42,7 @@ class Outbox:
     def __init__(self, store: RunStore, slack: SlackClient) -> None:
         self.rows = OutboxStore(store)
         self.slack = slack
+        self.owner = PROCESS
 
     async def post(
         self,
@@ -39,19 +54,37 @@ class Outbox:
         thread_ts: str | None = None,
         run_id: int | None = None,
     ) -> Posted:
-        """Post the message recorded as ``key`` unless it was posted already."""
-        row, new = await self.rows.intend(key, channel, thread_ts, run_id)
+        """Post the message recorded as ``key`` unless it was posted already. Whoever
+        records it first claims the sending; another process that wants it too waits for
+        that one's ts, and takes over only once the claim has gone stale (its process died),
+        looking in Slack first for what it may have sent."""
+        row, new = await self.rows.intend(key, channel, thread_ts, run_id, self.owner)
         if row.ts is not None:
             return Posted(row.ts, now=False)
-        if not new and (found := await self.find(key, row.channel, row.thread_ts)):
-            await self.rows.sent(key, found)
-            return Posted(found, now=False)
+        if not new:
+            if not await self.rows.claim(key, self.owner, CLAIM_STALE):
+                if ts := await self._wait_for(key):
+                    return Posted(ts, now=False)
+                if not await self.rows.claim(key, self.owner, CLAIM_STALE):
+                    raise OutboxBusy(f"{key} is being sent by another process")
+            if found := await self.find(key, row.channel, row.thread_ts):
+                await self.rows.sent(key, found)
+                return Posted(found, now=False)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
         ts = await self.slack.post_message(
             row.channel, text, blocks, thread_ts=row.thread_ts, metadata=metadata
         )
         await self.rows.sent(key, ts)
         return Posted(ts, now=True)
+
+    async def _wait_for(self, key: str) -> str | None:
+        """The ts another process records for ``key``, or None once its claim is stale."""
+        deadline = time.monotonic() + CLAIM_STALE
+        while time.monotonic() < deadline:
+            await asyncio.sleep(WAIT_STEP)
+            if ts := await self.posted(key):
+                return ts
+        return None
 
     async def posted(self, key: str) -> str | None:
         """The ts of a message already posted under ``key``."""

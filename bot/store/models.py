@@ -165,3 +165,6 @@ class OutboxMessage(SQLModel, table=True):
     thread_ts: str | None = None
     ts: str | None = None
     at: datetime = Field(default_factory=utcnow)
+    claimed_by: str | None = None
+    """The process sending it now; others wait for its ts rather than post it too."""
+    claimed_at: datetime | None = None

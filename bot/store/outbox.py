@@ -8,9 +8,12 @@ before it posts it again."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from datetime import timedelta
 
-from bot.store.models import OutboxMessage
+from sqlalchemy import or_, update
+from sqlmodel import Session, col
+
+from bot.store.models import OutboxMessage, utcnow
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -20,20 +23,58 @@ class OutboxStore:
         self.store = store
 
     async def intend(
-        self, key: str, channel: str, thread_ts: str | None, run_id: int | None = None
+        self,
+        key: str,
+        channel: str,
+        thread_ts: str | None,
+        run_id: int | None = None,
+        owner: str | None = None,
     ) -> tuple[OutboxMessage, bool]:
-        """The record of ``key``, created if new; True when this call created it."""
+        """The record of ``key``, created (claimed by ``owner``) if new; True when this
+        call created it."""
 
         def work(session: Session) -> tuple[OutboxMessage, bool]:
             found = session.get(OutboxMessage, key)
             if found is not None:
                 return found, False
-            row = OutboxMessage(key=key, run_id=run_id, channel=channel, thread_ts=thread_ts)
+            row = OutboxMessage(
+                key=key,
+                run_id=run_id,
+                channel=channel,
+                thread_ts=thread_ts,
+                claimed_by=owner,
+                claimed_at=utcnow() if owner else None,
+            )
             if insert_once(session, row):
                 return row, True
             existing = session.get(OutboxMessage, key)  # another process recorded it first
             assert existing is not None
             return existing, False
+
+        return await self.store.call(work)
+
+    async def claim(self, key: str, owner: str, stale_after: float) -> bool:
+        """Take the sending of an unsent message: free, ours, or its claimer silent for
+        ``stale_after`` seconds (it died). One conditional UPDATE: one process wins."""
+        now = utcnow()
+        query = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.key) == key,
+                col(OutboxMessage.ts).is_(None),
+                or_(
+                    col(OutboxMessage.claimed_by).is_(None),
+                    col(OutboxMessage.claimed_by) == owner,
+                    col(OutboxMessage.claimed_at) < now - timedelta(seconds=stale_after),
+                ),
+            )
+            .values(claimed_by=owner, claimed_at=now)
+        )
+
+        def work(session: Session) -> bool:
+            result = session.connection().execute(query)
+            session.commit()
+            return result.rowcount == 1
 
         return await self.store.call(work)
 
