@@ -52,6 +52,8 @@ class RecordedCall:
 class _Fault:
     status: int
     retry_after: int | None
+    after_acting: bool = False
+    """Carry the call out, then answer the error (an answer lost on the way back)."""
 
 
 class SlackStandIn(Driver):
@@ -161,9 +163,13 @@ class SlackStandIn(Driver):
         """Make the next ``times`` calls to ``method`` answer 429 ``Retry-After``."""
         self._faults.setdefault(method, []).extend([_Fault(429, retry_after)] * times)
 
-    def fail(self, method: str, times: int = 1, status: int = 503) -> None:
-        """Make the next ``times`` calls to ``method`` answer a server error."""
-        self._faults.setdefault(method, []).extend([_Fault(status, None)] * times)
+    def fail(
+        self, method: str, times: int = 1, status: int = 503, *, after_acting: bool = False
+    ) -> None:
+        """Make the next ``times`` calls to ``method`` answer a server error; with
+        ``after_acting``, the call is carried out first (its answer is what gets lost)."""
+        fault = _Fault(status, None, after_acting)
+        self._faults.setdefault(method, []).extend([fault] * times)
 
     # -- HTTP handlers -----------------------------------------------------------------
 
@@ -188,6 +194,8 @@ class SlackStandIn(Driver):
         faults = self._faults.get(method)
         if faults:
             fault = faults.pop(0)
+            if fault.after_acting and method in webapi.METHODS:
+                webapi.call(self.workspace, method, args)
             return fault_answer(fault.status, fault.retry_after)
         if method not in webapi.METHODS:
             return 200, {}, {"ok": False, "error": "unknown_method"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack.client import SlackClient
+from bot.slack.client import RetryPolicy, SlackClient
 from bot.slack.outbox import EVENT_TYPE, Outbox
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
@@ -106,3 +106,16 @@ async def test_two_processes_sending_the_same_message_post_it_once(
         )
         assert first.ts == second.ts and first.now != second.now
     assert [m.text for m in standin.channel(CHANNEL).messages] == [f"GO {n}" for n in range(5)]
+
+
+async def test_a_post_whose_answer_was_lost_is_not_retried_into_a_duplicate(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    """Slack posted the message but the answer never arrived (a 5xx or a dropped
+    connection after the fact): the retry looks first, and finds it."""
+    outbox.slack.policy = RetryPolicy(max_failures=3, backoff_base=0.01, backoff_cap=0.02)
+    parent = await outbox.post("run:4:parent", CHANNEL, "parent")
+    standin.fail("chat.postMessage", times=1, status=503, after_acting=True)
+    results = await outbox.post("run:4:results:1", CHANNEL, "Results", thread_ts=parent.ts)
+    assert [m.ts for m in standin.thread(CHANNEL, parent.ts)] == [results.ts]
+    assert await outbox.posted("run:4:results:1") == results.ts

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,6 +31,8 @@ from bot.slack.limiter import RateLimiter, Sleep
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+Delivered = Callable[[], Awaitable[JSON | None]]
+"""Asked before retrying a call Slack may have carried out: its answer, if it did."""
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 
 
@@ -126,16 +129,26 @@ class SlackClient:
         http_verb: str = "POST",
         json: JSON | None = None,
         params: JSON | None = None,
+        delivered: Delivered | None = None,
     ) -> JSON:
         if method == "chat.postMessage" and channel is not None:
             lock = self._order.setdefault(channel, asyncio.Lock())
             async with lock:
-                return await self._attempt(method, channel, http_verb, json, params)
-        return await self._attempt(method, channel, http_verb, json, params)
+                return await self._attempt(method, channel, http_verb, json, params, delivered)
+        return await self._attempt(method, channel, http_verb, json, params, delivered)
 
     async def _attempt(
-        self, method: str, channel: str | None, verb: str, json: JSON | None, params: JSON | None
+        self,
+        method: str,
+        channel: str | None,
+        verb: str,
+        json: JSON | None,
+        params: JSON | None,
+        delivered: Delivered | None = None,
     ) -> JSON:
+        """One call with its retries. After a 5xx or a network error Slack may have acted
+        all the same (a posted message whose answer was lost): ``delivered`` is asked
+        before each such retry, and what it finds is the answer."""
         counts = self.counters[method]
         counts["calls"] += 1
         limited = failures = 0
@@ -164,6 +177,8 @@ class SlackClient:
                     if failures >= self.policy.max_failures:
                         raise self._exhausted(method, error, status, attempts) from exc
                     await self._backoff_sleep(method, failures, f"HTTP {status}")
+                    if delivered is not None and (found := await delivered()) is not None:
+                        return found
                 else:
                     counts["failed"] += 1
                     raise SlackCallError(method, error, status=status, attempts=attempts) from exc
@@ -174,6 +189,8 @@ class SlackClient:
                     name, attempts = type(exc).__name__, limited + failures
                     raise self._exhausted(method, name, None, attempts) from exc
                 await self._backoff_sleep(method, failures, repr(exc))
+                if delivered is not None and (found := await delivered()) is not None:
+                    return found
             counts["retries"] += 1
 
     async def _backoff_sleep(self, method: str, failures: int, why: str) -> None:
@@ -207,11 +224,21 @@ class SlackClient:
         text: str,
         blocks: list[JSON] | None = None,
         thread_ts: str | None = None,
+        *,
+        delivered: Callable[[], Awaitable[str | None]] | None = None,
         **extra: Any,
     ) -> str:
-        """Post a message (or a thread reply); returns its ``ts``."""
+        """Post a message (or a thread reply); returns its ``ts``. ``delivered`` looks for
+        the message in Slack before a retry, so a lost answer does not post it twice."""
         body = _compact(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, **extra)
-        data = await self._call("chat.postMessage", channel=channel, json=body)
+
+        async def found() -> JSON | None:
+            ts = await delivered() if delivered is not None else None
+            return {"ok": True, "ts": ts} if ts is not None else None
+
+        data = await self._call(
+            "chat.postMessage", channel=channel, json=body, delivered=found if delivered else None
+        )
         return str(data["ts"])
 
     async def update_message(

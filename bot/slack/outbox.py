@@ -72,7 +72,12 @@ class Outbox:
                 return Posted(found, now=False)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
         ts = await self.slack.post_message(
-            row.channel, text, blocks, thread_ts=row.thread_ts, metadata=metadata
+            row.channel,
+            text,
+            blocks,
+            thread_ts=row.thread_ts,
+            delivered=lambda: self.find(key, row.channel, row.thread_ts),
+            metadata=metadata,
         )
         await self.rows.sent(key, ts)
         return Posted(ts, now=True)
