@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import pytest
+
 from examples import demo, slack_demo
 from examples.processes import background, wait_http
 from slack_standin.webclient import WebView
@@ -143,3 +145,15 @@ def test_readme_recipe_without_a_workspace_reaches_go(tmp_path: Path) -> None:
         for user, role in (("U0SRE1", "sre"), ("U0CMP1", "compliance"), ("U0SEC1", "security")):
             view.click(user, "Approve", role)
         assert view.wait_for_text("U0RM", "✅ GO", 20), json.dumps(view.page("U0RM").text)
+
+
+def test_the_defect_demo_succeeds_when_the_gate_catches_the_defects(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make demo DEFECTS=...` shows the gate failing; make itself must not report an error
+    for the demo doing what it is for. A failure to run at all (exit 2) still fails."""
+    outcome, report = demo.outcome, Path("report.html")
+    assert outcome(1, ["slow", "tls10"], report) == 0
+    assert "catching the planted defects (slow, tls10)" in capsys.readouterr().out
+    assert outcome(2, ["slow"], report) == 2
+    assert outcome(0, [], report) == 0 and outcome(1, [], report) == 1
