@@ -77,6 +77,9 @@ async def test_start_opens_a_thread_streams_progress_and_posts_results(
     ack = await healthy_bot.command("start checkout-api 2.14.0 staging")
     assert time.perf_counter() - began < 3.0
     assert "Starting the validation of checkout-api 2.14.0 on staging" in ack
+    # The run is stored before the ack (the ack names it): a bot that dies right after
+    # acking leaves a run to resume, never an acknowledged release that exists nowhere.
+    assert "(run #1)" in ack
     await healthy_bot.settle()
 
     standin = healthy_bot.standin

@@ -57,7 +57,7 @@ class Dispatcher:
         try:
             match command:
                 case Start():
-                    return self._start(command, user, channel)
+                    return await self._start(command, user, channel)
                 case Status(run_id=run_id):
                     return await self._status(run_id, user)
                 case ListRuns():
@@ -76,7 +76,7 @@ class Dispatcher:
             return Reply(notice(str(exc).strip("'\"")))
         raise AssertionError(f"unhandled command {command!r}")
 
-    def _start(self, command: Start, user: str, channel: str) -> Reply:
+    async def _start(self, command: Start, user: str, channel: str) -> Reply:
         if not self.config.may_start(user, channel):
             where = self.config.starters.channels or [self.config.channel or ""]
             places = join(", ", (channel_link(c) for c in where if c))
@@ -93,11 +93,12 @@ class Dispatcher:
         )
         # unknown environment, plan or check: RequestError now, in the CLI's words
         self.manager.engine().resolve(request)
+        run = await self.manager.store_run(request)  # stored before the ack, never after
         text = (
             f"Starting the validation of {command.service} {command.version} "
-            f"on {command.environment}; follow it in the thread."
+            f"on {command.environment} (run #{run.id}); follow it in the thread."
         )
-        return Reply(notice(text), self.manager.start(request, channel))
+        return Reply(notice(text), self.manager.start(request, channel, run))
 
     async def _status(self, run_id: int | None, user: str) -> Reply:
         if run_id is None:

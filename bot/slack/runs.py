@@ -78,13 +78,19 @@ class RunManager:
         """Runs live in the release channel; without one configured, where they were asked."""
         return self.config.channel or requested_in
 
-    async def start(self, request: RunRequest, channel: str) -> Run:
-        """Store the run, open its thread, and execute it in the background, or, when this
-        process does not execute runs, release it to the workers once its thread is open.
-        It is stored leased to this process either way, so that no worker posts a second
-        parent message while this one opens the thread."""
+    async def store_run(self, request: RunRequest) -> Run:
+        """Store a new run, leased to this process: done before the requester's ack, so a
+        process that dies after the ack leaves a run that another one resumes, never an
+        acknowledged release that exists nowhere."""
+        return await self.engine().start(request)
+
+    async def start(self, request: RunRequest, channel: str, run: Run | None = None) -> Run:
+        """Open the thread of a stored run (storing it first when not given) and execute
+        it in the background, or, when this process does not execute runs, release it to
+        the workers once its thread is open. It stays leased to this process meanwhile, so
+        that no worker posts a second parent message while this one opens the thread."""
         engine = self.engine()
-        run = await engine.start(request)
+        run = run or await engine.start(request)
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
         if not self.executes:
@@ -129,6 +135,11 @@ class RunManager:
             )
             thread = await self.store.get_thread(run_id)
             where = thread.channel if thread else self.channel("")
+            if not where:  # stored, then its process died before opening its thread
+                log.warning("run %s has no thread and no release channel is set; failed", run_id)
+                await self.store.finish_run(run_id, RunStatus.FAILED)
+                await self.leases.release(run_id)
+                continue
             if cancel := await self.leases.take_cancel_requests([run_id]):
                 await self._cancel_unstarted(run_id, engine, state, where, cancel[run_id])
                 continue
