@@ -42,7 +42,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from slack_standin import Message, SlackStandIn  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
+from tests.support.processes import free_port, locust_pids, parent_pid  # noqa: E402
 
 CHANNEL = "C0RELEASES"
 REQUESTER = "U0RM"
@@ -103,37 +103,14 @@ MODES = ("random moment", "after a click", "mid load test", "mid check")
 ORPHAN_GRACE = 3.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, from /proc; None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1])
-
-
-def locust_pids(marker: str) -> dict[int, int]:
+def locust_parents(marker: str) -> dict[int, int]:
     """Live Locust processes whose command line mentions ``marker``: pid -> parent pid."""
     found: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in locust_pids(marker):
         try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, UnicodeDecodeError):
+            found[pid] = parent_pid(pid)
+        except OSError:  # it ended in between
             continue
-        if marker not in cmdline or " -m locust " not in cmdline:
-            continue
-        stat = proc_stat(int(entry))
-        if stat is not None and stat[0] != "Z":
-            found[int(entry)] = stat[1]
     return found
 
 
@@ -438,7 +415,7 @@ class Chaos:
         while time.monotonic() < deadline:
             by_pid = {r.proc.pid: r for r in self.replicas.values() if r.healthy}
             if mode == "mid load test":
-                owners = [ppid for ppid in locust_pids(str(self.tmp)).values() if ppid in by_pid]
+                owners = [ppid for ppid in locust_parents(str(self.tmp)).values() if ppid in by_pid]
                 if owners:
                     return by_pid[self.rng.choice(owners)], "running a load test"
             elif mode == "mid check":
@@ -524,7 +501,7 @@ class Chaos:
 
     def sample_locust(self) -> None:
         live = {r.proc.pid for r in self.everyone if r.proc.poll() is None}
-        found = locust_pids(str(self.tmp))
+        found = locust_parents(str(self.tmp))
         now = time.monotonic()
         for pid, ppid in found.items():
             owned = ppid in live or ppid in found
@@ -559,7 +536,7 @@ class Chaos:
         self.sample_results()
         await asyncio.sleep(ORPHAN_GRACE + 1)
         self.sample_locust()
-        self.locust_at_end = locust_pids(str(self.tmp))
+        self.locust_at_end = locust_parents(str(self.tmp))
         watching.set()
         await watcher
         return await self.report()
