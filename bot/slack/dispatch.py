@@ -98,7 +98,7 @@ class Dispatcher:
             f"Starting the validation of {command.service} {command.version} "
             f"on {command.environment} (run #{run.id}); follow it in the thread."
         )
-        return Reply(notice(text), self.manager.start(request, channel, run))
+        return Reply(notice(text), self.manager.start(run, request, channel))
 
     async def _status(self, run_id: int | None, user: str) -> Reply:
         if run_id is None:

@@ -84,13 +84,12 @@ class RunManager:
         acknowledged release that exists nowhere."""
         return await self.engine().start(request)
 
-    async def start(self, request: RunRequest, channel: str, run: Run | None = None) -> Run:
-        """Open the thread of a stored run (storing it first when not given) and execute
-        it in the background, or, when this process does not execute runs, release it to
-        the workers once its thread is open. It stays leased to this process meanwhile, so
+    async def start(self, run: Run, request: RunRequest, channel: str) -> Run:
+        """Open the thread of a run stored by :meth:`store_run` and execute it in the
+        background, or, when this process does not execute runs, release it to the
+        workers once its thread is open. It stays leased to this process meanwhile, so
         that no worker posts a second parent message while this one opens the thread."""
         engine = self.engine()
-        run = run or await engine.start(request)
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
         if not self.executes:
