@@ -5,11 +5,15 @@ execute the run reaches its owner through the database."""
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.slack.actions import APPROVE
+from slack_standin.workspace import Message
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
+from tests.support.workspace import CHANNEL
 
 PLAN = """\
 channel: C0RELEASES
@@ -83,4 +87,86 @@ async def test_two_replicas_execute_each_run_once_and_cancel_through_the_databas
         assert sum("cancelled by <@U0RM>" in t for t in group.thread(parent)) == 1
         ack = await group.command(b, f"cancel {long_id}")
         assert "is not running (it is cancelled)" in ack, ack
+        assert "Traceback" not in group.logs(), group.logs()
+
+
+SPREAD_PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: p}}
+plans:
+  p:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
+      - id: slow
+        type: http
+        timeout: 30s
+        requests: [{{path: /api/items}}, {{path: /api/items}}]
+"""
+SPREAD_RUNS = 10
+
+
+async def test_ten_runs_on_two_replicas_survive_a_sigterm_and_are_announced_once(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path, postgres_database: str
+) -> None:
+    """Ten concurrent runs started on two replicas; one replica is stopped (SIGTERM) in
+    the middle of its runs and the other finishes them; the approvals are clicked on two
+    replicas. Every run is decided and announced once, with one parent each, and no check
+    that had passed before the SIGTERM ran again."""
+    target = target_factory("slow")  # each /api/items takes 1.2 s
+    config = tmp_path / "preprod.yml"
+    config.write_text(SPREAD_PLAN.format(url=target.http_url))
+    async with bots(config, tmp_path, database_url=postgres_database) as group:
+        a, b = group.serve(), group.serve()
+        for n in range(SPREAD_RUNS):
+            ack = await group.command((a, b)[n % 2], f"start svc-{n} 1.0.{n} staging")
+            assert "Starting the validation" in ack, ack
+
+        owned_by_a = f"SELECT count(*) FROM run WHERE lease_owner LIKE '%:{a.pid}:%'"
+        await until(lambda: group.query(owned_by_a)[0][0] > 0, timeout=30)
+        passed_before = set(
+            group.query("SELECT run_id, check_id FROM checkrecord WHERE status = 'passed'")
+        )
+        group.signal(a, signal.SIGTERM)
+        a.wait(timeout=15)
+        assert "forced exit" not in a.output(), a.output()
+        assert group.query(owned_by_a) == [(0,)], "SIGTERM released every lease of a"
+
+        await until(
+            lambda: group.query("SELECT status FROM run") == [("FINISHED",)] * SPREAD_RUNS,
+            timeout=90,
+        )
+        rows = group.query("SELECT run_id, check_id, status, attempt FROM checkrecord")
+        assert {status for *_, status, _ in rows} == {"passed"}, rows
+        rerun = {(run, check) for run, check, _, attempt in rows if attempt > 1}
+        assert not rerun & passed_before, f"a check that had passed ran again: {rerun}"
+
+        c = group.serve()  # a new replica; clicks go to b and c in turn
+        channel = group.standin.channel(CHANNEL)
+        parents = group.parents()
+        assert len(parents) == SPREAD_RUNS and len({p.ts for p in parents}) == SPREAD_RUNS
+        for n, parent in enumerate(parents):
+
+            def panel(parent: Message = parent) -> str | None:
+                found = [m for m in group.standin.thread(CHANNEL, parent.ts) if m.button_labels()]
+                return found[0].ts if found else None
+
+            await until(lambda: panel() is not None, timeout=30)
+            group.standin.bot_url = (b, c)[n % 2].events_url
+            response = await group.standin.click("U0SRE1", str(panel()), CHANNEL, APPROVE)
+            assert response.status_code == 200, response.text
+
+        announced = "SELECT count(*) FROM decisionrecord WHERE announcement_ts IS NOT NULL"
+        await until(lambda: group.query(announced) == [(SPREAD_RUNS,)], timeout=60)
+        assert group.query("SELECT DISTINCT outcome FROM decisionrecord") == [("go",)]
+        go = [m for m in channel.messages if m.text.startswith("GO")]
+        assert len(go) == SPREAD_RUNS, [m.text for m in go]
+        for parent in parents:
+            thread = group.thread(parent)
+            assert sum(t.startswith("Results for") for t in thread) == 1, thread
+        validations = [m for m in channel.messages if m.text.startswith("Pre-production")]
+        assert len(validations) == SPREAD_RUNS, "a parent message was posted twice"
+        assert group.locust() == []
         assert "Traceback" not in group.logs(), group.logs()

@@ -35,6 +35,9 @@ from bot.store.runs import LeaseLost, RunStore
 
 log = logging.getLogger(__name__)
 
+HAND_OVER_FLUSH_S = 3.0
+"""How long a hand-over waits for a run's last progress to reach Slack."""
+
 
 class ReplyError(RequestError):
     """A request that cannot go ahead, told with the bot's own markup (a channel link)."""
@@ -70,6 +73,8 @@ class RunManager:
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.publishers: dict[int, ThreadPublisher] = {}
         self.engines: dict[int, Engine] = {}
+        self.closing = False
+        """Set by :meth:`aclose`: a run whose thread opens after it is left to others."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
@@ -108,7 +113,7 @@ class RunManager:
                     "invite the bot to the channel and start again"
                 )
             ) from exc
-        if self.executes:
+        if self.executes and not self.closing:
             log.info("executing run %s in process %s", run.id, os.getpid())
             self._spawn(run.id, engine, publisher, engine.execute(run, request))
         else:
@@ -273,11 +278,20 @@ class RunManager:
     async def aclose(self) -> None:
         """Shut down: every run executing here is handed over (left running, its lease
         released) so that another process, or this one restarted, resumes it at once."""
-        for run_id in list(self.tasks):
-            await self._hand_over(run_id)
-        await self.coalescer.aclose()
+        self.closing = True
+        await asyncio.gather(*(self._hand_over(run_id) for run_id in list(self.tasks)))
+        # Runs stored here whose thread was still being opened are released too.
+        await self.leases.release_all()
+        try:  # the channel's rate limit must not hold the stop up: resumers republish
+            await asyncio.wait_for(self.coalescer.aclose(), HAND_OVER_FLUSH_S)
+        except TimeoutError:
+            log.warning("stopping before every progress update reached Slack")
 
     async def _hand_over(self, run_id: int) -> None:
+        """Stop the run here without ending it and release its lease. The last progress
+        gets a short while to reach Slack (all runs share the channel's rate limit); the
+        process that resumes the run republishes it anyway, so the lease never waits
+        behind a slow Slack."""
         task, engine = self.tasks.get(run_id), self.engines.get(run_id)
         if task is None or engine is None:
             return
@@ -285,9 +299,13 @@ class RunManager:
         task.cancel()
         await asyncio.wait([task])
         publisher = self.publishers.pop(run_id, None)
-        if publisher is not None:
-            await publisher.close()
-        await self.leases.release(run_id)
+        try:
+            if publisher is not None:
+                await asyncio.wait_for(publisher.close(), HAND_OVER_FLUSH_S)
+        except TimeoutError:
+            log.warning("run %s: last progress not shown before the hand-over", run_id)
+        finally:
+            await self.leases.release(run_id)
 
     async def _cancel_unstarted(
         self, run_id: int, engine: Engine, state: RunState, channel: str, user: str

@@ -87,6 +87,16 @@ class Leases:
         )
         await self._changed(query)
 
+    async def release_all(self) -> None:
+        """Give up every running run this process holds, executing or still being
+        opened (a clean shutdown)."""
+        query = (
+            update(Run)
+            .where(col(Run.lease_owner) == self.owner, col(Run.status) == RunStatus.RUNNING)
+            .values(lease_owner=None, lease_expires=None)
+        )
+        await self._changed(query)
+
     async def orphaned(self, source: str = "slack") -> list[int]:
         """Running runs that nobody holds: their owner stopped or died. Only runs of one
         source: a terminal's run ends with its terminal, nobody resumes it."""
