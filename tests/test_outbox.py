@@ -119,3 +119,26 @@ async def test_a_post_whose_answer_was_lost_is_not_retried_into_a_duplicate(
     results = await outbox.post("run:4:results:1", CHANNEL, "Results", thread_ts=parent.ts)
     assert [m.ts for m in standin.thread(CHANNEL, parent.ts)] == [results.ts]
     assert await outbox.posted("run:4:results:1") == results.ts
+
+
+async def test_a_claim_held_behind_the_rate_limit_is_not_posted_twice(
+    standin: SlackStandIn, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message waits behind the channel's rate limit longer than a claim lasts; another
+    process, taking the claim for dead, sends it. The first one, once its turn comes,
+    sees the claim is no longer its own and takes the other's ts instead of posting."""
+    monkeypatch.setattr("bot.slack.outbox.CLAIM_STALE", 0.3)
+    other_client = SlackClient(standin.token, base_url=standin.api_url)
+    other = Outbox(outbox.rows.store, other_client)
+    other.owner = "another-process"
+    outbox.slack.limiter.penalise("chat.postMessage", 1.0, CHANNEL)  # this process waits 1 s
+    try:
+        waiting = asyncio.create_task(outbox.post("run:5:parent", CHANNEL, "parent"))
+        await asyncio.sleep(0.5)  # its claim is now stale
+        taken = await other.post("run:5:parent", CHANNEL, "parent")
+        assert taken.now
+        first = await waiting
+        assert first.ts == taken.ts and not first.now
+        assert [m.text for m in standin.channel(CHANNEL).messages] == ["parent"]
+    finally:
+        await other_client.aclose()

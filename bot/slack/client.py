@@ -36,6 +36,13 @@ Delivered = Callable[[], Awaitable[JSON | None]]
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 
 
+class NotWanted(Exception):
+    """A message's sender gave it up while it waited for its turn (``still_wanted``)."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(f"{method} given up before sending")
+
+
 class SlackCallError(Exception):
     """A Web API call failed for good; ``error`` is Slack's error name (``channel_not_found``)."""
 
@@ -130,12 +137,14 @@ class SlackClient:
         json: JSON | None = None,
         params: JSON | None = None,
         delivered: Delivered | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> JSON:
+        args = (method, channel, http_verb, json, params, delivered, still_wanted)
         if method == "chat.postMessage" and channel is not None:
             lock = self._order.setdefault(channel, asyncio.Lock())
             async with lock:
-                return await self._attempt(method, channel, http_verb, json, params, delivered)
-        return await self._attempt(method, channel, http_verb, json, params, delivered)
+                return await self._attempt(*args)
+        return await self._attempt(*args)
 
     async def _attempt(
         self,
@@ -145,6 +154,7 @@ class SlackClient:
         json: JSON | None,
         params: JSON | None,
         delivered: Delivered | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
     ) -> JSON:
         """One call with its retries. After a 5xx or a network error Slack may have acted
         all the same (a posted message whose answer was lost): ``delivered`` is asked
@@ -154,6 +164,8 @@ class SlackClient:
         limited = failures = 0
         while True:
             await self.limiter.acquire(method, channel)
+            if still_wanted is not None and not await still_wanted():
+                raise NotWanted(method)
             self._session()
             try:
                 response = await self.web_client.api_call(
@@ -226,10 +238,13 @@ class SlackClient:
         thread_ts: str | None = None,
         *,
         delivered: Callable[[], Awaitable[str | None]] | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
         **extra: Any,
     ) -> str:
         """Post a message (or a thread reply); returns its ``ts``. ``delivered`` looks for
-        the message in Slack before a retry, so a lost answer does not post it twice."""
+        the message in Slack before a retry, so a lost answer does not post it twice;
+        ``still_wanted`` is asked right before each attempt, once the rate limit lets it
+        go (a wait that can last seconds), and :class:`NotWanted` is raised if it says no."""
         body = _compact(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, **extra)
 
         async def found() -> JSON | None:
@@ -237,7 +252,11 @@ class SlackClient:
             return {"ok": True, "ts": ts} if ts is not None else None
 
         data = await self._call(
-            "chat.postMessage", channel=channel, json=body, delivered=found if delivered else None
+            "chat.postMessage",
+            channel=channel,
+            json=body,
+            delivered=found if delivered else None,
+            still_wanted=still_wanted,
         )
         return str(data["ts"])
 

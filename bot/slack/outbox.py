@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any, NamedTuple
 
-from bot.slack.client import JSON, SlackCallError, SlackClient
+from bot.slack.client import JSON, NotWanted, SlackCallError, SlackClient
 from bot.store.leases import process_id
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
@@ -71,14 +71,23 @@ class Outbox:
                 await self.rows.sent(key, found)
                 return Posted(found, now=False)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
-        ts = await self.slack.post_message(
-            row.channel,
-            text,
-            blocks,
-            thread_ts=row.thread_ts,
-            delivered=lambda: self.find(key, row.channel, row.thread_ts),
-            metadata=metadata,
-        )
+        try:
+            ts = await self.slack.post_message(
+                row.channel,
+                text,
+                blocks,
+                thread_ts=row.thread_ts,
+                delivered=lambda: self.find(key, row.channel, row.thread_ts),
+                # The claim is renewed once the rate limit lets the message go: a long
+                # wait behind the channel's other messages must not let it go stale
+                # (another process would take it over and post it too).
+                still_wanted=lambda: self.rows.claim(key, self.owner, CLAIM_STALE),
+                metadata=metadata,
+            )
+        except NotWanted:
+            if ts := await self._wait_for(key):
+                return Posted(ts, now=False)
+            raise OutboxBusy(f"{key} is being sent by another process") from None
         await self.rows.sent(key, ts)
         return Posted(ts, now=True)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -75,6 +76,10 @@ class RunManager:
         self.engines: dict[int, Engine] = {}
         self.closing = False
         """Set by :meth:`aclose`: a run whose thread opens after it is left to others."""
+        self.opening: set[int] = set()
+        """Runs leased here whose thread is being opened (which can wait seconds behind
+        the channel's rate limit): their leases are renewed like those of executing
+        runs, and :meth:`recover` leaves them alone."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
@@ -94,6 +99,11 @@ class RunManager:
         background, or, when this process does not execute runs, release it to the
         workers once its thread is open. It stays leased to this process meanwhile, so
         that no worker posts a second parent message while this one opens the thread."""
+        assert run.id is not None
+        with self._opening(run.id):
+            return await self._start(run, request, channel)
+
+    async def _start(self, run: Run, request: RunRequest, channel: str) -> Run:
         engine = self.engine()
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
@@ -114,8 +124,9 @@ class RunManager:
                 )
             ) from exc
         if self.executes and not self.closing:
-            log.info("executing run %s in process %s", run.id, os.getpid())
-            self._spawn(run.id, engine, publisher, engine.execute(run, request))
+            if await self._still_ours(run.id, publisher):
+                log.info("executing run %s in process %s", run.id, os.getpid())
+                self._spawn(run.id, engine, publisher, engine.execute(run, request))
         else:
             await publisher.close()
             await self.leases.release(run.id)  # a worker claims it at its next poll
@@ -128,42 +139,51 @@ class RunManager:
         if not self.executes:
             return resumed
         for run_id in await self.leases.orphaned():
-            if run_id in self.tasks or not await self.leases.claim(run_id):
-                continue  # ours already, or another process was quicker
-            run = await self.store.get_run(run_id)
-            if run is None:
-                continue
-            engine = self.engine()
-            state = RunState.from_report(
-                await self.store.report(run_id), self.settings.report_url(run_id)
-            )
-            thread = await self.store.get_thread(run_id)
-            where = thread.channel if thread else self.channel("")
-            if not where:  # stored, then its process died before opening its thread
-                log.warning("run %s has no thread and no release channel is set; failed", run_id)
-                await self.store.finish_run(run_id, RunStatus.FAILED)
-                await self.leases.release(run_id)
-                continue
-            if cancel := await self.leases.take_cancel_requests([run_id]):
-                await self._cancel_unstarted(run_id, engine, state, where, cancel[run_id])
-                continue
-            states = (await self.store.check_states(run_id)).values()
-            # A run cut off mid-check says so; one a replica queued for the workers
-            # (or a re-run) simply starts.
-            note = (
-                Note(
-                    f"resumed:{self.leases.owner}",
-                    f"🔁 Run #{run_id} resumed after a restart of the bot; "
-                    "finished checks are kept.",
-                )
-                if "running" in states
-                else None
-            )
-            publisher = await self._open(engine, state, where, run.generation, note)
-            log.info("executing run %s in process %s", run_id, os.getpid())
-            self._spawn(run_id, engine, publisher, engine.resume(run))
-            resumed.append(run_id)
+            if run_id in self.tasks or run_id in self.opening:
+                continue  # ours already
+            if not await self.leases.claim(run_id):
+                continue  # another process was quicker
+            with self._opening(run_id):
+                if await self._resume(run_id):
+                    resumed.append(run_id)
         return resumed
+
+    async def _resume(self, run_id: int) -> bool:
+        """Resume a run just claimed; False when there was nothing left to execute."""
+        run = await self.store.get_run(run_id)
+        if run is None:
+            return False
+        engine = self.engine()
+        state = RunState.from_report(
+            await self.store.report(run_id), self.settings.report_url(run_id)
+        )
+        thread = await self.store.get_thread(run_id)
+        where = thread.channel if thread else self.channel("")
+        if not where:  # stored, then its process died before opening its thread
+            log.warning("run %s has no thread and no release channel is set; failed", run_id)
+            await self.store.finish_run(run_id, RunStatus.FAILED)
+            await self.leases.release(run_id)
+            return False
+        if cancel := await self.leases.take_cancel_requests([run_id]):
+            await self._cancel_unstarted(run_id, engine, state, where, cancel[run_id])
+            return False
+        states = (await self.store.check_states(run_id)).values()
+        # A run cut off mid-check says so; one a replica queued for the workers
+        # (or a re-run) simply starts.
+        note = (
+            Note(
+                f"resumed:{self.leases.owner}",
+                f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept.",
+            )
+            if "running" in states
+            else None
+        )
+        publisher = await self._open(engine, state, where, run.generation, note)
+        if self.closing or not await self._still_ours(run_id, publisher):
+            return False
+        log.info("executing run %s in process %s", run_id, os.getpid())
+        self._spawn(run_id, engine, publisher, engine.resume(run))
+        return True
 
     async def republish(self, grace: float) -> list[int]:
         """Runs that finished more than ``grace`` seconds ago without their results and
@@ -211,6 +231,8 @@ class RunManager:
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
         took (this one stalled past the lease) is stopped here without being cancelled."""
+        for run_id in list(self.opening):
+            await self.leases.renew(run_id)  # lost: :meth:`_still_ours` stops it
         for run_id in list(self.tasks):
             if not await self.leases.renew(run_id):
                 log.warning("lost the lease of run %s; another process resumes it", run_id)
@@ -334,6 +356,23 @@ class RunManager:
         await publisher.open(note)
         engine.listeners.append(publisher)
         return publisher
+
+    @contextmanager
+    def _opening(self, run_id: int) -> Iterator[None]:
+        self.opening.add(run_id)
+        try:
+            yield
+        finally:
+            self.opening.discard(run_id)
+
+    async def _still_ours(self, run_id: int, publisher: ThreadPublisher) -> bool:
+        """Whether this process still holds the run once its thread is open; if another
+        process took it meanwhile (this one stalled past the lease), it is left to it."""
+        if run_id not in self.tasks and await self.leases.renew(run_id):
+            return True
+        log.warning("run %s: taken over while its thread was opened; left to its owner", run_id)
+        await publisher.close()
+        return False
 
     def _spawn(
         self,
