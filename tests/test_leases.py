@@ -205,3 +205,19 @@ async def test_a_process_that_lost_the_lease_writes_nothing_over_the_new_owner(
     assert stored.lease_owner == "taker"
     states = await store.check_states(run.id)
     assert states["done"] == "running", "the stalled process overwrote the new owner's check"
+
+
+async def test_one_heartbeat_renews_every_run_held_and_names_those_lost(tmp_path: Path) -> None:
+    clock = Clock()
+    store = RunStore(f"sqlite:///{tmp_path}/preprod.db")
+    mine = Leases(store, "replica-a", ttl=30, clock=clock)
+    theirs = Leases(store, "replica-b", ttl=30, clock=clock)
+    engine = make_engine(tmp_path, leases=mine)
+    ids = [run.id for run in [await engine.start(SLACK_REQUEST) for _ in range(3)]]
+    assert None not in ids
+    clock.advance(31)
+    assert await theirs.claim(ids[0])  # lost while this process stalled
+    assert await mine.renew_many([i for i in ids if i]) == set(ids[1:])
+    clock.advance(20)
+    assert await theirs.orphaned() == [], "the renewed leases hold"
+    assert await mine.renew_many([]) == set()

@@ -231,10 +231,11 @@ class RunManager:
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
         took (this one stalled past the lease) is stopped here without being cancelled."""
-        for run_id in list(self.opening):
-            await self.leases.renew(run_id)  # lost: :meth:`_still_ours` stops it
-        for run_id in list(self.tasks):
-            if not await self.leases.renew(run_id):
+        executing = list(self.tasks)
+        held = await self.leases.renew_many([*executing, *self.opening])
+        # A run being opened that was lost is left by :meth:`_still_ours`.
+        for run_id in executing:
+            if run_id not in held:
                 log.warning("lost the lease of run %s; another process resumes it", run_id)
                 await self._hand_over(run_id)
 

@@ -78,6 +78,23 @@ class Leases:
         )
         return await self._changed(query)
 
+    async def renew_many(self, run_ids: Collection[int]) -> set[int]:
+        """Extend our leases of ``run_ids`` in one transaction (one heartbeat for every
+        run a process holds, however many); the ids that are still ours."""
+        if not run_ids:
+            return set()
+        ids = list(run_ids)
+        expiry = self.expiry()
+
+        def work(session: Session) -> set[int]:
+            mine = (col(Run.id).in_(ids), col(Run.lease_owner) == self.owner)
+            session.connection().execute(update(Run).where(*mine).values(lease_expires=expiry))
+            held = {run_id for run_id in session.exec(select(Run.id).where(*mine)) if run_id}
+            session.commit()
+            return held
+
+        return await self.store.call(work)
+
     async def release(self, run_id: int) -> None:
         """Give a run up at once (a clean shutdown), so another process resumes it now."""
         query = (
