@@ -27,7 +27,7 @@ class ReminderScheduler:
         self.config = config
         self.reminders = reminders
         self.scheduler = AsyncIOScheduler(timezone=config.zone)
-        self._catch_up: asyncio.Task[None] | None = None
+        self.catch_up: asyncio.Task[None] | None = None
 
     def jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
         return {
@@ -52,13 +52,13 @@ class ReminderScheduler:
                 replace_existing=True,
             )
         self.scheduler.start()
-        self._catch_up = asyncio.create_task(_logged("start-up digest", self.reminders.digest)())
+        self.catch_up = asyncio.create_task(_logged("start-up digest", self.reminders.digest)())
 
     async def aclose(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._catch_up is not None:
-            self._catch_up.cancel()
+        if self.catch_up is not None:
+            self.catch_up.cancel()
 
 
 def _logged(
