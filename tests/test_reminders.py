@@ -6,7 +6,9 @@ database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +19,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from rich.console import Console
 from sqlmodel import Session, select
 
+from bot.cli import schedule_cmd
 from bot.config.loader import load_config
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
@@ -337,6 +341,7 @@ async def two_schedulers_send_once(target: RunningTarget, tmp_path: Path, url: s
             async with serving(standin, config, url, schedule=False) as harness:
                 await start_run(harness, "checkout-api")
                 await start_run(harness, "billing")
+            await dry_run_shows_the_next_digest(config, url)
             one, two = make_bot(standin, config, url), make_bot(standin, config, url)
             try:
                 clock.move_to(berlin(30, 9, 0, second=1))
@@ -355,6 +360,19 @@ async def two_schedulers_send_once(target: RunningTarget, tmp_path: Path, url: s
         assert len(standin.calls_to("conversations.open")) <= 2 * len(AWAITED)
     finally:
         await standin.stop()
+
+
+async def dry_run_shows_the_next_digest(config: Path, url: str) -> None:
+    """``preprod digest --dry-run``: the next digest and its DMs, nothing sent."""
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(dry_run=True, config=str(config), database=url)
+    code = await schedule_cmd.dry_run(args, Console(file=out, width=300), Console(file=err))
+    text = out.getvalue()
+    assert code == 0, err.getvalue()
+    assert "Next digest: Mon 2026-11-30 09:00 CET in channel C0RELEASES" in text
+    assert "2 release(s) awaiting sign-off" in text and "usergroup S0SEC" in text
+    assert "U0SRE1: 2 sign-off(s)" in text and "U0SRE2: 2 sign-off(s)" in text
+    assert "U0RM" not in text.split("DMs")[1]
 
 
 async def test_two_schedulers_on_one_sqlite_file_send_each_reminder_once(

@@ -159,3 +159,17 @@ def test_sixty_pending_runs_fit_one_digest_and_a_long_dm_is_summarised() -> None
     dm = assert_valid(direct_message(items, T0, links, "http://x/runs"))
     assert len([b for b in dm.blocks if b["type"] == "actions"]) == 15
     assert "and 45 more" in str(dm.blocks)
+
+
+def test_preprod_schedule_lists_each_job_and_its_next_five_fire_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli.main import main
+
+    assert main(["schedule", "--config", str(config(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "time zone Europe/Berlin" in out
+    assert "digest  (0 9 * * mon-fri)" in out and "reminders  (* * * * *)" in out
+    digest_lines = out.split("reminders")[0].splitlines()
+    assert len([line for line in digest_lines if line.endswith(("CET", "CEST"))]) == 5
+    assert main(["digest", "--config", str(config(tmp_path))]) == 2
