@@ -30,7 +30,9 @@ METHOD_TIERS: dict[str, int] = {
 """Tiers from SLACK.md; a method not listed here is treated as Tier 3."""
 
 AUTH_TEST_PER_MINUTE = 600
-"""``auth.test`` is "special" (very generous); this just keeps it finite."""
+"""``auth.test`` and ``chat.getPermalink`` are "special" (very generous); this keeps them
+finite."""
+SPECIAL = frozenset({"auth.test", "chat.getPermalink"})
 
 POST_MESSAGE_PER_SECOND = 1.0
 """``chat.postMessage``: about one message a second per channel, short bursts tolerated."""
@@ -38,7 +40,7 @@ POST_MESSAGE_PER_SECOND = 1.0
 
 def per_minute(method: str) -> int:
     """The calls a minute allowed for a (non-``chat.postMessage``) method."""
-    if method == "auth.test":
+    if method in SPECIAL:
         return AUTH_TEST_PER_MINUTE
     return TIER_PER_MINUTE[METHOD_TIERS.get(method, 3)]
 

@@ -28,7 +28,7 @@ from slack_standin.serving import StandInServer, fault_answer, read_args
 from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
 
 DEFAULT_TOKEN = "xoxb-standin-token"
-READ_ONLY = frozenset({"auth.test", "users.info", "usergroups.users.list"})
+READ_ONLY = frozenset({"auth.test", "users.info", "usergroups.users.list", "chat.getPermalink"})
 """Methods that change nothing a person could see (the web view is not told of them)."""
 DEFAULT_SECRET = "standin-signing-secret"
 

@@ -181,6 +181,19 @@ def conversations_open(ws: Workspace, args: Json) -> Json:
     return {"channel": {"id": group.id}}
 
 
+def get_permalink(ws: Workspace, args: Json) -> Json:
+    """A link to a message (a thread's parent, a reply) as Slack shows it."""
+    channel = _channel(ws, args)
+    ts = required(args, "message_ts", "message_not_found")
+    message = channel.by_ts.get(ts)
+    if message is None:
+        raise ApiError("message_not_found")
+    link = f"https://{ws.team_domain}.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
+    if message.is_reply and message.thread_ts:
+        link += f"?thread_ts={message.thread_ts}&cid={channel.id}"
+    return {"channel": channel.id, "permalink": link}
+
+
 def conversations_history(ws: Workspace, args: Json) -> Json:
     """Top-level messages, newest first, ``limit`` of them (default 100)."""
     channel = _channel(ws, args)
@@ -241,6 +254,7 @@ METHODS: dict[str, Method] = {
     "views.push": views_push,
     "views.update": views_update,
     "views.publish": views_publish,
+    "chat.getPermalink": get_permalink,
     "conversations.open": conversations_open,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,

@@ -38,7 +38,9 @@ T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 RUN = 42
 URL = "https://preprod.example/runs/42"
 EVIL = "boom <!channel> <!here> <@U0EVIL> <https://evil.example|click> & co"
-ALLOWED = re.compile(r"<(@[UW][A-Z0-9]+|https?://[^|<>\s]+\|[^<>]*|!date\^\d+\^[^|<>]+\|[^<>]+)>")
+ALLOWED = re.compile(
+    r"<(@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|https?://[^|<>\s]+\|[^<>]*|!date\^\d+\^[^|<>]+\|[^<>]+)>"
+)
 
 
 def texts(value: Any) -> list[str]:

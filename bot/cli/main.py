@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from bot import __version__
-from bot.cli import check_cmd, config_cmd, db_cmd, history, kinds, worker
+from bot.cli import check_cmd, config_cmd, db_cmd, history, kinds, schedule_cmd, worker
 from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_parser(commands)
     db_cmd.add_parsers(commands)
+    schedule_cmd.add_parsers(commands)
     return parser
 
 
@@ -96,6 +97,10 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(history.rewrite_report(args, out, err))
     if command == "db":
         return db_cmd.run(args, out)
+    if command == "schedule":
+        return schedule_cmd.schedule(args, out)
+    if command == "digest":
+        return asyncio.run(schedule_cmd.dry_run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):

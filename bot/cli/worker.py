@@ -55,7 +55,7 @@ async def _work(settings: Settings, parent: int | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    bot.start()
+    bot.start(schedule=False)  # the replicas serving Slack run the reminder jobs
     log.info("worker %s executes runs (polling every %ss)", os.getpid(), settings.poll_interval)
     watch = asyncio.create_task(_orphaned(parent, stop)) if parent else None
     try:

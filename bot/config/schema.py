@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from bot.schedule.cron import cron_trigger
+from bot.schedule.hours import WorkingHours, parse_working_hours
 from checks.context import CREDENTIAL_HEADERS, Target
 from checks.spec import PlanSpec
 from checks.units import Duration
@@ -46,8 +49,45 @@ class Policy(_Strict):
 
 
 class Schedule(_Strict):
-    digest: str = "0 9 * * mon-fri"
-    nudge_after: Duration = 4 * 3600.0
+    """When reminders go out; times are in the config's ``timezone``."""
+
+    digest: str | None = "0 9 * * mon-fri"
+    """A cron expression; null turns the digest (and its DMs) off."""
+    post_empty_digest: bool = False
+    misfire_grace: Duration = 3600.0
+    """A digest missed while the bot was down is posted on start-up within this long."""
+    nudge_after: Duration | None = 4 * 3600.0
+    """After the checks finished, a run still missing a role nudges it; null: never."""
+    nudge_every: Duration = 4 * 3600.0
+    warn_before: Duration | None = 2 * 3600.0
+    """A warning this long before the sign-off deadline, once; null: none."""
+    working_hours: str | None = "mon-fri 09:00-18:00"
+    """Nudges and DMs only in these hours (null: any time)."""
+
+    @field_validator("digest")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            cron_trigger(value, UTC)  # the zone is checked on its own key
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_working_hours(value)
+        return value
+
+    @field_validator("nudge_every")
+    @classmethod
+    def _not_too_often(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError("expected at least 1m between nudges")
+        return value
+
+    @property
+    def hours(self) -> WorkingHours | None:
+        return parse_working_hours(self.working_hours) if self.working_hours else None
 
 
 class Starters(_Strict):
@@ -98,6 +138,10 @@ class Config(_Strict):
                 f"expected an IANA time zone such as Europe/Berlin, got {value!r}"
             ) from None
         return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def source(self) -> Path:

@@ -28,7 +28,7 @@ class Tier(enum.Enum):
     T3 = "tier3"
     T4 = "tier4"
     POST_MESSAGE = "chat.postMessage"  # per channel
-    SPECIAL = "special"  # auth.test: effectively unlimited, kept finite to stop runaway loops
+    SPECIAL = "special"  # auth.test, chat.getPermalink: generous, kept finite against loops
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ METHOD_TIERS: Mapping[str, Tier] = {
     "conversations.info": Tier.T3,
     "users.info": Tier.T4,
     "auth.test": Tier.SPECIAL,
+    "chat.getPermalink": Tier.SPECIAL,  # "special rate limits apply": generous
 }
 DEFAULT_TIER = Tier.T3
 

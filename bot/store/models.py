@@ -168,3 +168,24 @@ class OutboxMessage(SQLModel, table=True):
     claimed_by: str | None = None
     """The process sending it now; others wait for its ts rather than post it too."""
     claimed_at: datetime | None = None
+
+
+class Reminder(SQLModel, table=True):
+    """A digest, DM, nudge, warning or outcome notice, recorded under its key before it is
+    sent: the job, its slot (a fire time, a nudge number), the run (0 for none) and the
+    recipient (a user, or the channel). The message itself goes through the outbox under
+    the same key, so no replica or restart sends it twice. See bot/store/reminders.py."""
+
+    job: str = Field(primary_key=True, max_length=32)
+    slot: str = Field(primary_key=True, max_length=64)
+    run_id: int = Field(default=0, primary_key=True)
+    recipient: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DirectChannel(SQLModel, table=True):
+    """The bot's DM channel with a person, from ``conversations.open``, kept so that each
+    digest costs one call per person, not two."""
+
+    user: str = Field(primary_key=True, max_length=64)
+    channel: str

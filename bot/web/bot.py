@@ -19,13 +19,16 @@ from bot.config.loader import load_config
 from bot.config.schema import Config
 from bot.gate.actions import Gate
 from bot.gate.roles import RoleDirectory
+from bot.schedule.jobs import Reminders
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
+from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
 from bot.store.leases import Leases
 from bot.store.runs import RunStore
+from bot.web.scheduler import ReminderScheduler
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -42,14 +45,19 @@ class Bot:
     manager: RunManager
     bolt: AsyncApp
     gate: Gate
+    reminders: Reminders
+    scheduler: ReminderScheduler
     _duties: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def start(self, *, schedule: bool = True) -> None:
         """Background duties: renew this process's leases; when it executes runs, claim
         the runs nobody holds (new ones queued by a replica that only acks, or resumed
         ones whose owner stopped) and follow cancel requests; decide and announce what a
-        deadline or a crash left undecided or unannounced."""
+        deadline or a crash left undecided or unannounced. With ``schedule``, the
+        reminder jobs too (digests, nudges, warnings, deadlines: bot/web/scheduler.py)."""
         self._duties = asyncio.create_task(self._duties_forever())
+        if schedule:
+            self.scheduler.start()
 
     async def _duties_forever(self) -> None:
         beat = self.manager.leases.ttl / 3
@@ -70,6 +78,7 @@ class Bot:
     async def aclose(self) -> None:
         if self._duties is not None:
             self._duties.cancel()
+        await self.scheduler.aclose()
         await self.manager.aclose()
         await self.slack.aclose()
 
@@ -93,6 +102,9 @@ def build_bot(
     directory = RoleDirectory(config, slack.usergroup_members)
     gate = Gate(config, store, directory, report_url=settings.report_url)
     gate.add_listener(GatePanel(store, slack))
+    notifier = SlackReminders(store, slack, config.channel, f"{settings.public_url}/runs")
+    gate.add_listener(notifier)  # the requester's DM, after the announcement
+    reminders = Reminders(config, gate, notifier)
     leases = Leases(store, ttl=settings.lease_ttl)
     manager = RunManager(
         config,
@@ -110,4 +122,5 @@ def build_bot(
         raise_error_for_unhandled_request=False,
     )
     register_all(bolt, Dispatcher(manager), gate, slack)
-    return Bot(settings, config, store, slack, manager, bolt, gate)
+    scheduler = ReminderScheduler(config, reminders)
+    return Bot(settings, config, store, slack, manager, bolt, gate, reminders, scheduler)
