@@ -48,11 +48,16 @@ class Rate:
         return 60.0 / self.per_minute
 
 
+TIER_PER_MINUTE: Mapping[Tier, int] = {Tier.T1: 1, Tier.T2: 20, Tier.T3: 50, Tier.T4: 100}
+"""Slack's published calls per minute for each tier."""
+
 DEFAULT_RATES: Mapping[Tier, Rate] = {
+    # A bucket lets its burst through on top of its sustained rate, so the sustained rate
+    # is the tier less the burst: no rolling minute ever holds more than the tier allows.
     Tier.T1: Rate(1, burst=1),
-    Tier.T2: Rate(20, burst=3),
-    Tier.T3: Rate(50, burst=5),
-    Tier.T4: Rate(100, burst=10),
+    Tier.T2: Rate(20 - 3, burst=3),
+    Tier.T3: Rate(50 - 5, burst=5),
+    Tier.T4: Rate(100 - 10, burst=10),
     Tier.POST_MESSAGE: Rate(60, burst=3),
     Tier.SPECIAL: Rate(600, burst=20),
 }
