@@ -144,11 +144,14 @@ async def busy_runs(url: str, response_url: str, tag: str, count: int, spread: f
 
 async def steady_while_busy(
     url: str, bodies: Iterator[bytes], rate: float, seconds: float,
-    busy_url: str, response_url: str, tag: str, busy: int,
+    busy_url: str, response_url: str, tag: str, busy: int, database: Path,
 ) -> tuple[list[float], int, tuple[float, float]]:  # fmt: skip
-    """``busy`` runs started on preprod (``busy_url``), then the steady load; returns
-    the latencies, the busy starts acked and the steady window (epoch seconds)."""
+    """``busy`` runs started on preprod (``busy_url``), then, once half of them execute
+    checks (their threads open at the channel's pace of about one message a second),
+    the steady load; returns the latencies, the busy starts acked and the steady window
+    (epoch seconds)."""
     acked = await busy_runs(busy_url, response_url, tag, busy, 0)
+    await asyncio.to_thread(wait_busy_executing, database, tag, max(1, busy // 2))
     began = time.time()
     latencies = await steady(url, bodies, rate, seconds)
     return latencies, acked, (began, time.time())
@@ -183,6 +186,22 @@ def busy_figures(database: Path, tag: str, window: tuple[float, float]) -> tuple
         current += step
         most = max(most, current)
     return len(rows), len(spans), most
+
+
+def wait_busy_executing(database: Path, tag: str, count: int, timeout: float = 120.0) -> None:
+    """Until ``count`` busy runs of ``tag`` have started a check (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as db:
+            (started,) = db.execute(
+                "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
+                " WHERE r.service = ? AND c.started_at IS NOT NULL",
+                (f"busy-{tag}",),
+            ).fetchone()
+        if started >= count:
+            return
+        time.sleep(0.2)
+    print(f"only some busy runs of {tag} executing after {timeout:g}s", file=sys.stderr)
 
 
 def wait_busy_done(database: Path, tag: str, count: int, timeout: float = 90.0) -> None:
@@ -277,7 +296,7 @@ def main() -> None:
                 tag = name.replace(" ", "-").lower()
                 steady_ms, acked, window = asyncio.run(steady_while_busy(
                     url, bodies, args.rate, args.seconds, preprod_url, response_url, tag,
-                    args.busy))  # fmt: skip
+                    args.busy, tmp / "bench.db"))  # fmt: skip
                 stored, inside, most = busy_figures(tmp / "bench.db", tag, window)
                 busy[name] = (acked, stored, inside, most)
                 if name == "bare Bolt":  # its busy runs must not spill into preprod's phase
