@@ -62,7 +62,7 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     config = load_config(resolve_config_path(args.config))
     store = RunStore(args.database)
     progress = TerminalProgress(out)
-    engine = Engine(config, store, listeners=[progress])
+    engine = Engine(config, store, listeners=[progress], cancelled_by="cli")
     request = RunRequest(
         service=args.service,
         version=args.release,
