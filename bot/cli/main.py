@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from bot import __version__
-from bot.cli import check_cmd, config_cmd, db_cmd, history, kinds, worker
+from bot.cli import audit_cmd, check_cmd, config_cmd, db_cmd, evidence_cmd, history, kinds, worker
 from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_parser(commands)
     db_cmd.add_parsers(commands)
+    audit_cmd.add_parsers(commands)
+    evidence_cmd.add_parser(commands)
     return parser
 
 
@@ -96,6 +98,10 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(history.rewrite_report(args, out, err))
     if command == "db":
         return db_cmd.run(args, out)
+    if command == "audit":
+        return asyncio.run(audit_cmd.run(args, out, err))
+    if command == "evidence":
+        return asyncio.run(evidence_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):
