@@ -128,7 +128,9 @@ def seeded(url: str) -> RunStore:
         await store.finish_run(1, RunStatus.FINISHED)
         await store.new_attempts(1, ["a"], actor="U0RM")
         await store.save_result(1, CheckResult(status=Status.PASSED, summary="ok", check_id="a"))
-        await AuditLog(store).record(Note(Action.REMINDER_SENT, "preprod", 1, {"to": "U0SRE1"}))
+        log = AuditLog(store)
+        assert await log.reminder_sent(1, "U0SRE1", "nudge:1:sre:U0SRE1") is not None
+        assert await log.reminder_sent(1, "U0SRE1", "nudge:1:sre:U0SRE1") is None  # once
 
     asyncio.run(work())
     return store
@@ -254,3 +256,4 @@ def test_cli_verify_and_export_in_a_subprocess(tmp_path: Path) -> None:
     broken = run("audit", "verify", "--database", url)
     assert broken.returncode == 1
     assert "event #7 reminder.sent on run 1 by preprod" in broken.stderr
+    assert lines[-1]["details"] == {"to": "U0SRE1", "key": "nudge:1:sre:U0SRE1"}

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from bot.audit.chain import GENESIS, Entry, Verification, seal, verify
+from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, verify
 from bot.store.models import AuditEvent, ConfigSnapshot, as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -136,6 +136,25 @@ class AuditLog:
                     if attempt == RETRIES - 1:
                         raise
             raise AssertionError("unreachable")
+
+        return await self.store.call(work)
+
+    async def reminder_sent(self, run_id: int | None, to: str, key: str) -> Entry | None:
+        """The hook for the reminders: record that the reminder ``key`` (the unique key it
+        was recorded under before sending) went to ``to``, once; None when it already was."""
+        note = Note(Action.REMINDER_SENT, "preprod", run_id, {"to": to, "key": key})
+
+        def work(session: Session) -> Entry | None:
+            _lock(session)  # held to commit: no other appender sees the same absence
+            query = select(AuditEvent).where(
+                AuditEvent.action == Action.REMINDER_SENT.value, AuditEvent.run_id == run_id
+            )
+            if any((row.details or {}).get("key") == key for row in session.exec(query)):
+                session.rollback()
+                return None
+            row = append(session, note)
+            session.commit()
+            return entry(row)
 
         return await self.store.call(work)
 
