@@ -20,6 +20,7 @@ from bot.gate.actions import Gate
 from bot.gate.policy import Vote
 from bot.gate.roles import RoleDirectory
 from bot.gate.view import Target
+from bot.reports import evidence
 from bot.store.runs import RunStore
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
@@ -211,3 +212,12 @@ def _verify(tmp_path: Path, files: dict[str, bytes], capsys: pytest.CaptureFixtu
     assert code == 1, printed
     assert "evidence pack does NOT verify" in printed
     return printed
+
+
+def test_a_pack_that_is_not_one_is_refused_with_the_reason() -> None:
+    assert evidence.verify(b"PK not really").problems[0].startswith("not a zip file")
+    assert evidence.verify(evidence.zipped({})).problems == ["manifest.json is missing"]
+    odd = evidence.zipped({"manifest.json": b"[1, 2]"})
+    assert evidence.verify(odd).problems == ["manifest.json lacks its `files` and `audit` objects"]
+    many = evidence.zipped({f"f{i}": b"" for i in range(evidence.MAX_MEMBERS + 1)})
+    assert "a pack holds at most" in evidence.verify(many).problems[0]

@@ -140,11 +140,13 @@ def verify(pack: bytes) -> Checked:
         return Checked([f"{MANIFEST} is missing"], {})
     try:
         manifest = json.loads(contents[MANIFEST])
-        listed: dict[str, Any] = manifest["files"]
-        if manifest.get("schema") != SCHEMA:
-            problems.append(f"{MANIFEST}: schema {manifest.get('schema')!r}, expected {SCHEMA}")
-    except (ValueError, KeyError, TypeError) as exc:
-        return Checked([f"{MANIFEST} cannot be read: {exc}"], {})
+    except ValueError as exc:
+        return Checked([f"{MANIFEST} is not JSON: {exc}"], {})
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not isinstance(manifest.get("audit"), dict):
+        return Checked([f"{MANIFEST} lacks its `files` and `audit` objects"], {})
+    if manifest.get("schema") != SCHEMA:
+        problems.append(f"{MANIFEST}: schema {manifest.get('schema')!r}, expected {SCHEMA}")
     for name, expected in sorted(listed.items()):
         data = contents.get(name)
         if data is None:
@@ -190,15 +192,15 @@ def _trail_problems(data: bytes, manifest: Mapping[str, Any]) -> list[str]:
         if entry.run_id != manifest.get("run"):
             problems.append(f"{AUDIT} line {number}: event #{entry.seq} is of another run")
         entries.append(entry)
-    audit = manifest.get("audit") or {}
-    head = audit.get("run_head") if isinstance(audit, dict) else None
+    audit = manifest["audit"]
+    head = audit.get("run_head")
     last = _link(entries[-1] if entries else None)
     if head != last:
         problems.append(
             f"{AUDIT} ends at {_name(last)} but the manifest's run head is {_name(head)}: "
             "events were added or removed"
         )
-    if isinstance(audit, dict) and audit.get("events") != len(entries):
+    if audit.get("events") != len(entries):
         problems.append(
             f"{AUDIT} holds {len(entries)} events, the manifest says {audit.get('events')}"
         )
