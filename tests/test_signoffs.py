@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.slack.actions import (
     APPROVE,
@@ -24,7 +24,16 @@ from bot.slack.actions import (
     WAIVE,
     WAIVE_MODAL,
 )
-from bot.store.models import DecisionRecord, ProductionOutcome, Run, SignOff, SlackThread, Waiver
+from bot.store.audit import AuditLog
+from bot.store.models import (
+    AuditEvent,
+    DecisionRecord,
+    ProductionOutcome,
+    Run,
+    SignOff,
+    SlackThread,
+    Waiver,
+)
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.target import RunningTarget
@@ -104,6 +113,13 @@ def signoffs(harness: Harness) -> list[SignOff]:
         return list(session.exec(select(SignOff)))
 
 
+def trail(harness: Harness) -> list[tuple[str, str]]:
+    """The audit trail of run 1 as ``(action, actor)``, in order."""
+    with Session(harness.bot.store.engine) as session:
+        query = select(AuditEvent).where(AuditEvent.run_id == 1).order_by(col(AuditEvent.seq))
+        return [(e.action, e.actor) for e in session.exec(query)]
+
+
 def decisions(harness: Harness) -> list[DecisionRecord]:
     with Session(harness.bot.store.engine) as session:
         return list(session.exec(select(DecisionRecord)))
@@ -157,6 +173,19 @@ async def test_all_approvals_and_attestation_give_one_go_announcement(gated: Har
     with Session(gated.bot.store.engine) as session:
         [outcome] = session.exec(select(ProductionOutcome)).all()
     assert (outcome.result, outcome.user) == ("success", RM)
+    # every action is in the audit trail once, the stale click nowhere, and it verifies
+    assert trail(gated) == [
+        ("run.started", RM),
+        ("check.finished", "preprod"),
+        ("check.finished", "preprod"),
+        ("run.finished", "preprod"),
+        ("gate.signoff", SRE1),
+        ("gate.signoff", SEC),
+        ("gate.attestation", SRE1),
+        ("gate.decision", "preprod"),
+        ("production.outcome", RM),
+    ]
+    assert (await AuditLog(gated.bot.store).verify()).ok
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"{gated.url}/metrics")).text
         health = (await client.get(f"{gated.url}/healthz")).json()
@@ -201,6 +230,7 @@ async def test_reject_needs_a_reason_and_gives_no_go(gated: Harness) -> None:
     assert "CSP report-only in staging" in str(announced.blocks)
     assert "<!channel>" not in str(announced.blocks)
     await gated.until(lambda: panel(gated).button_labels() == [])
+    assert ("gate.reject", SEC) in trail(gated)
 
 
 async def test_double_click_and_redelivery_record_one_signature(gated: Harness) -> None:
@@ -223,6 +253,9 @@ async def test_double_click_and_redelivery_record_one_signature(gated: Harness) 
     assert sorted((s.role, s.user) for s in signoffs(gated)) == [("security", SEC), ("sre", SRE1)]
     assert len(announcements(gated)) == 1
     assert len(decisions(gated)) == 1
+    signed = [entry for entry in trail(gated) if entry[0] == "gate.signoff"]
+    assert signed == [("gate.signoff", SRE1), ("gate.signoff", SEC)]  # once each
+    assert trail(gated).count(("gate.decision", "preprod")) == 1
 
 
 async def test_rerun_clears_earlier_signoffs(gated: Harness) -> None:
@@ -240,6 +273,7 @@ async def test_rerun_clears_earlier_signoffs(gated: Harness) -> None:
     # the old button (generation 1) is stale now
     await gated.standin.click(SRE2, panel(gated).ts, CHANNEL, APPROVE, value="1:1:sre")
     await refused(gated, SRE2, "from before a re-run")
+    assert ("run.rerun", RM) in trail(gated)
 
 
 async def test_waiver_of_a_non_critical_failure_then_approvals_give_go(

@@ -22,6 +22,7 @@ from bot.cli.console import TerminalProgress
 from bot.config.loader import load_config, resolve_config_path
 from bot.engine.report import RunReport, Verdict
 from bot.engine.runner import Engine, RunRequest
+from bot.store.record import full_report
 from bot.store.runs import RunStore
 
 
@@ -62,7 +63,7 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     config = load_config(resolve_config_path(args.config))
     store = RunStore(args.database)
     progress = TerminalProgress(out)
-    engine = Engine(config, store, listeners=[progress])
+    engine = Engine(config, store, listeners=[progress], cancelled_by="cli")
     request = RunRequest(
         service=args.service,
         version=args.release,
@@ -73,17 +74,18 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     stored = await engine.start(request)
     assert stored.id is not None
     try:
-        report = await engine.execute(stored, request)
+        await engine.execute(stored, request)
     except asyncio.CancelledError:
         # Ctrl-C: the engine recorded the run as cancelled; the reports CI asked for are
         # still written (a missing file would hide what ran before the interruption).
         progress.stop()
-        cancelled = results.with_attestations(await store.report(stored.id), config)
+        cancelled = results.with_attestations(await full_report(store, stored.id), config)
         _finish(cancelled, args, out)
         raise
     finally:
         progress.stop()
-    report = results.with_attestations(report, config)
+    # As stored, with its audit trail: `preprod report` later writes the same files.
+    report = results.with_attestations(await full_report(store, stored.id), config)
     _finish(report, args, out)
     return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
 

@@ -17,8 +17,8 @@ from bot.cli.common import EXIT_BLOCKED, EXIT_OK, config_arg, database_arg, repo
 from bot.config.loader import ConfigError, load_config, resolve_config_path
 from bot.engine.report import RunReport, Verdict
 from bot.reports.html import format_time
-from bot.store.gate import GateStore
 from bot.store.models import CheckRecord, DecisionRecord, Run, as_utc
+from bot.store.record import full_report
 from bot.store.runs import RunStore
 
 
@@ -135,19 +135,22 @@ def _verdict(status: str, blocking: bool) -> str:
 
 
 async def stored_report(args: argparse.Namespace, store: RunStore, err: Console) -> RunReport:
-    """The stored run with its attestations, as ``preprod check`` reported it."""
-    report = await store.report(args.run_id)
+    """The stored run with its attestations, as ``preprod check`` reported it, and what
+    people did about it (sign-offs, waivers, decision, outcome) with its audit trail."""
     run = await store.get_run(args.run_id)
-    assert run is not None
+    if run is None:
+        raise LookupError(f"no run {args.run_id}")
     path = resolve_config_path(args.config or run.config_path or None)
     try:
         config = load_config(path)
     except ConfigError as exc:
         first = exc.render().splitlines()
         say(err, f"preprod: attestations left out: {' '.join(first[:2])}", style="yellow")
-        return report
+        return await full_report(store, args.run_id)
     if run.config_digest and config.digest != run.config_digest:
         say(err, f"preprod: note: {path} changed since run {args.run_id}", style="yellow")
+    labels = {role: spec.label or role for role, spec in config.roles.items()}
+    report = await full_report(store, args.run_id, labels)
     return results.with_attestations(report, config, await results.ticks_of(store, run.id or 0))
 
 
@@ -162,13 +165,8 @@ async def show(args: argparse.Namespace, out: Console, err: Console) -> int:
         style="bold",
     )
     results.show(report, out, verbose=args.verbose)
-    decision = await GateStore(store).decision(report.run_id)
-    if decision is None:
-        say(out, "decision: none yet (sign-offs are gathered in Slack)")
-    else:
-        say(out, f"decision: {decision.outcome.upper()} at {format_time(as_utc(decision.at))}")
-        for reason in decision.reasons:
-            say(out, f"  {reason}")
+    for line in results.gate_lines(report):
+        say(out, line)
     return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
 
 

@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from bot import __version__
-from bot.cli import check_cmd, config_cmd, db_cmd, history, kinds, schedule_cmd, worker
+from bot.cli import (
+    audit_cmd,
+    check_cmd,
+    config_cmd,
+    db_cmd,
+    evidence_cmd,
+    history,
+    kinds,
+    schedule_cmd,
+    worker,
+)
 from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
@@ -61,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_parser(commands)
     db_cmd.add_parsers(commands)
     schedule_cmd.add_parsers(commands)
+    audit_cmd.add_parsers(commands)
+    evidence_cmd.add_parser(commands)
     return parser
 
 
@@ -101,6 +113,10 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return schedule_cmd.schedule(args, out)
     if command == "digest":
         return asyncio.run(schedule_cmd.dry_run(args, out, err))
+    if command == "audit":
+        return asyncio.run(audit_cmd.run(args, out, err))
+    if command == "evidence":
+        return asyncio.run(evidence_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):

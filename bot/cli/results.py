@@ -14,6 +14,7 @@ from bot.cli.console import attestation_lines, details, summary_table, verdict_l
 from bot.config.schema import Config
 from bot.engine.report import AttestationItem, RunReport
 from bot.reports import write_reports
+from bot.reports.html import format_time
 from bot.store.gate import GateStore
 from bot.store.runs import RunStore
 from checks.spec import AttestationSpec
@@ -56,3 +57,44 @@ def write(report: RunReport, args: argparse.Namespace, out: Console) -> list[Pat
     for path in written:
         say(out, f"wrote {path}")
     return written
+
+
+def gate_lines(report: RunReport) -> list[str]:
+    """The decision, who signed for each role, rejections, waivers, ticks, the production
+    outcome and where the audit trail is, as plain lines (printed without markup)."""
+    gate = report.gate
+    lines: list[str] = []
+    if gate is None or gate.decision is None:
+        lines.append("decision: none yet (sign-offs are gathered in Slack)")
+    else:
+        lines.append(f"decision: {gate.decision.upper()} at {format_time(gate.decided_at)}")
+        lines.extend(f"  {reason}" for reason in gate.decision_reasons)
+    if gate is not None:
+        for sig in gate.signatures:
+            verb = "approved" if sig.vote == "approve" else "REJECTED"
+            why = f": {sig.reason}" if sig.reason else ""
+            stale = "" if sig.counts else " (before a re-run; no longer counts)"
+            lines.append(
+                f"  {sig.role_label}: {sig.user} {verb} at {format_time(sig.at)}{why}{stale}"
+            )
+        for waiver in gate.waivers:
+            lines.append(
+                f"  waived {waiver.check_id} (attempt {waiver.attempt}) by {waiver.user}: "
+                f"{waiver.justification}"
+            )
+        for tick in gate.ticks:
+            lines.append(f"  ticked {tick.item_id} by {tick.user} at {format_time(tick.at)}")
+        if gate.outcome is not None:
+            lines.append(
+                f"production outcome: {gate.outcome} (recorded by {gate.outcome_by} at "
+                f"{format_time(gate.outcome_at)})"
+            )
+        elif gate.decision == "go":
+            lines.append("production outcome: not recorded yet")
+    if report.audit:
+        last = report.audit[-1]
+        lines.append(
+            f"audit trail: {len(report.audit)} events, last #{last.seq} {last.hash[:16]}… "
+            f"(`preprod audit export --run {report.run_id}`)"
+        )
+    return lines

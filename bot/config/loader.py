@@ -80,6 +80,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     config._source = source
     config._secrets = frozenset(s for s in secrets if len(s) >= 4)
     config._digest = hashlib.sha256(content).hexdigest()
+    config._text = content.decode("utf-8", errors="replace")
     return config
 
 

@@ -127,6 +127,7 @@ class Config(_Strict):
     _source: Path = PrivateAttr(default=Path("preprod.yml"))
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())
     _digest: str = PrivateAttr(default="")
+    _text: str = PrivateAttr(default="")
 
     @field_validator("timezone")
     @classmethod
@@ -156,6 +157,12 @@ class Config(_Strict):
     def digest(self) -> str:
         """SHA-256 of the file as read, recorded with every run."""
         return self._digest
+
+    @property
+    def text(self) -> str:
+        """The file as read (``${VAR}`` references unexpanded); the engine keeps it,
+        redacted, with every run it configures."""
+        return self._text
 
     @property
     def required_roles(self) -> list[str]:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, computed_field
 
 from bot import __version__
+from bot.engine.record import AuditLine, GateRecord
 from checks.base import CheckResult, Status
 
 
@@ -43,6 +44,10 @@ class RunReport(BaseModel):
     finished_at: datetime | None = None
     results: list[CheckResult]
     attestations: list[AttestationItem] = []
+    gate: GateRecord | None = None
+    """Sign-offs, waivers, ticks, decision and outcome (None for a run never gated)."""
+    audit: list[AuditLine] = []
+    """The run's audit trail, oldest first."""
     preprod_version: str = __version__
 
     @computed_field  # type: ignore[prop-decorator]

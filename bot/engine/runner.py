@@ -67,6 +67,8 @@ class Engine:
     listeners: list[Listener] = field(default_factory=list)
     leases: Leases | None = None
     """When set, new runs are stored already owned by this process (see bot/store/leases)."""
+    cancelled_by: str = "preprod"
+    """Who the audit trail says cancelled a run when the task executing it is cancelled."""
     handing_over: bool = False
     """Set before cancelling the task that executes a run to hand the run over (a clean
     shutdown, a lost lease) instead of cancelling it: the run stays ``running`` and the
@@ -114,7 +116,9 @@ class Engine:
         )
         if self.leases is not None:
             self.leases.stamp(run)
-        return await self.store.create_run(run, [(s.id, s.type, s.critical) for s in specs])
+        checks = [(s.id, s.type, s.critical) for s in specs]
+        config_text = Redactor(self.config.secrets)(self.config.text) if self.config.text else None
+        return await self.store.create_run(run, checks, config_text)
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
         """Run the stored run's checks to the end (or until cancelled)."""
@@ -129,7 +133,9 @@ class Engine:
         for spec in left_out:
             await self._record(run.id, spec, CheckResult.skipped(NOT_SELECTED))
 
-    async def rerun(self, run: Run, check_ids: list[str] | None = None) -> RunReport:
+    async def rerun(
+        self, run: Run, check_ids: list[str] | None = None, actor: str = "preprod"
+    ) -> RunReport:
         """Run some (default: all) of a stored run's checks again, as new attempts."""
         assert run.id is not None
         specs = self.config.plans[run.plan].checks
@@ -141,7 +147,7 @@ class Engine:
                 f"its checks: {', '.join(s.id for s in specs)}"
             )
         owner = (self.leases.owner, self.leases.expiry()) if self.leases else None
-        await self.store.new_attempts(run.id, [s.id for s in chosen], lease=owner)
+        await self.store.new_attempts(run.id, [s.id for s in chosen], lease=owner, actor=actor)
         return await self._execute(run, chosen, [])
 
     async def resume(self, run: Run) -> RunReport:
@@ -194,7 +200,8 @@ class Engine:
             raise
         except asyncio.CancelledError:
             if not self.handing_over:
-                await asyncio.shield(self.store.finish_run(run_id, RunStatus.CANCELLED))
+                ended = self.store.finish_run(run_id, RunStatus.CANCELLED, actor=self.cancelled_by)
+                await asyncio.shield(ended)
             raise
         except Exception:
             await self.store.finish_run(run_id, RunStatus.FAILED)

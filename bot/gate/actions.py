@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from bot.audit.chain import Action
 from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
 from bot.gate.policy import (
@@ -31,6 +32,7 @@ from bot.gate.view import (
     Target,
 )
 from bot.input_limits import text_problem
+from bot.store.audit import Note
 from bot.store.gate import GateStore
 from bot.store.models import (
     AttestationTick,
@@ -140,7 +142,14 @@ class Gate:
             vote=vote.value,
             reason=reason.strip(),
         )
-        if not await self.gates.insert_once(row):
+        details = {
+            "role": row.role,
+            "vote": row.vote,
+            "reason": row.reason,
+            "generation": row.generation,
+        }
+        action = Action.REJECT if vote is Vote.REJECT else Action.SIGNOFF
+        if not await self.gates.insert_audited(row, Note(action, user, target.run_id, details)):
             earlier = next(
                 (s for s in loaded.facts.signoffs if s.user == user and s.role == target.subject),
                 None,
@@ -175,14 +184,16 @@ class Gate:
         if len(justification.strip()) < MIN_REASON:
             raise Refused(f"A waiver needs a justification of at least {MIN_REASON} characters.")
         attempt = (await self.gates.attempts(target.run_id))[target.subject]
-        return await self.gates.insert_once(
-            Waiver(
-                run_id=target.run_id,
-                check_id=target.subject,
-                attempt=attempt,
-                user=user,
-                justification=justification.strip(),
-            )
+        row = Waiver(
+            run_id=target.run_id,
+            check_id=target.subject,
+            attempt=attempt,
+            user=user,
+            justification=justification.strip(),
+        )
+        details = {"check": row.check_id, "attempt": attempt, "justification": row.justification}
+        return await self.gates.insert_audited(
+            row, Note(Action.WAIVER, user, target.run_id, details)
         )
 
     async def check_attest(self, user: str, target: Target) -> tuple[Loaded, str]:
@@ -209,7 +220,10 @@ class Gate:
         tick = AttestationTick(
             run_id=target.run_id, item_id=target.subject, user=user, note=note.strip()
         )
-        return await self.gates.insert_once(tick)
+        details = {"item": tick.item_id, "note": tick.note}
+        return await self.gates.insert_audited(
+            tick, Note(Action.ATTESTATION, user, target.run_id, details)
+        )
 
     async def record_outcome(self, run_id: int, user: str, result: str) -> None:
         recorded = await self.gates.decision(run_id)
@@ -240,7 +254,9 @@ class Gate:
                 record = DecisionRecord(
                     run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
                 )
-                if await self.gates.insert_once(record):
+                details = {"outcome": record.outcome, "reasons": record.reasons}
+                note = Note(Action.DECISION, "preprod", run_id, details)
+                if await self.gates.insert_audited(record, note):
                     loaded = await self.load(run_id)
                     if decision.outcome is not Outcome.CANCELLED:
                         await self._emit(RunDecided(loaded.gate))

@@ -12,6 +12,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from bot.engine.record import AuditLine, GateRecord
 from bot.engine.report import RunReport
 from bot.reports import figures
 from bot.reports.junit import clean_text
@@ -91,6 +92,104 @@ def _view(result: CheckResult, index: int) -> CheckView:
     )
 
 
+@dataclass(frozen=True)
+class SignatureView:
+    role: str
+    user: str
+    vote: str
+    reason: str
+    at: str
+    counts: bool
+
+
+@dataclass(frozen=True)
+class GateView:
+    """What people did about the run, formatted (text only: the template escapes it)."""
+
+    decision: str | None
+    decided_at: str
+    reasons: list[str]
+    outcome: str | None
+    outcome_by: str
+    outcome_at: str
+    signatures: list[SignatureView]
+    waivers: list[dict[str, str]]
+    ticks: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class AuditView:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    details: str
+    hash: str
+    short_hash: str
+
+
+def _gate(record: GateRecord | None) -> GateView | None:
+    if record is None:
+        return None
+    return GateView(
+        decision=clean_text(record.decision) if record.decision else None,
+        decided_at=format_time(record.decided_at) if record.decided_at else "",
+        reasons=[clean_text(r) for r in record.decision_reasons],
+        outcome=clean_text(record.outcome) if record.outcome else None,
+        outcome_by=clean_text(record.outcome_by or ""),
+        outcome_at=format_time(record.outcome_at),
+        signatures=[
+            SignatureView(
+                role=clean_text(s.role_label),
+                user=clean_text(s.user),
+                vote=clean_text(s.vote),
+                reason=clean_text(s.reason),
+                at=format_time(s.at),
+                counts=s.counts,
+            )
+            for s in record.signatures
+        ],
+        waivers=[
+            {
+                "check_id": clean_text(w.check_id),
+                "attempt": str(w.attempt),
+                "user": clean_text(w.user),
+                "justification": clean_text(w.justification),
+                "at": format_time(w.at),
+            }
+            for w in record.waivers
+        ],
+        ticks=[
+            {
+                "item_id": clean_text(t.item_id),
+                "user": clean_text(t.user),
+                "note": clean_text(t.note),
+                "at": format_time(t.at),
+            }
+            for t in record.ticks
+        ],
+    )
+
+
+def _audit(line: AuditLine) -> AuditView:
+    details = "; ".join(f"{k}: {_detail(v)}" for k, v in sorted(line.details.items()))
+    return AuditView(
+        seq=line.seq,
+        at=format_time(line.at),
+        actor=clean_text(line.actor),
+        action=clean_text(line.action),
+        details=clean_text(details),
+        hash=line.hash,
+        short_hash=line.hash[:12],
+    )
+
+
+def _detail(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
 def render_html(report: RunReport) -> str:
     """The report as a standalone HTML page (pure: no I/O beyond loading the template)."""
     template = _environment().get_template(TEMPLATE)
@@ -102,4 +201,6 @@ def render_html(report: RunReport) -> str:
         started=format_time(report.started_at),
         finished=format_time(report.finished_at),
         duration=format_duration(report.duration_s) if report.finished_at else "—",
+        gate=_gate(report.gate),
+        audit=[_audit(line) for line in report.audit],
     )

@@ -101,6 +101,16 @@ def _properties(parent: ET.Element, report: RunReport) -> None:
         "requester": report.requester,
         "preprod_version": report.preprod_version,
     }
+    if report.gate is not None:
+        values["decision"] = report.gate.decision or "undecided"
+        values["production_outcome"] = report.gate.outcome or "unknown"
+        for sig in report.gate.signatures:
+            if sig.counts:
+                values[f"signoff.{sig.role}.{sig.user}"] = f"{sig.vote} {sig.reason}".strip()
+        for waiver in report.gate.waivers:
+            values[f"waiver.{waiver.check_id}"] = f"{waiver.user}: {waiver.justification}"
+    if report.audit:
+        values["audit_head"] = f"#{report.audit[-1].seq} {report.audit[-1].hash}"
     for name, value in values.items():
         ET.SubElement(props, "property", name=name, value=clean_text(value))
 

@@ -265,7 +265,7 @@ class RunManager:
         # The new attempts are queued leased to this process, so nobody else starts them
         # while the thread is told; then they run here, or a worker claims them.
         lease = (self.leases.owner, self.leases.expiry())
-        await self.store.new_attempts(run_id, checks or known, lease=lease)
+        await self.store.new_attempts(run_id, checks or known, lease=lease, actor=user)
         run = await self.store.get_run(run_id) or run
         state = RunState.from_report(
             await self.store.report(run_id), self.settings.report_url(run_id)
@@ -285,6 +285,8 @@ class RunManager:
         task = self.tasks.get(run_id)
         if task is None:
             return False
+        if (engine := self.engines.get(run_id)) is not None:
+            engine.cancelled_by = user  # for the audit trail
         task.cancel()
         await asyncio.wait([task])
         publisher = self.publishers.pop(run_id, None)
@@ -337,7 +339,7 @@ class RunManager:
         run = await self.store.get_run(run_id)
         generation = run.generation if run else 1
         publisher = await self._open(engine, state, channel, generation)
-        await self.store.finish_run(run_id, RunStatus.CANCELLED)
+        await self.store.finish_run(run_id, RunStatus.CANCELLED, actor=user)
         await publisher.cancelled(user)
         await self.leases.release(run_id)
         if self.gate is not None:

@@ -9,6 +9,8 @@ from datetime import datetime
 
 from sqlmodel import Session, SQLModel, col, select
 
+from bot.audit.chain import Action
+from bot.store.audit import Note, append, insert_once_audited
 from bot.store.models import (
     AttestationTick,
     CheckRecord,
@@ -31,6 +33,11 @@ class GateStore:
         """Insert ``row``; False (and nothing changed) when its unique key exists."""
 
         return await self.store.call(lambda session: insert_once(session, row))
+
+    async def insert_audited(self, row: SQLModel, note: Note) -> bool:
+        """Insert ``row`` and its audit event together; False (neither) when it exists."""
+
+        return await self.store.call(lambda session: insert_once_audited(session, row, note))
 
     async def signoffs(self, run_id: int, generation: int) -> list[SignOff]:
         def work(session: Session) -> list[SignOff]:
@@ -87,6 +94,8 @@ class GateStore:
 
         def work(session: Session) -> None:
             session.merge(outcome)
+            note = Note(Action.OUTCOME, outcome.user, outcome.run_id, {"result": outcome.result})
+            append(session, note)
             session.commit()
 
         await self.store.call(work)

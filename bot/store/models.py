@@ -189,3 +189,28 @@ class DirectChannel(SQLModel, table=True):
 
     user: str = Field(primary_key=True, max_length=64)
     channel: str
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only audit event; ``hash`` covers it and ``prev_hash`` (the event before
+    it), see bot/audit/chain.py. The unique ``prev_hash`` keeps the chain from forking."""
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime
+    run_id: int | None = Field(default=None, index=True)
+    """No foreign key: the trail outlives whatever it speaks of."""
+    actor: str
+    action: str = Field(index=True)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class ConfigSnapshot(SQLModel, table=True):
+    """The config file a run used, secrets redacted, once per distinct file (by the
+    SHA-256 of its bytes as read, which ``run.config_digest`` names)."""
+
+    digest: str = Field(primary_key=True, max_length=64)
+    path: str = ""
+    text: str
+    at: datetime = Field(default_factory=utcnow)

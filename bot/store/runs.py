@@ -16,8 +16,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
+from bot.audit.chain import Action
 from bot.engine.report import RunReport
 from bot.store import migrate
+from bot.store.audit import Note, append, save_config
 from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status
 
@@ -68,13 +70,19 @@ class RunStore:
 
         return await asyncio.to_thread(work)
 
-    async def create_run(self, run: Run, checks: list[tuple[str, str, bool]]) -> Run:
-        """Store a new run with its checks pending: ``(check_id, check_type, critical)``."""
+    async def create_run(
+        self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
+    ) -> Run:
+        """Store a new run with its checks pending: ``(check_id, check_type, critical)``,
+        the config text it uses (secrets redacted) and its audit event."""
 
         def work(session: Session) -> Run:
             session.add(run)
             session.flush()
             assert run.id is not None
+            if config_text is not None and run.config_digest:
+                save_config(session, run.config_digest, run.config_path, config_text)
+            append(session, _started(run, [check_id for check_id, _, _ in checks]))
             for position, (check_id, check_type, critical) in enumerate(checks):
                 session.add(
                     CheckRecord(
@@ -119,12 +127,17 @@ class RunStore:
             record.started_at = result.started_at or record.started_at
             record.finished_at = result.finished_at
             session.add(record)
+            append(session, _check_finished(run_id, record))
             session.commit()
 
         await self._call(work)
 
     async def new_attempts(
-        self, run_id: int, check_ids: list[str], lease: tuple[str, datetime] | None = None
+        self,
+        run_id: int,
+        check_ids: list[str],
+        lease: tuple[str, datetime] | None = None,
+        actor: str = "preprod",
     ) -> None:
         """Queue a re-run: a fresh pending attempt per check, the old ones kept as history;
         the run is running again (owned through ``lease``, ``(owner, expiry)``, if given)."""
@@ -149,6 +162,8 @@ class RunStore:
             run.lease_owner, run.lease_expires = lease or (None, None)
             run.generation += 1
             session.add(run)
+            details = {"checks": check_ids, "generation": run.generation}
+            append(session, Note(Action.RUN_RERUN, actor, run_id, details))
             session.commit()
 
         await self._call(work)
@@ -169,13 +184,19 @@ class RunStore:
 
         return await self._call(work)
 
-    async def finish_run(self, run_id: int, status: RunStatus, owner: str | None = None) -> None:
+    async def finish_run(
+        self, run_id: int, status: RunStatus, owner: str | None = None, actor: str = "preprod"
+    ) -> None:
+        """The run's automated phase ended (finished, cancelled by ``actor``, or failed)."""
+
         def work(session: Session) -> None:
             _fence(session, run_id, owner)
             run = session.get(Run, run_id)
             assert run is not None
             run.status, run.finished_at = status, utcnow()
             session.add(run)
+            details = {"status": status.value, "generation": run.generation}
+            append(session, Note(_ENDED[status], actor, run_id, details))
             session.commit()
 
         await self._call(work)
@@ -230,6 +251,42 @@ class RunStore:
             )
 
         return await self._call(work)
+
+
+_ENDED = {
+    RunStatus.FINISHED: Action.RUN_FINISHED,
+    RunStatus.CANCELLED: Action.RUN_CANCELLED,
+    RunStatus.FAILED: Action.RUN_FAILED,
+    RunStatus.RUNNING: Action.RUN_FINISHED,
+}
+
+
+def _started(run: Run, checks: list[str]) -> Note:
+    details = {
+        "service": run.service,
+        "version": run.version,
+        "environment": run.environment,
+        "plan": run.plan,
+        "base_url": run.base_url,
+        "source": run.source,
+        "config_path": run.config_path,
+        "config_sha256": run.config_digest,
+        "checks": checks,
+    }
+    return Note(Action.RUN_STARTED, run.requester, run.id, details)
+
+
+def _check_finished(run_id: int, record: CheckRecord) -> Note:
+    details = {
+        "check": record.check_id,
+        "type": record.check_type,
+        "attempt": record.attempt,
+        "status": record.status,
+        "critical": record.critical,
+        "blocking": record.blocking,
+        "summary": record.summary,
+    }
+    return Note(Action.CHECK_FINISHED, "preprod", run_id, details)
 
 
 class LeaseLost(Exception):

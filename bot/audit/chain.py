@@ -1,0 +1,291 @@
+"""The audit chain, pure: every event carries the SHA-256 of the one before it, so a
+changed, deleted, inserted or reordered row shows as a broken link.
+
+An event's hash covers the canonical JSON (sorted keys, no spaces, UTF-8) of its sequence
+number, time, run, actor, action, details and the previous event's hash. Anyone holding
+the database can recompute hashes, so a forger who rewrites *every* event after the one
+they change stays consistent; the chain head recorded elsewhere (an evidence pack's
+manifest, ``preprod audit verify --head``) catches that and a truncated tail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS = "0" * 64
+"""The previous hash of the first event."""
+
+MAX_TEXT = 2000
+"""Longest text kept in an event's details; longer text is cut (the row holds the rest)."""
+
+RENUMBER_SEARCH = 1000
+"""How far a renumbered event's original sequence number is searched for."""
+
+
+class Action(StrEnum):
+    RUN_STARTED = "run.started"
+    CHECK_FINISHED = "check.finished"
+    RUN_FINISHED = "run.finished"
+    RUN_CANCELLED = "run.cancelled"
+    RUN_FAILED = "run.failed"
+    RUN_RERUN = "run.rerun"
+    SIGNOFF = "gate.signoff"
+    REJECT = "gate.reject"
+    WAIVER = "gate.waiver"
+    ATTESTATION = "gate.attestation"
+    DECISION = "gate.decision"
+    OUTCOME = "production.outcome"
+    REMINDER_SENT = "reminder.sent"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit event as stored."""
+
+    seq: int
+    at: datetime
+    run_id: int | None
+    actor: str
+    action: str
+    details: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as one JSON line of an export (what :func:`from_json` reads back)."""
+        return {**_content(self), "hash": self.hash}
+
+    def describe(self) -> str:
+        """``#12 gate.signoff on run 7 by U0SRE1 at 2026-11-30T08:00:00+00:00``."""
+        run = f" on run {self.run_id}" if self.run_id is not None else ""
+        return f"#{self.seq} {self.action}{run} by {self.actor} at {_time(self.at)}"
+
+
+def _time(at: datetime) -> str:
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return aware.isoformat(timespec="microseconds")
+
+
+def _content(entry: Entry, seq: int | None = None) -> dict[str, Any]:
+    return {
+        "seq": entry.seq if seq is None else seq,
+        "at": _time(entry.at),
+        "run": entry.run_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "details": dict(entry.details),
+        "prev_hash": entry.prev_hash,
+    }
+
+
+def canonical(data: Mapping[str, Any]) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def digest(entry: Entry, seq: int | None = None) -> str:
+    """The hash ``entry`` should carry (as if numbered ``seq``, when given)."""
+    return hashlib.sha256(canonical(_content(entry, seq))).hexdigest()
+
+
+def seal(
+    *,
+    seq: int,
+    at: datetime,
+    run_id: int | None,
+    actor: str,
+    action: str,
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> Entry:
+    """A new event after the one whose hash is ``prev_hash``, with its own hash."""
+    unsealed = Entry(seq, at, run_id, actor, action, bounded(details), prev_hash, "")
+    # The stored form must hash the same when read back: JSON round trip first.
+    unsealed = replace(unsealed, details=json.loads(canonical(unsealed.details)))
+    return replace(unsealed, hash=digest(unsealed))
+
+
+def bounded(details: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Details with text cut to :data:`MAX_TEXT` and nesting to 4 levels."""
+    return {str(k)[:100]: _bound(v, depth) for k, v in list(details.items())[:50]}
+
+
+def _bound(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+    if isinstance(value, bool | int) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if depth >= 4:
+        return str(value)[:MAX_TEXT]
+    if isinstance(value, Mapping):
+        return bounded(value, depth + 1)
+    if isinstance(value, list | tuple):
+        return [_bound(v, depth + 1) for v in value[:200]]
+    return str(value)[:MAX_TEXT]
+
+
+def from_json(data: Mapping[str, Any]) -> Entry:
+    """An event from an export line; raises ValueError when a field is missing or wrong."""
+    try:
+        run = data["run"]
+        return Entry(
+            seq=int(data["seq"]),
+            at=datetime.fromisoformat(str(data["at"])),
+            run_id=None if run is None else int(run),
+            actor=str(data["actor"]),
+            action=str(data["action"]),
+            details=dict(data["details"]),
+            prev_hash=str(data["prev_hash"]),
+            hash=str(data["hash"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an audit event: {exc}") from None
+
+
+class Tamper(StrEnum):
+    CHANGED = "changed"
+    DELETED = "deleted"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    TRUNCATED = "truncated"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: Tamper
+    seq: int
+    """The sequence number the problem is at (of the missing event, for a deletion)."""
+    message: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    count: int
+    head: Entry | None
+    """The last event of the intact chain (all of it when ``problem`` is None)."""
+    problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(entries: Sequence[Entry], head: str | None = None) -> Verification:
+    """Walk ``entries`` in sequence order; the first problem, named. With ``head`` (a hash
+    recorded earlier), the chain must still contain that event."""
+    ordered = sorted(entries, key=lambda e: e.seq)
+    expected_prev, expected_seq = GENESIS, 1
+    for i, entry in enumerate(ordered):
+        intact = (
+            entry.prev_hash == expected_prev
+            and entry.seq == expected_seq
+            and digest(entry) == entry.hash
+        )
+        if not intact:
+            problem = _diagnose(ordered, i, expected_prev, expected_seq)
+            return Verification(len(ordered), ordered[i - 1] if i else None, problem)
+        expected_prev, expected_seq = entry.hash, entry.seq + 1
+    last = ordered[-1] if ordered else None
+    if head is not None and head != GENESIS and all(e.hash != head for e in ordered):
+        end = f"#{last.seq}" if last else "nothing"
+        message = (
+            f"the recorded head {head[:16]}… is not in the chain, which ends at {end}: "
+            "events after it were deleted, or the chain was rewritten"
+        )
+        problem = Problem(Tamper.TRUNCATED, last.seq + 1 if last else 1, message)
+        return Verification(len(ordered), last, problem)
+    return Verification(len(ordered), last)
+
+
+def _diagnose(ordered: Sequence[Entry], i: int, prev: str, seq: int) -> Problem:
+    """Name what happened at ``ordered[i]``, the first event that does not follow
+    ``prev`` as number ``seq``."""
+    entry = ordered[i]
+    position = {e.hash: n for n, e in enumerate(ordered)}
+    if entry.prev_hash == prev:
+        if entry.seq != seq:
+            return _missing(seq, entry)
+        return Problem(
+            Tamper.CHANGED,
+            entry.seq,
+            f"event {entry.describe()} was changed: its content no longer matches its hash",
+        )
+    followed = position.get(entry.prev_hash)
+    if followed is not None and followed < i - 1:
+        extra = ordered[followed + 1]
+        return Problem(
+            Tamper.INSERTED,
+            extra.seq,
+            f"event {extra.describe()} was inserted: the event after it "
+            f"({_was(entry)}) follows #{ordered[followed].seq}",
+        )
+    if followed is not None and followed > i:
+        return Problem(
+            Tamper.REORDERED,
+            entry.seq,
+            f"event {entry.describe()} is out of order: it follows "
+            f"{ordered[followed].describe()}, which comes later",
+        )
+    successor = next((n for n in range(i + 1, len(ordered)) if ordered[n].prev_hash == prev), None)
+    if successor is not None:
+        kind = Tamper.REORDERED if entry.hash in {e.prev_hash for e in ordered} else Tamper.INSERTED
+        verb = "is out of order" if kind is Tamper.REORDERED else "was inserted"
+        return Problem(
+            kind,
+            entry.seq,
+            f"event {entry.describe()} {verb}: the event that follows "
+            f"#{seq - 1 if seq > 1 else 'the start'} is {ordered[successor].describe()}",
+        )
+    original = _original_seq(entry)
+    if entry.seq > seq or (original is not None and original > seq):
+        return _missing(seq, entry, original)
+    if digest(entry) == entry.hash and i > 0:
+        changed = ordered[i - 1]
+        return Problem(
+            Tamper.CHANGED,
+            changed.seq,
+            f"event {changed.describe()} was changed (and re-hashed): the next event follows "
+            "a different version of it",
+        )
+    return Problem(
+        Tamper.CHANGED,
+        entry.seq,
+        f"event {entry.describe()} was changed: neither its content nor its link to the "
+        "event before it matches its hash",
+    )
+
+
+def _missing(seq: int, entry: Entry, original: int | None = None) -> Problem:
+    last = (original or entry.seq) - 1
+    which = f"#{seq}" if last <= seq else f"#{seq} to #{last}"
+    return Problem(
+        Tamper.DELETED,
+        seq,
+        f"event {which} is missing (deleted): {_was(entry)} does not follow the event before it",
+    )
+
+
+def _was(entry: Entry) -> str:
+    original = _original_seq(entry) if digest(entry) != entry.hash else None
+    if original is not None and original != entry.seq:
+        return f"{entry.describe()}, originally #{original}"
+    return entry.describe()
+
+
+def _original_seq(entry: Entry) -> int | None:
+    """The number ``entry`` was hashed with, when only its number was changed."""
+    if digest(entry) == entry.hash:
+        return entry.seq
+    low = max(1, entry.seq - RENUMBER_SEARCH)
+    for candidate in range(low, entry.seq + RENUMBER_SEARCH):
+        if digest(entry, candidate) == entry.hash:
+            return candidate
+    return None

@@ -1,0 +1,78 @@
+"""``preprod audit verify`` (walk the hash chain, name the first tampered event) and
+``preprod audit export`` (the trail, or one run's, as JSON lines)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, say
+from bot.reports.evidence import trail_jsonl
+from bot.store.audit import AuditLog
+from bot.store.runs import RunStore
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="the audit trail: verify its hash chain, export it",
+        description="Every action on a run is an audit event carrying the hash of the one "
+        "before it. `verify` walks the chain; `export` writes it as JSON lines.",
+    )
+    actions = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = actions.add_parser(
+        "verify",
+        help="check the hash chain; name the first changed, deleted, inserted or reordered event",
+        description="Walk the audit chain from the first event. Exit 0 when it is intact "
+        "(it prints the head to keep elsewhere), 1 naming the first event that was changed, "
+        "deleted, inserted or reordered.",
+    )
+    verify.add_argument(
+        "--head",
+        metavar="HASH",
+        help="a head recorded earlier (printed by verify, kept in evidence packs): the "
+        "chain must still contain it, which catches a deleted tail or a rewritten chain",
+    )
+    database_arg(verify)
+    export = actions.add_parser(
+        "export",
+        help="write the audit trail as JSON lines",
+        description="Write the audit events (of one run with --run) as JSON lines, each "
+        "with its hash and the previous event's hash.",
+    )
+    export.add_argument("--run", type=int, metavar="N", help="only the events of run N")
+    export.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write to FILE (default: stdout)"
+    )
+    database_arg(export)
+
+
+async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    log = AuditLog(RunStore(args.database))
+    if args.audit_command == "verify":
+        result = await log.verify(args.head)
+        if result.problem is not None:
+            say(err, f"audit trail BROKEN ({result.problem.kind.value}): {result.problem.message}")
+            if result.head is not None:
+                say(err, f"intact up to {result.head.describe()}", style="dim")
+            return EXIT_BLOCKED
+        if result.head is None:
+            say(out, "audit trail empty: nothing recorded yet")
+        else:
+            say(
+                out,
+                f"audit trail intact: {result.count} events; head #{result.head.seq} "
+                f"{result.head.hash}",
+            )
+        return EXIT_OK
+    text = trail_jsonl(await log.events(args.run))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        say(err, f"wrote {args.output} ({text.count(chr(10))} events)")
+    return EXIT_OK

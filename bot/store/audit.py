@@ -1,0 +1,184 @@
+"""The audit trail in the database. An event is appended inside the transaction of the
+change it records (a sign-off and its event commit together or not at all), so a retried
+click, a redelivery or a crash between the two can neither lose nor repeat it.
+
+Appends are serialised so the chain never forks: PostgreSQL takes a transaction-scoped
+advisory lock, SQLite its single writer lock, before the head is read; the unique
+``prev_hash`` refuses a fork should anything slip past, and a standalone append retries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, verify
+from bot.store.models import AuditEvent, ConfigSnapshot, as_utc, utcnow
+
+if TYPE_CHECKING:
+    from bot.store.runs import RunStore
+
+LOCK_KEY = 0x70726570  # "prep": the advisory lock that serialises appends on PostgreSQL
+RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Note:
+    """An event to append: what happened, who did it, to which run."""
+
+    action: str
+    actor: str
+    run_id: int | None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def append(session: Session, note: Note, at: datetime | None = None) -> AuditEvent:
+    """Append ``note`` in the session's transaction (the caller commits)."""
+    _lock(session)
+    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    entry = seal(
+        seq=last.seq + 1 if last else 1,
+        at=at or utcnow(),
+        run_id=note.run_id,
+        actor=note.actor,
+        action=note.action,
+        details=note.details,
+        prev_hash=last.hash if last else GENESIS,
+    )
+    row = AuditEvent(
+        seq=entry.seq,
+        at=entry.at,
+        run_id=entry.run_id,
+        actor=entry.actor,
+        action=entry.action,
+        details=dict(entry.details),
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _lock(session: Session) -> None:
+    """Hold the appenders' lock until the transaction ends."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    elif dialect == "sqlite":
+        # A write (of nothing) takes SQLite's writer lock now, so the head read next is
+        # the newest and stays so until commit; a read first would see a stale snapshot.
+        session.execute(text("UPDATE auditevent SET seq = seq WHERE 0 = 1"))
+
+
+def insert_once_audited(session: Session, row: SQLModel, note: Note) -> bool:
+    """Insert ``row`` and append ``note`` in one transaction; False (nothing changed, no
+    event) when the row's unique key exists: a repeat is not a new action."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    append(session, note)
+    session.commit()
+    return True
+
+
+def save_config(session: Session, digest: str, path: str, content: str) -> None:
+    """Keep a config's (redacted) text once per digest, in the caller's transaction."""
+    values = {"digest": digest, "path": path, "text": content, "at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = pg_insert(ConfigSnapshot).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(ConfigSnapshot).values(**values).on_conflict_do_nothing()
+    session.execute(statement)
+
+
+def entry(row: AuditEvent) -> Entry:
+    return Entry(
+        seq=row.seq,
+        at=as_utc(row.at),
+        run_id=row.run_id,
+        actor=row.actor,
+        action=row.action,
+        details=row.details or {},
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class AuditLog:
+    """Reading and appending the trail outside another change's transaction."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    async def record(self, note: Note) -> Entry:
+        """Append ``note`` on its own (a reminder sent, say): for actions whose own row,
+        if any, is written elsewhere. Retried should another appender win a race."""
+
+        def work(session: Session) -> Entry:
+            for attempt in range(RETRIES):
+                try:
+                    row = append(session, note)
+                    session.commit()
+                    return entry(row)
+                except IntegrityError:
+                    session.rollback()
+                    if attempt == RETRIES - 1:
+                        raise
+            raise AssertionError("unreachable")
+
+        return await self.store.call(work)
+
+    async def reminder_sent(self, run_id: int | None, to: str, key: str) -> Entry | None:
+        """The hook for the reminders: record that the reminder ``key`` (the unique key it
+        was recorded under before sending) went to ``to``, once; None when it already was."""
+        note = Note(Action.REMINDER_SENT, "preprod", run_id, {"to": to, "key": key})
+
+        def work(session: Session) -> Entry | None:
+            _lock(session)  # held to commit: no other appender sees the same absence
+            query = select(AuditEvent).where(
+                AuditEvent.action == Action.REMINDER_SENT.value, AuditEvent.run_id == run_id
+            )
+            if any((row.details or {}).get("key") == key for row in session.exec(query)):
+                session.rollback()
+                return None
+            row = append(session, note)
+            session.commit()
+            return entry(row)
+
+        return await self.store.call(work)
+
+    async def events(self, run_id: int | None = None) -> list[Entry]:
+        """Every event (of one run), in order."""
+
+        def work(session: Session) -> list[Entry]:
+            query = select(AuditEvent).order_by(col(AuditEvent.seq))
+            if run_id is not None:
+                query = query.where(AuditEvent.run_id == run_id)
+            return [entry(row) for row in session.exec(query)]
+
+        return await self.store.call(work)
+
+    async def head(self) -> Entry | None:
+        def work(session: Session) -> Entry | None:
+            query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
+            row = session.exec(query).first()
+            return entry(row) if row is not None else None
+
+        return await self.store.call(work)
+
+    async def verify(self, head: str | None = None) -> Verification:
+        return verify(await self.events(), head)
+
+    async def config(self, digest: str) -> ConfigSnapshot | None:
+        return await self.store.call(lambda session: session.get(ConfigSnapshot, digest))
