@@ -9,6 +9,7 @@ import asyncio
 import re
 import secrets
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -75,11 +76,12 @@ class DrillCheck(Check[DrillOptions]):
                         evidence=redact("\n".join(written)),
                     )
                 evidence.append(f"rpo: marker {values['marker']} written ({opts.rpo.write.label})")
+            argv = [sys.executable if arg == "{python}" else arg for arg in opts.script.argv]
             started = time.monotonic()
             async with _probing(ctx, opts) as prober:
                 try:
                     run = await run_script(
-                        opts.script.argv,
+                        argv,
                         env=script_environment({**_context_env(ctx), **opts.script.env}),
                         cwd=opts.script.cwd,
                         timeout=opts.script.timeout,
@@ -90,7 +92,7 @@ class DrillCheck(Check[DrillOptions]):
                         redact(f"cannot start the drill script {opts.script.argv[0]}: {reason}")
                     )
                 metrics["script_s"] = run.seconds
-                evidence.extend(_script_evidence(opts.script.argv, run, opts.script.timeout))
+                evidence.extend(_script_evidence(argv, run, opts.script.timeout))
                 problems.extend(_script_problems(run, opts.script.timeout))
                 script_ok = not problems
                 if script_ok and opts.expect:
@@ -103,6 +105,7 @@ class DrillCheck(Check[DrillOptions]):
                 if lost:
                     problems.append(f"rpo: data written before the drill is lost: {lost[0]}")
                 else:
+                    metrics["rpo_ok"] = 1.0
                     evidence.append(
                         f"rpo: marker read back after the drill ({opts.rpo.read.label})"
                     )
@@ -153,6 +156,8 @@ class _probing:
 
     async def __aexit__(self, *exc: object) -> None:
         if self.prober is not None and self.task is not None and self.client is not None:
+            if exc[0] is None and self.opts.probe is not None:
+                await asyncio.sleep(self.opts.probe.after)  # the aftermath counts too
             self.prober.stop()
             try:
                 await self.task
@@ -269,4 +274,6 @@ def _passed_summary(metrics: dict[str, float]) -> str:
             f"probe {metrics['probe_errors']:.0f} of {metrics['probe_requests']:.0f} requests "
             f"failed, longest outage {metrics['max_outage_ms']:.0f} ms"
         )
+    if "rpo_ok" in metrics:
+        parts.append("data written before it survived")
     return "; ".join(parts)

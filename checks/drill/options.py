@@ -56,6 +56,9 @@ class Probe(CheckOptions):
     """Requests per second."""
     expect_status: int | list[int] = 200
     request_timeout: Duration = Field(default=2.0, gt=0, le=60)
+    after: Duration = Field(default=1.0, ge=0, le=600)
+    """Keep probing this long after the script and the expectations: a switch can break
+    things just as the script exits."""
     thresholds: list[ProbeThreshold] = Field(default_factory=list, max_length=20)
 
     @property
