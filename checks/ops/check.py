@@ -107,10 +107,16 @@ class OpsReadinessCheck(Check[OpsReadinessOptions]):
             )
         return CheckResult.passed(_summary(opts, metrics), metrics=metrics, evidence=text)
 
-    async def _get(self, client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, str]:
+    async def _get(
+        self, client: httpx.AsyncClient, url: str, *, whole: bool = False
+    ) -> tuple[httpx.Response, str]:
+        """The answer and its text; with ``whole``, TruncatedBody when ``max_body`` cut
+        it (half a metrics page or rules file would be judged wrongly)."""
         exchange = await timed_send(
             client, client.build_request("GET", url), max_body=self.options.max_body
         )
+        if whole and exchange.body.truncated and exchange.response.is_success:
+            raise TruncatedBody(f"body truncated {exchange.body.truncated}")
         return exchange.response, exchange.body.text
 
     async def _health(
@@ -134,14 +140,18 @@ class OpsReadinessCheck(Check[OpsReadinessOptions]):
         evidence: list[str],
         metrics: dict[str, float],
     ) -> None:
-        response, text = await self._get(client, spec.path)
+        try:
+            response, text = await self._get(client, spec.path, whole=True)
+        except TruncatedBody as exc:
+            problems.append(f"metrics: {spec.path}: {exc}; raise max_body")
+            return
         evidence.append(f"metrics: {status_line(response, 0).rsplit(' in ', 1)[0]}")
         if response.status_code != 200:
             problems.append(f"metrics: {spec.path} answered {response.status_code}")
             return
         try:
             families = parse_families(text)
-        except (ValueError, TruncatedBody) as exc:
+        except ValueError as exc:
             problems.append(f"metrics: {spec.path} is not Prometheus text format ({exc})")
             return
         metrics["metric_families"] = float(len(families))
@@ -172,8 +182,14 @@ class OpsReadinessCheck(Check[OpsReadinessOptions]):
         else:
             assert spec.url is not None
             base = ctx.target.url(spec.url)
-            response, text = await self._get(_client_for(ctx, client, bare, base), base)
             source = spec.url
+            try:
+                response, text = await self._get(
+                    _client_for(ctx, client, bare, base), base, whole=True
+                )
+            except TruncatedBody as exc:
+                problems.append(f"alert rules {source}: {exc}; raise max_body")
+                return
             if response.status_code != 200:
                 problems.append(f"alert rules {source} answered {response.status_code}")
                 return

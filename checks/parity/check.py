@@ -20,6 +20,7 @@ from checks._http import (
     cannot_reach,
     evidence_redactor,
     first_and_more,
+    strip_credentials,
     timed_send,
     transport_reason,
 )
@@ -80,6 +81,8 @@ class ParityCheck(Check[ParityOptions]):
         staging_client = ctx.http_client(
             with_credentials=opts.with_credentials, timeout=opts.request_timeout
         )
+        if not opts.with_credentials:
+            strip_credentials(staging_client)
         production_client = httpx.AsyncClient(
             base_url=production_url, headers=opts.production_headers, verify=verify,
             timeout=opts.request_timeout,
