@@ -3,6 +3,7 @@ scripts that hang, fail or leak secrets."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -138,6 +139,29 @@ async def test_a_hanging_drill_is_killed_with_its_group_and_its_output_redacted(
     assert "deploying with [REDACTED] password=[REDACTED]" in result.evidence
     assert f"base {healthy_target.https_url} 2.13.0 clean" in result.evidence
     assert not running(int(pidfile.read_text())), "the script's child survived its timeout"
+
+
+async def test_a_cancelled_drill_kills_its_process_group(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    task = asyncio.create_task(
+        run(healthy_target, {"script": {"argv": [sys.executable, "-c", script]}})
+    )
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not running(int(pidfile.read_text())), "a cancelled drill left its child running"
 
 
 async def test_a_failing_or_missing_script(healthy_target: RunningTarget) -> None:

@@ -96,6 +96,9 @@ def test_metrics_and_runbook_parsing() -> None:
 
 
 def test_options_need_one_rules_source() -> None:
+    short = OpsReadinessOptions.model_validate({"health": "/healthz", "metrics": "/metrics"})
+    assert short.health is not None and short.health.path == "/healthz"
+    assert short.metrics is not None and short.metrics.path == "/metrics"
     with pytest.raises(ValidationError, match="either `url` or `file`"):
         OpsReadinessOptions.model_validate({"alerts": {"require": ["A"]}})
     with pytest.raises(ValidationError, match="extra"):

@@ -31,16 +31,31 @@ MAX_RULES_BYTES = 1024 * 1024
 MAX_RUNBOOKS = 50
 
 
+def _path_shorthand(value: Any) -> Any:
+    """``health: /healthz`` means ``health: {path: /healthz}``."""
+    return {"path": value} if isinstance(value, str) else value
+
+
 class HealthSpec(CheckOptions):
     path: str = Field(default="/healthz", pattern=r"^/")
     expect_status: int | list[int] = 200
     expect_json: Any = None
     """A subset the answer must contain, e.g. ``{status: ok}``."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _path_shorthand(value)
+
 
 class MetricsSpec(CheckOptions):
     path: str = Field(default="/metrics", pattern=r"^/")
     require: list[MetricRequirement] = Field(default_factory=list, max_length=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _path_shorthand(value)
 
 
 class AlertsSpec(CheckOptions):
