@@ -78,7 +78,7 @@ class DrillCheck(Check[DrillOptions]):
                 evidence.append(f"rpo: marker {values['marker']} written ({opts.rpo.write.label})")
             argv = [sys.executable if arg == "{python}" else arg for arg in opts.script.argv]
             started = time.monotonic()
-            async with _probing(ctx, opts) as prober:
+            async with _Probing(ctx, opts) as prober:
                 try:
                     run = await run_script(
                         argv,
@@ -137,7 +137,7 @@ def _context_env(ctx: CheckContext) -> dict[str, str]:
     return env
 
 
-class _probing:
+class _Probing:
     """The probe running around a block (or nothing when the drill has none)."""
 
     def __init__(self, ctx: CheckContext, opts: DrillOptions) -> None:
