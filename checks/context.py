@@ -23,6 +23,8 @@ class Target:
     name: str
     base_url: str
     production_url: str | None = None
+    previous_version: str | None = None
+    """The version running before this release (what a rollback returns to)."""
     headers: dict[str, str] = field(default_factory=dict)
     ca_bundle: Path | None = None
 

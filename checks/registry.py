@@ -20,6 +20,9 @@ BUILTIN: dict[str, str] = {
     "auth_required": "checks.auth_required:AuthRequiredCheck",
     "tls": "checks.tls:TlsCheck",
     "load": "checks.load:LoadCheck",
+    "ops_readiness": "checks.ops:OpsReadinessCheck",
+    "drill": "checks.drill:DrillCheck",
+    "parity": "checks.parity:ParityCheck",
 }
 
 

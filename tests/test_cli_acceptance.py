@@ -38,13 +38,29 @@ def test_healthy_target_passes_every_check(healthy_target: RunningTarget, tmp_pa
         "auth": "passed",
         "load": "passed",
         "stress": "passed",
+        "ops": "passed",
+        "parity": "passed",
+        "rollback": "passed",
+        "bluegreen": "passed",
+        "failover": "passed",
+        "restore": "passed",
     }
     assert run.junit is not None
     assert run.junit.get("failures") == "0" and run.junit.get("errors") == "0"
+    # The operational figures reach every report: outage, RTO, differences.
+    bluegreen = run.result("bluegreen")["metrics"]
+    assert bluegreen["probe_errors"] == 0 and bluegreen["max_outage_ms"] == 0
+    assert 0 < bluegreen["rto_s"] < 15
+    assert run.result("parity")["metrics"]["differences"] == 0
+    junit_out = run.testcase("bluegreen").find("system-out")
+    assert junit_out is not None and "max_outage_ms=0" in (junit_out.text or "")
+    assert "rto_s=" in (junit_out.text or "")
     assert "PASS: no blocking failure" in run.stdout
     assert "Attestations pending (2), to be ticked in Slack:" in run.stdout
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Attestations" in html and "On-call rotation staffed" in html and "pending" in html
+    for label in ("Longest outage", "Recovery time (RTO)", "Differences from production"):
+        assert label in html, label
     assert [(a["id"], a["ticked_by"]) for a in run.json_report["attestations"]] == [
         ("oncall", None),
         ("dpia", None),
@@ -82,6 +98,34 @@ def test_each_defect_fails_its_check(
     failure = run.testcase(check_id).find("failure")
     assert failure is not None and words in failure.get("message", "")
     assert "FAIL: blocking failures:" in run.stdout
+
+
+# defect -> (check that must fail, words its summary or evidence must contain)
+OPERATIONAL_DEFECTS: dict[str, tuple[str, str]] = {
+    "health-degraded": ("ops", 'health: GET /healthz: $.status: expected "ok", got "degraded"'),
+    "metrics-missing": ("ops", "metric datastore_backup_last_success_timestamp_seconds is missing"),
+    "alert-no-runbook": ("ops", "alert BackupStale has no runbook_url annotation"),
+    "runbook-missing-section": ("ops", "(/runbooks/high-error-rate) lacks section Rollback"),
+    "rollback-stuck": ("rollback", "not recovered 5s after the script: GET /version: $.version"),
+    "switch-drops": ("bluegreen", "users saw failures during the drill: errors"),
+    "restore-loses-data": ("restore", "rpo: data written before the drill is lost"),
+    "parity-drift": ("parity", "/ops/config database.pool_size: 5 vs 20"),
+}
+
+
+def test_each_operational_defect_fails_its_check(
+    target_factory: Callable[..., RunningTarget], tmp_path: Path
+) -> None:
+    """All eight planted at once (one target, one run): each check names its own."""
+    target = target_factory(*OPERATIONAL_DEFECTS)
+    only = ("--only", "ops", "parity", "rollback", "bluegreen", "restore")
+    run = run_cli(*CHECK, *only, tmp_path=tmp_path, env=target_env(target))
+    assert run.code == 1, run.stdout + run.stderr
+    for defect, (check_id, words) in OPERATIONAL_DEFECTS.items():
+        result = run.result(check_id)
+        assert result["status"] == "failed" and result["blocking"], (defect, result)
+        assert words in result["summary"] or words in result["evidence"], (defect, result)
+    assert run.result("bluegreen")["metrics"]["probe_errors"] > 0
 
 
 def test_version_disclosure_warns_without_blocking(
@@ -149,7 +193,7 @@ def test_misspelt_key_exits_2_naming_file_path_and_line(
     assert "1 configuration problem" in run.stderr
     assert str(config) in run.stderr
     assert (
-        "plans.standard.checks[1].min_days_vaild (line 46): unknown key 'min_days_vaild' "
+        "plans.standard.checks[1].min_days_vaild (line 48): unknown key 'min_days_vaild' "
         "(did you mean 'min_days_valid'?)"
     ) in run.stderr  # one unwrapped line, whatever the terminal width
     assert run.json_report is None and "Traceback" not in run.stderr
@@ -168,7 +212,7 @@ def test_config_validate_exit_codes(healthy_target: RunningTarget, tmp_path: Pat
         )
 
     good = validate(EXAMPLE_CONFIG, healthy_target.ca_bundle)
-    assert good.code == 0 and ": ok (1 environments, 1 plans, 6 checks)" in good.stdout
+    assert good.code == 0 and ": ok (1 environments, 1 plans, 12 checks)" in good.stdout
     missing = validate(tmp_path / "missing.yml", healthy_target.ca_bundle)
     assert missing.code == 2 and "file not found" in missing.stderr
     not_a_ca = validate(EXAMPLE_CONFIG, EXAMPLE_CONFIG)

@@ -109,6 +109,7 @@ def recipe_running(tmp_path: Path) -> Iterator[str]:
     env = dict(w.split("=", 1) for w in ported(env_words))
     env |= {  # the target's files and the bot's database in tmp_path, not in the checkout
         "TARGET_HTTPS_URL": f"https://127.0.0.1:{https}",
+        "PRODUCTION_URL": f"https://localhost:{https}",
         "TARGET_CA_BUNDLE": str(tmp_path / "target" / "ca.pem"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/preprod.db",
     }

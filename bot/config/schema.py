@@ -101,6 +101,8 @@ class Starters(_Strict):
 class Environment(_Strict):
     base_url: str
     production_url: str | None = None
+    previous_version: str | None = Field(default=None, min_length=1, max_length=64)
+    """The version before this release: drills get it as PREPROD_PREVIOUS_VERSION."""
     plan: str
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: Path | None = None
@@ -186,6 +188,7 @@ class Config(_Strict):
             name=env_name,
             base_url=env.base_url,
             production_url=env.production_url,
+            previous_version=env.previous_version,
             headers=dict(env.headers),
             ca_bundle=env.ca_bundle,
         )

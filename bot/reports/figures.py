@@ -80,6 +80,10 @@ def max_age(value: float) -> str:
     return f"{_number(value)} s ({_number(value / 86400)} days)"
 
 
+def yes_no(value: float) -> str:
+    return "yes" if value else "no"
+
+
 def workers(value: float) -> str:
     return "none (one local process)" if value == 0 else _number(value)
 
@@ -120,6 +124,26 @@ KNOWN: dict[str, tuple[str, Formatter]] = {
     "spike_error_rate_pct": ("Error rate during the spike", percent),
     "spike_rps": ("Throughput during the spike", rate),
     "recovery_s": ("Recovery time", seconds),
+    # ops_readiness
+    "metric_families": ("Metric families", count),
+    "alerts": ("Alerts", count),
+    "runbooks": ("Runbooks", count),
+    # drill
+    "script_s": ("Drill script duration", seconds),
+    "rto_s": ("Recovery time (RTO)", seconds),
+    "max_outage_ms": ("Longest outage", ms),
+    "probe_requests": ("Probe requests", count),
+    "probe_errors": ("Failed probe requests", count),
+    "probe_error_rate_pct": ("Probe error rate", percent),
+    "probe_p50_ms": ("p50 latency during the drill", ms),
+    "probe_p95_ms": ("p95 latency during the drill", ms),
+    "probe_p99_ms": ("p99 latency during the drill", ms),
+    "probe_max_ms": ("Slowest request during the drill", ms),
+    "rpo_ok": ("Data written before the drill kept", yes_no),
+    # parity
+    "differences": ("Differences from production", count),
+    "expected_differences": ("Expected differences", count),
+    "compared": ("Items compared", count),
 }
 
 _SUFFIXES: tuple[tuple[str, Formatter], ...] = (
@@ -199,6 +223,10 @@ def figures(metrics: Mapping[str, float]) -> list[Figure]:
 
 
 HEADLINE = (
+    "differences",
+    "max_outage_ms",
+    "rto_s",
+    "probe_errors",
     "latency_ms",
     "latency_ms_max",
     "days_left",

@@ -1,6 +1,10 @@
 """Threshold expressions such as ``p95 < 500ms``, ``error_rate < 1%`` or ``rps > 100``:
 parsing (a pydantic type, so a bad expression is a config error at its element) and
-evaluation against measured figures. Pure: no I/O, no Locust."""
+evaluation against measured figures. Pure: no I/O, no Locust.
+
+The grammar is shared; the metrics it knows form a :class:`Vocabulary`. Load tests use
+:data:`LOAD`; other kinds (the drill's probe: ``errors == 0``, ``max_outage < 2s``)
+bring their own."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainSerializer
 
@@ -17,7 +21,7 @@ METRICS = (*LATENCY_METRICS, "error_rate", "rps")
 EXPECTED = 'expected "<metric> < <number>ms", e.g. "p95 < 500ms", "error_rate < 1%" or "rps > 100"'
 
 _EXPR = re.compile(
-    r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*"
+    r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|==|<|>)\s*"
     r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|%)?\s*$",
     re.IGNORECASE,
 )
@@ -26,8 +30,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
+    "==": operator.eq,
 }
-_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!="}
 
 # Which metric name each threshold metric reads from the measured figures.
 METRIC_KEYS = {
@@ -37,32 +42,63 @@ METRIC_KEYS = {
 }
 
 
+Unit = Literal["ms", "%", ""]
+"""How a metric is written: a duration (``ms`` or ``s``, kept in ms), a percentage, or a
+plain number."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The metrics a kind's thresholds may name: metric -> (figure key, unit)."""
+
+    metrics: Mapping[str, tuple[str, Unit]]
+    expected: str
+    """The hint given with a malformed expression."""
+    integers: frozenset[str] = frozenset()
+    """Counted metrics, shown without decimals (``errors 3 != 0``)."""
+
+
+LOAD = Vocabulary(
+    metrics={
+        **{m: (f"{m}_ms", "ms") for m in LATENCY_METRICS},
+        "error_rate": ("error_rate_pct", "%"),
+        "rps": ("rps", ""),
+    },
+    expected=EXPECTED,
+)
+
+
 @dataclass(frozen=True)
 class Threshold:
-    """One parsed expression. ``limit`` is in ms for latencies, percent for error_rate."""
+    """One parsed expression. ``limit`` is in ms for durations, percent for rates."""
 
     metric: str
     op: str
     limit: float
     text: str
+    key: str = ""
+    """The figures key this threshold reads (``p95_ms``, ``error_rate_pct``, ``rps``)."""
+    unit: Unit = ""
+    integer: bool = False
 
-    @property
-    def key(self) -> str:
-        """The metrics-dict key this threshold reads (``p95_ms``, ``error_rate_pct``, ``rps``)."""
-        return METRIC_KEYS[self.metric]
+    def __post_init__(self) -> None:
+        if not self.key and self.metric in METRIC_KEYS:  # built by hand for a load metric
+            key, unit = LOAD.metrics[self.metric]
+            object.__setattr__(self, "key", key)
+            object.__setattr__(self, "unit", unit)
 
     def holds(self, measured: float) -> bool:
         return _OPS[self.op](measured, self.limit)
 
     def format_value(self, value: float) -> str:
-        if self.metric in LATENCY_METRICS:
+        if self.unit == "ms":
             return f"{value:.0f} ms"
-        if self.metric == "error_rate":
+        if self.unit == "%":
             return f"{value:.1f}%"
-        return f"{value:.1f}"
+        return f"{value:.0f}" if self.integer else f"{value:.1f}"
 
     def format_limit(self) -> str:
-        unit = {"error_rate": "%", "rps": ""}.get(self.metric, " ms")
+        unit = {"%": "%", "": ""}.get(self.unit, " ms")
         return f"{self.limit:g}{unit}"
 
     def evaluate(self, figures: Mapping[str, float]) -> Outcome:
@@ -98,36 +134,39 @@ class Outcome:
         return f"{verdict}  {self.threshold.text:<24} measured {measured}"
 
 
-def parse_threshold(value: Any) -> Threshold:
+def parse_threshold(value: Any, vocabulary: Vocabulary = LOAD) -> Threshold:
     """Parse one expression; raises ValueError with the expected form."""
     if isinstance(value, Threshold):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"{EXPECTED}; got {value!r}")
+        raise ValueError(f"{vocabulary.expected}; got {value!r}")
     match = _EXPR.match(value)
     if match is None:
-        raise ValueError(f"{EXPECTED}; got {value!r}")
+        raise ValueError(f"{vocabulary.expected}; got {value!r}")
     metric = match["metric"].lower()
     unit = (match["unit"] or "").lower()
     number = float(match["number"])
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r} in {value!r}: use one of {', '.join(METRICS)}")
-    if metric in LATENCY_METRICS:
+    if metric not in vocabulary.metrics:
+        known = ", ".join(vocabulary.metrics)
+        raise ValueError(f"unknown metric {metric!r} in {value!r}: use one of {known}")
+    key, kind = vocabulary.metrics[metric]
+    if kind == "ms":
         if unit not in ("ms", "s"):
             raise ValueError(
                 f'{metric} needs a unit, ms or s, e.g. "{metric} < 500ms"; got {value!r}'
             )
         limit = number * 1000 if unit == "s" else number
-    elif metric == "error_rate":
+    elif kind == "%":
         if unit != "%":
-            raise ValueError(f'error_rate is a percentage, e.g. "error_rate < 1%"; got {value!r}')
+            raise ValueError(f'{metric} is a percentage, e.g. "{metric} < 1%"; got {value!r}')
         limit = number
     else:
         if unit:
-            raise ValueError(f'rps takes a plain number, e.g. "rps > 100"; got {value!r}')
+            raise ValueError(f'{metric} takes a plain number, e.g. "{metric} > 100"; got {value!r}')
         limit = number
     text = f"{metric} {match['op']} {match['number']}{unit}"
-    return Threshold(metric=metric, op=match["op"], limit=limit, text=text)
+    integer = metric in vocabulary.integers
+    return Threshold(metric, match["op"], limit, text, key=key, unit=kind, integer=integer)
 
 
 ThresholdExpr = Annotated[

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from examples.target.metrics import Metrics
 from examples.target.middleware import TargetMiddleware
 from examples.target.settings import SERVICE, Settings
+from examples.target.site import build_site
 
 SLOW_SECONDS = 1.2
 CONTENTION_SECONDS = 0.35
@@ -129,7 +130,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(settings: Settings) -> ASGIApp:
-    """The whole target as an ASGI app: routes wrapped in :class:`TargetMiddleware`."""
+    """The whole target: app instances behind blue/green slots (examples/target/site.py)."""
+    return build_site(settings, build_instance)
+
+
+def build_instance(settings: Settings) -> ASGIApp:
+    """One instance of the app: routes wrapped in :class:`TargetMiddleware`."""
     metrics = Metrics(SERVICE, settings.app_version)
     handlers = Routes(settings, metrics)
     routes = [

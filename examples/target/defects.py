@@ -19,6 +19,15 @@ DEFECTS: dict[str, str] = {
     "tls10": "also accepts TLS 1.0 and 1.1",
     "degrade": "/api/* slows with concurrency and answers 503 above 40 in flight",
     "contention": "/api/items/{id} take 350 ms under load (more than 20 a second)",
+    # operational readiness, drills and parity (examples/target/site.py and its modules)
+    "health-degraded": "/healthz answers 200 but says the status is degraded",
+    "metrics-missing": "/metrics lacks datastore_backup_last_success_timestamp_seconds",
+    "alert-no-runbook": "the BackupStale alert in /ops/alerts.yml has no runbook_url",
+    "runbook-missing-section": "the high-error-rate runbook lacks its Rollback section",
+    "rollback-stuck": "POST /ops/rollback answers 200 but leaves the new version live",
+    "switch-drops": "a blue/green switch answers 503 for about 1 s",
+    "restore-loses-data": "backups miss the writes of the last 30 s",
+    "parity-drift": "/ops/config has another database pool size than production",
 }
 """Every known defect and what it does."""
 

@@ -30,6 +30,11 @@ class RunningTarget:
     token: str
     defects: tuple[str, ...]
 
+    @property
+    def production_url(self) -> str:
+        """The production twin the target serves for host ``localhost`` (site.py)."""
+        return self.https_url.replace("://127.0.0.1:", "://localhost:", 1)
+
 
 class TargetStartError(RuntimeError):
     """The target exited or stayed silent instead of announcing its URLs."""
