@@ -26,6 +26,7 @@ from bot.cli import schedule_cmd
 from bot.config.loader import load_config
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
+from bot.store.audit import AuditLog
 from bot.store.models import DecisionRecord, SignOff, SlackThread
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
@@ -350,9 +351,15 @@ async def two_schedulers_send_once(target: RunningTarget, tmp_path: Path, url: s
                 clock.move_to(berlin(30, 12, 1))
                 await asyncio.gather(one.reminders.remind(), two.reminders.remind())
                 await asyncio.gather(one.reminders.digest(), two.reminders.digest())
+                trail = [
+                    e for e in await AuditLog(one.store).events() if e.action == "reminder.sent"
+                ]
             finally:
                 await one.aclose()
                 await two.aclose()
+        # the audit trail holds each reminder once, whichever scheduler sent it
+        keys = [e.details["key"] for e in trail]
+        assert len(keys) == len(set(keys)) == 1 + len(AWAITED) + 2, keys
         assert len(digests(standin)) == 1
         assert all(len(dms(standin, u)) == 1 for u in AWAITED)
         assert len(replies(standin, "Reminder:")) == 2  # one per run

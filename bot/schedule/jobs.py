@@ -29,6 +29,7 @@ from bot.schedule.due import (
     working,
 )
 from bot.schedule.pending import pending_runs
+from bot.store.audit import AuditLog
 from bot.store.models import utcnow
 from bot.store.reminders import ReminderKey, ReminderStore
 
@@ -106,6 +107,7 @@ class Reminders:
         self.gate = gate
         self.notifier = notifier
         self.rows = ReminderStore(gate.store)
+        self.audit = AuditLog(gate.store)
         self.clock = clock
 
     def _local(self, moment: datetime) -> datetime:
@@ -196,6 +198,8 @@ class Reminders:
                 sent.messages += 1
             else:
                 sent.skipped += 1
+            # In the audit trail once per key, whoever of several processes sent it.
+            await self.audit.reminder_sent(key.run_id or None, key.recipient, key.key)
         return sent
 
 
