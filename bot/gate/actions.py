@@ -263,18 +263,40 @@ class Gate:
             await self._emit(PanelChanged(loaded.gate))
             return decision
 
-    async def sweep(self, grace: float = 10.0) -> list[int]:
+    async def sweep(self, grace: float = 10.0, active_since: datetime | None = None) -> list[int]:
         """Re-do what a crash may have cut short (at start-up, then periodically): decide
         every run whose facts call for a decision that is not recorded (a deadline passed,
         a process died between a signature and the decision), and announce every decision
         older than ``grace`` seconds that was never announced (younger ones may be being
-        announced by the process that made them). The runs it acted on."""
-        return await self.decide_due() + await self.announce_missing(grace)
+        announced by the process that made them). With ``active_since``, only the runs
+        that changed since then or are past their deadline are looked at (a periodic
+        sweep; a full one at start-up). The runs it acted on."""
+        return await self.decide_due(active_since) + await self.announce_missing(grace)
 
-    async def decide_due(self) -> list[int]:
-        """Record the decision of every undecided run whose facts now make it final."""
+    async def decide_due(self, active_since: datetime | None = None) -> list[int]:
+        """Record the decision of every undecided run whose facts now make it final;
+        with ``active_since``, of those that changed since then or are past their
+        deadline (:meth:`expire_due` for the deadline alone)."""
+        candidates = (
+            await self.gates.undecided_runs(active_since, self._deadline_passed())
+            if active_since is not None
+            else await self.gates.undecided_runs()
+        )
+        return await self._decide(candidates)
+
+    async def expire_due(self) -> list[int]:
+        """Decide the undecided runs past their sign-off deadline (EXPIRED)."""
+        return await self._decide(
+            await self.gates.undecided_runs(created_before=self._deadline_passed())
+        )
+
+    def _deadline_passed(self) -> datetime:
+        """Runs created before this are past the sign-off deadline."""
+        return self.clock() - timedelta(seconds=self.config.policy.signoff_deadline)
+
+    async def _decide(self, candidates: list[Run]) -> list[int]:
         decided = []
-        for run in await self.gates.undecided_runs():
+        for run in candidates:
             if run.id is not None and (await self.load(run.id)).gate.decision.outcome.final:
                 await self.refresh(run.id)
                 decided.append(run.id)

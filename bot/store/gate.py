@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
@@ -114,12 +115,28 @@ class GateStore:
 
         return await self.store.call(work)
 
-    async def undecided_runs(self) -> list[Run]:
-        """Runs whose automated phase is over and that have no decision yet."""
+    async def undecided_runs(
+        self, active_since: datetime | None = None, created_before: datetime | None = None
+    ) -> list[Run]:
+        """Runs whose automated phase is over and that have no decision yet. With either
+        bound, only those that finished or got a sign-off, waiver or tick since
+        ``active_since``, or were created before ``created_before`` (past a deadline):
+        a periodic sweep then costs what changed, not every run waiting on people."""
 
         def work(session: Session) -> list[Run]:
             decided = select(DecisionRecord.run_id)
             query = select(Run).where(Run.status == RunStatus.FINISHED, col(Run.id).not_in(decided))
+            wanted = []
+            if active_since is not None:
+                wanted.append(col(Run.finished_at) >= active_since)
+                wanted.extend(
+                    col(Run.id).in_(select(table.run_id).where(col(table.at) >= active_since))
+                    for table in (SignOff, Waiver, AttestationTick)
+                )
+            if created_before is not None:
+                wanted.append(col(Run.created_at) < created_before)
+            if wanted:
+                query = query.where(or_(*wanted))
             return list(session.exec(query))
 
         return await self.store.call(work)

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_bolt.async_app import AsyncApp
 
@@ -27,11 +28,17 @@ from bot.slack.gate_panel import GatePanel
 from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
 from bot.store.leases import Leases
+from bot.store.models import utcnow
 from bot.store.runs import RunStore
 from bot.web.scheduler import ReminderScheduler
 from handlers import register_all
 
 log = logging.getLogger(__name__)
+
+FULL_SWEEP_EVERY = 300.0
+"""Seconds between sweeps that look at every undecided run."""
+RECENT = timedelta(minutes=2)
+"""What the sweeps in between look at: runs finished or signed this recently."""
 
 
 @dataclass
@@ -62,14 +69,18 @@ class Bot:
     async def _duties_forever(self) -> None:
         beat = self.manager.leases.ttl / 3
         poll = min(self.settings.poll_interval, beat)
-        last_beat = -math.inf  # everything at once, then on its own period
+        last_beat = last_full = -math.inf  # everything at once, then on its own period
         while True:
             now = time.monotonic()
             if now - last_beat >= beat:
                 last_beat = now
                 await _logged("renewing leases", self.manager.heartbeat())
                 await _logged("showing what a crash left unshown", self.manager.republish(beat))
-                await _logged("deciding and announcing what is due", self.gate.sweep(beat))
+                # A full sweep at start-up and now and then; in between, only the runs
+                # that changed lately (or passed their deadline) are looked at.
+                since = None if now - last_full >= FULL_SWEEP_EVERY else utcnow() - RECENT
+                last_full = now if since is None else last_full
+                await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
             if self.manager.executes:
                 await _logged("following cancel requests", self.manager.follow_cancel_requests())
                 await _logged("claiming runs", self.manager.recover())
