@@ -20,6 +20,10 @@ BUILTIN: dict[str, str] = {
     "auth_required": "checks.auth_required:AuthRequiredCheck",
     "tls": "checks.tls:TlsCheck",
     "load": "checks.load:LoadCheck",
+    "pii_scan": "checks.pii:PiiScanCheck",
+    "audit_logging": "checks.audit_logging:AuditLoggingCheck",
+    "authz": "checks.authz:AuthzCheck",
+    "findings": "checks.findings:FindingsCheck",
 }
 
 

@@ -19,6 +19,10 @@ DEFECTS: dict[str, str] = {
     "tls10": "also accepts TLS 1.0 and 1.1",
     "degrade": "/api/* slows with concurrency and answers 503 above 40 in flight",
     "contention": "/api/items/{id} take 350 ms under load (more than 20 a second)",
+    "pii-leak": "/api/customers/1 shows full personal data, a card, an IBAN and secrets",
+    "no-audit": "POST /api/orders writes no audit record",
+    "user-admin": "a normal user (not only an admin) reaches /admin/users",
+    "critical-finding": "the image scan report (trivy.json) has a critical vulnerability",
 }
 """Every known defect and what it does."""
 
