@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             "TARGET_HTTPS_URL": target.https_url,
             "TARGET_CA_BUNDLE": str(target.ca_bundle),
             "TARGET_TOKEN": target.token,
+            "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json"),
         }
         command = [
             sys.executable, "-m", "bot.cli", "check",

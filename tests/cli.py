@@ -41,6 +41,7 @@ def target_env(target: RunningTarget) -> dict[str, str]:
         "TARGET_HTTPS_URL": target.https_url,
         "TARGET_CA_BUNDLE": str(target.ca_bundle),
         "TARGET_TOKEN": target.token,
+        "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json"),
     }
 
 

@@ -110,6 +110,7 @@ def recipe_running(tmp_path: Path) -> Iterator[str]:
     env |= {  # the target's files and the bot's database in tmp_path, not in the checkout
         "TARGET_HTTPS_URL": f"https://127.0.0.1:{https}",
         "TARGET_CA_BUNDLE": str(tmp_path / "target" / "ca.pem"),
+        "TARGET_SCAN_REPORT": str(tmp_path / "target" / "trivy.json"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/preprod.db",
     }
     clean = {k: "" for k in os.environ if k.startswith(("SLACK_", "PREPROD_", "TARGET_"))}
