@@ -25,9 +25,9 @@ _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 class FindingsOptions(CheckOptions):
     file: Path | None = None
     command: list[str] | None = Field(default=None, min_length=1, max_length=100)
-    """A scanner to run, as an argv list (``[trivy, image, -f, json, app:2.14]``); its
-    stdout is the report (a non-zero exit, as scanners give when they find something,
-    is fine when stdout is a report)."""
+    """A scanner to run, as an argv list (``trivy image -f json app:2.14`` written as a
+    YAML list); its stdout is the report. A non-zero exit, as scanners give when they
+    find something, is fine when stdout is a report."""
     format: Format = "auto"
     max: dict[str, int] = Field(default_factory=lambda: {"critical": 0})
     """Most findings allowed per severity (``{critical: 0, high: 3}``); unnamed
