@@ -26,6 +26,7 @@ from checks._http import (
 )
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
+from checks.pii.detectors import mask_found
 from checks.units import ByteSize, Duration
 
 MARKER = "{marker}"
@@ -142,7 +143,8 @@ class AuditLoggingCheck(Check[AuditLoggingOptions]):
                 redact(summary), metrics=metrics, evidence=redact("\n".join(lines))
             )
         record = matching[0]
-        lines.append(f"audit record after {waited:.1f}s: {json.dumps(record, default=str)[:1000]}")
+        shown = mask_found(json.dumps(record, default=str)[:1000])
+        lines.append(f"audit record after {waited:.1f}s: {shown}")
         problems = judge(record, o, acted_at)
         metrics["problems"] = float(len(problems))
         lines += [f"  ! {p}" for p in problems]

@@ -13,7 +13,7 @@ from checks.audit_logging import AuditLoggingCheck, AuditLoggingOptions
 from checks.authz import AuthzCheck, AuthzOptions
 from checks.base import Status
 from checks.context import CheckContext, ProgressEvent
-from examples.target.compliance import AUDIT_LOG, USER_TOKEN
+from examples.target.compliance import AUDIT_LOG, LEAKED_EMAIL, USER_TOKEN
 from tests.test_check_http import make_ctx
 
 
@@ -126,7 +126,8 @@ async def test_a_record_without_required_fields_fails(healthy_target: Any, tmp_p
         if "waiting for the audit record of " in event.message:
             marker = event.message.rsplit(" ", 1)[1]
             with log.open("a") as file:
-                file.write(json.dumps({"msg": f"order {marker}", "time": "yesterday"}) + "\n")
+                record = {"msg": f"order {marker}", "time": "yesterday", "by": LEAKED_EMAIL}
+                file.write(json.dumps(record) + "\n")
 
     ctx = make_ctx(healthy_target)
     ctx.on_progress = lazy_logger
@@ -137,6 +138,7 @@ async def test_a_record_without_required_fields_fails(healthy_target: Any, tmp_p
         "time 'yesterday' is not a time"
     )
     assert "an older record" not in result.evidence  # only what the action appended
+    assert LEAKED_EMAIL not in result.evidence and "<email: a***@***.org>" in result.evidence
 
 
 def test_audit_source_needs_one_place() -> None:

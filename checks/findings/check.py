@@ -119,7 +119,7 @@ class FindingsCheck(Check[FindingsOptions]):
             async with asyncio.timeout(float(o.command_timeout)):
                 assert proc.stdout is not None and proc.stderr is not None
                 out, err = await asyncio.gather(
-                    proc.stdout.read(o.max_bytes + 1), proc.stderr.read(64 * 1024)
+                    proc.stdout.read(o.max_bytes + 1), _tail(proc.stderr, 4096)
                 )
                 if len(out) > o.max_bytes:
                     raise ValueError(f"its output is larger than max_bytes ({o.max_bytes})")
@@ -138,6 +138,14 @@ class FindingsCheck(Check[FindingsOptions]):
                 + (f": {' | '.join(tail)}" if tail else "")
             )
         return out
+
+
+async def _tail(stream: asyncio.StreamReader, keep: int) -> bytes:
+    """Read a stream to its end (a full pipe would stall the scanner), keeping its end."""
+    kept = b""
+    while chunk := await stream.read(64 * 1024):
+        kept = (kept + chunk)[-keep:]
+    return kept
 
 
 def _counts(verdict: Verdict) -> str:

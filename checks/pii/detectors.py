@@ -135,3 +135,11 @@ def scan_text(text: str, kinds: frozenset[str], key: str = "") -> list[Hit]:
 
 def _digits_between(value: str, low: int, high: int) -> bool:
     return low <= sum(c.isdigit() for c in value) <= high
+
+
+def mask_found(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> str:
+    """``text`` with every finding replaced by its masked form: for evidence that quotes
+    records (an audit entry) which may carry personal data."""
+    for hit in sorted(scan_text(text, kinds), key=lambda h: len(h.value), reverse=True):
+        text = text.replace(hit.value, f"<{hit.kind}: {hit.masked}>")
+    return text
