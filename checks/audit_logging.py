@@ -132,7 +132,7 @@ class AuditLoggingCheck(Check[AuditLoggingOptions]):
                 await asyncio.sleep(float(o.poll_interval))
         waited = time.monotonic() - started
         metrics = {"records_found": float(len(matching)), "wait_s": round(waited, 2)}
-        where = o.source.endpoint or str(o.source.file)
+        where = (o.source.endpoint or "").replace(MARKER, marker) or str(o.source.file)
         if not matching:
             lines.append(f"{polls} look(s) at {where}: no record mentions the marker")
             summary = (
