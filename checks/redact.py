@@ -20,6 +20,13 @@ _PATTERNS = [
     re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
     # Slack tokens
     re.compile(r"\bx(?:ox[abposr]|app)-[A-Za-z0-9-]{8,}"),
+    # JWTs, AWS access key ids and private keys wherever they turn up
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16,20}\b"),
+    re.compile(
+        r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----(?:(?:\s|\\n)*[A-Za-z0-9+/=]{16,})+"
+        r"(?:(?:\s|\\n)*-----END (?:[A-Z]+ )?PRIVATE KEY-----)?"
+    ),
 ]
 
 

@@ -23,6 +23,10 @@ BUILTIN: dict[str, str] = {
     "ops_readiness": "checks.ops:OpsReadinessCheck",
     "drill": "checks.drill:DrillCheck",
     "parity": "checks.parity:ParityCheck",
+    "pii_scan": "checks.pii:PiiScanCheck",
+    "audit_logging": "checks.audit_logging:AuditLoggingCheck",
+    "authz": "checks.authz:AuthzCheck",
+    "findings": "checks.findings:FindingsCheck",
 }
 
 

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             "TARGET_CA_BUNDLE": str(target.ca_bundle),
             "TARGET_TOKEN": target.token,
             "PRODUCTION_URL": target.production_url,
+            "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json"),
         }
         command = [
             sys.executable, "-m", "bot.cli", "check",

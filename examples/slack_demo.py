@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
              "SLACK_API_URL": f"{standin}/api/", "PREPROD_CONFIG": str(HERE / "preprod.yml"),
              "DATABASE_URL": f"sqlite:///{state}/preprod.db", "PREPROD_PUBLIC_URL": bot,
              "TARGET_HTTPS_URL": target.https_url, "TARGET_CA_BUNDLE": str(target.ca_bundle),
-             "TARGET_TOKEN": target.token, "PRODUCTION_URL": target.production_url},
+             "TARGET_TOKEN": target.token, "PRODUCTION_URL": target.production_url,
+             "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json")},
             logs["bot"]))  # fmt: skip
         wait_http(f"{bot}/healthz", proc=bot_proc, log=logs["bot"])
         wait_http(f"{standin}/", proc=standin_proc, log=logs["standin"])

@@ -42,6 +42,7 @@ def target_env(target: RunningTarget) -> dict[str, str]:
         "TARGET_CA_BUNDLE": str(target.ca_bundle),
         "TARGET_TOKEN": target.token,
         "PRODUCTION_URL": target.production_url,
+        "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json"),
     }
 
 

@@ -111,6 +111,7 @@ def recipe_running(tmp_path: Path) -> Iterator[str]:
         "TARGET_HTTPS_URL": f"https://127.0.0.1:{https}",
         "PRODUCTION_URL": f"https://localhost:{https}",
         "TARGET_CA_BUNDLE": str(tmp_path / "target" / "ca.pem"),
+        "TARGET_SCAN_REPORT": str(tmp_path / "target" / "trivy.json"),
         "DATABASE_URL": f"sqlite:///{tmp_path}/preprod.db",
     }
     clean = {k: "" for k in os.environ if k.startswith(("SLACK_", "PREPROD_", "TARGET_"))}

@@ -154,6 +154,8 @@ class LoadCheck(Check[LoadOptions]):
     def _evidence(self, verdict: Verdict, final: FinalStats, output: RunOutput) -> str:
         o = self.options
         lines = [f"profile {o.profile}: {self._size()}"]
+        if o.tasks_from is not None:
+            lines += ["", *o.tasks_from.mix.evidence(o.tasks_from.access_log)]
         if verdict.outcomes or verdict.task_outcomes:
             lines.append("")
             lines.append("thresholds:")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from checks.base import CheckOptions
+from checks.load.access_log import TasksFrom
 from checks.load.thresholds import Percent, ThresholdExpr
 from checks.units import Duration
 
@@ -121,6 +122,8 @@ class Capacity(_Strict):
 class LoadOptions(CheckOptions):
     profile: Profile = "load"
     tasks: list[Task] = Field(default_factory=list)
+    tasks_from: TasksFrom | None = None
+    """Derive ``tasks`` from an access log (``checks/load/access_log.py``)."""
     locustfile: Path | None = None
     wait: Wait | None = None
 
@@ -186,8 +189,15 @@ class LoadOptions(CheckOptions):
         )
         if foreign:
             raise ValueError(f"{', '.join(foreign)} not used by profile {self.profile!r}")
+        if self.tasks_from is not None:
+            if self.tasks or self.locustfile is not None:
+                raise ValueError("give one of tasks, tasks_from or a locustfile")
+            derived = [Task.model_validate(t) for t in self.tasks_from.task_dicts()]
+            object.__setattr__(self, "tasks", derived)  # frozen: set once, while validating
         if not self.tasks and self.locustfile is None:
-            raise ValueError("give tasks (a list of {path, weight, ...}) or a locustfile")
+            raise ValueError(
+                "give tasks (a list of {path, weight, ...}), tasks_from or a locustfile"
+            )
         if self.tasks and self.locustfile is not None:
             raise ValueError("give tasks or a locustfile, not both")
         if self.tasks:

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from examples.target.compliance import compliance_routes
 from examples.target.metrics import Metrics
 from examples.target.middleware import TargetMiddleware
 from examples.target.settings import SERVICE, Settings
@@ -147,6 +148,7 @@ def build_instance(settings: Settings) -> ASGIApp:
         Route("/admin", handlers.admin),
         Route("/api/private", handlers.private),
         Route("/metrics", handlers.metrics_text),
+        *compliance_routes(settings),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return TargetMiddleware(app, routes, settings, metrics)

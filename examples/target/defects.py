@@ -28,6 +28,10 @@ DEFECTS: dict[str, str] = {
     "switch-drops": "a blue/green switch answers 503 for about 1 s",
     "restore-loses-data": "backups miss the writes of the last 30 s",
     "parity-drift": "/ops/config has another database pool size than production",
+    "pii-leak": "/api/customers/1 shows full personal data, a card, an IBAN and secrets",
+    "no-audit": "POST /api/orders writes no audit record",
+    "user-admin": "a normal user (not only an admin) reaches /admin/users",
+    "critical-finding": "the image scan report (trivy.json) has a critical vulnerability",
 }
 """Every known defect and what it does."""
 

@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownDefectError as exc:
         print(f"target: {exc}", file=sys.stderr)
         return 2
-    settings = Settings(token=args.token, app_version=args.app_version, defects=defects)
+    settings = Settings(
+        token=args.token, app_version=args.app_version, defects=defects, state_dir=args.state_dir
+    )
     asyncio.run(serve(args, settings))
     return 0
 

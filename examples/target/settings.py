@@ -16,6 +16,8 @@ class Settings:
     token: str = DEFAULT_TOKEN
     app_version: str = DEFAULT_VERSION
     defects: tuple[str, ...] = ()
+    state_dir: str = ""
+    """Where the scan report and the audit log are written ("" keeps them in memory)."""
 
     def has(self, defect: str) -> bool:
         """Whether the defect switch ``defect`` is on."""

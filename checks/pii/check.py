@@ -1,0 +1,172 @@
+"""``pii_scan``: personal data and secrets must not leave the service. Fetches the
+configured paths (and, with ``follow_links``, the pages they link to inside the base
+URL) and reports every e-mail, phone number, payment card, IBAN, JWT, cloud or API key
+and private key found in headers and bodies, showing only masked values."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from checks._http import (
+    HttpCheckOptions,
+    evidence_redactor,
+    strip_credentials,
+    timed_send,
+    unreachable,
+)
+from checks.base import Check, CheckResult
+from checks.context import CheckContext
+from checks.pii.detectors import KINDS, SECRET_KINDS, Hit, Kind
+from checks.pii.scan import Located, links, scan_response
+
+MAX_SHOWN = 50
+"""Findings listed in the evidence; the rest are counted."""
+
+
+class AllowEntry(BaseModel):
+    """A known fixture that may appear: an exact ``value`` or a regular expression
+    ``pattern`` (matched in full), optionally only for one ``kind``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str | None = None
+    pattern: str | None = None
+    kind: Kind | None = None
+    reason: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: object) -> object:
+        return {"value": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one(self) -> AllowEntry:
+        if (self.value is None) == (self.pattern is None):
+            raise ValueError("give either value or pattern")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from None
+        return self
+
+    def allows(self, hit: Hit) -> bool:
+        if self.kind is not None and self.kind != hit.kind:
+            return False
+        if self.value is not None:
+            return hit.value == self.value
+        return re.fullmatch(self.pattern or "", hit.value) is not None
+
+
+class PiiScanOptions(HttpCheckOptions):
+    paths: list[str] = Field(min_length=1, max_length=100)
+    follow_links: int = Field(default=0, ge=0, le=5)
+    """Also scan the pages these link to, this many links deep (same base URL only)."""
+    max_pages: int = Field(default=50, ge=1, le=1000)
+    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
+    allow: list[AllowEntry] = Field(default_factory=list, max_length=500)
+    with_credentials: bool = True
+    """Send the environment's headers: personal data hides behind a login."""
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"path {path!r} must start with / (it is relative to base_url)")
+        return value
+
+
+class PiiScanCheck(Check[PiiScanOptions]):
+    type_name = "pii_scan"
+    Options = PiiScanOptions
+
+    async def run(self, ctx: CheckContext) -> CheckResult:
+        o = self.options
+        kinds = frozenset(o.kinds)
+        found: list[Located] = []
+        allowed = 0
+        pages: list[str] = []
+        base = httpx.URL(ctx.target.base_url)
+        queue: deque[tuple[str, int]] = deque((path, 0) for path in o.paths)
+        seen: set[str] = set(o.paths)
+        async with ctx.http_client(with_credentials=o.with_credentials) as client:
+            if not o.with_credentials:
+                strip_credentials(client)
+            while queue and len(pages) < o.max_pages:
+                path, depth = queue.popleft()
+                request = client.build_request("GET", path)
+                try:
+                    exchange = await timed_send(client, request, max_body=o.max_body)
+                except httpx.HTTPError as exc:
+                    return unreachable(ctx, request.url, exc)
+                status = exchange.response.status_code
+                page = f"GET {path}"
+                pages.append(f"{page} -> {status}")
+                text = exchange.body.text
+                for item in scan_response(page, exchange.response, text, kinds):
+                    if any(entry.allows(item.hit) for entry in o.allow):
+                        allowed += 1
+                    else:
+                        found.append(item)
+                ctx.progress(f"{page} -> {status}: {len(found)} finding(s) so far")
+                if depth < o.follow_links:
+                    for link in links(exchange.response, text):
+                        inside = _inside(base, request.url.join(link))
+                        if inside is not None and inside not in seen:
+                            seen.add(inside)
+                            queue.append((inside, depth + 1))
+        return self._result(ctx, found, allowed, pages, left=len(queue))
+
+    def _result(
+        self, ctx: CheckContext, found: list[Located], allowed: int, pages: list[str], left: int
+    ) -> CheckResult:
+        # The found values themselves are secrets now: mask them wherever they might slip.
+        redact = evidence_redactor(ctx).with_secrets(item.hit.value for item in found)
+        by_kind = Counter(item.hit.kind for item in found)
+        metrics: dict[str, float] = {
+            "pages": float(len(pages)),
+            "findings": float(len(found)),
+            "allowed": float(allowed),
+            "secrets": float(sum(n for k, n in by_kind.items() if k in SECRET_KINDS)),
+        }
+        metrics.update({f"findings.{kind}": float(n) for kind, n in by_kind.items()})
+        lines = ["pages scanned:", *(f"  {p}" for p in pages)]
+        if left:
+            lines.append(f"  ({left} more linked pages not scanned: max_pages)")
+        if allowed:
+            lines.append(f"{allowed} value(s) allowed by the allow list")
+        if found:
+            lines.append("findings (masked):")
+            lines += [f"  {item.line()}" for item in found[:MAX_SHOWN]]
+            if len(found) > MAX_SHOWN:
+                lines.append(f"  ... and {len(found) - MAX_SHOWN} more")
+            kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.most_common())
+            first = found[0]
+            summary = (
+                f"personal data or secrets exposed: {kinds} "
+                f"(first: {first.page} {first.where}, {first.hit.masked})"
+            )
+            return CheckResult.failed(
+                redact(summary), metrics=metrics, evidence=redact("\n".join(lines))
+            )
+        count = len(pages)
+        summary = f"no personal data or secrets in {count} page{'s' if count != 1 else ''}"
+        if allowed:
+            summary += f" ({allowed} allowed fixture{'s' if allowed != 1 else ''})"
+        return CheckResult.passed(summary, metrics=metrics, evidence=redact("\n".join(lines)))
+
+
+def _inside(base: httpx.URL, url: httpx.URL) -> str | None:
+    """The path (with query) of ``url`` relative to ``base`` when it lies within it."""
+    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+        return None
+    prefix = base.path.rstrip("/") + "/"
+    if not (url.path + "/").startswith(prefix):
+        return None
+    query = f"?{url.query.decode()}" if url.query else ""
+    return url.path[len(prefix) - 1 :] + query

@@ -1,0 +1,1 @@
+"""An example preprod plug-in: the ``latency_budget`` check kind."""
