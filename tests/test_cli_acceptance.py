@@ -197,7 +197,7 @@ def test_misspelt_key_exits_2_naming_file_path_and_line(
     assert "1 configuration problem" in run.stderr
     assert str(config) in run.stderr
     assert (
-        "plans.standard.checks[1].min_days_vaild (line 48): unknown key 'min_days_vaild' "
+        "plans.standard.checks[1].min_days_vaild (line 51): unknown key 'min_days_vaild' "
         "(did you mean 'min_days_valid'?)"
     ) in run.stderr  # one unwrapped line, whatever the terminal width
     assert run.json_report is None and "Traceback" not in run.stderr
@@ -221,7 +221,7 @@ def test_config_validate_exit_codes(healthy_target: RunningTarget, tmp_path: Pat
     assert missing.code == 2 and "file not found" in missing.stderr
     not_a_ca = validate(EXAMPLE_CONFIG, EXAMPLE_CONFIG)
     assert not_a_ca.code == 2
-    assert "environments.staging.ca_bundle (line 25)" in not_a_ca.stderr
+    assert "environments.staging.ca_bundle (line 28)" in not_a_ca.stderr
     assert "not a PEM file of CA certificates" in not_a_ca.stderr
 
 
