@@ -19,6 +19,7 @@ runs' check work is spread over the phase rather than all at once.
 
     .venv/bin/python bench/ack_latency.py [--rate 50] [--seconds 10] [--burst 100]
                                           [--busy 20 [--workers 2]]
+                                          [--database sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import itertools
 import re
 import shutil
 import socket
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,6 +50,7 @@ from examples.processes import background, wait_http  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 from slack_standin.sender import sign  # noqa: E402
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN  # noqa: E402
+from tests.support.postgres import running_postgres  # noqa: E402
 
 MIX = ["start checkout-api 2.14.0 staging", "status 1", "list"]
 RATIO_GOAL = 1.5
@@ -144,7 +146,7 @@ async def busy_runs(url: str, response_url: str, tag: str, count: int, spread: f
 
 async def steady_while_busy(
     url: str, bodies: Iterator[bytes], rate: float, seconds: float,
-    busy_url: str, response_url: str, tag: str, busy: int, database: Path,
+    busy_url: str, response_url: str, tag: str, busy: int, database: str,
 ) -> tuple[list[float], int, tuple[float, float]]:  # fmt: skip
     """``busy`` runs started on preprod (``busy_url``), then, once half of them execute
     checks (their threads open at the channel's pace of about one message a second),
@@ -157,20 +159,32 @@ async def steady_while_busy(
     return latencies, acked, (began, time.time())
 
 
-def busy_figures(database: Path, tag: str, window: tuple[float, float]) -> tuple[int, int, int]:
+def query(database: str, sql: str, **params: object) -> list[tuple[object, ...]]:
+    """One read on the bot's database (SQLite file or PostgreSQL), by URL."""
+    engine = create_engine(database)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def busy_figures(database: str, tag: str, window: tuple[float, float]) -> tuple[int, int, int]:
     """Of the busy runs tagged ``tag``: how many are stored, how many executed checks
     inside the steady ``window`` (epoch seconds: from their first check's start to their
     last check's end, or still going), and the most executing at once inside it."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT r.id, min(c.started_at), max(c.finished_at), sum(c.finished_at IS NULL)"
-            " FROM run r LEFT JOIN checkrecord c ON c.run_id = r.id WHERE r.service = ?"
-            " GROUP BY r.id",
-            (f"busy-{tag}",),
-        ).fetchall()
+    rows = query(
+        database,
+        "SELECT r.id, min(c.started_at), max(c.finished_at),"
+        " sum(CASE WHEN c.finished_at IS NULL THEN 1 ELSE 0 END)"
+        " FROM run r LEFT JOIN checkrecord c ON c.run_id = r.id WHERE r.service = :service"
+        " GROUP BY r.id",
+        service=f"busy-{tag}",
+    )
 
-    def epoch(value: str) -> float:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+    def epoch(value: object) -> float:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return moment.replace(tzinfo=UTC).timestamp()
 
     spans = []
     for _, first, last, open_ in rows:
@@ -188,32 +202,32 @@ def busy_figures(database: Path, tag: str, window: tuple[float, float]) -> tuple
     return len(rows), len(spans), most
 
 
-def wait_busy_executing(database: Path, tag: str, count: int, timeout: float = 120.0) -> None:
+def wait_busy_executing(database: str, tag: str, count: int, timeout: float = 120.0) -> None:
     """Until ``count`` busy runs of ``tag`` have started a check (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with sqlite3.connect(database) as db:
-            (started,) = db.execute(
-                "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
-                " WHERE r.service = ? AND c.started_at IS NOT NULL",
-                (f"busy-{tag}",),
-            ).fetchone()
-        if started >= count:
+        [(started,)] = query(
+            database,
+            "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
+            " WHERE r.service = :service AND c.started_at IS NOT NULL",
+            service=f"busy-{tag}",
+        )
+        if int(str(started)) >= count:
             return
         time.sleep(0.2)
     print(f"only some busy runs of {tag} executing after {timeout:g}s", file=sys.stderr)
 
 
-def wait_busy_done(database: Path, tag: str, count: int, timeout: float = 90.0) -> None:
+def wait_busy_done(database: str, tag: str, count: int, timeout: float = 90.0) -> None:
     """Until the busy runs of ``tag`` are no longer running (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with sqlite3.connect(database) as db:
-            (done,) = db.execute(
-                "SELECT count(*) FROM run WHERE service = ? AND status != 'RUNNING'",
-                (f"busy-{tag}",),
-            ).fetchone()
-        if done >= count:
+        [(done,)] = query(
+            database,
+            "SELECT count(*) FROM run WHERE service = :service AND status != 'RUNNING'",
+            service=f"busy-{tag}",
+        )
+        if int(str(done)) >= count:
             return
         time.sleep(0.2)
     print(f"busy runs of {tag} still running after {timeout:g}s", file=sys.stderr)
@@ -246,6 +260,9 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="preprod serve --workers W (serve only acks)")  # fmt: skip
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="the bot's database: a SQLite file, or a throw-away PostgreSQL"
+                             " (initdb/pg_ctl, as the tests start it)")  # fmt: skip
     args = parser.parse_args()
     if args.busy < 0 or args.workers < 0:
         parser.error("--busy and --workers take a count >= 0")
@@ -257,6 +274,11 @@ def main() -> None:
                  "SLACK_API_URL": api_url}  # fmt: skip
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)  # last, once all have stopped
+        database = (
+            stack.enter_context(running_postgres())
+            if args.database == "postgres"
+            else f"sqlite:///{tmp}/bench.db"
+        )
         defects = ("slow",) if args.busy else ()
         target = stack.enter_context(start_target(*defects, state_dir=tmp / "target"))
         config = tmp / "preprod.yml"
@@ -277,7 +299,7 @@ def main() -> None:
         stack.enter_context(background(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(preprod_port), *workers],
             {**slack_env, "PREPROD_CONFIG": str(config),
-             "DATABASE_URL": f"sqlite:///{tmp}/bench.db"}, tmp / "preprod.log"))  # fmt: skip
+             "DATABASE_URL": database}, tmp / "preprod.log"))  # fmt: skip
         stack.enter_context(background(
             [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(bare_port)], slack_env,
             tmp / "bare.log"))  # fmt: skip
@@ -296,11 +318,11 @@ def main() -> None:
                 tag = name.replace(" ", "-").lower()
                 steady_ms, acked, window = asyncio.run(steady_while_busy(
                     url, bodies, args.rate, args.seconds, preprod_url, response_url, tag,
-                    args.busy, tmp / "bench.db"))  # fmt: skip
-                stored, inside, most = busy_figures(tmp / "bench.db", tag, window)
+                    args.busy, database))  # fmt: skip
+                stored, inside, most = busy_figures(database, tag, window)
                 busy[name] = (acked, stored, inside, most)
                 if name == "bare Bolt":  # its busy runs must not spill into preprod's phase
-                    wait_busy_done(tmp / "bench.db", tag, stored)
+                    wait_busy_done(database, tag, stored)
             else:
                 steady_ms = asyncio.run(steady(url, bodies, args.rate, args.seconds))
             results[name] = {
@@ -309,6 +331,7 @@ def main() -> None:
             }
     print(f"signed /preprod commands ({', '.join(MIX)}), {args.rate:g}/s for "
           f"{args.seconds:g}s, then a burst of {args.burst}")  # fmt: skip
+    print(f"database: {args.database}")
     if args.workers:
         print(f"preprod serve --workers {args.workers}: serve acks, {args.workers} workers "
               "execute the runs")  # fmt: skip
