@@ -11,15 +11,26 @@ import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from checks._body import DEFAULT_MAX_BODY, SAFE_ENCODINGS, Body, read_body
 from checks.base import CheckOptions, CheckResult
 from checks.context import CREDENTIAL_HEADERS, CheckContext
 from checks.redact import MASK, Redactor
 from checks.units import ByteSize
+
+
+def _relative_path(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"path {path!r} must start with / (it is relative to base_url)")
+    return path
+
+
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+"""A path on the environment, joined to its ``base_url``."""
 
 BODY_LIMIT = 1000
 """Characters of a response body kept in evidence: enough to see the error, not a dump."""

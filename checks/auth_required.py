@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from checks._http import (
     HttpCheckOptions,
+    RelativePath,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
@@ -23,7 +24,7 @@ from checks.context import CheckContext
 
 
 class AuthRequiredOptions(HttpCheckOptions):
-    paths: list[str] = Field(min_length=1)
+    paths: list[RelativePath] = Field(min_length=1)
     method: str = Field(default="GET", pattern=r"^[A-Za-z]+$")
     expect_status: list[int] = Field(default_factory=lambda: [401, 403], min_length=1)
     with_credentials: bool = False
@@ -34,14 +35,6 @@ class AuthRequiredOptions(HttpCheckOptions):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
-
-    @field_validator("paths")
-    @classmethod
-    def _relative(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.startswith("/"):
-                raise ValueError(f"path {path!r} must start with / (it is relative to base_url)")
-        return value
 
 
 class AuthRequiredCheck(Check[AuthRequiredOptions]):

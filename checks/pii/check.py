@@ -9,10 +9,11 @@ import re
 from collections import Counter, deque
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks._http import (
     HttpCheckOptions,
+    RelativePath,
     evidence_redactor,
     strip_credentials,
     timed_send,
@@ -63,7 +64,7 @@ class AllowEntry(BaseModel):
 
 
 class PiiScanOptions(HttpCheckOptions):
-    paths: list[str] = Field(min_length=1, max_length=100)
+    paths: list[RelativePath] = Field(min_length=1, max_length=100)
     follow_links: int = Field(default=0, ge=0, le=5)
     """Also scan the pages these link to, this many links deep (same base URL only)."""
     max_pages: int = Field(default=50, ge=1, le=1000)
@@ -71,14 +72,6 @@ class PiiScanOptions(HttpCheckOptions):
     allow: list[AllowEntry] = Field(default_factory=list, max_length=500)
     with_credentials: bool = True
     """Send the environment's headers: personal data hides behind a login."""
-
-    @field_validator("paths")
-    @classmethod
-    def _relative(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.startswith("/"):
-                raise ValueError(f"path {path!r} must start with / (it is relative to base_url)")
-        return value
 
 
 class PiiScanCheck(Check[PiiScanOptions]):
