@@ -138,7 +138,7 @@ async def test_a_hanging_drill_is_killed_with_its_group_and_its_output_redacted(
     assert "s3cr3t-deploy-value" not in result.evidence and "hunter2" not in result.evidence
     assert "deploying with [REDACTED] password=[REDACTED]" in result.evidence
     assert f"base {healthy_target.https_url} 2.13.0 clean" in result.evidence
-    assert not running(int(pidfile.read_text())), "the script's child survived its timeout"
+    assert await dies(int(pidfile.read_text())), "the script's child survived its timeout"
 
 
 async def test_a_cancelled_drill_kills_its_process_group(
@@ -161,12 +161,7 @@ async def test_a_cancelled_drill_kills_its_process_group(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    child = int(pidfile.read_text())
-    for _ in range(100):  # SIGKILL is delivered asynchronously: give it a moment
-        if not running(child):
-            break
-        await asyncio.sleep(0.05)
-    assert not running(child), "a cancelled drill left its child running"
+    assert await dies(int(pidfile.read_text())), "a cancelled drill left its child running"
 
 
 async def test_a_failing_or_missing_script(healthy_target: RunningTarget) -> None:
@@ -182,6 +177,15 @@ async def test_a_failing_or_missing_script(healthy_target: RunningTarget) -> Non
     unset = await run(healthy_target, ROLLBACK, previous_version=None)
     assert unset.status is Status.ERROR
     assert "environments.staging.previous_version" in unset.summary
+
+
+async def dies(pid: int, within: float = 5.0) -> bool:
+    """Whether ``pid`` is gone within ``within`` s: a SIGKILL is delivered asynchronously."""
+    for _ in range(int(within / 0.05)):
+        if not running(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return not running(pid)
 
 
 def running(pid: int) -> bool:

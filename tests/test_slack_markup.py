@@ -4,6 +4,7 @@ time."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from mypy import api as mypy_api
@@ -45,7 +46,9 @@ def test_templates_escape_every_value_unless_it_is_markup() -> None:
 
 def test_block_builders_take_only_markup(tmp_path: Path) -> None:
     assert section(escape(EVIL))["text"]["text"] == ESCAPED
-    snippet = tmp_path / "mixup.py"
+    # A module name of its own: mypy's cache would answer for another run's "mixup"
+    # (with that run's path) and the errors would not be found.
+    snippet = tmp_path / f"mixup_{uuid.uuid4().hex}.py"
     snippet.write_text(
         "from bot.slack.render_run import context, section\n"
         "from bot.slack.text import escape\n"

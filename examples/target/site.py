@@ -101,7 +101,9 @@ class Site:
 
 def build_site(settings: Settings, build: BuildInstance) -> ASGIApp:
     previous = os.environ.get("TARGET_PREVIOUS_VERSION") or DEFAULT_PREVIOUS_VERSION
-    production = replace(settings, app_version=previous, defects=())
+    # Production keeps no state files: the scan report and audit log in the state
+    # directory are the environment's under test (with its defects).
+    production = replace(settings, app_version=previous, defects=(), state_dir="")
     return Site(
         environment(settings, build, previous),
         environment(production, build, previous),
