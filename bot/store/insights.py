@@ -95,6 +95,7 @@ async def insight_rows(
         failed = func.sum(case((col(CheckRecord.status).in_(FAILING), 1), else_=0))
         checks_query = _period(
             select(col(Run.service), col(CheckRecord.check_id), failed, func.count())
+            .select_from(CheckRecord)
             .join(Run, col(Run.id) == col(CheckRecord.run_id))
             .where(col(CheckRecord.status).in_(FINAL))
             .group_by(col(Run.service), col(CheckRecord.check_id)),
@@ -108,6 +109,7 @@ async def insight_rows(
         ]
         waivers_query = _period(
             select(col(Run.service), func.count())
+            .select_from(Waiver)
             .join(Run, col(Run.id) == col(Waiver.run_id))
             .group_by(col(Run.service)),
             lo,
