@@ -104,21 +104,27 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def _split(run: RunFact) -> tuple[float, float] | None:
+    """(automated, waiting) seconds of a decided run whose checks ended."""
+    if run.cycle is None or run.checks is None:
+        return None
+    automated = max(0.0, min(run.checks, run.cycle))
+    return automated, max(0.0, run.cycle - automated)
+
+
 def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int) -> Figures:
-    decided = [r for r in runs if r.outcome in DECIDING and r.decided is not None]
-    cycles, automated, waiting = [], [], []
-    for run in decided:
-        assert run.decided is not None
-        cycle = max(0.0, (run.decided - run.started).total_seconds())
-        cycles.append(cycle)
-        if run.finished is not None:
-            checks_end = min(run.finished, run.decided)
-            automated.append(max(0.0, (checks_end - run.started).total_seconds()))
-            waiting.append(max(0.0, (run.decided - checks_end).total_seconds()))
-    count = {o: sum(1 for r in runs if r.outcome == o) for o in (*DECIDING, "cancelled")}
-    succeeded = sum(1 for r in runs if r.production == "success")
-    rolled_back = sum(1 for r in runs if r.production == "rolled-back")
-    escaped = sum(1 for r in runs if r.outcome == "go" and r.production == "rolled-back")
+    decided = [r for r in runs if r.outcome in DECIDING and r.cycle is not None]
+    cycles = [max(0.0, r.cycle) for r in decided if r.cycle is not None]
+    splits = [s for r in decided if (s := _split(r)) is not None]
+    automated, waiting = [a for a, _ in splits], [w for _, w in splits]
+    count: dict[str | None, int] = defaultdict(int)
+    production: dict[str | None, int] = defaultdict(int)
+    escaped = 0
+    for r in runs:
+        count[r.outcome] += 1
+        production[r.production] += 1
+        escaped += r.outcome == "go" and r.production == "rolled-back"
+    succeeded, rolled_back = production["success"], production["rolled-back"]
     tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for tally in checks:
         tallies[tally.check_id][0] += tally.failed
@@ -151,8 +157,7 @@ def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int)
     )
 
 
-def _bucket_start(moment: datetime, bucket: str) -> date:
-    day = moment.date()
+def _bucket_start(day: date, bucket: str) -> date:
     return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
 
@@ -162,17 +167,13 @@ def trend(
     step = timedelta(days=7 if bucket == "week" else 1)
     grouped: dict[date, list[RunFact]] = defaultdict(list)
     for run in runs:
-        grouped[_bucket_start(run.started, bucket)].append(run)
+        grouped[_bucket_start(run.day, bucket)].append(run)
     points = []
-    start = _bucket_start(since, bucket)
-    last = _bucket_start(until - timedelta(microseconds=1), bucket)
+    start = _bucket_start(since.date(), bucket)
+    last = _bucket_start((until - timedelta(microseconds=1)).date(), bucket)
     while start <= last:
         mine = grouped.get(start, [])
-        cycles = [
-            (r.decided - r.started).total_seconds()
-            for r in mine
-            if r.outcome in DECIDING and r.decided is not None
-        ]
+        cycles = [r.cycle for r in mine if r.outcome in DECIDING and r.cycle is not None]
         points.append(
             TrendPoint(
                 start=start,

@@ -7,31 +7,34 @@ migration 0009), so a month of a busy year reads a month."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from bot.store.models import CheckRecord, DecisionRecord, ProductionOutcome, Run, Waiver, as_utc
+from bot.store.models import CheckRecord, DecisionRecord, ProductionOutcome, Run, Waiver
 from bot.store.runs import RunStore
 
 FAILING = ("failed", "error", "interrupted")
 FINAL = ("passed", "warned", *FAILING)
 
 
-@dataclass(frozen=True)
-class RunFact:
-    run_id: int
+class RunFact(NamedTuple):
+    """A tuple, not a frozen dataclass: a month of a busy year is thousands of these."""
+
     service: str
-    started: datetime
-    finished: datetime | None
-    """When the automated checks ended (the run's last finish)."""
+    day: date
+    """The (UTC) day the run started."""
     outcome: str | None
-    decided: datetime | None
     production: str | None
     """``success`` or ``rolled-back`` once recorded with ``/preprod outcome``."""
+    cycle: float | None
+    """Seconds from the start to the decision (None while undecided)."""
+    checks: float | None
+    """Seconds from the start to the end of the automated checks (None while running)."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +59,35 @@ def _period(query: Any, since: datetime, until: datetime, service: str | None) -
     return query.where(col(Run.service) == service) if service else query
 
 
+def _seconds(dialect: str, start: Any, end: Any) -> Any:
+    """Seconds from ``start`` to ``end``, computed by the database (no datetime is built
+    in Python for thousands of rows)."""
+    if dialect == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
+def _day(dialect: str, moment: Any) -> Any:
+    return func.date(moment) if dialect == "sqlite" else func.date(func.timezone("UTC", moment))
+
+
 async def insight_rows(
     store: RunStore, since: datetime, until: datetime, service: str | None = None
 ) -> InsightRows:
     lo, hi = since.astimezone(UTC), until.astimezone(UTC)
+    dialect = store.engine.dialect.name
 
     def work(session: Session) -> InsightRows:
+        started = col(Run.created_at)
         runs_query = _period(
             select(
                 col(Run.id),
                 col(Run.service),
-                col(Run.created_at),
-                col(Run.finished_at),
+                _day(dialect, started),
                 col(DecisionRecord.outcome),
-                col(DecisionRecord.at),
                 col(ProductionOutcome.result),
+                _seconds(dialect, started, col(DecisionRecord.at)),
+                _seconds(dialect, started, col(Run.finished_at)),
             )
             .outerjoin(DecisionRecord, col(DecisionRecord.run_id) == col(Run.id))
             .outerjoin(ProductionOutcome, col(ProductionOutcome.run_id) == col(Run.id)),
@@ -78,46 +95,47 @@ async def insight_rows(
             hi,
             service,
         )
+        rows = list(session.execute(runs_query))
+        services = {run_id: svc for run_id, svc, *_ in rows}
         runs = [
             RunFact(
-                run_id=run_id,
                 service=svc,
-                started=as_utc(started),
-                finished=as_utc(finished) if finished else None,
+                day=day if isinstance(day, date) else date.fromisoformat(day),
                 outcome=outcome,
-                decided=as_utc(decided) if decided else None,
                 production=production,
+                cycle=round(float(cycle), 3) if cycle is not None else None,
+                checks=round(float(checks), 3) if checks is not None else None,
             )
-            for run_id, svc, started, finished, outcome, decided, production in session.execute(
-                runs_query
-            )
+            for _, svc, day, outcome, production, cycle, checks in rows
         ]
-        failed = func.sum(case((col(CheckRecord.status).in_(FAILING), 1), else_=0))
+        # counted per status, so that each run is one range of the covering index
         checks_query = _period(
-            select(col(Run.service), col(CheckRecord.check_id), failed, func.count())
+            select(
+                col(Run.service), col(CheckRecord.check_id), col(CheckRecord.status), func.count()
+            )
             .select_from(CheckRecord)
             .join(Run, col(Run.id) == col(CheckRecord.run_id))
-            .where(col(CheckRecord.status).in_(FINAL))
-            .group_by(col(Run.service), col(CheckRecord.check_id)),
+            .group_by(col(CheckRecord.check_id), col(Run.service), col(CheckRecord.status)),
             lo,
             hi,
             service,
         )
-        checks = [
-            CheckTally(svc, check_id, int(n_failed or 0), int(total))
-            for svc, check_id, n_failed, total in session.execute(checks_query)
-        ]
-        waivers_query = _period(
-            select(col(Run.service), func.count())
-            .select_from(Waiver)
-            .join(Run, col(Run.id) == col(Waiver.run_id))
-            .group_by(col(Run.service)),
-            lo,
-            hi,
-            service,
+        tallies: dict[tuple[str, str], list[int]] = {}
+        for svc, check_id, status, n in session.execute(checks_query):
+            if status in FINAL:
+                tally = tallies.setdefault((svc, check_id), [0, 0])
+                tally[0] += int(n) if status in FAILING else 0
+                tally[1] += int(n)
+        checks = [CheckTally(svc, check_id, f, t) for (svc, check_id), (f, t) in tallies.items()]
+        # the waived runs, counted here: a GROUP BY on the service would make SQLite walk
+        # every run in the service index's order instead of the period's range
+        waived = _period(
+            select(col(Waiver.run_id)).join(Run, col(Run.id) == col(Waiver.run_id)), lo, hi, service
         )
-        waivers = {svc: int(n) for svc, n in session.execute(waivers_query)}
-        return InsightRows(runs, checks, waivers)
+        waivers: dict[str, int] = defaultdict(int)
+        for (run_id,) in session.execute(waived):
+            waivers[services[run_id]] += 1
+        return InsightRows(runs, checks, dict(waivers))
 
     result: InsightRows = await store.call(work)
     return result
