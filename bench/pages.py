@@ -10,7 +10,9 @@ warm-up:
 - ``/runs`` (the first page), ``/runs?before=N`` (a late page, near the oldest runs),
   ``/runs?service=...&decision=go`` (a filtered page);
 - ``/runs/{id}`` (a run's page with its sign-off panel) and ``/runs/{id}/report``;
-- ``/insights`` (the default 30 days) and ``/insights.json``.
+- ``/insights`` (the default 30 days) and ``/insights.json``, which show figures computed
+  in the last 15 s again, and ``/insights?days=N`` with a new period each time (25 to 84
+  days), each computed from the database: reported, not held to the budget.
 
 Prints p50 / p95 / max per page and database, and exits 1 when a p95 is 100 ms or more.
 
@@ -59,6 +61,7 @@ from tests.support.processes import Database, free_port  # noqa: E402
 from tests.support.signin import signed_in  # noqa: E402
 
 BUDGET_MS = 100.0
+MAX_DAYS = 366
 SERVICES = [f"service-{n:02d}" for n in range(20)]
 ENVIRONMENTS = ["staging", "qa", "perf"]
 CHECKS = ["smoke", "tls", "load"]
@@ -205,17 +208,19 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
         "/runs/{id}/report": f"/runs/{count // 2}/report",
         "/insights": "/insights",
         "/insights.json": "/insights.json",
+        "/insights (uncached)": "/insights?days={n}",
     }
     timings: dict[str, list[float]] = {}
     try:
         async with await signed_in(server_url(port), standin, "U0RM") as http:
             for name, path in pages.items():
-                for _ in range(5):  # warm-up
-                    assert (await http.get(path)).status_code == 200, path
+                for n in range(5):  # warm-up
+                    assert (await http.get(path.format(n=MAX_DAYS - n))).status_code == 200
                 times = []
-                for _ in range(requests):
+                for n in range(requests):
+                    # "{n}": a period never asked before, so computed (25 to 85 days)
                     t0 = time.perf_counter()
-                    answer = await http.get(path)
+                    answer = await http.get(path.format(n=25 + n % 60))
                     times.append((time.perf_counter() - t0) * 1000)
                     assert answer.status_code == 200, (path, answer.status_code)
                 timings[name] = times
@@ -249,8 +254,10 @@ def report(database: str, count: int, result: dict[str, Any]) -> bool:
     ok = True
     for name, times in result["timings"].items():
         p95 = percentile(times, 0.95)
-        ok &= p95 < BUDGET_MS
+        held = "uncached" not in name
+        ok &= p95 < BUDGET_MS or not held
         flag = "" if p95 < BUDGET_MS else f"  over {BUDGET_MS:.0f} ms"
+        flag += "" if held or not flag else " (reported, not held)"
         print(f"  {name:<22} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}{flag}")
     return ok
 

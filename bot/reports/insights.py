@@ -97,33 +97,35 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     position = q * (len(ordered) - 1)
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    # to the millisecond: SQLite's julianday() arithmetic carries microsecond noise
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 3)
 
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _split(run: RunFact) -> tuple[float, float] | None:
-    """(automated, waiting) seconds of a decided run whose checks ended."""
-    if run.cycle is None or run.checks is None:
-        return None
-    automated = max(0.0, min(run.checks, run.cycle))
-    return automated, max(0.0, run.cycle - automated)
-
-
 def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int) -> Figures:
-    decided = [r for r in runs if r.outcome in DECIDING and r.cycle is not None]
-    cycles = [max(0.0, r.cycle) for r in decided if r.cycle is not None]
-    splits = [s for r in decided if (s := _split(r)) is not None]
-    automated, waiting = [a for a, _ in splits], [w for _, w in splits]
+    """One pass over the runs (a month of a busy year is thousands of them)."""
+    cycles: list[float] = []
+    automated: list[float] = []
+    waiting: list[float] = []
     count: dict[str | None, int] = defaultdict(int)
     production: dict[str | None, int] = defaultdict(int)
     escaped = 0
-    for r in runs:
-        count[r.outcome] += 1
-        production[r.production] += 1
-        escaped += r.outcome == "go" and r.production == "rolled-back"
+    for _, _, outcome, result, cycle, checks_end in runs:
+        count[outcome] += 1
+        production[result] += 1
+        if outcome == "go" and result == "rolled-back":
+            escaped += 1
+        if cycle is None or outcome not in DECIDING:
+            continue
+        cycle = max(0.0, cycle)
+        cycles.append(cycle)
+        if checks_end is not None:
+            spent = max(0.0, min(checks_end, cycle))
+            automated.append(spent)
+            waiting.append(cycle - spent)
     succeeded, rolled_back = production["success"], production["rolled-back"]
     tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for tally in checks:
@@ -136,7 +138,7 @@ def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int)
     timed = sum(automated) + sum(waiting)
     return Figures(
         runs=len(runs),
-        decided=len(decided),
+        decided=len(cycles),
         go=count["go"],
         no_go=count["no-go"],
         expired=count["expired"],
@@ -157,6 +159,10 @@ def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int)
     )
 
 
+def _as_date(day: date | str) -> date:
+    return day if isinstance(day, date) else date.fromisoformat(day)
+
+
 def _bucket_start(day: date, bucket: str) -> date:
     return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
@@ -165,9 +171,12 @@ def trend(
     runs: Sequence[RunFact], since: datetime, until: datetime, bucket: str
 ) -> list[TrendPoint]:
     step = timedelta(days=7 if bucket == "week" else 1)
-    grouped: dict[date, list[RunFact]] = defaultdict(list)
+    by_day: dict[date | str, list[RunFact]] = defaultdict(list)
     for run in runs:
-        grouped[_bucket_start(run.day, bucket)].append(run)
+        by_day[run.day].append(run)
+    grouped: dict[date, list[RunFact]] = defaultdict(list)
+    for day, mine in by_day.items():  # a few hundred days at most, whatever the runs
+        grouped[_bucket_start(_as_date(day), bucket)].extend(mine)
     points = []
     start = _bucket_start(since.date(), bucket)
     last = _bucket_start((until - timedelta(microseconds=1)).date(), bucket)

@@ -7,12 +7,13 @@ migration 0009), so a month of a busy year reads a month."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Float, cast, func, select
 from sqlmodel import Session, col
 
 from bot.store.models import CheckRecord, DecisionRecord, ProductionOutcome, Run, Waiver
@@ -26,8 +27,8 @@ class RunFact(NamedTuple):
     """A tuple, not a frozen dataclass: a month of a busy year is thousands of these."""
 
     service: str
-    day: date
-    """The (UTC) day the run started."""
+    day: date | str
+    """The (UTC) day the run started (SQLite gives it as ISO text)."""
     outcome: str | None
     production: str | None
     """``success`` or ``rolled-back`` once recorded with ``/preprod outcome``."""
@@ -64,24 +65,27 @@ def _seconds(dialect: str, start: Any, end: Any) -> Any:
     in Python for thousands of rows)."""
     if dialect == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
+    return cast(func.extract("epoch", end - start), Float)  # numeric otherwise
 
 
 def _day(dialect: str, moment: Any) -> Any:
-    return func.date(moment) if dialect == "sqlite" else func.date(func.timezone("UTC", moment))
+    if dialect == "sqlite":  # stored as "YYYY-MM-DD HH:MM:SS...": the text is the day
+        return func.substr(moment, 1, 10)
+    return func.date(func.timezone("UTC", moment))
 
 
 async def insight_rows(
     store: RunStore, since: datetime, until: datetime, service: str | None = None
 ) -> InsightRows:
+    """The three queries run side by side, each in its own connection (the database
+    works on them in parallel: SQLite's readers do not wait for each other)."""
     lo, hi = since.astimezone(UTC), until.astimezone(UTC)
     dialect = store.engine.dialect.name
 
-    def work(session: Session) -> InsightRows:
+    def run_facts(session: Session) -> list[RunFact]:
         started = col(Run.created_at)
-        runs_query = _period(
+        query = _period(
             select(
-                col(Run.id),
                 col(Run.service),
                 _day(dialect, started),
                 col(DecisionRecord.outcome),
@@ -95,21 +99,11 @@ async def insight_rows(
             hi,
             service,
         )
-        rows = list(session.execute(runs_query))
-        services = {run_id: svc for run_id, svc, *_ in rows}
-        runs = [
-            RunFact(
-                service=svc,
-                day=day if isinstance(day, date) else date.fromisoformat(day),
-                outcome=outcome,
-                production=production,
-                cycle=round(float(cycle), 3) if cycle is not None else None,
-                checks=round(float(checks), 3) if checks is not None else None,
-            )
-            for _, svc, day, outcome, production, cycle, checks in rows
-        ]
+        return list(map(RunFact._make, session.execute(query)))
+
+    def check_tallies(session: Session) -> list[CheckTally]:
         # counted per status, so that each run is one range of the covering index
-        checks_query = _period(
+        query = _period(
             select(
                 col(Run.service), col(CheckRecord.check_id), col(CheckRecord.status), func.count()
             )
@@ -121,21 +115,21 @@ async def insight_rows(
             service,
         )
         tallies: dict[tuple[str, str], list[int]] = {}
-        for svc, check_id, status, n in session.execute(checks_query):
+        for svc, check_id, status, n in session.execute(query):
             if status in FINAL:
                 tally = tallies.setdefault((svc, check_id), [0, 0])
                 tally[0] += int(n) if status in FAILING else 0
                 tally[1] += int(n)
-        checks = [CheckTally(svc, check_id, f, t) for (svc, check_id), (f, t) in tallies.items()]
-        # the waived runs, counted here: a GROUP BY on the service would make SQLite walk
-        # every run in the service index's order instead of the period's range
-        waived = _period(
-            select(col(Waiver.run_id)).join(Run, col(Run.id) == col(Waiver.run_id)), lo, hi, service
-        )
-        waivers: dict[str, int] = defaultdict(int)
-        for (run_id,) in session.execute(waived):
-            waivers[services[run_id]] += 1
-        return InsightRows(runs, checks, dict(waivers))
+        return [CheckTally(svc, check_id, f, t) for (svc, check_id), (f, t) in tallies.items()]
 
-    result: InsightRows = await store.call(work)
-    return result
+    def waivers(session: Session) -> dict[str, int]:
+        # counted here: a GROUP BY on the service would make SQLite walk every run in the
+        # service index's order instead of the period's range
+        joined = select(col(Run.service)).select_from(Waiver)
+        query = _period(joined.join(Run, col(Run.id) == col(Waiver.run_id)), lo, hi, service)
+        return dict(Counter(svc for (svc,) in session.execute(query)))
+
+    runs, checks, waived = await asyncio.gather(
+        store.call(run_facts), store.call(check_tallies), store.call(waivers)
+    )
+    return InsightRows(runs, checks, waived)
