@@ -36,6 +36,8 @@ class Settings:
     oidc_issuer: str = "https://slack.com"
     """Sign in with Slack's issuer: its discovery document is under ``/.well-known/``."""
     client_id: str | None = None
+    """``PREPROD_SLACK_CLIENT_ID``: not ``SLACK_CLIENT_ID``, which makes Bolt's ``AsyncApp``
+    switch to multi-workspace OAuth and ignore the bot token."""
     client_secret: str | None = None
     team_id: str | None = None
     """The workspace whose members may sign in to the web pages."""
@@ -69,9 +71,9 @@ class Settings:
             poll_interval=_seconds(env, "PREPROD_POLL_INTERVAL", 1.0),
             execute_runs=env.get(EXECUTE_RUNS, "1").strip().lower() not in ("0", "false", "no"),
             oidc_issuer=(env.get("PREPROD_OIDC_ISSUER") or "https://slack.com").rstrip("/"),
-            client_id=env.get("SLACK_CLIENT_ID") or None,
-            client_secret=env.get("SLACK_CLIENT_SECRET") or None,
-            team_id=env.get("SLACK_TEAM_ID") or None,
+            client_id=env.get("PREPROD_SLACK_CLIENT_ID") or None,
+            client_secret=env.get("PREPROD_SLACK_CLIENT_SECRET") or None,
+            team_id=env.get("PREPROD_SLACK_TEAM_ID") or None,
             web_roles=_names(env.get("PREPROD_WEB_ROLES", "")),
             session_secret=env.get("PREPROD_SESSION_SECRET") or None,
             session_ttl=_seconds(env, "PREPROD_SESSION_TTL", 8 * 3600.0),
@@ -82,9 +84,9 @@ class Settings:
     def sign_in_missing(self) -> list[str]:
         """The variables Sign in with Slack still needs (none: the pages can be used)."""
         wanted = {
-            "SLACK_CLIENT_ID": self.client_id,
-            "SLACK_CLIENT_SECRET": self.client_secret,
-            "SLACK_TEAM_ID": self.team_id,
+            "PREPROD_SLACK_CLIENT_ID": self.client_id,
+            "PREPROD_SLACK_CLIENT_SECRET": self.client_secret,
+            "PREPROD_SLACK_TEAM_ID": self.team_id,
         }
         return [name for name, value in wanted.items() if not value]
 

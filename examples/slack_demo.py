@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
              "TARGET_HTTPS_URL": target.https_url, "TARGET_CA_BUNDLE": str(target.ca_bundle),
              "TARGET_TOKEN": target.token,
              # Sign in with Slack for the pages: the stand-in is the OpenID provider
-             "PREPROD_OIDC_ISSUER": standin, "SLACK_CLIENT_ID": DEFAULT_CLIENT_ID,
-             "SLACK_CLIENT_SECRET": DEFAULT_CLIENT_SECRET, "SLACK_TEAM_ID": Workspace.team_id},
+             "PREPROD_OIDC_ISSUER": standin, "PREPROD_SLACK_CLIENT_ID": DEFAULT_CLIENT_ID,
+             "PREPROD_SLACK_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+             "PREPROD_SLACK_TEAM_ID": Workspace.team_id},
             logs["bot"]))  # fmt: skip
         wait_http(f"{bot}/healthz", proc=bot_proc, log=logs["bot"])
         wait_http(f"{standin}/", proc=standin_proc, log=logs["standin"])
