@@ -90,7 +90,11 @@ async def test_without_a_session_pages_redirect_and_metrics_want_the_token(
     assert authorize["redirect_uri"] == [f"{harness.url}/auth/callback"]
     flags = login.headers["set-cookie"].lower()
     assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
-    assert (await get(harness, "/runs", value)).status_code == 200
+    page = await get(harness, "/runs", value)
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'none'" in csp
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
 
     # an open redirect is not offered: only local paths
     value, page = await session_cookie(

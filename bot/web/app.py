@@ -25,6 +25,7 @@ from bot.store.seen import SeenRequests
 from bot.web.bot import Bot
 from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
+from bot.web.headers import SecurityHeaders
 from bot.web.insights import InsightsPages
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
@@ -85,6 +86,7 @@ def create_app(bot: Bot, trail: AuditTrail | None = None) -> Starlette:
             *insights.routes(),
         ],
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(
                 SessionMiddleware,
                 secret_key=bot.settings.session_key(),
@@ -92,7 +94,7 @@ def create_app(bot: Bot, trail: AuditTrail | None = None) -> Starlette:
                 max_age=int(bot.settings.session_ttl),
                 same_site="lax",
                 https_only=True,
-            )
+            ),
         ],
         lifespan=lifespan,
     )
