@@ -1,5 +1,6 @@
 """``/insights`` and ``/insights.json``: the success metrics for a period (and one service
-or all), computed from the database on each request by bot/reports/insights.py."""
+or all), computed from the database by bot/reports/insights.py and shown again for
+``CACHE_SECONDS`` to whoever asks for the same period."""
 
 from __future__ import annotations
 
