@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres test lint typecheck pytest demo demo-slack clean bench
+.PHONY: install postgres browser test lint typecheck pytest demo demo-slack clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ postgres:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL is not installed: its tests will be skipped (install Debian's postgresql)"
 
+# Debian's Chromium for the browser tests (tests/test_browser.py drives it with Playwright;
+# no browser is downloaded).
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "Chromium is not installed: the browser tests will be skipped (install Debian's chromium)"
+
 install: $(STAMP)
 
 lint: $(STAMP)
@@ -29,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) postgres
+pytest: $(STAMP) postgres browser
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +33,20 @@ class Settings:
     """Seconds between looks for queued runs to claim and for cancel requests."""
     execute_runs: bool = True
     """False for a ``serve`` replica that only acks and queues runs for workers."""
+    oidc_issuer: str = "https://slack.com"
+    """Sign in with Slack's issuer: its discovery document is under ``/.well-known/``."""
+    client_id: str | None = None
+    """``PREPROD_SLACK_CLIENT_ID``: not ``SLACK_CLIENT_ID``, which makes Bolt's ``AsyncApp``
+    switch to multi-workspace OAuth and ignore the bot token."""
+    client_secret: str | None = None
+    team_id: str | None = None
+    """The workspace whose members may sign in to the web pages."""
+    web_roles: tuple[str, ...] = ()
+    """When set, only members of one of these roles (of the config) see the pages."""
+    session_secret: str | None = None
+    session_ttl: float = 8 * 3600.0
+    metrics_token: str | None = None
+    """The bearer token ``/metrics`` wants; without it ``/metrics`` answers 401."""
 
     @classmethod
     def from_env(
@@ -53,10 +70,44 @@ class Settings:
             lease_ttl=_seconds(env, "PREPROD_LEASE_TTL", 30.0),
             poll_interval=_seconds(env, "PREPROD_POLL_INTERVAL", 1.0),
             execute_runs=env.get(EXECUTE_RUNS, "1").strip().lower() not in ("0", "false", "no"),
+            oidc_issuer=(env.get("PREPROD_OIDC_ISSUER") or "https://slack.com").rstrip("/"),
+            client_id=env.get("PREPROD_SLACK_CLIENT_ID") or None,
+            client_secret=env.get("PREPROD_SLACK_CLIENT_SECRET") or None,
+            team_id=env.get("PREPROD_SLACK_TEAM_ID") or None,
+            web_roles=_names(env.get("PREPROD_WEB_ROLES", "")),
+            session_secret=env.get("PREPROD_SESSION_SECRET") or None,
+            session_ttl=_seconds(env, "PREPROD_SESSION_TTL", 8 * 3600.0),
+            metrics_token=env.get("PREPROD_METRICS_TOKEN") or None,
         )
+
+    @property
+    def sign_in_missing(self) -> list[str]:
+        """The variables Sign in with Slack still needs (none: the pages can be used)."""
+        wanted = {
+            "PREPROD_SLACK_CLIENT_ID": self.client_id,
+            "PREPROD_SLACK_CLIENT_SECRET": self.client_secret,
+            "PREPROD_SLACK_TEAM_ID": self.team_id,
+        }
+        return [name for name, value in wanted.items() if not value]
+
+    def session_key(self) -> str:
+        """The key that signs session cookies: ``PREPROD_SESSION_SECRET``, else one derived
+        from the signing secret (the same on every replica), else a random one for this
+        process (sessions then end with it)."""
+        if self.session_secret:
+            return self.session_secret
+        if self.signing_secret:
+            label = b"preprod web session cookie"
+            return hmac.new(self.signing_secret.encode(), label, hashlib.sha256).hexdigest()
+        return secrets.token_hex(32)
 
     def report_url(self, run_id: int) -> str:
         return f"{self.public_url}/runs/{run_id}"
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    """A comma list: ``sre, security`` -> ``("sre", "security")``."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -21,7 +21,9 @@ sys.path.insert(0, str(ROOT))
 from examples.processes import background, ports_in_use, wait_http  # noqa: E402
 from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
+from slack_standin.oidc import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET  # noqa: E402
 from slack_standin.webclient import WebView  # noqa: E402
+from slack_standin.workspace import Workspace  # noqa: E402
 
 STATE = ROOT / ".preprod" / "slack-demo"
 SECRET, TOKEN = "demo-signing-secret", "xoxb-demo-token"
@@ -77,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
              "DATABASE_URL": f"sqlite:///{state}/preprod.db", "PREPROD_PUBLIC_URL": bot,
              "TARGET_HTTPS_URL": target.https_url, "TARGET_CA_BUNDLE": str(target.ca_bundle),
              "TARGET_TOKEN": target.token, "PRODUCTION_URL": target.production_url,
-             "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json")},
+             "TARGET_SCAN_REPORT": str(target.ca_bundle.parent / "trivy.json"),
+             # Sign in with Slack for the pages: the stand-in is the OpenID provider
+             "PREPROD_OIDC_ISSUER": standin, "PREPROD_SLACK_CLIENT_ID": DEFAULT_CLIENT_ID,
+             "PREPROD_SLACK_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+             "PREPROD_SLACK_TEAM_ID": Workspace.team_id},
             logs["bot"]))  # fmt: skip
         wait_http(f"{bot}/healthz", proc=bot_proc, log=logs["bot"])
         wait_http(f"{standin}/", proc=standin_proc, log=logs["standin"])
@@ -91,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
               "(a justification is asked), Approve for SRE\n"
               "  - as casey (compliance): tick 'DPIA approved', Approve for Compliance\n"
               "  - as sid (security): Approve for Security -> the bot announces GO\n"
-              f"Target defects: {planted}.  Reports: {bot}/runs  Logs: {state}\n"
+              f"Target defects: {planted}.  Dashboard: {bot}/runs (sign in as anyone: the "
+              f"stand-in asks who you are)  Logs: {state}\n"
               "Ctrl-C stops everything.", flush=True)  # fmt: skip
         try:
             while True:

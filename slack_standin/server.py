@@ -22,6 +22,7 @@ from starlette.routing import Route
 from slack_standin import webapi, webui
 from slack_standin.driver import Delivery, Driver
 from slack_standin.limits import ApiError
+from slack_standin.oidc import OpenIDProvider
 from slack_standin.ratelimit import RateLimiter
 from slack_standin.responses import RecordedResponse, ResponseTarget, apply_response
 from slack_standin.serving import StandInServer, fault_answer, read_args
@@ -91,8 +92,11 @@ class SlackStandIn(Driver):
         self._faults: dict[str, list[_Fault]] = {}
         self._targets: dict[str, ResponseTarget] = {}
         self.changes = webui.Changes()
+        self.oidc = OpenIDProvider(self.workspace)
+        """Sign in with Slack (OpenID Connect); its issuer is this stand-in's URL."""
         self.app = Starlette(
             routes=[
+                *self.oidc.routes(),  # before /api/{method}: two of them are Web API methods
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{rid}", self._response, methods=["POST"]),
                 *webui.routes(self),
@@ -104,6 +108,7 @@ class SlackStandIn(Driver):
     async def start(self, port: int = 0) -> SlackStandIn:
         """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
         await self.server.start(port)
+        self.oidc.base_url = self.url
         self._client = httpx.AsyncClient(timeout=10.0)
         return self
 

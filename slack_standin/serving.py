@@ -31,7 +31,9 @@ class StandInServer:
 
     async def start(self, port: int = 0) -> None:
         """Bind (port 0 = any free one) and wait until uvicorn accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and
+        # without it every answer waits ~40 ms (Nagle against delayed ACKs on loopback)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen(128)

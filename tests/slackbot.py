@@ -15,10 +15,12 @@ from bot.web.bot import Bot, build_bot
 from handlers import commands
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer
-from tests.support.processes import until
+from tests.support.processes import free_ports, until
 from tests.support.workspace import CHANNEL, USERS
 
-__all__ = ["CHANNEL", "USERS", "Harness", "running_bot"]
+__all__ = ["CHANNEL", "METRICS_TOKEN", "USERS", "Harness", "running_bot"]
+
+METRICS_TOKEN = "test-metrics-token"
 
 
 @dataclass
@@ -78,22 +80,37 @@ class Harness:
 
 @asynccontextmanager
 async def running_bot(
-    config_path: Path, tmp_path: Path, *, update_interval: float = 0.2
+    config_path: Path,
+    tmp_path: Path,
+    *,
+    update_interval: float = 0.2,
+    web: bool = False,
+    web_roles: tuple[str, ...] = (),
 ) -> AsyncIterator[Harness]:
+    """The bot and a stand-in; ``web=True`` makes the bot's public URL its real address, so
+    that Sign in with Slack (pointed at the stand-in) returns to it."""
     standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases", "C0RANDOM": "random"})
     await standin.start()
+    [port] = free_ports(1)
     settings = Settings(
         bot_token=standin.token,
         signing_secret=standin.signing_secret,
         api_url=standin.api_url,
         config_path=str(config_path),
         database_url=f"sqlite:///{tmp_path}/bot.db",
-        public_url="http://127.0.0.1:3000",
+        public_url=f"http://127.0.0.1:{port}" if web else "http://127.0.0.1:3000",
         update_interval=update_interval,
+        oidc_issuer=standin.url,
+        client_id=standin.oidc.client_id,
+        client_secret=standin.oidc.client_secret,
+        team_id=standin.workspace.team_id,
+        web_roles=web_roles,
+        session_secret="test-session-secret",
+        metrics_token=METRICS_TOKEN,
     )
     bot = build_bot(settings, load_config(config_path))
     server = StandInServer(create_app(bot))
-    await server.start()
+    await server.start(port)
     url = f"http://127.0.0.1:{server.port}"
     standin.bot_url = f"{url}/slack/events"
     try:

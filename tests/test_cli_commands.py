@@ -123,7 +123,12 @@ def test_runs_and_show_list_past_runs_with_their_decision(
     rows = [line for line in runs.stdout.splitlines() if "#1" in line or "#2" in line]
     assert len(rows) == 2 and "#2" in rows[0]
     assert "checkout-api" in rows[1] and "pass" in rows[1] and "NO-GO" in rows[1]
-    assert "undecided" in rows[0]
+    assert "awaiting sign-offs" in rows[0]  # no config to name the roles
+    named = run_cli(
+        "runs", "--config", str(EXAMPLE_CONFIG), tmp_path=tmp_path, reports=False, env=env
+    )
+    assert named.code == 0, named.stderr
+    assert "awaiting SRE" in " ".join(named.stdout.split())  # the example's first role
 
     shown = run_cli("show", "1", tmp_path=tmp_path, reports=False, env=env)
     assert shown.code == 0, shown.stderr

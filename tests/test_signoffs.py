@@ -35,7 +35,7 @@ from bot.store.models import (
     Waiver,
 )
 from slack_standin import Message
-from tests.slackbot import CHANNEL, Harness, running_bot
+from tests.slackbot import CHANNEL, METRICS_TOKEN, Harness, running_bot
 from tests.support.target import RunningTarget
 
 RM, SRE1, SRE2, SEC, OUT = "U0RM", "U0SRE1", "U0SRE2", "U0SEC1", "U0OUT"
@@ -187,7 +187,8 @@ async def test_all_approvals_and_attestation_give_one_go_announcement(gated: Har
     ]
     assert (await AuditLog(gated.bot.store).verify()).ok
     async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{gated.url}/metrics")).text
+        bearer = {"authorization": f"Bearer {METRICS_TOKEN}"}
+        metrics = (await client.get(f"{gated.url}/metrics", headers=bearer)).text
         health = (await client.get(f"{gated.url}/healthz")).json()
     assert 'preprod_decisions_total{outcome="go"} 1.0' in metrics
     assert 'preprod_production_outcomes_total{result="success"} 1.0' in metrics

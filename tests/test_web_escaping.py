@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.engine.runner import Engine, RunRequest
@@ -17,6 +16,7 @@ from checks import registry
 from checks.base import Check, CheckOptions, CheckResult
 from checks.context import CheckContext
 from tests.slackbot import running_bot
+from tests.support.signin import signed_in
 from tests.support.target import REPO_ROOT
 
 SCRIPT = "<script>alert(1)</script>"
@@ -68,7 +68,7 @@ def assert_escaped(page: str) -> None:
 async def test_every_page_escapes_markup_from_users_and_checks(tmp_path: Path) -> None:
     config = tmp_path / "preprod.yml"
     config.write_text(CONFIG)
-    async with running_bot(config, tmp_path) as harness:
+    async with running_bot(config, tmp_path, web=True) as harness:
         request = RunRequest(
             service=f"svc {SCRIPT}",
             version=f"1.0 {IMG}",
@@ -77,14 +77,17 @@ async def test_every_page_escapes_markup_from_users_and_checks(tmp_path: Path) -
             source="slack",
         )
         report = await Engine(harness.bot.config, harness.bot.store).run(request)
-        async with httpx.AsyncClient(base_url=harness.url) as http:
+        async with await signed_in(harness.url, harness.standin, "U0RM") as http:
             listing = await http.get("/runs")
             page = await http.get(f"/runs/{report.run_id}")
-    assert listing.status_code == page.status_code == 200
+            framed = await http.get(f"/runs/{report.run_id}/report")
+    assert listing.status_code == page.status_code == framed.status_code == 200
     assert_escaped(listing.text)
     assert "&lt;img src=x" in listing.text and "&lt;b&gt;bold" in listing.text
     assert_escaped(page.text)
-    assert "evidence &lt;/td&gt;" in page.text and "summary &lt;script&gt;" in page.text
+    assert "summary &lt;script&gt;" in page.text  # the failure, on the sign-off panel
+    assert_escaped(framed.text)
+    assert "evidence &lt;/td&gt;" in framed.text and "summary &lt;script&gt;" in framed.text
 
     html = tmp_path / "report.html"
     done = subprocess.run(

@@ -15,8 +15,11 @@ from sqlmodel import Session, col, select
 from bot.cli import results
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, config_arg, database_arg, report_args, say
 from bot.config.loader import ConfigError, load_config, resolve_config_path
+from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
+from bot.gate.summary import decision_labels
 from bot.reports.html import format_time
+from bot.store.gate import GateStore
 from bot.store.models import CheckRecord, DecisionRecord, Run, as_utc
 from bot.store.record import full_report
 from bot.store.runs import RunStore
@@ -30,6 +33,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "go/no-go decision of the sign-offs (Slack).",
     )
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    config_arg(runs)
     database_arg(runs)
 
     show = commands.add_parser(
@@ -67,7 +71,6 @@ class RunLine:
     environment: str
     status: str
     blocking: bool
-    decision: str
 
 
 def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
@@ -76,10 +79,6 @@ def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
     def work(session: Session) -> list[RunLine]:
         runs = list(session.exec(select(Run).order_by(col(Run.id).desc()).limit(limit)))
         ids = [run.id for run in runs]
-        decided = {
-            d.run_id: d.outcome
-            for d in session.exec(select(DecisionRecord).where(col(DecisionRecord.run_id).in_(ids)))
-        }
         latest: dict[tuple[int, str], CheckRecord] = {}
         query = select(CheckRecord).where(col(CheckRecord.run_id).in_(ids))
         for record in session.exec(query.order_by(col(CheckRecord.attempt))):
@@ -94,7 +93,6 @@ def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
                 environment=run.environment,
                 status=run.status.value,
                 blocking=run.id in blocked,
-                decision=decided.get(run.id, ""),
             )
             for run in runs
             if run.id is not None
@@ -106,6 +104,8 @@ def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
 async def list_runs(args: argparse.Namespace, out: Console) -> int:
     store = RunStore(args.database)
     lines = await store.call(_run_lines(args.limit))
+    runs = [run for line in lines if (run := await store.get_run(line.run_id)) is not None]
+    labels = await decision_labels(_config_or_none(args), store, runs)
     if not lines:
         say(out, "no runs yet: start one with `preprod check`")
         return EXIT_OK
@@ -122,10 +122,18 @@ async def list_runs(args: argparse.Namespace, out: Console) -> int:
             line.environment,
             line.status,
             verdict,
-            line.decision.upper() if line.decision else "undecided",
+            labels.get(line.run_id, ""),
         )
     out.print(table)
     return EXIT_OK
+
+
+def _config_or_none(args: argparse.Namespace) -> Config | None:
+    """The config, to name the roles an undecided run awaits; None when it does not load."""
+    try:
+        return load_config(resolve_config_path(args.config))
+    except (ConfigError, OSError):
+        return None
 
 
 def _verdict(status: str, blocking: bool) -> str:

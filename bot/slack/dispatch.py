@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.engine.runner import RequestError, RunRequest
 from bot.gate.refusals import Refused
+from bot.gate.summary import decision_labels
 from bot.slack.blocks import (
     Message,
     RunListItem,
@@ -114,9 +115,11 @@ class Dispatcher:
 
     async def _list(self) -> Reply:
         runs = await self.store.list_runs(20)
+        label = self.manager.gate.directory.label if self.manager.gate is not None else None
+        decided = await decision_labels(self.config, self.store, runs, label)
         items = [
             RunListItem(r.id, r.service, r.version, r.environment, r.status.value, r.created_at,
-                        r.requester)
+                        r.requester, decided.get(r.id, ""))
             for r in runs
             if r.id is not None
         ]  # fmt: skip

@@ -33,6 +33,8 @@ class RunListItem:
     status: str
     started_at: datetime
     requester: str | None = None
+    decision: str = ""
+    """GO, NO-GO, EXPIRED, CANCELLED or whom it awaits (bot/gate/summary.py)."""
 
 
 def help_message() -> Message:
@@ -87,7 +89,8 @@ def _usage() -> Mrkdwn:
 def _run_line(run: RunListItem) -> Mrkdwn:
     emoji = RUN_STATUS_EMOJI.get(run.status, "•")
     line = f"{emoji} `#{run.run_id}` *{escape(run.service)} {escape(run.version)}*"
-    line += f" on {escape(run.environment)} · {escape(run.status)} · {date(run.started_at)}"
+    state = f"*{escape(run.decision)}*" if run.decision else escape(run.status)
+    line += f" on {escape(run.environment)} · {state} · {date(run.started_at)}"
     return Mrkdwn(line)
 
 

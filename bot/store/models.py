@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +28,14 @@ class RunStatus(StrEnum):
 
 
 class Run(SQLModel, table=True):
+    # for the dashboard (migration 0009): a period of runs, and pages filtered by service
+    # or environment, newest first
+    __table_args__ = (
+        Index("ix_run_created_at", "created_at"),
+        Index("ix_run_service_id", "service", "id"),
+        Index("ix_run_environment_id", "environment", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     service: str
     version: str
@@ -54,7 +62,11 @@ class Run(SQLModel, table=True):
 class CheckRecord(SQLModel, table=True):
     """One attempt of one check in one run; a re-run adds an attempt, never overwrites."""
 
-    __table_args__ = (UniqueConstraint("run_id", "check_id", "attempt"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "check_id", "attempt"),
+        # the insights' failure counts read only this index (migration 0009)
+        Index("ix_checkrecord_run_status", "run_id", "status", "check_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="run.id", index=True)

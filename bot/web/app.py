@@ -1,10 +1,13 @@
-"""The one ASGI application: Slack events (Bolt), the run pages, health.
+"""The one ASGI application: Slack events (Bolt), the signed-in pages, health, metrics.
 
 ``preprod serve`` runs it under uvicorn; ``preprod socket`` runs the same Bolt app over
-Socket Mode for a workspace without a public URL."""
+Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed by
+Slack), ``/healthz`` and the sign-in routes answer without a session; ``/metrics`` wants
+the ``PREPROD_METRICS_TOKEN`` bearer token."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,27 +15,35 @@ from contextlib import asynccontextmanager
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.reports import render_html
 from bot.store.seen import SeenRequests
 from bot.web.bot import Bot
+from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
+from bot.web.headers import SecurityHeaders
+from bot.web.insights import InsightsPages
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
-from bot.web.pages import render_run_list
 from bot.web.signed import SignedOnly
+from bot.web.signin import SESSION_COOKIE, SignIn
+from bot.web.trail import AuditTrail, NoAuditTrail
 
 log = logging.getLogger(__name__)
 
 
-def create_app(bot: Bot) -> Starlette:
+def create_app(bot: Bot, trail: AuditTrail | None = None) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(bot.bolt)
     # Signed and within the size limit first, then once per Slack id, then Bolt.
     deduplicated = Deduplicated(slack_handler.handle, SeenRequests(bot.store))
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
+    sign_in = SignIn(bot.settings, bot.gate.directory)
+    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or NoAuditTrail())
+    insights = InsightsPages(bot.store, sign_in)
 
     async def slack_events(request: Request) -> Response:
         return await guarded(request)
@@ -41,6 +52,12 @@ def create_app(bot: Bot) -> Starlette:
         return JSONResponse({"status": "ok", "active_runs": len(bot.manager.tasks)})
 
     async def metrics(request: Request) -> Response:
+        if not _bearer_ok(request, bot.settings.metrics_token):
+            return Response(
+                "a bearer token (PREPROD_METRICS_TOKEN) is required\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="preprod metrics"'},
+            )
         snapshot = await gather_metrics(
             bot.store,
             active_runs=len(bot.manager.tasks),
@@ -49,15 +66,8 @@ def create_app(bot: Bot) -> Starlette:
         )
         return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 
-    async def runs(request: Request) -> Response:
-        return HTMLResponse(render_run_list(await bot.store.list_runs(100), bot.settings))
-
-    async def run_report(request: Request) -> Response:
-        try:
-            report = await bot.store.report(int(request.path_params["run_id"]))
-        except LookupError:
-            return HTMLResponse("<h1>No such run</h1>", status_code=404)
-        return HTMLResponse(render_html(report))
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/runs", status_code=302)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -70,8 +80,30 @@ def create_app(bot: Bot) -> Starlette:
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
-            Route("/runs", runs),
-            Route("/runs/{run_id:int}", run_report),
+            Route("/", home),
+            *sign_in.routes(),
+            *dashboard.routes(),
+            *insights.routes(),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=bot.settings.session_key(),
+                session_cookie=SESSION_COOKIE,
+                max_age=int(bot.settings.session_ttl),
+                same_site="lax",
+                https_only=True,
+            ),
         ],
         lifespan=lifespan,
     )
+
+
+def _bearer_ok(request: Request, token: str | None) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time; no token set: refused."""
+    if not token:
+        return False
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given_bytes, token_bytes = given.strip().encode(), token.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, token_bytes)

@@ -1,0 +1,108 @@
+"""Trend charts as inline SVG: no script, no external asset, readable without colour
+(each chart has a title and a text alternative). Pure: numbers in, markup out; every
+label is escaped here because the result is inserted into the page as markup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from markupsafe import Markup
+
+WIDTH, HEIGHT = 640, 180
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 24, 28
+
+
+def _frame(title: str, summary: str, body: str, top: str) -> Markup:
+    return Markup(
+        f'<svg role="img" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title><desc>{escape(summary)}</desc>"
+        f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" '
+        'stroke="#8c959f"/>'
+        f'<text x="4" y="{TOP}">{escape(top)}</text><text x="4" y="{HEIGHT - BOTTOM}">0</text>'
+        f"{body}</svg>"
+    )
+
+
+def _x(index: int, count: int) -> float:
+    span = WIDTH - LEFT - RIGHT
+    return LEFT + (span * (index + 0.5) / count if count else 0)
+
+
+def _y(value: float, top: float) -> float:
+    span = HEIGHT - TOP - BOTTOM
+    return HEIGHT - BOTTOM - (span * value / top if top else 0)
+
+
+def _labels(labels: Sequence[str]) -> str:
+    every = max(1, len(labels) // 8)
+    return "".join(
+        f'<text x="{_x(i, len(labels)):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        f"{escape(label)}</text>"
+        for i, label in enumerate(labels)
+        if i % every == 0
+    )
+
+
+def line_chart(
+    title: str, labels: Sequence[str], values: Sequence[float | None], unit: str
+) -> Markup:
+    """One series; a missing value breaks the line."""
+    known = [v for v in values if v is not None]
+    top = max(known, default=0.0) or 1.0
+    paths: list[list[str]] = []
+    current: list[str] = []
+    for i, value in enumerate(values):
+        if value is None:
+            if current:
+                paths.append(current)
+            current = []
+            continue
+        current.append(f"{_x(i, len(values)):.1f},{_y(value, top):.1f}")
+    if current:
+        paths.append(current)
+    body = "".join(
+        f'<polyline fill="none" stroke="#1565c0" stroke-width="2" points="{" ".join(p)}"/>'
+        + "".join(
+            f'<circle cx="{pt.split(",")[0]}" cy="{pt.split(",")[1]}" r="2.5" fill="#1565c0"/>'
+            for pt in p
+        )
+        for p in paths
+    )
+    summary = ", ".join(
+        f"{label}: {'none' if v is None else f'{v:.1f} {unit}'}"
+        for label, v in zip(labels, values, strict=True)
+    )
+    return _frame(title, summary, body + _labels(labels), f"{top:.0f} {unit}")
+
+
+def bar_chart(
+    title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]]
+) -> Markup:
+    """Stacked bars: ``series`` is ``(name, colour, values)``, bottom first."""
+    count = len(labels)
+    totals = [sum(values[i] for _, _, values in series) for i in range(count)]
+    top = float(max(totals, default=0) or 1)
+    width = max(2.0, (WIDTH - LEFT - RIGHT) / max(count, 1) * 0.7)
+    bars = []
+    for i in range(count):
+        base = 0
+        for _, colour, values in series:
+            if values[i]:
+                y0, y1 = _y(base, top), _y(base + values[i], top)
+                bars.append(
+                    f'<rect x="{_x(i, count) - width / 2:.1f}" y="{y1:.1f}" width="{width:.1f}" '
+                    f'height="{y0 - y1:.1f}" fill="{escape(colour)}"/>'
+                )
+            base += values[i]
+    legend = "".join(
+        f'<rect x="{LEFT + 110 * n}" y="4" width="10" height="10" fill="{escape(colour)}"/>'
+        f'<text x="{LEFT + 110 * n + 14}" y="13">{escape(name)}</text>'
+        for n, (name, colour, _) in enumerate(series)
+    )
+    summary = "; ".join(
+        f"{name}: {', '.join(f'{label} {v}' for label, v in zip(labels, values, strict=True))}"
+        for name, _, values in series
+    )
+    return _frame(title, summary, "".join(bars) + legend + _labels(labels), f"{top:.0f}")

@@ -1,0 +1,204 @@
+"""The dashboard: ``/runs`` (filtered, paged by key), ``/runs/{id}`` (the report, the
+sign-off panel, the audit trail) and its actions, for signed-in people.
+
+An action from this page goes through the same Gate methods as a click in Slack
+(``record_sign`` / ``record_waiver`` / ``record_tick``, then ``refresh``), so the same
+rules hold (membership, the requester, one role per person, the evidence generation,
+reasons) and the Slack panel is updated by its own ``PanelChanged`` listener. A refused
+action is shown to the person and recorded nowhere."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.gate.actions import Gate
+from bot.gate.policy import MIN_REASON, Vote
+from bot.gate.reading import Loaded
+from bot.gate.refusals import Refused
+from bot.gate.roles import DirectoryUnavailable
+from bot.gate.summary import (
+    awaited_roles,
+    decision_label,
+    decision_labels,
+    required_policies,
+)
+from bot.gate.view import Target
+from bot.input_limits import MAX_TEXT
+from bot.reports import render_html
+from bot.reports.html import format_duration
+from bot.store.listing import DECISIONS, RunFilter, page_of_runs
+from bot.store.models import Run, RunStatus
+from bot.store.runs import RunStore
+from bot.web.forms import BadForm, read_form
+from bot.web.pages import templates
+from bot.web.signin import SignIn, WebUser
+from bot.web.trail import AuditTrail
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("approve", "reject", "waive", "tick")
+MAX_FILTER = 100
+
+
+class Dashboard:
+    def __init__(self, store: RunStore, gate: Gate, sign_in: SignIn, trail: AuditTrail) -> None:
+        self.store = store
+        self.gate = gate
+        self.sign_in = sign_in
+        self.trail = trail
+
+    def routes(self) -> list[Route]:
+        need = self.sign_in.required
+        return [
+            Route("/runs", need(self.runs)),
+            Route("/runs/{run_id:int}", need(self.run)),
+            Route("/runs/{run_id:int}/report", need(self.report)),
+            Route("/runs/{run_id:int}/act", need(self.act), methods=["POST"]),
+        ]
+
+    async def runs(self, request: Request, user: WebUser) -> Response:
+        q = request.query_params
+        filters = RunFilter(
+            service=_short(q.get("service")),
+            environment=_short(q.get("environment")),
+            status=q.get("status") if q.get("status") in set(RunStatus) else None,
+            decision=q.get("decision") if q.get("decision") in DECISIONS else None,
+            before=_int(q.get("before")),
+            after=_int(q.get("after")),
+        )
+        page = await page_of_runs(self.store, filters)
+        labels = await self._labels(page.runs)
+        kept = {
+            k: v
+            for k, v in {
+                "service": filters.service,
+                "environment": filters.environment,
+                "status": filters.status,
+                "decision": filters.decision,
+            }.items()
+            if v
+        }
+
+        def query(**edge: int) -> str:
+            return urlencode({**kept, **edge})
+
+        html = (
+            templates()
+            .get_template("runs.html.j2")
+            .render(
+                user=user,
+                page=page,
+                labels=labels,
+                filters=filters,
+                filtering=bool(kept),
+                statuses=[s.value for s in RunStatus],
+                decisions=DECISIONS,
+                query=query,
+            )
+        )
+        return HTMLResponse(html)
+
+    async def run(self, request: Request, user: WebUser) -> Response:
+        run_id = request.path_params["run_id"]
+        done = request.query_params.get("done", "")
+        message = _DONE.get(done, "")
+        return await self._run_page(run_id, user, message, ok=True)
+
+    async def report(self, request: Request, user: WebUser) -> Response:
+        try:
+            report = await self.store.report(request.path_params["run_id"])
+        except LookupError:
+            return HTMLResponse("<h1>No such run</h1>", status_code=404)
+        return HTMLResponse(render_html(report))
+
+    async def act(self, request: Request, user: WebUser) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            form = await read_form(request, user.csrf)
+        except BadForm as exc:
+            return HTMLResponse(f"<h1>Refused</h1><p>{escape(str(exc))}</p>", status_code=403)
+        action, subject = form.get("action", ""), form.get("subject", "")
+        text = form.get("text", "")
+        generation = _int(form.get("generation"))
+        if action not in ACTIONS or generation is None or not subject or len(subject) > 255:
+            return await self._run_page(run_id, user, "That action is not one this page offers.")
+        target = Target(run_id, generation, subject)
+        try:
+            if action in ("approve", "reject"):
+                vote, reason = (Vote.APPROVE, "") if action == "approve" else (Vote.REJECT, text)
+                new = await self.gate.record_sign(user.user_id, target, vote, reason, within=5.0)
+            elif action == "waive":
+                new = await self.gate.record_waiver(user.user_id, target, text, within=5.0)
+            else:
+                new = await self.gate.record_tick(user.user_id, target, text, within=5.0)
+        except (Refused, DirectoryUnavailable) as exc:
+            log.info("web action refused: %s %s on run %s by %s", action, subject, run_id, user)
+            return await self._run_page(run_id, user, str(exc), status=403)
+        await self.gate.refresh(run_id)
+        done = action if new else "repeat"
+        return RedirectResponse(f"/runs/{run_id}?done={done}", status_code=303)
+
+    async def _run_page(
+        self, run_id: int, user: WebUser, message: str, *, ok: bool = False, status: int = 200
+    ) -> Response:
+        try:
+            loaded = await self.gate.load(run_id)
+        except Refused:
+            return HTMLResponse("<h1>No such run</h1>", status_code=404)
+        gate = loaded.gate
+        cycle = gate.cycle_seconds
+        html = (
+            templates()
+            .get_template("run.html.j2")
+            .render(
+                user=user,
+                gate=gate,
+                status=loaded.run.status.value,
+                label=self._label(loaded),
+                cycle=format_duration(cycle) if cycle is not None else "",
+                can_act=not gate.decision.outcome.final and loaded.facts.automated_done,
+                trail=await self.trail.events(run_id),
+                message=message,
+                ok=ok,
+                min_reason=MIN_REASON,
+                max_text=MAX_TEXT,
+            )
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def _label(self, loaded: Loaded) -> str:
+        gate = loaded.gate
+        outcome = gate.decision.outcome.value if gate.decision.outcome.final else None
+        approvals = {(s.role, s.user) for s in loaded.facts.signoffs if s.vote is Vote.APPROVE}
+        owners = [a.role for a in gate.attestations if a.blocking and a.ticked_by is None]
+        awaited = awaited_roles(required_policies(self.gate.config), approvals, owners)
+        label = self.gate.directory.label
+        return decision_label(loaded.run.status.value, outcome, [label(r) for r in awaited])
+
+    async def _labels(self, runs: list[Run]) -> dict[int, str]:
+        return await decision_labels(self.gate.config, self.store, runs, self.gate.directory.label)
+
+
+_DONE = {
+    "approve": "Your approval is recorded.",
+    "reject": "Your rejection is recorded.",
+    "waive": "Your waiver is recorded.",
+    "tick": "Your tick is recorded.",
+    "repeat": "That was already recorded; nothing changed.",
+}
+
+
+def _short(value: str | None) -> str | None:
+    return value[:MAX_FILTER] if value else None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 10:
+        return None
+    return int(value)

@@ -1,0 +1,146 @@
+"""``/insights`` and ``/insights.json``: the success metrics for a period (and one service
+or all), computed from the database by bot/reports/insights.py and shown again for
+``CACHE_SECONDS`` to whoever asks for the same period."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from html import escape
+from time import monotonic
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.reports.html import format_duration
+from bot.reports.insights import Insights, as_json, compute
+from bot.store.insights import insight_rows
+from bot.store.models import utcnow
+from bot.store.runs import RunStore
+from bot.web.charts import bar_chart, line_chart
+from bot.web.pages import templates
+from bot.web.signin import SignIn, WebUser
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+CACHE_SECONDS = 15.0
+"""How long figures computed for a period are shown again before they are recomputed."""
+
+Key = tuple[datetime, datetime, str | None]
+
+
+class PeriodError(ValueError):
+    """A period the page cannot show; the message says what it takes."""
+
+
+def period(query: dict[str, str], now: datetime) -> tuple[datetime, datetime]:
+    """``since``/``until`` (dates, until exclusive) or ``days`` back from now (default 30)."""
+    since_text, until_text = query.get("since"), query.get("until")
+    if since_text or until_text:
+        try:
+            until_day = date.fromisoformat(until_text) if until_text else now.date()
+            since_day = date.fromisoformat(since_text) if since_text else until_day - timedelta(30)
+        except ValueError:
+            raise PeriodError("since and until are dates: YYYY-MM-DD") from None
+        since = datetime.combine(since_day, time(), UTC)
+        until = datetime.combine(until_day, time(), UTC)
+        if not until_text:  # up to now: today included
+            until += timedelta(days=1)
+    else:
+        days_text = query.get("days") or str(DEFAULT_DAYS)
+        if not days_text.isdigit() or not 1 <= int(days_text) <= MAX_DAYS:
+            raise PeriodError(f"days is a whole number from 1 to {MAX_DAYS}")
+        # up to the end of this minute: the same period for a minute, so it can be cached
+        until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        since = until - timedelta(days=int(days_text))
+    if not since < until or until - since > timedelta(days=MAX_DAYS):
+        raise PeriodError(f"the period must start before it ends and span at most {MAX_DAYS} days")
+    return since, until
+
+
+class Recent:
+    """Figures computed in the last ``ttl`` seconds, by period and service: a month of a busy
+    year takes a database a good part of a second's tenth to add up, and people reload."""
+
+    def __init__(
+        self, ttl: float = CACHE_SECONDS, size: int = 64, clock: Callable[[], float] = monotonic
+    ) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._kept: dict[Key, tuple[float, Insights]] = {}
+
+    def get(self, key: Key) -> Insights | None:
+        found = self._kept.get(key)
+        if found is None or self.clock() - found[0] > self.ttl:
+            return None
+        return found[1]
+
+    def put(self, key: Key, insights: Insights) -> None:
+        if len(self._kept) >= self.size:
+            del self._kept[min(self._kept, key=lambda k: self._kept[k][0])]
+        self._kept[key] = (self.clock(), insights)
+
+
+class InsightsPages:
+    def __init__(self, store: RunStore, sign_in: SignIn, recent: Recent | None = None) -> None:
+        self.store = store
+        self.sign_in = sign_in
+        self.recent = recent or Recent()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/insights", self.sign_in.required(self.page)),
+            Route("/insights.json", self.sign_in.required(self.json)),
+        ]
+
+    async def _insights(self, request: Request) -> Insights:
+        query = dict(request.query_params)
+        since, until = period(query, utcnow())
+        service = (query.get("service") or "")[:100] or None
+        key = (since, until, service)
+        insights = self.recent.get(key)
+        if insights is None:
+            insights = compute(await insight_rows(self.store, since, until, service), since, until)
+            self.recent.put(key, insights)
+        return insights
+
+    async def json(self, request: Request, user: WebUser) -> Response:
+        try:
+            insights = await self._insights(request)
+        except PeriodError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(as_json(insights))
+
+    async def page(self, request: Request, user: WebUser) -> Response:
+        try:
+            insights = await self._insights(request)
+        except PeriodError as exc:
+            return HTMLResponse(f"<h1>Insights</h1><p>{escape(str(exc))}</p>", status_code=400)
+        labels = [p.start.strftime("%m-%d") for p in insights.trend]
+        minutes = [None if p.cycle_median is None else p.cycle_median / 60 for p in insights.trend]
+        charts = [
+            line_chart("Median cycle time", labels, minutes, "min"),
+            bar_chart(
+                "Decisions",
+                labels,
+                [
+                    ("GO", "#1a7f37", [p.go for p in insights.trend]),
+                    ("NO-GO", "#c0362c", [p.no_go for p in insights.trend]),
+                    ("other", "#8c959f", [p.runs - p.go - p.no_go for p in insights.trend]),
+                ],
+            ),
+        ]
+        html = (
+            templates()
+            .get_template("insights.html.j2")
+            .render(
+                user=user,
+                insights=insights,
+                max_age=f"{self.recent.ttl:g}",
+                charts=charts,
+                query=dict(request.query_params),
+                duration=lambda s: "—" if s is None else format_duration(s),
+                percent=lambda r: "—" if r is None else f"{r * 100:.0f} %",
+            )
+        )
+        return HTMLResponse(html)
