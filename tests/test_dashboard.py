@@ -96,6 +96,13 @@ async def test_a_dashboard_approval_counts_once_with_slack_and_outsiders_are_ref
             assert done.status_code == 303
             page = (await security.get("/runs/1")).text
             assert "NO-GO" in page and reason in page and 'name="csrf"' not in page
+            # the audit trail of the run, on its page: the page's and Slack's actions alike
+            trail = page.split("Audit trail", 1)[1]
+            for action in ("run.started", "gate.signoff", "gate.reject", "gate.decision"):
+                assert action in trail, action
+            assert trail.count("gate.signoff") == 1, "one signature, once in the trail"
+            report = (await security.get("/runs/1/report")).text
+            assert reason in report and "gate.reject" in report
         await harness.until(lambda: "NO-GO" in str(panel(harness).blocks))
         await harness.command("list")
         await harness.until(

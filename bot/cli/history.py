@@ -19,8 +19,7 @@ from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
 from bot.gate.summary import decision_labels
 from bot.reports.html import format_time
-from bot.store.gate import GateStore
-from bot.store.models import CheckRecord, DecisionRecord, Run, as_utc
+from bot.store.models import CheckRecord, Run, as_utc
 from bot.store.record import full_report
 from bot.store.runs import RunStore
 
@@ -157,8 +156,7 @@ async def stored_report(args: argparse.Namespace, store: RunStore, err: Console)
         return await full_report(store, args.run_id)
     if run.config_digest and config.digest != run.config_digest:
         say(err, f"preprod: note: {path} changed since run {args.run_id}", style="yellow")
-    labels = {role: spec.label or role for role, spec in config.roles.items()}
-    report = await full_report(store, args.run_id, labels)
+    report = await full_report(store, args.run_id, config.role_labels)
     return results.with_attestations(report, config, await results.ticks_of(store, run.id or 0))
 
 

@@ -147,6 +147,11 @@ class Config(_Strict):
         return ZoneInfo(self.timezone)
 
     @property
+    def role_labels(self) -> dict[str, str]:
+        """Each role's name as people read it (its ``label``, else its key)."""
+        return {role: spec.label or role for role, spec in self.roles.items()}
+
+    @property
     def source(self) -> Path:
         return self._source
 

@@ -31,7 +31,7 @@ from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn
-from bot.web.trail import AuditTrail, NoAuditTrail
+from bot.web.trail import AuditTrail, StoredAuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def create_app(bot: Bot, trail: AuditTrail | None = None) -> Starlette:
     deduplicated = Deduplicated(slack_handler.handle, SeenRequests(bot.store))
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
     sign_in = SignIn(bot.settings, bot.gate.directory)
-    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or NoAuditTrail())
+    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
     insights = InsightsPages(bot.store, sign_in)
 
     async def slack_events(request: Request) -> Response:

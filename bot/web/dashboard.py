@@ -34,6 +34,7 @@ from bot.reports import render_html
 from bot.reports.html import format_duration
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
 from bot.store.models import Run, RunStatus
+from bot.store.record import full_report
 from bot.store.runs import RunStore
 from bot.web.forms import BadForm, read_form
 from bot.web.pages import templates
@@ -112,7 +113,8 @@ class Dashboard:
 
     async def report(self, request: Request, user: WebUser) -> Response:
         try:
-            report = await self.store.report(request.path_params["run_id"])
+            run_id = request.path_params["run_id"]
+            report = await full_report(self.store, run_id, self.gate.config.role_labels)
         except LookupError:
             return HTMLResponse("<h1>No such run</h1>", status_code=404)
         return HTMLResponse(render_html(report))

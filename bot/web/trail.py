@@ -1,15 +1,15 @@
-"""The audit trail as the run page shows it, behind a small interface.
-
-INTEGRATOR: the audit store comes from another branch (issue 16, point 1). Give
-``create_app`` an ``AuditTrail`` that reads it (one ``TrailEvent`` per audit event of the
-run, oldest first); until then :class:`NoAuditTrail` shows an empty trail, and the page
-says that no events are recorded."""
+"""The audit trail as the run page shows it, behind a small interface: the stored hash
+chain (:class:`StoredAuditTrail`, what the app uses), or none (:class:`NoAuditTrail`, for
+pages rendered without a database of audit events)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from bot.store.audit import AuditLog
+from bot.store.runs import RunStore
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,27 @@ class AuditTrail(Protocol):
     async def events(self, run_id: int) -> list[TrailEvent]: ...
 
 
+class StoredAuditTrail:
+    """A run's events from the audit chain (bot/store/audit.py), oldest first."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.log = AuditLog(store)
+
+    async def events(self, run_id: int) -> list[TrailEvent]:
+        return [
+            TrailEvent(
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                detail=", ".join(f"{key}: {value}" for key, value in entry.details.items()),
+                digest=entry.hash[:12],
+            )
+            for entry in await self.log.events(run_id)
+        ]
+
+
 class NoAuditTrail:
-    """No audit store yet: every run's trail is empty (replaced at integration)."""
+    """Every run's trail is empty."""
 
     async def events(self, run_id: int) -> list[TrailEvent]:
         return []
