@@ -58,6 +58,7 @@ def run_cli(
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TARGET_", "PREPROD_"))},
         "DATABASE_URL": f"sqlite:///{tmp_path}/preprod.db",
+        "PREPROD_WORK_DIR": str(tmp_path / "work"),  # run-1 of each test's own database
         "COLUMNS": "200",
         **(env or {}),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,11 +59,20 @@ class RunRequest:
     source: str = "cli"
 
 
+WORKDIR_ENV = "PREPROD_WORK_DIR"
+
+
+def default_workdir() -> Path:
+    """Where runs keep their files (Locust's, a drill's): ``$PREPROD_WORK_DIR``, else
+    ``.preprod/work`` in the working directory; one ``run-N`` folder a run."""
+    return Path(os.environ.get(WORKDIR_ENV) or ".preprod/work")
+
+
 @dataclass
 class Engine:
     config: Config
     store: RunStore
-    workdir: Path = Path(".preprod/work")
+    workdir: Path = field(default_factory=lambda: default_workdir())
     concurrency: int = 4
     listeners: list[Listener] = field(default_factory=list)
     leases: Leases | None = None
