@@ -20,6 +20,7 @@ runs' check work is spread over the phase rather than all at once.
     .venv/bin/python bench/ack_latency.py [--rate 50] [--seconds 10] [--burst 100]
                                           [--busy 20 [--workers 2]]
                                           [--database sqlite|postgres]
+                                          [--mix start,status,list|status,list]
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ from slack_standin.sender import sign  # noqa: E402
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN  # noqa: E402
 from tests.support.postgres import running_postgres  # noqa: E402
 
-MIX = ["start checkout-api 2.14.0 staging", "status 1", "list"]
+MIXES = {
+    "start,status,list": ["start checkout-api 2.14.0 staging", "status 1", "list"],
+    "status,list": ["status 1", "list"],
+}
+"""The steady streams: with ``start`` a third of them open a new release (17 a second at
+50/s, far past any release process: it measures the ack path when every other command
+stores a run); without, people asking the bot while the busy runs execute."""
 RATIO_GOAL = 1.5
 BUSY_PLAN = """\
   busy:
@@ -84,11 +91,11 @@ def command_body(text: str, response_url: str, trigger_id: str) -> bytes:
     return urlencode(fields).encode()
 
 
-def commands(response_url: str, tag: str) -> Iterator[bytes]:
+def commands(response_url: str, tag: str, mix: list[str]) -> Iterator[bytes]:
     """Command bodies, each with its own trigger_id as Slack gives them (a repeated
     trigger_id is a replay, which the bot acks without acting on it)."""
     for i in itertools.count():
-        yield command_body(MIX[i % len(MIX)], response_url, f"{i}.{tag}.bench")
+        yield command_body(mix[i % len(mix)], response_url, f"{i}.{tag}.bench")
 
 
 async def send(client: httpx.AsyncClient, url: str, body: bytes) -> float:
@@ -260,6 +267,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="preprod serve --workers W (serve only acks)")  # fmt: skip
+    parser.add_argument("--mix", choices=sorted(MIXES), default="start,status,list",
+                        help="the steady stream's commands, in turn")  # fmt: skip
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
                         help="the bot's database: a SQLite file, or a throw-away PostgreSQL"
                              " (initdb/pg_ctl, as the tests start it)")  # fmt: skip
@@ -312,7 +321,7 @@ def main() -> None:
         busy: dict[str, tuple[int, int, int, int]] = {}
         for name, port in (("bare Bolt", bare_port), ("preprod", preprod_port)):
             url = f"http://127.0.0.1:{port}/slack/events"
-            bodies = commands(response_url, name)
+            bodies = commands(response_url, name, MIXES[args.mix])
             asyncio.run(burst(url, bodies, 10))  # warm up: auth.test, imports, connections
             if args.busy:
                 tag = name.replace(" ", "-").lower()
@@ -329,7 +338,7 @@ def main() -> None:
                 "steady": steady_ms,
                 "burst": asyncio.run(burst(url, bodies, args.burst)),
             }
-    print(f"signed /preprod commands ({', '.join(MIX)}), {args.rate:g}/s for "
+    print(f"signed /preprod commands ({', '.join(MIXES[args.mix])}), {args.rate:g}/s for "
           f"{args.seconds:g}s, then a burst of {args.burst}")  # fmt: skip
     print(f"database: {args.database}")
     if args.workers:
