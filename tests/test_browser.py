@@ -1,5 +1,6 @@
-"""A real browser (Debian's Chromium, driven by Playwright) signs in through the stand-in,
-approves one role from the dashboard and opens the insights. Skipped where Chromium is
+"""A real browser (Debian's Chromium, driven by Playwright) plays a release: started in
+the stand-in's web view, one role approved from the dashboard after signing in through
+the stand-in, the other with the panel's button, GO, then the insights. Skipped where Chromium is
 not installed (``make test`` installs it as root); a failure leaves a screenshot and the
 page's HTML in ``.preprod/test-artifacts/``."""
 
@@ -16,7 +17,8 @@ from sqlmodel import Session, select
 from bot.store.models import SignOff
 from tests.slackbot import running_bot
 from tests.support.target import REPO_ROOT, RunningTarget
-from tests.test_signoffs import SRE1, config_for, panel, started
+from tests.support.workspace import CHANNEL
+from tests.test_signoffs import RM, SEC, SRE1, config_for, gate_message, panel
 
 playwright = pytest.importorskip("playwright.async_api")
 
@@ -61,15 +63,25 @@ async def kept_on_failure(page: playwright.Page, name: str) -> AsyncIterator[Non
         raise
 
 
-async def test_sign_in_approve_from_the_dashboard_and_open_insights(
+async def test_a_release_from_start_to_go_in_slack_and_the_dashboard(
     page: playwright.Page, healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
+    """In the stand-in's web view the release manager types ``/preprod start``; SRE signs
+    in to the dashboard (through the stand-in's Sign in with Slack) and approves there;
+    security approves with the panel's button in the web view; the web view shows GO, and
+    the insights page opens."""
     config = config_for(tmp_path, healthy_target)
     async with (
         running_bot(config, tmp_path, web=True) as harness,
-        kept_on_failure(page, "dashboard-approval"),
+        kept_on_failure(page, "release-to-go"),
     ):
-        await started(harness)
+        slack = f"{harness.standin.url}/?in={CHANNEL}&as="
+        await page.goto(slack + RM)
+        await page.fill("#composer input[name=text]", "/preprod start checkout-api 2.14.0 staging")
+        await page.click("#composer button")
+        await harness.settle()
+        await harness.until(lambda: gate_message(harness) is not None, timeout=60)
+
         harness.standin.oidc.user = SRE1  # who the stand-in's consent signs in
         await page.goto(f"{harness.url}/runs/1")
         assert page.url == f"{harness.url}/runs/1"  # back from Slack, signed in
@@ -82,9 +94,20 @@ async def test_sign_in_approve_from_the_dashboard_and_open_insights(
             [signed] = session.exec(select(SignOff)).all()
         assert (signed.role, signed.user, signed.vote) == ("sre", SRE1, "approve")
         await harness.until(lambda: SRE1 in str(panel(harness).blocks))
+        tick = page.locator("form.act:has(button[value='tick-oncall'])")  # SRE's attestation
+        await tick.locator("input[name=text]").fill("on-call: sam and sue")
+        await tick.locator("button").click()
+        await playwright.expect(page.get_by_role("status")).to_have_text("Your tick is recorded.")
 
-        await page.click("text=insights")
+        await page.goto(slack + SEC)  # the panel's own button, in the web view
+        approve = page.locator("form:has(input[value$=':security']) button", has_text="Approve")
+        await approve.first.click()
+        await harness.until(lambda: "GO" in str(panel(harness).blocks), timeout=30)
+        await page.goto(slack + RM)
+        await playwright.expect(page.locator("#live")).to_contain_text("GO")
+
+        await page.goto(f"{harness.url}/insights")
         await playwright.expect(page.locator("h1")).to_have_text("Insights")
         assert await page.locator("svg").count() == 2
         await page.click("text=preprod runs")
-        await playwright.expect(page.locator("td", has_text="awaiting Security")).to_have_count(1)
+        await playwright.expect(page.locator("td", has_text="GO")).to_have_count(1)
