@@ -142,3 +142,19 @@ async def test_a_claim_held_behind_the_rate_limit_is_not_posted_twice(
         assert [m.text for m in standin.channel(CHANNEL).messages] == ["parent"]
     finally:
         await other_client.aclose()
+
+
+async def test_two_senders_in_one_process_post_a_key_once(
+    standin: SlackStandIn, outbox: Outbox
+) -> None:
+    """Every claim in one process is "ours": two of its tasks sending one key at once (two
+    schedulers in one process, a sweep beside the decision) must still post it once."""
+    other = Outbox(outbox.rows.store, outbox.slack)  # same process, same owner
+    for n in range(5):
+        key = f"remind:dm:slot:{n}:U1"
+        outbox.slack.limiter.penalise("chat.postMessage", 0.2, CHANNEL)  # both in flight
+        first, second = await asyncio.gather(
+            outbox.post(key, CHANNEL, f"DM {n}"), other.post(key, CHANNEL, f"DM {n}")
+        )
+        assert first.ts == second.ts and first.now != second.now
+    assert [m.text for m in standin.channel(CHANNEL).messages] == [f"DM {n}" for n in range(5)]

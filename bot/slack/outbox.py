@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
 from bot.slack.client import JSON, NotWanted, SlackCallError, SlackClient
@@ -26,6 +28,26 @@ can last several seconds; a dead one delays that message by this much after a cr
 WAIT_STEP = 0.2
 LOOKBACK = 200
 """Messages searched for a lost key: a thread's replies, or the channel's newest."""
+
+
+_TURNS: dict[tuple[int, str, str], tuple[asyncio.Lock, int]] = {}
+"""Per event loop, claimer and key: the lock its senders queue on, and how many."""
+
+
+@asynccontextmanager
+async def _one_at_a_time(owner: str, key: str) -> AsyncIterator[None]:
+    turn = (id(asyncio.get_running_loop()), owner, key)
+    lock, waiting = _TURNS.get(turn, (asyncio.Lock(), 0))
+    _TURNS[turn] = (lock, waiting + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, waiting = _TURNS[turn]
+        if waiting == 1:
+            del _TURNS[turn]
+        else:
+            _TURNS[turn] = (lock, waiting - 1)
 
 
 class OutboxBusy(Exception):
@@ -57,7 +79,20 @@ class Outbox:
         """Post the message recorded as ``key`` unless it was posted already. Whoever
         records it first claims the sending; another process that wants it too waits for
         that one's ts, and takes over only once the claim has gone stale (its process died),
-        looking in Slack first for what it may have sent."""
+        looking in Slack first for what it may have sent. Within one process (where every
+        claim is "ours") the senders of one key take turns."""
+        async with _one_at_a_time(self.owner, key):
+            return await self._post(key, channel, text, blocks, thread_ts, run_id)
+
+    async def _post(
+        self,
+        key: str,
+        channel: str,
+        text: str,
+        blocks: list[JSON] | None,
+        thread_ts: str | None,
+        run_id: int | None,
+    ) -> Posted:
         row, new = await self.rows.intend(key, channel, thread_ts, run_id, self.owner)
         if row.ts is not None:
             return Posted(row.ts, now=False)
