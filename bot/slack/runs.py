@@ -16,7 +16,6 @@ import logging
 import os
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 from bot.config.schema import Config
@@ -26,12 +25,12 @@ from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
-from bot.slack.outbox import Outbox
 from bot.slack.publisher import Note, ThreadPublisher
+from bot.slack.republish import republish
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.leases import Leases
-from bot.store.models import Run, RunStatus, as_utc, utcnow
+from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 
 log = logging.getLogger(__name__)
@@ -179,41 +178,20 @@ class RunManager:
             else None
         )
         publisher = await self._open(engine, state, where, run.generation, note)
-        if self.closing or not await self._still_ours(run_id, publisher):
+        if self.closing:
+            await publisher.close()
+            return False
+        if not await self._still_ours(run_id, publisher):
             return False
         log.info("executing run %s in process %s", run_id, os.getpid())
         self._spawn(run_id, engine, publisher, engine.resume(run))
         return True
 
     async def republish(self, grace: float) -> list[int]:
-        """Runs that finished more than ``grace`` seconds ago without their results and
-        sign-off panel in the thread (their process died in between): post them now,
-        once each through the outbox, and let the gate decide. The runs it finished."""
+        """Show what a crash left unshown (bot/slack/republish.py); the runs it finished."""
         if self.gate is None:
             return []
-        outbox = Outbox(self.store, self.slack)
-        cutoff = utcnow() - timedelta(seconds=grace)
-        shown = []
-        for run in await self.gate.gates.undecided_runs():
-            if run.id is None or run.finished_at is None or as_utc(run.finished_at) > cutoff:
-                continue
-            thread = await self.store.get_thread(run.id)
-            if thread is None or await outbox.posted(f"run:{run.id}:panel"):
-                continue
-            report = await self.store.report(run.id)
-            state = RunState.from_report(report, self.settings.report_url(run.id))
-            publisher = ThreadPublisher(
-                self.slack,
-                self.coalescer,
-                self.store,
-                state,
-                thread.channel,
-                generation=run.generation,
-            )
-            await publisher.finish(report)
-            await self.gate.refresh(run.id)
-            shown.append(run.id)
-        return shown
+        return await republish(self.gate, self.slack, self.coalescer, self.settings, grace)
 
     async def follow_cancel_requests(self) -> list[int]:
         """Cancel the runs executing here that someone asked another process to cancel."""

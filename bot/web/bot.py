@@ -78,8 +78,10 @@ class Bot:
                 await _logged("showing what a crash left unshown", self.manager.republish(beat))
                 # A full sweep at start-up and now and then; in between, only the runs
                 # that changed lately (or passed their deadline) are looked at.
-                since = None if now - last_full >= FULL_SWEEP_EVERY else utcnow() - RECENT
-                last_full = now if since is None else last_full
+                full = now - last_full >= FULL_SWEEP_EVERY
+                if full:
+                    last_full = now
+                since = None if full else utcnow() - RECENT
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
             if self.manager.executes:
                 await _logged("following cancel requests", self.manager.follow_cancel_requests())

@@ -1,0 +1,46 @@
+"""Showing what a crash left unshown: a run whose process died between storing its end
+and posting its results and sign-off panel gets them posted once, through the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.gate.actions import Gate
+from bot.settings import Settings
+from bot.slack.client import SlackClient
+from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.outbox import Outbox
+from bot.slack.publisher import ThreadPublisher
+from bot.slack.state import RunState
+from bot.store.models import as_utc, utcnow
+
+
+async def republish(
+    gate: Gate,
+    slack: SlackClient,
+    coalescer: Coalescer[MessageKey],
+    settings: Settings,
+    grace: float,
+) -> list[int]:
+    """Runs that finished more than ``grace`` seconds ago without their results and
+    sign-off panel in the thread (their process died in between): post them now, once
+    each through the outbox, and let the gate decide. The runs it finished."""
+    store = gate.store
+    outbox = Outbox(store, slack)
+    cutoff = utcnow() - timedelta(seconds=grace)
+    shown = []
+    for run in await gate.gates.undecided_runs():
+        if run.id is None or run.finished_at is None or as_utc(run.finished_at) > cutoff:
+            continue
+        thread = await store.get_thread(run.id)
+        if thread is None or await outbox.posted(f"run:{run.id}:panel"):
+            continue
+        report = await store.report(run.id)
+        state = RunState.from_report(report, settings.report_url(run.id))
+        publisher = ThreadPublisher(
+            slack, coalescer, store, state, thread.channel, generation=run.generation
+        )
+        await publisher.finish(report)
+        await gate.refresh(run.id)
+        shown.append(run.id)
+    return shown
