@@ -11,7 +11,15 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bot.store.gate import GateStore
-from bot.store.models import Run, RunStatus, SignOff, utcnow
+from bot.store.models import (
+    DecisionRecord,
+    OutboxMessage,
+    Run,
+    RunStatus,
+    SignOff,
+    SlackThread,
+    utcnow,
+)
 from bot.store.runs import RunStore
 
 
@@ -51,3 +59,38 @@ async def test_a_bounded_sweep_sees_only_recent_activity_and_passed_deadlines(
     assert bounded == {finished_now, signed_now, ancient}
     expired = {r.id for r in await gates.undecided_runs(created_before=now - timedelta(days=1))}
     assert expired == {ancient}
+
+
+async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people(
+    tmp_path: Path,
+) -> None:
+    """Only a finished, undecided run with a thread and no posted panel is unshown; one
+    whose panel was asked for but never answered (no ts) is too."""
+    store = RunStore(f"sqlite:///{tmp_path}/bot.db")
+    now = utcnow()
+    old = now - timedelta(minutes=5)
+    ids: dict[str, int] = {}
+    with Session(store.engine) as session:
+        for name, finished in (("unshown", old), ("shown", old), ("claimed", old),
+                               ("no-thread", old), ("decided", old), ("just-now", now),
+                               ("other-key", old)):  # fmt: skip
+            made = Run(service=name, version="1", environment="staging", plan="p",
+                       base_url="http://x", status=RunStatus.FINISHED, created_at=old,
+                       finished_at=finished)  # fmt: skip
+            session.add(made)
+            session.flush()
+            assert made.id is not None
+            ids[name] = made.id
+            if name != "no-thread":
+                session.add(SlackThread(run_id=made.id, channel="C1", parent_ts="1.0"))
+        session.add(OutboxMessage(key=f"run:{ids['shown']}:panel", run_id=ids["shown"],
+                                  channel="C1", ts="2.0"))  # fmt: skip
+        session.add(OutboxMessage(key=f"run:{ids['claimed']}:panel", run_id=ids["claimed"],
+                                  channel="C1", claimed_by="gone"))  # fmt: skip
+        session.add(OutboxMessage(key=f"run:{ids['other-key']}:results", channel="C1",
+                                  run_id=ids["other-key"], ts="3.0"))  # fmt: skip
+        session.add(DecisionRecord(run_id=ids["decided"], outcome="go", at=now))
+        session.commit()
+
+    found = await GateStore(store).unshown_runs(now - timedelta(seconds=30))
+    assert sorted(r.service for r in found) == ["claimed", "other-key", "unshown"]

@@ -9,10 +9,9 @@ from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
-from bot.slack.outbox import Outbox
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
-from bot.store.models import as_utc, utcnow
+from bot.store.models import utcnow
 
 
 async def republish(
@@ -26,14 +25,12 @@ async def republish(
     sign-off panel in the thread (their process died in between): post them now, once
     each through the outbox, and let the gate decide. The runs it finished."""
     store = gate.store
-    outbox = Outbox(store, slack)
-    cutoff = utcnow() - timedelta(seconds=grace)
     shown = []
-    for run in await gate.gates.undecided_runs():
-        if run.id is None or run.finished_at is None or as_utc(run.finished_at) > cutoff:
-            continue
+    finished_before = utcnow() - timedelta(seconds=grace)
+    for run in await gate.gates.unshown_runs(finished_before):
+        assert run.id is not None
         thread = await store.get_thread(run.id)
-        if thread is None or await outbox.posted(f"run:{run.id}:panel"):
+        if thread is None:
             continue
         report = await store.report(run.id)
         state = RunState.from_report(report, settings.report_url(run.id))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import String, and_, cast, exists, literal, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
@@ -16,10 +16,12 @@ from bot.store.models import (
     AttestationTick,
     CheckRecord,
     DecisionRecord,
+    OutboxMessage,
     ProductionOutcome,
     Run,
     RunStatus,
     SignOff,
+    SlackThread,
     Waiver,
 )
 from bot.store.runs import RunStore
@@ -137,6 +139,33 @@ class GateStore:
                 wanted.append(col(Run.created_at) < created_before)
             if wanted:
                 query = query.where(or_(*wanted))
+            return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    async def unshown_runs(self, finished_before: datetime) -> list[Run]:
+        """Undecided runs that finished before ``finished_before`` and have a thread but no
+        posted sign-off panel (``run:N:panel`` in the outbox): a process died between
+        storing the end and showing it. One query, whatever the number of runs waiting
+        on people, so that looking for them every few seconds stays cheap."""
+        panel_key = literal("run:") + cast(col(Run.id), String) + literal(":panel")
+        shown = exists().where(
+            and_(
+                col(OutboxMessage.run_id) == col(Run.id),
+                col(OutboxMessage.key) == panel_key,
+                col(OutboxMessage.ts).is_not(None),
+            )
+        )
+        threaded = exists().where(col(SlackThread.run_id) == col(Run.id))
+
+        def work(session: Session) -> list[Run]:
+            query = select(Run).where(
+                Run.status == RunStatus.FINISHED,
+                col(Run.finished_at) < finished_before,
+                col(Run.id).not_in(select(DecisionRecord.run_id)),
+                threaded,
+                ~shown,
+            )
             return list(session.exec(query))
 
         return await self.store.call(work)
