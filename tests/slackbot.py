@@ -86,6 +86,7 @@ async def running_bot(
     update_interval: float = 0.2,
     web: bool = False,
     web_roles: tuple[str, ...] = (),
+    lease_ttl: float = 30.0,
 ) -> AsyncIterator[Harness]:
     """The bot and a stand-in; ``web=True`` makes the bot's public URL its real address, so
     that Sign in with Slack (pointed at the stand-in) returns to it."""
@@ -107,6 +108,7 @@ async def running_bot(
         web_roles=web_roles,
         session_secret="test-session-secret",
         metrics_token=METRICS_TOKEN,
+        lease_ttl=lease_ttl,
     )
     bot = build_bot(settings, load_config(config_path))
     server = StandInServer(create_app(bot))

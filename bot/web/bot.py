@@ -11,10 +11,11 @@ import logging
 import math
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from bot.config.loader import load_config
 from bot.config.schema import Config
@@ -54,17 +55,32 @@ class Bot:
     gate: Gate
     reminders: Reminders
     scheduler: ReminderScheduler
-    _duties: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, *, schedule: bool = True) -> None:
         """Background duties: renew this process's leases; when it executes runs, claim
         the runs nobody holds (new ones queued by a replica that only acks, or resumed
         ones whose owner stopped) and follow cancel requests; decide and announce what a
         deadline or a crash left undecided or unannounced. With ``schedule``, the
-        reminder jobs too (digests, nudges, warnings, deadlines: bot/web/scheduler.py)."""
-        self._duties = asyncio.create_task(self._duties_forever())
+        reminder jobs too (digests, nudges, warnings, deadlines: bot/web/scheduler.py).
+
+        The heartbeat has a task of its own: the other duties wait on Slack (a resumed
+        run's note, an announcement, each behind the channel's one message a second), and
+        a lease renewed only between them expired under a live owner, so that another
+        process resumed a run still executing here (``bench/chaos.py`` saw checks run
+        twice)."""
+        self._tasks = [
+            asyncio.create_task(self._heartbeat_forever()),
+            asyncio.create_task(self._duties_forever()),
+        ]
         if schedule:
             self.scheduler.start()
+
+    async def _heartbeat_forever(self) -> None:
+        beat = self.manager.leases.ttl / 3
+        while True:
+            await _logged("renewing leases", self.manager.heartbeat())
+            await asyncio.sleep(beat)
 
     async def _duties_forever(self) -> None:
         beat = self.manager.leases.ttl / 3
@@ -74,7 +90,6 @@ class Bot:
             now = time.monotonic()
             if now - last_beat >= beat:
                 last_beat = now
-                await _logged("renewing leases", self.manager.heartbeat())
                 await _logged("showing what a crash left unshown", self.manager.republish(beat))
                 # A full sweep at start-up and now and then; in between, only the runs
                 # that changed lately (or passed their deadline) are looked at.
@@ -89,11 +104,25 @@ class Bot:
             await asyncio.sleep(poll)
 
     async def aclose(self) -> None:
-        if self._duties is not None:
-            self._duties.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.scheduler.aclose()
         await self.manager.aclose()
         await self.slack.aclose()
+
+
+class _TokenUnusedFilter(logging.Filter):
+    """Drops Bolt's "`token` will be unused" warning: Bolt reads SLACK_BOT_TOKEN itself
+    and warns beside our client, which does use the token; operators would chase it at
+    every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
+if not any(isinstance(f, _TokenUnusedFilter) for f in _BOLT_LOG.filters):
+    _BOLT_LOG.addFilter(_TokenUnusedFilter())
 
 
 async def _logged(what: str, work: Awaitable[object]) -> None:
