@@ -18,6 +18,8 @@ printed in one block:
   with more than one attempt, or a target path served more often than the plan allows
   (the target's own /metrics; a check interrupted by a kill may run again, and only
   those are allowed to);
+- leases lost by a live replica: a process that stalled past its lease while another
+  resumed its run (the serve logs' "lost ... lease" lines; a check then may run twice);
 - sign-offs lost: an acknowledged Approve click (HTTP 200) whose signature is not in the
   database and whose clicker was not told privately that it did not count;
 - duplicate messages: the stand-in's messages sharing an outbox key (every bot message
@@ -98,6 +100,7 @@ HTTP_CHECKS = {"version": ("/version", 1), "items": ("/api/items", 2),
                "item": ("/api/items/{id}", 1), "health": ("/healthz", 1)}  # fmt: skip
 """Each light check of the plan: the target route it alone requests, and how often."""
 CHECKS = ("version", "items", "load", "item", "health")
+LEASE_LOST = re.compile(r"lost the lease of run|lost its lease mid-run")
 FINAL = {"passed", "failed", "error", "skipped", "interrupted", "warning"}
 MODES = ("random moment", "after a click", "mid load test", "mid check")
 ORPHAN_GRACE = 3.0
@@ -598,6 +601,13 @@ class Chaos:
         lost = [c for c in missing if c not in told]
         unacked = [c for c in f.clicks if c.status != 200]
         orphans_end = self.locust_at_end
+        # a live process that stalled past its lease (another resumed the run meanwhile)
+        lost_leases = [
+            f"{log.name}: {line.strip()}"
+            for log in sorted(self.tmp.glob("serve-*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if LEASE_LOST.search(line)
+        ]
         lost_runs = [s for s, r in f.releases.items() if r is None]
         modes = Counter(k.mode for k in f.kills)
         interrupted_total = sum(len(k.interrupted) for k in f.kills)
@@ -622,6 +632,8 @@ class Chaos:
             f" (final results changed {len(f.changed_results)}, checks with >1 attempt "
             f"{len(attempts)}, target paths over the plan {len(over)})",
             f"  target /metrics vs plan     {'; '.join(path_lines)}",
+            f"leases lost by a live replica {len(lost_leases)}"
+            + (f" ({'; '.join(lost_leases)})" if lost_leases else ""),
             f"sign-offs lost                {len(lost)} (acked clicks {len(acked)}, not acked "
             f"{len(unacked)}, acked but refused and told privately {len(told)})",
             f"duplicate messages            {sum(n - 1 for n in duplicates.values())} "
