@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from bot.config.loader import load_config
 from bot.engine.runner import INTERRUPTED, Engine, RunRequest
 from bot.store.leases import Leases
-from bot.store.models import CheckRecord, RunStatus
+from bot.store.models import CheckRecord, RunStatus, utcnow
 from bot.store.runs import LeaseLost, RunStore
 from checks.base import Status
 from tests.kinds import ScriptedCheck
@@ -37,8 +37,8 @@ SLACK_REQUEST = RunRequest("svc", "1", "staging", source="slack")
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -103,8 +103,10 @@ async def test_finished_runs_are_never_claimed(tmp_path: Path) -> None:
 
 async def claim_race(url: str, run_id: int, contenders: int) -> list[bool]:
     store = RunStore(url)
-    stale = Clock()
-    stale.advance(3600)  # every contender sees the original lease as long expired
+    # every contender sees the original lease (stamped on the real clock) as long expired;
+    # a fixed date here made the race have no winner once that date was past
+    stale = Clock(utcnow())
+    stale.advance(3600)
     return list(
         await asyncio.gather(
             *(Leases(store, f"r{i}", clock=stale).claim(run_id) for i in range(contenders))
