@@ -47,7 +47,7 @@ from bot.slack.render_decision import (
     waive_modal,
 )
 from bot.slack.runs import RunManager
-from handlers.payloads import Click, Salvaged, Submission, Unreadable, read
+from handlers.payloads import Click, Salvaged, Submission, Unreadable, check_bolt_can_read, read
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
@@ -127,6 +127,7 @@ class Readable(AsyncMiddleware):
     ) -> BoltResponse | None:
         try:
             req.context["interaction"] = read(req.body)
+            check_bolt_can_read(req.body)
         except Unreadable as bad:
             who = bad.salvaged.user or "someone"
             log.warning("could not read a %s from %s: %s", bad.kind, who, bad.why)

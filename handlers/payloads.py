@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from slack_bolt.request import payload_utils as bolt
 
 from bot.gate.view import Target
 from bot.slack.actions import (
@@ -188,6 +189,27 @@ def read(body: Any) -> Click | Submission | None:
             return None
         return _validated(Submission, body, "modal", _target_of(view, "private_metadata"))
     return None
+
+
+BOLT_READERS = (
+    bolt.to_options, bolt.to_shortcut, bolt.to_action, bolt.to_view, bolt.to_command,
+    bolt.to_event, bolt.to_message, bolt.to_step,
+)  # fmt: skip
+"""What Bolt reads out of every payload to build a listener's arguments, unguarded:
+``to_step`` reads ``view["type"]`` of any view submission (Slack always sends one; a view
+without it was a KeyError in Bolt and a 500, found by tests/test_hostile_property.py)."""
+
+
+def check_bolt_can_read(body: Any) -> None:
+    """Unreadable when Bolt's own readers would raise on ``body``."""
+    if not isinstance(body, dict):
+        return
+    for reader in BOLT_READERS:
+        try:
+            reader(body)
+        except Exception as exc:
+            why = f"Bolt cannot read it ({type(exc).__name__} in {reader.__name__})"
+            raise Unreadable("payload", why, salvage(body, None)) from None
 
 
 def _validated(model: type[M], body: dict[str, Any], kind: str, target: Target | None) -> M:

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT_MODAL, WAIVE
-from handlers.payloads import DB_INT, Click, Submission, Unreadable, parse_target, read
+from handlers.payloads import (
+    DB_INT,
+    Click,
+    Submission,
+    Unreadable,
+    check_bolt_can_read,
+    parse_target,
+    read,
+)
 from tests.hostile_bot import form, quick_bot, state, tracebacks
 from tests.slackbot import CHANNEL, Harness
 
@@ -45,6 +53,7 @@ def view_payload(metadata: str = "1:1:sre", text: str = "not ready at all") -> d
         "trigger_id": f"T{n}",
         "view": {
             "id": f"V{n}",
+            "type": "modal",
             "callback_id": REJECT_MODAL,
             "private_metadata": metadata,
             "hash": f"h{n}",
@@ -87,6 +96,12 @@ MALFORMED_VIEWS = {
     "values not a dict": replaced(view_payload(), [1], "view", "state", "values"),
     "run id too big": view_payload(metadata=f"{DB_INT + 1}:1:sre"),
     "no user": without(view_payload(), "user"),
+    # Slack's views always carry a type; without it Bolt's listener arguments raised a
+    # KeyError (a 500 with a traceback; found by tests/test_hostile_property.py)
+    "no view type": without(view_payload(), "view", "type"),
+    "not ours, no view type": replaced(
+        without(view_payload(), "view", "type"), "other", "view", "callback_id"
+    ),
 }
 
 
@@ -114,6 +129,7 @@ def test_malformed_payloads_are_unreadable_with_what_can_be_salvaged(name: str) 
     payload = MALFORMED_VIEWS[name[5:]] if name.startswith("view ") else MALFORMED_CLICKS[name]
     with pytest.raises(Unreadable) as caught:
         read(payload)
+        check_bolt_can_read(payload)
     salvaged = caught.value.salvaged
     if "user" in payload and isinstance(payload["user"].get("id"), str):
         assert salvaged.user == SRE
