@@ -1,6 +1,7 @@
 """Two `preprod serve` replicas on one real PostgreSQL, commands spread over both: every
-run executes on exactly one of them, once; a cancel sent to the replica that does not
-execute the run reaches its owner through the database."""
+run executes on exactly one of them, once, and survives a SIGTERM of its replica; a
+cancel sent to the replica that does not execute the run reaches its owner through the
+database."""
 
 from __future__ import annotations
 
@@ -15,87 +16,13 @@ from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 from tests.support.workspace import CHANNEL
 
-PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: quick}}
-  perf: {{base_url: {url}, plan: long}}
-plans:
-  quick:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-      - {{id: health, type: http, requests: [{{path: /healthz}}]}}
-  long:
-    checks:
-      - id: soak
-        type: http
-        timeout: 60s
-        requests: [{paths}]
-"""
-RUNS = 6
-
-
-async def test_two_replicas_execute_each_run_once_and_cancel_through_the_database(
-    target_factory: Callable[..., RunningTarget], tmp_path: Path, postgres_database: str
-) -> None:
-    target = target_factory("slow")  # /api/items takes 1.2 s; /version and /healthz are quick
-    config = tmp_path / "preprod.yml"
-    paths = ", ".join(["{path: /api/items}"] * 20)
-    config.write_text(PLAN.format(url=target.http_url, paths=paths))
-    async with bots(config, tmp_path, database_url=postgres_database) as group:
-        a, b = group.serve(), group.serve()
-        for n in range(RUNS):
-            ack = await group.command((a, b)[n % 2], f"start svc-{n} 1.0.{n} staging")
-            assert "Starting the validation" in ack
-
-        def statuses() -> list[object]:
-            return [s for (s,) in group.query("SELECT status FROM run ORDER BY id")]
-
-        await until(lambda: statuses() == ["FINISHED"] * RUNS)
-        assert served(target, "/version") == RUNS, "a check ran twice (or not at all)"
-        assert served(target, "/healthz") == RUNS, "a check ran twice (or not at all)"
-        attempts = group.query("SELECT run_id, check_id, count(*), max(attempt) FROM checkrecord"
-                               " GROUP BY run_id, check_id")  # fmt: skip
-        assert len(attempts) == 2 * RUNS and {row[2:] for row in attempts} == {(1, 1)}
-        executed = re.findall(r"executing run (\d+) in process", group.logs())
-        assert sorted(map(int, executed)) == list(range(1, RUNS + 1)), executed
-        await until(lambda: len(group.parents()) == RUNS)
-        parents = group.parents()
-        assert len({p.ts for p in parents}) == RUNS
-        for parent in parents:
-            await until(lambda p=parent: any(t.startswith("Results for") for t in group.thread(p)))  # type: ignore[misc]
-            assert sum(t.startswith("Results for") for t in group.thread(parent)) == 1
-
-        # a long run started on `a`, cancelled through `b`
-        await group.command(a, "start svc-long 2.0.0 perf")
-        long_id = RUNS + 1
-        owner = f"SELECT lease_owner FROM run WHERE id = {long_id}"
-        await until(lambda: served(target, "/api/items") >= 1)
-        assert f":{a.proc.pid}:" in str(group.query(owner)[0][0]), "a executes the long run"
-        ack = await group.command(b, f"cancel {long_id}")
-        assert f"Cancel of run #{long_id} requested" in ack, ack
-        took = await until(
-            lambda: group.query(f"SELECT status FROM run WHERE id = {long_id}") == [("CANCELLED",)],
-            timeout=10,
-        )
-        assert took < 5.0, f"the owner took {took:.1f}s to follow the cancel"
-        assert served(target, "/api/items") < 10, "the cancelled check went on"
-        parent = group.parents()[-1]
-        await until(lambda: any("cancelled by" in t for t in group.thread(parent)))
-        assert sum("cancelled by <@U0RM>" in t for t in group.thread(parent)) == 1
-        ack = await group.command(b, f"cancel {long_id}")
-        assert "is not running (it is cancelled)" in ack, ack
-        assert "Traceback" not in group.logs(), group.logs()
-
-
 SPREAD_PLAN = """\
 channel: C0RELEASES
 roles: {{sre: {{members: [U0SRE1]}}}}
 policy: {{required_signoffs: [sre]}}
 environments:
   staging: {{base_url: {url}, plan: p}}
+  perf: {{base_url: {url}, plan: long}}
 plans:
   p:
     checks:
@@ -104,6 +31,12 @@ plans:
         type: http
         timeout: 30s
         requests: [{{path: /api/items}}, {{path: /api/items}}]
+  long:
+    checks:
+      - id: soak
+        type: http
+        timeout: 60s
+        requests: [{paths}]
 """
 SPREAD_RUNS = 10
 
@@ -114,10 +47,12 @@ async def test_ten_runs_on_two_replicas_survive_a_sigterm_and_are_announced_once
     """Ten concurrent runs started on two replicas; one replica is stopped (SIGTERM) in
     the middle of its runs and the other finishes them; the approvals are clicked on two
     replicas. Every run is decided and announced once, with one parent each, and no check
-    that had passed before the SIGTERM ran again."""
+    that had passed before the SIGTERM ran again. Then a long run started on one replica
+    is cancelled through the other."""
     target = target_factory("slow")  # each /api/items takes 1.2 s
     config = tmp_path / "preprod.yml"
-    config.write_text(SPREAD_PLAN.format(url=target.http_url))
+    paths = ", ".join(["{path: /api/items}"] * 20)
+    config.write_text(SPREAD_PLAN.format(url=target.http_url, paths=paths))
     async with bots(config, tmp_path, database_url=postgres_database) as group:
         a, b = group.serve(), group.serve()
         for n in range(SPREAD_RUNS):
@@ -168,5 +103,28 @@ async def test_ten_runs_on_two_replicas_survive_a_sigterm_and_are_announced_once
             assert sum(t.startswith("Results for") for t in thread) == 1, thread
         validations = [m for m in channel.messages if m.text.startswith("Pre-production")]
         assert len(validations) == SPREAD_RUNS, "a parent message was posted twice"
+        executed = re.findall(r"executing run (\d+) in process", group.logs())
+        assert set(map(int, executed)) == set(range(1, SPREAD_RUNS + 1)), executed
+
+        # a long run started on `b`, cancelled through `c`
+        before = served(target, "/api/items")
+        await group.command(b, "start svc-long 2.0.0 perf")
+        long_id = SPREAD_RUNS + 1
+        owner = f"SELECT lease_owner FROM run WHERE id = {long_id}"
+        await until(lambda: served(target, "/api/items") > before)
+        assert f":{b.pid}:" in str(group.query(owner)[0][0]), "b executes the long run"
+        ack = await group.command(c, f"cancel {long_id}")
+        assert f"Cancel of run #{long_id} requested" in ack, ack
+        took = await until(
+            lambda: group.query(f"SELECT status FROM run WHERE id = {long_id}") == [("CANCELLED",)],
+            timeout=10,
+        )
+        assert took < 5.0, f"the owner took {took:.1f}s to follow the cancel"
+        assert served(target, "/api/items") - before < 10, "the cancelled check went on"
+        parent = group.parents()[-1]
+        await until(lambda: any("cancelled by" in t for t in group.thread(parent)))
+        assert sum("cancelled by <@U0RM>" in t for t in group.thread(parent)) == 1
+        ack = await group.command(c, f"cancel {long_id}")
+        assert "is not running (it is cancelled)" in ack, ack
         assert group.locust() == []
         assert "Traceback" not in group.logs(), group.logs()
