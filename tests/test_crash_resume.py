@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 
-from slack_standin.workspace import Channel
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 from tests.support.workspace import CHANNEL
@@ -96,24 +95,27 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
     not its ack got out), and an approval that was not stored was never acknowledged."""
     config = tmp_path / "preprod.yml"
     config.write_text(DECIDING_PLAN.format(url=healthy_target.http_url))
+    delays = (0.0, 0.02, 0.05)
     async with bots(config, tmp_path, lease_ttl=1.5) as group:
         serve = group.serve()
-        for number, delay in enumerate((0.0, 0.02, 0.05), start=1):
-            service = f"svc{number}"
+        channel = group.standin.channel(CHANNEL)
+        services = [f"svc{number}" for number in range(1, len(delays) + 1)]
+        for service in services:  # every run waits for its approval before the first kill
             await group.standin.send_command(
                 f"start {service} 1.0 staging", user_id="U0RM", channel_id=CHANNEL
             )
-            channel = group.standin.channel(CHANNEL)
 
-            def panel(service: str = service, channel: Channel = channel) -> str | None:
-                parent = next((m for m in channel.messages if service in m.text), None)
-                if parent is None:
-                    return None
-                found = [m for m in group.standin.thread(CHANNEL, parent.ts) if m.button_labels()]
-                return found[0].ts if found else None
+        def panel(service: str) -> str | None:
+            parent = next((m for m in channel.messages if service in m.text), None)
+            if parent is None:
+                return None
+            found = [m for m in group.standin.thread(CHANNEL, parent.ts) if m.button_labels()]
+            return found[0].ts if found else None
 
-            await until(lambda: panel() is not None, timeout=60)
-            ts = panel()
+        await until(lambda: all(panel(s) is not None for s in services), timeout=60)
+        stored = []
+        for number, (service, delay) in enumerate(zip(services, delays, strict=True), start=1):
+            ts = panel(service)
             assert ts is not None
             click = asyncio.create_task(
                 group.standin.click("U0SRE1", ts, CHANNEL, "signoff_approve")
@@ -129,8 +131,10 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
             if signed == [(0,)]:
                 assert not acked, "an acknowledged click was lost"
                 continue  # the clicker saw the click fail and nothing counts
-            # Stored: it counts even when the kill cut off its ack on the way out (the
-            # clicker saw an error, then sees the announcement): decided and announced once.
+            stored.append((number, service, ts))
+        # Stored: it counts even when the kill cut off its ack on the way out (the clicker
+        # saw an error, then sees the announcement): decided and announced once.
+        for number, service, ts in stored:
             await until(
                 lambda n=number: (
                     group.query(
