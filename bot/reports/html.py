@@ -6,9 +6,11 @@ plain layout; Jinja2 autoescaping covers everything user-controlled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -171,8 +173,18 @@ def _gate(record: GateRecord | None) -> GateView | None:
     )
 
 
+def audit_details(details: Mapping[str, Any]) -> str:
+    """An event's details as one line, ``key: value; ...`` by key; empty fields (no
+    reason, no reasons, no note) are left out rather than shown as ``reason: ;``."""
+    return "; ".join(
+        f"{key}: {_detail(value)}"
+        for key, value in sorted(details.items())
+        if value is not None and value != "" and value != [] and value != {}
+    )
+
+
 def _audit(line: AuditLine) -> AuditView:
-    details = "; ".join(f"{k}: {_detail(v)}" for k, v in sorted(line.details.items()))
+    details = audit_details(line.details)
     return AuditView(
         seq=line.seq,
         at=format_time(line.at),

@@ -45,6 +45,27 @@ def _labels(labels: Sequence[str]) -> str:
     )
 
 
+def time_unit(longest: float) -> tuple[float, str]:
+    """The unit a time axis whose top is ``longest`` seconds reads best in: seconds under
+    two minutes, minutes under two hours, hours beyond (not "0 min" for short cycles)."""
+    if longest < 120:
+        return 1.0, "s"
+    if longest < 7200:
+        return 60.0, "min"
+    return 3600.0, "h"
+
+
+def duration_chart(title: str, labels: Sequence[str], seconds: Sequence[float | None]) -> Markup:
+    """A line of durations, in the unit their longest reads best in."""
+    per, unit = time_unit(max((s for s in seconds if s is not None), default=0.0))
+    return line_chart(title, labels, [None if s is None else s / per for s in seconds], unit)
+
+
+def _amount(value: float) -> str:
+    """An axis value: whole above ten, one decimal below it (``0.5``, not ``0``)."""
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
 def line_chart(
     title: str, labels: Sequence[str], values: Sequence[float | None], unit: str
 ) -> Markup:
@@ -74,7 +95,7 @@ def line_chart(
         f"{label}: {'none' if v is None else f'{v:.1f} {unit}'}"
         for label, v in zip(labels, values, strict=True)
     )
-    return _frame(title, summary, body + _labels(labels), f"{top:.0f} {unit}")
+    return _frame(title, summary, body + _labels(labels), f"{_amount(top)} {unit}")
 
 
 def bar_chart(

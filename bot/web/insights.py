@@ -18,7 +18,7 @@ from bot.reports.insights import Insights, as_json, compute
 from bot.store.insights import insight_rows
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
-from bot.web.charts import bar_chart, line_chart
+from bot.web.charts import bar_chart, duration_chart
 from bot.web.pages import templates
 from bot.web.signin import SignIn, WebUser
 
@@ -117,9 +117,8 @@ class InsightsPages:
         except PeriodError as exc:
             return HTMLResponse(f"<h1>Insights</h1><p>{escape(str(exc))}</p>", status_code=400)
         labels = [p.start.strftime("%m-%d") for p in insights.trend]
-        minutes = [None if p.cycle_median is None else p.cycle_median / 60 for p in insights.trend]
         charts = [
-            line_chart("Median cycle time", labels, minutes, "min"),
+            duration_chart("Median cycle time", labels, [p.cycle_median for p in insights.trend]),
             bar_chart(
                 "Decisions",
                 labels,

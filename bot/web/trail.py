@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot.reports.html import audit_details
 from bot.store.audit import AuditLog
 from bot.store.runs import RunStore
 
@@ -39,7 +40,7 @@ class StoredAuditTrail:
                 at=entry.at,
                 actor=entry.actor,
                 action=entry.action,
-                detail=", ".join(f"{key}: {value}" for key, value in entry.details.items()),
+                detail=audit_details(entry.details),
                 digest=entry.hash[:12],
             )
             for entry in await self.log.events(run_id)
