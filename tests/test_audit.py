@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, insert
 
 from bot.audit.chain import GENESIS, Action, Entry, Tamper, digest, seal, verify
 from bot.cli.main import main
 from bot.store.audit import AuditLog, Note
-from bot.store.models import Run, RunStatus
+from bot.store.models import AuditEvent, Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from examples.processes import ROOT
@@ -196,6 +197,71 @@ def _tamper_and_verify(url: str, tampering: str, capsys: pytest.CaptureFixture[s
     code, output = audit_verify(url, capsys)
     assert code == 1, output
     assert named in output, output
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
+def test_verify_names_the_event_across_page_boundaries(tampering: str, tmp_path: Path) -> None:
+    """Two events a page: every tampering straddles a page edge, and is named the same."""
+    url = f"sqlite:///{tmp_path}/paged.db"
+    seeded(url).engine.dispose()
+    statements, named = TAMPERINGS[tampering]
+    with Database(url) as db:
+        for statement in statements:
+            db.query(statement)
+    store = RunStore(url)
+    log = AuditLog(store)
+    whole = verify(asyncio.run(log.events()))  # every event in memory, as before
+    assert whole.problem is not None and named.split(": ", 1)[1] in whole.problem.message
+    for page in (1, 2, 3):
+        assert asyncio.run(log.verify(page=page)) == whole, page
+    store.engine.dispose()
+
+
+LONG = 2500
+"""Events in the long chain: two full pages of a thousand and a part."""
+
+
+def long_chain(url: str) -> RunStore:
+    """A chain of :data:`LONG` events, written in bulk."""
+    store = RunStore(url)
+    rows = [{**vars(entry), "details": dict(entry.details)} for entry in chain(LONG)]
+    with store.engine.begin() as conn:
+        conn.execute(insert(AuditEvent), rows)
+    return store
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_verify_streams_a_chain_longer_than_a_page(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/long.db"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
+    store = long_chain(url)
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM auditevent" in statement:
+            reads.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    log = AuditLog(store)
+    result = asyncio.run(log.verify())
+    assert result.ok and result.count == LONG and result.head is not None
+    assert result.head.seq == LONG
+    assert len(reads) == 3  # three pages of at most a thousand, none of the whole table
+    assert all("LIMIT" in statement for statement in reads), reads
+    with Database(url) as db:
+        db.query("UPDATE auditevent SET actor = 'U0MALLORY' WHERE seq = 1777")
+    reads.clear()
+    broken = asyncio.run(log.verify())
+    assert broken.problem is not None and broken.problem.kind is Tamper.CHANGED
+    assert "event #1777 gate.signoff on run 1 by U0MALLORY" in broken.problem.message
+    assert broken.head is not None and broken.head.seq == 1776 and broken.count == LONG
+    assert all("LIMIT" in statement for statement in reads), reads
+    store.engine.dispose()
 
 
 def test_appends_from_many_connections_keep_one_chain(

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 GENESIS = "0" * 64
 """The previous hash of the first event."""
@@ -178,38 +178,88 @@ class Verification:
         return self.problem is None
 
 
+class Links(Protocol):
+    """Events found by their links, for naming what broke the chain (a walk keeps only
+    the event before; the database answers these from its unique indexes)."""
+
+    def with_hash(self, hash: str) -> Entry | None:
+        """The event whose own hash is ``hash``."""
+        ...
+
+    def following(self, prev_hash: str, after: int | None = None) -> Entry | None:
+        """The first event (numbered above ``after``, if given) that follows ``prev_hash``."""
+        ...
+
+    def next_after(self, seq: int) -> Entry | None:
+        """The event numbered next above ``seq``."""
+        ...
+
+
+class Listed:
+    """:class:`Links` over events held in memory, in sequence order."""
+
+    def __init__(self, ordered: Sequence[Entry]) -> None:
+        self.ordered = ordered
+        self.by_hash = {e.hash: e for e in ordered}
+
+    def with_hash(self, hash: str) -> Entry | None:
+        return self.by_hash.get(hash)
+
+    def following(self, prev_hash: str, after: int | None = None) -> Entry | None:
+        return next(
+            (
+                e
+                for e in self.ordered
+                if e.prev_hash == prev_hash and (after is None or e.seq > after)
+            ),
+            None,
+        )
+
+    def next_after(self, seq: int) -> Entry | None:
+        return next((e for e in self.ordered if e.seq > seq), None)
+
+
 def verify(entries: Sequence[Entry], head: str | None = None) -> Verification:
     """Walk ``entries`` in sequence order; the first problem, named. With ``head`` (a hash
     recorded earlier), the chain must still contain that event."""
     ordered = sorted(entries, key=lambda e: e.seq)
+    return walk(ordered, Listed(ordered), head)
+
+
+def walk(ordered: Iterable[Entry], links: Links, head: str | None = None) -> Verification:
+    """:func:`verify` over events streamed in sequence order (a page at a time from the
+    database), holding only the event before: ``links`` finds the others a diagnosis
+    names."""
     expected_prev, expected_seq = GENESIS, 1
-    for i, entry in enumerate(ordered):
+    count, last, seen_head = 0, None, head is None or head == GENESIS
+    events = iter(ordered)
+    for entry in events:
+        count += 1
         intact = (
             entry.prev_hash == expected_prev
             and entry.seq == expected_seq
             and digest(entry) == entry.hash
         )
         if not intact:
-            problem = _diagnose(ordered, i, expected_prev, expected_seq)
-            return Verification(len(ordered), ordered[i - 1] if i else None, problem)
+            problem = _diagnose(entry, last, expected_prev, expected_seq, links)
+            return Verification(count + sum(1 for _ in events), last, problem)
         expected_prev, expected_seq = entry.hash, entry.seq + 1
-    last = ordered[-1] if ordered else None
-    if head is not None and head != GENESIS and all(e.hash != head for e in ordered):
+        last, seen_head = entry, seen_head or entry.hash == head
+    if not seen_head:
+        assert head is not None
         end = f"#{last.seq}" if last else "nothing"
         message = (
             f"the recorded head {head[:16]}… is not in the chain, which ends at {end}: "
             "events after it were deleted, or the chain was rewritten"
         )
         problem = Problem(Tamper.TRUNCATED, last.seq + 1 if last else 1, message)
-        return Verification(len(ordered), last, problem)
-    return Verification(len(ordered), last)
+        return Verification(count, last, problem)
+    return Verification(count, last)
 
 
-def _diagnose(ordered: Sequence[Entry], i: int, prev: str, seq: int) -> Problem:
-    """Name what happened at ``ordered[i]``, the first event that does not follow
-    ``prev`` as number ``seq``."""
-    entry = ordered[i]
-    position = {e.hash: n for n, e in enumerate(ordered)}
+def _diagnose(entry: Entry, before: Entry | None, prev: str, seq: int, links: Links) -> Problem:
+    """Name what happened at ``entry``, the first event that does not follow ``prev`` as
+    number ``seq`` (``before`` is the intact event before it)."""
     if entry.prev_hash == prev:
         if entry.seq != seq:
             return _missing(seq, entry)
@@ -218,41 +268,42 @@ def _diagnose(ordered: Sequence[Entry], i: int, prev: str, seq: int) -> Problem:
             entry.seq,
             f"event {entry.describe()} was changed: its content no longer matches its hash",
         )
-    followed = position.get(entry.prev_hash)
-    if followed is not None and followed < i - 1:
-        extra = ordered[followed + 1]
+    followed = links.with_hash(entry.prev_hash)
+    if followed is not None and before is not None and followed.seq < before.seq:
+        extra = links.next_after(followed.seq)
+        assert extra is not None  # ``before`` at least comes after it
         return Problem(
             Tamper.INSERTED,
             extra.seq,
             f"event {extra.describe()} was inserted: the event after it "
-            f"({_was(entry)}) follows #{ordered[followed].seq}",
+            f"({_was(entry)}) follows #{followed.seq}",
         )
-    if followed is not None and followed > i:
+    if followed is not None and followed.seq > entry.seq:
         return Problem(
             Tamper.REORDERED,
             entry.seq,
             f"event {entry.describe()} is out of order: it follows "
-            f"{ordered[followed].describe()}, which comes later",
+            f"{followed.describe()}, which comes later",
         )
-    successor = next((n for n in range(i + 1, len(ordered)) if ordered[n].prev_hash == prev), None)
+    successor = links.following(prev, after=entry.seq)
     if successor is not None:
-        kind = Tamper.REORDERED if entry.hash in {e.prev_hash for e in ordered} else Tamper.INSERTED
+        followed_by = links.following(entry.hash)
+        kind = Tamper.REORDERED if followed_by is not None else Tamper.INSERTED
         verb = "is out of order" if kind is Tamper.REORDERED else "was inserted"
         return Problem(
             kind,
             entry.seq,
             f"event {entry.describe()} {verb}: the event that follows "
-            f"#{seq - 1 if seq > 1 else 'the start'} is {ordered[successor].describe()}",
+            f"#{seq - 1 if seq > 1 else 'the start'} is {successor.describe()}",
         )
     original = _original_seq(entry)
     if entry.seq > seq or (original is not None and original > seq):
         return _missing(seq, entry, original)
-    if digest(entry) == entry.hash and i > 0:
-        changed = ordered[i - 1]
+    if digest(entry) == entry.hash and before is not None:
         return Problem(
             Tamper.CHANGED,
-            changed.seq,
-            f"event {changed.describe()} was changed (and re-hashed): the next event follows "
+            before.seq,
+            f"event {before.describe()} was changed (and re-hashed): the next event follows "
             "a different version of it",
         )
     return Problem(

@@ -8,7 +8,7 @@ advisory lock, SQLite its single writer lock, before the head is read; the uniqu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,12 +19,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, verify
+from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, walk
 from bot.store.models import AuditEvent, ConfigSnapshot, as_utc, utcnow
 
 if TYPE_CHECKING:
     from bot.store.runs import RunStore
 
+PAGE = 1000
+"""Events read at a time when the chain is verified."""
 LOCK_KEY = 0x70726570  # "prep": the advisory lock that serialises appends on PostgreSQL
 RETRIES = 5
 
@@ -177,8 +179,51 @@ class AuditLog:
 
         return await self.store.call(work)
 
-    async def verify(self, head: str | None = None) -> Verification:
-        return verify(await self.events(), head)
+    async def verify(self, head: str | None = None, page: int = PAGE) -> Verification:
+        """Walk the whole chain ``page`` events at a time (keyset pages by sequence
+        number), holding one page: a trail of millions of events verifies in bounded
+        memory. A break is diagnosed through the indexes on ``hash`` and ``prev_hash``."""
+
+        def work(session: Session) -> Verification:
+            return walk(_pages(session, page), StoredLinks(session), head)
+
+        return await self.store.call(work)
 
     async def config(self, digest: str) -> ConfigSnapshot | None:
         return await self.store.call(lambda session: session.get(ConfigSnapshot, digest))
+
+
+def _pages(session: Session, size: int) -> Iterator[Entry]:
+    """Every event in sequence order, read ``size`` at a time after the last one read."""
+    after: int | None = None
+    while True:
+        query = select(AuditEvent).order_by(col(AuditEvent.seq)).limit(size)
+        if after is not None:
+            query = query.where(col(AuditEvent.seq) > after)
+        rows = [entry(row) for row in session.exec(query)]
+        session.expunge_all()  # the identity map would otherwise hold every page
+        yield from rows
+        if len(rows) < size:
+            return
+        after = rows[-1].seq
+
+
+class StoredLinks:
+    """:class:`bot.audit.chain.Links` answered by the database, one indexed row each."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _one(self, query: Any) -> Entry | None:
+        row = self.session.exec(query.order_by(col(AuditEvent.seq)).limit(1)).first()
+        return entry(row) if row is not None else None
+
+    def with_hash(self, hash: str) -> Entry | None:
+        return self._one(select(AuditEvent).where(col(AuditEvent.hash) == hash))
+
+    def following(self, prev_hash: str, after: int | None = None) -> Entry | None:
+        query = select(AuditEvent).where(col(AuditEvent.prev_hash) == prev_hash)
+        return self._one(query if after is None else query.where(col(AuditEvent.seq) > after))
+
+    def next_after(self, seq: int) -> Entry | None:
+        return self._one(select(AuditEvent).where(col(AuditEvent.seq) > seq))
