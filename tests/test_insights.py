@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from bot.reports.insights import compute, percentile
-from bot.store.insights import InsightRows, insight_rows
+from bot.store.insights import insight_rows
 from bot.store.models import (
     CheckRecord,
     DecisionRecord,
@@ -21,7 +21,6 @@ from bot.store.models import (
     Waiver,
 )
 from bot.store.runs import RunStore
-from bot.web.insights import Recent
 from tests.slackbot import running_bot
 from tests.support.signin import signed_in
 
@@ -151,21 +150,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/insights.db"
     url: str = request.getfixturevalue("postgres_database")
     return url
-
-
-def test_recent_figures_are_shown_again_only_within_their_time() -> None:
-    now = [100.0]
-    recent = Recent(ttl=15, size=2, clock=lambda: now[0])
-    key = (SINCE, UNTIL, None)
-    figures = compute(InsightRows([], [], {}), SINCE, UNTIL)
-    recent.put(key, figures)
-    now[0] += 15
-    assert recent.get(key) is figures
-    now[0] += 1
-    assert recent.get(key) is None  # recomputed past its time
-    for n in range(3):  # bounded: the oldest goes first
-        recent.put((SINCE, UNTIL, f"s{n}"), figures)
-    assert recent.get((SINCE, UNTIL, "s0")) is None and recent.get((SINCE, UNTIL, "s2"))
 
 
 def test_percentile_interpolates_between_ranks() -> None:

@@ -22,12 +22,12 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bot.store.insights import CheckTally, InsightRows, RunFact
+from bot.store.insights import CheckTally, DayTally, InsightRows
+from bot.store.tally import Tally, added
 
-DECIDING = ("go", "no-go", "expired")
 TOP_CHECKS = 5
 DAILY_UP_TO = 31
 
@@ -105,62 +105,39 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def figures(runs: Sequence[RunFact], checks: Iterable[CheckTally], waivers: int) -> Figures:
-    """One pass over the runs (a month of a busy year is thousands of them)."""
-    cycles: list[float] = []
-    automated: list[float] = []
-    waiting: list[float] = []
-    count: dict[str | None, int] = defaultdict(int)
-    production: dict[str | None, int] = defaultdict(int)
-    escaped = 0
-    for _, _, outcome, result, cycle, checks_end in runs:
-        count[outcome] += 1
-        production[result] += 1
-        if outcome == "go" and result == "rolled-back":
-            escaped += 1
-        if cycle is None or outcome not in DECIDING:
-            continue
-        cycle = max(0.0, cycle)
-        cycles.append(cycle)
-        if checks_end is not None:
-            spent = max(0.0, min(checks_end, cycle))
-            automated.append(spent)
-            waiting.append(cycle - spent)
-    succeeded, rolled_back = production["success"], production["rolled-back"]
+def figures(tally: Tally, checks: Iterable[CheckTally]) -> Figures:
+    """The figures of runs that add up to ``tally``, whose checks are ``checks``."""
     tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for tally in checks:
-        tallies[tally.check_id][0] += tally.failed
-        tallies[tally.check_id][1] += tally.total
+    for check in checks:
+        tallies[check.check_id][0] += check.failed
+        tallies[check.check_id][1] += check.total
     failing = sorted(
         (FailingCheck(check_id, f, t) for check_id, (f, t) in tallies.items() if f),
         key=lambda c: (-c.failed, -c.rate, c.check_id),
     )[:TOP_CHECKS]
-    timed = sum(automated) + sum(waiting)
+    automated, waiting = sum(tally.automated), sum(tally.waiting)  # sorted: a fixed order
+    timed = automated + waiting
     return Figures(
-        runs=len(runs),
-        decided=len(cycles),
-        go=count["go"],
-        no_go=count["no-go"],
-        expired=count["expired"],
-        cancelled=count["cancelled"],
-        cycle_median=percentile(cycles, 0.5),
-        cycle_p90=percentile(cycles, 0.9),
-        automated_median=percentile(automated, 0.5),
-        waiting_median=percentile(waiting, 0.5),
-        automated_share=sum(automated) / timed if timed else None,
-        succeeded=succeeded,
-        rolled_back=rolled_back,
-        success_rate=_ratio(succeeded, succeeded + rolled_back),
-        prevented=count["no-go"],
-        escaped=escaped,
-        prevention_rate=_ratio(count["no-go"], count["no-go"] + escaped),
-        waivers=waivers,
+        runs=tally.runs,
+        decided=len(tally.cycles),
+        go=tally.go,
+        no_go=tally.no_go,
+        expired=tally.expired,
+        cancelled=tally.cancelled,
+        cycle_median=percentile(tally.cycles, 0.5),
+        cycle_p90=percentile(tally.cycles, 0.9),
+        automated_median=percentile(tally.automated, 0.5),
+        waiting_median=percentile(tally.waiting, 0.5),
+        automated_share=automated / timed if timed else None,
+        succeeded=tally.succeeded,
+        rolled_back=tally.rolled_back,
+        success_rate=_ratio(tally.succeeded, tally.succeeded + tally.rolled_back),
+        prevented=tally.no_go,
+        escaped=tally.escaped,
+        prevention_rate=_ratio(tally.no_go, tally.no_go + tally.escaped),
+        waivers=tally.waivers,
         failing_checks=failing,
     )
-
-
-def _as_date(day: date | str) -> date:
-    return day if isinstance(day, date) else date.fromisoformat(day)
 
 
 def _bucket_start(day: date, bucket: str) -> date:
@@ -168,28 +145,24 @@ def _bucket_start(day: date, bucket: str) -> date:
 
 
 def trend(
-    runs: Sequence[RunFact], since: datetime, until: datetime, bucket: str
+    days: Sequence[DayTally], since: datetime, until: datetime, bucket: str
 ) -> list[TrendPoint]:
     step = timedelta(days=7 if bucket == "week" else 1)
-    by_day: dict[date | str, list[RunFact]] = defaultdict(list)
-    for run in runs:
-        by_day[run.day].append(run)
-    grouped: dict[date, list[RunFact]] = defaultdict(list)
-    for day, mine in by_day.items():  # a few hundred days at most, whatever the runs
-        grouped[_bucket_start(_as_date(day), bucket)].extend(mine)
+    grouped: dict[date, list[Tally]] = defaultdict(list)
+    for day, _, tally in days:
+        grouped[_bucket_start(day, bucket)].append(tally)
     points = []
-    start = _bucket_start(since.date(), bucket)
-    last = _bucket_start((until - timedelta(microseconds=1)).date(), bucket)
+    start = _bucket_start(since.astimezone(UTC).date(), bucket)
+    last = _bucket_start((until.astimezone(UTC) - timedelta(microseconds=1)).date(), bucket)
     while start <= last:
-        mine = grouped.get(start, [])
-        cycles = [r.cycle for r in mine if r.outcome in DECIDING and r.cycle is not None]
+        mine = added(grouped.get(start, []), lists=("cycles",))
         points.append(
             TrendPoint(
                 start=start,
-                runs=len(mine),
-                go=sum(1 for r in mine if r.outcome == "go"),
-                no_go=sum(1 for r in mine if r.outcome == "no-go"),
-                cycle_median=percentile(cycles, 0.5),
+                runs=mine.runs,
+                go=mine.go,
+                no_go=mine.no_go,
+                cycle_median=percentile(mine.cycles, 0.5),
             )
         )
         start += step
@@ -198,19 +171,16 @@ def trend(
 
 def compute(rows: InsightRows, since: datetime, until: datetime) -> Insights:
     bucket = "day" if (until - since) <= timedelta(days=DAILY_UP_TO) else "week"
-    by_service: dict[str, list[RunFact]] = defaultdict(list)
-    for run in rows.runs:
-        by_service[run.service].append(run)
-    services = {
-        service: figures(
-            runs,
-            (c for c in rows.checks if c.service == service),
-            rows.waivers.get(service, 0),
-        )
-        for service, runs in sorted(by_service.items())
-    }
-    overall = figures(rows.runs, rows.checks, sum(rows.waivers.values()))
-    return Insights(since, until, bucket, overall, services, trend(rows.runs, since, until, bucket))
+    by_service: dict[str, list[Tally]] = defaultdict(list)
+    for _, service, tally in rows.days:
+        by_service[service].append(tally)
+    checks: dict[str, list[CheckTally]] = defaultdict(list)
+    for check in rows.checks:
+        checks[check.service].append(check)
+    totals = {service: added(tallies) for service, tallies in sorted(by_service.items())}
+    services = {service: figures(tally, checks[service]) for service, tally in totals.items()}
+    overall = figures(added(totals.values()), rows.checks)
+    return Insights(since, until, bucket, overall, services, trend(rows.days, since, until, bucket))
 
 
 def as_json(insights: Insights) -> dict[str, Any]:

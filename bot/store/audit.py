@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -70,14 +70,19 @@ def append(session: Session, note: Note, at: datetime | None = None) -> AuditEve
 
 
 def _lock(session: Session) -> None:
-    """Hold the appenders' lock until the transaction ends."""
-    dialect = session.get_bind().dialect.name
+    hold_write_lock(session.connection())
+
+
+def hold_write_lock(connection: Connection) -> None:
+    """Hold the appenders' lock until the transaction ends. The insight rollups
+    (bot/store/facts.py) are recounted under it too, so one lock orders both."""
+    dialect = connection.dialect.name
     if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
     elif dialect == "sqlite":
         # A write (of nothing) takes SQLite's writer lock now, so the head read next is
         # the newest and stays so until commit; a read first would see a stale snapshot.
-        session.execute(text("UPDATE auditevent SET seq = seq WHERE 0 = 1"))
+        connection.execute(text("UPDATE auditevent SET seq = seq WHERE 0 = 1"))
 
 
 def insert_once_audited(session: Session, row: SQLModel, note: Note) -> bool:

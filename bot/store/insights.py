@@ -1,135 +1,114 @@
-"""The rows the success metrics are computed from (bot/reports/insights.py), for runs
-started in a period: one row per run with its decision and production outcome, failures
-per check and waivers per service counted by the database.
+"""The rows the success metrics of a period are computed from (bot/reports/insights.py),
+for runs started in it: the whole days from the rollups of each service and day, the
+partial first and last days from the runs' own facts (bot/store/facts.py keeps both).
 
-Three queries whatever the period; each starts from ``run.created_at`` (indexed by
-migration 0009), so a month of a busy year reads a month."""
+Three small queries whatever the period, one after the other in one session (side by
+side they only took turns at the interpreter): a month of a busy year is a few hundred
+rollup rows and a day's worth of runs, never the runs' check records."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
-from bot.store.models import CheckRecord, DecisionRecord, ProductionOutcome, Run, Waiver
+from bot.store.facts import fact_of
+from bot.store.models import InsightCheck, InsightDay, InsightRun
+from bot.store.rollups import TALLY_COLUMNS, tally_of
 from bot.store.runs import RunStore
+from bot.store.tally import CheckTally, DayTally, Fact, added, contribution
 
-FAILING = ("failed", "error", "interrupted")
-FINAL = ("passed", "warned", *FAILING)
-
-
-class RunFact(NamedTuple):
-    """A tuple, not a frozen dataclass: a month of a busy year is thousands of these."""
-
-    service: str
-    day: date | str
-    """The (UTC) day the run started (SQLite gives it as ISO text)."""
-    outcome: str | None
-    production: str | None
-    """``success`` or ``rolled-back`` once recorded with ``/preprod outcome``."""
-    cycle: float | None
-    """Seconds from the start to the decision (None while undecided)."""
-    checks: float | None
-    """Seconds from the start to the end of the automated checks (None while running)."""
-
-
-@dataclass(frozen=True)
-class CheckTally:
-    service: str
-    check_id: str
-    failed: int
-    total: int
-    """Finished attempts (skipped and unfinished ones are not counted)."""
+__all__ = ["CheckTally", "DayTally", "InsightRows", "insight_rows", "split"]
 
 
 @dataclass(frozen=True)
 class InsightRows:
-    runs: list[RunFact]
+    days: list[DayTally]
+    """What the runs of each service and day in the period add up to."""
     checks: list[CheckTally]
-    waivers: dict[str, int]
-    """Waivers granted, per service."""
+    """Failed and finished attempts per service and check (a pair may come twice)."""
 
 
-def _period(query: Any, since: datetime, until: datetime, service: str | None) -> Any:
-    query = query.where(col(Run.created_at) >= since, col(Run.created_at) < until)
-    return query.where(col(Run.service) == service) if service else query
-
-
-def _seconds(dialect: str, start: Any, end: Any) -> Any:
-    """Seconds from ``start`` to ``end``, computed by the database (no datetime is built
-    in Python for thousands of rows)."""
-    if dialect == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return cast(func.extract("epoch", end - start), Float)  # numeric otherwise
-
-
-def _day(dialect: str, moment: Any) -> Any:
-    if dialect == "sqlite":  # stored as "YYYY-MM-DD HH:MM:SS...": the text is the day
-        return func.substr(moment, 1, 10)
-    return func.date(func.timezone("UTC", moment))
+def split(since: datetime, until: datetime) -> tuple[date, date, list[tuple[datetime, datetime]]]:
+    """The whole (UTC) days ``[first, end)`` of the period, and the parts of it outside
+    them (a rolling period starts and ends within a day)."""
+    lo, hi = since.astimezone(UTC), until.astimezone(UTC)
+    first = lo.date() if lo.time() == time() else lo.date() + timedelta(days=1)
+    end = hi.date()
+    if first >= end:  # no whole day: the period is one part
+        return first, first, [(lo, hi)]
+    edges = [
+        (lo, datetime.combine(first, time(), UTC)),
+        (datetime.combine(end, time(), UTC), hi),
+    ]
+    return first, end, [(a, b) for a, b in edges if a < b]
 
 
 async def insight_rows(
     store: RunStore, since: datetime, until: datetime, service: str | None = None
 ) -> InsightRows:
-    """The three queries run side by side, each in its own connection (the database
-    works on them in parallel: SQLite's readers do not wait for each other)."""
-    lo, hi = since.astimezone(UTC), until.astimezone(UTC)
-    dialect = store.engine.dialect.name
+    """The rollups of the whole days, the check counts summed by the database, and the
+    facts of the runs in the partial days."""
+    first, end, edges = split(since, until)
 
-    def run_facts(session: Session) -> list[RunFact]:
-        started = col(Run.created_at)
-        query = _period(
-            select(
-                col(Run.service),
-                _day(dialect, started),
-                col(DecisionRecord.outcome),
-                col(ProductionOutcome.result),
-                _seconds(dialect, started, col(DecisionRecord.at)),
-                _seconds(dialect, started, col(Run.finished_at)),
-            )
-            .outerjoin(DecisionRecord, col(DecisionRecord.run_id) == col(Run.id))
-            .outerjoin(ProductionOutcome, col(ProductionOutcome.run_id) == col(Run.id)),
-            lo,
-            hi,
-            service,
-        )
-        return list(map(RunFact._make, session.execute(query)))
+    def whole(query: Any, model: Any) -> Any:
+        query = query.where(col(model.day) >= first, col(model.day) < end)
+        return query.where(col(model.service) == service) if service else query
 
-    def check_tallies(session: Session) -> list[CheckTally]:
-        # counted per status, so that each run is one range of the covering index
-        query = _period(
-            select(
-                col(Run.service), col(CheckRecord.check_id), col(CheckRecord.status), func.count()
-            )
-            .select_from(CheckRecord)
-            .join(Run, col(Run.id) == col(CheckRecord.run_id))
-            .group_by(col(CheckRecord.check_id), col(Run.service), col(CheckRecord.status)),
-            lo,
-            hi,
-            service,
-        )
-        tallies: dict[tuple[str, str], list[int]] = {}
-        for svc, check_id, status, n in session.execute(query):
-            if status in FINAL:
-                tally = tallies.setdefault((svc, check_id), [0, 0])
-                tally[0] += int(n) if status in FAILING else 0
-                tally[1] += int(n)
-        return [CheckTally(svc, check_id, f, t) for (svc, check_id), (f, t) in tallies.items()]
+    def days(session: Session) -> list[DayTally]:
+        if first >= end:
+            return []
+        query = select(col(InsightDay.day), col(InsightDay.service), *TALLY_COLUMNS)
+        rows = session.connection().execute(whole(query, InsightDay))
+        return [DayTally(row[0], row[1], tally_of(row[2:])) for row in rows]
 
-    def waivers(session: Session) -> dict[str, int]:
-        # counted here: a GROUP BY on the service would make SQLite walk every run in the
-        # service index's order instead of the period's range
-        joined = select(col(Run.service)).select_from(Waiver)
-        query = _period(joined.join(Run, col(Run.id) == col(Waiver.run_id)), lo, hi, service)
-        return dict(Counter(svc for (svc,) in session.execute(query)))
+    def checks(session: Session) -> list[CheckTally]:
+        if first >= end:
+            return []
+        summed = select(
+            col(InsightCheck.service),
+            col(InsightCheck.check_id),
+            func.sum(col(InsightCheck.failed)),
+            func.sum(col(InsightCheck.total)),
+        ).group_by(col(InsightCheck.service), col(InsightCheck.check_id))
+        rows = session.execute(whole(summed, InsightCheck))
+        return [CheckTally(svc, check, int(f), int(t)) for svc, check, f, t in rows]
 
-    runs, checks, waived = await asyncio.gather(
-        store.call(run_facts), store.call(check_tallies), store.call(waivers)
-    )
-    return InsightRows(runs, checks, waived)
+    def parts(session: Session) -> list[Fact]:
+        if not edges:
+            return []
+        started = col(InsightRun.started)
+        query = select(InsightRun).where(or_(*((started >= a) & (started < b) for a, b in edges)))
+        if service:
+            query = query.where(col(InsightRun.service) == service)
+        return [fact_of(row) for row in session.connection().execute(query)]
+
+    def read(session: Session) -> InsightRows:
+        rollups, summed, facts = days(session), checks(session), parts(session)
+        return InsightRows(rollups + _days_of(facts), summed + _checks_of(facts))
+
+    return await store.call(read)
+
+
+def _days_of(facts: list[Fact]) -> list[DayTally]:
+    by_day: dict[tuple[date, str], list[Fact]] = defaultdict(list)
+    for fact in facts:
+        by_day[(fact.day, fact.service)].append(fact)
+    return [
+        DayTally(day, service, added(contribution(f) for f in mine))
+        for (day, service), mine in by_day.items()
+    ]
+
+
+def _checks_of(facts: list[Fact]) -> list[CheckTally]:
+    tallies: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for fact in facts:
+        for check, (failed, total) in fact.tallies.items():
+            tally = tallies[(fact.service, check)]
+            tally[0] += failed
+            tally[1] += total
+    return [CheckTally(svc, check, f, t) for (svc, check), (f, t) in tallies.items()]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -226,3 +226,54 @@ class ConfigSnapshot(SQLModel, table=True):
     path: str = ""
     text: str
     at: datetime = Field(default_factory=utcnow)
+
+
+class InsightRun(SQLModel, table=True):
+    """What one run adds to the success metrics, as last counted into :class:`InsightDay`
+    and :class:`InsightCheck` (see bot/store/facts.py, which keeps all three in the
+    transaction of every write that changes them). A period's partial first and last
+    days are read from these rows; its whole days from the rollups."""
+
+    run_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    started: datetime = Field(index=True)
+    service: str
+    outcome: str | None = None
+    production: str | None = None
+    cycle: float | None = None
+    """Seconds from the start to the decision."""
+    checks: float | None = None
+    """Seconds from the start to the end of the automated checks."""
+    waivers: int = 0
+    tallies: dict[str, list[int]] = Field(default_factory=dict, sa_column=Column(JSON))
+    """Per check: ``[failed, finished]`` attempts."""
+
+
+class InsightDay(SQLModel, table=True):
+    """The runs of one service started on one (UTC) day, added up: counts, and the
+    durations whose medians the figures take, each a sorted list of little-endian
+    doubles (bot/store/tally.py ``packed``: read back without parsing)."""
+
+    day: date = Field(primary_key=True)
+    service: str = Field(primary_key=True)
+    runs: int = 0
+    go: int = 0
+    no_go: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    succeeded: int = 0
+    rolled_back: int = 0
+    escaped: int = 0
+    waivers: int = 0
+    cycles: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+    automated: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+    waiting: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+
+
+class InsightCheck(SQLModel, table=True):
+    """A check's finished and failed attempts in the runs of one service and day."""
+
+    day: date = Field(primary_key=True)
+    service: str = Field(primary_key=True)
+    check_id: str = Field(primary_key=True)
+    failed: int = 0
+    total: int = 0

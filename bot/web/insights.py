@@ -1,13 +1,12 @@
 """``/insights`` and ``/insights.json``: the success metrics for a period (and one service
-or all), computed from the database by bot/reports/insights.py and shown again for
-``CACHE_SECONDS`` to whoever asks for the same period."""
+or all), computed afresh on every request from the rollups of bot/store/insights.py by
+bot/reports/insights.py (a month of a busy year takes a few tens of milliseconds, so
+nothing is cached: a decision taken a second ago is in the figures)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
-from time import monotonic
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -24,10 +23,6 @@ from bot.web.signin import SignIn, WebUser
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-CACHE_SECONDS = 15.0
-"""How long figures computed for a period are shown again before they are recomputed."""
-
-Key = tuple[datetime, datetime, str | None]
 
 
 class PeriodError(ValueError):
@@ -51,7 +46,7 @@ def period(query: dict[str, str], now: datetime) -> tuple[datetime, datetime]:
         days_text = query.get("days") or str(DEFAULT_DAYS)
         if not days_text.isdigit() or not 1 <= int(days_text) <= MAX_DAYS:
             raise PeriodError(f"days is a whole number from 1 to {MAX_DAYS}")
-        # up to the end of this minute: the same period for a minute, so it can be cached
+        # up to the end of this minute: a rolling period moves by whole minutes
         until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
         since = until - timedelta(days=int(days_text))
     if not since < until or until - since > timedelta(days=MAX_DAYS):
@@ -59,33 +54,10 @@ def period(query: dict[str, str], now: datetime) -> tuple[datetime, datetime]:
     return since, until
 
 
-class Recent:
-    """Figures computed in the last ``ttl`` seconds, by period and service: a month of a busy
-    year takes a database a good part of a second's tenth to add up, and people reload."""
-
-    def __init__(
-        self, ttl: float = CACHE_SECONDS, size: int = 64, clock: Callable[[], float] = monotonic
-    ) -> None:
-        self.ttl, self.size, self.clock = ttl, size, clock
-        self._kept: dict[Key, tuple[float, Insights]] = {}
-
-    def get(self, key: Key) -> Insights | None:
-        found = self._kept.get(key)
-        if found is None or self.clock() - found[0] > self.ttl:
-            return None
-        return found[1]
-
-    def put(self, key: Key, insights: Insights) -> None:
-        if len(self._kept) >= self.size:
-            del self._kept[min(self._kept, key=lambda k: self._kept[k][0])]
-        self._kept[key] = (self.clock(), insights)
-
-
 class InsightsPages:
-    def __init__(self, store: RunStore, sign_in: SignIn, recent: Recent | None = None) -> None:
+    def __init__(self, store: RunStore, sign_in: SignIn) -> None:
         self.store = store
         self.sign_in = sign_in
-        self.recent = recent or Recent()
 
     def routes(self) -> list[Route]:
         return [
@@ -97,12 +69,7 @@ class InsightsPages:
         query = dict(request.query_params)
         since, until = period(query, utcnow())
         service = (query.get("service") or "")[:100] or None
-        key = (since, until, service)
-        insights = self.recent.get(key)
-        if insights is None:
-            insights = compute(await insight_rows(self.store, since, until, service), since, until)
-            self.recent.put(key, insights)
-        return insights
+        return compute(await insight_rows(self.store, since, until, service), since, until)
 
     async def json(self, request: Request, user: WebUser) -> Response:
         try:
@@ -135,7 +102,6 @@ class InsightsPages:
             .render(
                 user=user,
                 insights=insights,
-                max_age=f"{self.recent.ttl:g}",
                 charts=charts,
                 query=dict(request.query_params),
                 duration=lambda s: "—" if s is None else format_duration(s),

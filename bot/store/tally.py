@@ -1,0 +1,180 @@
+"""What runs add up to for the success metrics, pure: a run's facts, what one run adds
+(:func:`contribution`), a sum of many (:func:`added`) and a sum with one run's part
+replaced (:func:`shifted`, how a day's rollup follows a decision or an outcome).
+
+Counts add; the durations whose medians and p90 the figures take are kept as sorted
+lists, so a sum of days gives exactly the values a scan of every run would."""
+
+from __future__ import annotations
+
+import sys
+from array import array as Array
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from itertools import chain
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+DECIDING = ("go", "no-go", "expired")
+FAILING = ("failed", "error", "interrupted")
+FINAL = ("passed", "warned", *FAILING)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A run as the success metrics see it (one ``insightrun`` row)."""
+
+    run_id: int
+    started: datetime
+    service: str
+    outcome: str | None = None
+    """The decision: ``go``, ``no-go``, ``expired``, ``cancelled`` (None while undecided)."""
+    production: str | None = None
+    """``success`` or ``rolled-back`` once recorded with ``/preprod outcome``."""
+    cycle: float | None = None
+    """Seconds from the start to the decision."""
+    checks: float | None = None
+    """Seconds from the start to the end of the automated checks (None while running)."""
+    waivers: int = 0
+    tallies: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Per check: ``(failed, finished)`` attempts (skipped and unfinished ones not counted)."""
+
+    @property
+    def day(self) -> date:
+        """The (UTC) day the run started: the rollup it counts in."""
+        return self.started.astimezone(UTC).date()
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a set of runs adds up to (the field order is the ``insightday`` columns')."""
+
+    runs: int = 0
+    go: int = 0
+    no_go: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    succeeded: int = 0
+    rolled_back: int = 0
+    escaped: int = 0
+    """GO decisions rolled back in production."""
+    waivers: int = 0
+    cycles: tuple[float, ...] = ()
+    """Seconds from start to decision of the runs decided GO, NO-GO or EXPIRED, sorted."""
+    automated: tuple[float, ...] = ()
+    """Of those with a known end of checks: the part spent in checks, sorted."""
+    waiting: tuple[float, ...] = ()
+    """... and the part spent waiting for people, sorted."""
+
+
+COUNTS = (
+    "runs", "go", "no_go", "expired", "cancelled", "succeeded", "rolled_back", "escaped",
+    "waivers",
+)  # fmt: skip
+LISTS = ("cycles", "automated", "waiting")
+_counts = attrgetter(*COUNTS)
+
+
+class DayTally(NamedTuple):
+    day: date
+    service: str
+    tally: Tally
+
+
+class CheckTally(NamedTuple):
+    service: str
+    check_id: str
+    failed: int
+    total: int
+    """Finished attempts."""
+
+
+def contribution(fact: Fact) -> Tally:
+    """What one run adds to its day's rollup."""
+    outcome, production = fact.outcome, fact.production
+    cycles: tuple[float, ...] = ()
+    automated: tuple[float, ...] = ()
+    waiting: tuple[float, ...] = ()
+    if fact.cycle is not None and outcome in DECIDING:
+        cycle = max(0.0, fact.cycle)
+        cycles = (cycle,)
+        if fact.checks is not None:
+            spent = max(0.0, min(fact.checks, cycle))
+            automated, waiting = (spent,), (cycle - spent,)
+    return Tally(
+        runs=1,
+        go=int(outcome == "go"),
+        no_go=int(outcome == "no-go"),
+        expired=int(outcome == "expired"),
+        cancelled=int(outcome == "cancelled"),
+        succeeded=int(production == "success"),
+        rolled_back=int(production == "rolled-back"),
+        escaped=int(outcome == "go" and production == "rolled-back"),
+        waivers=fact.waivers,
+        cycles=cycles,
+        automated=automated,
+        waiting=waiting,
+    )
+
+
+def added(tallies: Iterable[Tally], lists: Sequence[str] = LISTS) -> Tally:
+    """The sum of ``tallies``, their ``lists`` merged (still sorted; the others left
+    empty when a caller needs only some: a trend point wants no waiting times)."""
+    many = list(tallies)
+    if len(many) == 1 and lists == LISTS:
+        return many[0]
+    sums = map(sum, zip(*map(_counts, many), strict=True)) if many else (0 for _ in COUNTS)
+    merged: dict[str, Any] = {
+        name: tuple(sorted(chain.from_iterable(map(attrgetter(name), many)))) for name in lists
+    }
+    return Tally(*sums, **merged)
+
+
+def shifted(total: Tally, old: Tally | None, new: Tally | None) -> Tally:
+    """``total`` with one run's part ``old`` (None: it was not counted) replaced by
+    ``new`` (None: it no longer counts)."""
+    values: dict[str, Any] = {
+        name: getattr(total, name)
+        - (getattr(old, name) if old else 0)
+        + (getattr(new, name) if new else 0)
+        for name in COUNTS
+    }
+    for name in LISTS:
+        kept = list(getattr(total, name))
+        for value in getattr(old, name) if old else ():
+            at = bisect_left(kept, value)
+            if at < len(kept) and kept[at] == value:
+                del kept[at]
+        for value in getattr(new, name) if new else ():
+            insort(kept, value)
+        values[name] = tuple(kept)
+    return Tally(**values)
+
+
+def packed(values: tuple[float, ...]) -> bytes:
+    """A sorted list of durations as stored: little-endian doubles, read back without
+    parsing (a year of rollup rows is a hundred thousand values)."""
+    array = Array("d", values)
+    if sys.byteorder == "big":
+        array.byteswap()
+    return array.tobytes()
+
+
+def unpacked(data: bytes | None) -> tuple[float, ...]:
+    array = Array("d")
+    array.frombytes(data or b"")
+    if sys.byteorder == "big":
+        array.byteswap()
+    return tuple(array)
+
+
+def check_tallies(statuses: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:
+    """``(check_id, status, attempts)`` counts as ``{check_id: (failed, finished)}``."""
+    tallies: dict[str, tuple[int, int]] = {}
+    for check_id, status, n in statuses:
+        if status in FINAL:
+            failed, total = tallies.get(check_id, (0, 0))
+            tallies[check_id] = (failed + (n if status in FAILING else 0), total + n)
+    return tallies

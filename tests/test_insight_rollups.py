@@ -1,0 +1,402 @@
+"""The rows the insights are read from (bot/store/facts.py): kept in the transaction of
+every write, whichever code writes, equal to a recount from scratch, and giving for any
+period (whole days from the rollups, partial days from the runs' facts) exactly the
+figures of a scan of every run in it. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, insert, select
+from sqlmodel import Session
+
+from bot.audit.chain import Action
+from bot.reports.insights import as_json, compute
+from bot.store.audit import Note
+from bot.store.facts import rebuild, refresh, source_facts
+from bot.store.gate import GateStore
+from bot.store.insights import InsightRows, insight_rows
+from bot.store.models import (
+    CheckRecord,
+    DecisionRecord,
+    InsightCheck,
+    InsightDay,
+    InsightRun,
+    ProductionOutcome,
+    Run,
+    RunStatus,
+    Waiver,
+)
+from bot.store.runs import RunStore
+from bot.store.tally import CheckTally, DayTally, Tally, added, contribution, packed, shifted
+from bot.store.tally import unpacked as unpack
+from checks.base import CheckResult, Status
+from tests.support.processes import Database
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+SERVICES = ["api", "web", "batch"]
+CHECKS = ["smoke", "tls", "load"]
+STATUSES = ["passed", "passed", "warned", "failed", "error", "interrupted", "skipped", "pending"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/rollups.db"
+    found: str = request.getfixturevalue("postgres_database")
+    return found
+
+
+def random_runs(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """Runs over six days at any microsecond, each with its rows as plain data."""
+    runs = []
+    for n in range(1, count + 1):
+        start = T0 + timedelta(seconds=rng.uniform(0, 6 * 86400))
+        start = start.replace(microsecond=rng.randrange(1_000_000))
+        finished = start + timedelta(seconds=rng.uniform(5, 3600)) if rng.random() < 0.9 else None
+        outcome = rng.choice(["go", "go", "no-go", "expired", "cancelled", None])
+        runs.append(
+            {
+                "id": n,
+                "service": rng.choice(SERVICES),
+                "start": start,
+                "finished": finished,
+                "outcome": outcome,
+                # now and then a decision recorded before the checks' end, or the start
+                "decided": start + timedelta(seconds=rng.uniform(-60, 90000)),
+                "production": rng.choice([None, "success", "rolled-back"])
+                if outcome == "go"
+                else None,
+                "waived": rng.sample(CHECKS, rng.randrange(2)),
+                "checks": [
+                    (check, attempt, rng.choice(STATUSES))
+                    for check in CHECKS
+                    for attempt in range(1, rng.choice([1, 1, 2]) + 1)
+                ],
+            }
+        )
+    return runs
+
+
+def seed(store: RunStore, runs: list[dict[str, Any]]) -> None:
+    """Through an ORM session, as a test or a command would: the flush hook counts it."""
+    with Session(store.engine) as session:
+        for r in runs:
+            session.add(
+                Run(
+                    id=r["id"], service=r["service"], version="1", environment="staging",
+                    plan="p", base_url="http://127.0.0.1:9", created_at=r["start"],
+                    finished_at=r["finished"],
+                    status=RunStatus.FINISHED if r["finished"] else RunStatus.RUNNING,
+                )
+            )  # fmt: skip
+        session.flush()
+        for r in runs:
+            n = r["id"]
+            for position, (check, attempt, status) in enumerate(r["checks"]):
+                session.add(
+                    CheckRecord(
+                        run_id=n, check_id=check, check_type="http", position=position,
+                        attempt=attempt, status=status,
+                    )
+                )  # fmt: skip
+            if r["outcome"]:
+                session.add(DecisionRecord(run_id=n, outcome=r["outcome"], at=r["decided"]))
+            if r["production"]:
+                session.add(ProductionOutcome(run_id=n, result=r["production"], user="U0RM"))
+            for check in r["waived"]:
+                session.add(
+                    Waiver(run_id=n, check_id=check, attempt=1, user="U0SRE1", justification="x")
+                )
+        session.commit()
+
+
+def scanned(store: RunStore, since: datetime, until: datetime, service: str | None) -> InsightRows:
+    """What the period's rows must add up to: every run in it, read from the source rows."""
+    with store.engine.connect() as connection:
+        facts = source_facts(connection, range(0, 10**6)).values()
+    mine = [
+        f for f in facts if since <= f.started < until and (service is None or f.service == service)
+    ]
+    days: dict[tuple[Any, str], list[Tally]] = defaultdict(list)
+    checks: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for fact in mine:
+        days[(fact.day, fact.service)].append(contribution(fact))
+        for check, (failed, total) in fact.tallies.items():
+            checks[(fact.service, check)][0] += failed
+            checks[(fact.service, check)][1] += total
+    return InsightRows(
+        [DayTally(day, svc, added(t)) for (day, svc), t in days.items()],
+        [CheckTally(svc, check, f, t) for (svc, check), (f, t) in checks.items()],
+    )
+
+
+def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+    """The three tables, comparable (a day's durations unpacked)."""
+    with store.engine.connect() as connection:
+        runs = [
+            tuple(r) for r in connection.execute(select(InsightRun).order_by(InsightRun.run_id))
+        ]
+        days = [
+            (*r[:-3], *map(unpack, r[-3:]))
+            for r in connection.execute(
+                select(InsightDay).order_by(InsightDay.day, InsightDay.service)
+            )
+        ]
+        checks = [
+            tuple(r)
+            for r in connection.execute(
+                select(InsightCheck).order_by(
+                    InsightCheck.day, InsightCheck.service, InsightCheck.check_id
+                )
+            )
+        ]
+    return {"runs": runs, "days": days, "checks": checks}
+
+
+def recounted(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+    with store.engine.begin() as connection:
+        rebuild(connection)
+    return snapshot(store)
+
+
+async def test_any_period_gives_the_figures_of_a_scan_of_its_runs(url: str) -> None:
+    store = RunStore(url)
+    rng = random.Random(16)
+    seed(store, random_runs(rng, 160))
+    periods = [
+        (T0, T0 + timedelta(days=7)),  # whole days only
+        (T0 + timedelta(hours=5, minutes=17), T0 + timedelta(days=4, hours=2)),
+        (T0 + timedelta(days=2, hours=1), T0 + timedelta(days=2, hours=9)),  # within a day
+        (T0 + timedelta(days=1, hours=23), T0 + timedelta(days=2, hours=1)),  # over midnight
+        (T0 + timedelta(days=3), T0 + timedelta(days=5, minutes=1)),
+    ]
+    for _ in range(6):
+        a, b = sorted(rng.uniform(-86400, 7 * 86400) for _ in range(2))
+        periods.append((T0 + timedelta(seconds=a), T0 + timedelta(seconds=b, microseconds=1)))
+    for since, until in periods:
+        for service in (None, "web"):
+            got = compute(await insight_rows(store, since, until, service), since, until)
+            want = compute(scanned(store, since, until, service), since, until)
+            assert as_json(got) == as_json(want), (since, until, service)
+            assert got.overall.runs == sum(p.runs for p in got.trend)
+    store.engine.dispose()
+
+
+async def test_the_stores_writes_keep_the_rollups_equal_to_a_recount(url: str) -> None:
+    store = RunStore(url)
+    gates = GateStore(store)
+    checks = [("smoke", "http", True), ("load", "http", False)]
+
+    async def started(service: str) -> int:
+        run = Run(service=service, version="1", environment="staging", plan="p", base_url="u")
+        stored = await store.create_run(run, checks)
+        assert stored.id is not None
+        return stored.id
+
+    async def result(run: int, check: str, status: Status) -> None:
+        await store.save_result(run, CheckResult(status=status, summary="", check_id=check))
+
+    async def decide(run: int, outcome: str) -> None:
+        note = Note(Action.DECISION, "preprod", run, {"outcome": outcome})
+        assert await gates.insert_audited(DecisionRecord(run_id=run, outcome=outcome), note)
+
+    shipped = await started("api")
+    await result(shipped, "smoke", Status.PASSED)
+    await result(shipped, "load", Status.FAILED)
+    await store.finish_run(shipped, RunStatus.FINISHED)
+    waiver = Waiver(run_id=shipped, check_id="load", attempt=1, user="U0SRE1", justification="j")
+    assert await gates.insert_audited(waiver, Note(Action.WAIVER, "U0SRE1", shipped, {}))
+    await decide(shipped, "go")
+    await gates.record_outcome(ProductionOutcome(run_id=shipped, result="success", user="U0RM"))
+    assert snapshot(store) == recounted(store)
+    # a correction moves the counts, it does not add to them
+    corrected = ProductionOutcome(run_id=shipped, result="rolled-back", user="U0RM")
+    await gates.record_outcome(corrected)
+
+    rerun = await started("api")
+    await result(rerun, "smoke", Status.ERROR)
+    await result(rerun, "load", Status.PASSED)
+    await store.finish_run(rerun, RunStatus.FINISHED)
+    await store.new_attempts(rerun, ["smoke"])
+    await result(rerun, "smoke", Status.PASSED)
+    await store.finish_run(rerun, RunStatus.FINISHED)
+    await decide(rerun, "no-go")
+
+    cancelled = await started("web")
+    await store.finish_run(cancelled, RunStatus.CANCELLED, actor="U0RM")
+    await decide(cancelled, "cancelled")
+    await started("web")  # still running
+
+    kept = snapshot(store)
+    assert kept == recounted(store)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    insights = compute(
+        await insight_rows(store, today, today + timedelta(days=1)), today, today + timedelta(1)
+    )
+    overall = insights.overall
+    assert (overall.runs, overall.go, overall.no_go, overall.cancelled) == (4, 1, 1, 1)
+    assert (overall.succeeded, overall.rolled_back, overall.escaped) == (0, 1, 1)
+    assert overall.waivers == 1 and overall.decided == 2
+    failing = {(c.check_id, c.failed, c.total) for c in overall.failing_checks}
+    assert failing == {("load", 1, 2), ("smoke", 1, 3)}  # the re-run added an attempt
+    # recounting what did not change reads, and writes nothing (facts read back compare
+    # equal to facts read from the source rows, on either database)
+    writes: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if statement.split()[0] in ("INSERT", "UPDATE", "DELETE") and "insight" in statement:
+            writes.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.engine.begin() as connection:
+        refresh(connection, [shipped, rerun, cancelled, cancelled + 1])
+    assert writes == [] and snapshot(store) == kept
+    store.engine.dispose()
+
+
+def test_writers_racing_on_one_day_lose_nothing(url: str) -> None:
+    """Four writers with their own engines (separate processes, in effect) store, finish
+    and decide runs of one service at once: one rollup row, no update lost."""
+    RunStore(url).engine.dispose()
+    stores = [RunStore(url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def writer(store: RunStore) -> None:
+        gates = GateStore(store)
+
+        async def work() -> None:
+            for i in range(6):
+                run = Run(service="api", version=str(i), environment="e", plan="p", base_url="u")
+                stored = await store.create_run(run, [("smoke", "http", True)])
+                assert stored.id is not None
+                status = Status.PASSED if i % 3 else Status.FAILED
+                await store.save_result(
+                    stored.id, CheckResult(status=status, summary="", check_id="smoke")
+                )
+                await store.finish_run(stored.id, RunStatus.FINISHED)
+                record = DecisionRecord(run_id=stored.id, outcome="go" if i % 2 else "no-go")
+                note = Note(Action.DECISION, "preprod", stored.id, {})
+                await gates.insert_audited(record, note)
+
+        try:
+            asyncio.run(work())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            store.engine.dispose()
+
+    threads = [threading.Thread(target=writer, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = RunStore(url)
+    kept = snapshot(store)
+    assert len(kept["runs"]) == 24 and [day[2] for day in kept["days"]] == [24]  # runs
+    assert kept == recounted(store)
+    store.engine.dispose()
+
+
+def test_the_migration_counts_the_runs_already_stored(tmp_path: Path) -> None:
+    """A database from before the rollups (revision 0009, rows written in bulk) is counted
+    by ``preprod db upgrade``, and gives the figures of a scan."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from bot.cli.main import main
+    from bot.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    runs = random_runs(random.Random(9), 60)
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+        connection.execute(
+            insert(Run),
+            [
+                {
+                    "id": r["id"], "service": r["service"], "version": "1",
+                    "environment": "staging", "plan": "p", "base_url": "u", "requester": "cli",
+                    "source": "cli", "status": RunStatus.FINISHED, "config_path": "",
+                    "config_digest": "", "generation": 1, "created_at": r["start"],
+                    "finished_at": r["finished"],
+                }
+                for r in runs
+            ],
+        )  # fmt: skip
+        connection.execute(
+            insert(CheckRecord),
+            [
+                {
+                    "run_id": r["id"], "check_id": check, "check_type": "http",
+                    "position": 0, "attempt": attempt, "critical": True, "status": status,
+                    "summary": "", "metrics": {}, "evidence": "", "blocking": False,
+                }
+                for r in runs
+                for check, attempt, status in r["checks"]
+            ],
+        )  # fmt: skip
+        decided = [r for r in runs if r["outcome"]]
+        connection.execute(
+            insert(DecisionRecord),
+            [{"run_id": r["id"], "outcome": r["outcome"], "reasons": [], "at": r["decided"]}
+             for r in decided],
+        )  # fmt: skip
+    engine.dispose()
+    with Database(url) as db:
+        assert "insightday" not in {name for (name,) in db.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )}  # fmt: skip
+    assert main(["db", "upgrade", "--database", url]) == 0
+    store = RunStore(url)
+    counted = snapshot(store)
+    assert len(counted["runs"]) == 60 and counted == recounted(store)
+    since, until = T0 + timedelta(hours=7), T0 + timedelta(days=5, hours=3)
+    got = compute(asyncio.run(insight_rows(store, since, until)), since, until)
+    want = compute(scanned(store, since, until, None), since, until)
+    assert as_json(got) == as_json(want) and got.overall.runs > 30
+    store.engine.dispose()
+
+
+# -- the arithmetic, pure ------------------------------------------------------------------
+
+durations = st.lists(st.floats(min_value=0, max_value=1e7, allow_nan=False), max_size=6)
+tallies = st.builds(
+    Tally,
+    runs=st.integers(0, 50),
+    go=st.integers(0, 50),
+    waivers=st.integers(0, 9),
+    cycles=durations.map(lambda v: tuple(sorted(v))),
+    automated=durations.map(lambda v: tuple(sorted(v))),
+    waiting=durations.map(lambda v: tuple(sorted(v))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(tallies, min_size=1, max_size=6), st.data())
+def test_replacing_one_part_equals_adding_up_again(parts: list[Tally], data: st.DataObject) -> None:
+    which = data.draw(st.integers(0, len(parts) - 1))
+    new = data.draw(tallies)
+    replaced = [*parts[:which], new, *parts[which + 1 :]]
+    assert shifted(added(parts), parts[which], new) == added(replaced)
+    assert shifted(added(parts), parts[which], None) == added(parts[:which] + parts[which + 1 :])
+    assert shifted(added(parts[1:]), None, parts[0]) == added(parts)
+
+
+@given(durations)
+def test_durations_are_stored_exactly(values: list[float]) -> None:
+    ordered = tuple(sorted(values))
+    assert unpack(packed(ordered)) == ordered and unpack(None) == ()
