@@ -47,9 +47,9 @@ class Fact:
         return self.started.astimezone(UTC).date()
 
 
-@dataclass(frozen=True)
-class Tally:
-    """What a set of runs adds up to (the field order is the ``insightday`` columns')."""
+class Tally(NamedTuple):
+    """What a set of runs adds up to (the field order is the ``insightday`` columns'; a
+    tuple, not a frozen dataclass: a year is thousands of these, built in a request)."""
 
     runs: int = 0
     go: int = 0
