@@ -10,9 +10,14 @@ warm-up:
 - ``/runs`` (the first page), ``/runs?before=N`` (a late page, near the oldest runs),
   ``/runs?service=...&decision=go`` (a filtered page);
 - ``/runs/{id}`` (a run's page with its sign-off panel) and ``/runs/{id}/report``;
-- ``/insights`` (the default 30 days) and ``/insights.json``, which show figures computed
-  in the last 15 s again, and ``/insights?days=N`` with a new period each time (25 to 84
-  days), each computed from the database: reported, not held to the budget.
+- ``/insights`` (the default 30 days) and ``/insights.json``, and ``/insights?days=N``
+  with another period each time (25 to 84 days): nothing is cached, every request
+  computes its figures afresh from the database; ``/insights?days=366`` (the longest
+  period, every run of the year) is reported, not held to the budget.
+
+The runs are bulk-inserted, which the store's flush hook does not see, so the insight
+rollups are then counted by ``bot.store.facts.rebuild`` (what migration 0010 does to an
+existing database); the time it takes is printed.
 
 Prints p50 / p95 / max per page and database, and exits 1 when a p95 is 100 ms or more.
 
@@ -41,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config.loader import load_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.store.facts import rebuild  # noqa: E402
 from bot.store.models import (  # noqa: E402
     CheckRecord,
     DecisionRecord,
@@ -61,6 +67,8 @@ from tests.support.processes import Database, free_port  # noqa: E402
 from tests.support.signin import signed_in  # noqa: E402
 
 BUDGET_MS = 100.0
+REPORTED = {"/insights?days=366"}
+"""Pages whose times are printed but not held to the budget."""
 MAX_DAYS = 366
 SERVICES = [f"service-{n:02d}" for n in range(20)]
 ENVIRONMENTS = ["staging", "qa", "perf"]
@@ -168,6 +176,15 @@ def seed(store: RunStore, count: int, rng: random.Random) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
+def count_rollups(store: RunStore) -> None:
+    """The insight rollups of the bulk-inserted runs, as migration 0010 counts them."""
+    with store.engine.begin() as conn:
+        rebuild(conn)
+    if store.url.startswith("postgresql"):
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -181,6 +198,9 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
     store = RunStore(url)
     seed(store, count, rng)
     seeded = time.monotonic() - began
+    began = time.monotonic()
+    count_rollups(store)
+    counted = time.monotonic() - began
     store.engine.dispose()
     standin = await SlackStandIn(users={"U0RM": "rita", "U0SRE1": "sam"}).start()
     port = free_port()
@@ -208,7 +228,8 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
         "/runs/{id}/report": f"/runs/{count // 2}/report",
         "/insights": "/insights",
         "/insights.json": "/insights.json",
-        "/insights (uncached)": "/insights?days={n}",
+        "/insights?days=N": "/insights?days={n}",
+        "/insights?days=366": "/insights?days=366",
     }
     timings: dict[str, list[float]] = {}
     try:
@@ -218,7 +239,7 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
                     assert (await http.get(path.format(n=MAX_DAYS - n))).status_code == 200
                 times = []
                 for n in range(requests):
-                    # "{n}": a period never asked before, so computed (25 to 85 days)
+                    # "{n}": another period each time (25 to 84 days)
                     t0 = time.perf_counter()
                     answer = await http.get(path.format(n=25 + n % 60))
                     times.append((time.perf_counter() - t0) * 1000)
@@ -228,7 +249,7 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
         await bot.aclose()
         await server.stop()
         await standin.stop()
-    return {"seeded_s": seeded, "timings": timings}
+    return {"seeded_s": seeded, "counted_s": counted, "timings": timings}
 
 
 def server_url(port: int) -> str:
@@ -249,12 +270,15 @@ def postgres_database(stack: ExitStack) -> Iterator[str | None]:
 
 
 def report(database: str, count: int, result: dict[str, Any]) -> bool:
-    print(f"\n{database}: {count:,} runs seeded in {result['seeded_s']:.1f} s")
+    print(
+        f"\n{database}: {count:,} runs seeded in {result['seeded_s']:.1f} s, "
+        f"insight rollups counted in {result['counted_s']:.1f} s"
+    )
     print(f"  {'page':<22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     ok = True
     for name, times in result["timings"].items():
         p95 = percentile(times, 0.95)
-        held = "uncached" not in name
+        held = name not in REPORTED
         ok &= p95 < BUDGET_MS or not held
         flag = "" if p95 < BUDGET_MS else f"  over {BUDGET_MS:.0f} ms"
         flag += "" if held or not flag else " (reported, not held)"
