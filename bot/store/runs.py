@@ -18,7 +18,10 @@ from sqlmodel import Session, col, create_engine, select
 
 from bot.audit.chain import Action
 from bot.engine.report import RunReport
-from bot.store import facts, migrate
+from bot.store import (
+    facts,  # noqa: F401  (its flush hook keeps the insight rows current)
+    migrate,
+)
 from bot.store.audit import Note, append, save_config
 from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status
@@ -27,8 +30,6 @@ DATABASE_ENV = "DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
 
 T = TypeVar("T")
-
-assert facts.TRACKED  # imported for its flush hook: every session keeps the insight rows current
 
 
 def database_url(explicit: str | None = None) -> str:
