@@ -15,7 +15,7 @@ warm-up:
   computes its figures afresh from the database; ``/insights?days=366`` (the longest
   period, every run of the year) is reported, not held to the budget.
 
-The runs are bulk-inserted, which the store's flush hook does not see, so the insight
+The runs are bulk-inserted without the audit events the insight rows follow, so the
 rollups are then counted by ``bot.store.facts.rebuild`` (what migration 0010 does to an
 existing database); the time it takes is printed.
 

@@ -17,14 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, insert, select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.audit.chain import Action
 from bot.reports.insights import as_json, compute
 from bot.store.audit import Note
-from bot.store.facts import rebuild, refresh, source_facts
+from bot.store.facts import catch_up, rebuild, refresh, source_facts
 from bot.store.gate import GateStore
 from bot.store.insights import InsightRows, insight_rows
+from bot.store.insights import catch_up as catch_up_insights
 from bot.store.models import (
     CheckRecord,
     DecisionRecord,
@@ -40,6 +42,8 @@ from bot.store.runs import RunStore
 from bot.store.tally import CheckTally, DayTally, Tally, added, contribution, packed, shifted
 from bot.store.tally import unpacked as unpack
 from checks.base import CheckResult, Status
+from tests.hostile_bot import CONFIG
+from tests.slackbot import running_bot
 from tests.support.processes import Database
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -88,7 +92,8 @@ def random_runs(rng: random.Random, count: int) -> list[dict[str, Any]]:
 
 
 def seed(store: RunStore, runs: list[dict[str, Any]]) -> None:
-    """Through an ORM session, as a test or a command would: the flush hook counts it."""
+    """Through an ORM session without audit events, as a bulk import would: counted by
+    :func:`rebuild`."""
     with Session(store.engine) as session:
         for r in runs:
             session.add(
@@ -118,6 +123,8 @@ def seed(store: RunStore, runs: list[dict[str, Any]]) -> None:
                     Waiver(run_id=n, check_id=check, attempt=1, user="U0SRE1", justification="x")
                 )
         session.commit()
+    with store.engine.begin() as connection:
+        rebuild(connection)
 
 
 def scanned(store: RunStore, since: datetime, until: datetime, service: str | None) -> InsightRows:
@@ -161,6 +168,13 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
             )
         ]
     return {"runs": runs, "days": days, "checks": checks}
+
+
+def caught_up(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+    """The insight rows once they have followed the audit trail to its end."""
+    with store.engine.begin() as connection:
+        catch_up(connection)
+    return snapshot(store)
 
 
 def recounted(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -211,6 +225,7 @@ async def test_the_stores_writes_keep_the_rollups_equal_to_a_recount(url: str) -
         assert await gates.insert_audited(DecisionRecord(run_id=run, outcome=outcome), note)
 
     shipped = await started("api")
+    assert snapshot(store)["runs"] == [], "a write alone leaves the insight rows be"
     await result(shipped, "smoke", Status.PASSED)
     await result(shipped, "load", Status.FAILED)
     await store.finish_run(shipped, RunStatus.FINISHED)
@@ -218,7 +233,7 @@ async def test_the_stores_writes_keep_the_rollups_equal_to_a_recount(url: str) -
     assert await gates.insert_audited(waiver, Note(Action.WAIVER, "U0SRE1", shipped, {}))
     await decide(shipped, "go")
     await gates.record_outcome(ProductionOutcome(run_id=shipped, result="success", user="U0RM"))
-    assert snapshot(store) == recounted(store)
+    assert caught_up(store) == recounted(store)
     # a correction moves the counts, it does not add to them
     corrected = ProductionOutcome(run_id=shipped, result="rolled-back", user="U0RM")
     await gates.record_outcome(corrected)
@@ -237,7 +252,7 @@ async def test_the_stores_writes_keep_the_rollups_equal_to_a_recount(url: str) -
     await decide(cancelled, "cancelled")
     await started("web")  # still running
 
-    kept = snapshot(store)
+    kept = caught_up(store)
     assert kept == recounted(store)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     insights = compute(
@@ -266,7 +281,8 @@ async def test_the_stores_writes_keep_the_rollups_equal_to_a_recount(url: str) -
 
 def test_writers_racing_on_one_day_lose_nothing(url: str) -> None:
     """Four writers with their own engines (separate processes, in effect) store, finish
-    and decide runs of one service at once: one rollup row, no update lost."""
+    and decide runs of one service at once while two others catch the insight rows up
+    (replicas on their lease beats): one rollup row, no update lost or counted twice."""
     RunStore(url).engine.dispose()
     stores = [RunStore(url) for _ in range(4)]
     errors: list[BaseException] = []
@@ -295,14 +311,34 @@ def test_writers_racing_on_one_day_lose_nothing(url: str) -> None:
         finally:
             store.engine.dispose()
 
+    writing = threading.Event()
+    writing.set()
+    catches: list[int] = []
+
+    def catcher(engine: Engine) -> None:
+        try:
+            while writing.is_set():
+                with engine.begin() as connection:
+                    catches.append(catch_up(connection))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
     threads = [threading.Thread(target=writer, args=(store,)) for store in stores]
-    for thread in threads:
+    engines = [RunStore(url).engine for _ in range(2)]  # migrated here, not in the threads
+    catchers = [threading.Thread(target=catcher, args=(engine,)) for engine in engines]
+    for thread in [*threads, *catchers]:
         thread.start()
     for thread in threads:
         thread.join()
+    writing.clear()
+    for thread in catchers:
+        thread.join()
     assert errors == []
+    assert sum(catches) > 0, "the catchers counted runs while the writers wrote"
     store = RunStore(url)
-    kept = snapshot(store)
+    kept = caught_up(store)
     assert len(kept["runs"]) == 24 and [day[2] for day in kept["days"]] == [24]  # runs
     assert kept == recounted(store)
     store.engine.dispose()
@@ -400,3 +436,30 @@ def test_replacing_one_part_equals_adding_up_again(parts: list[Tally], data: st.
 def test_durations_are_stored_exactly(values: list[float]) -> None:
     ordered = tuple(sorted(values))
     assert unpack(packed(ordered)) == ordered and unpack(None) == ()
+
+
+async def test_a_read_counts_what_was_written_since_the_last_beat(url: str) -> None:
+    """No process has caught up since the runs were stored: the insights read does, so
+    the figures include them."""
+    store = RunStore(url)
+    for service in ("api", "api", "web"):
+        run = Run(service=service, version="1", environment="staging", plan="p", base_url="u")
+        await store.create_run(run, [("smoke", "http", True)])
+    assert snapshot(store)["runs"] == []
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = await insight_rows(store, today, today + timedelta(days=1))
+    assert sum(day.tally.runs for day in rows.days) == 3
+    assert await catch_up_insights(store) == 0, "nothing left to count"
+    store.engine.dispose()
+
+
+@pytest.mark.usefixtures("scripted_kinds")
+async def test_the_bots_lease_beat_catches_the_insight_rows_up(tmp_path: Path) -> None:
+    config = tmp_path / "preprod.yml"
+    config.write_text(CONFIG)
+    async with running_bot(config, tmp_path, lease_ttl=0.6) as harness:
+        harness.bot.start(schedule=False)  # the harness's server runs no lifespan
+        store = harness.bot.store
+        run = Run(service="api", version="1", environment="staging", plan="p", base_url="u")
+        stored = await store.create_run(run, [("smoke", "http", True)])
+        await harness.until(lambda: [r[0] for r in snapshot(store)["runs"]] == [stored.id])

@@ -1,25 +1,25 @@
-"""The success metrics' rows, kept current in the transaction of every write that
-changes them.
+"""The success metrics' rows, brought up to date from the audit trail.
 
-Whenever a flush writes a run, a check record, a decision, a production outcome or a
-waiver, the runs it touched are recounted before the flush returns: each run's facts
-are read again from those rows (two small indexed queries), compared with its
-``insightrun`` row, and only a difference is carried into the rollups of its service and
-day (``insightday``, ``insightcheck``). A check finishing moves one ``insightcheck`` row;
-a decision or an outcome one ``insightday`` row. Recounts take the audit appenders' lock
-(bot/store/audit.py), which every one of those writes takes anyway, so two replicas
-never recount the same day from stale rows.
+Every write that changes a run's part of the figures (run started, check finished, run
+finished, re-run, waiver, decision, production outcome) appends an audit event naming
+the run, in its own transaction. :func:`catch_up` recounts the runs named by the events
+appended since the last count (``insightmark``): each run's facts are read again from
+their rows (two small indexed queries), compared with its ``insightrun`` row, and only a
+difference is carried into the rollups of its service and day (``insightday``,
+``insightcheck``). It runs under the audit appenders' lock (bot/store/audit.py), so no
+event can commit behind the mark and two processes never apply one difference twice.
 
-A hook on the ORM flush rather than a call in each store method: whatever writes those
-rows through a session (the store, a test seeding a database, a future command) keeps
-the figures exact without knowing about them. Bulk Core inserts bypass it; :func:`rebuild`
-recounts everything (migration 0010 runs it on existing databases)."""
+Following the trail rather than recounting inside every write keeps the writes as they
+were (a recount in each transaction doubled the cost of storing a run and held the one
+lock every audited write takes for longer; bench/ack_latency.py showed it). The bots
+catch up on every lease beat and before every insights read, so the figures read are
+exact. Rows written without an audit event (a bulk import, a test seeding a database)
+are counted by :func:`rebuild` (migration 0010 runs it on existing databases)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -27,20 +27,21 @@ from sqlalchemy import (
     Connection,
     bindparam,
     delete,
-    event,
     func,
-    inspect,
+    insert,
     select,
+    update,
 )
-from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.store.audit import hold_write_lock
 from bot.store.models import (
+    AuditEvent,
     CheckRecord,
     DecisionRecord,
     InsightCheck,
     InsightDay,
+    InsightMark,
     InsightRun,
     ProductionOutcome,
     Run,
@@ -54,45 +55,42 @@ CHUNK = 500
 BATCH = 5000
 """Runs read at a time by :func:`rebuild`."""
 
-TRACKED: dict[type, tuple[str, ...]] = {
-    Run: ("service", "created_at", "finished_at"),
-    CheckRecord: ("run_id", "check_id", "status"),
-    DecisionRecord: ("outcome", "at"),
-    ProductionOutcome: ("result",),
-    Waiver: ("run_id",),
-}
-"""The rows the figures come from, and the attributes whose change moves them."""
+
+def catch_up(connection: Connection) -> int:
+    """Recount the runs named by audit events after the mark, then move the mark to the
+    newest event; how many runs were recounted. Cheap when nothing is pending: call
+    :func:`pending` first, outside a write transaction."""
+    hold_write_lock(connection)
+    mark = _mark(connection)
+    head = _head(connection)
+    if head <= mark:
+        return 0
+    named = select(col(AuditEvent.run_id)).distinct()
+    after = named.where(col(AuditEvent.seq) > mark)
+    runs = [run for (run,) in connection.execute(after) if run is not None]
+    refresh(connection, runs)
+    _set_mark(connection, head)
+    return len(runs)
 
 
-def touched(session: Session) -> set[int]:
-    """The runs whose facts the flush in progress may change (call it after the flush:
-    ids are assigned, and the session still shows what was new, dirty and deleted)."""
-    runs: set[int | None] = set()
-    for obj in chain(session.new, session.deleted):
-        if type(obj) in TRACKED:
-            runs.add(_run_of(obj))
-    for obj in session.dirty:
-        names = TRACKED.get(type(obj), ())
-        state = inspect(obj)
-        changed = [name for name in names if state.attrs[name].history.has_changes()]
-        if changed:
-            runs.add(_run_of(obj))
-        if "run_id" in changed:  # moved to another run: the one it left changes too
-            runs.update(state.attrs["run_id"].history.deleted)
-    return {run for run in runs if run is not None}
+def pending(connection: Connection) -> bool:
+    """Events the insight rows have not followed yet (a read, no lock)."""
+    return _head(connection) > _mark(connection)
 
 
-def _run_of(obj: Any) -> int | None:
-    return obj.id if isinstance(obj, Run) else obj.run_id
+def _head(connection: Connection) -> int:
+    return int(connection.execute(select(func.max(col(AuditEvent.seq)))).scalar() or 0)
 
 
-def _after_flush(session: Session, _context: Any) -> None:
-    runs = touched(session)
-    if runs:
-        refresh(session.connection(), runs)
+def _mark(connection: Connection) -> int:
+    found = connection.execute(select(col(InsightMark.seq)).where(col(InsightMark.id) == 1))
+    return int(found.scalar() or 0)
 
 
-event.listen(Session, "after_flush", _after_flush)
+def _set_mark(connection: Connection, seq: int) -> None:
+    moved = connection.execute(update(InsightMark).where(col(InsightMark.id) == 1).values(seq=seq))
+    if not moved.rowcount:
+        connection.execute(insert(InsightMark).values(id=1, seq=seq))
 
 
 def refresh(connection: Connection, runs: Collection[int]) -> None:
@@ -203,11 +201,14 @@ def fact_of(row: Any) -> Fact:
 
 def rebuild(connection: Connection, batch: int = BATCH) -> int:
     """Recount every run from scratch (an existing database being migrated, or one
-    seeded with bulk inserts); how many runs were counted."""
+    seeded with bulk inserts), the mark at the newest audit event; how many runs were
+    counted."""
     hold_write_lock(connection)
     for model in (InsightRun, InsightDay, InsightCheck):
         connection.execute(delete(model))
-    return write_all(connection, _batches(connection, batch), batch)
+    counted = write_all(connection, _batches(connection, batch), batch)
+    _set_mark(connection, _head(connection))
+    return counted
 
 
 def _batches(connection: Connection, size: int) -> Iterator[list[Fact]]:

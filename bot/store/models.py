@@ -228,10 +228,18 @@ class ConfigSnapshot(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class InsightMark(SQLModel, table=True):
+    """How far the insight rows have followed the audit trail: every event up to ``seq``
+    is counted (see bot/store/facts.py). One row."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+
+
 class InsightRun(SQLModel, table=True):
     """What one run adds to the success metrics, as last counted into :class:`InsightDay`
-    and :class:`InsightCheck` (see bot/store/facts.py, which keeps all three in the
-    transaction of every write that changes them). A period's partial first and last
+    and :class:`InsightCheck` (see bot/store/facts.py, which brings all three up to date
+    from the audit trail). A period's partial first and last
     days are read from these rows; its whole days from the rollups."""
 
     run_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})

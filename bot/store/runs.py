@@ -18,10 +18,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from bot.audit.chain import Action
 from bot.engine.report import RunReport
-from bot.store import (
-    facts,  # noqa: F401  (its flush hook keeps the insight rows current)
-    migrate,
-)
+from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status

@@ -28,6 +28,7 @@ from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
 from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
+from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
@@ -98,6 +99,7 @@ class Bot:
                     last_full = now
                 since = None if full else utcnow() - RECENT
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
+                await _logged("counting the insight figures", catch_up_insights(self.store))
             if self.manager.executes:
                 await _logged("following cancel requests", self.manager.follow_cancel_requests())
                 await _logged("claiming runs", self.manager.recover())

@@ -1,5 +1,6 @@
-"""insight facts and rollups: each run's part of the success metrics, and the runs of
-a service and day added up, counted for every run already stored
+"""insight facts and rollups: each run's part of the success metrics, the runs of a
+service and day added up, and how far they follow the audit trail; counted for every
+run already stored
 
 Revision ID: 0010
 Revises: 0009
@@ -25,6 +26,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "insightmark",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.create_table(
         "insightcheck",
         sa.Column("day", sa.Date(), nullable=False),
@@ -76,3 +83,4 @@ def downgrade() -> None:
     op.drop_table("insightrun")
     op.drop_table("insightday")
     op.drop_table("insightcheck")
+    op.drop_table("insightmark")
