@@ -162,3 +162,61 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
                 timeout=60,
             )
         assert "Traceback" not in group.logs()
+
+
+UNSAFE_PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: p}}
+plans:
+  p:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
+      - id: failover
+        type: drill
+        critical: false
+        script: {{argv: ["{{python}}", "-c", "{script}"], timeout: 30s}}
+"""
+DRILL = (
+    "import pathlib, time; p = pathlib.Path('{marker}'); "
+    "p.write_text(p.read_text() + 'ran' if p.exists() else 'ran'); time.sleep(3)"
+)
+"""A drill that notes each start in ``marker`` (one 'ran' each), then takes 3 s."""
+
+
+async def test_an_unsafe_check_cut_off_by_a_kill_waits_for_a_rerun(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    """A drill (``repeat_safe: false`` by default) under way when serve is SIGKILLed is
+    recorded ``interrupted`` by the process that resumes the run, is not started again by
+    itself, and ``/preprod rerun`` runs it and finishes the run."""
+    marker = tmp_path / "drill-starts"
+    script = DRILL.format(marker=marker)
+    config = tmp_path / "preprod.yml"
+    config.write_text(UNSAFE_PLAN.format(url=healthy_target.http_url, script=script))
+    async with bots(config, tmp_path, lease_ttl=1.5) as group:
+        first = group.serve()
+        await group.standin.send_command(
+            "start checkout-api 2.14.0 staging", user_id="U0RM", channel_id=CHANNEL
+        )
+        await until(lambda: marker.exists(), timeout=60)  # the drill is under way
+        group.kill(first)
+        serve = group.serve()
+        states = "SELECT check_id, status FROM checkrecord ORDER BY attempt"
+        await until(lambda: dict(group.query(states)).get("failover") == "interrupted", timeout=60)
+        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)], timeout=30)
+        channel = group.standin.channel(CHANNEL)
+        parent = next(m for m in channel.messages if "Pre-production" in m.text)
+        await until(lambda: any("interrupted" in t for t in group.thread(parent)), timeout=30)
+        await asyncio.sleep(4)  # time enough for a drill that was wrongly started again
+        assert marker.read_text() == "ran", "the interrupted drill ran again by itself"
+
+        ack = await group.command(serve, "rerun 1 failover")
+        assert "Re-running check failover of run #1" in ack, ack
+        await until(lambda: dict(group.query(states)).get("failover") == "passed", timeout=60)
+        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)], timeout=30)
+        assert marker.read_text() == "ranran"
+        assert dict(group.query(states))["smoke"] == "passed"
+        assert "Traceback" not in group.logs()
