@@ -46,6 +46,13 @@ async def test_a_replayed_start_creates_one_run(
     await harness.settle()
     assert state(harness)["Run"] == 2  # a fresh command (new trigger_id) is not a replay
 
+    # a read-only command claims no id: its replay is answered again, and changes nothing
+    assert "2 runs" in await harness.command("list")
+    fields = harness.standin.deliveries[-1].payload
+    again = await harness.standin.send_raw(urlencode(fields))
+    assert again.status_code == 200 and "2 runs" in again.text
+    assert state(harness)["Run"] == 2
+
 
 async def test_a_replayed_click_changes_nothing(harness: Harness) -> None:
     await harness.command("start svc 1.0 staging")
@@ -72,12 +79,17 @@ async def test_a_replayed_click_changes_nothing(harness: Harness) -> None:
 
 
 def test_request_keys_name_the_unique_ids() -> None:
-    assert request_key({"command": "/preprod", "trigger_id": "T1"}) == "command:T1"
+    start = {"command": "/preprod", "text": "start svc 1.0 staging", "trigger_id": "T1"}
+    assert request_key(start) == "command:T1"
+    for acting in ("cancel 3", "rerun 3 smoke", "outcome 3 success"):
+        assert request_key({**start, "text": acting}) == "command:T1", acting
+    for reading in ("status", "status 3", "list", "report 3", "help", "", "start", "bogus"):
+        assert request_key({**start, "text": reading}) is None, reading
     click = {"type": "block_actions", "trigger_id": "T2", "actions": [{"action_ts": "1.5"}]}
     assert request_key(click) == "block_actions:T2:1.5"
     view = {"type": "view_submission", "trigger_id": "T3", "view": {"id": "V1", "hash": "h"}}
     assert request_key(view) == "view_submission:T3:V1:h"
-    long = request_key({"command": "/preprod", "trigger_id": "x" * 1000})
+    long = request_key({**start, "trigger_id": "x" * 1000})
     assert long is not None and len(long) <= 255
     for nameless in (
         {},

@@ -2,7 +2,8 @@
 
 A captured signed request stays valid for Slack's 5-minute window, so the same ``start``
 posted twice would start two runs. Every command and interaction carries unique ids;
-the first request with them is handed on, any later one gets an empty 200. The ids are
+the first request with them is handed on, any later one gets an empty 200 (read-only
+commands, harmless to answer twice, are not tracked). The ids are
 claimed in the database (bot/store/seen.py), so this holds across replicas.
 
 The body is parsed here (bot/web/body.py) before Bolt sees it: a signed body Bolt could
@@ -17,6 +18,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from bot.slack.commands import Help, ListRuns, Report, Status, UsageError
+from bot.slack.commands import parse as parse_command
 from bot.store.seen import SeenRequests
 from bot.web.body import Unreadable, parse
 from bot.web.signed import Handler
@@ -30,7 +33,9 @@ def request_key(payload: dict[str, Any]) -> str | None:
     (an event, or a payload too malformed to name; the next layers refuse those)."""
     trigger = _text(payload.get("trigger_id"))
     if "command" in payload:
-        return _bounded(f"command:{trigger}") if trigger else None
+        if not trigger or not changes_something(payload.get("text")):
+            return None
+        return _bounded(f"command:{trigger}")
     kind = _text(payload.get("type"))
     if kind == "block_actions":
         actions = payload.get("actions")
@@ -45,6 +50,20 @@ def request_key(payload: dict[str, Any]) -> str | None:
     if not any(ids):
         return None
     return _bounded(f"{kind}:" + ":".join(ids))
+
+
+READ_ONLY = (Status, ListRuns, Report, Help)
+
+
+def changes_something(text: object) -> bool:
+    """Whether ``/preprod text`` acts (start, cancel, rerun, outcome). A replayed read-only
+    command (status, list, report, help, or one answered with the usage) just answers
+    again, so no id is claimed for it: one database write fewer on the ack path of the
+    commands people send most."""
+    try:
+        return not isinstance(parse_command(text if isinstance(text, str) else ""), READ_ONLY)
+    except UsageError:
+        return False
 
 
 def _text(value: object) -> str:
