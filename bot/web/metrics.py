@@ -3,7 +3,6 @@ gathered asynchronously; rendering it is a pure function."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,18 +10,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlmodel import Session, select
 
-from bot.store.models import DecisionRecord, ProductionOutcome, Run, as_utc
+from bot.store.counts import StoredCounts, stored_counts
 from bot.store.runs import RunStore
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    runs_by_status: dict[str, int] = field(default_factory=dict)
-    decisions_by_outcome: dict[str, int] = field(default_factory=dict)
-    production_by_result: dict[str, int] = field(default_factory=dict)
-    cycle_seconds: tuple[float, ...] = ()
+    stored: StoredCounts = field(default_factory=lambda: StoredCounts({}, {}, {}, 0, 0.0))
     active_runs: int = 0
     slack_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     progress_updates: dict[str, int] = field(default_factory=dict)
@@ -30,27 +25,7 @@ class Snapshot:
 
 async def gather(store: RunStore, active_runs: int, slack_calls: dict[str, dict[str, int]],
                  progress_updates: dict[str, int]) -> Snapshot:  # fmt: skip
-    def work(session: Session) -> Snapshot:
-        runs = {run.id: run for run in session.exec(select(Run))}
-        decisions = list(session.exec(select(DecisionRecord)))
-        cycles = tuple(
-            (as_utc(d.at) - as_utc(runs[d.run_id].created_at)).total_seconds()
-            for d in decisions
-            if d.run_id in runs
-        )
-        return Snapshot(
-            runs_by_status=dict(Counter(run.status.value for run in runs.values())),
-            decisions_by_outcome=dict(Counter(d.outcome for d in decisions)),
-            production_by_result=dict(
-                Counter(o.result for o in session.exec(select(ProductionOutcome)))
-            ),
-            cycle_seconds=cycles,
-            active_runs=active_runs,
-            slack_calls=slack_calls,
-            progress_updates=progress_updates,
-        )
-
-    return await store.call(work)
+    return Snapshot(await stored_counts(store), active_runs, slack_calls, progress_updates)
 
 
 def render(snapshot: Snapshot) -> bytes:
@@ -64,9 +39,9 @@ class _SnapshotCollector(Collector):
         self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        s = self.snapshot
+        s, stored = self.snapshot, self.snapshot.stored
         runs = GaugeMetricFamily("preprod_runs", "Stored runs by status", labels=["status"])
-        for status, count in sorted(s.runs_by_status.items()):
+        for status, count in sorted(stored.runs_by_status.items()):
             runs.add_metric([status], count)
         yield runs
         yield GaugeMetricFamily("preprod_active_runs", "Runs executing in this process",
@@ -74,20 +49,20 @@ class _SnapshotCollector(Collector):
         decisions = CounterMetricFamily(
             "preprod_decisions", "Final decisions by outcome", labels=["outcome"]
         )
-        for outcome, count in sorted(s.decisions_by_outcome.items()):
+        for outcome, count in sorted(stored.decisions_by_outcome.items()):
             decisions.add_metric([outcome], count)
         yield decisions
         production = CounterMetricFamily(
             "preprod_production_outcomes", "What happened in production after a GO",
             labels=["result"],
         )  # fmt: skip
-        for result, count in sorted(s.production_by_result.items()):
+        for result, count in sorted(stored.production_by_result.items()):
             production.add_metric([result], count)
         yield production
         cycle = SummaryMetricFamily(
             "preprod_decision_cycle_seconds", "Time from a run's start to its decision"
         )
-        cycle.add_metric([], count_value=len(s.cycle_seconds), sum_value=sum(s.cycle_seconds))
+        cycle.add_metric([], count_value=stored.cycles, sum_value=stored.cycle_seconds)
         yield cycle
         calls = CounterMetricFamily(
             "preprod_slack_api", "Slack Web API calls by method and kind", labels=["method", "kind"]
