@@ -19,6 +19,7 @@ from sqlalchemy import event, insert
 
 from bot.audit.chain import GENESIS, Action, Entry, Tamper, digest, seal, verify
 from bot.cli.main import main
+from bot.reports.evidence import trail_jsonl, trail_line
 from bot.store.audit import AuditLog, Note
 from bot.store.models import AuditEvent, Run, RunStatus
 from bot.store.runs import RunStore
@@ -261,6 +262,31 @@ def test_verify_streams_a_chain_longer_than_a_page(
     assert "event #1777 gate.signoff on run 1 by U0MALLORY" in broken.problem.message
     assert broken.head is not None and broken.head.seq == 1776 and broken.count == LONG
     assert all("LIMIT" in statement for statement in reads), reads
+    store.engine.dispose()
+
+
+def test_export_streams_the_chain_in_pages(tmp_path: Path) -> None:
+    """``audit export`` writes what ``trail_jsonl`` would of the whole trail (or of one
+    run's events), reading a page at a time, never the whole table."""
+    store = long_chain(f"sqlite:///{tmp_path}/long.db")
+    log = AuditLog(store)
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM auditevent" in statement:
+            reads.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    written: list[str] = []
+    count = asyncio.run(log.export(lambda entry: written.append(trail_line(entry))))
+    assert count == LONG and len(reads) == 3
+    assert all("LIMIT" in statement for statement in reads), reads
+    everything = asyncio.run(log.events())
+    assert "".join(written) == trail_jsonl(everything)
+    one_run: list[str] = []
+    asyncio.run(log.export(lambda entry: one_run.append(trail_line(entry)), run_id=1, page=7))
+    assert "".join(one_run) == trail_jsonl([e for e in everything if e.run_id == 1])
+    assert one_run, "the long chain has events of run 1"
     store.engine.dispose()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, say
-from bot.reports.evidence import trail_jsonl
+from bot.reports.evidence import trail_line
 from bot.store.audit import AuditLog
 from bot.store.runs import RunStore
 
@@ -68,11 +68,11 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f"{result.head.hash}",
             )
         return EXIT_OK
-    text = trail_jsonl(await log.events(args.run))
     if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        say(err, f"wrote {args.output} ({text.count(chr(10))} events)")
+        await log.export(lambda event: sys.stdout.write(trail_line(event)), args.run)
+        return EXIT_OK
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", encoding="utf-8") as out_file:
+        count = await log.export(lambda event: out_file.write(trail_line(event)), args.run)
+    say(err, f"wrote {args.output} ({count} events)")
     return EXIT_OK

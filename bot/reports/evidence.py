@@ -49,9 +49,12 @@ def _link(entry: Entry | None) -> dict[str, Any] | None:
 
 
 def trail_jsonl(entries: Sequence[Entry]) -> str:
-    return "".join(
-        json.dumps(e.as_json(), sort_keys=True, ensure_ascii=False) + "\n" for e in entries
-    )
+    return "".join(map(trail_line, entries))
+
+
+def trail_line(entry: Entry) -> str:
+    """One audit event as a JSON line (``preprod audit export``, the evidence pack)."""
+    return json.dumps(entry.as_json(), sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def build(

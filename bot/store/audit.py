@@ -8,7 +8,7 @@ advisory lock, SQLite its single writer lock, before the head is read; the uniqu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -176,6 +176,21 @@ class AuditLog:
 
         return await self.store.call(work)
 
+    async def export(
+        self, sink: Callable[[Entry], object], run_id: int | None = None, page: int = PAGE
+    ) -> int:
+        """Hand every event (of one run) to ``sink`` in order, ``page`` at a time, so that
+        a trail of millions of events is written in bounded memory; how many."""
+
+        def work(session: Session) -> int:
+            count = 0
+            for event in _pages(session, page, run_id):
+                sink(event)
+                count += 1
+            return count
+
+        return await self.store.call(work)
+
     async def head(self) -> Entry | None:
         def work(session: Session) -> Entry | None:
             query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
@@ -198,11 +213,14 @@ class AuditLog:
         return await self.store.call(lambda session: session.get(ConfigSnapshot, digest))
 
 
-def _pages(session: Session, size: int) -> Iterator[Entry]:
-    """Every event in sequence order, read ``size`` at a time after the last one read."""
+def _pages(session: Session, size: int, run_id: int | None = None) -> Iterator[Entry]:
+    """Every event (of one run) in sequence order, read ``size`` at a time after the last
+    one read."""
     after: int | None = None
     while True:
         query = select(AuditEvent).order_by(col(AuditEvent.seq)).limit(size)
+        if run_id is not None:
+            query = query.where(col(AuditEvent.run_id) == run_id)
         if after is not None:
             query = query.where(col(AuditEvent.seq) > after)
         rows = [entry(row) for row in session.exec(query)]
