@@ -297,7 +297,9 @@ class Chaos:
 
         if not await self.until(f"{service}: a run stored after its acked start", stored, 30):
             return
-        run_id = int(self.query("SELECT min(id) FROM run WHERE service = :s", s=service)[0][0])
+        # the newest: a start whose ack a kill cut off may have stored a run too, but the
+        # person follows the thread of the start that answered
+        run_id = int(self.query("SELECT max(id) FROM run WHERE service = :s", s=service)[0][0])
         figures.releases[service] = run_id
 
         def panel() -> Message | None:

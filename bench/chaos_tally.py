@@ -122,6 +122,16 @@ class Tally:
         tops = {r: keys.get(f"run:{r}:decision", 0) for r in run_ids}
         in_thread = {r: keys.get(f"run:{r}:decision:thread", 0) for r in run_ids}
         announced_in_slack = [r for r in announced if tops.get(r) and in_thread.get(r)]
+        # A start whose ack a kill cut off may still have stored its run (stored before the
+        # ack, never after); the person then tried again and signs the retry's run, so the
+        # first waits for people: listed apart, not as a run the bot failed to decide.
+        retried = {failure.split(":", 1)[0] for failure in f.starts_failed}
+        signed_runs = {r for r in f.releases.values() if r is not None}
+        service_of = {int(r): str(s) for r, s, _ in runs}
+        unsigned_retries = [
+            r for r in run_ids
+            if r not in announced_in_slack and r not in signed_runs and service_of[r] in retried
+        ]  # fmt: skip
         attempts = [
             f"run {r} {c}: attempts {sorted(a for a, _ in v)}"
             for r, checks in by_run.items()
@@ -178,7 +188,14 @@ class Tally:
             f"runs decided and announced    {len(announced_in_slack)} of {len(runs)} "
             f"(decided {len(decisions)}: "
             + ", ".join(f"{o} {n}" for o, n in sorted(Counter(decisions.values()).items()))
-            + f"; announcement recorded {len(announced)})",
+            + f"; announcement recorded {len(announced)})"
+            + (
+                f"; {len(unsigned_retries)} more await sign-offs: stored by a start whose ack a"
+                f" kill cut off, retried as another run, which was signed (runs "
+                f"{', '.join(map(str, unsigned_retries))})"
+                if unsigned_retries
+                else ""
+            ),
             f"results lost                  {len(f.changed_results) + len(attempts) + len(over)}"
             f" (final results changed {len(f.changed_results)}, checks with >1 attempt "
             f"{len(attempts)}, target paths over the plan {len(over)})",
@@ -198,7 +215,11 @@ class Tally:
             f"releases lost (acked, no run) {len(lost_runs)}; waits given up {len(f.timeouts)}",
             f"elapsed                       {elapsed:.0f}s",
         ]
-        undecided = [self.undecided(r) for r in run_ids if r not in announced_in_slack]
+        undecided = [
+            self.undecided(r)
+            for r in run_ids
+            if r not in announced_in_slack and r not in unsigned_retries
+        ]
         details = [
             *(f"  not finished: {line}" for line in not_finished),
             *(f"  not announced: {line}" for line in undecided),
