@@ -68,7 +68,7 @@ def catch_up(connection: Connection) -> int:
     named = select(col(AuditEvent.run_id)).distinct()
     after = named.where(col(AuditEvent.seq) > mark)
     runs = [run for (run,) in connection.execute(after) if run is not None]
-    refresh(connection, runs)
+    _recount(connection, runs)
     _set_mark(connection, head)
     return len(runs)
 
@@ -96,6 +96,12 @@ def _set_mark(connection: Connection, seq: int) -> None:
 def refresh(connection: Connection, runs: Collection[int]) -> None:
     """Recount ``runs`` and carry the differences into their rollups."""
     hold_write_lock(connection)
+    _recount(connection, runs)
+
+
+def _recount(connection: Connection, runs: Collection[int]) -> None:
+    """:func:`refresh` once the lock is held (:func:`catch_up` takes it before it reads
+    the mark)."""
     ordered = sorted(runs)
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
