@@ -365,3 +365,18 @@ async def test_removal_from_the_roles_ends_the_stored_session(
         assert refused_to_sign_in(await replay(harness, copied))
         _, page = await session_cookie(harness.url, harness.standin, "U0RM")
         assert page.status_code == 200
+
+
+async def test_signing_out_on_one_replica_ends_the_session_on_the_other(
+    config: Path, tmp_path: Path, clock: Clock
+) -> None:
+    async with (
+        running_bot(config, tmp_path, web=True, session_clock=clock) as one,
+        running_bot(config, tmp_path, web=True, session_clock=clock) as other,
+    ):
+        assert one.bot.settings.database_url == other.bot.settings.database_url
+        copied, _ = await session_cookie(one.url, one.standin, "U0RM")
+        assert (await replay(other, copied)).status_code == 200  # one database, one session
+        async with httpx.AsyncClient(base_url=one.url) as http:
+            await http.post("/auth/logout", headers={"cookie": f"{SESSION_COOKIE}={copied}"})
+        assert refused_to_sign_in(await replay(other, copied))
