@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -11,6 +9,10 @@ from dataclasses import dataclass
 
 EXECUTE_RUNS = "PREPROD_EXECUTE_RUNS"
 """``0`` makes a ``serve`` replica leave every run to ``preprod worker`` processes."""
+
+
+SESSION_TTL = 8 * 3600.0
+SESSION_IDLE = 3600.0
 
 
 class SettingsError(ValueError):
@@ -44,7 +46,12 @@ class Settings:
     web_roles: tuple[str, ...] = ()
     """When set, only members of one of these roles (of the config) see the pages."""
     session_secret: str | None = None
-    session_ttl: float = 8 * 3600.0
+    """``PREPROD_SESSION_SECRET``: signs the session cookie; ``serve`` with sign-in
+    configured refuses to start without it (see :meth:`web_refusal`)."""
+    session_ttl: float = SESSION_TTL
+    """Seconds a sign-in lasts at most, however active."""
+    session_idle: float = SESSION_IDLE
+    """Seconds without a request after which a session ends."""
     metrics_token: str | None = None
     """The bearer token ``/metrics`` wants; without it ``/metrics`` answers 401."""
 
@@ -58,6 +65,7 @@ class Settings:
         )
         if missing := [name for name in required if not env.get(name)]:
             raise SettingsError(f"missing environment variable {', '.join(missing)}")
+        session_ttl, session_idle = session_limits(env)
         return cls(
             bot_token=env["SLACK_BOT_TOKEN"],
             signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
@@ -76,7 +84,8 @@ class Settings:
             team_id=env.get("PREPROD_SLACK_TEAM_ID") or None,
             web_roles=_names(env.get("PREPROD_WEB_ROLES", "")),
             session_secret=env.get("PREPROD_SESSION_SECRET") or None,
-            session_ttl=_seconds(env, "PREPROD_SESSION_TTL", 8 * 3600.0),
+            session_ttl=session_ttl,
+            session_idle=session_idle,
             metrics_token=env.get("PREPROD_METRICS_TOKEN") or None,
         )
 
@@ -90,19 +99,36 @@ class Settings:
         }
         return [name for name, value in wanted.items() if not value]
 
+    def web_refusal(self) -> str | None:
+        """Why ``serve`` must not start: the web pages' sign-in is configured but nothing
+        of its own signs the session cookie (a key derived from the Slack signing secret
+        would tie the two secrets together, and a random one differs on every replica)."""
+        if self.sign_in_missing or self.session_secret:
+            return None
+        return (
+            "PREPROD_SESSION_SECRET is not set: Sign in with Slack is configured "
+            "(PREPROD_SLACK_CLIENT_ID), so set PREPROD_SESSION_SECRET to a long random "
+            "value, the same on every replica (e.g. the output of `openssl rand -hex 32`)"
+        )
+
     def session_key(self) -> str:
-        """The key that signs session cookies: ``PREPROD_SESSION_SECRET``, else one derived
-        from the signing secret (the same on every replica), else a random one for this
-        process (sessions then end with it)."""
-        if self.session_secret:
-            return self.session_secret
-        if self.signing_secret:
-            label = b"preprod web session cookie"
-            return hmac.new(self.signing_secret.encode(), label, hashlib.sha256).hexdigest()
-        return secrets.token_hex(32)
+        """The key that signs session cookies: ``PREPROD_SESSION_SECRET``, else a random
+        one for this process (only while sign-in is not configured: see
+        :meth:`web_refusal`)."""
+        return self.session_secret or secrets.token_hex(32)
 
     def report_url(self, run_id: int) -> str:
         return f"{self.public_url}/runs/{run_id}"
+
+
+def session_limits(environ: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """``PREPROD_SESSION_TTL`` and ``PREPROD_SESSION_IDLE`` in seconds, for the commands
+    that need only these (``preprod sessions``)."""
+    env = os.environ if environ is None else environ
+    return (
+        _seconds(env, "PREPROD_SESSION_TTL", SESSION_TTL),
+        _seconds(env, "PREPROD_SESSION_IDLE", SESSION_IDLE),
+    )
 
 
 def _names(raw: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ view's HTTP endpoints and exits (a smoke test of the set-up).
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import time
 from contextlib import ExitStack
@@ -83,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
              # Sign in with Slack for the pages: the stand-in is the OpenID provider
              "PREPROD_OIDC_ISSUER": standin, "PREPROD_SLACK_CLIENT_ID": DEFAULT_CLIENT_ID,
              "PREPROD_SLACK_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-             "PREPROD_SLACK_TEAM_ID": Workspace.team_id},
+             "PREPROD_SLACK_TEAM_ID": Workspace.team_id,
+             # serve refuses sign-in without its own cookie key: a fresh one per demo
+             "PREPROD_SESSION_SECRET": secrets.token_hex(32)},
             logs["bot"]))  # fmt: skip
         wait_http(f"{bot}/healthz", proc=bot_proc, log=logs["bot"])
         wait_http(f"{standin}/", proc=standin_proc, log=logs["standin"])

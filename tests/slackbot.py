@@ -6,12 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bot.config.loader import load_config
 from bot.settings import Settings
+from bot.store.models import utcnow
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
+from bot.web.signin import stored_sessions
 from handlers import commands
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer
@@ -87,9 +90,11 @@ async def running_bot(
     web: bool = False,
     web_roles: tuple[str, ...] = (),
     lease_ttl: float = 30.0,
+    session_clock: Callable[[], datetime] = utcnow,
 ) -> AsyncIterator[Harness]:
     """The bot and a stand-in; ``web=True`` makes the bot's public URL its real address, so
-    that Sign in with Slack (pointed at the stand-in) returns to it."""
+    that Sign in with Slack (pointed at the stand-in) returns to it. ``session_clock`` is
+    the web sessions' clock (their idle and total limits)."""
     standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases", "C0RANDOM": "random"})
     await standin.start()
     [port] = free_ports(1)
@@ -111,7 +116,9 @@ async def running_bot(
         lease_ttl=lease_ttl,
     )
     bot = build_bot(settings, load_config(config_path))
-    server = StandInServer(create_app(bot))
+    server = StandInServer(
+        create_app(bot, sessions=stored_sessions(bot.store, settings, session_clock))
+    )
     await server.start(port)
     url = f"http://127.0.0.1:{server.port}"
     standin.bot_url = f"{url}/slack/events"

@@ -2,7 +2,7 @@
 the stand-in's OpenID Connect provider. Without a session every page sends the person to
 sign in and ``/metrics`` wants its bearer token; forged, expired and tampered sessions, a
 bad ``state``, an ID token signed by another key and a member of another workspace are
-each refused."""
+each refused. (Ending sessions: tests/test_sessions.py.)"""
 
 from __future__ import annotations
 
@@ -104,19 +104,23 @@ async def test_without_a_session_pages_redirect_and_metrics_want_the_token(
 
 
 async def test_forged_expired_and_tampered_sessions_are_refused(harness: Harness) -> None:
-    now = int(time.time())
-    good = {"user": "U0RM", "name": "rita", "at": now, "csrf": "x" * 43}
+    real, _ = await session_cookie(harness.url, harness.standin, "U0RM")
+    good = json.loads(base64.b64decode(real.split(".")[0]))
+    assert set(good) == {"sid", "csrf"}  # a random token; who it is stays in the database
     assert (await get(harness, "/runs", cookie(good))).status_code == 200  # the control
     forged = cookie(good, secret="somebody-elses-secret")
     assert (await get(harness, "/runs", forged)).status_code == 302
     stale_signature = cookie(good, age=harness.bot.settings.session_ttl + 60)
     assert (await get(harness, "/runs", stale_signature)).status_code == 302
-    old_sign_in = cookie({**good, "at": now - int(harness.bot.settings.session_ttl) - 60})
-    assert (await get(harness, "/runs", old_sign_in)).status_code == 302
+    # the cookie secret alone opens nothing: neither a made-up token nor the former
+    # cookie that said who and when
+    made_up = cookie({**good, "sid": "A" * 43})
+    assert (await get(harness, "/runs", made_up)).status_code == 302
+    former = cookie({"user": "U0RM", "name": "rita", "at": int(time.time()), "csrf": "x" * 43})
+    assert (await get(harness, "/runs", former)).status_code == 302
+    other, _ = await session_cookie(harness.url, harness.standin, "U0SRE1")
     signed = cookie(good)
-    tampered = signed.replace(
-        signed.split(".")[0], cookie({**good, "user": "U0SRE1"}).split(".")[0]
-    )
+    tampered = signed.replace(signed.split(".")[0], other.split(".")[0])
     assert (await get(harness, "/runs", tampered)).status_code == 302
     assert (await get(harness, "/runs", "not-a-cookie")).status_code == 302
 
@@ -168,7 +172,7 @@ async def test_configured_roles_limit_who_sees_the_pages(tmp_path: Path) -> None
     async with running_bot(config, tmp_path, web=True, web_roles=("sre",)) as harness:
         _, refused = await session_cookie(harness.url, harness.standin, "U0RM")
         assert refused.status_code == 403 and "release roles" in refused.text
-        # a session made before the roles changed no longer opens the pages either
+        # nor does a cookie of the former kind, which said who and when
         outsider = cookie({"user": "U0RM", "at": int(time.time()), "csrf": "x"})
         assert (await get(harness, "/runs", outsider)).status_code == 302
         _, page = await session_cookie(harness.url, harness.standin, "U0SRE1")

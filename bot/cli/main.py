@@ -23,6 +23,7 @@ from bot.cli import (
     history,
     kinds,
     schedule_cmd,
+    sessions_cmd,
     worker,
 )
 from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_cmd.add_parsers(commands)
     audit_cmd.add_parsers(commands)
     evidence_cmd.add_parser(commands)
+    sessions_cmd.add_parsers(commands)
     return parser
 
 
@@ -117,6 +119,8 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(audit_cmd.run(args, out, err))
     if command == "evidence":
         return asyncio.run(evidence_cmd.run(args, out, err))
+    if command == "sessions":
+        return asyncio.run(sessions_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):

@@ -285,3 +285,19 @@ class InsightCheck(SQLModel, table=True):
     check_id: str = Field(primary_key=True)
     failed: int = 0
     total: int = 0
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser of the web pages. The cookie carries a random token; only its
+    SHA-256 is stored, so a copy of the database opens no session. Ending one (sign-out,
+    ``preprod sessions revoke``, removal from the roles, a limit passed) sets ``ended_at``
+    and every replica refuses the cookie from then on. See bot/store/sessions.py."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user: str = Field(max_length=64, index=True)
+    name: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    last_seen: datetime = Field(default_factory=utcnow)
+    """Written at most once a minute per session (see ``sessions.TOUCH_EVERY``)."""
+    ended_at: datetime | None = None
+    ended_why: str | None = Field(default=None, max_length=64)

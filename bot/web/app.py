@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.store.seen import SeenRequests
+from bot.store.sessions import WebSessions
 from bot.web.bot import Bot
 from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
@@ -30,18 +31,21 @@ from bot.web.insights import InsightsPages
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
 from bot.web.signed import SignedOnly
-from bot.web.signin import SESSION_COOKIE, SignIn
+from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
 from bot.web.trail import AuditTrail, StoredAuditTrail
 
 log = logging.getLogger(__name__)
 
 
-def create_app(bot: Bot, trail: AuditTrail | None = None) -> Starlette:
+def create_app(
+    bot: Bot, trail: AuditTrail | None = None, sessions: WebSessions | None = None
+) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(bot.bolt)
     # Signed and within the size limit first, then once per Slack id, then Bolt.
     deduplicated = Deduplicated(slack_handler.handle, SeenRequests(bot.store))
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
-    sign_in = SignIn(bot.settings, bot.gate.directory)
+    sessions = sessions or stored_sessions(bot.store, bot.settings)
+    sign_in = SignIn(bot.settings, bot.gate.directory, sessions)
     dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
     insights = InsightsPages(bot.store, sign_in)
 

@@ -15,7 +15,7 @@ from types import FrameType
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
 from bot.web.shutdown import Stopping, log_hand_overs
@@ -34,7 +34,10 @@ def run_server(mode: str, host: str, port: int) -> int:
         settings = Settings.from_env(socket=True)
         asyncio.run(_socket_mode(settings))
         return 0
-    bot = build_bot(Settings.from_env())
+    settings = Settings.from_env()
+    if refusal := settings.web_refusal():
+        raise SettingsError(refusal)
+    bot = build_bot(settings)
     config = uvicorn.Config(
         create_app(bot),
         host=host,

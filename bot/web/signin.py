@@ -6,16 +6,20 @@ checks both on the way back, and verifies the ID token against the provider's JW
 (issuer, audience, expiry). We then admit only members of the configured workspace (the
 ``https://slack.com/team_id`` claim) and, when ``PREPROD_WEB_ROLES`` is set, of one of
 those roles. The session cookie is signed (Starlette's SessionMiddleware, itsdangerous),
-``Secure``, ``HttpOnly`` and ``SameSite=Lax``; it holds who signed in and when, and ends
-``PREPROD_SESSION_TTL`` after sign-in whatever the activity."""
+``Secure``, ``HttpOnly`` and ``SameSite=Lax``; once signed in it holds only a random token
+and the form token. The session itself is a row of the shared database
+(bot/store/sessions.py), looked up on every request: signing out, ``preprod sessions
+revoke``, removal from the roles, ``PREPROD_SESSION_IDLE`` without a request or
+``PREPROD_SESSION_TTL`` after sign-in end it on every replica, and a copied cookie with
+it."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +33,9 @@ from starlette.routing import Route
 
 from bot.gate.roles import Directory, DirectoryUnavailable
 from bot.settings import Settings
+from bot.store.models import utcnow
+from bot.store.runs import RunStore
+from bot.store.sessions import REMOVED_FROM_ROLES, SIGNED_OUT, Limits, WebSessions
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +60,10 @@ class WebUser:
 class SignIn:
     """The ``/auth/*`` routes, and the gate every page but Slack's and health go through."""
 
-    def __init__(self, settings: Settings, directory: Directory) -> None:
+    def __init__(self, settings: Settings, directory: Directory, sessions: WebSessions) -> None:
         self.settings = settings
         self.directory = directory
+        self.sessions = sessions
         self.oauth = OAuth()
         self.oauth.register(
             "slack",
@@ -83,22 +91,34 @@ class SignIn:
     # -- the gate on every page -----------------------------------------------------------
 
     async def user(self, request: Request) -> WebUser | None:
-        """The signed-in person, or None (no session, an expired one, or one whose roles
-        no longer admit them)."""
+        """The signed-in person, or None: no session, one that ended (signed out, revoked,
+        idle, past its time) or one whose person the roles no longer admit (which ends
+        it). While the roles cannot be checked the page is refused but the session kept."""
         session = request.session
-        user, at = session.get("user"), session.get("at")
-        if not isinstance(user, str) or not isinstance(at, int | float):
+        token = session.get("sid")
+        if not isinstance(token, str):  # none, a sign-in under way, or a former cookie
             return None
-        if time.time() - at > self.settings.session_ttl:
+        active = await self.sessions.check(token)
+        if active is None:
             session.clear()
             return None
-        if self.settings.web_roles and not await self._in_roles(user):
-            session.clear()
-            return None
+        if self.settings.web_roles:
+            member = await self._in_roles(active.user)
+            if member is None:
+                return None
+            if not member:
+                await self.sessions.end(token, REMOVED_FROM_ROLES)
+                log.info(
+                    "web session of %s ended: no longer in %s",
+                    active.user,
+                    "/".join(self.settings.web_roles),
+                )
+                session.clear()
+                return None
         csrf = session.get("csrf")
         if not isinstance(csrf, str):
             csrf = session["csrf"] = secrets.token_urlsafe(32)
-        return WebUser(user, str(session.get("name", user)), csrf)
+        return WebUser(active.user, active.name, csrf)
 
     def required(self, page: Callable[[Request, WebUser], Awaitable[Response]]) -> Endpoint:
         """``page`` for a signed-in person; anyone else is sent to sign in (a GET) or
@@ -140,7 +160,7 @@ class SignIn:
             return _page(403, "Sign-in failed. Start again from the page you wanted.")
         claims = token.get("userinfo") or {}
         user = claims.get(USER_CLAIM) or claims.get("sub")
-        if not isinstance(user, str) or not user:
+        if not isinstance(user, str) or not user or len(user) > 64:
             return _page(403, "Sign-in failed: Slack did not say who you are.")
         if claims.get(TEAM_CLAIM) != self.settings.team_id:
             log.warning("sign-in refused: %s is not in workspace %s", user, self.settings.team_id)
@@ -148,27 +168,40 @@ class SignIn:
         if self.settings.web_roles and not await self._in_roles(user):
             return _page(403, "Only members of the release roles may see these pages.")
         target = _local(str(request.session.get("next", "/runs")))
+        sid = await self.sessions.open(user, str(claims.get("name") or user)[:80])
         request.session.clear()  # nothing from before sign-in survives it
-        request.session.update(
-            user=user,
-            name=str(claims.get("name") or user)[:80],
-            at=int(time.time()),
-            csrf=secrets.token_urlsafe(32),
-        )
+        request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
         return RedirectResponse(target, status_code=303)
 
     async def logout(self, request: Request) -> Response:
+        token = request.session.get("sid")
+        if isinstance(token, str):
+            await self.sessions.end(token, SIGNED_OUT)
         request.session.clear()
         return _page(200, "Signed out.")
 
-    async def _in_roles(self, user: str) -> bool:
+    async def _in_roles(self, user: str) -> bool | None:
+        """Whether ``user`` is in one of the web roles; None when no role said yes and
+        some could not be checked (Slack unreachable): not known, so nothing is ended."""
+        unknown = False
         for role in self.settings.web_roles:
             try:
                 if user in await self.directory.members(role):
                     return True
             except DirectoryUnavailable:
                 log.warning("sign-in: membership of %s could not be checked", role)
-        return False
+                unknown = True
+        return None if unknown else False
+
+
+def stored_sessions(
+    store: RunStore, settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> WebSessions:
+    """The sessions table with the limits of the settings."""
+    limits = Limits(
+        ttl=timedelta(seconds=settings.session_ttl), idle=timedelta(seconds=settings.session_idle)
+    )
+    return WebSessions(store, limits, clock)
 
 
 def _local(target: str) -> str:
