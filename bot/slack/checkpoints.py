@@ -85,7 +85,10 @@ async def read_channel(
         read.messages += len(fresh)
         if fresh:
             oldest = min(str(m.get("ts", "")) for m in fresh)
-        if not data.get("has_more") or not fresh:
+        if not data.get("has_more"):
+            return read
+        if not fresh:  # paging went no further back: say so rather than stop quietly
+            read.complete = False
             return read
         cursor = (data.get("response_metadata") or {}).get("next_cursor")
         params = {"channel": channel, "limit": page}
