@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from bot.audit.chain import GENESIS, Action, Entry, seal
 from bot.audit.checkpoint import (
@@ -28,7 +32,7 @@ from bot.audit.checkpoint import (
 )
 from bot.audit.keys import generate, load_private, load_public
 from bot.cli.main import main
-from bot.config.loader import load_config
+from bot.config.loader import ConfigError, load_config
 from bot.schedule.checkpoints import Checkpoints
 from bot.schedule.jobs import job_specs
 from bot.slack.actions import APPROVE
@@ -38,6 +42,7 @@ from bot.store.audit import AuditLog, Note
 from bot.store.runs import RunStore
 from examples.processes import ROOT
 from slack_standin import SlackStandIn
+from slack_standin.serving import StandInServer
 from tests.slackbot import CHANNEL, USERS, running_bot
 from tests.support.processes import preprod_command
 from tests.support.tamper import delete_tail, rewrite_and_rehash, rewrite_last
@@ -441,3 +446,60 @@ async def test_the_announcement_carries_the_head_of_its_decision(
         code, output = await asyncio.to_thread(cli, capsys, *check)
         assert code == 0, output
         assert f"newest #{decision.seq}" in output
+
+
+URL_CONFIG = """\
+audit: {{url: "{url}", file: "{file}", timeout: 2s}}
+environments:
+  staging: {{base_url: "http://127.0.0.1:9", plan: p}}
+plans:
+  p: {{checks: [{{id: smoke, type: http, requests: [{{path: /}}]}}]}}
+"""
+
+
+async def test_the_url_sink_posts_the_line_and_a_failure_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    received: list[bytes] = []
+
+    async def sink(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=204)
+
+    server = StandInServer(Starlette(routes=[Route("/heads", sink, methods=["POST"])]))
+    await server.start()
+    url = f"sqlite:///{tmp_path}/bot.db"
+    await asyncio.to_thread(record, url, 3)
+    store = RunStore(url)
+    try:
+        for target, posted in ((f"http://127.0.0.1:{server.port}/heads", True),
+                               ("http://127.0.0.1:9/heads?token=secret", False)):  # fmt: skip
+            path = tmp_path / f"{posted}.yml"
+            path.write_text(URL_CONFIG.format(url=target, file=tmp_path / f"{posted}.log"))
+            job = Checkpoints(load_config(path), store, None, clock=lambda: T0, key=lambda: None)
+            published = await job.publish()
+            assert published is not None  # the file took it either way
+            assert (tmp_path / f"{posted}.log").read_text() == published.line + "\n"
+        assert received == [(tmp_path / "True.log").read_bytes()]
+        [failure] = [r.getMessage() for r in caplog.records if "could not POST" in r.getMessage()]
+        assert failure.startswith("could not POST the checkpoint to http://127.0.0.1:9/heads:")
+        assert "secret" not in failure
+    finally:
+        store.engine.dispose()
+        await server.stop()
+
+
+def test_a_wrong_audit_section_is_named_by_file_key_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "preprod.yml"
+    path.write_text(
+        URL_CONFIG.format(url="ftp://heads", file="x.log").replace(
+            "timeout: 2s", 'timeout: 5m, checkpoint: "61 6 * * *"'
+        )
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    rendered = raised.value.render()
+    assert f"{path}: 3 configuration problems" in rendered
+    assert "audit.url (line 1): expected an http:// or https:// URL, got 'ftp://heads'" in rendered
+    assert "audit.timeout (line 1): expected a timeout above 0s and at most 60s" in rendered
+    assert "audit.checkpoint (line 1): not a valid cron expression '61 6 * * *'" in rendered
