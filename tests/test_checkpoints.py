@@ -78,7 +78,7 @@ def test_a_signed_checkpoint_reads_back_and_verifies() -> None:
     assert signature_problem(checkpoint, key.public_key()) is None
     assert checkpoint.short == f"audit #3 · {head.hash[:4]}…{head.hash[-4:]}"
     # copied out of a Slack message: in a code span, after other words
-    copied = f"🔏 Audit checkpoint {checkpoint.short}: `{checkpoint.line}`"
+    copied = f"🔏 Checkpoint {checkpoint.short}: `{checkpoint.line}`"
     assert parse(copied) == checkpoint
     # an empty trail has a head too: nothing can be missing from it
     empty = make(None, T0)

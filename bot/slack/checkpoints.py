@@ -27,7 +27,7 @@ def checkpoint_message(checkpoint: Checkpoint) -> Message:
     """The checkpoint line in a code span (copied as is), and what it says for people."""
     line = Mrkdwn(f"`{escape(checkpoint.line)}`")
     signed = f"signed by {checkpoint.key}" if checkpoint.key else "unsigned"
-    text = Mrkdwn(f"🔏 Audit checkpoint {escape(checkpoint.short)}: {line}")
+    text = Mrkdwn(f"🔏 Checkpoint {escape(checkpoint.short)}: {line}")
     note = Mrkdwn(
         f"The audit trail's head at {escape(checkpoint.at.isoformat())} ({escape(signed)}). "
         "`preprod audit verify --from-slack` checks the trail against it."
