@@ -400,6 +400,7 @@ async def test_verify_from_slack_names_each_attack(tmp_path: Path, signing: Path
 
 GATED = """\
 channel: C0RELEASES
+audit: {{channel: C0RANDOM, checkpoint: "30 5 * * *"}}
 roles:
   sre: {{label: SRE, members: [U0SRE1]}}
 policy: {{required_signoffs: [sre]}}
@@ -416,6 +417,10 @@ async def test_the_announcement_carries_the_head_of_its_decision(
     config = tmp_path / "preprod.yml"
     config.write_text(GATED.format(url=healthy_target.https_url, ca=healthy_target.ca_bundle))
     async with running_bot(config, tmp_path) as harness:
+        # the running bot's scheduler has the checkpoint job, on the config's cron
+        harness.bot.start()
+        job = harness.bot.scheduler.scheduler.get_job("checkpoint")
+        assert job is not None and (job.next_run_time.hour, job.next_run_time.minute) == (5, 30)
         await harness.command("start checkout-api 2.14.0 staging")
         await harness.settle()
         await harness.until(lambda: any(m.button_labels() for m in harness.thread()))

@@ -31,7 +31,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="check the hash chain; name the first changed, deleted, inserted or reordered event",
         description="Walk the audit chain from the first event. Exit 0 when it is intact "
         "(it prints the head to keep elsewhere), 1 naming the first event that was changed, "
-        "deleted, inserted or reordered.",
+        "deleted, inserted or reordered. With --checkpoints or --from-slack, also compare "
+        "it with the heads published outside the database: exit 1 naming a cut tail, a "
+        "rewritten event or (with --key) a forged checkpoint.",
     )
     verify.add_argument(
         "--head",
