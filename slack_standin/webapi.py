@@ -195,13 +195,25 @@ def get_permalink(ws: Workspace, args: Json) -> Json:
 
 
 def conversations_history(ws: Workspace, args: Json) -> Json:
-    """Top-level messages, newest first, ``limit`` of them (default 100)."""
+    """Top-level messages, newest first, ``limit`` of them (default 100), before
+    ``latest`` (a ts; included with ``inclusive``) or the ``cursor`` of the page before,
+    as Slack pages them (``response_metadata.next_cursor``)."""
     channel = _channel(ws, args)
-    found = list(reversed(channel.messages))[: _limit(args)]
+    cursor = str(args.get("cursor") or "")
+    latest = cursor.removeprefix("before:") if cursor else str(args.get("latest") or "")
+    inclusive = not cursor and _flag(args.get("inclusive"))
+    older = [
+        m
+        for m in reversed(channel.messages)
+        if not latest or float(m.ts) < float(latest) or (inclusive and m.ts == latest)
+    ]
+    found = older[: _limit(args)]
     metadata = _flag(args.get("include_all_metadata"))
+    more = len(older) > len(found)
     return {
         "messages": [m.to_slack(ws.team_id, with_metadata=metadata) for m in found],
-        "has_more": len(channel.messages) > len(found),
+        "has_more": more,
+        "response_metadata": {"next_cursor": f"before:{found[-1].ts}" if more else ""},
     }
 
 

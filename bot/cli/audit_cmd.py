@@ -1,5 +1,7 @@
-"""``preprod audit verify`` (walk the hash chain, name the first tampered event) and
-``preprod audit export`` (the trail, or one run's, as JSON lines)."""
+"""``preprod audit verify`` (walk the hash chain, name the first tampered event; with
+``--checkpoints`` / ``--from-slack``, compare it with the heads published outside the
+database), ``preprod audit checkpoint`` (publish the head now) and ``preprod audit
+export`` (the trail, or one run's, as JSON lines)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bot.cli import audit_checkpoints
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, say
 from bot.reports.evidence import trail_line
 from bot.store.audit import AuditLog
@@ -28,7 +31,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="check the hash chain; name the first changed, deleted, inserted or reordered event",
         description="Walk the audit chain from the first event. Exit 0 when it is intact "
         "(it prints the head to keep elsewhere), 1 naming the first event that was changed, "
-        "deleted, inserted or reordered.",
+        "deleted, inserted or reordered. With --checkpoints or --from-slack, also compare "
+        "it with the heads published outside the database: exit 1 naming a cut tail, a "
+        "rewritten event or (with --key) a forged checkpoint.",
     )
     verify.add_argument(
         "--head",
@@ -36,7 +41,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="a head recorded earlier (printed by verify, kept in evidence packs): the "
         "chain must still contain it, which catches a deleted tail or a rewritten chain",
     )
+    audit_checkpoints.add_verify_args(verify)
     database_arg(verify)
+    audit_checkpoints.add_checkpoint_parser(actions)
     export = actions.add_parser(
         "export",
         help="write the audit trail as JSON lines",
@@ -53,21 +60,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     log = AuditLog(RunStore(args.database))
     if args.audit_command == "verify":
-        result = await log.verify(args.head)
-        if result.problem is not None:
-            say(err, f"audit trail BROKEN ({result.problem.kind.value}): {result.problem.message}")
-            if result.head is not None:
-                say(err, f"intact up to {result.head.describe()}", style="dim")
-            return EXIT_BLOCKED
-        if result.head is None:
-            say(out, "audit trail empty: nothing recorded yet")
-        else:
-            say(
-                out,
-                f"audit trail intact: {result.count} events; head #{result.head.seq} "
-                f"{result.head.hash}",
-            )
-        return EXIT_OK
+        code = await _verify_chain(args, log, out, err)
+        if audit_checkpoints.wanted(args):
+            checked = await audit_checkpoints.verify(args, log, out, err)
+            code = max(code, checked)
+        return code
+    if args.audit_command == "checkpoint":
+        return await audit_checkpoints.publish(args, out, err)
     if args.output is None:
         await log.export(lambda event: sys.stdout.write(trail_line(event)), args.run)
         return EXIT_OK
@@ -75,4 +74,23 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     with args.output.open("w", encoding="utf-8") as out_file:
         count = await log.export(lambda event: out_file.write(trail_line(event)), args.run)
     say(err, f"wrote {args.output} ({count} events)")
+    return EXIT_OK
+
+
+async def _verify_chain(args: argparse.Namespace, log: AuditLog, out: Console, err: Console) -> int:
+    """The hash chain alone (and ``--head``)."""
+    result = await log.verify(args.head)
+    if result.problem is not None:
+        say(err, f"audit trail BROKEN ({result.problem.kind.value}): {result.problem.message}")
+        if result.head is not None:
+            say(err, f"intact up to {result.head.describe()}", style="dim")
+        return EXIT_BLOCKED
+    if result.head is None:
+        say(out, "audit trail empty: nothing recorded yet")
+    else:
+        say(
+            out,
+            f"audit trail intact: {result.count} events; head #{result.head.seq} "
+            f"{result.head.hash}",
+        )
     return EXIT_OK

@@ -21,6 +21,7 @@ from bot.cli import (
     db_cmd,
     evidence_cmd,
     history,
+    keys_cmd,
     kinds,
     schedule_cmd,
     sessions_cmd,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmd.add_parsers(commands)
     schedule_cmd.add_parsers(commands)
     audit_cmd.add_parsers(commands)
+    keys_cmd.add_parsers(commands)
     evidence_cmd.add_parser(commands)
     sessions_cmd.add_parsers(commands)
     return parser
@@ -117,6 +119,8 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(schedule_cmd.dry_run(args, out, err))
     if command == "audit":
         return asyncio.run(audit_cmd.run(args, out, err))
+    if command == "keys":
+        return keys_cmd.run(args, out, err)
     if command == "evidence":
         return asyncio.run(evidence_cmd.run(args, out, err))
     if command == "sessions":

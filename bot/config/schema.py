@@ -90,6 +90,48 @@ class Schedule(_Strict):
         return parse_working_hours(self.working_hours) if self.working_hours else None
 
 
+class AuditPublishing(_Strict):
+    """Where the audit chain's head is published outside the database, and when: a
+    signed checkpoint line in a Slack channel, appended to a file, POSTed to a URL."""
+
+    channel: str | None = None
+    """The Slack channel id checkpoints are posted in."""
+    checkpoint: str = "0 6 * * *"
+    """A cron expression in the config's time zone: when a checkpoint is published."""
+    file: Path | None = None
+    """A file each checkpoint line is appended to."""
+    url: str | None = None
+    """A URL each checkpoint line is POSTed to (text/plain)."""
+    timeout: Duration = 10.0
+    """How long the POST may take; a failure is logged, never fatal."""
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, UTC)
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            shown = value if len(value) <= 60 else value[:60] + "..."
+            raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _bounded(cls, value: float) -> float:
+        if not 0 < value <= 60:
+            raise ValueError("expected a timeout above 0s and at most 60s")
+        return value
+
+    @property
+    def published(self) -> bool:
+        """True when checkpoints go anywhere (else the job is not scheduled)."""
+        return bool(self.channel or self.file or self.url)
+
+
 class Starters(_Strict):
     """Who may start a run from Slack: anyone in these channels, or these users anywhere.
     With neither given, the release ``channel`` (or anywhere, without one)."""
@@ -123,6 +165,7 @@ class Config(_Strict):
     policy: Policy = Field(default_factory=Policy)
     schedule: Schedule = Field(default_factory=Schedule)
     starters: Starters = Field(default_factory=Starters)
+    audit: AuditPublishing = Field(default_factory=AuditPublishing)
     environments: dict[str, Environment] = Field(min_length=1)
     plans: dict[str, PlanSpec] = Field(min_length=1)
 

@@ -73,6 +73,8 @@ def job_specs(config: Config) -> list[JobSpec]:
         jobs.append(JobSpec("digest", config.schedule.digest, "digest in the channel, DMs"))
     jobs.append(JobSpec("reminders", EVERY_MINUTE, "nudges and deadline warnings"))
     jobs.append(JobSpec("deadlines", EVERY_MINUTE, "runs past their deadline: EXPIRED"))
+    if config.audit.published:
+        jobs.append(JobSpec("checkpoint", config.audit.checkpoint, "the audit trail's head"))
     return jobs
 
 

@@ -1,15 +1,18 @@
 """The gate in the run's thread: a listener for gate events that keeps the sign-off panel
 in step (posted once, then updated in place) and announces a decision in the channel and
-the thread."""
+the thread. The announcement carries the audit trail's head at the decision (the
+decision's own event), so every decision publishes a head outside the database."""
 
 from __future__ import annotations
 
+from bot.audit.chain import Action
 from bot.gate.events import GateEvent, PanelChanged, RunDecided
 from bot.gate.view import GateView
 from bot.slack.client import SlackClient
 from bot.slack.outbox import Outbox
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
+from bot.store.audit import AuditLog
 from bot.store.gate import GateStore
 from bot.store.runs import RunStore
 
@@ -20,6 +23,7 @@ class GatePanel:
         self.gates = GateStore(store)
         self.slack = slack
         self.outbox = Outbox(store, slack)
+        self.audit = AuditLog(store)
 
     async def __call__(self, event: GateEvent) -> None:
         if isinstance(event, RunDecided):
@@ -54,9 +58,13 @@ class GatePanel:
         thread = await self.store.get_thread(view.run_id)
         if thread is None:
             return
-        text, blocks = announcement(view, view.cycle_seconds or 0.0)
+        head = await self.audit.last_of(view.run_id, Action.DECISION)
+        text, blocks = announcement(view, view.cycle_seconds or 0.0, head)
+        payload = {"audit_seq": head.seq, "audit_head": head.hash} if head else None
         key = f"run:{view.run_id}:decision"
-        top = await self.outbox.post(key, thread.channel, text, blocks, run_id=view.run_id)
+        top = await self.outbox.post(
+            key, thread.channel, text, blocks, run_id=view.run_id, payload=payload
+        )
         await self.outbox.post(
             f"{key}:thread",
             thread.channel,
@@ -64,6 +72,7 @@ class GatePanel:
             blocks,
             thread_ts=thread.parent_ts,
             run_id=view.run_id,
+            payload=payload,
         )
         await self.show(view)
         await self.gates.set_announcement(view.run_id, top.ts)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
@@ -75,14 +75,16 @@ class Outbox:
         *,
         thread_ts: str | None = None,
         run_id: int | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> Posted:
-        """Post the message recorded as ``key`` unless it was posted already. Whoever
+        """Post the message recorded as ``key`` unless it was posted already (``payload``
+        rides beside the key in the message's metadata, to be read back). Whoever
         records it first claims the sending; another process that wants it too waits for
         that one's ts, and takes over only once the claim has gone stale (its process died),
         looking in Slack first for what it may have sent. Within one process (where every
         claim is "ours") the senders of one key take turns."""
         async with _one_at_a_time(self.owner, key):
-            return await self._post(key, channel, text, blocks, thread_ts, run_id)
+            return await self._post(key, channel, text, blocks, thread_ts, run_id, payload)
 
     async def _post(
         self,
@@ -92,6 +94,7 @@ class Outbox:
         blocks: list[JSON] | None,
         thread_ts: str | None,
         run_id: int | None,
+        payload: Mapping[str, Any] | None = None,
     ) -> Posted:
         row, new = await self.rows.intend(key, channel, thread_ts, run_id, self.owner)
         if row.ts is not None:
@@ -105,7 +108,7 @@ class Outbox:
             if found := await self.find(key, row.channel, row.thread_ts):
                 await self.rows.sent(key, found)
                 return Posted(found, now=False)
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": key}}
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {**(payload or {}), "key": key}}
         try:
             ts = await self.slack.post_message(
                 row.channel,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.audit.chain import Entry
+from bot.audit.checkpoint import make, short_head
 from bot.gate.policy import Outcome
 from bot.gate.view import GateView
 from bot.input_limits import MAX_TEXT, MIN_REASON
@@ -88,9 +90,11 @@ def reason_required_error() -> dict[str, str]:
     return {REASON_BLOCK: f"Please write at least {MIN_REASON} characters: others will read it."}
 
 
-def announcement(gate: GateView, cycle_time_s: float) -> Message:
+def announcement(gate: GateView, cycle_time_s: float, head: Entry | None = None) -> Message:
     """The decision, posted once in the channel and the thread: verdict first, then who
-    signed, rejections, waivers, attestations, cycle time and the report."""
+    signed, rejections, waivers, attestations, cycle time and the report; last the audit
+    trail's head at the decision (``head``: the decision's event), published outside the
+    database for ``preprod audit verify --checkpoints``."""
     outcome = gate.decision.outcome
     what = f"{gate.service} {gate.version} on {gate.environment}"
     plain = what.translate(_PLAIN)  # a header is plain text, yet never show a <!channel>
@@ -117,8 +121,16 @@ def announcement(gate: GateView, cycle_time_s: float) -> Message:
     ]
     if gate.report_url:
         blocks.append(context(link(gate.report_url, "Full report")))
+    if head is not None:
+        blocks.append(context(audit_footer(head)))
     fallback = Mrkdwn(f"{OUTCOME_LABEL[outcome]} {escape(what)}")
     return Message(fit_text(fallback, gate.report_url), fit(blocks, gate.report_url))
+
+
+def audit_footer(head: Entry) -> Mrkdwn:
+    """``audit #1234 · 9f2c…e1a0`` and, to be read back, the checkpoint line of the head."""
+    line = make(head, head.at).line
+    return Mrkdwn(f"{escape(short_head(head.seq, head.hash))} · `{escape(line)}`")
 
 
 def notice_already_decided(outcome: Outcome) -> Message:

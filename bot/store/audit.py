@@ -8,7 +8,7 @@ advisory lock, SQLite its single writer lock, before the head is read; the uniqu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -194,6 +194,38 @@ class AuditLog:
     async def head(self) -> Entry | None:
         def work(session: Session) -> Entry | None:
             query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
+            row = session.exec(query).first()
+            return entry(row) if row is not None else None
+
+        return await self.store.call(work)
+
+    async def at(self, seqs: Iterable[int]) -> dict[int, Entry]:
+        """The events numbered ``seqs`` that exist (checkpoints are compared with them),
+        looked up by primary key, 500 at a time."""
+        wanted = sorted(set(seqs))
+
+        def work(session: Session) -> dict[int, Entry]:
+            found: dict[int, Entry] = {}
+            for start in range(0, len(wanted), 500):
+                query = select(AuditEvent).where(
+                    col(AuditEvent.seq).in_(wanted[start : start + 500])
+                )
+                found.update((row.seq, entry(row)) for row in session.exec(query))
+            return found
+
+        return await self.store.call(work)
+
+    async def last_of(self, run_id: int, action: str) -> Entry | None:
+        """The newest event ``action`` of run ``run_id`` (a decision's, for the head its
+        announcement carries)."""
+
+        def work(session: Session) -> Entry | None:
+            query = (
+                select(AuditEvent)
+                .where(col(AuditEvent.run_id) == run_id, col(AuditEvent.action) == action)
+                .order_by(col(AuditEvent.seq).desc())
+                .limit(1)
+            )
             row = session.exec(query).first()
             return entry(row) if row is not None else None
 

@@ -2,7 +2,8 @@
 
 ``preprod serve`` runs it under uvicorn; ``preprod socket`` runs the same Bolt app over
 Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed by
-Slack), ``/healthz`` and the sign-in routes answer without a session; ``/metrics`` wants
+Slack), ``/healthz``, the sign-in routes and the public signing key
+(``/.well-known/preprod-signing-key.pem``) answer without a session; ``/metrics`` wants
 the ``PREPROD_METRICS_TOKEN`` bearer token."""
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.audit.keys import KeyProblem, public_pem
+from bot.signing import signing_key
 from bot.store.seen import SeenRequests
 from bot.store.sessions import WebSessions
 from bot.web.bot import Bot
@@ -35,6 +38,7 @@ from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
 from bot.web.trail import AuditTrail, StoredAuditTrail
 
 log = logging.getLogger(__name__)
+WELL_KNOWN_KEY = "/.well-known/preprod-signing-key.pem"
 
 
 def create_app(
@@ -70,6 +74,17 @@ def create_app(
         )
         return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 
+    async def public_key(request: Request) -> Response:
+        """The public half of the key that signs checkpoints: public, like ``/healthz``."""
+        try:
+            key = signing_key()
+        except KeyProblem as exc:
+            log.error("the signing key cannot be served: %s", exc)
+            return PlainTextResponse("the signing key cannot be read\n", status_code=503)
+        if key is None:
+            return PlainTextResponse("no signing key is configured\n", status_code=404)
+        return Response(public_pem(key.public_key()), media_type="application/x-pem-file")
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/runs", status_code=302)
 
@@ -84,6 +99,7 @@ def create_app(
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            Route(WELL_KNOWN_KEY, public_key),
             Route("/", home),
             *sign_in.routes(),
             *dashboard.routes(),

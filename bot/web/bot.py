@@ -21,8 +21,10 @@ from bot.config.loader import load_config
 from bot.config.schema import Config
 from bot.gate.actions import Gate
 from bot.gate.roles import RoleDirectory
+from bot.schedule.checkpoints import Checkpoints
 from bot.schedule.jobs import Reminders
 from bot.settings import Settings
+from bot.slack.checkpoints import SlackCheckpoints
 from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
@@ -166,5 +168,6 @@ def build_bot(
         raise_error_for_unhandled_request=False,
     )
     register_all(bolt, Dispatcher(manager), gate, slack)
-    scheduler = ReminderScheduler(config, reminders)
+    checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack))
+    scheduler = ReminderScheduler(config, reminders, checkpoints)
     return Bot(settings, config, store, slack, manager, bolt, gate, reminders, scheduler)
