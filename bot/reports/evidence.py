@@ -159,20 +159,22 @@ def verify(
     source = io.BytesIO(pack) if isinstance(pack, bytes) else pack
     try:
         with open_pack(source, limits) as archive:
-            return _verify(archive, key, limits)
+            return _verify(archive, source, key, limits)
     except Malformed as exc:
         return Checked([], {}, malformed=str(exc))
 
 
-def _verify(archive: zipfile.ZipFile, key: Ed25519PublicKey | None, limits: Limits) -> Checked:
+def _verify(
+    archive: zipfile.ZipFile, source: IO[bytes], key: Ed25519PublicKey | None, limits: Limits
+) -> Checked:
     members = {member.filename: member for member in archive.infolist()}
     if MANIFEST not in members:
         raise Malformed(f"{MANIFEST} is missing")
-    manifest_bytes = read_small(archive, members[MANIFEST], MAX_MANIFEST_BYTES, limits)
+    manifest_bytes = read_small(source, members[MANIFEST], MAX_MANIFEST_BYTES, limits)
     manifest = parse_manifest(manifest_bytes)
     sig = None
     if SIGNATURE in members:
-        sig = parse_signature(read_small(archive, members[SIGNATURE], MAX_SIGNATURE_BYTES, limits))
+        sig = parse_signature(read_small(source, members[SIGNATURE], MAX_SIGNATURE_BYTES, limits))
     listed: dict[str, Any] = manifest["files"]
     for name in sorted(listed):
         if name not in members:
@@ -185,7 +187,7 @@ def _verify(archive: zipfile.ZipFile, key: Ed25519PublicKey | None, limits: Limi
     trail = TrailCheck(manifest["run"])
     for name, expected in sorted(listed.items()):
         sink = trail.feed if name == AUDIT else None
-        found, size = stream(archive, members[name], sink, limits)
+        found, size = stream(source, members[name], sink, limits)
         if found != expected["sha256"]:
             problems.append(
                 f"{name} differs from the manifest: its SHA-256 is {found}, "

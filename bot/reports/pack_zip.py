@@ -12,7 +12,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -147,45 +147,105 @@ def _check_members(members: list[zipfile.ZipInfo], limits: Limits) -> None:
 
 
 def stream(
-    archive: zipfile.ZipFile,
+    source: IO[bytes],
     member: zipfile.ZipInfo,
     sink: Callable[[bytes], None] | None = None,
     limits: Limits = LIMITS,
 ) -> tuple[str, int]:
-    """The member's SHA-256 and size, read ``limits.chunk`` bytes at a time (each chunk
-    also goes to ``sink``); never more bytes than it declared, and exactly as many."""
-    digest, count = hashlib.sha256(), 0
-    name = member.filename
+    """The member's SHA-256 and size. Its compressed bytes are read from ``source`` a chunk
+    at a time and inflated at most a chunk at a time (each piece also goes to ``sink``):
+    more bytes than it declares, fewer, data past the end of its deflate stream or a CRC
+    that differs are ``Malformed`` as soon as they show, so a lying size costs no memory."""
+    counted = _Counted(member, sink)
     try:
-        with archive.open(member) as data:
-            while chunk := data.read(limits.chunk):
-                if count == 0 and chunk[:4] in _ZIP_MAGIC:
-                    raise Malformed(f"{name} is itself a zip archive; a pack's files are text")
-                count += len(chunk)
-                if count > member.file_size:
-                    raise Malformed(
-                        f"{name} holds more than the {member.file_size} bytes it declares"
-                    )
-                digest.update(chunk)
-                if sink is not None:
-                    sink(chunk)
-    except ZIP_ERRORS as exc:
+        pieces = _compressed(source, member, limits.chunk)
+        if member.compress_type == zipfile.ZIP_STORED:
+            for piece in pieces:
+                counted.add(piece)
+            return counted.done()
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        for piece in pieces:
+            pending = piece
+            while pending and not inflater.eof:
+                counted.add(inflater.decompress(pending, limits.chunk))
+                pending = inflater.unconsumed_tail
+            if inflater.eof and (pending or inflater.unused_data):
+                raise Malformed(f"{member.filename} has data past the end of its compressed stream")
+        if not inflater.eof:
+            raise Malformed(f"{member.filename}'s compressed stream is cut short")
+    except (zlib.error, OSError, ValueError, OverflowError) as exc:
         if isinstance(exc, Malformed):
             raise
-        raise Malformed(f"{name} cannot be read: {_text(exc)}") from None
-    if count != member.file_size:
-        raise Malformed(f"{name} holds {count} bytes but declares {member.file_size}")
-    return digest.hexdigest(), count
+        raise Malformed(f"{member.filename} cannot be read: {_text(exc)}") from None
+    return counted.done()
+
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+def _compressed(source: IO[bytes], member: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
+    """The member's stored bytes, after checking that its local header is where the
+    central directory says and names the same file the same way."""
+    name = member.filename
+    source.seek(member.header_offset)
+    header = source.read(_LOCAL.size)
+    if len(header) != _LOCAL.size or header[:4] != _LOCAL_SIGNATURE:
+        raise Malformed(f"{name}: no local file header where the central directory points")
+    _, _, flags, method, _, _, _, _, _, name_length, extra_length = _LOCAL.unpack(header)
+    if source.read(name_length) != name.encode("ascii"):
+        raise Malformed(f"{name}: its local header names another file")
+    if method != member.compress_type or flags & 0x1:
+        raise Malformed(f"{name}: its local header disagrees with the central directory")
+    source.seek(extra_length, 1)
+    left = member.compress_size
+    while left > 0:
+        data = source.read(min(chunk, left))
+        if not data:
+            raise Malformed(f"{name} is cut short: the zip ends inside it")
+        left -= len(data)
+        yield data
+
+
+class _Counted:
+    """SHA-256, CRC-32 and size of a member's bytes as they stream, refused at the first
+    byte past its declared size or when it opens as a zip of its own."""
+
+    def __init__(self, member: zipfile.ZipInfo, sink: Callable[[bytes], None] | None) -> None:
+        self.member, self.sink = member, sink
+        self.sha, self.crc, self.count, self.head = hashlib.sha256(), 0, 0, b""
+
+    def add(self, data: bytes) -> None:
+        name = self.member.filename
+        if len(self.head) < 4:
+            self.head += data[: 4 - len(self.head)]
+            if self.head in _ZIP_MAGIC:
+                raise Malformed(f"{name} is itself a zip archive; a pack's files are text")
+        self.count += len(data)
+        if self.count > self.member.file_size:
+            raise Malformed(f"{name} holds more than the {self.member.file_size} bytes it declares")
+        self.sha.update(data)
+        self.crc = zlib.crc32(data, self.crc)
+        if self.sink is not None:
+            self.sink(data)
+
+    def done(self) -> tuple[str, int]:
+        name, declared = self.member.filename, self.member.file_size
+        if self.count != declared:
+            raise Malformed(f"{name} holds {self.count} bytes but declares {declared}")
+        if self.crc != self.member.CRC:
+            raise Malformed(f"{name} fails its CRC-32 check: the zip is damaged")
+        return self.sha.hexdigest(), self.count
 
 
 def read_small(
-    archive: zipfile.ZipFile, member: zipfile.ZipInfo, cap: int, limits: Limits = LIMITS
+    source: IO[bytes], member: zipfile.ZipInfo, cap: int, limits: Limits = LIMITS
 ) -> bytes:
     """A member that is read whole (the manifest, its signature), at most ``cap`` bytes."""
     if member.file_size > cap:
         raise Malformed(f"{member.filename} declares {member.file_size} bytes; at most {cap}")
     parts: list[bytes] = []
-    stream(archive, member, parts.append, limits)
+    stream(source, member, parts.append, limits)
     return b"".join(parts)
 
 
