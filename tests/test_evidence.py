@@ -358,6 +358,11 @@ def test_export_without_a_key_says_the_pack_is_unsigned_and_a_bad_key_is_refused
     code, printed = preprod(*args, capsys=capsys)
     assert code == 2 and "nowhere.pem: No such file or directory" in printed
 
+    code, printed = preprod("evidence", "verify", str(tmp_path), capsys=capsys)
+    assert code == 2 and printed == f"preprod: {tmp_path} is not a regular file\n"
+    code, printed = preprod(*args, "--key", str(tmp_path / "public.pem"), capsys=capsys)
+    assert code == 2 and "--key is for `evidence verify`" in printed
+
     (tmp_path / "private.pem").write_bytes(pair.private_pem)
     code, printed = preprod("evidence", "verify", str(tmp_path / "nothing.zip"), "--key",
                             str(tmp_path / "private.pem"), capsys=capsys)  # fmt: skip

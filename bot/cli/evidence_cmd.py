@@ -51,6 +51,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.subject != "verify" and args.key is not None:
+        say(
+            err,
+            "preprod: --key is for `evidence verify`; the bot signs with $" + keys.SIGNING_KEY_ENV,
+        )
+        return EXIT_USAGE
     if args.subject == "verify":
         if args.pack is None:
             say(err, "preprod: evidence verify needs the pack: `preprod evidence verify pack.zip`")
@@ -131,11 +137,11 @@ def check(path: Path, out: Console, err: Console, key_path: Path | None = None) 
             say(err, f"preprod: --key {key_path}: {one_line(str(reason))}")
             return EXIT_USAGE
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a directory, a FIFO that would block
+            say(err, f"preprod: {path} is not a regular file")
+            return EXIT_USAGE
         with path.open("rb") as pack:
             info = os.fstat(pack.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                say(err, f"preprod: {path} is not a regular file")
-                return EXIT_USAGE
             if info.st_size > MAX_PACK_BYTES:
                 say(err, f"preprod: {path} is {info.st_size} bytes, larger than a pack may be")
                 return EXIT_USAGE

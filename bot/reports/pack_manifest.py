@@ -22,8 +22,10 @@ MAX_MANIFEST_BYTES = 1 * MiB
 MAX_SIGNATURE_BYTES = 4 * KiB
 MAX_EVENT_BYTES = 1 * MiB
 """Longest line of ``audit.jsonl`` (an event's texts are cut at 2,000 characters)."""
+MAX_LINES = 100_000
+"""Lines of ``audit.jsonl`` read at most (a run's trail is hundreds of events)."""
 MAX_PROBLEMS = 20
-"""Problems named one by one; past this, only counted."""
+"""Problems of the trail named one by one; past this, reading it stops."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -128,24 +130,34 @@ def signature_json(key: str, signature: str) -> bytes:
 class TrailCheck:
     """``audit.jsonl`` checked as it streams: every event against its own hash, in order,
     of the manifest's run, the last one against the manifest's run head. Keeps only the
-    partial line and the last event, so a long trail costs no more memory than a short one."""
+    partial line and the last event, so a long trail costs no more memory than a short
+    one; at most ``MAX_LINES`` lines, and past ``MAX_PROBLEMS`` problems lines are only
+    counted, so a trail of junk costs no more time than a real one."""
 
     def __init__(self, run: int) -> None:
         self.run = run
         self.problems: list[str] = []
-        self.more = 0
+        self.lines = 0
         self.events = 0
         self.last: Entry | None = None
         self._partial = bytearray()
+
+    @property
+    def stopped(self) -> bool:
+        return len(self.problems) >= MAX_PROBLEMS
 
     def feed(self, chunk: bytes) -> None:
         self._partial += chunk
         *lines, rest = bytes(self._partial).split(b"\n")
         if len(rest) > MAX_EVENT_BYTES:
-            raise Malformed(
-                f"{AUDIT} line {self.events + len(lines) + 1} is over {MAX_EVENT_BYTES} bytes"
-            )
+            number = self.lines + len(lines) + 1
+            raise Malformed(f"{AUDIT} line {number} is over {MAX_EVENT_BYTES} bytes")
         self._partial = bytearray(rest)
+        if self.lines + len(lines) > MAX_LINES:
+            raise Malformed(f"{AUDIT} has more than {MAX_LINES} lines; a run's trail is shorter")
+        if self.stopped:
+            self.lines += len(lines)
+            return
         for line in lines:
             self._line(line)
 
@@ -154,6 +166,8 @@ class TrailCheck:
         if self._partial:
             self._line(bytes(self._partial))
             self._partial.clear()
+        if self.stopped:
+            return [*self.problems, f"… {AUDIT} was read no further ({self.lines} lines)"]
         audit = manifest["audit"]
         head, last = audit["run_head"], link_of(self.last)
         if head != last:
@@ -162,18 +176,16 @@ class TrailCheck:
                 "events were added or removed"
             )
         if audit["events"] != self.events:
-            self._problem(
-                f"{AUDIT} holds {self.events} events, the manifest says {audit['events']}"
-            )
-        if self.more:
-            self.problems.append(f"… and {self.more} more problems in {AUDIT}")
+            said = audit["events"]
+            self._problem(f"{AUDIT} holds {self.events} events, the manifest says {said}")
         return self.problems
 
     def _line(self, raw: bytes) -> None:
-        if not raw.strip():
+        self.lines += 1
+        if self.stopped or not raw.strip():
             return
         self.events += 1
-        number = self.events
+        number = self.lines
         try:
             entry = from_json(json.loads(raw))
             if digest(entry) != entry.hash:
@@ -191,10 +203,8 @@ class TrailCheck:
         self.last = entry
 
     def _problem(self, text: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
+        if not self.stopped:
             self.problems.append(text)
-        else:
-            self.more += 1
 
 
 def link_of(entry: Entry | None) -> dict[str, Any] | None:

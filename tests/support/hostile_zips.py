@@ -226,11 +226,18 @@ def big_genuine() -> bytes:
     return pack(relisted(dict(genuine_files(), **{"report.html": html})))
 
 
+def trail_of(lines: bytes) -> bytes:
+    """A pack whose audit.jsonl is ``lines`` (stored, the manifest's hashes recomputed)."""
+    return pack(relisted(dict(genuine_files(), **{"audit.jsonl": lines})), stored=("audit.jsonl",))
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
     build: Callable[[], bytes]
     exit_code: int
+    lines: int = 1
+    """Lines the answer may take: one, but for a tampered pack that names its problems."""
 
 
 CASES: list[Case] = [
@@ -283,6 +290,8 @@ CASES: list[Case] = [
         2,
     ),
     Case("tampered report", tampered, 1),
+    Case("90,000 junk trail lines", lambda: trail_of(b"1\n" * 90_000), 1, lines=22),
+    Case("200,000 blank trail lines", lambda: trail_of(b"\n" * 200_000), 2),
 ]
 
 
