@@ -150,7 +150,8 @@ def check(path: Path, out: Console, err: Console, key_path: Path | None = None) 
         say(err, f"preprod: cannot read {path}: {exc.strerror or exc}")
         return EXIT_USAGE
     if checked.malformed is not None:
-        say(err, f"preprod: {path} is not a readable evidence pack: {checked.malformed}")
+        why = one_line(checked.malformed, 400)
+        say(err, f"preprod: {path} is not a readable evidence pack: {why}")
         return EXIT_USAGE
     if checked.problems:
         problems = [one_line(problem, 400) for problem in checked.problems]
