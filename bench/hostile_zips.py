@@ -3,7 +3,8 @@
 Builds each case of tests/support/hostile_zips.py (zip bombs such as 32 members of 64 MiB
 of zeros in 2 MB, sizes that lie, a bad CRC, names with ``../``, manifests that are not
 JSON or hold a string where an object belongs, missing, extra and nested members, a
-tampered pack; and a genuine pack with a 60 MiB report, which must verify: exit 0) and
+tampered pack; and a genuine pack with a 60 MiB report, which must verify: exit 0, and
+252 MiB of files within every bound, near the most verify reads: exit 1) and
 runs the real CLI (``python -m bot.cli evidence verify``) on each, one
 child at a time. Prints each case's exit code, peak RSS (the child's own, from ``wait4``),
 CPU and wall time, and the line it printed; then whether every case stayed within 200 MB
@@ -23,7 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.hostile_zips import CASES, Case, big_genuine, verify_in_child  # noqa: E402
+from tests.support.hostile_zips import (  # noqa: E402
+    CASES,
+    Case,
+    at_every_bound,
+    big_genuine,
+    verify_in_child,
+)
 
 MAX_RSS_MIB, MAX_CPU_S = 200, 5.0
 
@@ -32,7 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     args = parser.parse_args()
-    every = [*CASES, Case("genuine, report.html of 60 MiB", big_genuine, 0)]
+    every = [
+        *CASES,
+        Case("genuine, report.html of 60 MiB", big_genuine, 0),
+        Case("4 x 63 MiB, within every bound", at_every_bound, 1, lines=22),
+    ]
     cases = [case for case in every if args.only in case.name]
     columns = ("zip bytes", "exit", "RSS MiB", "CPU s", "wall s")
     print(f"{'case':<32} " + " ".join(f"{c:>{max(len(c), 6)}}" for c in columns) + "  line")

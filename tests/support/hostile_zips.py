@@ -219,11 +219,29 @@ def _set(path: tuple[str, ...], value: object) -> Callable[[dict[str, object]], 
     return change
 
 
+def _text_of(size: int) -> bytes:
+    """``size`` bytes of hex lines, which deflate about 130 times: within the ratio bound."""
+    line = b"".join(hashlib.sha256(bytes([i])).hexdigest().encode() for i in range(256)) + b"\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
 def big_genuine() -> bytes:
     """A pack that verifies, its report.html 60 MiB of text: streamed, not held."""
-    line = b"".join(hashlib.sha256(bytes([i])).hexdigest().encode() for i in range(256)) + b"\n"
-    html = line * (60 * MiB // len(line))
-    return pack(relisted(dict(genuine_files(), **{"report.html": html})))
+    return pack(relisted(dict(genuine_files(), **{"report.html": _text_of(60 * MiB)})))
+
+
+def at_every_bound() -> bytes:
+    """Near the most ``verify`` reads: four listed files of 63 MiB (of 256 MiB) that expand
+    130 times, the trail among them; the manifest lists other hashes (exit 1)."""
+    brick = member("x", _text_of(63 * MiB))
+    files = genuine_files()
+    members = [member(name, data) for name, data in files.items()]
+    for number, name in enumerate(
+        ("report.html", "report.json", "report.junit.xml", "audit.jsonl")
+    ):
+        members[number] = replace(brick, name=name.encode())
+    assert [m.name for m in members[:4]] == [n.encode() for n in list(files)[:4]]
+    return raw_zip(members)
 
 
 def trail_of(lines: bytes) -> bytes:
