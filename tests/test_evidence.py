@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.audit import keys
 from bot.cli.main import main
 from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
@@ -158,7 +159,7 @@ def test_evidence_pack_is_written_verified_and_tampering_is_named(
     assert code == 0 and "evidence pack verifies: run 1, 5 files" in printed
 
     changed = dict(files, **{"report.json": files["report.json"].replace(b'"go"', b'"no-go"')})
-    assert "  report.json differs from the manifest: its SHA-256 is" in _verify(
+    assert "NOT verify: report.json differs from the manifest: its SHA-256 is" in _verify(
         tmp_path, changed, capsys
     )
 
@@ -183,7 +184,10 @@ def test_evidence_pack_is_written_verified_and_tampering_is_named(
     assert "was changed: its content no longer matches its hash" in problems
 
     extra = dict(files, **{"notes.txt": b"trust me"})
-    assert "notes.txt is in the pack but not in the manifest" in _verify(tmp_path, extra, capsys)
+    refused = _verify(tmp_path, extra, capsys, code=2)
+    assert (
+        "not a readable evidence pack: notes.txt is in the pack but not in the manifest" in refused
+    )
 
     listed = json.loads(files["manifest.json"])
     listed["audit"]["run_head"]["seq"] = 9
@@ -200,24 +204,166 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _verify(tmp_path: Path, files: dict[str, bytes], capsys: pytest.CaptureFixture[str]) -> str:
-    """``preprod evidence verify`` on a pack of ``files``: the problems it names."""
+def _verify(
+    tmp_path: Path, files: dict[str, bytes], capsys: pytest.CaptureFixture[str], code: int = 1
+) -> str:
+    """``preprod evidence verify`` on a pack of ``files``: the problems it names (exit 1,
+    tampered), or why it is not a pack (``code=2``, on one line)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     path = tmp_path / "tampered.zip"
     path.write_bytes(buffer.getvalue())
-    code, printed = preprod("evidence", "verify", str(path), capsys=capsys)
-    assert code == 1, printed
-    assert "evidence pack does NOT verify" in printed
+    exited, printed = preprod("evidence", "verify", str(path), capsys=capsys)
+    assert exited == code, printed
+    if code == 1:
+        assert "evidence pack does NOT verify" in printed
+    else:
+        assert len(printed.splitlines()) == 1, printed
     return printed
 
 
 def test_a_pack_that_is_not_one_is_refused_with_the_reason() -> None:
-    assert evidence.verify(b"PK not really").problems[0].startswith("not a zip file")
-    assert evidence.verify(evidence.zipped({})).problems == ["manifest.json is missing"]
+    assert str(evidence.verify(b"PK not really").malformed).startswith("not a zip file")
+    assert evidence.verify(evidence.zipped({})).malformed == "manifest.json is missing"
     odd = evidence.zipped({"manifest.json": b"[1, 2]"})
-    assert evidence.verify(odd).problems == ["manifest.json lacks its `files` and `audit` objects"]
-    many = evidence.zipped({f"f{i}": b"" for i in range(evidence.MAX_MEMBERS + 1)})
-    assert "a pack holds at most" in evidence.verify(many).problems[0]
+    assert evidence.verify(odd).malformed == "manifest.json is a JSON list, not an object"
+    many = evidence.zipped({f"f{i}": b"" for i in range(evidence.LIMITS.members + 1)})
+    assert evidence.verify(many).malformed == "17 files in the zip; a pack holds at most 16"
+
+
+@pytest.fixture
+def key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The bot's key pair as PEM files, the private one named by PREPROD_SIGNING_KEY_FILE."""
+    pair = keys.generate()
+    private, public = tmp_path / "bot.key", tmp_path / "bot.pub.pem"
+    private.write_bytes(pair.private_pem)
+    public.write_bytes(pair.public_pem)
+    monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(private))
+    return private, public
+
+
+def test_a_pack_rewritten_consistently_verifies_only_without_the_key(
+    decided: tuple[str, Path],
+    key_files: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The issue's forgery: run 2's rejection removed from audit.jsonl, NO-GO turned into
+    GO in the reports, the manifest recomputed. The hashes agree, so without --key the pack
+    verifies (and says its signature was not checked); with the bot's public key it never
+    does, whatever the forger does with manifest.sig."""
+    url, config = decided
+    _private, public = key_files
+    fingerprint = keys.fingerprint(keys.load_public(public.read_bytes()))
+    pack = tmp_path / "run2.zip"
+    code, printed = preprod("evidence", "2", "-o", str(pack), "--database", url,
+                            "--config", str(config), capsys=capsys)  # fmt: skip
+    assert code == 0 and f"signed by {fingerprint}" in printed, printed
+    files = _unzip(pack)
+    assert set(files) >= {"manifest.json", "manifest.sig"}
+    code, printed = preprod("evidence", "verify", str(pack), "--key", str(public), capsys=capsys)
+    assert code == 0 and f"signature by {fingerprint} verified" in printed, printed
+
+    forged = _rewrite_as_go(files)
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, forged), capsys=capsys)
+    assert code == 0, printed  # self-consistent: without the key, nothing tells
+    assert f"signature NOT checked (signed by {fingerprint}): give --key" in printed
+
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, forged), "--key", str(public),
+                            capsys=capsys)  # fmt: skip
+    assert code == 1, printed
+    assert f"manifest.sig: the signature by {fingerprint} does not match manifest.json" in printed
+
+    unsigned = {name: data for name, data in forged.items() if name != "manifest.sig"}
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, unsigned), capsys=capsys)
+    assert code == 0 and "unsigned (no manifest.sig): signature not checked" in printed
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, unsigned), "--key", str(public),
+                            capsys=capsys)  # fmt: skip
+    assert code == 1 and "the pack is unsigned (no manifest.sig)" in printed, printed
+
+    mallory = keys.load_private(keys.generate().private_pem)
+    resigned = evidence.signed(unsigned, mallory)
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, resigned), "--key", str(public),
+                            capsys=capsys)  # fmt: skip
+    other = keys.fingerprint(mallory.public_key())
+    assert (
+        code == 1
+        and f"manifest.sig is by key {other}, not by the given key {fingerprint}" in printed
+    )
+    relabelled = dict(resigned, **{"manifest.sig": resigned["manifest.sig"].replace(
+        other.encode(), fingerprint.encode())})  # fmt: skip
+    code, printed = preprod("evidence", "verify", _zip(tmp_path, relabelled), "--key", str(public),
+                            capsys=capsys)  # fmt: skip
+    assert code == 1 and "does not match manifest.json" in printed, printed
+
+
+def _rewrite_as_go(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What a forger with the pack but not the key can do: a consistent rewrite."""
+    lines = files["audit.jsonl"].decode().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["action"] not in REJECTION_ACTIONS]
+    assert len(kept) < len(lines)  # the rejection was there
+    forged = dict(files, **{"audit.jsonl": "".join(kept).encode()})
+    for name in ("report.html", "report.json", "report.junit.xml"):
+        forged[name] = files[name].replace(b"NO-GO", b"GO").replace(b"no-go", b"go")
+        assert forged[name] != files[name]
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["decision"] == "no-go"
+    manifest["decision"] = "go"
+    for name, entry in manifest["files"].items():
+        entry.update(sha256=_sha(forged[name]), bytes=len(forged[name]))
+    last = json.loads(kept[-1])
+    manifest["audit"].update(events=len(kept), run_head={"seq": last["seq"], "hash": last["hash"]})
+    forged["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    return forged
+
+
+REJECTION_ACTIONS = ("gate.reject", "gate.decision")
+
+
+def _zip(tmp_path: Path, files: dict[str, bytes]) -> str:
+    path = tmp_path / f"forged-{len(list(tmp_path.glob('forged-*')))}.zip"
+    path.write_bytes(evidence.zipped(files))
+    return str(path)
+
+
+def test_export_without_a_key_says_the_pack_is_unsigned_and_a_bad_key_is_refused(
+    decided: tuple[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, config = decided
+    monkeypatch.delenv(keys.SIGNING_KEY_ENV, raising=False)
+    pack = tmp_path / "pack.zip"
+    args = ("evidence", "1", "-o", str(pack), "--database", url, "--config", str(config))
+    code, printed = preprod(*args, capsys=capsys)
+    assert (
+        code == 0
+        and "preprod: note: the pack is unsigned: PREPROD_SIGNING_KEY_FILE is not set" in printed
+    )
+    assert "manifest.sig" not in _unzip(pack)
+
+    pair = keys.generate()
+    (tmp_path / "public.pem").write_bytes(pair.public_pem)
+    monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(tmp_path / "public.pem"))
+    pack.unlink()
+    code, printed = preprod(*args, capsys=capsys)
+    assert code == 2 and printed.startswith(
+        f"preprod: PREPROD_SIGNING_KEY_FILE={tmp_path}/public.pem: not a PEM private key"
+    )
+    assert len(printed.splitlines()) == 1 and not pack.exists()
+    monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(tmp_path / "nowhere.pem"))
+    code, printed = preprod(*args, capsys=capsys)
+    assert code == 2 and "nowhere.pem: No such file or directory" in printed
+
+    code, printed = preprod("evidence", "verify", str(tmp_path), capsys=capsys)
+    assert code == 2 and printed == f"preprod: {tmp_path} is not a regular file\n"
+    code, printed = preprod(*args, "--key", str(tmp_path / "public.pem"), capsys=capsys)
+    assert code == 2 and "--key is for `evidence verify`" in printed
+
+    (tmp_path / "private.pem").write_bytes(pair.private_pem)
+    code, printed = preprod("evidence", "verify", str(tmp_path / "nothing.zip"), "--key",
+                            str(tmp_path / "private.pem"), capsys=capsys)  # fmt: skip
+    assert code == 2 and "--key" in printed and "not a PEM public key" in printed, printed

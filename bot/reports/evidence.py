@@ -1,9 +1,12 @@
 """Evidence packs: one zip with a run's HTML, JSON and JUnit reports, its audit trail, the
 config it used (secrets redacted) and ``manifest.json``, which lists the SHA-256 of every
-file and the audit chain's head, so that a pack can be checked long after the run.
+file and the audit chain's head, so that a pack can be checked long after the run; and
+``manifest.sig``, the bot's Ed25519 signature of the manifest's exact bytes, so that a pack
+rewritten consistently by someone without the bot's private key does not verify.
 
-Building and checking are pure (bytes in, bytes or problems out); the CLI reads and writes
-the files."""
+Building and checking are pure (bytes or a seekable stream in, bytes or problems out;
+``pack_zip`` bounds what is read, ``pack_manifest`` what the manifest must hold); the CLI
+reads and writes the files."""
 
 from __future__ import annotations
 
@@ -14,21 +17,36 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
-from bot.audit.chain import Entry, digest, from_json
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from bot.audit import keys
+from bot.audit.chain import Entry
 from bot.engine.report import RunReport
 from bot.reports.html import render_html
 from bot.reports.json_report import render_json
 from bot.reports.junit import render_junit
+from bot.reports.pack_manifest import (
+    AUDIT,
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    MAX_PROBLEMS,
+    MAX_SIGNATURE_BYTES,
+    SCHEMA,
+    SIGNATURE,
+    Signed,
+    TrailCheck,
+    parse_manifest,
+    parse_signature,
+    signature_json,
+)
+from bot.reports.pack_manifest import link_of as _link
+from bot.reports.pack_zip import LIMITS, Limits, Malformed, describe, open_pack, read_small, stream
 
-SCHEMA = "preprod.evidence/1"
-MANIFEST = "manifest.json"
-AUDIT = "audit.jsonl"
+__all__ = ["AUDIT", "LIMITS", "MANIFEST", "SCHEMA", "SIGNATURE", "Limits", "Malformed"]
+
 CONFIG = "config.yml"
-MAX_MEMBERS = 32
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
-"""Bounds on what ``verify`` reads: a pack is a handful of files, never a zip bomb."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +60,6 @@ class ConfigUsed:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _link(entry: Entry | None) -> dict[str, Any] | None:
-    return {"seq": entry.seq, "hash": entry.hash} if entry is not None else None
 
 
 def trail_jsonl(entries: Sequence[Entry]) -> str:
@@ -111,106 +125,98 @@ def zipped(files: Mapping[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def signed(files: Mapping[str, bytes], key: Ed25519PrivateKey) -> dict[str, bytes]:
+    """``files`` and ``manifest.sig``: ``key``'s signature of the exact bytes of
+    ``manifest.json`` (which holds every other file's SHA-256) and the key's fingerprint."""
+    signature = keys.sign(key, files[MANIFEST])
+    return {**files, SIGNATURE: signature_json(keys.fingerprint(key.public_key()), signature)}
+
+
 @dataclass(frozen=True)
 class Checked:
     problems: list[str]
+    """What differs in a well-formed pack (tampering: exit 1)."""
     manifest: dict[str, Any]
+    malformed: str | None = None
+    """Why the file cannot be read as a pack at all (exit 2), on one line."""
+    signed_by: str | None = None
+    """The key fingerprint ``manifest.sig`` names, None for an unsigned pack."""
+    signature_checked: bool = False
+    """True when a public key was given and the signature verified with it."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return self.malformed is None and not self.problems
 
 
-def verify(pack: bytes) -> Checked:
-    """Check a pack: every file against the manifest, no file unlisted, every audit event
-    against its own hash, and the trail's last event against the manifest's head."""
+def verify(
+    pack: bytes | IO[bytes], key: Ed25519PublicKey | None = None, limits: Limits = LIMITS
+) -> Checked:
+    """Check a pack: its signature with ``key`` when given, every file against the
+    manifest, no file unlisted, every audit event against its own hash, and the trail's
+    last event against the manifest's run head. Reads within ``limits``, hashing as it
+    streams; a file that is not a well-formed pack gives ``malformed``, never an error."""
+    source = io.BytesIO(pack) if isinstance(pack, bytes) else pack
     try:
-        archive = zipfile.ZipFile(io.BytesIO(pack))
-    except zipfile.BadZipFile as exc:
-        return Checked([f"not a zip file: {exc}"], {})
-    with archive:
-        members = archive.infolist()
-        if len(members) > MAX_MEMBERS:
-            return Checked([f"{len(members)} files; a pack holds at most {MAX_MEMBERS}"], {})
-        names = [m.filename for m in members]
-        if len(set(names)) != len(names):
-            return Checked(["a file name appears twice in the zip"], {})
-        if big := [m.filename for m in members if m.file_size > MAX_MEMBER_BYTES]:
-            return Checked([f"{big[0]} is larger than a pack's files may be"], {})
-        contents = {m.filename: _read(archive, m) for m in members}
-    problems: list[str] = []
-    if MANIFEST not in contents:
-        return Checked([f"{MANIFEST} is missing"], {})
-    try:
-        manifest = json.loads(contents[MANIFEST])
-    except ValueError as exc:
-        return Checked([f"{MANIFEST} is not JSON: {exc}"], {})
-    listed = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(listed, dict) or not isinstance(manifest.get("audit"), dict):
-        return Checked([f"{MANIFEST} lacks its `files` and `audit` objects"], {})
-    if manifest.get("schema") != SCHEMA:
-        problems.append(f"{MANIFEST}: schema {manifest.get('schema')!r}, expected {SCHEMA}")
+        with open_pack(source, limits) as archive:
+            return _verify(archive, source, key, limits)
+    except Malformed as exc:
+        return Checked([], {}, malformed=str(exc))
+
+
+def _verify(
+    archive: zipfile.ZipFile, source: IO[bytes], key: Ed25519PublicKey | None, limits: Limits
+) -> Checked:
+    members = {member.filename: member for member in archive.infolist()}
+    if MANIFEST not in members:
+        raise Malformed(f"{MANIFEST} is missing")
+    manifest_bytes = read_small(source, members[MANIFEST], MAX_MANIFEST_BYTES, limits)
+    manifest = parse_manifest(manifest_bytes)
+    sig = None
+    if SIGNATURE in members:
+        sig = parse_signature(read_small(source, members[SIGNATURE], MAX_SIGNATURE_BYTES, limits))
+    listed: dict[str, Any] = manifest["files"]
+    for name in sorted(listed):
+        if name not in members:
+            raise Malformed(f"{name} is listed in the manifest but missing from the pack")
+    for name in sorted(members):
+        if name not in listed and name not in (MANIFEST, SIGNATURE):
+            raise Malformed(f"{describe(name)} is in the pack but not in the manifest")
+    problems = _signature_problems(manifest_bytes, sig, key)
+    checked = key is not None and not problems
+    trail = TrailCheck(manifest["run"])
     for name, expected in sorted(listed.items()):
-        data = contents.get(name)
-        if data is None:
-            problems.append(f"{name} is listed in the manifest but missing from the pack")
-            continue
-        found = sha256(data)
-        if not isinstance(expected, dict) or found != expected.get("sha256"):
-            want = expected.get("sha256") if isinstance(expected, dict) else expected
+        sink = trail.feed if name == AUDIT else None
+        found, size = stream(source, members[name], sink, limits)
+        if found != expected["sha256"]:
             problems.append(
                 f"{name} differs from the manifest: its SHA-256 is {found}, "
-                f"the manifest says {want}"
+                f"the manifest says {expected['sha256']}"
             )
-        elif len(data) != expected.get("bytes"):
-            problems.append(f"{name} has {len(data)} bytes, the manifest says {expected['bytes']}")
-    for name in sorted(set(contents) - set(listed) - {MANIFEST}):
-        problems.append(f"{name} is in the pack but not in the manifest")
-    if AUDIT in contents:
-        problems.extend(_trail_problems(contents[AUDIT], manifest))
-    return Checked(problems, manifest)
+        elif size != expected["bytes"]:
+            problems.append(f"{name} has {size} bytes, the manifest says {expected['bytes']}")
+    problems.extend(trail.finish(manifest))
+    if len(problems) > MAX_PROBLEMS + 1:
+        problems[MAX_PROBLEMS:] = [f"… and {len(problems) - MAX_PROBLEMS} more problems"]
+    signer = keys.fingerprint(key) if key is not None and checked else None
+    signer = signer or (sig.key if sig else None)
+    return Checked(problems, manifest, None, signer, checked)
 
 
-def _read(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
-    with archive.open(member) as stream:
-        return stream.read(MAX_MEMBER_BYTES + 1)[:MAX_MEMBER_BYTES]
-
-
-def _trail_problems(data: bytes, manifest: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    entries: list[Entry] = []
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        try:
-            entry = from_json(json.loads(line))
-        except ValueError as exc:
-            problems.append(f"{AUDIT} line {number}: {exc}")
-            continue
-        if digest(entry) != entry.hash:
-            problems.append(
-                f"{AUDIT} line {number}: event {entry.describe()} was changed: its content "
-                "no longer matches its hash"
-            )
-        if entries and entry.seq <= entries[-1].seq:
-            problems.append(f"{AUDIT} line {number}: event #{entry.seq} is out of order")
-        if entry.run_id != manifest.get("run"):
-            problems.append(f"{AUDIT} line {number}: event #{entry.seq} is of another run")
-        entries.append(entry)
-    audit = manifest["audit"]
-    head = audit.get("run_head")
-    last = _link(entries[-1] if entries else None)
-    if head != last:
-        problems.append(
-            f"{AUDIT} ends at {_name(last)} but the manifest's run head is {_name(head)}: "
-            "events were added or removed"
-        )
-    if audit.get("events") != len(entries):
-        problems.append(
-            f"{AUDIT} holds {len(entries)} events, the manifest says {audit.get('events')}"
-        )
-    return problems
-
-
-def _name(link: Any) -> str:
-    if not isinstance(link, dict):
-        return "nothing"
-    return f"#{link.get('seq')} {str(link.get('hash'))[:16]}…"
+def _signature_problems(
+    manifest: bytes, sig: Signed | None, key: Ed25519PublicKey | None
+) -> list[str]:
+    """Nothing when no key was given (the caller says the signature was not checked)."""
+    if key is None:
+        return []
+    if sig is None:
+        return [f"the pack is unsigned (no {SIGNATURE}): nothing shows the bot wrote it"]
+    if keys.verify(key, manifest, sig.signature):
+        return []
+    given = keys.fingerprint(key)
+    if sig.key != given:
+        return [f"{SIGNATURE} is by key {sig.key}, not by the given key {given}"]
+    return [
+        f"{SIGNATURE}: the signature by {given} does not match {MANIFEST}: "
+        "the manifest was changed after it was signed"
+    ]
