@@ -18,6 +18,7 @@ from bot.config.loader import ConfigError, load_config, resolve_config_path
 from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
 from bot.gate.summary import decision_labels
+from bot.input_limits import is_run_id
 from bot.reports.html import format_time
 from bot.store.models import CheckRecord, Run, as_utc
 from bot.store.record import full_report
@@ -144,7 +145,7 @@ def _verdict(status: str, blocking: bool) -> str:
 async def stored_report(args: argparse.Namespace, store: RunStore, err: Console) -> RunReport:
     """The stored run with its attestations, as ``preprod check`` reported it, and what
     people did about it (sign-offs, waivers, decision, outcome) with its audit trail."""
-    run = await store.get_run(args.run_id)
+    run = await store.get_run(args.run_id) if is_run_id(args.run_id) else None
     if run is None:
         raise LookupError(f"no run {args.run_id}")
     path = resolve_config_path(args.config or run.config_path or None)
