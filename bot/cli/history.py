@@ -13,7 +13,15 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from bot.cli import results
-from bot.cli.common import EXIT_BLOCKED, EXIT_OK, config_arg, database_arg, report_args, say
+from bot.cli.common import (
+    EXIT_BLOCKED,
+    EXIT_OK,
+    config_arg,
+    database_arg,
+    plain,
+    report_args,
+    say,
+)
 from bot.config.loader import ConfigError, load_config, resolve_config_path
 from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
@@ -117,12 +125,12 @@ async def list_runs(args: argparse.Namespace, out: Console) -> int:
         table.add_row(
             f"#{line.run_id}",
             format_time(line.started),
-            line.service,
-            line.version,
-            line.environment,
+            plain(line.service),
+            plain(line.version),
+            plain(line.environment),
             line.status,
             verdict,
-            labels.get(line.run_id, ""),
+            plain(labels.get(line.run_id, "")),
         )
     out.print(table)
     return EXIT_OK

@@ -25,7 +25,7 @@ from bot.cli import (
     schedule_cmd,
     worker,
 )
-from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
+from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, consoles, say
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
 from bot.settings import EXECUTE_RUNS, SettingsError
@@ -79,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    out, err = Console(), Console(stderr=True)
+    out, err = consoles()
     try:
         return _dispatch(args, out, err)
     except ConfigError as exc:
-        err.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
+        say(err, exc.render())
         return EXIT_USAGE
     except (RequestError, LookupError, SettingsError, SchemaError) as exc:
         say(err, f"preprod: {exc}")
