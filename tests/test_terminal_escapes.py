@@ -7,6 +7,7 @@ and ``preprod show -v``."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 import unicodedata
@@ -19,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from bot.cli.common import SafeConsole, plain, say
+from bot.cli.common import SafeConsole, SafeFormatter, plain, say
 from bot.cli.console import TerminalProgress
 from bot.cli.safe_text import UNSAFE, printable
 from bot.engine.events import CheckProgressed, CheckStarted, PlannedCheck, RunStarted
@@ -172,3 +173,16 @@ def _strings(value: object) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def test_argparse_and_log_lines_are_escaped(tmp_path: Path) -> None:
+    """What the CLI echoes of a typed argument, and its log lines, are escaped too."""
+    typed = run_cli("runs", HOSTILE, tmp_path=tmp_path, reports=False)
+    assert typed.code == 2 and "unrecognized arguments" in typed.stderr
+    assert "\x1b" not in typed.stderr and "\\x1b[2J" in typed.stderr
+
+    record = logging.LogRecord(
+        "bot.engine", logging.WARNING, "", 1, "check said %s", (HOSTILE,), None
+    )
+    line = SafeFormatter("%(message)s").format(record)
+    assert line == "check said \\x1b[2J\\x1b[32mFAKE OK"

@@ -4,14 +4,19 @@ and the terminal: consoles that never let text from outside act on the terminal.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.text import Text
 
 from bot.cli.safe_text import printable
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -70,6 +75,22 @@ class SafeConsole(Console):
                 if text != segment.text:
                     segment = Segment(text, segment.style)
             yield segment
+
+
+class SafeArgumentParser(argparse.ArgumentParser):
+    """argparse echoes what was typed (``unrecognized arguments: ...``) as is; this one
+    escapes its messages like every other line the CLI prints."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        super()._print_message(printable(message), file)
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines (a check's crash message, a Slack error) escaped like the rest of the
+    terminal; newlines and tabs kept, so tracebacks read as usual."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def consoles() -> tuple[Console, Console]:

@@ -25,7 +25,15 @@ from bot.cli import (
     schedule_cmd,
     worker,
 )
-from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, consoles, say
+from bot.cli.common import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    SafeArgumentParser,
+    SafeFormatter,
+    consoles,
+    say,
+)
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
 from bot.settings import EXECUTE_RUNS, SettingsError
@@ -33,7 +41,7 @@ from bot.store.migrate import SchemaError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = SafeArgumentParser(
         prog="preprod",
         description="Pre-production validation and go/no-go sign-offs.",
         epilog=EXIT_CODES,
@@ -78,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     out, err = consoles()
     try:
         return _dispatch(args, out, err)
