@@ -111,3 +111,12 @@ def test_cli_show_and_report_of_impossible_runs_say_no_run(
             assert done.returncode == 2, done.stderr
             assert done.stderr.strip() == f"preprod: no run {number}", done.stderr
             assert "Traceback" not in done.stderr
+
+
+def test_cli_runs_limit_is_bounded(database_url: str, tmp_path: Path) -> None:
+    huge = _preprod("runs", "--limit", str(10**30), database_url=database_url, tmp_path=tmp_path)
+    assert huge.returncode == 0 and "no runs yet" in huge.stdout, huge.stderr
+    for bad in ("0", "-3", "x"):
+        done = _preprod("runs", "--limit", bad, database_url=database_url, tmp_path=tmp_path)
+        assert done.returncode == 2 and "--limit" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

@@ -26,7 +26,7 @@ from bot.config.loader import ConfigError, load_config, resolve_config_path
 from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
 from bot.gate.summary import decision_labels
-from bot.input_limits import is_run_id
+from bot.input_limits import MAX_RUN_ID, is_run_id
 from bot.reports.html import format_time
 from bot.store.models import CheckRecord, Run, as_utc
 from bot.store.record import full_report
@@ -40,7 +40,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="List past runs, newest first, with the automated verdict and the "
         "go/no-go decision of the sign-offs (Slack).",
     )
-    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs.add_argument(
+        "--limit", type=_how_many, default=20, metavar="N", help="how many (default 20)"
+    )
     config_arg(runs)
     database_arg(runs)
 
@@ -68,6 +70,18 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report_args(report)
     config_arg(report)
     database_arg(report)
+
+
+def _how_many(word: str) -> int:
+    """``--limit``: at least 1; a number past every run id lists every run (a larger one
+    was a crash: SQLite's int too large, PostgreSQL's bigint out of range)."""
+    try:
+        number = int(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {word!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return min(number, MAX_RUN_ID)
 
 
 @dataclass(frozen=True)
