@@ -24,6 +24,7 @@ __all__ = [
     "SERVICE",
     "VERSION",
     "Name",
+    "is_run_id",
     "shown",
     "text_problem",
 ]
@@ -34,7 +35,9 @@ MAX_TEXT = 2000
 """Characters in a reason, justification or note (a modal's ``max_length``). The minimum
 for a reason (:data:`MIN_REASON`) is a policy rule and lives in ``bot.gate.policy``."""
 MAX_RUN_ID = 2**31 - 1
-"""The largest run number (a database integer): beyond it a typed number is no run."""
+"""The largest run number: ``run.id`` is a 32-bit ``integer`` on PostgreSQL (SQLite's
+goes to 2**63-1), so a larger number is no run on either database. Asking a database
+for one was a 500 (PostgreSQL: integer out of range; SQLite: Python int too large)."""
 SHOWN = 40
 """Characters of a user's word quoted back in an error, so a huge word is not echoed."""
 
@@ -78,6 +81,12 @@ VERSION = Name(
 ENVIRONMENT = Name("environment", 64, re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"), _IDENT)
 PLAN = Name("plan", 64, re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"), _IDENT)
 CHECK_ID = Name("check id", 64, re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*"), _IDENT)
+
+
+def is_run_id(number: int) -> bool:
+    """Whether ``number`` can name a run (1 to :data:`MAX_RUN_ID`); anything else is "no
+    such run" without asking the database."""
+    return 1 <= number <= MAX_RUN_ID
 
 
 def text_problem(what: str, value: str) -> str | None:

@@ -22,6 +22,7 @@ from pydantic import (
 from slack_bolt.request import payload_utils as bolt
 
 from bot.gate.view import Target
+from bot.input_limits import MAX_RUN_ID
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -36,7 +37,7 @@ from bot.slack.actions import (
 
 GATE_ACTIONS = frozenset({APPROVE, REJECT, WAIVE, ATTEST})
 MODALS = frozenset({REJECT_MODAL, WAIVE_MODAL, ATTEST_MODAL})
-DB_INT = 2**31 - 1
+DB_INT = MAX_RUN_ID
 """The largest id every supported database stores (PostgreSQL ``integer``)."""
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]

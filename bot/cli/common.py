@@ -1,11 +1,22 @@
-"""What every ``preprod`` command shares: exit codes and the options several commands take."""
+"""What every ``preprod`` command shares: exit codes, the options several commands take,
+and the terminal: consoles that never let text from outside act on the terminal."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.text import Text
+
+from bot.cli.safe_text import printable
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,5 +48,51 @@ def report_args(parser: argparse.ArgumentParser) -> None:
 
 
 def say(out: Console, text: str, style: str | None = None) -> None:
-    """Print text as is: no Rich markup or highlighting of user-controlled content."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True, style=style)
+    """Print a line that may hold text from outside: not read as Rich markup, not
+    highlighted, and its control characters escaped (bot/cli/safe_text.py)."""
+    out.print(printable(text), markup=False, highlight=False, soft_wrap=True, style=style)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """A table cell or line of text from outside: escaped, and never Rich markup (a plain
+    ``str`` cell is parsed as markup: ``[/x]`` in a service name raised)."""
+    return Text(printable(text), style=style)
+
+
+class SafeConsole(Console):
+    """A Console whose every text segment is escaped before it is written: the net under
+    :func:`say` and :func:`plain`, for whatever text reaches the terminal another way (the
+    live table included, which renders through here). Rich's own control sequences
+    (styles, cursor moves) are segments of their own and pass unchanged. Text escaped
+    before layout keeps its columns; what only this net escapes may overflow a cell."""
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None:
+                text = printable(segment.text)
+                if text != segment.text:
+                    segment = Segment(text, segment.style)
+            yield segment
+
+
+class SafeArgumentParser(argparse.ArgumentParser):
+    """argparse echoes what was typed (``unrecognized arguments: ...``) as is; this one
+    escapes its messages like every other line the CLI prints."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        super()._print_message(printable(message), file)
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines (a check's crash message, a Slack error) escaped like the rest of the
+    terminal; newlines and tabs kept, so tracebacks read as usual."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def consoles() -> tuple[Console, Console]:
+    """The CLI's standard output and standard error."""
+    return SafeConsole(), SafeConsole(stderr=True)

@@ -1,4 +1,8 @@
-"""Terminal output for ``preprod check``: a live table on a terminal, plain lines in CI logs."""
+"""Terminal output for ``preprod check``: a live table on a terminal, plain lines in CI logs.
+
+Everything a target, a check or a person wrote (ids, summaries, progress, evidence,
+attestation texts) is printed through :func:`~bot.cli.common.plain` / ``printable``:
+escaped, and never read as Rich markup."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from bot.cli.common import plain
+from bot.cli.safe_text import printable
 from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
@@ -104,7 +110,7 @@ class TerminalProgress:
 
     def _plain(self, line: str) -> None:
         if not self.interactive:
-            self.console.print(line, markup=False, highlight=False)
+            self.console.print(printable(line), markup=False, highlight=False)
 
     def _plain_progress(self, check_id: str, message: str) -> None:
         now = time.monotonic()
@@ -127,9 +133,9 @@ class TerminalProgress:
             took = format_duration(elapsed) if elapsed is not None else ""
             table.add_row(
                 Text(symbol, style=style),
-                Text(row.check_id, style="bold"),
+                plain(row.check_id, "bold"),
                 Text(took, style="dim"),
-                Text(row.detail, overflow="ellipsis", no_wrap=True),
+                Text(printable(row.detail), overflow="ellipsis", no_wrap=True),
             )
         header = Text(f"{done}/{len(self.rows)} checks done", style="dim")
         return Group(header, table)
@@ -137,19 +143,19 @@ class TerminalProgress:
 
 def summary_table(report: RunReport) -> Table:
     """One row per check; under each summary, its headline figures with their units."""
-    table = Table(title=f"{report.service} {report.version} on {report.environment}")
+    table = Table(title=plain(f"{report.service} {report.version} on {report.environment}"))
     for name in ("", "check", "type", "status", "time", "summary"):
         table.add_column(name, overflow="fold")
     for result in report.results:
         symbol, style = style_of(result.status)
         status = result.status.value + ("" if result.critical else " (non-blocking)")
-        summary = Text(result.summary)
+        summary = plain(result.summary)
         if headline := figures.brief(result.metrics, limit=HEADLINE_FIGURES):
-            summary.append(f"\n{headline}", style="dim")
+            summary.append(printable(f"\n{headline}"), style="dim")
         table.add_row(
             Text(symbol, style=style),
-            result.check_id,
-            result.check_type,
+            plain(result.check_id),
+            plain(result.check_type),
             Text(status, style=style),
             format_duration(result.duration_s),
             summary,
@@ -165,11 +171,11 @@ def details(report: RunReport) -> list[Text]:
         if result.status is Status.SKIPPED:
             continue
         symbol, style = style_of(result.status)
-        lines.append(Text(f"{symbol} {result.check_id}: {result.summary}", style=style))
+        lines.append(plain(f"{symbol} {result.check_id}: {result.summary}", style))
         for fig in figures.figures(result.metrics):
-            lines.append(Text(f"    {fig.label}: {fig.value}", style="dim"))
+            lines.append(plain(f"    {fig.label}: {fig.value}", "dim"))
         if result.status is not Status.PASSED and result.evidence:
-            lines.extend(Text(f"    {line}") for line in result.evidence.splitlines())
+            lines.extend(plain(f"    {line}") for line in result.evidence.splitlines())
     return lines
 
 
@@ -182,7 +188,7 @@ def verdict_line(report: RunReport) -> Text:
     counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
     if report.verdict is Verdict.FAIL:
         blocking = ", ".join(report.blocking_failures)
-        return Text(f"FAIL: blocking failures: {blocking} ({counts})", style="bold red")
+        return plain(f"FAIL: blocking failures: {blocking} ({counts})", "bold red")
     if report.verdict is Verdict.INCOMPLETE:
         return Text(f"INCOMPLETE: the run was {report.status} ({counts})", style="bold yellow")
     waiting = pending_blocking(report)
@@ -191,7 +197,7 @@ def verdict_line(report: RunReport) -> Text:
     items = f"{len(waiting)} blocking attestation{'s' if len(waiting) != 1 else ''}"
     line = Text(f"PASS: no blocking failure in the automated checks ({counts})", style="bold green")
     line.append(
-        f"\nNot GO yet: {items} still wait for people ({', '.join(waiting)})",
+        printable(f"\nNot GO yet: {items} still wait for people ({', '.join(waiting)})"),
         style="bold yellow",
     )
     return line
@@ -208,7 +214,7 @@ def attestation_lines(report: RunReport) -> list[Text]:
         )
     for item in pending:
         kind = "blocking" if item.blocking else "non-blocking"
-        lines.append(Text(f"  ☐ {item.id} ({item.role}, {kind}): {item.text}", style="yellow"))
+        lines.append(plain(f"  ☐ {item.id} ({item.role}, {kind}): {item.text}", "yellow"))
     for item in ticked:
-        lines.append(Text(f"  ☑ {item.id} ({item.role}): ticked by {item.ticked_by}"))
+        lines.append(plain(f"  ☑ {item.id} ({item.role}): ticked by {item.ticked_by}"))
     return lines

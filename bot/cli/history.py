@@ -13,11 +13,20 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 from bot.cli import results
-from bot.cli.common import EXIT_BLOCKED, EXIT_OK, config_arg, database_arg, report_args, say
+from bot.cli.common import (
+    EXIT_BLOCKED,
+    EXIT_OK,
+    config_arg,
+    database_arg,
+    plain,
+    report_args,
+    say,
+)
 from bot.config.loader import ConfigError, load_config, resolve_config_path
 from bot.config.schema import Config
 from bot.engine.report import RunReport, Verdict
 from bot.gate.summary import decision_labels
+from bot.input_limits import MAX_RUN_ID, is_run_id
 from bot.reports.html import format_time
 from bot.store.models import CheckRecord, Run, as_utc
 from bot.store.record import full_report
@@ -31,7 +40,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="List past runs, newest first, with the automated verdict and the "
         "go/no-go decision of the sign-offs (Slack).",
     )
-    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs.add_argument(
+        "--limit", type=_how_many, default=20, metavar="N", help="how many (default 20)"
+    )
     config_arg(runs)
     database_arg(runs)
 
@@ -59,6 +70,18 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report_args(report)
     config_arg(report)
     database_arg(report)
+
+
+def _how_many(word: str) -> int:
+    """``--limit``: at least 1; a number past every run id lists every run (a larger one
+    was a crash: SQLite's int too large, PostgreSQL's bigint out of range)."""
+    try:
+        number = int(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {word!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return min(number, MAX_RUN_ID)
 
 
 @dataclass(frozen=True)
@@ -116,12 +139,12 @@ async def list_runs(args: argparse.Namespace, out: Console) -> int:
         table.add_row(
             f"#{line.run_id}",
             format_time(line.started),
-            line.service,
-            line.version,
-            line.environment,
+            plain(line.service),
+            plain(line.version),
+            plain(line.environment),
             line.status,
             verdict,
-            labels.get(line.run_id, ""),
+            plain(labels.get(line.run_id, "")),
         )
     out.print(table)
     return EXIT_OK
@@ -144,7 +167,7 @@ def _verdict(status: str, blocking: bool) -> str:
 async def stored_report(args: argparse.Namespace, store: RunStore, err: Console) -> RunReport:
     """The stored run with its attestations, as ``preprod check`` reported it, and what
     people did about it (sign-offs, waivers, decision, outcome) with its audit trail."""
-    run = await store.get_run(args.run_id)
+    run = await store.get_run(args.run_id) if is_run_id(args.run_id) else None
     if run is None:
         raise LookupError(f"no run {args.run_id}")
     path = resolve_config_path(args.config or run.config_path or None)

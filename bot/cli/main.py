@@ -27,7 +27,15 @@ from bot.cli import (
     sessions_cmd,
     worker,
 )
-from bot.cli.common import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, say
+from bot.cli.common import (
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    SafeArgumentParser,
+    SafeFormatter,
+    consoles,
+    say,
+)
 from bot.config.loader import ConfigError
 from bot.engine.runner import RequestError
 from bot.settings import EXECUTE_RUNS, SettingsError
@@ -35,7 +43,7 @@ from bot.store.migrate import SchemaError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = SafeArgumentParser(
         prog="preprod",
         description="Pre-production validation and go/no-go sign-offs.",
         epilog=EXIT_CODES,
@@ -82,12 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    out, err = Console(), Console(stderr=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    out, err = consoles()
     try:
         return _dispatch(args, out, err)
     except ConfigError as exc:
-        err.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
+        say(err, exc.render())
         return EXIT_USAGE
     except (RequestError, LookupError, SettingsError, SchemaError) as exc:
         say(err, f"preprod: {exc}")

@@ -8,11 +8,11 @@ from bot.input_limits import (
     CHECK_ID,
     ENVIRONMENT,
     MAX_COMMAND,
-    MAX_RUN_ID,
     PLAN,
     SERVICE,
     VERSION,
     Name,
+    is_run_id,
     shown,
 )
 
@@ -133,7 +133,7 @@ def _name(kind: Name, word: str) -> str:
 
 def _run_id(word: str) -> int:
     cleaned = word.removeprefix("#")
-    if not cleaned.isascii() or not cleaned.isdigit() or int(cleaned) > MAX_RUN_ID:
+    if not cleaned.isascii() or not cleaned.isdigit() or not is_run_id(int(cleaned)):
         raise UsageError(f"`{shown(word)}` is not a run number")
     return int(cleaned)
 

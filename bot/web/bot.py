@@ -35,6 +35,7 @@ from bot.store.leases import Leases
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
 from bot.web.scheduler import ReminderScheduler
+from bot.web.team import PinnedToWorkspace, announce
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,10 @@ def build_bot(
         # Bolt's own "unhandled request" warnings are noise for events we do not use.
         raise_error_for_unhandled_request=False,
     )
+    bolt.use(
+        PinnedToWorkspace(settings.team_id)
+    )  # after Bolt's signature and auth.test, HTTP and socket
+    announce(settings.team_id)
     register_all(bolt, Dispatcher(manager), gate, slack)
     checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack))
     scheduler = ReminderScheduler(config, reminders, checkpoints)

@@ -10,6 +10,7 @@ action is shown to the person and recorded nowhere."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from html import escape
 from urllib.parse import urlencode
 
@@ -29,7 +30,7 @@ from bot.gate.summary import (
     required_policies,
 )
 from bot.gate.view import Target
-from bot.input_limits import MAX_TEXT
+from bot.input_limits import MAX_RUN_ID, MAX_TEXT, is_run_id
 from bot.reports import render_html
 from bot.reports.html import format_duration
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
@@ -46,6 +47,26 @@ log = logging.getLogger(__name__)
 ACTIONS = ("approve", "reject", "waive", "tick")
 MAX_FILTER = 100
 
+Page = Callable[[Request, WebUser], Awaitable[Response]]
+
+
+def no_such_run() -> Response:
+    return HTMLResponse("<h1>No such run</h1>", status_code=404)
+
+
+def of_a_run(page: Page) -> Page:
+    """``page`` behind a ``/runs/{run_id}`` path: a number no run can have (0, or over
+    :data:`~bot.input_limits.MAX_RUN_ID`) is a 404 before the database is asked (it was
+    a 500: PostgreSQL's integer out of range, SQLite's int too large). Every route with a
+    run id goes through this."""
+
+    async def bounded(request: Request, user: WebUser) -> Response:
+        if not is_run_id(request.path_params["run_id"]):
+            return no_such_run()
+        return await page(request, user)
+
+    return bounded
+
 
 class Dashboard:
     def __init__(self, store: RunStore, gate: Gate, sign_in: SignIn, trail: AuditTrail) -> None:
@@ -58,9 +79,9 @@ class Dashboard:
         need = self.sign_in.required
         return [
             Route("/runs", need(self.runs)),
-            Route("/runs/{run_id:int}", need(self.run)),
-            Route("/runs/{run_id:int}/report", need(self.report)),
-            Route("/runs/{run_id:int}/act", need(self.act), methods=["POST"]),
+            Route("/runs/{run_id:int}", need(of_a_run(self.run))),
+            Route("/runs/{run_id:int}/report", need(of_a_run(self.report))),
+            Route("/runs/{run_id:int}/act", need(of_a_run(self.act)), methods=["POST"]),
         ]
 
     async def runs(self, request: Request, user: WebUser) -> Response:
@@ -70,8 +91,8 @@ class Dashboard:
             environment=_short(q.get("environment")),
             status=q.get("status") if q.get("status") in set(RunStatus) else None,
             decision=q.get("decision") if q.get("decision") in DECISIONS else None,
-            before=_int(q.get("before")),
-            after=_int(q.get("after")),
+            before=_before(q.get("before")),
+            after=_after(q.get("after")),
         )
         page = await page_of_runs(self.store, filters)
         labels = await self._labels(page.runs)
@@ -116,7 +137,7 @@ class Dashboard:
             run_id = request.path_params["run_id"]
             report = await full_report(self.store, run_id, self.gate.config.role_labels)
         except LookupError:
-            return HTMLResponse("<h1>No such run</h1>", status_code=404)
+            return no_such_run()
         return HTMLResponse(render_html(report))
 
     async def act(self, request: Request, user: WebUser) -> Response:
@@ -152,7 +173,7 @@ class Dashboard:
         try:
             loaded = await self.gate.load(run_id)
         except Refused:
-            return HTMLResponse("<h1>No such run</h1>", status_code=404)
+            return no_such_run()
         gate = loaded.gate
         cycle = gate.cycle_seconds
         html = (
@@ -198,6 +219,19 @@ _DONE = {
 
 def _short(value: str | None) -> str | None:
     return value[:MAX_FILTER] if value else None
+
+
+def _before(value: str | None) -> int | None:
+    """``before=``: past every id a run can have it is the first page, so the database
+    is never asked about a number its column cannot hold."""
+    number = _int(value)
+    return None if number is None or number > MAX_RUN_ID else number
+
+
+def _after(value: str | None) -> int | None:
+    """``after=``: past every id a run can have, the same empty page as the last id."""
+    number = _int(value)
+    return None if number is None else min(number, MAX_RUN_ID)
 
 
 def _int(value: str | None) -> int | None:
