@@ -120,3 +120,19 @@ def test_cli_runs_limit_is_bounded(database_url: str, tmp_path: Path) -> None:
         done = _preprod("runs", "--limit", bad, database_url=database_url, tmp_path=tmp_path)
         assert done.returncode == 2 and "--limit" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_cli_audit_export_of_an_impossible_run_is_a_usage_error(database_url: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PREPROD_", "DATABASE"))}
+
+    def export(run: str) -> subprocess.CompletedProcess[str]:
+        command = preprod_command("audit", "export", "--run", run, "--database", database_url)
+        return subprocess.run(command, cwd=REPO_ROOT, env=environ, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+
+    for bad in (str(MAX_RUN_ID + 1), "99999999999999999999", "0", "x"):
+        done = export(bad)
+        assert done.returncode == 2, done.stderr
+        assert "is not a run number" in done.stderr and "Traceback" not in done.stderr
+    done = export(str(MAX_RUN_ID))
+    assert done.returncode == 0 and done.stdout == "", done.stderr

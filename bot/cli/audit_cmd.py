@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.cli import audit_checkpoints
-from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, say
+from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, run_number, say
 from bot.reports.evidence import trail_line
 from bot.store.audit import AuditLog
 from bot.store.runs import RunStore
@@ -50,7 +50,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Write the audit events (of one run with --run) as JSON lines, each "
         "with its hash and the previous event's hash.",
     )
-    export.add_argument("--run", type=int, metavar="N", help="only the events of run N")
+    export.add_argument("--run", type=run_number, metavar="N", help="only the events of run N")
     export.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="write to FILE (default: stdout)"
     )

@@ -14,6 +14,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from bot.cli.safe_text import printable
+from bot.input_limits import MAX_RUN_ID, is_run_id
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -31,6 +32,18 @@ def config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="config file (default $PREPROD_CONFIG, else preprod.yml)"
     )
+
+
+def run_number(text: str) -> int:
+    """An argparse type for an option naming a run: a number the database can hold, else a
+    usage error (exit 2) rather than an overflow deep in the driver."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run number") from None
+    if not is_run_id(number):
+        raise argparse.ArgumentTypeError(f"{text} is not a run number (1 to {MAX_RUN_ID})")
+    return number
 
 
 def database_arg(parser: argparse.ArgumentParser) -> None:
