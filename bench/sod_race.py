@@ -247,7 +247,7 @@ async def race(
         "PREPROD_SLACK_TEAM_ID": standin.workspace.team_id,
         "PREPROD_SESSION_SECRET": "sod-race-session-secret",
     }
-    group = Bots(standin, config, tmp, database_url, **env)
+    group = Bots(standin, config, tmp, database_url, None, **env)
     race_ = None
     try:
         replicas = [await serve(group), await serve(group)]
