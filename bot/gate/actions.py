@@ -27,7 +27,16 @@ from bot.gate.policy import (
     may_waive,
 )
 from bot.gate.reading import Loaded, RunReader
-from bot.gate.recording import STALE, SignPlan, TickPlan, WaivePlan, already
+from bot.gate.recording import (
+    STALE,
+    Changed,
+    DecisionPlan,
+    GateState,
+    SignPlan,
+    TickPlan,
+    WaivePlan,
+    already,
+)
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
 from bot.gate.view import (
@@ -48,6 +57,8 @@ from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+REDECIDE = 5
+"""Times a decision is computed again when actions keep landing while it is recorded."""
 
 
 async def _authorised(check: Awaitable[T], within: float | None) -> T:
@@ -255,20 +266,24 @@ class Gate:
 
     async def refresh(self, run_id: int) -> Decision:
         """Decide, record a final decision once, tell listeners: the decision first (once,
-        by whoever recorded it), then the panel as it now stands."""
+        by whoever recorded it), then the panel as it now stands. The decision is recorded
+        under the run's lock only if the rows it came from are still as read (else it is
+        decided again), so an action stored meanwhile on another replica counts."""
         async with self._locks[run_id]:
-            loaded = await self.load(run_id)
-            decision = loaded.gate.decision
-            if decision.outcome.final and loaded.recorded is None:
-                record = DecisionRecord(
-                    run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
-                )
-                details = {"outcome": record.outcome, "reasons": record.reasons}
-                note = Note(Action.DECISION, "preprod", run_id, details)
-                if await self.gates.insert_audited(record, note):
+            for _ in range(REDECIDE):
+                loaded = await self.load(run_id)
+                decision = loaded.gate.decision
+                if not decision.outcome.final or loaded.recorded is not None:
+                    break
+                try:
+                    recorded = await self._act(run_id, _decision_plan(loaded))
+                except Changed:
+                    continue
+                if recorded:
                     loaded = await self.load(run_id)
                     if decision.outcome is not Outcome.CANCELLED:
                         await self._emit(RunDecided(loaded.gate))
+                break
             await self._emit(PanelChanged(loaded.gate))
             return decision
 
@@ -328,6 +343,26 @@ class Gate:
                 await listener(event)
             except Exception:
                 log.exception("a gate listener failed on %s", type(event).__name__)
+
+
+def _decision_plan(loaded: Loaded) -> DecisionPlan:
+    """Record ``loaded``'s final decision if the run's rows are still as read."""
+    decision = loaded.gate.decision
+    run_id = loaded.gate.run_id
+    record = DecisionRecord(
+        run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
+    )
+    details = {"outcome": record.outcome, "reasons": record.reasons}
+    facts = loaded.facts
+    seen: GateState = (
+        loaded.run.generation,
+        str(loaded.run.status.value),
+        frozenset((s.role, s.user, s.vote.value) for s in facts.signoffs),
+        frozenset(c.check_id for c in facts.checks if c.waived),
+        frozenset(a.item_id for a in facts.attestations if a.ticked_by is not None),
+    )
+    items = frozenset(a.item_id for a in facts.attestations)
+    return DecisionPlan(record, Note(Action.DECISION, "preprod", run_id, details), seen, items)
 
 
 def _bounded(what: str, text: str) -> None:

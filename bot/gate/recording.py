@@ -27,7 +27,7 @@ from bot.gate.policy import (
 from bot.gate.refusals import Refused
 from bot.store.audit import Note
 from bot.store.gate import Fresh
-from bot.store.models import AttestationTick, SignOff, Waiver
+from bot.store.models import AttestationTick, DecisionRecord, SignOff, Waiver
 from checks.base import Status
 from checks.spec import AttestationSpec
 
@@ -187,3 +187,44 @@ class TickPlan:
         )
         details = {"item": row.item_id, "note": row.note}
         return row, Note(Action.ATTESTATION, self.user, fresh.run_id, details)
+
+
+GateState = tuple[int, str, frozenset[tuple[str, str, str]], frozenset[str], frozenset[str]]
+"""What a decision was computed from: generation, run status, sign-offs (role, user,
+vote), waived checks, ticked items."""
+
+
+class Changed(Exception):
+    """The run's rows changed between computing a decision and recording it."""
+
+
+def fresh_state(fresh: Fresh, items: frozenset[str]) -> GateState:
+    checks = fresh.checks
+    waived = {w.check_id for w in fresh.waivers
+              if w.check_id in checks and w.attempt == checks[w.check_id].attempt}  # fmt: skip
+    return (
+        fresh.run.generation,
+        str(fresh.run.status.value),
+        frozenset((s.role, s.user, s.vote) for s in fresh.signoffs),
+        frozenset(waived),
+        frozenset(t.item_id for t in fresh.ticks) & items,
+    )
+
+
+@dataclass(frozen=True)
+class DecisionPlan:
+    """Record ``record`` once, unless the rows it was decided from changed meanwhile
+    (then :class:`Changed`: decide again), so an action stored between the two is never
+    left out of the decision."""
+
+    record: DecisionRecord
+    note: Note
+    seen: GateState
+    items: frozenset[str]
+
+    def __call__(self, fresh: Fresh) -> tuple[SQLModel, Note] | None:
+        if fresh.decided is not None:
+            return None
+        if fresh_state(fresh, self.items) != self.seen:
+            raise Changed
+        return self.record, self.note
