@@ -26,14 +26,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def test_no_round_ends_with_one_person_in_two_roles_or_a_requesters_action(
     healthy_target: RunningTarget, tmp_path: Path, database: str
 ) -> None:
-    figures, verified = await race(database, tmp_path, healthy_target, ROUNDS, "test")
+    figures, outcome = await race(database, tmp_path, healthy_target, ROUNDS, "test")
     two, own = figures
     assert two.violations == [] and own.violations == [], figures
     assert (two.rounds, own.rounds) == (ROUNDS, ROUNDS)
     # each of sue's rounds stores one approval (whichever came first) and refuses the other
     assert two.stored == ROUNDS and two.refused == ROUNDS, two.line()
     assert own.stored == 0 and own.refused == own.sent == 6 * ROUNDS, own.line()
-    assert verified, "the audit trail no longer verifies"
+    assert outcome.verified, "the audit trail no longer verifies"
+    assert outcome.tracebacks == 0, "a replica logged a traceback"
 
 
 def test_figures_read_as_a_line() -> None:
