@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -239,6 +240,20 @@ async def anchor_panel(group: Bots, replica: Bot) -> str:
     return found
 
 
+async def play(the_race: Race, runs: list[int], rounds: int, name: str) -> list[Figures]:
+    """``rounds`` of sue's two roles on the first runs, then of the requester's own run."""
+    two, own = Figures("two roles", name), Figures("requester", name)
+    started = time.monotonic()
+    for n, run_id in enumerate(runs[:rounds]):
+        await the_race.two_roles(run_id, n, two)
+    two.seconds = time.monotonic() - started
+    started = time.monotonic()
+    for n, run_id in enumerate(runs[rounds:]):
+        await the_race.requester(run_id, n, own)
+    own.seconds = time.monotonic() - started
+    return [two, own]
+
+
 async def race(
     database_url: str, tmp: Path, target: RunningTarget, rounds: int, name: str
 ) -> tuple[list[Figures], Outcome]:
@@ -256,28 +271,19 @@ async def race(
         "PREPROD_SESSION_SECRET": "sod-race-session-secret",
     }
     group = Bots(standin, config, tmp, database_url, None, **env)
-    race_ = None
     try:
         replicas = [await serve(group), await serve(group)]
-        the_race = race_ = Race(group, replicas, await anchor_panel(group, replicas[0]))
-        await the_race.sign_in([SUE, RITA], runs[0])
-        two = Figures("two roles", name)
-        started = time.monotonic()
-        for n, run_id in enumerate(runs[:rounds]):
-            await the_race.two_roles(run_id, n, two)
-        two.seconds = time.monotonic() - started
-        own = Figures("requester", name)
-        started = time.monotonic()
-        for n, run_id in enumerate(runs[rounds:]):
-            await the_race.requester(run_id, n, own)
-        own.seconds = time.monotonic() - started
+        the_race = Race(group, replicas, await anchor_panel(group, replicas[0]))
+        try:
+            await the_race.sign_in([SUE, RITA], runs[0])
+            figures = await play(the_race, runs, rounds, name)
+        finally:
+            await the_race.close()
         store = RunStore(database_url)
         verified = (await AuditLog(store).verify()).ok
         store.engine.dispose()
-        return [two, own], Outcome(verified, group.logs().count("Traceback"))
+        return figures, Outcome(verified, group.logs().count("Traceback"))
     finally:
-        if race_ is not None:
-            await race_.close()
         await asyncio.to_thread(group.stop_all)
         await standin.stop()
 
@@ -288,9 +294,9 @@ def temp_dir(keep: bool) -> Iterator[Path]:
     try:
         yield path
     finally:
-        if not keep:
-            import shutil
-
+        if keep:
+            print(f"kept {path}")
+        else:
             shutil.rmtree(path, ignore_errors=True)
 
 

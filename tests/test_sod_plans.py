@@ -4,6 +4,8 @@ fresh rows (bot/gate/recording.py), and the four-eyes rules of the policy."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.audit.chain import Action
 from bot.config.schema import Policy
@@ -185,3 +187,35 @@ def test_four_eyes_in_the_policy() -> None:
     assert may_attest(
         SUE, item, requester_may_attest=False, members={RITA}, requester=RITA, role_label="SRE"
     ) == ("Only members of SRE can tick this item.")
+
+
+PEOPLE = (RITA, SUE, SAM, SID)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(PEOPLE), st.sampled_from(("sre", "security")),
+                          st.sampled_from(tuple(Vote))), max_size=12))  # fmt: skip
+def test_actions_decided_one_after_the_other_never_give_one_person_two_roles(
+    attempts: list[tuple[str, str, Vote]],
+) -> None:
+    """Whatever order the attempts are serialised in (the run's lock makes them one after
+    the other), the stored rows never hold two roles of one person nor a requester's vote."""
+    state = fresh()
+    for user, role, vote in attempts:
+        members = frozenset(PEOPLE)
+        plan = SignPlan(user, role, vote, "a reason long enough", 1, members, POLICY, role)
+        try:
+            planned = plan(state)
+        except Refused:
+            continue
+        if planned is not None:
+            row = planned[0]
+            assert isinstance(row, SignOff)
+            state = Fresh(state.run_id, state.run, [*state.signoffs, row], state.waivers,
+                          state.ticks, state.checks, state.decided)  # fmt: skip
+    roles_of: dict[str, set[str]] = {}
+    for signoff in state.signoffs:
+        roles_of.setdefault(signoff.user, set()).add(signoff.role)
+    assert all(len(roles) == 1 for roles in roles_of.values()), roles_of
+    assert RITA not in roles_of
+    assert sum(s.vote == "reject" for s in state.signoffs) <= 1  # a rejection decides
