@@ -45,7 +45,7 @@ from bot.gate.view import (
 )
 from bot.input_limits import text_problem
 from bot.store.audit import Note
-from bot.store.gate import GateStore, Plan
+from bot.store.gate import ActionPlan, GateStore
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -241,7 +241,7 @@ class Gate:
         )  # fmt: skip
         return await self._act(target.run_id, plan)
 
-    async def _act(self, run_id: int, plan: Plan) -> bool:
+    async def _act(self, run_id: int, plan: ActionPlan) -> bool:
         """Store what ``plan`` decides on the run's fresh rows, under the run's lock."""
         try:
             return await self.gates.act(run_id, plan)

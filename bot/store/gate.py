@@ -47,7 +47,7 @@ class Fresh:
     decided: DecisionRecord | None
 
 
-Plan = Callable[[Fresh], tuple[SQLModel, Note] | None]
+ActionPlan = Callable[[Fresh], tuple[SQLModel, Note] | None]
 """Given the fresh rows, the row and event to store, or None (already stored: nothing
 to do); raises to refuse (the transaction is rolled back)."""
 
@@ -87,7 +87,7 @@ class GateStore:
 
         return await self.store.call(lambda session: insert_once_audited(session, row, note))
 
-    async def act(self, run_id: int, plan: Plan) -> bool:
+    async def act(self, run_id: int, plan: ActionPlan) -> bool:
         """Authorise and record one action on run ``run_id`` in one transaction that
         serialises with every other action on the run, on every replica: the run's lock
         is taken first, ``plan`` decides on the rows read after it (raising to refuse),
