@@ -166,12 +166,13 @@ async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
 
 UNSAFE_PLAN = """\
 channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
+roles: {{sre: {{members: [U0SRE1]}}, release: {{members: [U0RM]}}}}
 policy: {{required_signoffs: [sre]}}
 environments:
   staging: {{base_url: {url}, plan: p}}
 plans:
   p:
+    started_by: [release]  # a plan with a drill: only the signing roles, unless said
     checks:
       - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
       - id: failover

@@ -29,6 +29,7 @@ RENUMBER_SEARCH = 1000
 
 class Action(StrEnum):
     RUN_STARTED = "run.started"
+    RUN_REFUSED = "run.refused"
     CHECK_FINISHED = "check.finished"
     RUN_FINISHED = "run.finished"
     RUN_CANCELLED = "run.cancelled"

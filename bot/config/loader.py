@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -198,12 +199,23 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
             add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}")
 
     def unknown_role(path: Path_, role: str) -> None:
-        add(path, f"no role named {role!r}; roles: {', '.join(sorted(config.roles))}")
+        close = difflib.get_close_matches(role, list(config.roles), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        add(path, f"no role named {role!r}{hint}; roles: {', '.join(sorted(config.roles))}")
 
     for plan_name, plan in config.plans.items():
         for index, item in enumerate(plan.attestations):
             if item.role not in config.roles:
                 unknown_role(("plans", plan_name, "attestations", index, "role"), item.role)
+    starters: list[tuple[Path_, list[str] | None]] = [
+        *((("environments", name, "started_by"), env.started_by)
+          for name, env in config.environments.items()),
+        *((("plans", name, "started_by"), plan.started_by) for name, plan in config.plans.items()),
+    ]  # fmt: skip
+    for path, roles in starters:
+        for index, role in enumerate(roles or []):
+            if role not in config.roles:
+                unknown_role((*path, index), role)
     for section in ("required_signoffs", "waivers_by"):
         for index, role in enumerate(getattr(config.policy, section) or []):
             if role not in config.roles and config.roles:

@@ -36,6 +36,11 @@ class Policy(_Strict):
     required_signoffs: list[str] | None = None
     """Roles that must approve; all configured roles when left out."""
     requester_may_sign: bool = False
+    """May the person who started a run approve it? (Four eyes: no.)"""
+    requester_may_waive: bool = False
+    """May they waive a failure of their own run?"""
+    requester_may_attest: bool = False
+    """May they tick a blocking attestation of their own run?"""
     one_role_per_person: bool = True
     signoff_deadline: Duration = 24 * 3600.0
     waivers_by: list[str] = Field(default_factory=lambda: ["sre"])
@@ -148,6 +153,8 @@ class Environment(_Strict):
     plan: str
     headers: dict[str, str] = Field(default_factory=dict)
     ca_bundle: Path | None = None
+    started_by: list[str] | None = None
+    """Roles whose members may start runs on this environment (None: the plan decides)."""
 
     @field_validator("base_url", "production_url")
     @classmethod
@@ -156,6 +163,18 @@ class Environment(_Strict):
             shown = value if len(value) <= 60 else value[:60] + "..."
             raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
         return value.rstrip("/") if value else value
+
+
+class Plan(PlanSpec):
+    """A plan of ``preprod.yml``: the checks' plan, and who may start it."""
+
+    started_by: list[str] | None = None
+    """Roles whose members may start it; left out: the roles that sign when the plan has
+    a drill (it breaks something on purpose), else anyone."""
+
+    @property
+    def has_drills(self) -> bool:
+        return any(spec.type == "drill" for spec in self.checks)
 
 
 class Config(_Strict):
@@ -167,7 +186,7 @@ class Config(_Strict):
     starters: Starters = Field(default_factory=Starters)
     audit: AuditPublishing = Field(default_factory=AuditPublishing)
     environments: dict[str, Environment] = Field(min_length=1)
-    plans: dict[str, PlanSpec] = Field(min_length=1)
+    plans: dict[str, Plan] = Field(min_length=1)
 
     _source: Path = PrivateAttr(default=Path("preprod.yml"))
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())
@@ -225,6 +244,21 @@ class Config(_Strict):
         if not channels and not self.starters.users:
             return True
         return channel in channels or user in self.starters.users
+
+    def start_rules(self, environment: str, plan: str) -> list[tuple[str, list[str]]]:
+        """Who may start ``plan`` on ``environment``: each rule names what it guards and
+        the roles that may; a person must satisfy every rule (none: anyone may). A plan
+        with a drill and no ``started_by`` is kept to the roles that sign."""
+        rules: list[tuple[str, list[str]]] = []
+        env = self.environments.get(environment)
+        if env is not None and env.started_by is not None:
+            rules.append((f"environment {environment}", list(env.started_by)))
+        found = self.plans.get(plan)
+        if found is not None and found.started_by is not None:
+            rules.append((f"plan {plan}", list(found.started_by)))
+        elif found is not None and found.has_drills:
+            rules.append((f"plan {plan} (it has drills)", self.required_roles))
+        return rules
 
     def role_members(self) -> set[str]:
         """Users named in any role (usergroups are resolved through Slack, elsewhere)."""

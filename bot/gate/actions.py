@@ -18,13 +18,25 @@ from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
 from bot.gate.policy import (
     MIN_REASON,
+    AttestationFact,
     Decision,
     Outcome,
     Vote,
+    may_attest,
     may_sign,
     may_waive,
 )
 from bot.gate.reading import Loaded, RunReader
+from bot.gate.recording import (
+    STALE,
+    Changed,
+    DecisionPlan,
+    GateState,
+    SignPlan,
+    TickPlan,
+    WaivePlan,
+    already,
+)
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
 from bot.gate.view import (
@@ -33,20 +45,20 @@ from bot.gate.view import (
 )
 from bot.input_limits import text_problem
 from bot.store.audit import Note
-from bot.store.gate import GateStore
+from bot.store.gate import ActionPlan, GateStore
 from bot.store.models import (
-    AttestationTick,
     DecisionRecord,
     ProductionOutcome,
     Run,
-    SignOff,
-    Waiver,
     utcnow,
 )
 from bot.store.runs import RunStore
+from checks.spec import AttestationSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+REDECIDE = 5
+"""Times a decision is computed again when actions keep landing while it is recorded."""
 
 
 async def _authorised(check: Awaitable[T], within: float | None) -> T:
@@ -94,7 +106,8 @@ class Gate:
     # -- acting ------------------------------------------------------------------------
 
     async def check_sign(self, user: str, target: Target) -> Loaded:
-        """Raise Refused unless ``user`` may sign for the role ``target`` names now."""
+        """Raise Refused unless ``user`` may sign for the role ``target`` names now (a
+        quick answer; the rule is decided again when the signature is stored)."""
         loaded = await self._open_run(target)
         role = target.subject
         if role not in self.config.required_roles:
@@ -129,36 +142,22 @@ class Gate:
         within: float | None = None,
     ) -> bool:
         """Authorise (within ``within`` seconds, else :class:`TooSlow`) and store a
-        signature, without deciding yet; False for a repeat of one already stored."""
-        loaded = await _authorised(self.check_sign(user, target), within)
+        signature, without deciding yet; False for a repeat of one already stored. The
+        rules that depend on stored rows are decided again under the run's lock."""
+
+        async def members() -> frozenset[str]:
+            await self.check_sign(user, target)
+            return frozenset(await self.directory.members(target.subject))
+
+        found = await _authorised(members(), within)
         _bounded("reason", reason)
         if vote is Vote.REJECT and len(reason.strip()) < MIN_REASON:
             raise Refused(f"A rejection needs a reason of at least {MIN_REASON} characters.")
-        row = SignOff(
-            run_id=target.run_id,
-            generation=loaded.run.generation,
-            role=target.subject,
-            user=user,
-            vote=vote.value,
-            reason=reason.strip(),
-        )
-        details = {
-            "role": row.role,
-            "vote": row.vote,
-            "reason": row.reason,
-            "generation": row.generation,
-        }
-        action = Action.REJECT if vote is Vote.REJECT else Action.SIGNOFF
-        if not await self.gates.insert_audited(row, Note(action, user, target.run_id, details)):
-            earlier = next(
-                (s for s in loaded.facts.signoffs if s.user == user and s.role == target.subject),
-                None,
-            )
-            if earlier is not None and earlier.vote is not vote:
-                label = self.directory.label(target.subject)
-                raise Refused(f"You already chose to {earlier.vote.value} for {label}.")
-            return False  # a double click or a redelivery: one signature
-        return True
+        plan = SignPlan(
+            user, target.subject, vote, reason.strip(), target.generation, found,
+            self.config.policy, self.directory.label(target.subject),
+        )  # fmt: skip
+        return await self._act(target.run_id, plan)
 
     async def check_waive(self, user: str, target: Target) -> tuple[Loaded, FailureView]:
         loaded = await self._open_run(target)
@@ -166,7 +165,13 @@ class Gate:
         failure = next((f for f in loaded.gate.failures if f.check_id == target.subject), None)
         if fact is None:
             raise Refused(f"Run #{target.run_id} has no check {target.subject}.")
-        if reason := may_waive(user, fact, waivers=await self.directory.waivers()):
+        if reason := may_waive(
+            user,
+            fact,
+            waivers=await self.directory.waivers(),
+            requester=loaded.run.requester,
+            requester_may_waive=self.config.policy.requester_may_waive,
+        ):
             raise Refused(reason)
         assert failure is not None
         return loaded, failure
@@ -179,22 +184,20 @@ class Gate:
         self, user: str, target: Target, justification: str, *, within: float | None = None
     ) -> bool:
         """Authorise and store a waiver of the check's latest attempt, without deciding."""
-        await _authorised(self.check_waive(user, target), within)
+
+        async def waivers() -> frozenset[str]:
+            await self.check_waive(user, target)
+            return frozenset(await self.directory.waivers())
+
+        found = await _authorised(waivers(), within)
         _bounded("justification", justification)
         if len(justification.strip()) < MIN_REASON:
             raise Refused(f"A waiver needs a justification of at least {MIN_REASON} characters.")
-        attempt = (await self.gates.attempts(target.run_id))[target.subject]
-        row = Waiver(
-            run_id=target.run_id,
-            check_id=target.subject,
-            attempt=attempt,
-            user=user,
-            justification=justification.strip(),
-        )
-        details = {"check": row.check_id, "attempt": attempt, "justification": row.justification}
-        return await self.gates.insert_audited(
-            row, Note(Action.WAIVER, user, target.run_id, details)
-        )
+        plan = WaivePlan(
+            user, target.subject, justification.strip(), target.generation, found,
+            self.config.policy,
+        )  # fmt: skip
+        return await self._act(target.run_id, plan)
 
     async def check_attest(self, user: str, target: Target) -> tuple[Loaded, str]:
         loaded = await self._open_run(target)
@@ -203,8 +206,16 @@ class Gate:
             raise Refused(f"Run #{target.run_id} has no attestation {target.subject}.")
         if item.ticked_by is not None:
             raise Refused(f"{item.text} was already ticked; the panel says by whom.")
-        if user not in await self.directory.members(item.role):
-            raise Refused(f"Only members of {item.role_label} can tick this item.")
+        fact = AttestationFact(item.item_id, item.role, item.blocking, item.ticked_by)
+        if reason := may_attest(
+            user,
+            fact,
+            members=await self.directory.members(item.role),
+            requester=loaded.run.requester,
+            requester_may_attest=self.config.policy.requester_may_attest,
+            role_label=item.role_label,
+        ):
+            raise Refused(reason)
         return loaded, item.text
 
     async def attest(self, user: str, target: Target, note: str = "") -> Decision:
@@ -215,15 +226,27 @@ class Gate:
         self, user: str, target: Target, note: str = "", *, within: float | None = None
     ) -> bool:
         """Authorise and store an attestation tick, without deciding."""
-        await _authorised(self.check_attest(user, target), within)
+
+        async def members() -> tuple[AttestationSpec, frozenset[str]]:
+            loaded, _ = await self.check_attest(user, target)
+            plan = self.config.plans[loaded.run.plan]
+            item = next(i for i in plan.attestations if i.id == target.subject)
+            return item, frozenset(await self.directory.members(item.role))
+
+        item, found = await _authorised(members(), within)
         _bounded("note", note)
-        tick = AttestationTick(
-            run_id=target.run_id, item_id=target.subject, user=user, note=note.strip()
-        )
-        details = {"item": tick.item_id, "note": tick.note}
-        return await self.gates.insert_audited(
-            tick, Note(Action.ATTESTATION, user, target.run_id, details)
-        )
+        plan = TickPlan(
+            user, item, note.strip(), target.generation, found, self.config.policy,
+            self.directory.label(item.role),
+        )  # fmt: skip
+        return await self._act(target.run_id, plan)
+
+    async def _act(self, run_id: int, plan: ActionPlan) -> bool:
+        """Store what ``plan`` decides on the run's fresh rows, under the run's lock."""
+        try:
+            return await self.gates.act(run_id, plan)
+        except LookupError:
+            raise Refused(f"There is no run #{run_id}.") from None
 
     async def record_outcome(self, run_id: int, user: str, result: str) -> None:
         recorded = await self.gates.decision(run_id)
@@ -234,32 +257,33 @@ class Gate:
     async def _open_run(self, target: Target) -> Loaded:
         loaded = await self.load(target.run_id)
         if loaded.gate.decision.outcome.final:
-            raise Refused(_already(loaded.gate.decision.outcome))
+            raise Refused(already(loaded.gate.decision.outcome))
         if target.generation != loaded.run.generation:
-            raise Refused(
-                "This button is from before a re-run; use the newest sign-off "
-                "message in the run's thread."
-            )
+            raise Refused(STALE)
         return loaded
 
     # -- deciding and telling --------------------------------------------------------
 
     async def refresh(self, run_id: int) -> Decision:
         """Decide, record a final decision once, tell listeners: the decision first (once,
-        by whoever recorded it), then the panel as it now stands."""
+        by whoever recorded it), then the panel as it now stands. The decision is recorded
+        under the run's lock only if the rows it came from are still as read (else it is
+        decided again), so an action stored meanwhile on another replica counts."""
         async with self._locks[run_id]:
-            loaded = await self.load(run_id)
-            decision = loaded.gate.decision
-            if decision.outcome.final and loaded.recorded is None:
-                record = DecisionRecord(
-                    run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
-                )
-                details = {"outcome": record.outcome, "reasons": record.reasons}
-                note = Note(Action.DECISION, "preprod", run_id, details)
-                if await self.gates.insert_audited(record, note):
+            for _ in range(REDECIDE):
+                loaded = await self.load(run_id)
+                decision = loaded.gate.decision
+                if not decision.outcome.final or loaded.recorded is not None:
+                    break
+                try:
+                    recorded = await self._act(run_id, _decision_plan(loaded))
+                except Changed:
+                    continue
+                if recorded:
                     loaded = await self.load(run_id)
                     if decision.outcome is not Outcome.CANCELLED:
                         await self._emit(RunDecided(loaded.gate))
+                break
             await self._emit(PanelChanged(loaded.gate))
             return decision
 
@@ -321,8 +345,24 @@ class Gate:
                 log.exception("a gate listener failed on %s", type(event).__name__)
 
 
-def _already(outcome: Outcome) -> str:
-    return f"This run is already decided: {outcome.value.upper()}."
+def _decision_plan(loaded: Loaded) -> DecisionPlan:
+    """Record ``loaded``'s final decision if the run's rows are still as read."""
+    decision = loaded.gate.decision
+    run_id = loaded.gate.run_id
+    record = DecisionRecord(
+        run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
+    )
+    details = {"outcome": record.outcome, "reasons": record.reasons}
+    facts = loaded.facts
+    seen: GateState = (
+        loaded.run.generation,
+        str(loaded.run.status.value),
+        frozenset((s.role, s.user, s.vote.value) for s in facts.signoffs),
+        frozenset(c.check_id for c in facts.checks if c.waived),
+        frozenset(a.item_id for a in facts.attestations if a.ticked_by is not None),
+    )
+    items = frozenset(a.item_id for a in facts.attestations)
+    return DecisionPlan(record, Note(Action.DECISION, "preprod", run_id, details), seen, items)
 
 
 def _bounded(what: str, text: str) -> None:

@@ -179,9 +179,19 @@ def may_sign(
     return None
 
 
-def may_waive(user: str, check: CheckFact, *, waivers: set[str]) -> str | None:
+def may_waive(
+    user: str,
+    check: CheckFact,
+    *,
+    waivers: set[str],
+    requester: str = "",
+    requester_may_waive: bool = False,
+) -> str | None:
     """Why ``user`` may not waive ``check`` (None: they may). ``waivers``: the users of
-    the roles the policy lets waive."""
+    the roles the policy lets waive. A waiver excuses the requester's failure, so by
+    default someone other than the requester gives it (four eyes)."""
+    if user == requester and not requester_may_waive:
+        return "You requested this release, so someone else has to waive its failures."
     if check.critical:
         return f"{check.check_id} is critical: a critical failure cannot be waived."
     if check.status is None or not check.status.is_problem:
@@ -190,4 +200,38 @@ def may_waive(user: str, check: CheckFact, *, waivers: set[str]) -> str | None:
         return f"{check.check_id} is already waived."
     if user not in waivers:
         return "Only members of the roles allowed to waive (policy.waivers_by) can waive."
+    return None
+
+
+def may_attest(
+    user: str,
+    item: AttestationFact,
+    *,
+    members: set[str],
+    requester: str,
+    requester_may_attest: bool,
+    role_label: str | None = None,
+) -> str | None:
+    """Why ``user`` may not tick ``item`` (None: they may). A blocking item holds up the
+    GO, so by default the requester may not tick it on their own run."""
+    label = role_label or item.role
+    if item.ticked_by is not None:
+        return "This item was already ticked; the panel says by whom."
+    if user not in members:
+        return f"Only members of {label} can tick this item."
+    if item.blocking and user == requester and not requester_may_attest:
+        return "You requested this release, so someone else has to tick this item."
+    return None
+
+
+def may_start(
+    rules: list[tuple[str, list[str]]], mine: set[str], labels: dict[str, str] | None = None
+) -> str | None:
+    """Why a person in the roles ``mine`` may not start a run (None: they may). ``rules``:
+    what each guards and the roles it lets start (every rule must be met); ``labels``:
+    role names as people read them."""
+    for what, allowed in rules:
+        if not mine & set(allowed):
+            named = ", ".join((labels or {}).get(role, role) for role in allowed) or "nobody"
+            return f"Only members of {named} can start runs of the {what}."
     return None

@@ -9,6 +9,8 @@ from typing import Any
 
 from bot.engine.runner import RequestError, RunRequest
 from bot.gate.refusals import Refused
+from bot.gate.roles import DirectoryUnavailable
+from bot.gate.starting import authorise_start
 from bot.gate.summary import decision_labels
 from bot.slack.blocks import (
     Message,
@@ -73,7 +75,7 @@ class Dispatcher:
                     return await self._outcome(run_id, result, user)
                 case Help():
                     return Reply(help_message())
-        except (RequestError, LookupError, Refused) as exc:
+        except (RequestError, LookupError, Refused, DirectoryUnavailable) as exc:
             return Reply(notice(str(exc).strip("'\"")))
         raise AssertionError(f"unhandled command {command!r}")
 
@@ -93,7 +95,11 @@ class Dispatcher:
             source="slack",
         )
         # unknown environment, plan or check: RequestError now, in the CLI's words
-        self.manager.engine().resolve(request)
+        plan, _, _ = self.manager.engine().resolve(request)
+        gate = self.manager.gate
+        directory = gate.directory if gate is not None else None
+        # may this person start it (started_by)? A refusal is kept in the audit trail
+        await authorise_start(self.config, self.store, directory, user, command.environment, plan)
         run = await self.manager.store_run(request)  # stored before the ack, never after
         text = (
             f"Starting the validation of {command.service} {command.version} "

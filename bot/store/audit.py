@@ -85,6 +85,22 @@ def hold_write_lock(connection: Connection) -> None:
         connection.execute(text("UPDATE auditevent SET seq = seq WHERE 0 = 1"))
 
 
+RUN_LOCK_SPACE = 0x72756E73  # "runs": PostgreSQL advisory locks of one run's gate actions
+
+
+def hold_run_lock(connection: Connection, run_id: int) -> None:
+    """Hold a lock on run ``run_id``'s gate actions until the transaction ends, so that
+    what is read next is fresh and stays so until commit (every replica takes it).
+    PostgreSQL: a per-run advisory lock. SQLite: its single writer lock (as appends do)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:run AS integer))"),
+            {"space": RUN_LOCK_SPACE, "run": run_id},
+        )
+    else:
+        hold_write_lock(connection)
+
+
 def insert_once_audited(session: Session, row: SQLModel, note: Note) -> bool:
     """Insert ``row`` and append ``note`` in one transaction; False (nothing changed, no
     event) when the row's unique key exists: a repeat is not a new action."""

@@ -1,17 +1,21 @@
 """Sign-offs, waivers, attestation ticks and decisions in the database.
 
 Inserts that must happen once (a signature, a waiver, a decision) rely on unique keys,
-so a double click or a second replica racing for the same row records one."""
+so a double click or a second replica racing for the same row records one. Rules that
+span rows (one role per person, the requester's own run) are re-decided by the caller
+on fresh rows inside :meth:`GateStore.act`'s transaction, under a per-run lock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import String, and_, cast, exists, literal, or_
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
-from bot.store.audit import Note, append, insert_once_audited
+from bot.store.audit import Note, append, hold_run_lock, insert_once_audited
 from bot.store.models import (
     AttestationTick,
     CheckRecord,
@@ -28,6 +32,47 @@ from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
 
+@dataclass(frozen=True)
+class Fresh:
+    """A run's gate rows as they stand inside the locked transaction of an action."""
+
+    run_id: int
+    run: Run
+    signoffs: list[SignOff]
+    """Of the run's current generation."""
+    waivers: list[Waiver]
+    ticks: list[AttestationTick]
+    checks: dict[str, CheckRecord]
+    """The latest attempt of each check."""
+    decided: DecisionRecord | None
+
+
+ActionPlan = Callable[[Fresh], tuple[SQLModel, Note] | None]
+"""Given the fresh rows, the row and event to store, or None (already stored: nothing
+to do); raises to refuse (the transaction is rolled back)."""
+
+
+def read_fresh(session: Session, run_id: int) -> Fresh | None:
+    """The run's gate rows, read in the session's transaction (None: no such run)."""
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    signoffs = select(SignOff).where(SignOff.run_id == run_id, SignOff.generation == run.generation)
+    latest: dict[str, CheckRecord] = {}
+    for record in session.exec(select(CheckRecord).where(CheckRecord.run_id == run_id)):
+        if record.check_id not in latest or record.attempt > latest[record.check_id].attempt:
+            latest[record.check_id] = record
+    return Fresh(
+        run_id=run_id,
+        run=run,
+        signoffs=list(session.exec(signoffs.order_by(col(SignOff.at)))),
+        waivers=list(session.exec(select(Waiver).where(Waiver.run_id == run_id))),
+        ticks=list(session.exec(select(AttestationTick).where(AttestationTick.run_id == run_id))),
+        checks=latest,
+        decided=session.get(DecisionRecord, run_id),
+    )
+
+
 class GateStore:
     def __init__(self, store: RunStore) -> None:
         self.store = store
@@ -41,6 +86,27 @@ class GateStore:
         """Insert ``row`` and its audit event together; False (neither) when it exists."""
 
         return await self.store.call(lambda session: insert_once_audited(session, row, note))
+
+    async def act(self, run_id: int, plan: ActionPlan) -> bool:
+        """Authorise and record one action on run ``run_id`` in one transaction that
+        serialises with every other action on the run, on every replica: the run's lock
+        is taken first, ``plan`` decides on the rows read after it (raising to refuse),
+        and its row and audit event are stored before the lock is let go. False when
+        ``plan`` finds it already stored (a repeat) or the row's unique key exists."""
+
+        def work(session: Session) -> bool:
+            hold_run_lock(session.connection(), run_id)
+            fresh = read_fresh(session, run_id)
+            if fresh is None:
+                raise LookupError(f"There is no run #{run_id}.")
+            planned = plan(fresh)
+            if planned is None:
+                session.rollback()
+                return False
+            row, note = planned
+            return insert_once_audited(session, row, note)
+
+        return await self.store.call(work)
 
     async def signoffs(self, run_id: int, generation: int) -> list[SignOff]:
         def work(session: Session) -> list[SignOff]:
