@@ -28,15 +28,23 @@ roles:                             # who may sign off: replace with your Slack u
   security: {label: Security, members: [U0SEC1]}
 policy:
   required_signoffs: [sre, security]
-  requester_may_sign: false
+  requester_may_sign: false        # four eyes: the person who started a run may not
+  requester_may_waive: false       # approve it, waive its failures or tick its
+  requester_may_attest: false      # blocking attestations
   signoff_deadline: 24h
   waivers_by: [sre]                # who may waive a failed non-critical check
+# audit:                           # publish the audit trail's head outside the database
+#   channel: C0AUDIT               # a daily signed checkpoint message (PREPROD_SIGNING_KEY_FILE)
+#   checkpoint: "0 6 * * *"        # when, in `timezone`
+#   file: /var/log/preprod/checkpoints.log
 
 # --- Where to validate --------------------------------------------------------------------
 environments:
   staging:
     base_url: ${STAGING_URL}
     plan: standard                 # a key of `plans` below
+    # started_by: [sre]            # who may start runs here from Slack (default: anyone;
+                                   # a plan with drills: the roles that sign)
     headers:                       # sent by every check (credential values are redacted)
       Authorization: "Bearer ${STAGING_TOKEN}"
     # ca_bundle: certs/internal-ca.pem   # a private CA, relative to this file
