@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, say
 from bot.reports.evidence import trail_line
+from bot.store.agreement import check_all
 from bot.store.audit import AuditLog
 from bot.store.runs import RunStore
 
@@ -26,9 +27,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     verify = actions.add_parser(
         "verify",
         help="check the hash chain; name the first changed, deleted, inserted or reordered event",
-        description="Walk the audit chain from the first event. Exit 0 when it is intact "
-        "(it prints the head to keep elsewhere), 1 naming the first event that was changed, "
-        "deleted, inserted or reordered.",
+        description="Walk the audit chain from the first event, then replay every run's "
+        "gate events against the sign-off, waiver, tick, decision and outcome tables. Exit 0 "
+        "when the chain is intact (it prints the head to keep elsewhere) and the tables "
+        "agree; 1 naming the first event that was changed, deleted, inserted or reordered, "
+        "and each difference between a table and the trail (run, table, field, what each "
+        "says) on one line.",
     )
     verify.add_argument(
         "--head",
@@ -58,8 +62,7 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             say(err, f"audit trail BROKEN ({result.problem.kind.value}): {result.problem.message}")
             if result.head is not None:
                 say(err, f"intact up to {result.head.describe()}", style="dim")
-            return EXIT_BLOCKED
-        if result.head is None:
+        elif result.head is None:
             say(out, "audit trail empty: nothing recorded yet")
         else:
             say(
@@ -67,7 +70,8 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f"audit trail intact: {result.count} events; head #{result.head.seq} "
                 f"{result.head.hash}",
             )
-        return EXIT_OK
+        agree = await tables_agree(log.store, out, err)
+        return EXIT_OK if result.problem is None and agree else EXIT_BLOCKED
     if args.output is None:
         await log.export(lambda event: sys.stdout.write(trail_line(event)), args.run)
         return EXIT_OK
@@ -76,3 +80,16 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         count = await log.export(lambda event: out_file.write(trail_line(event)), args.run)
     say(err, f"wrote {args.output} ({count} events)")
     return EXIT_OK
+
+
+async def tables_agree(store: RunStore, out: Console, err: Console) -> bool:
+    """Replay every run's gate events against the sign-off, waiver, tick, decision,
+    outcome and run tables; each difference on one line (stderr). True when none."""
+    found = await check_all(
+        store, lambda d: say(err, f"tables DISAGREE with the audit trail: {d.line()}")
+    )
+    if found.ok:
+        say(out, f"tables agree with the audit trail: {found.runs} runs")
+    else:
+        say(err, f"{found.differences} differences between the tables and the audit trail")
+    return found.ok
