@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from bot.audit.chain import Action, Entry, bounded, canonical
@@ -62,7 +63,7 @@ class Row:
     fields: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
 
-    @property
+    @cached_property
     def ident(self) -> Key:
         return (self.table, self.run_id, self.key)
 
@@ -181,6 +182,8 @@ def _missing(row: Row, trail: str, stored: str) -> Difference:
 def same(trail: Any, stored: Any) -> bool:
     """Whether a stored value is what the trail recorded: the stored one is bounded and
     round-tripped through JSON as sealing did (text cut at 2,000 characters)."""
+    if stored == trail and type(stored) is type(trail):
+        return True
     return bool(json.loads(canonical(bounded({"v": stored})))["v"] == trail)
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Entry
 from bot.audit.projection import ACTIONS, Difference, Row, Table, diff, replay
-from bot.store.audit import entry
 from bot.store.models import (
     AttestationTick,
     AuditEvent,
@@ -31,6 +32,9 @@ from bot.store.models import (
 )
 from bot.store.runs import RunStore
 
+GATE_ACTIONS = frozenset(ACTIONS)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""The time given to replayed events: the replay does not compare times."""
 PAGE = 500
 """Runs compared at a time by :func:`differences`."""
 
@@ -84,32 +88,59 @@ def _compare(session: Session, which: Which) -> list[Difference]:
 
 
 def _events(session: Session, which: Which) -> list[Entry]:
+    """The runs' gate events as plain rows (no ORM objects: a page holds thousands). The
+    actions are picked here, not in SQL: given ``action IN (...)`` beside a span of run
+    ids, SQLite reads every gate event of the trail through the action index for each
+    page (measured by bench/agreement.py), instead of the span through the run index."""
+    e = AuditEvent
     query = (
-        select(AuditEvent)
-        .where(which(col(AuditEvent.run_id)), col(AuditEvent.action).in_(ACTIONS))
-        .order_by(col(AuditEvent.seq))
+        sa_select(col(e.seq), col(e.run_id), col(e.actor), col(e.action), col(e.details))
+        .where(which(col(e.run_id)))
+        .order_by(col(e.seq))
     )
-    return [entry(row) for row in session.exec(query)]
+    return [
+        Entry(seq, EPOCH, run_id, actor, action, details or {}, "", "")
+        for seq, run_id, actor, action, details in session.execute(query)
+        if action in GATE_ACTIONS
+    ]
 
 
 def _rows(session: Session, which: Which) -> list[Row]:
+    """The run's rows as the replay sees them, read column by column."""
     rows: list[Row] = []
-    for run in session.exec(select(Run).where(which(col(Run.id)))):
-        assert run.id is not None
-        rows.append(Row(Table.RUN, run.id, (), {"generation": run.generation}))
-    for s in session.exec(select(SignOff).where(which(col(SignOff.run_id)))):
-        key = (s.generation, s.role, s.user)
-        rows.append(Row(Table.SIGNOFF, s.run_id, key, {"vote": s.vote, "reason": s.reason}))
-    for w in session.exec(select(Waiver).where(which(col(Waiver.run_id)))):
-        waived: dict[str, Any] = {"user": w.user, "justification": w.justification}
-        rows.append(Row(Table.WAIVER, w.run_id, (w.check_id, w.attempt), waived))
-    for t in session.exec(select(AttestationTick).where(which(col(AttestationTick.run_id)))):
-        rows.append(Row(Table.TICK, t.run_id, (t.item_id,), {"user": t.user, "note": t.note}))
-    for d in session.exec(select(DecisionRecord).where(which(col(DecisionRecord.run_id)))):
-        fields: dict[str, Any] = {"outcome": d.outcome, "reasons": list(d.reasons or [])}
-        rows.append(Row(Table.DECISION, d.run_id, (), fields))
-    for o in session.exec(select(ProductionOutcome).where(which(col(ProductionOutcome.run_id)))):
-        rows.append(Row(Table.OUTCOME, o.run_id, (), {"result": o.result, "user": o.user}))
+    for run_id, generation in session.execute(
+        sa_select(col(Run.id), col(Run.generation)).where(which(col(Run.id)))
+    ):
+        rows.append(Row(Table.RUN, int(run_id), (), {"generation": generation}))
+    s = SignOff
+    signoffs = sa_select(
+        col(s.run_id), col(s.generation), col(s.role), col(s.user), col(s.vote), col(s.reason)
+    ).where(which(col(s.run_id)))
+    for run_id, generation, role, user, vote, reason in session.execute(signoffs):
+        key = (generation, role, user)
+        rows.append(Row(Table.SIGNOFF, run_id, key, {"vote": vote, "reason": reason}))
+    w = Waiver
+    waivers = sa_select(
+        col(w.run_id), col(w.check_id), col(w.attempt), col(w.user), col(w.justification)
+    ).where(which(col(w.run_id)))
+    for run_id, check_id, attempt, user, justification in session.execute(waivers):
+        waived: dict[str, Any] = {"user": user, "justification": justification}
+        rows.append(Row(Table.WAIVER, run_id, (check_id, attempt), waived))
+    t = AttestationTick
+    ticks = sa_select(col(t.run_id), col(t.item_id), col(t.user), col(t.note)).where(
+        which(col(t.run_id))
+    )
+    for run_id, item_id, user, note in session.execute(ticks):
+        rows.append(Row(Table.TICK, run_id, (item_id,), {"user": user, "note": note}))
+    d = DecisionRecord
+    decisions = sa_select(col(d.run_id), col(d.outcome), col(d.reasons)).where(which(col(d.run_id)))
+    for run_id, outcome, reasons in session.execute(decisions):
+        fields: dict[str, Any] = {"outcome": outcome, "reasons": list(reasons or [])}
+        rows.append(Row(Table.DECISION, run_id, (), fields))
+    o = ProductionOutcome
+    outcomes = sa_select(col(o.run_id), col(o.result), col(o.user)).where(which(col(o.run_id)))
+    for run_id, result, user in session.execute(outcomes):
+        rows.append(Row(Table.OUTCOME, run_id, (), {"result": result, "user": user}))
     return rows
 
 
