@@ -25,6 +25,8 @@ from bot.gate.policy import Vote
 from bot.gate.roles import RoleDirectory
 from bot.gate.view import Target
 from bot.store.agreement import differences, run_differences
+from bot.store.audit import Note, insert_once_audited
+from bot.store.models import SignOff
 from bot.store.runs import RunStore
 from tests.cli import run_cli
 from tests.slackbot import running_bot
@@ -324,3 +326,38 @@ def test_user_text_in_a_difference_stays_on_one_line() -> None:
     [difference] = diff(replay(trail), [forged])
     assert "\n" not in difference.line() and "\x1b" not in difference.line()
     assert 'table "a\\nb\\u001b[31m <b>"' in difference.line()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_signoff_committed_between_two_reads_is_no_difference(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The events are read, then a sign-off and its event commit, then the sign-off table
+    is read: the first pass sees a row with no event; the second read does not."""
+    url = (
+        f"sqlite:///{tmp_path}/race.db"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
+    history(url, tmp_path)
+    store, writer = RunStore(url), RunStore(url)
+    passes: list[str] = []
+
+    def between(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM signoff" in statement:
+            passes.append(statement)
+            if len(passes) == 1:  # a sign-off lands after the events were read
+                row = SignOff(run_id=4, generation=1, role="security", user=SEC, vote="approve")
+                details = {"role": "security", "vote": "approve", "reason": "", "generation": 1}
+                note = Note(Action.SIGNOFF, SEC, 4, details)
+                with Session(writer.engine, expire_on_commit=False) as session:
+                    assert insert_once_audited(session, row, note)
+
+    event.listen(store.engine, "before_cursor_execute", between)
+    with Session(store.engine) as session:
+        assert run_differences(session, 4) == []
+    assert len(passes) == 2  # the first pass saw a difference and read again
+    with Session(store.engine) as session:
+        assert list(differences(session)) == []
+    store.engine.dispose()
+    writer.engine.dispose()

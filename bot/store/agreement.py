@@ -54,7 +54,24 @@ class Agreement:
 
 def run_differences(session: Session, run_id: int) -> list[Difference]:
     """How run ``run_id``'s tables differ from its trail (empty when they agree)."""
-    return _compare(session, lambda column: column == run_id)
+    return _confirmed(session, _compare(session, _one(run_id)))
+
+
+def _one(run_id: int) -> Which:
+    return lambda column: column == run_id
+
+
+def _confirmed(session: Session, found: list[Difference]) -> list[Difference]:
+    """The differences still there when their runs are read again. The events and each
+    table are read by separate statements, each seeing what was committed when it ran
+    (SQLite's driver begins no transaction for reads, PostgreSQL reads committed): a
+    sign-off committed with its event between two of them looks like a row with no
+    event. Writes commit row and event together, so a second read no longer sees it;
+    what a person changed behind the trail's back stays."""
+    if not found:
+        return found
+    runs = sorted({d.run_id for d in found})
+    return [d for run in runs for d in _compare(session, _one(run))]
 
 
 def differences(
@@ -76,7 +93,7 @@ def differences(
             above: ColumnElement[bool] = column > low
             return above if high is None else above & (column <= high)
 
-        yield from _compare(session, span)
+        yield from _confirmed(session, _compare(session, span))
         session.expunge_all()  # the identity map would otherwise hold every page
         if high is None:
             return
