@@ -1,10 +1,10 @@
 """How long comparing the gate's tables with the audit trail takes, and in how much memory.
 
 Seeds ``--runs`` runs (default 20,000), each with the events a real history leaves (run
-started, two sign-offs, a waiver, a tick, a decision, a production outcome; every tenth
-run re-run, with a sign-off on the old evidence) sealed into one hash chain, and the rows
-they imply, in SQLite and in a throw-away PostgreSQL (skipped with a note where it is not
-installed). Then edits one run's vote and times:
+started, three checks finished, two sign-offs, a waiver, a tick, a decision, a
+production outcome; every tenth run re-run, with a sign-off on the old evidence) sealed
+into one hash chain, and the rows they imply, in SQLite and in a throw-away PostgreSQL
+(skipped with a note where it is not installed). Then edits one run's vote and times:
 
 - the whole comparison (``bot.store.agreement.differences``, what ``preprod audit verify``
   runs), with the peak of Python's allocations (tracemalloc) for two page sizes: the
@@ -41,6 +41,7 @@ from bot.store.agreement import differences, run_differences  # noqa: E402
 from bot.store.models import (  # noqa: E402
     AttestationTick,
     AuditEvent,
+    CheckRecord,
     DecisionRecord,
     ProductionOutcome,
     Run,
@@ -63,7 +64,7 @@ def seed(store: RunStore, count: int) -> int:
     with store.engine.begin() as conn:
         for first in range(1, count + 1, BATCH):
             rows: dict[Any, list[dict[str, Any]]] = {
-                t: [] for t in (Run, AuditEvent, SignOff, Waiver, AttestationTick)
+                t: [] for t in (Run, CheckRecord, AuditEvent, SignOff, Waiver, AttestationTick)
             }
             rows[DecisionRecord], rows[ProductionOutcome] = [], []
             for n in range(first, min(first + BATCH, count + 1)):
@@ -76,6 +77,17 @@ def seed(store: RunStore, count: int) -> int:
                          config_digest="", generation=generation, created_at=at)
                 )  # fmt: skip
                 notes: list[tuple[str, str, dict[str, Any]]] = [(Action.RUN_STARTED, "U0RM", {})]
+                for attempt in range(1, generation + 1):
+                    for position, check in enumerate(("smoke", "tls", "load")):
+                        status = "failed" if check == "load" else "passed"
+                        result = dict(status=status, critical=check != "load", blocking=False,
+                                      summary=f"{check} {status}")  # fmt: skip
+                        rows[CheckRecord].append(
+                            dict(run_id=n, check_id=check, check_type="http", position=position,
+                                 attempt=attempt, metrics={}, evidence="", **result)
+                        )  # fmt: skip
+                        details = {"check": check, "type": "http", "attempt": attempt, **result}
+                        notes.append((Action.CHECK_FINISHED, "preprod", details))
                 signed = [("sre", "U0SRE1"), ("security", "U0SEC1")]
                 if rerun:
                     notes.append((Action.SIGNOFF, "U0SRE1", _vote("sre", 1)))

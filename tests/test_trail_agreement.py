@@ -68,6 +68,7 @@ ATTACKS = [
     " VALUES (4, 1, 'security', 'U0SEC1', 'approve', '', CURRENT_TIMESTAMP)",
     "UPDATE attestationtick SET \"user\" = 'U0MALLORY' WHERE run_id = 3",
     "UPDATE run SET generation = 1 WHERE id = 3",  # the approvals of the old evidence count
+    "UPDATE checkrecord SET status = 'passed' WHERE run_id = 4 AND check_id = 'headers'",
 ]
 
 NAMED = {
@@ -78,8 +79,9 @@ NAMED = {
     ],
     1: ["run 1: waiver waiver of headers (attempt 1): row: trail #"],
     4: [
+        "run 4: checkrecord check headers (attempt 1): status: trail failed, table passed",
         "run 4: signoff sign-off security by U0SEC1 (generation 1): row: trail no event, "
-        'table has the row (vote approve, reason "")'
+        'table has the row (vote approve, reason "")',
     ],
     3: [
         "run 3: attestationtick tick of oncall: user: trail U0SRE1, table U0MALLORY",
@@ -166,7 +168,7 @@ def _named_by_verify_and_show(url: str, tmp_path: Path) -> None:
     for lines in NAMED.values():
         for line in lines:
             assert line in output, (line, output)
-    assert "6 differences between the tables and the audit trail" in output
+    assert "7 differences between the tables and the audit trail" in output
     assert all(len(line) < 400 for line in output.splitlines())
     two = show(url, tmp_path, 2)
     assert "decision: GO at" in two
@@ -205,7 +207,7 @@ def test_verify_pages_by_runs_and_finds_the_same(page: int, tmp_path: Path) -> N
         per_run = [d.line() for n in (1, 2, 3, 4, 99) for d in run_differences(session, n)]
     store.engine.dispose()
     assert found == per_run
-    assert len(found) == 7 and found[-1].startswith("run 99: signoff sign-off security")
+    assert len(found) == 8 and found[-1].startswith("run 99: signoff sign-off security")
     assert "table no row" in found[-1]
 
 
@@ -222,7 +224,7 @@ def test_one_run_is_checked_through_its_own_rows(tmp_path: Path) -> None:
     with Session(store.engine) as session:
         assert run_differences(session, 3) == []
     store.engine.dispose()
-    assert len(statements) == 7  # the events, then the six tables
+    assert len(statements) == 8  # the events, then the seven tables
     assert all("run_id = ?" in s or "run.id = ?" in s for s in statements), statements
 
 

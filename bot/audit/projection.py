@@ -1,15 +1,17 @@
 """The gate's tables as the audit trail says they should be, pure.
 
-The trail is the record; the sign-off, waiver, tick, decision and outcome tables (and a
-run's evidence generation) are its projection. Someone with write access can edit a
-table without touching the chain (``update signoff set vote='approve'``), and the chain
-still verifies. :func:`replay` turns a run's events into the rows they imply,
-:func:`diff` compares them with the rows stored and names each difference: run, table,
-field, what the trail says and what the table says. A row with no event and an event
-with no row are differences too.
+The trail is the record; the sign-off, waiver, tick, decision and outcome tables, the
+check results and a run's evidence generation are its projection. Someone with write
+access can edit a table without touching the chain (``update signoff set
+vote='approve'``), and the chain still verifies. :func:`replay` turns a run's events
+into the rows they imply, :func:`diff` compares them with the rows stored and names each
+difference: run, table, field, what the trail says and what the table says. A row with
+no event and an event with no row are differences too (a check attempt still pending or
+running has no event yet).
 
-Rows are compared on what people decided (votes, reasons, who, outcome), not on their
-times: a row's ``at`` is taken when it is built, its event's when it is appended."""
+Rows are compared on what people decided and what the checks found (votes, reasons,
+who, outcome, status, blocking), not on their times: a row's ``at`` is taken when it is
+built, its event's when it is appended."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from bot.audit.chain import Action, Entry, bounded, canonical
 ACTIONS: tuple[str, ...] = (
     Action.RUN_STARTED,
     Action.RUN_RERUN,
+    Action.CHECK_FINISHED,
     Action.SIGNOFF,
     Action.REJECT,
     Action.WAIVER,
@@ -41,6 +44,7 @@ SHOWN = 80
 
 class Table(StrEnum):
     RUN = "run"
+    CHECK = "checkrecord"
     SIGNOFF = "signoff"
     WAIVER = "waiver"
     TICK = "attestationtick"
@@ -62,6 +66,8 @@ class Row:
     key: tuple[Any, ...]
     fields: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    unfinished: bool = False
+    """A stored check attempt still pending or running: no event speaks of it yet."""
 
     @cached_property
     def ident(self) -> Key:
@@ -98,7 +104,8 @@ class Difference:
 
 def replay(events: Iterable[Entry]) -> list[Row]:
     """The rows ``events`` (in sequence order) imply. A production outcome is replaced by
-    a later one (a correction); every other row is inserted once, so a second event for
+    a later one (a correction), a check attempt's result by a later one (the row is
+    updated in place); every other row is inserted once, so a second event for
     the same key is kept apart and reported by :func:`diff`."""
     rows: dict[Key, Row] = {}
     repeats: list[Row] = []
@@ -106,7 +113,7 @@ def replay(events: Iterable[Entry]) -> list[Row]:
         row = _row(event)
         if row is None:
             continue
-        replaces = row.table in (Table.OUTCOME, Table.RUN)
+        replaces = row.table in (Table.OUTCOME, Table.RUN, Table.CHECK)
         if row.ident in rows and not replaces:
             repeats.append(row)
         else:
@@ -122,6 +129,9 @@ def _row(event: Entry) -> Row | None:
         return Row(Table.RUN, run, (), {"generation": 1}, source)
     if event.action == Action.RUN_RERUN:
         return Row(Table.RUN, run, (), {"generation": d.get("generation")}, source)
+    if event.action == Action.CHECK_FINISHED:
+        fields = {k: d.get(k) for k in ("status", "critical", "blocking", "summary")}
+        return Row(Table.CHECK, run, (d.get("check"), d.get("attempt")), fields, source)
     if event.action in (Action.SIGNOFF, Action.REJECT):
         default = "reject" if event.action == Action.REJECT else "approve"
         key = (d.get("generation"), d.get("role"), event.actor)
@@ -165,7 +175,7 @@ def diff(expected: Sequence[Row], stored: Sequence[Row]) -> list[Difference]:
                 )
                 found.append((row.ident, difference))
     for ident, row in have.items():
-        if ident not in wanted:
+        if ident not in wanted and not row.unfinished:
             found.append((ident, _missing(row, "no event", f"has the row ({_fields(row)})")))
     found.sort(key=lambda pair: (pair[0][1], list(Table).index(pair[0][0]), repr(pair[0][2])))
     return [difference for _, difference in found]
@@ -192,6 +202,8 @@ def subject(row: Row) -> str:
     k = row.key
     if row.table is Table.SIGNOFF:
         return f"sign-off {shown(k[1])} by {shown(k[2])} (generation {shown(k[0])})"
+    if row.table is Table.CHECK:
+        return f"check {shown(k[0])} (attempt {shown(k[1])})"
     if row.table is Table.WAIVER:
         return f"waiver of {shown(k[0])} (attempt {shown(k[1])})"
     if row.table is Table.TICK:

@@ -28,7 +28,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "verify",
         help="check the hash chain; name the first changed, deleted, inserted or reordered event",
         description="Walk the audit chain from the first event, then replay every run's "
-        "gate events against the sign-off, waiver, tick, decision and outcome tables. Exit 0 "
+        "events against the check results and the sign-off, waiver, tick, decision and "
+        "outcome tables. Exit 0 "
         "when the chain is intact (it prints the head to keep elsewhere) and the tables "
         "agree; 1 naming the first event that was changed, deleted, inserted or reordered, "
         "and each difference between a table and the trail (run, table, field, what each "
@@ -83,8 +84,9 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 async def tables_agree(store: RunStore, out: Console, err: Console) -> bool:
-    """Replay every run's gate events against the sign-off, waiver, tick, decision,
-    outcome and run tables; each difference on one line (stderr). True when none."""
+    """Replay every run's events against the check results and the sign-off, waiver,
+    tick, decision, outcome and run tables; each difference on one line (stderr). True
+    when none."""
     found = await check_all(
         store, lambda d: say(err, f"tables DISAGREE with the audit trail: {d.line()}")
     )

@@ -24,6 +24,7 @@ from bot.audit.projection import ACTIONS, Difference, Row, Table, diff, replay
 from bot.store.models import (
     AttestationTick,
     AuditEvent,
+    CheckRecord,
     DecisionRecord,
     ProductionOutcome,
     Run,
@@ -35,6 +36,8 @@ from bot.store.runs import RunStore
 GATE_ACTIONS = frozenset(ACTIONS)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The time given to replayed events: the replay does not compare times."""
+UNFINISHED = frozenset({"pending", "running"})
+"""Check attempts not finished yet: their ``check.finished`` event is still to come."""
 PAGE = 500
 """Runs compared at a time by :func:`differences`."""
 
@@ -129,6 +132,15 @@ def _rows(session: Session, which: Which) -> list[Row]:
         sa_select(col(Run.id), col(Run.generation)).where(which(col(Run.id)))
     ):
         rows.append(Row(Table.RUN, int(run_id), (), {"generation": generation}))
+    c = CheckRecord
+    checks = sa_select(
+        col(c.run_id), col(c.check_id), col(c.attempt), col(c.status), col(c.critical),
+        col(c.blocking), col(c.summary),
+    ).where(which(col(c.run_id)))  # fmt: skip
+    for run_id, check_id, attempt, status, critical, blocking, summary in session.execute(checks):
+        result = {"status": status, "critical": critical, "blocking": blocking, "summary": summary}
+        unfinished = status in UNFINISHED
+        rows.append(Row(Table.CHECK, run_id, (check_id, attempt), result, "", unfinished))
     s = SignOff
     signoffs = sa_select(
         col(s.run_id), col(s.generation), col(s.role), col(s.user), col(s.vote), col(s.reason)
