@@ -363,3 +363,50 @@ def test_a_signoff_committed_between_two_reads_is_no_difference(
         assert list(differences(session)) == []
     store.engine.dispose()
     writer.engine.dispose()
+
+
+async def test_cancelled_partial_and_resumed_runs_raise_no_false_alarm(tmp_path: Path) -> None:
+    """A run cancelled mid-check (attempts left running, decided CANCELLED), a run of some
+    checks only (the rest recorded skipped) and a run resumed after its process died
+    (the running check re-run, finished ones kept) agree with their trail."""
+    path = tmp_path / "preprod.yml"
+    path.write_text(
+        CONFIG.replace(
+            "      - {id: smoke, type: scripted}\n",
+            "      - {id: smoke, type: scripted}\n"
+            "      - {id: slow, type: scripted, outcome: hang, timeout: 1m}\n",
+        )
+    )
+    url = f"sqlite:///{tmp_path}/partial.db"
+    config = load_config(path)
+    store = RunStore(url)
+    engine = Engine(config, store, tmp_path / "work")
+    gate = Gate(config, store, RoleDirectory(config, _no_groups))
+    request = RunRequest("checkout-api", "2.14.0", "staging", requester=RM, source="slack")
+    cancelled = await engine.start(request)
+    task = asyncio.create_task(engine.execute(cancelled, request))
+    while (await store.check_states(1)).get("slow") != "running":
+        await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert cancelled.id is not None
+    await gate.refresh(cancelled.id)
+    assert (await gate.gates.decision(cancelled.id)) is not None
+    await engine.run(RunRequest("checkout-api", "2.14.1", "staging", only=("smoke",)))
+    stopped = await engine.start(request)  # a process died while `slow` ran
+    assert stopped.id is not None
+    await store.mark_started(stopped.id, "smoke", datetime.now(UTC))
+    states = await store.check_states(stopped.id)
+    assert states["smoke"] == "running" and states["slow"] == "pending"
+    with Session(store.engine) as session:
+        assert run_differences(session, stopped.id) == []  # unfinished, no event yet
+    calm = tmp_path / "calm.yml"  # the process that resumes it: `slow` answers this time
+    calm.write_text(path.read_text().replace("outcome: hang, ", ""))
+    await Engine(load_config(calm), store, tmp_path / "work").resume(stopped)
+    assert set((await store.check_states(stopped.id)).values()) == {"passed", "failed"}
+    with Session(store.engine) as session:
+        assert list(differences(session)) == []
+    done = run_cli("audit", "verify", tmp_path=tmp_path, env={"DATABASE_URL": url}, reports=False)
+    assert done.code == 0, done.stdout + done.stderr
+    assert "tables agree with the audit trail: 3 runs" in done.stdout
+    store.engine.dispose()
