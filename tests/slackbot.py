@@ -87,6 +87,7 @@ async def running_bot(
     web: bool = False,
     web_roles: tuple[str, ...] = (),
     lease_ttl: float = 30.0,
+    database_url: str | None = None,
 ) -> AsyncIterator[Harness]:
     """The bot and a stand-in; ``web=True`` makes the bot's public URL its real address, so
     that Sign in with Slack (pointed at the stand-in) returns to it."""
@@ -98,7 +99,7 @@ async def running_bot(
         signing_secret=standin.signing_secret,
         api_url=standin.api_url,
         config_path=str(config_path),
-        database_url=f"sqlite:///{tmp_path}/bot.db",
+        database_url=database_url or f"sqlite:///{tmp_path}/bot.db",
         public_url=f"http://127.0.0.1:{port}" if web else "http://127.0.0.1:3000",
         update_interval=update_interval,
         oidc_issuer=standin.url,

@@ -228,11 +228,18 @@ def test_one_run_is_checked_through_its_own_rows(tmp_path: Path) -> None:
     assert all("run_id = ?" in s or "run.id = ?" in s for s in statements), statements
 
 
-async def test_the_run_page_flags_a_run_whose_tables_disagree(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/bot.db"
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_the_run_page_flags_a_run_whose_tables_disagree(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/bot.db"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_database")
+    )
     config = await asyncio.to_thread(attacked, url, tmp_path)
     async with (
-        running_bot(config, tmp_path, web=True) as harness,
+        running_bot(config, tmp_path, web=True, database_url=url) as harness,
         await signed_in(harness.url, harness.standin, SRE) as http,
     ):
         page = (await http.get("/runs/2")).text
@@ -246,7 +253,7 @@ async def test_the_run_page_flags_a_run_whose_tables_disagree(tmp_path: Path) ->
         db.query("UPDATE signoff SET vote = 'reject' WHERE run_id = 2")
         db.query("UPDATE decisionrecord SET outcome = 'no-go' WHERE run_id = 2")
     async with (
-        running_bot(config, tmp_path, web=True) as harness,
+        running_bot(config, tmp_path, web=True, database_url=url) as harness,
         await signed_in(harness.url, harness.standin, SRE) as http,
     ):
         assert "disagrees" not in (await http.get("/runs/2")).text
