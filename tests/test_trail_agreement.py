@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from bot.audit.chain import GENESIS, Action, Entry, seal
-from bot.audit.projection import Row, Table, diff, headline, replay, same
+from bot.audit.chain import Action
 from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
 from bot.gate.actions import Gate
@@ -275,66 +274,6 @@ def test_the_evidence_pack_says_whether_the_tables_agree(tmp_path: Path) -> None
         assert verdict["agree"] is agree
         assert any(line.startswith(f"run {run}: signoff") for line in verdict["differences"])
         assert report["gate"]["trail_differences"] == verdict["differences"]
-
-
-# -- the replay, pure --------------------------------------------------------------------
-
-T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
-
-
-def events(*specs: tuple[str, str, dict[str, object]]) -> list[Entry]:
-    chain: list[Entry] = []
-    for action, actor, details in specs:
-        chain.append(
-            seal(
-                seq=len(chain) + 1,
-                at=T0,
-                run_id=1,
-                actor=actor,
-                action=action,
-                details=details,
-                prev_hash=chain[-1].hash if chain else GENESIS,
-            )
-        )
-    return chain
-
-
-def test_a_corrected_outcome_replaces_the_first_and_a_long_reason_is_cut_as_sealed() -> None:
-    long_reason = "x" * 2500
-    trail = events(
-        (Action.RUN_STARTED, RM, {}),
-        (
-            Action.REJECT,
-            SEC,
-            {"role": "security", "vote": "reject", "reason": long_reason, "generation": 1},
-        ),
-        (Action.DECISION, "preprod", {"outcome": "no-go", "reasons": ["Security rejected"]}),
-        (Action.OUTCOME, RM, {"result": "success"}),
-        (Action.OUTCOME, RM, {"result": "rolled-back"}),
-        (Action.REMINDER_SENT, "preprod", {"to": SRE, "key": "k"}),
-    )
-    stored = [
-        Row(Table.RUN, 1, (), {"generation": 1}),
-        Row(Table.SIGNOFF, 1, (1, "security", SEC), {"vote": "reject", "reason": long_reason}),
-        Row(Table.DECISION, 1, (), {"outcome": "no-go", "reasons": ["Security rejected"]}),
-        Row(Table.OUTCOME, 1, (), {"result": "rolled-back", "user": RM}),
-    ]
-    assert same(long_reason[:2000] + "…", long_reason)
-    assert diff(replay(trail), stored) == []
-    edited = [*stored[:3], Row(Table.OUTCOME, 1, (), {"result": "success", "user": RM})]
-    [difference] = diff(replay(trail), edited)
-    assert difference.line() == (
-        "run 1: productionoutcome production outcome: result: trail rolled-back, table success"
-    )
-    assert headline([difference]).startswith("the audit trail disagrees: production outcome")
-
-
-def test_user_text_in_a_difference_stays_on_one_line() -> None:
-    trail = events((Action.ATTESTATION, SRE, {"item": "oncall", "note": "ok"}))
-    forged = Row(Table.TICK, 1, ("oncall",), {"user": SRE, "note": "a\nb\x1b[31m <b>"})
-    [difference] = diff(replay(trail), [forged])
-    assert "\n" not in difference.line() and "\x1b" not in difference.line()
-    assert 'table "a\\nb\\u001b[31m <b>"' in difference.line()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
