@@ -84,7 +84,7 @@ NAMED = {
     ],
     3: [
         "run 3: attestationtick tick of oncall: user: trail U0SRE1, table U0MALLORY",
-        "run 3: run run: generation: trail 2, table 1",
+        "run 3: run #3: generation: trail 2, table 1",
     ],
 }
 

@@ -208,7 +208,9 @@ def subject(row: Row) -> str:
         return f"waiver of {shown(k[0])} (attempt {shown(k[1])})"
     if row.table is Table.TICK:
         return f"tick of {shown(k[0])}"
-    return {Table.DECISION: "decision", Table.OUTCOME: "production outcome"}.get(row.table, "run")
+    return {Table.DECISION: "decision", Table.OUTCOME: "production outcome"}.get(
+        row.table, f"#{row.run_id}"
+    )
 
 
 _PLAIN = re.compile(r"[\w.:@/+-]{1,64}", re.ASCII)
