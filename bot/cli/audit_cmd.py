@@ -14,6 +14,7 @@ from rich.console import Console
 from bot.cli import audit_checkpoints
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, run_number, say
 from bot.reports.evidence import trail_line
+from bot.store.agreement import check_all
 from bot.store.audit import AuditLog
 from bot.store.runs import RunStore
 
@@ -29,11 +30,15 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     verify = actions.add_parser(
         "verify",
         help="check the hash chain; name the first changed, deleted, inserted or reordered event",
-        description="Walk the audit chain from the first event. Exit 0 when it is intact "
-        "(it prints the head to keep elsewhere), 1 naming the first event that was changed, "
-        "deleted, inserted or reordered. With --checkpoints or --from-slack, also compare "
-        "it with the heads published outside the database: exit 1 naming a cut tail, a "
-        "rewritten event or (with --key) a forged checkpoint.",
+        description="Walk the audit chain from the first event, then replay every run's "
+        "events against the check results and the sign-off, waiver, tick, decision and "
+        "outcome tables. Exit 0 when the chain is intact (it prints the head to keep "
+        "elsewhere) and the tables agree; 1 naming the first event that was changed, "
+        "deleted, inserted or reordered, and each difference between a table and the trail "
+        "(run, table, field, what each says) on one line. With --checkpoints or "
+        "--from-slack, also compare the chain with the heads published outside the "
+        "database: exit 1 naming a cut tail, a rewritten event or (with --key) a forged "
+        "checkpoint.",
     )
     verify.add_argument(
         "--head",
@@ -61,6 +66,8 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     log = AuditLog(RunStore(args.database))
     if args.audit_command == "verify":
         code = await _verify_chain(args, log, out, err)
+        if not await tables_agree(log.store, out, err):
+            code = EXIT_BLOCKED
         if audit_checkpoints.wanted(args):
             checked = await audit_checkpoints.verify(args, log, out, err)
             code = max(code, checked)
@@ -94,3 +101,17 @@ async def _verify_chain(args: argparse.Namespace, log: AuditLog, out: Console, e
             f"{result.head.hash}",
         )
     return EXIT_OK
+
+
+async def tables_agree(store: RunStore, out: Console, err: Console) -> bool:
+    """Replay every run's events against the check results and the sign-off, waiver,
+    tick, decision, outcome and run tables; each difference on one line (stderr). True
+    when none."""
+    found = await check_all(
+        store, lambda d: say(err, f"tables DISAGREE with the audit trail: {d.line()}")
+    )
+    if found.ok:
+        say(out, f"tables agree with the audit trail: {found.runs} runs")
+    else:
+        say(err, f"{found.differences} differences between the tables and the audit trail")
+    return found.ok

@@ -64,11 +64,16 @@ def gate_lines(report: RunReport) -> list[str]:
     outcome and where the audit trail is, as plain lines (printed without markup)."""
     gate = report.gate
     lines: list[str] = []
+    disputed = f" — {gate.trail_disagrees}" if gate is not None and gate.trail_disagrees else ""
     if gate is None or gate.decision is None:
-        lines.append("decision: none yet (sign-offs are gathered in Slack)")
+        lines.append(f"decision: none yet (sign-offs are gathered in Slack){disputed}")
     else:
-        lines.append(f"decision: {gate.decision.upper()} at {format_time(gate.decided_at)}")
+        lines.append(
+            f"decision: {gate.decision.upper()} at {format_time(gate.decided_at)}{disputed}"
+        )
         lines.extend(f"  {reason}" for reason in gate.decision_reasons)
+    if gate is not None:
+        lines.extend(f"  ! {line}" for line in gate.trail_differences)
     if gate is not None:
         for sig in gate.signatures:
             verb = "approved" if sig.vote == "approve" else "REJECTED"

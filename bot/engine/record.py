@@ -50,6 +50,11 @@ class GateRecord(BaseModel):
     """What happened in production: ``success`` or ``rolled-back``."""
     outcome_by: str | None = None
     outcome_at: datetime | None = None
+    trail_disagrees: str = ""
+    """``the audit trail disagrees: it records NO-GO (decision); ...`` when the tables
+    above no longer say what the audit trail recorded; empty when they agree."""
+    trail_differences: list[str] = []
+    """Each difference between the tables and the trail, one line each."""
 
     @property
     def rejections(self) -> list[Signature]:

@@ -94,6 +94,10 @@ def build(
         "version": report.version,
         "environment": report.environment,
         "decision": report.gate.decision if report.gate else None,
+        "tables_agree_with_trail": {
+            "agree": not (report.gate and report.gate.trail_differences),
+            "differences": list(report.gate.trail_differences) if report.gate else [],
+        },
         "created_at": created_at.isoformat(),
         "files": {
             name: {"sha256": sha256(data), "bytes": len(data)} for name, data in files.items()

@@ -117,6 +117,8 @@ class GateView:
     signatures: list[SignatureView]
     waivers: list[dict[str, str]]
     ticks: list[dict[str, str]]
+    trail_disagrees: str = ""
+    trail_differences: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ def _gate(record: GateRecord | None) -> GateView | None:
             }
             for t in record.ticks
         ],
+        trail_disagrees=clean_text(record.trail_disagrees),
+        trail_differences=tuple(clean_text(line) for line in record.trail_differences),
     )
 
 

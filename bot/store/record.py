@@ -1,5 +1,6 @@
 """A run's report with what people did about it (sign-offs, rejections, waivers, ticks,
-decision, production outcome) and its audit trail, read in one session."""
+decision, production outcome) and its audit trail, read in one session, with whatever
+of those tables disagrees with the trail (bot/store/agreement.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Mapping
 
 from sqlmodel import Session, col, select
 
+from bot.audit.projection import headline
 from bot.engine.record import AuditLine, GateRecord, Signature, TickLine, WaiverLine
 from bot.engine.report import RunReport
+from bot.store.agreement import run_differences
 from bot.store.models import (
     AttestationTick,
     AuditEvent,
@@ -66,7 +69,8 @@ def _read(
         )
         for e in events
     ]
-    if not (signoffs or waivers or ticks or decision or outcome):
+    differences = run_differences(session, run_id)
+    if not (signoffs or waivers or ticks or decision or outcome or differences):
         return None, audit
     gate = GateRecord(
         signatures=[
@@ -101,5 +105,7 @@ def _read(
         outcome=outcome.result if outcome else None,
         outcome_by=outcome.user if outcome else None,
         outcome_at=as_utc(outcome.at) if outcome else None,
+        trail_disagrees=headline(differences),
+        trail_differences=[d.line() for d in differences],
     )
     return gate, audit

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.audit.projection import headline
 from bot.gate.actions import Gate
 from bot.gate.policy import MIN_REASON, Vote
 from bot.gate.reading import Loaded
@@ -33,6 +34,7 @@ from bot.gate.view import Target
 from bot.input_limits import MAX_RUN_ID, MAX_TEXT, is_run_id
 from bot.reports import render_html
 from bot.reports.html import format_duration
+from bot.store.agreement import check_run
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
 from bot.store.models import Run, RunStatus
 from bot.store.record import full_report
@@ -176,6 +178,7 @@ class Dashboard:
             return no_such_run()
         gate = loaded.gate
         cycle = gate.cycle_seconds
+        differences = await check_run(self.store, run_id)
         html = (
             templates()
             .get_template("run.html.j2")
@@ -187,6 +190,8 @@ class Dashboard:
                 cycle=format_duration(cycle) if cycle is not None else "",
                 can_act=not gate.decision.outcome.final and loaded.facts.automated_done,
                 trail=await self.trail.events(run_id),
+                trail_disagrees=headline(differences),
+                trail_differences=[d.line() for d in differences],
                 message=message,
                 ok=ok,
                 min_reason=MIN_REASON,
