@@ -5,7 +5,7 @@ hash chain alone) and the attack's detector (here ``audit verify --checkpoints F
 
     attack | plain verify | detector output
 
-The trail is a run's real events (started, two checks, finished) and six sign-offs;
+The trail is a run's real events (started, two checks, finished) and eight reminders sent;
 checkpoints are published at #6 and at the head (#12) by ``preprod audit checkpoint``,
 signed with a key from ``preprod keys generate``. More attacks (and their detectors) are
 added to ``ATTACKS``.
@@ -101,7 +101,9 @@ async def events(url: str) -> None:
     await store.finish_run(stored.id, RunStatus.FINISHED)
     log = AuditLog(store)
     for n in range(8):
-        await log.record(Note("gate.signoff", f"U0SRE{n}", stored.id, {"role": "sre"}))
+        await log.record(
+            Note("reminder.sent", "preprod", stored.id, {"key": f"nudge:{n}:U0SRE{n}"})
+        )
     store.engine.dispose()
 
 
