@@ -1,14 +1,18 @@
-"""The tamper table: each attack on the audit trail, made with real SQL on a fresh SQLite
-database, then judged by the real ``preprod`` command line: plain ``audit verify`` (the
-hash chain alone) and the attack's detector (here ``audit verify --checkpoints FILE
---key PEM``, against heads published before the attack). One row each:
+"""The tamper table: each attack of issue 21, made with real SQL on a fresh SQLite
+database (or on an evidence pack's bytes), then judged by the real ``preprod`` command
+line: the naive check (the hash chain alone, as ``audit verify`` judged it before it
+replayed the trail against the tables; ``evidence verify`` without ``--key``) and the
+attack's detector (``audit verify
+--checkpoints FILE --key PEM`` against heads published before the attack; ``audit
+verify``'s replay of the trail against the tables; ``evidence verify --key PEM``). One
+row each:
 
-    attack | plain verify | detector output
+    attack | naive check | detector output
 
-The trail is a run's real events (started, two checks, finished) and eight reminders sent;
-checkpoints are published at #6 and at the head (#12) by ``preprod audit checkpoint``,
-signed with a key from ``preprod keys generate``. More attacks (and their detectors) are
-added to ``ATTACKS``.
+The trail is a run's real events (started, two checks, finished), a security rejection
+and the NO-GO it made (#5, #6), then six reminders sent; checkpoints are published at #6
+and at the head (#12) by ``preprod audit checkpoint``, signed with a key from ``preprod
+keys generate``; the evidence pack is written by ``preprod evidence`` with that key.
 
     .venv/bin/python bench/tamper_table.py
 """
@@ -16,11 +20,14 @@ added to ``ATTACKS``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from bot.audit.chain import Action  # noqa: E402
 from bot.audit.checkpoint import make  # noqa: E402
+from bot.reports import evidence  # noqa: E402
 from bot.schedule.checkpoints import append_line  # noqa: E402
 from bot.signing import signing_key  # noqa: E402
-from bot.store.audit import AuditLog, Note  # noqa: E402
-from bot.store.models import Run, RunStatus  # noqa: E402
+from bot.store.audit import AuditLog, Note, insert_once_audited  # noqa: E402
+from bot.store.models import DecisionRecord, Run, RunStatus, SignOff  # noqa: E402
 from bot.store.runs import RunStore  # noqa: E402
 from checks.base import CheckResult, Status  # noqa: E402
 from tests.support.tamper import delete_tail, rewrite_and_rehash, rewrite_last  # noqa: E402
@@ -56,21 +68,17 @@ class Attack:
     detector: Callable[[Workspace], list[str]]
     """The ``preprod`` arguments that should catch it."""
 
+    def naive(self, ws: Workspace) -> list[str]:
+        """What a checker without our safeguards would run: the chain alone, or a pack's
+        hashes without its signature."""
+        if self.detector is evidence_key:
+            return ["evidence", "verify", str(pack(ws))]
+        return ["audit", "verify", "--database", ws.url]
+
 
 def checkpoints(ws: Workspace) -> list[str]:
     return ["audit", "verify", "--database", ws.url, "--checkpoints", str(ws.checkpoints),
             "--key", str(ws.public_key)]  # fmt: skip
-
-
-ATTACKS = [
-    Attack("delete the last 3 events", lambda ws: delete_tail(ws.url, 3), checkpoints),
-    Attack("rewrite the last event and its hash", lambda ws: rewrite_last(ws.url), checkpoints),
-    Attack(
-        "rewrite event #5, re-hash all after it",
-        lambda ws: rewrite_and_rehash(ws.url, 5),
-        checkpoints,
-    ),
-]
 
 
 def preprod(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -99,12 +107,75 @@ async def events(url: str) -> None:
             stored.id, CheckResult(status=Status.PASSED, summary="ok", check_id=check)
         )
     await store.finish_run(stored.id, RunStatus.FINISHED)
+    await _rejected(store, stored.id)
     log = AuditLog(store)
-    for n in range(8):
+    for n in range(6):
         await log.record(
             Note("reminder.sent", "preprod", stored.id, {"key": f"nudge:{n}:U0SRE{n}"})
         )
     store.engine.dispose()
+
+
+REJECTION = "Pen test finding SEC-7 is open"
+
+
+async def _rejected(store: RunStore, run_id: int) -> None:
+    """Security's rejection and the NO-GO, each row stored with its event as the gate does."""
+
+    def work(session: Session) -> None:
+        details = {"role": "security", "vote": "reject", "reason": REJECTION, "generation": 1}
+        row = SignOff(run_id=run_id, generation=1, role="security", user="U0SEC1",
+                      vote="reject", reason=REJECTION)  # fmt: skip
+        assert insert_once_audited(session, row, Note(Action.REJECT, "U0SEC1", run_id, details))
+        reasons = ["Security rejected: " + REJECTION]
+        decision = DecisionRecord(run_id=run_id, outcome="no-go", reasons=reasons)
+        note = Note(Action.DECISION, "preprod", run_id, {"outcome": "no-go", "reasons": reasons})
+        assert insert_once_audited(session, decision, note)
+
+    await store.call(work)
+
+
+def tables(ws: Workspace) -> list[str]:
+    return ["audit", "verify", "--database", ws.url]
+
+
+def edit_rows(ws: Workspace) -> None:
+    """The issue's finding: the rejection made an approval, the NO-GO a GO."""
+    engine = create_engine(ws.url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE signoff SET vote = 'approve' WHERE vote = 'reject'"))
+        connection.execute(text("UPDATE decisionrecord SET outcome = 'go'"))
+    engine.dispose()
+
+
+def pack(ws: Workspace) -> Path:
+    return ws.folder / "pack.zip"
+
+
+def evidence_key(ws: Workspace) -> list[str]:
+    return ["evidence", "verify", str(pack(ws)), "--key", str(ws.public_key)]
+
+
+def rewrite_pack(ws: Workspace) -> None:
+    """What a forger with the pack but not the private key can do: drop the rejection and
+    the decision from audit.jsonl, NO-GO -> GO in the reports, every hash in the manifest
+    recomputed (the old signature kept: a new one needs the key)."""
+    with zipfile.ZipFile(pack(ws)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    lines = files["audit.jsonl"].decode().splitlines(keepends=True)
+    kept = [line for line in lines
+            if json.loads(line)["action"] not in ("gate.reject", "gate.decision")]  # fmt: skip
+    files["audit.jsonl"] = "".join(kept).encode()
+    for name in ("report.html", "report.json", "report.junit.xml"):
+        files[name] = files[name].replace(b"NO-GO", b"GO").replace(b"no-go", b"go")
+    manifest = json.loads(files["manifest.json"])
+    manifest["decision"] = "go"
+    for name, entry in manifest["files"].items():
+        entry.update(sha256=hashlib.sha256(files[name]).hexdigest(), bytes=len(files[name]))
+    last = json.loads(kept[-1])
+    manifest["audit"].update(events=len(kept), run_head={"seq": last["seq"], "hash": last["hash"]})
+    files["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    pack(ws).write_bytes(evidence.zipped(files))
 
 
 def prepare(folder: Path) -> Workspace:
@@ -131,6 +202,8 @@ def prepare(folder: Path) -> Workspace:
     done = preprod("audit", "checkpoint", "--database", ws.url, "--file", str(ws.checkpoints),
                    env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    done = preprod("evidence", "1", "-o", str(pack(ws)), "--database", ws.url, env=env)
+    assert done.returncode == 0, done.stderr
     return ws
 
 
@@ -141,6 +214,21 @@ def _published_at(ws: Workspace, seq: int) -> None:
     store.engine.dispose()
     key = signing_key(ws.env)
     append_line(ws.checkpoints, make(found[seq], found[seq].at, key).line)
+
+
+ATTACKS = [
+    Attack("delete the last 3 events", lambda ws: delete_tail(ws.url, 3), checkpoints),
+    Attack("rewrite the last event and its hash", lambda ws: rewrite_last(ws.url), checkpoints),
+    Attack(
+        "rewrite event #8, re-hash all after it",
+        lambda ws: rewrite_and_rehash(ws.url, 8),
+        checkpoints,
+    ),
+    Attack(
+        "edit the sign-off and decision rows (reject -> approve, NO-GO -> GO)", edit_rows, tables
+    ),
+    Attack("rewrite the evidence pack consistently (NO-GO -> GO)", rewrite_pack, evidence_key),
+]
 
 
 def main() -> int:
@@ -154,10 +242,15 @@ def main() -> int:
         for number, attack in enumerate(ATTACKS):
             ws = prepare(Path(tmp) / f"attack{number}")
             attack.tamper(ws)
-            plain = preprod("audit", "verify", "--database", ws.url, env=ws.env)
+            plain = preprod(*attack.naive(ws), env=ws.env)
             caught = preprod(*attack.detector(ws), env=ws.env)
-            rows.append((attack.name, outcome(plain), outcome(caught, plain.stdout)))
-    print("attack | plain verify | detector output")
+            if attack.detector is tables:  # the same command: its chain verdict alone
+                chain = [line for line in plain.stdout.splitlines() if "audit trail" in line]
+                naive, shown = f"exit 0: {' / '.join(chain)}", "\n".join(chain)
+            else:
+                naive, shown = outcome(plain), plain.stdout
+            rows.append((attack.name, naive, outcome(caught, shown)))
+    print("attack | naive check | detector output")
     print("--- | --- | ---")
     for row in rows:
         print(" | ".join(cell.replace("|", "\\|") for cell in row))

@@ -111,7 +111,8 @@ async def tables_agree(store: RunStore, out: Console, err: Console) -> bool:
         store, lambda d: say(err, f"tables DISAGREE with the audit trail: {d.line()}")
     )
     if found.ok:
-        say(out, f"tables agree with the audit trail: {found.runs} runs")
+        runs = f"{found.runs} run" + ("" if found.runs == 1 else "s")
+        say(out, f"tables agree with the audit trail: {runs}")
     else:
         say(err, f"{found.differences} differences between the tables and the audit trail")
     return found.ok

@@ -18,12 +18,12 @@ from bot.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_USAGE, config_arg, databa
 from bot.cli.history import stored_report
 from bot.reports import evidence
 from bot.reports.pack_zip import one_line
+from bot.signing import MAX_KEY_FILE, signing_key
 from bot.store.audit import AuditLog
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
 
 MAX_PACK_BYTES = 512 * 1024 * 1024
-MAX_KEY_BYTES = 64 * 1024
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,7 +70,7 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.output is None:
         say(err, "preprod: say where to write the pack: -o pack.zip")
         return EXIT_USAGE
-    signing = signing_key(err)
+    signing = _signing_key(err)
     if isinstance(signing, int):
         return signing
     store = RunStore(args.database)
@@ -101,26 +101,22 @@ async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def signing_key(err: Console) -> Ed25519PrivateKey | int | None:
+def _signing_key(err: Console) -> Ed25519PrivateKey | int | None:
     """The private key ``PREPROD_SIGNING_KEY_FILE`` names, None when it is not set, or
     EXIT_USAGE (said on one line) when it names a file that is not such a key: a pack
     is not written unsigned by mistake."""
-    name = os.environ.get(keys.SIGNING_KEY_ENV, "").strip()
-    if not name:
-        return None
     try:
-        return keys.load_private(_read_key(Path(name)))
-    except (OSError, keys.KeyProblem) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        say(err, f"preprod: {keys.SIGNING_KEY_ENV}={name}: {one_line(str(reason))}")
+        return signing_key()
+    except keys.KeyProblem as exc:
+        say(err, f"preprod: {one_line(str(exc))}")
         return EXIT_USAGE
 
 
 def _read_key(path: Path) -> bytes:
     with path.open("rb") as file:
-        data = file.read(MAX_KEY_BYTES + 1)
-    if len(data) > MAX_KEY_BYTES:
-        raise keys.KeyProblem(f"larger than {MAX_KEY_BYTES} bytes; not a key file")
+        data = file.read(MAX_KEY_FILE + 1)
+    if len(data) > MAX_KEY_FILE:
+        raise keys.KeyProblem(f"larger than {MAX_KEY_FILE} bytes; not a key file")
     return data
 
 
