@@ -196,8 +196,9 @@ def test_misspelt_key_exits_2_naming_file_path_and_line(
     assert run.code == 2
     assert "1 configuration problem" in run.stderr
     assert str(config) in run.stderr
+    line = _line_of(config, "min_days_vaild:")
     assert (
-        "plans.standard.checks[1].min_days_vaild (line 51): unknown key 'min_days_vaild' "
+        f"plans.standard.checks[1].min_days_vaild (line {line}): unknown key 'min_days_vaild' "
         "(did you mean 'min_days_valid'?)"
     ) in run.stderr  # one unwrapped line, whatever the terminal width
     assert run.json_report is None and "Traceback" not in run.stderr
@@ -221,7 +222,8 @@ def test_config_validate_exit_codes(healthy_target: RunningTarget, tmp_path: Pat
     assert missing.code == 2 and "file not found" in missing.stderr
     not_a_ca = validate(EXAMPLE_CONFIG, EXAMPLE_CONFIG)
     assert not_a_ca.code == 2
-    assert "environments.staging.ca_bundle (line 28)" in not_a_ca.stderr
+    line = _line_of(EXAMPLE_CONFIG, "ca_bundle:")
+    assert f"environments.staging.ca_bundle (line {line})" in not_a_ca.stderr
     assert "not a PEM file of CA certificates" in not_a_ca.stderr
 
 
@@ -239,3 +241,9 @@ def test_unknown_environment_is_a_usage_error(
     )
     assert run.code == 2
     assert "unknown environment 'prod'; known: staging" in run.stderr
+
+
+def _line_of(config: Path, text: str) -> int:
+    """The 1-based line of the first occurrence of ``text``: the example config changes."""
+    lines = config.read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)

@@ -228,5 +228,5 @@ def test_a_huge_value_is_not_echoed_back_whole(tmp_path: Path) -> None:
 
 def test_keys_are_text_whatever_they_look_like(tmp_path: Path) -> None:
     problems = answer(tmp_path, VALID + "on: 1\n2024-01-01: x\n")
-    assert "on (line 9): unknown key 'on'; expected one of: channel" in problems[0]
+    assert "on (line 9): unknown key 'on'; expected one of: audit, channel" in problems[0]
     assert problems[1].startswith("2024-01-01 (line 10): unknown key '2024-01-01'")
