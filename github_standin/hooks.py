@@ -142,9 +142,17 @@ class Hooks:
             "X-Hub-Signature-256": sign(self.secret, body),
         }
         delivery = Delivery(
-            self._next_id, guid, event, action, body, headers, utcnow(), redelivery,
-            installation_id=installation_id, repository_id=repository_id,
-        )  # fmt: skip
+            self._next_id,
+            guid,
+            event,
+            action,
+            body,
+            headers,
+            utcnow(),
+            redelivery,
+            installation_id=installation_id,
+            repository_id=repository_id,
+        )
         self._next_id += 1
         self.deliveries.append(delivery)
         if self._drops > 0:

@@ -47,8 +47,14 @@ async def standin(app_keys: App) -> AsyncIterator[GitHubStandIn]:
         yield gh
 
 
-def app_jwt(app: App, *, iat: float | None = None, exp: float | None = None, iss: Any = None,
-            key: str | None = None) -> str:  # fmt: skip
+def app_jwt(
+    app: App,
+    *,
+    iat: float | None = None,
+    exp: float | None = None,
+    iss: Any = None,
+    key: str | None = None,
+) -> str:
     now = datetime.now(UTC).timestamp()
     claims = {
         "iat": int(now - 60 if iat is None else iat),
@@ -274,8 +280,10 @@ async def test_deliveries_are_signed_recorded_and_redelivered(
     )
     [got] = receiver.accepted
     assert (got.event, str(got.delivery), got.action) == (
-        "deployment_protection_rule", first.guid, "requested",
-    )  # fmt: skip
+        "deployment_protection_rule",
+        first.guid,
+        "requested",
+    )
     receiver.status = 500
     again = await standin.redeliver(first.guid)
     assert (again.guid, again.redelivery, again.status_code) == (first.guid, True, 500)
