@@ -287,7 +287,10 @@ class GitHubStandIn:
     async def _redeliver_call(self, request: Request) -> Response:
         problem = self._app_jwt_problem(request)
         delivery = self.hooks.by_id(request.path_params["delivery_id"])
-        if problem is not None:
+        fault = self._fault("deliveries")
+        if fault is not None:
+            answer = fault
+        elif problem is not None:
             answer = github_error(401, problem)
         elif delivery is None:
             answer = github_error(404, "Not Found")

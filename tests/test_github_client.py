@@ -304,8 +304,21 @@ def test_target_from_a_callback_url() -> None:
     ):
         with pytest.raises(TargetProblem, match="deployment_callback_url: expected"):
             DeploymentTarget.from_callback_url(bad, "production", 42)
-    with pytest.raises(TargetProblem, match="environment"):
+    with pytest.raises(TargetProblem, match="environment: expected 1 to 255"):
         DeploymentTarget.from_callback_url(url, "", 42)
+    # built directly, the names that go into the URL path are checked the same
+    for owner, repo, message in (
+        ("..", "shop", "owner"),
+        ("acme", "..", "repository"),
+        ("acme", "a/b", "repository"),
+        ("-x", "shop", "owner"),
+    ):
+        with pytest.raises(TargetProblem, match=message):
+            DeploymentTarget(owner, repo, 1, "production", 42)
+    with pytest.raises(TargetProblem, match="run id"):
+        DeploymentTarget("acme", "shop", 0, "production", 42)
+    with pytest.raises(TargetProblem, match=r"installation\.id"):
+        DeploymentTarget("acme", "shop", 1, "production", 0)
 
 
 def test_settings_from_env(tmp_path: Path, app_keys: App) -> None:
