@@ -150,6 +150,14 @@ def test_missing_token_exits_4_without_asking(api: FakeApi) -> None:
     assert api.requests == []
 
 
+def test_a_token_read_from_a_file_works_and_a_garbled_one_is_refused(api: FakeApi) -> None:
+    assert request(api, *FAST, PREPROD_TOKEN="t0k\n").code == 0
+    done = request(api, *FAST, PREPROD_TOKEN="t0\x07k")
+    assert done.code == 4 and "characters a token cannot have" in done.stderr
+    assert "t0" not in done.stderr.replace("preprod", "")
+    assert len(api.requests) == 1
+
+
 def test_environment_out_of_scope_exits_4_on_request_and_2_on_read(api: FakeApi) -> None:
     api.tokens = {"t0k": None, "narrow": ("dev",)}
     done = request(api, "--wait", "--json", *FAST, PREPROD_TOKEN="narrow")
@@ -179,6 +187,7 @@ def test_unknown_run_exits_2(api: FakeApi) -> None:
         (("wait", "1", "--poll-wait", "61"), "0 to 60 seconds"),
         (("request", "a", "1", "staging", "--idempotency-key", "k" * 201), "at most 200"),
         (("wait", "1", "--url", "ftp://gate"), "expected an http(s) URL"),
+        (("wait", "1", "--url", "http://[::1"), "--url or $PREPROD_URL: "),
     ],
 )
 def test_usage_errors_exit_2(api: FakeApi, args: tuple[str, ...], message: str) -> None:

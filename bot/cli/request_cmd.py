@@ -164,8 +164,15 @@ class Gate:
             asked: str | None = None
             try:
                 response = self.client.request(method, path, timeout=timeout, **kwargs)
-            except httpx.TransportError as exc:
+            except (
+                httpx.TimeoutException,
+                httpx.NetworkError,
+                httpx.RemoteProtocolError,
+                httpx.ProxyError,
+            ) as exc:  # the gate or the way to it is down or restarting: try again
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except httpx.HTTPError as exc:  # this request cannot be sent: retrying won't help
+                raise GateError(pw.EXIT_USAGE, "usage", f"cannot send the request: {exc}") from None
             else:
                 if response.status_code not in pw.RETRYABLE_STATUSES:
                     return response
@@ -326,11 +333,21 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         url = (args.url or env.get(URL_ENV, "")).rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise GateError(pw.EXIT_USAGE, "usage", f"--url or ${URL_ENV}: expected an http(s) URL")
-        token = env.get(TOKEN_ENV, "")
+        token = env.get(TOKEN_ENV, "").strip()  # a secret read from a file ends in a newline
         if not token:
             raise GateError(pw.EXIT_UNAUTHORISED, "unauthorised", f"${TOKEN_ENV} is not set")
+        if not (token.isascii() and token.isprintable()):
+            raise GateError(
+                pw.EXIT_UNAUTHORISED,
+                "unauthorised",
+                f"${TOKEN_ENV} holds characters a token cannot have (it is not printed)",
+            )
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        with httpx.Client(base_url=url, headers=headers, follow_redirects=False) as client:
+        try:
+            client = httpx.Client(base_url=url, headers=headers, follow_redirects=False)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise GateError(pw.EXIT_USAGE, "usage", f"--url or ${URL_ENV}: {exc}") from None
+        with client:
             gate = Gate(client, err, args.retry_for, deadline)
             view: dict[str, Any] | None = None
             if args.command == "request":
