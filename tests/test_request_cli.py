@@ -109,16 +109,18 @@ def test_a_run_that_ends_undecided_exits_3(api: FakeApi, decision: str) -> None:
 
 
 def test_json_verdict_is_the_run_view_plus_exit(api: FakeApi) -> None:
-    api.decide_after = 1
+    api.decide_after, api.decision, api.reasons = 1, "no-go", (":warning: load\x1b[2J",)
     done = request(api, "--wait", "--json", "--commit", "abc123", *FAST)
-    assert done.code == 0, done.stderr
+    assert done.code == 1, done.stderr
+    assert "\x1b" not in done.stdout
     verdict = done.json()
     assert set(verdict) == {
         *("id", "service", "version", "environment", "plan", "status", "decision"),
         *("reasons", "checks", "awaiting", "signoffs", "links", "audit", "superseded_by"),
         *("source", "commit", "exit"),
     }
-    assert (verdict["id"], verdict["decision"], verdict["exit"]) == (1, "go", 0)
+    assert (verdict["id"], verdict["decision"], verdict["exit"]) == (1, "no-go", 1)
+    assert verdict["reasons"] == [":warning: load\x1b[2J"], "the data, unchanged by the printing"
     assert verdict["commit"] == "abc123"
     assert "run #1" in done.stderr, "progress still goes to stderr"
 

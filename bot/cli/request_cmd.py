@@ -23,6 +23,7 @@ from rich.console import Console
 
 from bot.cli import pipeline_wait as pw
 from bot.cli.common import run_number, say
+from bot.cli.safe_text import printable
 from checks.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
@@ -314,7 +315,10 @@ def _finish(
         if error:
             verdict["error"] = {"code": error, "message": line}
         verdict["exit"] = code
-        say(out, json.dumps(verdict, sort_keys=True))
+        # Written as is, not through Rich, which would turn ":warning:" in a reason into an
+        # emoji; json.dumps escapes every control and non-ASCII character already.
+        out.file.write(printable(json.dumps(verdict, sort_keys=True)) + "\n")
+        out.file.flush()
     elif not error:
         say(out, line)
     return code
