@@ -319,3 +319,11 @@ def test_its_own_timeout_exits_124_and_the_run_goes_on(api: FakeApi) -> None:
     assert verdict["error"]["code"] == "timeout"
     assert 1.5 < done.seconds < 10
     assert api.runs[1].decision == "pending"
+
+
+def test_help_states_the_exit_codes() -> None:
+    for command in ("request", "wait"):
+        done = cli(command, "--help", env=environ(None, token=None))
+        assert done.code == 0
+        for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "124 "):
+            assert f"\n  {code}" in done.stdout, (command, code)

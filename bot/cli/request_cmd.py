@@ -105,9 +105,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         epilog=pw.PIPELINE_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    request.add_argument("service")
-    request.add_argument("version")
-    request.add_argument("environment")
+    request.add_argument("service", help="the service being released")
+    request.add_argument("version", help="the version being released")
+    request.add_argument("environment", help="the environment it is deployed to")
     request.add_argument("--plan", help="plan to run instead of the environment's own")
     request.add_argument(
         "--commit", help="commit being released (default $GITHUB_SHA, $CI_COMMIT_SHA, $GIT_COMMIT)"
