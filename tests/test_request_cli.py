@@ -131,8 +131,9 @@ def test_request_without_wait_then_wait(api: FakeApi) -> None:
     assert done.code == 0, done.stderr
     assert "requested: run #1" in done.stdout and "`preprod wait 1`" in done.stdout
     assert api.gets() == []
-    waited = cli("wait", "1", *FAST, env=environ(api.url))
+    waited = cli("wait", "1", "--poll-wait", "30", env=environ(api.url))
     assert waited.code == 0, waited.stderr
+    assert [g.query for g in api.gets()] == ["wait=0", "wait=30"], "where it stands first"
     assert waited.stdout.startswith("GO: run #1")
 
 

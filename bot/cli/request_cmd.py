@@ -278,6 +278,7 @@ def _wait(
                 return code
         left = gate.remaining()
         hold = poll_wait if left is None else max(0, min(poll_wait, int(left)))
+        hold = hold if view is not None else 0  # `preprod wait`: show where it stands first
         started = gate.clock()
         response = gate.call("GET", f"/api/v1/runs/{run_id}", hold, params={"wait": hold})
         if response.status_code == 404:

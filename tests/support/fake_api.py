@@ -33,6 +33,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 @dataclass
@@ -182,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         url = urlsplit(self.path)
         with fake.changed:
-            fake.requests.append(Recorded(self.command, url.path, dict(self.headers), body))
+            fake.requests.append(
+                Recorded(self.command, url.path, dict(self.headers), body, url.query)
+            )
             fault = fake.faults.pop(0) if fake.faults else ""
         try:
             if fault == "drop":
