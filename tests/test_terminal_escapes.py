@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from bot.cli.common import SafeConsole, SafeFormatter, plain, say
+from bot.cli.common import SafeConsole, SafeFormatter, consoles, plain, say
 from bot.cli.console import TerminalProgress
 from bot.cli.safe_text import UNSAFE, printable
 from bot.engine.events import CheckProgressed, CheckStarted, PlannedCheck, RunStarted
@@ -186,3 +186,16 @@ def test_argparse_and_log_lines_are_escaped(tmp_path: Path) -> None:
     )
     line = SafeFormatter("%(message)s").format(record)
     assert line == "check said \\x1b[2J\\x1b[32mFAKE OK"
+
+
+def test_emoji_codes_from_outside_stay_text() -> None:
+    """``:warning:`` in a reason or summary is text, not an emoji Rich substitutes."""
+    for console in (Console(file=io.StringIO(), width=200), *consoles()):
+        buffer = io.StringIO()
+        console.file = buffer
+        say(console, "reason: :warning: :thumbsup:")
+        assert buffer.getvalue() == "reason: :warning: :thumbsup:\n"
+    shown = consoles()[0]
+    shown.file = io.StringIO()
+    shown.print("summary :x: done", markup=False, highlight=False)
+    assert shown.file.getvalue() == "summary :x: done\n"

@@ -63,7 +63,9 @@ def report_args(parser: argparse.ArgumentParser) -> None:
 def say(out: Console, text: str, style: str | None = None) -> None:
     """Print a line that may hold text from outside: not read as Rich markup, not
     highlighted, and its control characters escaped (bot/cli/safe_text.py)."""
-    out.print(printable(text), markup=False, highlight=False, soft_wrap=True, style=style)
+    out.print(
+        printable(text), markup=False, highlight=False, emoji=False, soft_wrap=True, style=style
+    )
 
 
 def plain(text: str, style: str = "") -> Text:
@@ -108,4 +110,4 @@ class SafeFormatter(logging.Formatter):
 
 def consoles() -> tuple[Console, Console]:
     """The CLI's standard output and standard error."""
-    return SafeConsole(), SafeConsole(stderr=True)
+    return SafeConsole(emoji=False), SafeConsole(stderr=True, emoji=False)
