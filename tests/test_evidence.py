@@ -356,7 +356,9 @@ def test_export_without_a_key_says_the_pack_is_unsigned_and_a_bad_key_is_refused
     assert len(printed.splitlines()) == 1 and not pack.exists()
     monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(tmp_path / "nowhere.pem"))
     code, printed = preprod(*args, capsys=capsys)
-    assert code == 2 and "nowhere.pem: No such file or directory" in printed
+    assert (
+        code == 2 and "nowhere.pem: cannot read the key file (No such file or directory)" in printed
+    )
 
     code, printed = preprod("evidence", "verify", str(tmp_path), capsys=capsys)
     assert code == 2 and printed == f"preprod: {tmp_path} is not a regular file\n"
