@@ -25,6 +25,7 @@ from bot.cli import (
     kinds,
     schedule_cmd,
     sessions_cmd,
+    tokens_cmd,
     worker,
 )
 from bot.cli.common import (
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.add_parsers(commands)
     evidence_cmd.add_parser(commands)
     sessions_cmd.add_parsers(commands)
+    tokens_cmd.add_parsers(commands)
     return parser
 
 
@@ -135,6 +137,8 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(evidence_cmd.run(args, out, err))
     if command == "sessions":
         return asyncio.run(sessions_cmd.run(args, out, err))
+    if command == "tokens":
+        return asyncio.run(tokens_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):
