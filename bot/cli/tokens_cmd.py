@@ -36,7 +36,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     listing = actions.add_parser("list", help="show the tokens (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a token: refused from now on")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the name given at creation")
     for parser in (create, listing, revoke):
         database_arg(parser)
 
