@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 from starlette.routing import Route
 
 from bot.slack.actions import APPROVE
 from bot.store.models import AuditEvent
 from bot.web.app import create_app
-from tests.slackbot import CHANNEL, Harness
+from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.test_api import (
     SRE1,
     announcements,
@@ -159,3 +161,52 @@ async def test_the_openapi_document_and_the_routes_agree(harness: Harness) -> No
         for op in ops.values():
             refs = re.findall(r"#/components/schemas/(\w+)", str(op))
             assert all(ref in schemas for ref in refs)
+
+
+HANGING = """\
+channel: C0RELEASES
+roles:
+  sre: {label: SRE, members: [U0SRE1]}
+environments:
+  canary:
+    base_url: http://127.0.0.1:9
+    plan: slow
+    supersede: true
+plans:
+  slow:
+    checks:
+      - {id: soak, type: scripted, outcome: hang, timeout: 60s}
+"""
+
+
+@pytest.mark.usefixtures("scripted_kinds")
+async def test_a_superseded_run_still_checking_is_cancelled_and_stays_superseded(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "preprod.yml"
+    config.write_text(HANGING)
+    async with running_bot(config, tmp_path) as bot, client(bot, await token(bot)) as http:
+        body = {
+            "service": "checkout-api",
+            "version": "1.0.0",
+            "environment": "canary",
+            "source": {"kind": "argo"},
+        }
+        old = (
+            await http.post("/api/v1/requests", json=body, headers={"Idempotency-Key": "a"})
+        ).json()
+        await bot.until(lambda: old["id"] in bot.bot.manager.tasks)
+        newer = await http.post(
+            "/api/v1/requests",
+            json={**body, "version": "1.1.0"},
+            headers={"Idempotency-Key": "b"},
+        )
+        assert newer.status_code == 201
+        await bot.until(lambda: old["id"] not in bot.bot.manager.tasks)
+        seen = (await http.get(f"/api/v1/runs/{old['id']}")).json()
+        assert (seen["status"], seen["decision"]) == ("cancelled", "superseded")
+        await bot.until(lambda: len(announcements(bot, "SUPERSEDED")) == 1)
+        await asyncio.sleep(0.5)
+        assert announcements(bot, "CANCELLED") == []
+        await bot.bot.manager.cancel(newer.json()["id"], "test")
+        await bot.settle()
