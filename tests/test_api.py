@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
-from bot.store.models import AuditEvent, SlackThread
+from bot.store.models import AuditEvent, Run, SlackThread
 from bot.store.tokens import Tokens
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
@@ -265,3 +265,13 @@ async def test_bad_requests_get_clear_errors(harness: Harness) -> None:
         assert unknown.status_code == 422 and "qa" in unknown.json()["error"]["message"]
         # nothing was started by the failed request, and its key can be used again
         assert (await request(http, "f")).status_code == 201
+
+
+async def test_the_same_key_at_the_same_moment_is_one_run(harness: Harness) -> None:
+    async with client(harness, await token(harness)) as http:
+        answers = await asyncio.gather(*(request(http, "same") for _ in range(4)))
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+        assert len({a.json()["id"] for a in answers}) == 1
+        with Session(harness.bot.store.engine) as session:
+            assert len(session.exec(select(Run)).all()) == 1
+        await harness.settle()
