@@ -97,8 +97,13 @@ class Gate:
         self.listeners: list[GateListener] = []
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    def add_listener(self, listener: GateListener) -> None:
-        self.listeners.append(listener)
+    def add_listener(self, listener: GateListener, *, first: bool = False) -> None:
+        """``first``: before the others (a listener that only wakes waiters and must
+        not wait behind Slack's rate limit)."""
+        if first:
+            self.listeners.insert(0, listener)
+        else:
+            self.listeners.append(listener)
 
     async def load(self, run_id: int) -> Loaded:
         return await self.reader.load(run_id)

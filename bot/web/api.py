@@ -51,7 +51,9 @@ class Api:
         self.waiters = waiters or Waiters(self.requests)
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
-        bot.gate.add_listener(self.waiters)  # the decision reaches waiters by the gate's events
+        self.building: dict[tuple[int, str], asyncio.Task[RunView]] = {}
+        # the decision reaches waiters by the gate's events, before Slack is told
+        bot.gate.add_listener(self.waiters, first=True)
 
     def routes(self) -> list[Route]:
         anchors = Anchors(self)
@@ -122,9 +124,20 @@ class Api:
         await self.readable(caller, run_id)
         view = await self.view(run_id)
         waited = int(wait) > 0 and view.decision == "pending"
-        if waited and await self.waiters.wait(run_id, view.decision, int(wait)) is not None:
-            view = await self.view(run_id)
+        if waited and (woken := await self.waiters.wait(run_id, view.decision, int(wait))):
+            view = await self.woken_view(run_id, woken)
         return answer(view)
+
+    async def woken_view(self, run_id: int, decision: str) -> RunView:
+        """The view after ``decision``, read once for every waiter it woke (a thousand
+        waiters on one run would otherwise read it a thousand times at once)."""
+        key = (run_id, decision)
+        task = self.building.get(key)
+        if task is None:
+            task = asyncio.create_task(self.view(run_id))
+            self.building[key] = task
+            task.add_done_callback(lambda _: self.building.pop(key, None))
+        return await asyncio.shield(task)
 
     # -- starting --------------------------------------------------------------------
 
