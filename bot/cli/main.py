@@ -26,6 +26,7 @@ from bot.cli import (
     request_cmd,
     schedule_cmd,
     sessions_cmd,
+    tokens_cmd,
     worker,
 )
 from bot.cli.common import (
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     evidence_cmd.add_parser(commands)
     sessions_cmd.add_parsers(commands)
     request_cmd.add_parsers(commands)
+    tokens_cmd.add_parsers(commands)
     return parser
 
 
@@ -139,6 +141,8 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return asyncio.run(sessions_cmd.run(args, out, err))
     if command in ("request", "wait"):
         return request_cmd.run(args, out, err)
+    if command == "tokens":
+        return asyncio.run(tokens_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):

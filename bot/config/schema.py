@@ -155,6 +155,9 @@ class Environment(_Strict):
     ca_bundle: Path | None = None
     started_by: list[str] | None = None
     """Roles whose members may start runs on this environment (None: the plan decides)."""
+    supersede: bool = False
+    """A pipeline's request for another version of a service on this environment decides
+    the service's older undecided runs here as SUPERSEDED (newest request wins)."""
 
     @field_validator("base_url", "production_url")
     @classmethod

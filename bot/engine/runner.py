@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +57,9 @@ class RunRequest:
     only: tuple[str, ...] = ()
     requester: str = "cli"
     source: str = "cli"
+    origin: Mapping[str, str] | None = None
+    """A pipeline's request: where it came from (kind, url, triggered_by, name)."""
+    commit: str | None = None
 
 
 WORKDIR_ENV = "PREPROD_WORK_DIR"
@@ -121,6 +124,8 @@ class Engine:
             base_url=self.config.environments[request.environment].base_url,
             requester=request.requester,
             source=request.source,
+            origin=dict(request.origin) if request.origin else None,
+            origin_commit=request.commit,
             config_path=str(self.config.source),
             config_digest=self.config.digest,
         )

@@ -10,8 +10,11 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
+
+from sqlmodel import SQLModel
 
 from bot.audit.chain import Action
 from bot.config.schema import Config
@@ -45,7 +48,7 @@ from bot.gate.view import (
 )
 from bot.input_limits import text_problem
 from bot.store.audit import Note
-from bot.store.gate import ActionPlan, GateStore
+from bot.store.gate import ActionPlan, Fresh, GateStore
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -94,8 +97,13 @@ class Gate:
         self.listeners: list[GateListener] = []
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    def add_listener(self, listener: GateListener) -> None:
-        self.listeners.append(listener)
+    def add_listener(self, listener: GateListener, *, first: bool = False) -> None:
+        """``first``: before the others (a listener that only wakes waiters and must
+        not wait behind Slack's rate limit)."""
+        if first:
+            self.listeners.insert(0, listener)
+        else:
+            self.listeners.append(listener)
 
     async def load(self, run_id: int) -> Loaded:
         return await self.reader.load(run_id)
@@ -287,6 +295,26 @@ class Gate:
             await self._emit(PanelChanged(loaded.gate))
             return decision
 
+    async def supersede(self, run_id: int, reason: str, actor: str) -> bool:
+        """Record SUPERSEDED as the final decision of an undecided run (a newer request
+        for its service and environment), once, with its audit event, and tell listeners
+        like any decision. False when the run was decided already."""
+        async with self._locks[run_id]:
+            loaded = await self.load(run_id)
+            if loaded.recorded is not None:
+                return False
+            record = DecisionRecord(
+                run_id=run_id, outcome=Outcome.SUPERSEDED.value, reasons=[reason]
+            )
+            details = {"outcome": record.outcome, "reasons": record.reasons}
+            note = Note(Action.DECISION, actor, run_id, details)
+            if not await self._act(run_id, SupersedePlan(record, note)):
+                return False
+            loaded = await self.load(run_id)
+            await self._emit(RunDecided(loaded.gate))
+            await self._emit(PanelChanged(loaded.gate))
+            return True
+
     async def sweep(self, grace: float = 10.0, active_since: datetime | None = None) -> list[int]:
         """Re-do what a crash may have cut short (at start-up, then periodically): decide
         every run whose facts call for a decision that is not recorded (a deadline passed,
@@ -343,6 +371,18 @@ class Gate:
                 await listener(event)
             except Exception:
                 log.exception("a gate listener failed on %s", type(event).__name__)
+
+
+@dataclass(frozen=True)
+class SupersedePlan:
+    """Record a superseding decision unless the run is decided already: whatever its
+    sign-offs say, a newer release replaces it."""
+
+    record: DecisionRecord
+    note: Note
+
+    def __call__(self, fresh: Fresh) -> tuple[SQLModel, Note] | None:
+        return None if fresh.decided is not None else (self.record, self.note)
 
 
 def _decision_plan(loaded: Loaded) -> DecisionPlan:

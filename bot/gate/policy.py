@@ -20,6 +20,10 @@ class Outcome(StrEnum):
     NO_GO = "no-go"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+    """A newer version was requested for the same service and environment (an
+    environment with ``supersede: true``); recorded by ``Gate.supersede``, never by
+    :func:`decide`."""
 
     @property
     def final(self) -> bool:

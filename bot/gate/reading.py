@@ -113,6 +113,8 @@ class RunReader:
             attestations=tuple(self._attestation_view(i, ticks.get(i.id)) for i in items),
             started_at=as_utc(run.created_at),
             decided_at=as_utc(recorded.at) if recorded else None,
+            origin=run.origin,
+            commit=run.origin_commit,
         )
         return Loaded(run, gate, facts, recorded)
 

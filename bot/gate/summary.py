@@ -14,7 +14,13 @@ from bot.store.listing import gate_rows
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
-OUTCOME_WORDS = {"go": "GO", "no-go": "NO-GO", "expired": "EXPIRED", "cancelled": "CANCELLED"}
+OUTCOME_WORDS = {
+    "go": "GO",
+    "no-go": "NO-GO",
+    "expired": "EXPIRED",
+    "cancelled": "CANCELLED",
+    "superseded": "SUPERSEDED",
+}
 
 
 def awaited_roles(

@@ -4,6 +4,7 @@ never renders anything itself."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,6 +85,9 @@ class GateView:
     attestations: tuple[AttestationView, ...]
     started_at: datetime
     decided_at: datetime | None = None
+    origin: Mapping[str, str] | None = None
+    """Where a pipeline's request came from (kind, url, triggered_by, name): user text."""
+    commit: str | None = None
 
     def target(self, subject: str) -> str:
         return Target(self.run_id, self.generation, subject).encode()

@@ -32,6 +32,7 @@ from bot.slack.render_gate import (
     waiver_line,
 )
 from bot.slack.render_run import context, pack, section
+from bot.slack.render_source import source_line
 from bot.slack.text import ELLIPSIS, Mrkdwn, escape, join, link, mention, render
 
 HEADER = {
@@ -39,6 +40,7 @@ HEADER = {
     Outcome.NO_GO: "❌ NO-GO",
     Outcome.EXPIRED: "⌛ EXPIRED",
     Outcome.CANCELLED: "🚫 CANCELLED",
+    Outcome.SUPERSEDED: "⏭️ SUPERSEDED",
     Outcome.PENDING: "⏳ PENDING",
 }
 _PLAIN = str.maketrans("<>", "\u2039\u203a")  # single angle quotes
@@ -114,6 +116,7 @@ def announcement(gate: GateView, cycle_time_s: float, head: Entry | None = None)
         waivers=_capped([waiver_line(w) for w in gate.waivers]),
         ticked=_capped([attestation_line(a) for a in ticked]),
         unticked=len(gate.attestations) - len(ticked),
+        source=source_line(gate.origin, gate.commit),
     )
     blocks: list[Block] = [
         header,

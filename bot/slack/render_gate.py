@@ -22,6 +22,7 @@ OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.NO_GO: "NO-GO ❌",
     Outcome.EXPIRED: "EXPIRED ⌛",
     Outcome.CANCELLED: "CANCELLED 🚫",
+    Outcome.SUPERSEDED: "SUPERSEDED ⏭️",
 }
 MAX_USER_TEXT = 300
 """A reason, justification or note as shown in a line, before it is cut."""

@@ -13,6 +13,7 @@ from typing import Any
 from bot.engine.report import RunReport, Verdict
 from bot.reports.figures import brief as brief_figures
 from bot.slack.limits import MAX_SECTION_TEXT, Block, Message, fit, fit_text, see_report
+from bot.slack.render_source import source_line
 from bot.slack.state import PENDING, RUNNING, CheckRow, RowState, RunState
 from bot.slack.text import (
     ELLIPSIS,
@@ -137,6 +138,7 @@ def parent_message(state: RunState) -> Message:
         run_id=state.run_id,
         base_url=state.base_url,
         report_url=state.report_url,
+        source=source_line(state.origin, state.commit),
     )
     fallback = f"Pre-production validation: {escape(state.service)} {escape(state.version)}"
     fallback += f" on {escape(state.environment)}"

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from bot.config.schema import Config
@@ -109,7 +110,9 @@ class RunManager:
         if not self.executes:
             await engine.set_aside(run, request)
             report = await self.store.report(run.id)
-            state = RunState.from_report(report, self.settings.report_url(run.id))
+            state = _with_origin(
+                RunState.from_report(report, self.settings.report_url(run.id)), run
+            )
         where = self.channel(channel)
         try:
             publisher = await self._open(engine, state, where, run.generation)
@@ -153,8 +156,9 @@ class RunManager:
         if run is None:
             return False
         engine = self.engine()
-        state = RunState.from_report(
-            await self.store.report(run_id), self.settings.report_url(run_id)
+        state = _with_origin(
+            RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),
+            run,
         )
         thread = await self.store.get_thread(run_id)
         where = thread.channel if thread else self.channel("")
@@ -245,8 +249,9 @@ class RunManager:
         lease = (self.leases.owner, self.leases.expiry())
         await self.store.new_attempts(run_id, checks or known, lease=lease, actor=user)
         run = await self.store.get_run(run_id) or run
-        state = RunState.from_report(
-            await self.store.report(run_id), self.settings.report_url(run_id)
+        state = _with_origin(
+            RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),
+            run,
         )
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
         where = self.channel(channel)
@@ -274,6 +279,12 @@ class RunManager:
         if self.gate is not None:
             await self.gate.refresh(run_id)
         return True
+
+    async def stop(self, run_id: int, user: str) -> None:
+        """Stop a run's checks wherever they execute (a superseded run): here at once,
+        elsewhere through a cancel request its owner follows."""
+        if not await self.cancel(run_id, user):
+            await self.request_cancel(run_id, user)
 
     async def report(self, run_id: int) -> RunReport:
         return await self.store.report(run_id)
@@ -393,3 +404,8 @@ class RunManager:
             engine = self.engines.pop(run_id, None)
             if engine is not None and not engine.handing_over:
                 await self.leases.release(run_id)
+
+
+def _with_origin(state: RunState, run: Run) -> RunState:
+    """A state read from a report, with the pipeline's request the report leaves out."""
+    return replace(state, origin=run.origin, commit=run.origin_commit)

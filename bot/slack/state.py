@@ -103,6 +103,9 @@ class RunState:
     status: RunPhase = "running"
     rows: tuple[CheckRow, ...] = ()
     finished_at: datetime | None = None
+    origin: Mapping[str, str] | None = None
+    """A pipeline's request: kind, url, triggered_by, name (user text)."""
+    commit: str | None = None
 
     @classmethod
     def from_run(cls, run: StoredRun, report_url: str | None = None) -> RunState:
@@ -119,6 +122,8 @@ class RunState:
             base_url=run.base_url,
             started_at=run.created_at,
             report_url=report_url,
+            origin=getattr(run, "origin", None),
+            commit=getattr(run, "origin_commit", None),
         )
 
     @classmethod

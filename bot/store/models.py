@@ -57,6 +57,10 @@ class Run(SQLModel, table=True):
     """Renewed by the owner's heartbeat; once past, any process may claim the run."""
     cancel_requested_by: str | None = None
     """Who asked, on another process, to cancel the run; its owner sees it and cancels."""
+    origin: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """Where a pipeline's request came from (kind, url, triggered_by, name), migration 0015."""
+    origin_commit: str | None = Field(default=None, max_length=100)
+    """The commit a pipeline asked about, as it sent it."""
 
 
 class CheckRecord(SQLModel, table=True):
@@ -301,3 +305,31 @@ class WebSession(SQLModel, table=True):
     """Written at most once a minute per session (see ``sessions.TOUCH_EVERY``)."""
     ended_at: datetime | None = None
     ended_why: str | None = Field(default=None, max_length=64)
+
+
+class PipelineToken(SQLModel, table=True):
+    """A deployment pipeline's credential for the API (``ppt_<id>_<secret>``). Only the
+    secret's SHA-256 is kept; the patterns (fnmatch) bound the services and environments
+    it may request and read. See bot/store/tokens.py."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    service: str = Field(max_length=100)
+    environment: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="", max_length=64)
+    last_used_at: datetime | None = None
+    """Written at most once a minute (``tokens.TOUCH_EVERY``)."""
+    revoked_at: datetime | None = None
+
+
+class ApiRequest(SQLModel, table=True):
+    """A pipeline's request by its ``Idempotency-Key``: the same key from the same token
+    is the same run, on whichever replica it lands."""
+
+    token_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    key: str = Field(primary_key=True, max_length=200)
+    run_id: int | None = Field(default=None, foreign_key="run.id", index=True)
+    """None while the request that claimed the key is starting its run."""
+    at: datetime = Field(default_factory=utcnow)

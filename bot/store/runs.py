@@ -262,7 +262,7 @@ _ENDED = {
 
 
 def _started(run: Run, checks: list[str]) -> Note:
-    details = {
+    details: dict[str, object] = {
         "service": run.service,
         "version": run.version,
         "environment": run.environment,
@@ -273,6 +273,9 @@ def _started(run: Run, checks: list[str]) -> Note:
         "config_sha256": run.config_digest,
         "checks": checks,
     }
+    if run.origin or run.origin_commit:  # a pipeline's request (migration 0015)
+        details["origin"] = run.origin or {}
+        details["commit"] = run.origin_commit or ""
     return Note(Action.RUN_STARTED, run.requester, run.id, details)
 
 

@@ -4,7 +4,8 @@
 Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed by
 Slack), ``/healthz``, the sign-in routes and the public signing key
 (``/.well-known/preprod-signing-key.pem``) answer without a session; ``/metrics`` wants
-the ``PREPROD_METRICS_TOKEN`` bearer token."""
+the ``PREPROD_METRICS_TOKEN`` bearer token; ``/api/v1`` (bot/web/api.py) a pipeline
+token and nothing else."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bot.audit.keys import KeyProblem, public_pem
 from bot.signing import signing_key
 from bot.store.seen import SeenRequests
 from bot.store.sessions import WebSessions
+from bot.web.api import Api
 from bot.web.bot import Bot
 from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
@@ -52,6 +54,7 @@ def create_app(
     sign_in = SignIn(bot.settings, bot.gate.directory, sessions)
     dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
     insights = InsightsPages(bot.store, sign_in)
+    api = Api(bot)
 
     async def slack_events(request: Request) -> Response:
         return await guarded(request)
@@ -92,6 +95,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         bot.start()
         yield
+        await api.aclose()
         await bot.aclose()
 
     return Starlette(
@@ -104,6 +108,7 @@ def create_app(
             *sign_in.routes(),
             *dashboard.routes(),
             *insights.routes(),
+            *api.routes(),
         ],
         middleware=[
             Middleware(SecurityHeaders),
