@@ -2,13 +2,23 @@
 engine and gate (re-runs, waivers, ticks, decisions, corrected production outcomes), then
 the tables are edited with SQL behind the chain's back. ``preprod audit verify`` must name
 each difference and ``preprod show`` and the run page must flag the run, on SQLite and
-PostgreSQL; an untouched history must verify clean."""
+PostgreSQL; an untouched history must verify clean.
+
+Each database's history is built once for the module (about a second) and every test works
+on its own copy of it (a SQLite backup, a PostgreSQL ``CREATE DATABASE ... TEMPLATE``); the
+commands run in this process (``main()``), a new interpreter adding nothing here."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
+import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,8 +37,10 @@ from bot.store.agreement import differences, run_differences
 from bot.store.audit import Note, insert_once_audited
 from bot.store.models import SignOff
 from bot.store.runs import RunStore
-from tests.cli import run_cli
+from checks import registry
+from tests.kinds import KINDS
 from tests.slackbot import running_bot
+from tests.support.in_process import preprod_main
 from tests.support.processes import Database
 from tests.support.signin import signed_in
 
@@ -136,32 +148,132 @@ def history(url: str, tmp_path: Path) -> Path:
     return path
 
 
-def verify(url: str, tmp_path: Path) -> tuple[int, str]:
-    done = run_cli("audit", "verify", tmp_path=tmp_path, env={"DATABASE_URL": url}, reports=False)
-    return done.code, done.stdout + done.stderr
+@contextmanager
+def scripted_checks() -> Iterator[None]:
+    """The scripted check kinds, for a history built outside a test's own fixtures (those
+    already registered are left as they are)."""
+    missing = [name for name in KINDS if name not in registry.check_types()]
+    for name in missing:
+        registry.register(name, KINDS[name])
+    try:
+        yield
+    finally:
+        for name in missing:
+            registry.unregister(name)
 
 
-def show(url: str, tmp_path: Path, run: int) -> str:
-    done = run_cli("show", str(run), tmp_path=tmp_path, env={"DATABASE_URL": url}, reports=False)
-    assert done.code in (0, 1), done.stderr
-    return done.stdout
+@dataclass(frozen=True)
+class History:
+    """A database holding :func:`history` and the config its runs were made with. The
+    module's two (one per database) are only ever copied, never opened by a test."""
+
+    url: str
+    config: Path
+    admin_url: str | None = None  # PostgreSQL: the server's own database, to copy from
+
+    def copy(self, tmp_path: Path) -> History:
+        """A copy of this history for one test: its own database, the same config."""
+        if self.admin_url is None:
+            target = tmp_path / "preprod.db"
+            source = self.url.removeprefix("sqlite:///")
+            with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+                src.backup(dst)
+            return History(f"sqlite:///{target}", self.config)
+        name, template = f"t_{uuid.uuid4().hex[:12]}", self.url.rsplit("/", 1)[1]
+        with Database(self.admin_url, autocommit=True) as admin:
+            admin.query(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return History(self.url.rsplit("/", 1)[0] + f"/{name}", self.config)
 
 
-def attacked(url: str, tmp_path: Path) -> Path:
-    path = history(url, tmp_path)
-    code, output = verify(url, tmp_path)
-    assert code == 0, output  # no false alarm on a real history
-    assert "audit trail intact" in output and "tables agree with the audit trail: 4 runs" in output
-    assert "disagrees" not in show(url, tmp_path, 3)
+@pytest.fixture(scope="module")
+def sqlite_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    directory = tmp_path_factory.mktemp("sqlite-history")
+    url = f"sqlite:///{directory}/history.db"
+    with scripted_checks():
+        return History(url, history(url, directory))
+
+
+@pytest.fixture(scope="module")
+def postgres_history(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> History:
+    name = f"t_history_{uuid.uuid4().hex[:12]}"
+    with Database(postgres_url, autocommit=True) as admin:
+        admin.query(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    with scripted_checks():  # history() disposes of its engine: the template has no session
+        return History(url, history(url, tmp_path_factory.mktemp("postgres-history")), postgres_url)
+
+
+@pytest.fixture
+def database() -> str:
+    """The database of a test's history (parametrised by the tests on both)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def copied(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> History:
+    """This test's own copy of the module's history on ``database``."""
+    template: History = request.getfixturevalue(f"{database}_history")
+    return template.copy(tmp_path)
+
+
+def attack(url: str) -> None:
     with Database(url) as db:
         for statement in ATTACKS:
             db.query(statement)
-    return path
 
 
-def _named_by_verify_and_show(url: str, tmp_path: Path) -> None:
-    attacked(url, tmp_path)
-    code, output = verify(url, tmp_path)
+@pytest.fixture
+def attacked(copied: History) -> History:
+    """This test's copy of the history, its tables then edited behind the chain's back."""
+    attack(copied.url)
+    return copied
+
+
+@pytest.fixture(autouse=True)
+def command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of ``preprod`` as tests/cli.py gives it: no $PREPROD_* or $TARGET_*
+    variable of the machine running the tests, a fixed terminal width."""
+    for name in [n for n in os.environ if n.startswith(("TARGET_", "PREPROD_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def preprod(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``preprod <args>`` in this process: exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = preprod_main(*args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def verify(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code, out, err = preprod(capsys, "audit", "verify", "--database", url)
+    return code, out + err
+
+
+def show(url: str, capsys: pytest.CaptureFixture[str], run: int) -> str:
+    code, out, err = preprod(capsys, "show", str(run), "--database", url)
+    assert code in (0, 1), err
+    return out
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_an_untouched_history_verifies_clean(
+    copied: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = verify(copied.url, capsys)
+    assert code == 0, output  # no false alarm on a real history
+    assert "audit trail intact" in output and "tables agree with the audit trail: 4 runs" in output
+    for run in (1, 2, 3, 4):
+        assert "disagrees" not in show(copied.url, capsys, run), run
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_attacks_on_the_tables_are_named(
+    attacked: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = attacked.url
+    code, output = verify(url, capsys)
     assert code == 1, output
     assert "audit trail intact" in output  # the chain itself was not touched
     for lines in NAMED.values():
@@ -169,30 +281,19 @@ def _named_by_verify_and_show(url: str, tmp_path: Path) -> None:
             assert line in output, (line, output)
     assert "7 differences between the tables and the audit trail" in output
     assert all(len(line) < 400 for line in output.splitlines())
-    two = show(url, tmp_path, 2)
+    two = show(url, capsys, 2)
     assert "decision: GO at" in two
     assert "the audit trail disagrees: it records NO-GO (decision), the table GO" in two
     assert "security by U0SEC1 (generation 1): vote: trail reject, table approve" in two
     for run in (1, 3, 4):
-        assert "the audit trail disagrees" in show(url, tmp_path, run), run
-
-
-def test_attacks_on_the_tables_are_named_on_sqlite(tmp_path: Path) -> None:
-    _named_by_verify_and_show(f"sqlite:///{tmp_path}/preprod.db", tmp_path)
-
-
-def test_attacks_on_the_tables_are_named_on_postgres(
-    postgres_database: str, tmp_path: Path
-) -> None:
-    _named_by_verify_and_show(postgres_database, tmp_path)
+        assert "the audit trail disagrees" in show(url, capsys, run), run
 
 
 @pytest.mark.parametrize("page", [1, 2, 3, 500])
-def test_verify_pages_by_runs_and_finds_the_same(page: int, tmp_path: Path) -> None:
+def test_verify_pages_by_runs_and_finds_the_same(page: int, attacked: History) -> None:
     """Every page size (a run a page, pages that split the attacked runs) names the same
     differences as a single page, and events of runs with no row are reached."""
-    url = f"sqlite:///{tmp_path}/paged.db"
-    attacked(url, tmp_path)
+    url = attacked.url
     with Database(url) as db:
         db.query(
             "INSERT INTO auditevent (seq, at, run_id, actor, action, details, prev_hash, hash)"
@@ -210,10 +311,8 @@ def test_verify_pages_by_runs_and_finds_the_same(page: int, tmp_path: Path) -> N
     assert "table no row" in found[-1]
 
 
-def test_one_run_is_checked_through_its_own_rows(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/one.db"
-    history(url, tmp_path)
-    store = RunStore(url)
+def test_one_run_is_checked_through_its_own_rows(copied: History) -> None:
+    store = RunStore(copied.url)
     statements: list[str] = []
 
     def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
@@ -229,14 +328,9 @@ def test_one_run_is_checked_through_its_own_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 async def test_the_run_page_flags_a_run_whose_tables_disagree(
-    database: str, tmp_path: Path, request: pytest.FixtureRequest
+    attacked: History, tmp_path: Path
 ) -> None:
-    url = (
-        f"sqlite:///{tmp_path}/bot.db"
-        if database == "sqlite"
-        else request.getfixturevalue("postgres_database")
-    )
-    config = await asyncio.to_thread(attacked, url, tmp_path)
+    config, url = attacked.config, attacked.url
     async with (
         running_bot(config, tmp_path, web=True, database_url=url) as harness,
         await signed_in(harness.url, harness.standin, SRE) as http,
@@ -258,15 +352,14 @@ async def test_the_run_page_flags_a_run_whose_tables_disagree(
         assert "disagrees" not in (await http.get("/runs/2")).text
 
 
-def test_the_evidence_pack_says_whether_the_tables_agree(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/pack.db"
-    attacked(url, tmp_path)
-    env = {"DATABASE_URL": url}
+def test_the_evidence_pack_says_whether_the_tables_agree(
+    attacked: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for run, agree in ((2, False), (4, False)):
         pack = tmp_path / f"{run}.zip"
-        done = run_cli("evidence", str(run), "-o", str(pack), tmp_path=tmp_path, env=env,
-                       reports=False)  # fmt: skip
-        assert done.code == 0, done.stderr
+        args = ("evidence", str(run), "-o", str(pack), "--database", attacked.url)
+        code, _, err = preprod(capsys, *args)
+        assert code == 0, err
         with zipfile.ZipFile(pack) as archive:
             manifest = json.loads(archive.read("manifest.json"))
             report = json.loads(archive.read("report.json"))
@@ -277,17 +370,10 @@ def test_the_evidence_pack_says_whether_the_tables_agree(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
-def test_a_signoff_committed_between_two_reads_is_no_difference(
-    database: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_a_signoff_committed_between_two_reads_is_no_difference(copied: History) -> None:
     """The events are read, then a sign-off and its event commit, then the sign-off table
     is read: the first pass sees a row with no event; the second read does not."""
-    url = (
-        f"sqlite:///{tmp_path}/race.db"
-        if database == "sqlite"
-        else request.getfixturevalue("postgres_database")
-    )
-    history(url, tmp_path)
+    url = copied.url
     store, writer = RunStore(url), RunStore(url)
     passes: list[str] = []
 
@@ -311,7 +397,9 @@ def test_a_signoff_committed_between_two_reads_is_no_difference(
     writer.engine.dispose()
 
 
-async def test_cancelled_partial_and_resumed_runs_raise_no_false_alarm(tmp_path: Path) -> None:
+async def test_cancelled_partial_and_resumed_runs_raise_no_false_alarm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A run cancelled mid-check (attempts left running, decided CANCELLED), a run of some
     checks only (the rest recorded skipped) and a run resumed after its process died
     (the running check re-run, finished ones kept) agree with their trail."""
@@ -352,7 +440,7 @@ async def test_cancelled_partial_and_resumed_runs_raise_no_false_alarm(tmp_path:
     assert set((await store.check_states(stopped.id)).values()) == {"passed", "failed"}
     with Session(store.engine) as session:
         assert list(differences(session)) == []
-    done = run_cli("audit", "verify", tmp_path=tmp_path, env={"DATABASE_URL": url}, reports=False)
-    assert done.code == 0, done.stdout + done.stderr
-    assert "tables agree with the audit trail: 3 runs" in done.stdout
+    code, out, err = await asyncio.to_thread(preprod, capsys, "audit", "verify", "--database", url)
+    assert code == 0, out + err
+    assert "tables agree with the audit trail: 3 runs" in out
     store.engine.dispose()
