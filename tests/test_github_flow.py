@@ -144,15 +144,20 @@ class _flow:
             )
         )
         self.running = running_bot(config, self.tmp, **self.kw)  # type: ignore[arg-type]
-        harness = await self.running.__aenter__()
+        harness = self.harness = await self.running.__aenter__()
         self.gh.hooks.url = f"{harness.url}/github/webhook"
         found = Flow(harness, self.gh)
         found.app.answers.stale_after = 0.3  # the reconciler may resend at once in tests
         return found
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.running.__aexit__(None, None, None)
-        await self.gh.stop()
+        try:
+            await self.harness.settle()  # no run cut off mid-check by the teardown
+        finally:
+            try:
+                await self.running.__aexit__(None, None, None)
+            finally:
+                await self.gh.stop()
 
 
 async def test_webhook_thread_checks_signoff_and_approved_with_the_signer(flow: Flow) -> None:
@@ -174,9 +179,10 @@ async def test_webhook_thread_checks_signoff_and_approved_with_the_signer(flow: 
     [parent] = flow.bot.parents()
     assert "GitHub Actions acme/checkout" in str(parent.blocks)
     await flow.bot.until(lambda: len(job.comments) == 2)
-    started, checks = sorted(job.comments, key=lambda c: "started" not in c.text)
-    assert f"preprod run #{run.id}" in started.text and "Slack thread" in started.text
-    assert "checks done: 1 passed, 0 failed; awaiting SRE" in checks.text
+    texts = [c.text for c in job.comments]
+    started = [t for t in texts if f"preprod run #{run.id} " in t and " started: " in t]
+    checks = [t for t in texts if "checks done: 1 passed, 0 failed; awaiting SRE" in t]
+    assert len(started) == len(checks) == 1 and "Slack thread" in started[0], texts
     # a redelivery and a second delivery for the same job are the same run
     again = await flow.gh.redeliver(delivery.guid)
     assert again.status_code == 200 and "duplicate" in again.response_body
@@ -196,6 +202,14 @@ async def test_webhook_thread_checks_signoff_and_approved_with_the_signer(flow: 
     done = await flow.app.reconciler.run_once()
     assert (done.decided, done.resent, done.redelivered) == (0, 0, 0)
     assert flow.decisions(job) == ["approved"]
+    # the job re-run on GitHub (same workflow run, a new delivery) is a new run; its
+    # redelivery is that run again
+    rerun = flow.gh.add_job("acme", "checkout", 501, "production", ref=TAG)
+    fresh = await flow.gh.request_review(rerun)
+    assert fresh.status_code == 202 and '"created":true' in fresh.response_body
+    assert '"created":false' in (await flow.gh.request_review(rerun)).response_body
+    assert len(flow.runs()) == 2
+    await flow.bot.settle()
 
 
 async def test_a_rejection_reaches_github_with_the_reason(flow: Flow) -> None:

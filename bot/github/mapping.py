@@ -46,10 +46,18 @@ class Requested:
     def key(self) -> str:
         """The idempotency key: the workflow run and the environment."""
         t = self.target
-        key = f"github:{t.owner}/{t.repo}:{t.run_id}:{t.environment}".lower()
-        if len(key) <= MAX_KEY:
-            return key
-        return "github:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        return _bounded(f"github:{t.owner}/{t.repo}:{t.run_id}:{t.environment}".lower())
+
+    def rerun_key(self, delivery: str) -> str:
+        """The key of a new request for a job whose run was decided already (the job was
+        re-run: same workflow run, a new delivery)."""
+        return _bounded(f"{self.key}:{delivery}")
+
+
+def _bounded(key: str) -> str:
+    if len(key) <= MAX_KEY:
+        return key
+    return "github:sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

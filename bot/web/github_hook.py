@@ -7,10 +7,11 @@ Order: the body is read up to a bound and its ``X-Hub-Signature-256`` checked be
 anything is parsed (401, nothing started); the ``X-GitHub-Delivery`` GUID is claimed in
 the seen-requests table (a repeat is a quiet 200; the claim is let go if the work
 fails, so a redelivery is handled); the run is stored under the workflow run and
-environment as idempotency key, then 202 within GitHub's 10 s. The thread opens and
-the "started" comment goes out in the background. An unmapped repository or
-environment is answered 202, logged, and rejected on GitHub with a comment unless the
-config says otherwise."""
+environment as idempotency key (a new delivery for a job whose run was decided is a
+re-run of the job: a new run, which the key then names), then 202 within GitHub's
+10 s. The thread opens and the "started" comment goes out in the background. An
+unmapped repository or environment is answered 202, logged, and rejected on GitHub with
+a comment unless the config says otherwise."""
 
 from __future__ import annotations
 
@@ -113,6 +114,13 @@ class GitHubHook:
             raise PayloadProblem(_first(exc)) from None
         try:
             view, created = await self.api.start(GITHUB, body, job.key)
+            if not created and view.decision != "pending":
+                known = await self.store.job(view.id)
+                if known is not None and known.delivery != str(hook.delivery):
+                    # the job was re-run after its run was decided: a run of its own
+                    rerun = job.rerun_key(str(hook.delivery))
+                    view, created = await self.api.start(GITHUB, body, rerun)
+                    await self.api.requests.settle(GITHUB.id, job.key, view.id)  # the latest
         except ApiError as exc:
             if exc.status == 409 and exc.code == "in_progress":
                 raise
