@@ -31,7 +31,9 @@ from bot.github.settings import (
 )
 from bot.github.wiring import GitHubApp
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
-from bot.store.models import GitHubAnswer, Run, SlackThread
+from bot.store.github import GitHubStore
+from bot.store.models import DecisionRecord, GitHubAnswer, GitHubJob, Run, SlackThread, utcnow
+from bot.store.runs import RunStore
 from github_standin import GitHubStandIn, WaitingJob, sign
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
@@ -479,3 +481,47 @@ async def test_a_serve_killed_between_the_click_and_githubs_answer_decides_once(
             answered = "SELECT count(*) FROM githubanswer WHERE answered_at IS NULL"
             assert group.query(answered) == [(0,)]
             assert "Traceback" not in group.logs()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_answers_owed_on_sqlite_and_postgres(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0016 and the owed answers' queries on both databases: recorded and
+    claimed once, a stale claim taken again, decided runs with no decision owed found."""
+    url = (
+        str(request.getfixturevalue("postgres_database"))
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path}/bot.db"
+    )
+    runs = RunStore(url)
+    with Session(runs.engine) as session:
+        for _ in range(2):
+            session.add(
+                Run(service="s", version="1", environment="e", plan="p", base_url="http://x")
+            )
+        session.commit()
+        session.add(DecisionRecord(run_id=1, outcome="go"))
+        session.add(DecisionRecord(run_id=2, outcome="no-go"))
+        for run_id in (1, 2):
+            session.add(
+                GitHubJob(
+                    run_id=run_id, owner="acme", repo="checkout", workflow_run=2**40 + run_id,
+                    environment="production", installation_id=42, delivery=str(uuid.uuid4()),
+                )
+            )  # fmt: skip
+        session.commit()
+    store = GitHubStore(runs)
+    assert await store.decided_unowed() == [1, 2]
+    assert await store.owe("github:1:decision", 1, "approved", "GO")
+    assert not await store.owe("github:1:decision", 1, "approved", "GO")
+    assert await store.decided_unowed() == [2]
+    assert not await store.claim("github:1:decision", stale_after=60)  # claimed just now
+    await store.failed("github:1:decision", "GitHub answered 502: Server Error")
+    assert await store.claim("github:1:decision", stale_after=0)
+    [owed] = await store.unanswered(utcnow())
+    assert (owed.attempts, owed.last_error) == (1, "GitHub answered 502: Server Error")
+    await store.answered("github:1:decision")
+    assert await store.unanswered(utcnow()) == []
+    assert not await store.claim("github:1:decision", stale_after=0)
+    runs.engine.dispose()
