@@ -1,7 +1,9 @@
-"""The shape of ``preprod.yml``: roles, policy, schedule, environments and plans."""
+"""The shape of ``preprod.yml``: roles, policy, schedule, environments, plans, and which
+GitHub repositories and environments a deployment protection rule starts runs for."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -180,6 +182,52 @@ class Plan(PlanSpec):
         return any(spec.type == "drill" for spec in self.checks)
 
 
+REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
+"""``owner/name`` as GitHub spells it."""
+
+
+class GitHubTarget(_Strict):
+    """What a GitHub environment's waiting job asks preprod to validate."""
+
+    service: str = Field(min_length=1, max_length=100)
+    environment: str
+    """An environment of this file (where the checks run, e.g. staging before production)."""
+    plan: str | None = None
+    """A plan of this file; left out: the environment's own."""
+
+
+class GitHubRepository(_Strict):
+    environments: dict[str, GitHubTarget] = Field(min_length=1)
+    """GitHub's environment names (case-insensitive, as on GitHub) to what they start."""
+
+
+class GitHubSection(_Strict):
+    """``github:``: the repositories whose protection rule starts runs (the App's secrets
+    are in the ``PREPROD_GITHUB_*`` variables, never here)."""
+
+    repositories: dict[str, GitHubRepository] = Field(default_factory=dict)
+    reject_unmapped: bool = True
+    """Reject, with a comment, a job of a repository or environment not mapped here."""
+
+    @field_validator("repositories")
+    @classmethod
+    def _owner_and_name(cls, value: dict[str, GitHubRepository]) -> dict[str, GitHubRepository]:
+        for name in value:
+            if not REPOSITORY.fullmatch(name):
+                raise ValueError(f"expected owner/name repository keys, got {name[:60]!r}")
+        return value
+
+    def target(self, repository: str, environment: str) -> GitHubTarget | None:
+        """The mapping of ``repository``'s ``environment`` (both case-insensitive), if any."""
+        repo = next(
+            (r for n, r in self.repositories.items() if n.lower() == repository.lower()), None
+        )
+        if repo is None:
+            return None
+        wanted = environment.lower()
+        return next((t for n, t in repo.environments.items() if n.lower() == wanted), None)
+
+
 class Config(_Strict):
     channel: str | None = None
     timezone: str = "UTC"
@@ -190,6 +238,7 @@ class Config(_Strict):
     audit: AuditPublishing = Field(default_factory=AuditPublishing)
     environments: dict[str, Environment] = Field(min_length=1)
     plans: dict[str, Plan] = Field(min_length=1)
+    github: GitHubSection | None = None
 
     _source: Path = PrivateAttr(default=Path("preprod.yml"))
     _secrets: frozenset[str] = PrivateAttr(default=frozenset())
@@ -206,6 +255,27 @@ class Config(_Strict):
                 f"expected an IANA time zone such as Europe/Berlin, got {value!r}"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _github_names_known(self) -> Config:
+        if self.github is None:
+            return self
+        for repo, spec in self.github.repositories.items():
+            for name, target in spec.environments.items():
+                where = f"github.repositories.{repo}.environments.{name}"
+                if target.environment not in self.environments:
+                    known = ", ".join(sorted(self.environments))
+                    raise ValueError(
+                        f"{where}.environment: {target.environment!r} is not an environment "
+                        f"of this file (expected one of {known})"
+                    )
+                if target.plan is not None and target.plan not in self.plans:
+                    known = ", ".join(sorted(self.plans))
+                    raise ValueError(
+                        f"{where}.plan: {target.plan!r} is not a plan of this file "
+                        f"(expected one of {known})"
+                    )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

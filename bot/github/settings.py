@@ -15,6 +15,8 @@ APP_ID_ENV = "PREPROD_GITHUB_APP_ID"
 PRIVATE_KEY_ENV = "PREPROD_GITHUB_PRIVATE_KEY_FILE"
 WEBHOOK_SECRET_ENV = "PREPROD_GITHUB_WEBHOOK_SECRET"
 API_URL_ENV = "PREPROD_GITHUB_API_URL"
+RECONCILE_ENV = "PREPROD_GITHUB_RECONCILE_SECONDS"
+RECONCILE_EVERY = 30.0
 DEFAULT_API_URL = "https://api.github.com"
 
 
@@ -29,6 +31,8 @@ class GitHubSettings:
     private_key_pem: str
     webhook_secret: str
     api_url: str = DEFAULT_API_URL
+    reconcile_every: float = RECONCILE_EVERY
+    """Seconds between reconciler passes, and before an unanswered answer is sent again."""
 
     @property
     def issuer(self) -> str:
@@ -54,12 +58,22 @@ class GitHubSettings:
         api_url = env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
         if not api_url.startswith(("https://", "http://")):
             raise GitHubSettingsError(f"{API_URL_ENV}: expected an http(s) URL, got {api_url!r}")
+        every = env.get(RECONCILE_ENV, "").strip() or str(RECONCILE_EVERY)
+        try:
+            reconcile_every = float(every)
+        except ValueError:
+            reconcile_every = 0.0
+        if not 0.1 <= reconcile_every <= 3600:
+            raise GitHubSettingsError(
+                f"{RECONCILE_ENV}: expected 0.1 to 3600 seconds, got {every!r}"
+            )
         return cls(
             app_id=int(ident) if ident.isdigit() else None,
             client_id=None if ident.isdigit() else ident,
             private_key_pem=_read_key(env[PRIVATE_KEY_ENV].strip()),
             webhook_secret=env[WEBHOOK_SECRET_ENV],
             api_url=api_url.rstrip("/"),
+            reconcile_every=reconcile_every,
         )
 
 

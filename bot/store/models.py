@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -333,3 +333,38 @@ class ApiRequest(SQLModel, table=True):
     run_id: int | None = Field(default=None, foreign_key="run.id", index=True)
     """None while the request that claimed the key is starting its run."""
     at: datetime = Field(default_factory=utcnow)
+
+
+class GitHubJob(SQLModel, table=True):
+    """The GitHub workflow job a run answers (a deployment protection rule): where the
+    decision goes, and which installation's token may send it. Migration 0016."""
+
+    run_id: int = Field(
+        primary_key=True, foreign_key="run.id", sa_column_kwargs={"autoincrement": False}
+    )
+    owner: str = Field(max_length=39)
+    repo: str = Field(max_length=100)
+    workflow_run: int = Field(sa_type=BigInteger)
+    environment: str = Field(max_length=255)
+    installation_id: int = Field(sa_type=BigInteger)
+    delivery: str = Field(max_length=64)
+    """The ``X-GitHub-Delivery`` GUID that started the run."""
+    at: datetime = Field(default_factory=utcnow)
+
+
+class GitHubAnswer(SQLModel, table=True):
+    """An answer the bot owes GitHub (a progress comment, or the decision under
+    ``github:<run>:decision``), recorded before it is sent and marked once GitHub took it,
+    so that a crash or a 5xx never loses or doubles it. See bot/store/github.py."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    run_id: int = Field(index=True)
+    state: str | None = Field(default=None, max_length=16)
+    """``approved`` or ``rejected`` for the decision; None for a progress comment."""
+    comment: str = Field(sa_type=Text)
+    at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    """When a process last started sending it; another waits until that is stale."""
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=255)
+    answered_at: datetime | None = Field(default=None, index=True)

@@ -5,7 +5,8 @@ Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed
 Slack), ``/healthz``, the sign-in routes and the public signing key
 (``/.well-known/preprod-signing-key.pem``) answer without a session; ``/metrics`` wants
 the ``PREPROD_METRICS_TOKEN`` bearer token; ``/api/v1`` (bot/web/api.py) a pipeline
-token and nothing else."""
+token and nothing else; ``/github/webhook`` (bot/web/github_hook.py, only when the
+GitHub App is configured) GitHub's signature."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from bot.web.api import Api
 from bot.web.bot import Bot
 from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
+from bot.web.github_hook import GitHubHook
 from bot.web.headers import SecurityHeaders
 from bot.web.insights import InsightsPages
 from bot.web.metrics import gather as gather_metrics
@@ -55,6 +57,7 @@ def create_app(
     dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
     insights = InsightsPages(bot.store, sign_in)
     api = Api(bot)
+    github = GitHubHook(bot, api, bot.github) if bot.github is not None else None
 
     async def slack_events(request: Request) -> Response:
         return await guarded(request)
@@ -95,6 +98,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         bot.start()
         yield
+        if github is not None:
+            await github.aclose()
         await api.aclose()
         await bot.aclose()
 
@@ -109,6 +114,7 @@ def create_app(
             *dashboard.routes(),
             *insights.routes(),
             *api.routes(),
+            *(github.routes() if github is not None else []),
         ],
         middleware=[
             Middleware(SecurityHeaders),

@@ -21,9 +21,11 @@ from bot.config.loader import load_config
 from bot.config.schema import Config
 from bot.gate.actions import Gate
 from bot.gate.roles import RoleDirectory
+from bot.github.settings import GitHubSettings, GitHubSettingsError
+from bot.github.wiring import GitHubApp
 from bot.schedule.checkpoints import Checkpoints
 from bot.schedule.jobs import Reminders
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.slack.checkpoints import SlackCheckpoints
 from bot.slack.client import SlackClient
 from bot.slack.dispatch import Dispatcher
@@ -59,6 +61,8 @@ class Bot:
     gate: Gate
     reminders: Reminders
     scheduler: ReminderScheduler
+    github: GitHubApp | None = None
+    """The GitHub App's side (deployment protection rules), when it is configured."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, *, schedule: bool = True) -> None:
@@ -77,6 +81,9 @@ class Bot:
             asyncio.create_task(self._heartbeat_forever()),
             asyncio.create_task(self._duties_forever()),
         ]
+        if self.github is not None:
+            reconciler = self.github.reconciler.forever(self.github.every)
+            self._tasks.append(asyncio.create_task(reconciler))
         if schedule:
             self.scheduler.start()
 
@@ -112,6 +119,8 @@ class Bot:
         for task in self._tasks:
             task.cancel()
         await self.scheduler.aclose()
+        if self.github is not None:
+            await self.github.aclose()
         await self.manager.aclose()
         await self.slack.aclose()
 
@@ -139,10 +148,16 @@ async def _logged(what: str, work: Awaitable[object]) -> None:
 
 
 def build_bot(
-    settings: Settings, config: Config | None = None, *, executes: bool | None = None
+    settings: Settings,
+    config: Config | None = None,
+    *,
+    executes: bool | None = None,
+    github: GitHubSettings | None = None,
 ) -> Bot:
     """The bot; one that does not execute runs (``serve --workers``, or
-    ``PREPROD_EXECUTE_RUNS=0``) acks and queues runs and leaves them to worker processes."""
+    ``PREPROD_EXECUTE_RUNS=0``) acks and queues runs and leaves them to worker processes.
+    ``github``: the GitHub App's settings (default: the ``PREPROD_GITHUB_*`` variables;
+    none set, no GitHub side)."""
     config = config or load_config(settings.config_path)
     store = RunStore(settings.database_url)
     slack = SlackClient(settings.bot_token, base_url=settings.api_url)
@@ -175,4 +190,11 @@ def build_bot(
     register_all(bolt, Dispatcher(manager), gate, slack)
     checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack))
     scheduler = ReminderScheduler(config, reminders, checkpoints)
-    return Bot(settings, config, store, slack, manager, bolt, gate, reminders, scheduler)
+    try:
+        github = github or GitHubSettings.from_env()
+    except GitHubSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+    github_app = GitHubApp.build(github, store, gate, settings.report_url) if github else None
+    return Bot(
+        settings, config, store, slack, manager, bolt, gate, reminders, scheduler, github_app
+    )

@@ -1,0 +1,125 @@
+"""The GitHub adapter's parts without a bot: the version from a tag or sha, Markdown
+escaping, which lost deliveries to redeliver, the ``github:`` config section, and the
+store of answers owed to GitHub on SQLite and PostgreSQL (migration 0016)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from bot.config.loader import ConfigError, load_config
+from bot.github import comments, mapping
+from bot.github.deliveries import Attempt, to_redeliver
+from bot.store.github import GitHubStore
+from bot.store.models import DecisionRecord, GitHubJob, Run, utcnow
+from bot.store.runs import RunStore
+from tests.test_github_flow import CONFIG
+
+
+def test_version_from_the_tag_else_the_short_sha() -> None:
+    sha = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+    assert mapping.version_of("refs/tags/v2.14.0", sha) == "2.14.0"
+    assert mapping.version_of("refs/tags/release-7", sha) == "release-7"
+    assert mapping.version_of("refs/heads/main", sha) == "6dcb09b"
+    assert mapping.version_of("refs/tags/bad tag!", sha) == "6dcb09b"
+    assert mapping.version_of(None, None) is None
+
+
+def test_markdown_is_escaped_and_comments_fit() -> None:
+    assert comments.md("a *b* [x](y) <z> @team") == "a \\*b\\* \\[x\\]\\(y\\) &lt;z&gt; @\u200bteam"
+    assert len(comments.fit("x" * 5000)) == 1024
+
+
+def test_only_requests_that_never_got_a_2xx_are_redelivered() -> None:
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+    def attempt(i: int, guid: str, status: int, ago: float, redelivery: bool = False) -> Attempt:
+        return Attempt(
+            i, guid, "deployment_protection_rule", "requested", status,
+            now - timedelta(minutes=ago), redelivery,
+        )  # fmt: skip
+
+    chosen = to_redeliver(
+        [
+            attempt(1, "ok", 202, 10),
+            attempt(2, "lost", 0, 9),
+            attempt(3, "fixed", 500, 8),
+            attempt(4, "fixed", 202, 7, True),
+            attempt(5, "retried", 0, 20),
+            attempt(6, "retried", 0, 1, True),  # redelivered a minute ago: wait
+            attempt(7, "old", 0, 60 * 24 * 4),
+            Attempt(8, "ping", "ping", None, 0, now, False),
+        ],
+        now,
+    )
+    assert [a.id for a in chosen] == [2]
+
+
+def test_config_github_section_names_known_environments(tmp_path: Path) -> None:
+    path = tmp_path / "preprod.yml"
+    path.write_text(
+        CONFIG.format(url="https://x.example", ca="ca.pem", deadline="1h").replace(
+            "environment: staging, plan", "environment: prod, plan"
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert "github.repositories.acme/checkout.environments.production.environment" in text
+    assert "'prod' is not an environment" in text
+
+
+def test_the_example_config_maps_its_repository() -> None:
+    config = load_config(Path(__file__).parent.parent / "examples/github/preprod.yml")
+    assert config.github is not None
+    found = config.github.target("ACME/Checkout", "Production")
+    assert found is not None and (found.service, found.environment) == ("checkout-api", "staging")
+    assert config.github.target("acme/checkout", "qa") is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_answers_owed_on_sqlite_and_postgres(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0016 and the owed answers' queries on both databases: recorded and
+    claimed once, a stale claim taken again, decided runs with no decision owed found."""
+    url = (
+        str(request.getfixturevalue("postgres_database"))
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path}/bot.db"
+    )
+    runs = RunStore(url)
+    with Session(runs.engine) as session:
+        for _ in range(2):
+            session.add(
+                Run(service="s", version="1", environment="e", plan="p", base_url="http://x")
+            )
+        session.commit()
+        session.add(DecisionRecord(run_id=1, outcome="go"))
+        session.add(DecisionRecord(run_id=2, outcome="no-go"))
+        for run_id in (1, 2):
+            session.add(
+                GitHubJob(
+                    run_id=run_id, owner="acme", repo="checkout", workflow_run=2**40 + run_id,
+                    environment="production", installation_id=42, delivery=str(uuid.uuid4()),
+                )
+            )  # fmt: skip
+        session.commit()
+    store = GitHubStore(runs)
+    assert await store.decided_unowed() == [1, 2]
+    assert await store.owe("github:1:decision", 1, "approved", "GO")
+    assert not await store.owe("github:1:decision", 1, "approved", "GO")
+    assert await store.decided_unowed() == [2]
+    assert not await store.claim("github:1:decision", stale_after=60)  # claimed just now
+    await store.failed("github:1:decision", "GitHub answered 502: Server Error")
+    assert await store.claim("github:1:decision", stale_after=0)
+    [owed] = await store.unanswered(utcnow())
+    assert (owed.attempts, owed.last_error) == (1, "GitHub answered 502: Server Error")
+    await store.answered("github:1:decision")
+    assert await store.unanswered(utcnow()) == []
+    assert not await store.claim("github:1:decision", stale_after=0)
+    runs.engine.dispose()
