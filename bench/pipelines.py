@@ -12,17 +12,20 @@ Approve, or (every ``--reject-every``-th run) Reject and the modal's reason.
 
 Each run costs five ``chat.postMessage`` in the release channel (parent, progress, panel,
 the announcement in the channel and in the thread), which the bot paces at Slack's budget
-of about one a second per channel; and a run is executed only once its thread is open. So
-the pipelines share ``--runs`` runs (the same ``Idempotency-Key`` is the same run, as for
-the deploy jobs of one release in several clusters): 500 pipelines on 50 runs take about
-five minutes; ``--runs 500`` (one run each) takes about 45 minutes of Slack traffic.
+of about one a second per channel, and a run is executed only once its thread is open.
+So the pipelines share ``--runs`` runs (the same ``Idempotency-Key`` is the same run, as
+for the deploy jobs of one release in several clusters): 500 pipelines on 50 runs take
+about three minutes; at that pace ``--runs 500`` (a run each) needs over half an hour
+(not measured). ``--runs 1``: every pipeline woken by one click.
 
-Prints the p50 / p99 time from each deciding click (the Approve click, or the reject
-modal's submission) to each waiter's answer and to each CLI subprocess's exit, whether the
-goal (p99 under 2 s) is met, the peak RSS of serve and of its workers, decisions lost (a
-pipeline that never got one) and doubled (two different verdicts for one run, a verdict
-other than the click's, or two announcements), and the total time. Bounded by
-``--timeout``; every process it started is stopped by pid, and the temp dir removed.
+Prints the first / p50 / p99 / max time from each deciding click (the Approve click, or
+the reject modal's submission) to each waiter's answer, to each CLI subprocess's exit, and
+to the click's own ack; whether the goal (p99 under 2 s) is met; the peak RSS of serve and
+of its workers; decisions lost (a pipeline that never got one) and doubled (two different
+verdicts for one run, a verdict other than the click's, or two announcements); the CLI
+processes' CPU (in all, and after the first click: they share this machine's cores with
+serve and the bench); and the total time. Bounded by ``--timeout``; every process it
+started is stopped by pid, and the temp dir removed.
 
     .venv/bin/python bench/pipelines.py [--pipelines 500] [--runs 50] [--cli 20]
         [--reject-every 10] [--database postgres|sqlite] [--timeout 900]
@@ -36,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -51,7 +55,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.chaos_tally import keyed, message_key  # noqa: E402
-from bench.pipelines_figures import Figures, Options, Pipeline, children, peak_rss_kib  # noqa: E402
+from bench.pipelines_figures import (  # noqa: E402
+    Figures,
+    Options,
+    Pipeline,
+    children,
+    cpu_seconds,
+    peak_rss_kib,
+)
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from slack_standin import Message, SlackStandIn  # noqa: E402
@@ -269,6 +280,9 @@ class Bench:
                 f"{stderr.decode(errors='replace').strip()[-200:]}"
             )
 
+    def cli_pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs if proc.returncode is None]
+
     # -- the clicker ----------------------------------------------------------------
 
     def by_key(self) -> dict[str, Message]:
@@ -293,6 +307,8 @@ class Bench:
                 if panel is None or "Approve" not in panel.button_labels():
                     continue
                 del left[run]
+                if not self.figures.clicked:  # what the CLI processes used before any click
+                    self.figures.cli_cpu_before = sum(map(cpu_seconds, self.cli_pids()))
                 intent = self.intent(run)
                 self.figures.intended[run_id] = intent
                 await self.decide(run_id, panel, intent)
@@ -314,6 +330,7 @@ class Bench:
             self.figures.clicked[run_id] = time.monotonic()
             reason = {REASON_BLOCK: {REASON_INPUT: f"run {run_id} rejected by the bench"}}
             answer = await self.standin.submit_view(SIGNER, REJECT_MODAL, reason)
+        self.figures.acks.append(time.monotonic() - self.figures.clicked[run_id])
         if answer.status_code != 200:
             self.figures.problems.append(f"run {run_id}: the click answered {answer.status_code}")
 
@@ -332,6 +349,7 @@ class Bench:
             headers={"authorization": f"Bearer {self.token}"},
         ) as http:
             f.started = time.monotonic()
+            reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the setup's processes
             tasks = []
             for start in range(0, o.pipelines, 50):  # not all 500 connections in one instant
                 for p in f.pipelines[start : start + 50]:
@@ -364,6 +382,9 @@ class Bench:
             for run_id in f.intended:
                 with suppress(httpx.HTTPError, KeyError, ValueError):
                     f.reread[run_id] = (await http.get(f"/api/v1/runs/{run_id}")).json()["decision"]
+        if o.cli and all(p.exit_code is not None for p in f.pipelines if p.cli):
+            now = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the CLI ones since
+            f.cli_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
         for run_id in f.intended:
             f.announcements[run_id] = len(keyed(self.standin, f"run:{run_id}:decision"))
         return f

@@ -52,6 +52,12 @@ class Figures:
     """Run id -> the verdict its deciding click asked for."""
     clicked: dict[int, float] = field(default_factory=dict)
     """Run id -> monotonic time of its deciding click."""
+    cli_cpu: float = 0.0
+    """CPU seconds the CLI pipelines' processes used in all (rusage of reaped children)."""
+    cli_cpu_before: float = 0.0
+    """... of which before the first click (from /proc)."""
+    acks: list[float] = field(default_factory=list)
+    """Seconds each deciding click (or modal submission) took to be acknowledged."""
     reread: dict[int, str] = field(default_factory=dict)
     """Run id -> its decision read once more at the end."""
     announcements: dict[int, int] = field(default_factory=dict)
@@ -112,6 +118,7 @@ class Figures:
             f"({verdicts['go']} approved, {verdicts['no-go']} rejected)",
             figure_line("click -> answer", http),
             figure_line("click -> CLI exit", cli),
+            figure_line("click -> its ack", sorted(self.acks)),
             f"goal p99 < {GOAL_P99:g} s    {'met' if met else 'NOT met'}",
             "peak RSS            "
             + ", ".join(f"{name} {kib / 1024:.0f} MiB" for name, kib in self.rss_kib.items()),
@@ -119,6 +126,8 @@ class Figures:
             f"decisions doubled   {len(self.doubled())}",
             f"announced           {sum(1 for n in self.announcements.values() if n)}/{o.runs}",
             f"CLI exit codes      {dict(Counter(p.exit_code for p in self.pipelines if p.cli))}",
+            f"CLI processes' CPU  {self.cli_cpu:.1f} s in all, "
+            f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click",
             f"retried calls       {sum(p.retries for p in self.pipelines)} (409 while a key's "
             "first request starts, transport errors)",
             f"total time          {self.finished - self.started:.1f} s to the last answer"
@@ -140,8 +149,9 @@ def figure_line(name: str, lags: list[float]) -> str:
     if not lags:
         return f"{name:20}n=0"
     return (
-        f"{name:20}n={len(lags):<4} p50 {pct(lags, 50) * 1000:6.0f} ms  "
-        f"p99 {pct(lags, 99) * 1000:6.0f} ms  max {lags[-1] * 1000:6.0f} ms"
+        f"{name:20}n={len(lags):<4} first {lags[0] * 1000:6.0f} ms"
+        f"  p50 {pct(lags, 50) * 1000:6.0f} ms  p99 {pct(lags, 99) * 1000:6.0f} ms"
+        f"  max {lags[-1] * 1000:6.0f} ms"
     )
 
 
@@ -152,6 +162,14 @@ def peak_rss_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (0 once it is gone)."""
+    with suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def children(pid: int) -> list[int]:

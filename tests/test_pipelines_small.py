@@ -57,7 +57,7 @@ def test_the_figures_name_lost_and_doubled_decisions() -> None:
     assert figures.lags(cli=False) == [0.25, 0.5]
     assert pct([0.1, 0.2, 0.3, 0.4], 50) == 0.2 and pct([0.1, 0.2, 0.3, 0.4], 99) == 0.4
     assert figure_line("click -> answer", [0.25, 0.5]) == (
-        "click -> answer     n=2    p50    250 ms  p99    500 ms  max    500 ms"
+        "click -> answer     n=2    first    250 ms  p50    250 ms  p99    500 ms  max    500 ms"
     )
     lines = figures.lines()
     assert "decisions lost      1" in lines and "decisions doubled   2" in lines
