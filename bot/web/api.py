@@ -38,6 +38,12 @@ from bot.web.bot import Bot
 log = logging.getLogger(__name__)
 CLAIM_WAIT = 5.0
 """Seconds a repeated key waits for the first request with it to store its run."""
+RUN_SOURCE = "slack"
+"""A requested run lives in Slack as a ``/preprod start`` does (its thread, its panel,
+reminders to its signers), so it is stored with the same source: ``serve --workers``'
+workers and other replicas resume only runs of that source (``Leases.orphaned``), and
+with another one they never executed it. The pipeline that asked is the run's
+``origin``."""
 
 
 class Api:
@@ -189,7 +195,7 @@ class Api:
             environment=body.environment,
             plan=body.plan,
             requester=caller.actor,
-            source="api",
+            source=RUN_SOURCE,
             origin=origin,
             commit=body.commit,
         )
