@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from bot.audit.chain import Action
+from bot.audit.checkpoint import parse
 from bot.github.settings import (
     API_URL_ENV,
     APP_ID_ENV,
@@ -28,6 +31,7 @@ from bot.github.settings import (
 )
 from bot.github.wiring import GitHubApp
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
+from bot.store.audit import AuditLog
 from bot.store.models import GitHubAnswer, Run, SlackThread
 from github_standin import GitHubStandIn, WaitingJob, sign
 from slack_standin import Message
@@ -193,6 +197,11 @@ async def test_webhook_thread_checks_signoff_and_approved_with_the_signer(flow: 
     assert job.decision_comment is not None
     assert "**GO**" in job.decision_comment and "Signed off by SRE: U0SRE1" in job.decision_comment
     assert f"/runs/{run.id})" in job.decision_comment
+    # the answer carries the trail's head at the decision, as a checkpoint line
+    [line] = re.findall(r"`(preprod-checkpoint [^`]+)`", job.decision_comment)
+    published = parse(line)
+    decided = await AuditLog(flow.bot.bot.store).last_of(run.id, Action.DECISION)
+    assert decided is not None and (published.seq, published.head) == (decided.seq, decided.hash)
     assert flow.decisions(job) == ["approved"]
     key = f"github:{run.id}:decision"
     # marked answered once GitHub's 204 is back (GitHub decided a moment before)

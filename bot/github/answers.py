@@ -15,11 +15,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from bot.audit.chain import Action
 from bot.gate.events import GateEvent, PanelChanged, RunDecided
 from bot.gate.view import GateView
 from bot.github import comments
 from bot.github.client import GitHubProblem, ProtectionRuleClient
 from bot.github.target import DeploymentTarget
+from bot.store.audit import AuditLog
 from bot.store.github import GitHubStore, decision_key
 from bot.store.models import GitHubAnswer, GitHubJob, RunStatus
 from bot.store.requests import Requests
@@ -58,6 +60,7 @@ class GitHubAnswers:
     ) -> None:
         self.store = store
         self.github = GitHubStore(store)
+        self.audit = AuditLog(store)
         self.requests = Requests(store)
         self.client = client
         self.page_url = page_url
@@ -75,7 +78,8 @@ class GitHubAnswers:
         """``approved`` on GO, ``rejected`` on anything else, with who and why."""
         if await self.github.job(view.run_id) is None:
             return
-        state, text = comments.decision(view, self.page_url(view.run_id))
+        head = await self.audit.last_of(view.run_id, Action.DECISION)
+        state, text = comments.decision(view, self.page_url(view.run_id), head)
         await self.owe(decision_key(view.run_id), view.run_id, text, state)
 
     async def checks_done(self, view: GateView) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from bot.audit.chain import Entry
+from bot.audit.checkpoint import make, short_head
 from bot.gate.policy import Outcome
 from bot.gate.view import GateView
 from bot.github.client import MAX_COMMENT_CHARS
@@ -61,8 +63,11 @@ def checks_done(view: GateView, passed: int, failed: int, page: str) -> str:
     return fit(f"{head}{counts}{tail}. [run page]({page})")
 
 
-def decision(view: GateView, page: str) -> tuple[str, str]:
-    """The state GitHub is given (GO approves, anything else rejects) and its comment."""
+def decision(view: GateView, page: str, head: Entry | None = None) -> tuple[str, str]:
+    """The state GitHub is given (GO approves, anything else rejects) and its comment,
+    ending, like the Slack announcement, with the audit trail's head at the decision
+    (``head``: the decision's event) as a checkpoint line, so the pipeline's record
+    holds a head the database admin cannot rewrite."""
     outcome = view.decision.outcome
     state = APPROVED if outcome is Outcome.GO else REJECTED
     lines = [
@@ -84,6 +89,8 @@ def decision(view: GateView, page: str) -> tuple[str, str]:
     if outcome is not Outcome.GO and view.decision.reasons:
         lines.extend(f"- {md(reason)}" for reason in view.decision.reasons[:10])
     footer = f"[run page]({page})"
+    if head is not None:
+        footer += f" · {short_head(head.seq, head.hash)} · `{make(head, head.at).line}`"
     body = "\n".join(lines)
     room = MAX_COMMENT_CHARS - len(footer) - 1
     if len(body) > room:
