@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.gate.policy import MIN_REASON
-
 __all__ = [
     "CHECK_ID",
     "ENVIRONMENT",
@@ -28,6 +26,9 @@ __all__ = [
     "shown",
     "text_problem",
 ]
+
+MIN_REASON = 10
+"""Characters a reject reason or a waiver justification needs (the modal checks too)."""
 
 MAX_COMMAND = 1000
 """Characters in a whole ``/preprod`` command: far more than any real one needs."""

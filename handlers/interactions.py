@@ -23,9 +23,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.gate.actions import Gate
-from bot.gate.policy import MIN_REASON, Vote
+from bot.gate.policy import Vote
 from bot.gate.refusals import Refused
 from bot.gate.roles import DirectoryUnavailable
+from bot.input_limits import MIN_REASON
 from bot.slack.actions import (
     APPROVE,
     ATTEST,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from slack_sdk.models.views import View
 
-from bot.gate.policy import MIN_REASON, Decision, Outcome
+from bot.gate.policy import Decision, Outcome
+from bot.input_limits import MIN_REASON
 from bot.slack.actions import (
     APPROVE,
     ATTEST,

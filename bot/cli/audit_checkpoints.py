@@ -16,8 +16,9 @@ from rich.console import Console
 
 from bot.audit.checkpoint import Checkpoint, chain_problem, read_lines, signature_problem
 from bot.audit.keys import KeyProblem, load_public
-from bot.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_USAGE, config_arg, database_arg, say
-from bot.config.loader import load_config, resolve_config_path
+from bot.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_USAGE, say
+from bot.config.loader import load_config
+from bot.config.paths import resolve_config_path
 from bot.config.schema import Config
 from bot.schedule.checkpoints import JOB, Checkpoints, append_line, current
 from bot.settings import SettingsError
@@ -30,45 +31,6 @@ if TYPE_CHECKING:
     from bot.slack.client import SlackClient
 
 MAX_KEY_FILE = 64 * 1024
-
-
-def add_verify_args(verify: argparse.ArgumentParser) -> None:
-    verify.add_argument(
-        "--checkpoints",
-        type=Path,
-        action="append",
-        metavar="FILE",
-        help="check the trail against every checkpoint line in FILE (as the file sink "
-        "writes them, or copied from Slack); repeatable",
-    )
-    verify.add_argument(
-        "--from-slack",
-        action="store_true",
-        help="check the trail against the checkpoints in the audit channel (audit.channel "
-        "of the config; needs SLACK_BOT_TOKEN)",
-    )
-    verify.add_argument(
-        "--key",
-        type=Path,
-        metavar="PEM",
-        help="the bot's public key: every checkpoint must carry a valid signature by it",
-    )
-    config_arg(verify)
-
-
-def add_checkpoint_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    checkpoint = actions.add_parser(
-        "checkpoint",
-        help="publish the trail's head now (a signed checkpoint line)",
-        description="Make a checkpoint of the trail's head (signed when "
-        "PREPROD_SIGNING_KEY_FILE names a key). With --print it is printed, with --file "
-        "appended to FILE; with neither, published where the config's `audit:` section "
-        "says (channel, file, url).",
-    )
-    checkpoint.add_argument("--file", type=Path, metavar="FILE", help="append the line to FILE")
-    checkpoint.add_argument("--print", action="store_true", help="print the line")
-    config_arg(checkpoint)
-    database_arg(checkpoint)
 
 
 def wanted(args: argparse.Namespace) -> bool:

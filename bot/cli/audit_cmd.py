@@ -6,17 +6,11 @@ export`` (the trail, or one run's, as JSON lines)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from bot.cli import audit_checkpoints
-from bot.cli.common import EXIT_BLOCKED, EXIT_OK, database_arg, run_number, say
-from bot.reports.evidence import trail_line
-from bot.store.agreement import check_all
-from bot.store.audit import AuditLog
-from bot.store.runs import RunStore
+from bot.cli.common import config_arg, database_arg, run_number
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,9 +40,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="a head recorded earlier (printed by verify, kept in evidence packs): the "
         "chain must still contain it, which catches a deleted tail or a rewritten chain",
     )
-    audit_checkpoints.add_verify_args(verify)
+    add_verify_args(verify)
     database_arg(verify)
-    audit_checkpoints.add_checkpoint_parser(actions)
+    add_checkpoint_parser(actions)
     export = actions.add_parser(
         "export",
         help="write the audit trail as JSON lines",
@@ -62,57 +56,46 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     database_arg(export)
 
 
-async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    log = AuditLog(RunStore(args.database))
-    if args.audit_command == "verify":
-        code = await _verify_chain(args, log, out, err)
-        if not await tables_agree(log.store, out, err):
-            code = EXIT_BLOCKED
-        if audit_checkpoints.wanted(args):
-            checked = await audit_checkpoints.verify(args, log, out, err)
-            code = max(code, checked)
-        return code
-    if args.audit_command == "checkpoint":
-        return await audit_checkpoints.publish(args, out, err)
-    if args.output is None:
-        await log.export(lambda event: sys.stdout.write(trail_line(event)), args.run)
-        return EXIT_OK
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("w", encoding="utf-8") as out_file:
-        count = await log.export(lambda event: out_file.write(trail_line(event)), args.run)
-    say(err, f"wrote {args.output} ({count} events)")
-    return EXIT_OK
-
-
-async def _verify_chain(args: argparse.Namespace, log: AuditLog, out: Console, err: Console) -> int:
-    """The hash chain alone (and ``--head``)."""
-    result = await log.verify(args.head)
-    if result.problem is not None:
-        say(err, f"audit trail BROKEN ({result.problem.kind.value}): {result.problem.message}")
-        if result.head is not None:
-            say(err, f"intact up to {result.head.describe()}", style="dim")
-        return EXIT_BLOCKED
-    if result.head is None:
-        say(out, "audit trail empty: nothing recorded yet")
-    else:
-        say(
-            out,
-            f"audit trail intact: {result.count} events; head #{result.head.seq} "
-            f"{result.head.hash}",
-        )
-    return EXIT_OK
-
-
-async def tables_agree(store: RunStore, out: Console, err: Console) -> bool:
-    """Replay every run's events against the check results and the sign-off, waiver,
-    tick, decision, outcome and run tables; each difference on one line (stderr). True
-    when none."""
-    found = await check_all(
-        store, lambda d: say(err, f"tables DISAGREE with the audit trail: {d.line()}")
+def add_verify_args(verify: argparse.ArgumentParser) -> None:
+    verify.add_argument(
+        "--checkpoints",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="check the trail against every checkpoint line in FILE (as the file sink "
+        "writes them, or copied from Slack); repeatable",
     )
-    if found.ok:
-        runs = f"{found.runs} run" + ("" if found.runs == 1 else "s")
-        say(out, f"tables agree with the audit trail: {runs}")
-    else:
-        say(err, f"{found.differences} differences between the tables and the audit trail")
-    return found.ok
+    verify.add_argument(
+        "--from-slack",
+        action="store_true",
+        help="check the trail against the checkpoints in the audit channel (audit.channel "
+        "of the config; needs SLACK_BOT_TOKEN)",
+    )
+    verify.add_argument(
+        "--key",
+        type=Path,
+        metavar="PEM",
+        help="the bot's public key: every checkpoint must carry a valid signature by it",
+    )
+    config_arg(verify)
+
+
+def add_checkpoint_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    checkpoint = actions.add_parser(
+        "checkpoint",
+        help="publish the trail's head now (a signed checkpoint line)",
+        description="Make a checkpoint of the trail's head (signed when "
+        "PREPROD_SIGNING_KEY_FILE names a key). With --print it is printed, with --file "
+        "appended to FILE; with neither, published where the config's `audit:` section "
+        "says (channel, file, url).",
+    )
+    checkpoint.add_argument("--file", type=Path, metavar="FILE", help="append the line to FILE")
+    checkpoint.add_argument("--print", action="store_true", help="print the line")
+    config_arg(checkpoint)
+    database_arg(checkpoint)
+
+
+async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.cli import audit_run  # the store and the trail load only when a command runs
+
+    return await audit_run.run(args, out, err)

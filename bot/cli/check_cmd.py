@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from bot.cli import results
 from bot.cli.common import (
     EXIT_BLOCKED,
     EXIT_CODES,
@@ -18,12 +18,10 @@ from bot.cli.common import (
     report_args,
     say,
 )
-from bot.cli.console import TerminalProgress
-from bot.config.loader import load_config, resolve_config_path
-from bot.engine.report import RunReport, Verdict
-from bot.engine.runner import Engine, RunRequest
-from bot.store.record import full_report
-from bot.store.runs import RunStore
+from bot.config.paths import resolve_config_path
+
+if TYPE_CHECKING:
+    from bot.engine.report import RunReport
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +58,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def run(args: argparse.Namespace, out: Console) -> int:
+    # The engine, the store and the checks load here, not at import: `--help` stays instant.
+    from bot.cli import results
+    from bot.cli.console import TerminalProgress
+    from bot.config.loader import load_config
+    from bot.engine.report import Verdict
+    from bot.engine.runner import Engine, RunRequest
+    from bot.store.record import full_report
+    from bot.store.runs import RunStore
+
     config = load_config(resolve_config_path(args.config))
     store = RunStore(args.database)
     progress = TerminalProgress(out)
@@ -91,6 +98,8 @@ async def run(args: argparse.Namespace, out: Console) -> int:
 
 
 def _finish(report: RunReport, args: argparse.Namespace, out: Console) -> None:
+    from bot.cli import results
+
     results.show(report, out, verbose=args.verbose)
     results.write(report, args, out)
     say(out, f"run {report.run_id} stored in the database", style="dim")

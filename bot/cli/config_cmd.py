@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bot.cli.common import EXIT_OK, EXIT_USAGE, config_arg, say
 from bot.cli.starter import ENV_VARS, STARTER
-from bot.config.loader import DEFAULT_CONFIG, load_config, resolve_config_path
+from bot.config.paths import DEFAULT_CONFIG, resolve_config_path
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +55,8 @@ def init(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def validate(args: argparse.Namespace, out: Console) -> int:
+    from bot.config.loader import load_config
+
     path = resolve_config_path(args.config)
     config = load_config(path)
     checks = sum(len(plan.checks) for plan in config.plans.values())

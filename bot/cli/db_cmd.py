@@ -10,8 +10,6 @@ import argparse
 from rich.console import Console
 
 from bot.cli.common import EXIT_OK, database_arg, say
-from bot.store import migrate
-from bot.store.runs import database_url, make_engine
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +35,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
+    from bot.store import migrate
+    from bot.store.runs import database_url, make_engine
+
     url = database_url(args.database)
     engine = make_engine(url)
     try:

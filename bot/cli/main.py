@@ -1,6 +1,10 @@
 """``preprod``: the command line. Each command group lives in its own module; this one
 builds the parser and turns errors into exit codes: 0 no blocking failure, 1 a blocking
-check failed (or errored), 2 usage or configuration error, 130 interrupted."""
+check failed (or errored), 2 usage or configuration error, 130 interrupted.
+
+Building the parser imports only argument definitions: a command's modules (the engine,
+the store, Slack, the web app) load when it runs, so ``--help`` and ``--version`` answer
+at once (tests/test_cli_imports.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -38,10 +42,7 @@ from bot.cli.common import (
     consoles,
     say,
 )
-from bot.config.loader import ConfigError
-from bot.engine.runner import RequestError
-from bot.settings import EXECUTE_RUNS, SettingsError
-from bot.store.migrate import SchemaError
+from bot.settings import EXECUTE_RUNS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,15 +101,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = consoles()
     try:
         return _dispatch(args, out, err)
-    except ConfigError as exc:
-        say(err, exc.render())
-        return EXIT_USAGE
-    except (RequestError, LookupError, SettingsError, SchemaError) as exc:
-        say(err, f"preprod: {exc}")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("preprod: interrupted; the run is recorded as cancelled")
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        message = usage_error(exc)
+        if message is None:
+            raise
+        say(err, message)
+        return EXIT_USAGE
+
+
+def usage_error(exc: Exception) -> str | None:
+    """What to say for an error the user can fix (exit 2), else None. The error types are
+    imported here, after something failed, so that ``--help`` loads none of their modules."""
+    from bot.config.loader import ConfigError
+    from bot.engine.runner import RequestError
+    from bot.settings import SettingsError
+    from bot.store.migrate import SchemaError
+
+    if isinstance(exc, ConfigError):
+        return exc.render()
+    if isinstance(exc, (RequestError, LookupError, SettingsError, SchemaError)):
+        return f"preprod: {exc}"
+    return None
 
 
 def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:

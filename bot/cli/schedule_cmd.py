@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bot.cli.common import EXIT_OK, EXIT_USAGE, config_arg, database_arg, say
-from bot.config.loader import load_config, resolve_config_path
-from bot.config.schema import Config
-from bot.gate.actions import Gate
-from bot.gate.roles import DirectoryUnavailable, RoleDirectory
-from bot.schedule.cron import cron_trigger, next_fires
-from bot.schedule.due import Awaited, PendingRun, by_person, digest, working
-from bot.schedule.jobs import upcoming
-from bot.schedule.pending import pending_runs
-from bot.store.models import utcnow
-from bot.store.runs import RunStore
+from bot.config.paths import resolve_config_path
+
+if TYPE_CHECKING:  # the config, the gate and the store load when a command runs
+    from bot.config.schema import Config
+    from bot.schedule.due import Awaited, PendingRun
 
 FIRES = 5
 STAMP = "%a %Y-%m-%d %H:%M %Z"
@@ -45,6 +41,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def schedule(args: argparse.Namespace, out: Console) -> int:
+    from bot.config.loader import load_config
+    from bot.schedule.jobs import upcoming
+    from bot.store.models import utcnow
+
     config = load_config(resolve_config_path(args.config))
     say(out, f"time zone {config.timezone}")
     for job, fires in upcoming(config, utcnow(), FIRES):
@@ -55,6 +55,15 @@ def schedule(args: argparse.Namespace, out: Console) -> int:
 
 
 async def dry_run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.config.loader import load_config
+    from bot.gate.actions import Gate
+    from bot.gate.roles import RoleDirectory
+    from bot.schedule.cron import cron_trigger, next_fires
+    from bot.schedule.due import digest
+    from bot.schedule.pending import pending_runs
+    from bot.store.models import utcnow
+    from bot.store.runs import RunStore
+
     if not args.dry_run:
         say(err, "preprod digest: only --dry-run is available; the bot posts digests itself")
         return EXIT_USAGE
@@ -80,6 +89,8 @@ async def dry_run(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _direct_messages(
     config: Config, runs: tuple[PendingRun, ...], slot: datetime, out: Console
 ) -> None:
+    from bot.schedule.due import by_person, working
+
     if not working(config.schedule.hours, slot):
         say(out, f"No DMs: {slot.strftime(STAMP)} is outside schedule.working_hours.")
         return
@@ -108,4 +119,6 @@ def _who(role: Awaited) -> str:
 
 
 async def _no_usergroups(usergroup: str) -> list[str]:
+    from bot.gate.roles import DirectoryUnavailable
+
     raise DirectoryUnavailable(f"usergroup {usergroup} is not looked up in a dry run")

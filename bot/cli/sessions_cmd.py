@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bot.cli.common import EXIT_OK, EXIT_USAGE, database_arg, say
 from bot.settings import session_limits
-from bot.store.runs import RunStore
-from bot.store.sessions import REVOKED, Limits, Listed, WebSessions
 
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 """A Slack user id (``U0RM``, ``W0123ABC``)."""
+
+if TYPE_CHECKING:
+    from bot.store.sessions import Listed
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +52,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.store.runs import RunStore
+    from bot.store.sessions import REVOKED, Limits, WebSessions
+
     ttl, idle = session_limits()
     store = RunStore(args.database)
     sessions = WebSessions(store, Limits(timedelta(seconds=ttl), timedelta(seconds=idle)))

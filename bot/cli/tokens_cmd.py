@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import getpass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from bot.cli.common import EXIT_OK, EXIT_USAGE, database_arg, say
-from bot.store.runs import RunStore
-from bot.store.tokens import Listed, TokenProblem, Tokens
+
+if TYPE_CHECKING:
+    from bot.store.tokens import Listed
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +44,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.store.runs import RunStore
+    from bot.store.tokens import TokenProblem, Tokens
+
     store = RunStore(args.database)
     tokens = Tokens(store)
     by = f"cli:{_who()}"

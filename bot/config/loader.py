@@ -15,12 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.config.explain import explain
+from bot.config.paths import CONFIG_ENV
 from bot.config.problems import Problem, describe, format_path
 from bot.config.schema import Config, header_secrets
 from bot.config.yaml_lines import MAX_BYTES, Path_, YamlError, decode, line_for, load_with_lines
-
-CONFIG_ENV = "PREPROD_CONFIG"
-DEFAULT_CONFIG = "preprod.yml"
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|api_?key|credential|private")
@@ -38,10 +36,6 @@ class ConfigError(Exception):
         count = len(self.problems)
         head = f"{self.source}: {count} configuration problem{'s' if count != 1 else ''}"
         return "\n".join([head, *(f"  {problem}" for problem in self.problems)])
-
-
-def resolve_config_path(explicit: str | Path | None) -> Path:
-    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -20,7 +20,6 @@ from bot.audit.chain import Action
 from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
 from bot.gate.policy import (
-    MIN_REASON,
     AttestationFact,
     Decision,
     Outcome,
@@ -46,7 +45,7 @@ from bot.gate.view import (
     FailureView,
     Target,
 )
-from bot.input_limits import text_problem
+from bot.input_limits import MIN_REASON, text_problem
 from bot.store.audit import Note
 from bot.store.gate import ActionPlan, Fresh, GateStore
 from bot.store.models import (

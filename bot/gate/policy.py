@@ -10,9 +10,6 @@ from enum import StrEnum
 
 from checks.base import Status
 
-MIN_REASON = 10
-"""Characters a reject reason or a waiver justification needs (the modal checks too)."""
-
 
 class Outcome(StrEnum):
     PENDING = "pending"

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from bot.audit.projection import headline
 from bot.gate.actions import Gate
-from bot.gate.policy import MIN_REASON, Vote
+from bot.gate.policy import Vote
 from bot.gate.reading import Loaded
 from bot.gate.refusals import Refused
 from bot.gate.roles import DirectoryUnavailable
@@ -31,7 +31,7 @@ from bot.gate.summary import (
     required_policies,
 )
 from bot.gate.view import Target
-from bot.input_limits import MAX_RUN_ID, MAX_TEXT, is_run_id
+from bot.input_limits import MAX_RUN_ID, MAX_TEXT, MIN_REASON, is_run_id
 from bot.reports import render_html
 from bot.reports.html import format_duration
 from bot.store.agreement import check_run
