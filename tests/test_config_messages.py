@@ -12,6 +12,7 @@ import pytest
 
 from bot.config.loader import ConfigError, load_config
 from bot.config.yaml_lines import MAX_BYTES, MAX_DEPTH, MAX_NODES
+from checks.registry import check_types
 
 VALID = """\
 environments:
@@ -31,6 +32,7 @@ def answer(tmp_path: Path, content: str | bytes) -> list[str]:
     """The problems, one string each, for a file holding ``content``."""
     path = tmp_path / "preprod.yml"
     path.write_bytes(content.encode() if isinstance(content, str) else content)
+    check_types()  # the catalog's first import is not the file's cost
     started = time.perf_counter()
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
@@ -230,3 +232,40 @@ def test_keys_are_text_whatever_they_look_like(tmp_path: Path) -> None:
     problems = answer(tmp_path, VALID + "on: 1\n2024-01-01: x\n")
     assert "on (line 9): unknown key 'on'; expected one of: audit, channel" in problems[0]
     assert problems[1].startswith("2024-01-01 (line 10): unknown key '2024-01-01'")
+
+
+# Issue 24, point 4: every problem in one pass.
+
+EVERY_PROBLEM = """\
+environments:
+  staging:
+    base_url: https://staging.example
+    plan: standard
+plans:
+  standard:
+    checks:
+      - {id: one, type: nosuchkind}
+      - id: two
+        type: http
+        requests: [{path: /, expect_stauts: 200}]
+      - {id: three, type: security_headers, critcal: false}
+"""
+
+
+def test_an_unknown_type_does_not_hide_the_typos_of_other_checks(tmp_path: Path) -> None:
+    problems = answer(tmp_path, EVERY_PROBLEM)
+    assert len(problems) == 3, problems
+    unknown, status, critical = problems  # in the order of the file
+    assert "checks[0].type (line 8)" in unknown and "nosuchkind" in unknown
+    assert "checks[1].requests[0].expect_stauts (line 11)" in status
+    assert "did you mean 'expect_status'?" in status
+    assert "checks[2].critcal (line 12)" in critical
+    assert "did you mean 'critical'?" in critical
+
+
+def test_the_keys_every_check_has_are_listed_with_the_kinds_own(tmp_path: Path) -> None:
+    text = VALID.replace("type: security_headers}", "type: security_headers, zzz: 1}")
+    [problem] = answer(tmp_path, text)
+    expected = problem.split("expected one of: ")[1]
+    for key in ("critical", "timeout", "description", "id", "type"):
+        assert key in expected, problem

@@ -7,6 +7,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,13 +23,16 @@ def explain(
     lines: dict[Path_, int],
     model: type[BaseModel],
     prefix: Path_ = (),
+    shared_keys: Collection[str] = (),
 ) -> list[Problem]:
-    """pydantic errors as problems at the key path the user wrote; union alternatives merged."""
+    """pydantic errors as problems at the key path the user wrote; union alternatives merged.
+    ``shared_keys`` are keys valid beside the model's own at its top level (a check's
+    ``critical``, ``timeout``, ... beside its kind's options), offered in "did you mean"."""
     merged: dict[str, Problem] = {}
     for error in exc.errors():
         path = _user_path(data, tuple(error["loc"]), error["type"] == "missing")
         full = (*prefix, *path)
-        message = _message(error, model, path)
+        message = _message(error, model, path, shared_keys)
         key = format_path(full)
         if key in merged:
             if message not in merged[key].message:
@@ -107,12 +111,14 @@ def _user_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> Path_:
     return tuple(path)
 
 
-def _message(error: Any, model: type[BaseModel], path: Path_) -> str:
+def _message(error: Any, model: type[BaseModel], path: Path_, shared_keys: Collection[str]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         name = str(path[-1]) if path else "?"
         message = f"unknown key {name!r}"
         known = _known_keys(model, path[:-1])
+        if len(path) == 1:
+            known = sorted({*known, *shared_keys})
         if close := difflib.get_close_matches(name, known, n=1):
             message += f" (did you mean {close[0]!r}?)"
         elif known:

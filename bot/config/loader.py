@@ -19,6 +19,8 @@ from bot.config.paths import CONFIG_ENV
 from bot.config.problems import Problem, describe, format_path
 from bot.config.schema import Config, header_secrets
 from bot.config.yaml_lines import MAX_BYTES, Path_, YamlError, decode, line_for, load_with_lines
+from checks.registry import check_types
+from checks.spec import COMMON_KEYS
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|api_?key|credential|private")
@@ -60,14 +62,22 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     if problems:
         raise ConfigError(source, problems)
 
+    # Every problem in one pass: a check's options are validated even when another part of
+    # the file is wrong (an unknown `type:` in one check must not hide a typo in the next).
+    options = _check_option_problems(data, lines)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, explain(exc, data, lines, Config)) from None
+        raise ConfigError(
+            source, _by_line([*explain(exc, data, lines, Config), *options])
+        ) from None
 
-    problems = [*_bind_check_options(config, lines), *_cross_check(config, source, lines)]
+    problems = [*options, *_cross_check(config, source, lines)]
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, _by_line(problems))
+    for plan in config.plans.values():
+        for spec in plan.checks:
+            spec.bind()  # validated above, from the same mapping
 
     config = _resolve_paths(config, source.parent)
     for env in config.environments.values():
@@ -163,17 +173,31 @@ def _substitute(
     return _REFERENCE.sub(replace, value)
 
 
-def _bind_check_options(config: Config, lines: dict[Path_, int]) -> list[Problem]:
-    """Validate each check's own options against its kind's model."""
+def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
+    """Each check's own options against its kind's model, read from the file's mapping so
+    that it runs whatever else is wrong. A check whose `type:` is unknown or missing is
+    left to the schema's own problem."""
     problems: list[Problem] = []
-    for plan_name, plan in config.plans.items():
-        for index, spec in enumerate(plan.checks):
-            prefix: Path_ = ("plans", plan_name, "checks", index)
+    plans = data.get("plans") if isinstance(data, dict) else None
+    for plan_name, plan in plans.items() if isinstance(plans, dict) else ():
+        checks = plan.get("checks") if isinstance(plan, dict) else None
+        for index, check in enumerate(checks if isinstance(checks, list) else ()):
+            kind_name = check.get("type") if isinstance(check, dict) else None
+            if not isinstance(kind_name, str) or kind_name not in check_types():
+                continue
+            kind = check_types()[kind_name]
+            raw = {k: v for k, v in check.items() if k not in COMMON_KEYS}
             try:
-                spec.bind()
+                kind.Options.model_validate(raw)
             except ValidationError as exc:
-                problems += explain(exc, spec.raw_options, lines, spec.kind.Options, prefix)
+                prefix: Path_ = ("plans", plan_name, "checks", index)
+                problems += explain(exc, raw, lines, kind.Options, prefix, COMMON_KEYS)
     return problems
+
+
+def _by_line(problems: list[Problem]) -> list[Problem]:
+    """In the order of the file (problems without a line first, as they concern all of it)."""
+    return sorted(problems, key=lambda problem: problem.line or 0)
 
 
 def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[Problem]:
