@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlmodel import Session, create_engine
 
 from bot.cli.main import build_parser
-from bot.store.models import AttestationTick, DecisionRecord
+from bot.store.models import AttestationTick, CheckRecord, DecisionRecord, Run, RunStatus
 from tests.cli import EXAMPLE_CONFIG, run_cli, target_env
 from tests.support.target import REPO_ROOT, RunningTarget
 
@@ -105,6 +105,29 @@ def _database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/preprod.db"
 
 
+def _finished_run(run_id: int) -> Run:
+    return Run(
+        id=run_id,
+        service="billing",
+        version="1.0.0",
+        environment="staging",
+        plan="default",
+        base_url="http://127.0.0.1:9",
+        status=RunStatus.FINISHED,
+    )
+
+
+def _check(run_id: int, check_id: str, status: str, *, critical: bool) -> CheckRecord:
+    return CheckRecord(
+        run_id=run_id,
+        check_id=check_id,
+        check_type="http",
+        position=0 if critical else 1,
+        critical=critical,
+        status=status,
+    )
+
+
 def test_runs_and_show_list_past_runs_with_their_decision(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
@@ -116,14 +139,21 @@ def test_runs_and_show_list_past_runs_with_their_decision(
     with Session(create_engine(_database(tmp_path))) as session:
         session.add(DecisionRecord(run_id=1, outcome="no-go", reasons=["Security rejected"]))
         session.add(AttestationTick(run_id=1, item_id="oncall", user="U0SRE1"))
+        # Run 3: every critical check passed, nobody signed yet; run 4: one failed, from a
+        # terminal, so no gate recorded a decision (issue 24, point 2: it said "awaiting").
+        for run_id, status in ((3, "passed"), (4, "failed")):
+            session.add(_finished_run(run_id))
+            session.add(_check(run_id, "smoke", status, critical=True))
+            session.add(_check(run_id, "headers", "failed", critical=False))
         session.commit()
 
     runs = run_cli("runs", tmp_path=tmp_path, reports=False)
     assert runs.code == 0, runs.stderr
-    rows = [line for line in runs.stdout.splitlines() if "#1" in line or "#2" in line]
-    assert len(rows) == 2 and "#2" in rows[0]
+    rows = {n: line for line in runs.stdout.splitlines() for n in (1, 2, 3, 4) if f"#{n} " in line}
     assert "checkout-api" in rows[1] and "pass" in rows[1] and "NO-GO" in rows[1]
-    assert "awaiting sign-offs" in rows[0]  # no config to name the roles
+    assert "NO-GO (a critical check did not run)" in rows[2]  # --only: the rest skipped
+    assert "awaiting sign-offs" in rows[3]  # no config to name the roles
+    assert "NO-GO (a critical check failed)" in rows[4]
     named = run_cli(
         "runs", "--config", str(EXAMPLE_CONFIG), tmp_path=tmp_path, reports=False, env=env
     )

@@ -13,6 +13,7 @@ from bot.gate.policy import RolePolicy
 from bot.store.listing import gate_rows
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
+from checks.base import Status
 
 OUTCOME_WORDS = {
     "go": "GO",
@@ -38,8 +39,13 @@ def awaited_roles(
     return waiting + [role for role in dict.fromkeys(unticked_owners) if role not in waiting]
 
 
-def decision_label(status: str, outcome: str | None, awaited: Sequence[str]) -> str:
-    """``GO``, ``NO-GO``, ``EXPIRED``, ``CANCELLED``, ``awaiting SRE, Security``..."""
+def decision_label(
+    status: str, outcome: str | None, awaited: Sequence[str], critical: Collection[str] = ()
+) -> str:
+    """``GO``, ``NO-GO``, ``EXPIRED``, ``CANCELLED``, ``awaiting SRE, Security``...
+    ``critical`` holds the statuses its critical checks ended with: once the checks are
+    done, one that failed, errored or did not run is a NO-GO, as the gate decides it
+    (a run from a terminal has no gate to record it, but awaits nobody)."""
     if outcome in OUTCOME_WORDS:
         return OUTCOME_WORDS[outcome]
     if status == RunStatus.CANCELLED.value:
@@ -48,9 +54,20 @@ def decision_label(status: str, outcome: str | None, awaited: Sequence[str]) -> 
         return "checks running"
     if status == RunStatus.FAILED.value:
         return "no decision (the run broke)"
+    if any(_failed(found) for found in critical):
+        return "NO-GO (a critical check failed)"
+    if Status.SKIPPED.value in critical:
+        return "NO-GO (a critical check did not run)"
     if awaited:
         return f"awaiting {', '.join(awaited)}"
     return "awaiting the decision"
+
+
+def _failed(status: str) -> bool:
+    try:
+        return Status(status).is_problem
+    except ValueError:  # pending or running: the run would not be finished
+        return False
 
 
 def required_policies(config: Config) -> list[RolePolicy]:
@@ -87,5 +104,7 @@ async def decision_labels(
             owners = [i.role for i in items if i.blocking and i.id not in ticks]
             roles = awaited_roles(policies, rows.approvals.get(run.id, set()), owners)
             awaited = [name(role) for role in roles]
-        labels[run.id] = decision_label(run.status.value, rows.decisions.get(run.id), awaited)
+        labels[run.id] = decision_label(
+            run.status.value, rows.decisions.get(run.id), awaited, rows.critical.get(run.id, ())
+        )
     return labels

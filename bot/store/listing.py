@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import and_, exists, or_
 from sqlmodel import Session, col, select
 
-from bot.store.models import AttestationTick, DecisionRecord, Run, RunStatus, SignOff
+from bot.store.models import (
+    AttestationTick,
+    CheckRecord,
+    DecisionRecord,
+    Run,
+    RunStatus,
+    SignOff,
+)
 from bot.store.runs import RunStore
 
 DECISIONS = ("go", "no-go", "expired", "cancelled", "pending")
@@ -52,6 +59,8 @@ class GateRows:
     approvals: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
     """(role, user) approvals of each run's current evidence generation."""
     ticks: dict[int, set[str]] = field(default_factory=dict)
+    critical: dict[int, set[str]] = field(default_factory=dict)
+    """The statuses the critical checks of each run ended with (their latest attempt)."""
 
 
 def _conditions(f: RunFilter) -> list[Any]:
@@ -117,7 +126,8 @@ async def page_of_runs(store: RunStore, f: RunFilter) -> RunPage:
 
 
 async def gate_rows(store: RunStore, runs: list[Run]) -> GateRows:
-    """Decisions, current approvals and ticks of ``runs``, in three queries."""
+    """Decisions, current approvals, ticks and critical checks' statuses of ``runs``, in
+    four queries."""
     generation = {run.id: run.generation for run in runs if run.id is not None}
     ids = list(generation)
 
@@ -137,6 +147,12 @@ async def gate_rows(store: RunStore, runs: list[Run]) -> GateRows:
         for t in session.exec(select(AttestationTick).where(col(AttestationTick.run_id).in_(ids))):
             ticks[t.run_id].add(t.item_id)
         rows.ticks.update(ticks)
+        latest: dict[tuple[int, str], str] = {}
+        checks = select(CheckRecord).where(col(CheckRecord.run_id).in_(ids), CheckRecord.critical)
+        for record in session.exec(checks.order_by(col(CheckRecord.attempt))):
+            latest[(record.run_id, record.check_id)] = record.status
+        for (run_id, _), status in latest.items():
+            rows.critical.setdefault(run_id, set()).add(status)
         return rows
 
     result: GateRows = await store.call(work)
