@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["standard", "quick"],
         default="standard",
         help="standard: the full plan of examples/preprod.yml (about 40 s of checks); "
-        f"quick: its {', '.join(QUICK)} checks only",
+        f"quick: its {', '.join(QUICK)} checks only, without response-time limits",
     )
     parser.add_argument("--auto", action="store_true", help="click the sign-offs and exit")
     parser.add_argument("--reject", action="store_true", help="with --auto: reject (NO-GO)")
@@ -98,9 +98,15 @@ def demo_config(plan: str) -> dict[str, Any]:
     acme/checkout's ``production`` to checkout-api on ``staging`` with ``plan``. Pure."""
     config: dict[str, Any] = yaml.safe_load((HERE / "preprod.yml").read_text())
     standard = config["plans"]["standard"]
+    checks = [dict(c) for c in standard["checks"] if c["id"] in QUICK]
+    for check in checks:  # no response-time limits: a busy machine must not fail the flow
+        if "requests" in check:
+            check["requests"] = [
+                {k: v for k, v in r.items() if k != "max_ms"} for r in check["requests"]
+            ]
     config["plans"]["quick"] = {
         "description": "A few light checks of the standard plan, for a demo in seconds.",
-        "checks": [c for c in standard["checks"] if c["id"] in QUICK],
+        "checks": checks,
     }
     mapped = {"service": "checkout-api", "environment": "staging", "plan": plan}
     config["github"] = {"repositories": {REPO: {"environments": {ENVIRONMENT: mapped}}}}
@@ -122,16 +128,23 @@ class GitHubThread:
 
     def __enter__(self) -> GitHubThread:
         self.thread.start()
-        self.call(self.gh.start(self.port))
+        try:
+            self.call(self.gh.start(self.port))
+        except BaseException:
+            self._end()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.call(self.gh.stop(), 10)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
+            self._end()
+
+    def _end(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 class Watch:
@@ -208,12 +221,14 @@ class Watch:
         )
 
     def loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.poll()
-            except httpx.HTTPError as exc:
-                self.say(f"error:{type(exc).__name__}", f"(the gate did not answer: {exc})")
-            self.stop.wait(0.2)
+        """Poll five times a second until ``stop`` is set."""
+        with self.http:
+            while not self.stop.is_set():
+                try:
+                    self.poll()
+                except httpx.HTTPError as exc:
+                    self.say(f"error:{type(exc).__name__}", f"(the gate did not answer: {exc})")
+                self.stop.wait(0.2)
 
 
 def create_token(state: Path) -> str:
@@ -268,6 +283,7 @@ def play(args: argparse.Namespace) -> int:
         gh = github.gh
         key = state / "github-app.pem"
         key.touch(mode=0o600)
+        key.chmod(0o600)  # the App's private key: the owner's only
         key.write_text(gh.app_info.private_key_pem)
         target = stack.enter_context(start_target(*args.defects, state_dir=state / "target"))
         app = {APP_ID_ENV: str(gh.app_info.app_id), PRIVATE_KEY_ENV: str(key),
@@ -308,11 +324,15 @@ def auto(watch: Watch, view: WebView, reject: bool, timeout: float) -> int:
     expected answer within ``timeout`` seconds of the webhook."""
     deadline = watch.started + timeout
     expected = "rejected" if reject else "approved"
-    try:
-        view.wait_for_button("U0SRE1", "Approve", max(1.0, deadline - time.monotonic()))
-    except TimeoutError:
-        print(f"no sign-off panel within {timeout:g} s", file=sys.stderr)
-        return 1
+    while view.find_button("U0SRE1", "Approve") is None:  # the sign-off panel
+        if watch.answered_at is not None:  # decided without people (a critical check failed)
+            print(f"GitHub recorded {watch.job.state} before any sign-off, expected "
+                  f"{expected}", file=sys.stderr)  # fmt: skip
+            return 1
+        if time.monotonic() > deadline:
+            print(f"no sign-off panel within {timeout:g} s", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
     if reject:
         view.click("U0SRE1", "Reject", "sre")
         modal = view.wait_for_modal("U0SRE1", 10)

@@ -7,7 +7,6 @@ Slack stand-in's web view, and GitHub's ``approved`` with the signers."""
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import certifi
@@ -57,6 +56,10 @@ def test_the_demo_config_maps_the_github_job_and_loads(tmp_path: Path) -> None:
     settings = pipeline_demo.demo_config("quick")
     checks = [c["id"] for c in settings["plans"]["quick"]["checks"]]
     assert checks == list(pipeline_demo.QUICK)
+    requests = [r for c in settings["plans"]["quick"]["checks"] for r in c.get("requests", [])]
+    assert requests and not [r for r in requests if "max_ms" in r]  # a busy machine passes
+    standard = pipeline_demo.demo_config("standard")["plans"]["standard"]["checks"]
+    assert any("max_ms" in r for r in standard[0]["requests"])  # the standard plan untouched
     path = tmp_path / "preprod.yml"
     path.write_text(pipeline_demo.yaml.safe_dump(settings))
     config = load_config(path, {"TARGET_CA_BUNDLE": certifi.where()})  # any PEM bundle
@@ -86,14 +89,13 @@ def test_auto_go_ends_with_the_job_approved_with_its_signers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bot, web, github = free_ports(3)
-    started = time.monotonic()
+    # --timeout: the demo's own bound (no wall-clock assertion: the machine is shared)
     code = pipeline_demo.main(
         ["--auto", "--plan", "quick", "--timeout", "60", "--bot-port", str(bot),
          "--port", str(web), "--github-port", str(github), "--state-dir", str(tmp_path)]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out + (tmp_path / "bot.log").read_text()
-    assert time.monotonic() - started < 30
     lines = [
         "waits on environment production; webhook answered 202",
         "Slack: the run's thread opened in #releases",
