@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -168,7 +169,8 @@ class Watch:
     def say(self, key: str, line: str) -> None:
         if key not in self.seen:
             self.seen.add(key)
-            print(f"[{time.monotonic() - self.started:6.1f}s] {line}", flush=True)
+            since = time.monotonic() - self.started
+            print(f"[#{self.run_id} {since:6.1f}s] {line}", flush=True)
 
     def poll(self) -> None:
         answer = self.http.get(f"/api/v1/runs/{self.run_id}")
@@ -297,26 +299,49 @@ def play(args: argparse.Namespace) -> int:
               f"Slack stand-in (sign-offs):      {side.standin}/\n"
               f"preprod serve:                   {side.bot}/runs   logs: {state}",
               flush=True)  # fmt: skip
+        demo = Demo(github, stack, side.bot, token, labels, side.logs["bot"])
+        watch = demo.send_job(WORKFLOW_RUN)
+        if watch is None:
+            return 1
+        if args.auto:
+            return auto(watch, WebView(side.standin), args.reject, args.timeout)
+        return interactive(demo, side.standin, args.plan)
+
+
+@dataclass
+class Demo:
+    """What sending a deploy job needs once everything runs."""
+
+    github: GitHubThread
+    stack: ExitStack
+    bot: str
+    token: str
+    labels: dict[str, str]
+    bot_log: Path
+
+    def send_job(self, workflow_run: int) -> Watch | None:
+        """A deploy job of workflow run ``workflow_run`` reaches ``production`` and waits:
+        GitHub's webhook to the bot, then a watcher of the run it started (None, with why,
+        if the bot refused the webhook)."""
+        gh = self.github.gh
         owner, repo = REPO.split("/")
-        job = gh.add_job(owner, repo, WORKFLOW_RUN, ENVIRONMENT, ref=TAG)
-        delivery = github.call(gh.request_review(job))
+        job = gh.add_job(owner, repo, workflow_run, ENVIRONMENT, ref=TAG)
+        delivery = self.github.call(gh.request_review(job))
         if not delivery.ok:
             print(f"the bot refused the webhook: {delivery.status_code} "
-                  f"{delivery.response_body}; see {side.logs['bot']}", file=sys.stderr)  # fmt: skip
-            return 1
+                  f"{delivery.response_body}; see {self.bot_log}", file=sys.stderr)  # fmt: skip
+            return None
         run_id = int(json.loads(delivery.response_body)["run"])
-        watch = Watch(side.bot, token, run_id, job, labels)
-        watch.say("waiting", f"GitHub: deploy job of {REPO} (workflow run {WORKFLOW_RUN}, "
+        watch = Watch(self.bot, self.token, run_id, job, self.labels)
+        watch.say("waiting", f"GitHub: deploy job of {REPO} (workflow run {workflow_run}, "
                   f"{TAG.rsplit('/', 1)[-1]}) waits on environment {ENVIRONMENT}; webhook "
                   f"answered {delivery.status_code} in {delivery.duration:.2f} s: "
                   f"preprod run #{run_id}")  # fmt: skip
         watcher = threading.Thread(target=watch.loop, daemon=True)
         watcher.start()
-        stack.callback(watcher.join, 5)
-        stack.callback(watch.stop.set)
-        if args.auto:
-            return auto(watch, WebView(side.standin), args.reject, args.timeout)
-        return interactive(watch, side.standin, args.plan)
+        self.stack.callback(watcher.join, 5)
+        self.stack.callback(watch.stop.set)
+        return watch
 
 
 def auto(watch: Watch, view: WebView, reject: bool, timeout: float) -> int:
@@ -350,23 +375,31 @@ def auto(watch: Watch, view: WebView, reject: bool, timeout: float) -> int:
     return 0
 
 
-def interactive(watch: Watch, standin: str, plan: str) -> NoReturn:
-    """Print what to click, then follow until Ctrl-C."""
+def interactive(demo: Demo, standin: str, plan: str) -> NoReturn:
+    """Print what to click, then follow; Enter sends another deploy job, Ctrl-C ends."""
+    wait = "about 40 s" if plan == "standard" else "a few seconds"
     ticks = (
         "tick 'On-call rotation staffed' (and Waive a failed load check, if any), "
         if plan == "standard"
         else ""
     )
-    wait = "about 40 s" if plan == "standard" else "a few seconds"
     print(f"Open both views. In the Slack one ({standin}/), once the checks are done "
           f"({wait}):\n"
           f"  - as sam (SRE): {ticks}Approve for SRE, or Reject (a reason is asked)\n"
           + ("  - as casey (compliance): tick 'DPIA approved', Approve for Compliance\n"
              if plan == "standard" else "  - as casey (compliance): Approve for Compliance\n")
           + "  - as sid (security): Approve for Security -> GitHub releases the job\n"
+          "Enter sends another deploy job (a new workflow run: a new preprod run). "
           "Ctrl-C stops everything.", flush=True)  # fmt: skip
+    workflow_run = WORKFLOW_RUN
     while True:
-        time.sleep(3600)
+        try:
+            input()
+        except EOFError:  # no terminal to read: Ctrl-C (SIGINT) alone ends the demo
+            while True:
+                time.sleep(3600)
+        workflow_run += 1
+        demo.send_job(workflow_run)
 
 
 if __name__ == "__main__":
