@@ -17,7 +17,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,14 +246,6 @@ def create_token(state: Path) -> str:
         store.engine.dispose()
 
 
-def until(ready: Callable[[], bool], deadline: float) -> bool:
-    while not ready():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -365,9 +357,11 @@ def auto(watch: Watch, view: WebView, reject: bool, timeout: float) -> int:
         view.submit("U0SRE1", modal, REASON)
     else:
         watch.deciding_click = sign_off(view)
-    if not until(lambda: watch.answered_at is not None, deadline):
-        print(f"GitHub got no answer within {timeout:g} s", file=sys.stderr)
-        return 1
+    while watch.answered_at is None:
+        if time.monotonic() > deadline:
+            print(f"GitHub got no answer within {timeout:g} s", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
     if watch.job.state != expected:
         print(f"GitHub recorded {watch.job.state}, expected {expected}", file=sys.stderr)
         return 1
