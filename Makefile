@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres browser test lint typecheck pytest demo demo-slack clean bench
+.PHONY: install postgres browser test lint typecheck pytest demo demo-slack demo-pipeline clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,15 +43,25 @@ pytest: $(STAMP) postgres browser
 test: lint typecheck pytest
 
 # make demo DEFECTS=slow,no-hsts,tls10    make demo-slack BOT_PORT=3100 WEB_PORT=3101 DEFECTS=none
+# make demo-pipeline PLAN=quick AUTO=go    (AUTO=reject: a scripted NO-GO; GITHUB_PORT too)
 DEFECTS ?=
 BOT_PORT ?= 3000
 WEB_PORT ?= 3001
+GITHUB_PORT ?= 3002
+PLAN ?= standard
+AUTO ?=
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py $(if $(DEFECTS),--defect $(DEFECTS))
 
 demo-slack: $(STAMP)
 	$(BIN)/python examples/slack_demo.py --bot-port $(BOT_PORT) --port $(WEB_PORT) \
 	  $(if $(DEFECTS),--defect $(DEFECTS))
+
+demo-pipeline: $(STAMP)
+	$(if $(filter-out go reject,$(AUTO)),$(error AUTO=$(AUTO): expected go or reject))
+	$(BIN)/python examples/pipeline_demo.py --bot-port $(BOT_PORT) --port $(WEB_PORT) \
+	  --github-port $(GITHUB_PORT) --plan $(PLAN) $(if $(DEFECTS),--defect $(DEFECTS)) \
+	  $(if $(filter go,$(AUTO)),--auto) $(if $(filter reject,$(AUTO)),--auto --reject)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py
