@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlmodel import Session
@@ -346,3 +347,16 @@ def test_the_bounds_are_settings() -> None:
         Settings.from_env({**env, "PREPROD_READY_SLACK_FAILURES": "many"})
     with pytest.raises(SettingsError, match="PREPROD_READY_TIMEOUT must be a number"):
         Settings.from_env({**env, "PREPROD_READY_TIMEOUT": "soon"})
+
+
+def test_the_image_checks_liveness_and_compose_readiness() -> None:
+    root = Path(__file__).resolve().parent.parent
+    dockerfile = (root / "Dockerfile").read_text()
+    [check] = [line for line in dockerfile.splitlines() if "urlopen(" in line]
+    assert "/healthz" in check and "/readyz" not in check
+    assert 'pip install ".[postgres]"' in dockerfile  # compose.yml's DATABASE_URL needs it
+    compose = yaml.safe_load((root / "compose.yml").read_text())["services"]
+    assert compose["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "/readyz" in compose["bot"]["healthcheck"]["test"][-1]
+    assert compose["bot"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert compose["bot"]["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
