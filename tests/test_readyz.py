@@ -235,6 +235,53 @@ async def test_a_hung_database_is_503_within_the_bound(
     await wait_ready(on_postgres)
 
 
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A 4 MiB tmpfs (needs the right to mount: root in the test container)."""
+    with tempfile.TemporaryDirectory(prefix="preprod-readyz-disk-") as tmp:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", tmp],
+                                 capture_output=True, text=True)  # fmt: skip
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs: {mounted.stderr.strip()}")
+        try:
+            yield Path(tmp)
+        finally:
+            subprocess.run(["umount", "-l", tmp], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:  # ENOSPC: full
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def test_sqlite_on_a_full_disk_is_503_naming_the_database(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "preprod.yml"
+    config.write_text(CONFIG)
+    url = f"sqlite:///{small_disk}/bot.db"
+    async with running_bot(config, tmp_path, database_url=url) as harness:
+        await wait_ready(harness)
+        filler = fill(small_disk)
+        try:
+            await asyncio.sleep(1.1)
+            status, body, took = await readyz(harness)
+            assert (status, body["failing"][0]) == (503, "database") and took < BOUND
+            assert "database or disk is full" in body["parts"]["database"]["reason"]
+            await healthz_ok(harness)
+        finally:
+            filler.unlink()
+        await wait_ready(harness)
+
+
 async def test_an_old_outbox_backlog_is_degraded_not_503(on_sqlite: Harness) -> None:
     with Session(on_sqlite.bot.store.engine) as session:
         old = datetime.now(UTC) - timedelta(minutes=11)
