@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bot.settings import Settings, SettingsError
@@ -198,6 +198,24 @@ async def test_postgres_stopped_is_503_naming_the_database_then_200(
         postgres.start()
     await wait_ready(on_postgres)
     await healthz_ok(on_postgres)
+
+
+async def test_a_write_waiting_on_a_lock_is_503_with_the_servers_reason(
+    postgres: Postgres, on_postgres: Harness
+) -> None:
+    await wait_ready(on_postgres)
+    await asyncio.sleep(1.1)
+    holder = create_engine(postgres.url)
+    try:
+        with holder.begin() as held:
+            held.execute(text("SELECT version_num FROM alembic_version FOR UPDATE"))
+            status, body, took = await readyz(on_postgres)
+        assert (status, body["failing"][0]) == (503, "database") and took < BOUND
+        reason = body["parts"]["database"]["reason"]
+        assert reason.startswith("LockNotAvailable: canceling statement due to lock timeout")
+    finally:
+        holder.dispose()
+    await wait_ready(on_postgres)
 
 
 async def test_a_hung_database_is_503_within_the_bound(

@@ -35,6 +35,9 @@ from bot.web.readiness import Bounds, DatabaseOutcome, Readiness, judge, redact
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 1.0
+SERVER_SHARE = 2 / 3
+"""PostgreSQL's statement and lock timeouts, as a share of the deadline: a lock wait ends
+on the server with its own reason (and frees the thread) before the deadline passes."""
 STATEMENT_KINDS = ("select", "insert", "update", "delete")
 
 
@@ -136,7 +139,7 @@ class ReadinessProbe:
             facts: DatabaseFacts | None = None
             error: BaseException | None = None
             try:
-                facts = probe(self.engine)
+                facts = probe(self.engine, self.timeout * SERVER_SHARE)
             except Exception as exc:
                 error = exc
             finally:
