@@ -24,6 +24,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot.settings import Settings, SettingsError
@@ -193,6 +194,10 @@ async def test_postgres_stopped_is_503_naming_the_database_then_200(
         figures = await metrics(on_postgres)  # answers without the database
         assert figures[("preprod_ready", (("part", "database"),))] == 0
         assert figures[("preprod_database_errors_total", (("kind", "probe"),))] >= 1
+        with pytest.raises(OperationalError):  # the store's own calls are counted too
+            await on_postgres.bot.store.call(lambda session: session.execute(text("SELECT 1")))
+        figures = await metrics(on_postgres)
+        assert figures[("preprod_database_errors_total", (("kind", "connect"),))] >= 1
         assert ("preprod_runs", (("status", "running"),)) not in figures
     finally:
         postgres.start()
@@ -328,6 +333,17 @@ async def test_a_schema_behind_the_code_is_503_naming_the_schema(on_sqlite: Harn
     assert body["parts"]["schema"]["reason"] == (
         f"the schema is at 0015, this code needs {migrate.head()}"
     )
+
+
+async def test_database_errors_are_counted_by_statement_kind(on_sqlite: Harness) -> None:
+    kind = ("preprod_database_errors_total", (("kind", "select"),))
+    before = (await metrics(on_sqlite)).get(kind, 0.0)
+    for _ in range(2):
+        with pytest.raises(OperationalError, match="no such table"):
+            await on_sqlite.bot.store.call(
+                lambda session: session.execute(text("SELECT * FROM no_such_table"))
+            )
+    assert (await metrics(on_sqlite))[kind] == before + 2
 
 
 async def test_a_storm_of_probes_is_one_database_probe_a_second(on_sqlite: Harness) -> None:
