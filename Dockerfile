@@ -1,4 +1,7 @@
-# preprod serve, as a non-root user, with a health check on /healthz.
+# preprod serve, as a non-root user, with a health check on /healthz: liveness (the
+# process answers). Not /readyz: an orchestrator replaces an unhealthy container, and a
+# database or Slack outage must not restart every bot. Readiness (/readyz) is for load
+# balancers, Kubernetes' readinessProbe and compose.yml's dependants.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY checks ./checks
 COPY handlers ./handlers
-RUN pip install . \
+RUN pip install ".[postgres]" \
     && useradd --create-home --uid 10001 preprod \
     && mkdir -p /data && chown preprod /data
 

@@ -54,6 +54,15 @@ class Settings:
     """Seconds without a request after which a session ends."""
     metrics_token: str | None = None
     """The bearer token ``/metrics`` wants; without it ``/metrics`` answers 401."""
+    ready_timeout: float = 1.5
+    """``PREPROD_READY_TIMEOUT``: seconds ``/readyz`` waits for the database probe."""
+    ready_outbox_age: float = 600.0
+    """``PREPROD_READY_OUTBOX_AGE``: seconds the oldest unsent Slack message may wait."""
+    ready_slack_failures: int = 3
+    """``PREPROD_READY_SLACK_FAILURES``: Web API attempts failing in a row before Slack
+    counts as failing (and lasting ``ready_slack_seconds``)."""
+    ready_slack_seconds: float = 60.0
+    """``PREPROD_READY_SLACK_SECONDS``: how long such a streak must last."""
 
     @classmethod
     def from_env(
@@ -87,6 +96,10 @@ class Settings:
             session_ttl=session_ttl,
             session_idle=session_idle,
             metrics_token=env.get("PREPROD_METRICS_TOKEN") or None,
+            ready_timeout=_seconds(env, "PREPROD_READY_TIMEOUT", 1.5),
+            ready_outbox_age=_seconds(env, "PREPROD_READY_OUTBOX_AGE", 600.0),
+            ready_slack_failures=_count(env, "PREPROD_READY_SLACK_FAILURES", 3),
+            ready_slack_seconds=_seconds(env, "PREPROD_READY_SLACK_SECONDS", 60.0),
         )
 
     @property
@@ -134,6 +147,15 @@ def session_limits(environ: Mapping[str, str] | None = None) -> tuple[float, flo
 def _names(raw: str) -> tuple[str, ...]:
     """A comma list: ``sre, security`` -> ``("sre", "security")``."""
     return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.gate.roles import DirectoryUnavailable
 from bot.slack.limiter import RateLimiter, Sleep
+from bot.slack.reachability import SlackReachability
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class SlackClient:
         self._order: dict[str, asyncio.Lock] = {}
         self.counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         """Per method: calls, retries, ratelimited, server_errors, network_errors, failed."""
+        self.reachability = SlackReachability()
+        """Each attempt's outcome: did Slack answer (``/readyz``, ``/metrics``)."""
 
     def _session(self) -> None:
         # One keep-alive session, created inside the running loop on first use; Bolt's
@@ -171,9 +174,14 @@ class SlackClient:
                 response = await self.web_client.api_call(
                     method, http_verb=verb, json=json, params=params
                 )
+                self.reachability.answered(method)
                 return cast(JSON, response.data)
             except SlackApiError as exc:
                 status, error, headers = _describe(exc)
+                if status is not None and status >= 500:
+                    self.reachability.unreachable(method, f"HTTP {status}")
+                else:
+                    self.reachability.answered(method, error=error)
                 attempts = limited + failures + 1
                 if status == 429 or error == "ratelimited":
                     limited += 1
@@ -195,6 +203,7 @@ class SlackClient:
                     counts["failed"] += 1
                     raise SlackCallError(method, error, status=status, attempts=attempts) from exc
             except NETWORK_ERRORS as exc:
+                self.reachability.unreachable(method, type(exc).__name__)
                 failures += 1
                 counts["network_errors"] += 1
                 if failures >= self.policy.max_failures:

@@ -2,10 +2,11 @@
 
 ``preprod serve`` runs it under uvicorn; ``preprod socket`` runs the same Bolt app over
 Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed by
-Slack), ``/healthz``, the sign-in routes and the public signing key
-(``/.well-known/preprod-signing-key.pem``) answer without a session; ``/metrics`` wants
-the ``PREPROD_METRICS_TOKEN`` bearer token; ``/api/v1`` (bot/web/api.py) a pipeline
-token and nothing else; ``/github/webhook`` (bot/web/github_hook.py, only when the
+Slack), ``/healthz`` (liveness), ``/readyz`` (readiness: bot/web/ready.py), the sign-in
+routes and the public signing key (``/.well-known/preprod-signing-key.pem``) answer
+without a session; ``/metrics`` wants the ``PREPROD_METRICS_TOKEN`` bearer token;
+``/api/v1`` (bot/web/api.py) a pipeline token and nothing else; ``/github/webhook``
+(bot/web/github_hook.py, only when the
 GitHub App is configured) GitHub's signature."""
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from bot.web.dedupe import Deduplicated
 from bot.web.github_hook import GitHubHook
 from bot.web.headers import SecurityHeaders
 from bot.web.insights import InsightsPages
+from bot.web.metrics import Health
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
+from bot.web.ready import ReadinessProbe
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
 from bot.web.trail import AuditTrail, StoredAuditTrail
@@ -58,12 +61,21 @@ def create_app(
     insights = InsightsPages(bot.store, sign_in)
     api = Api(bot)
     github = GitHubHook(bot, api, bot.github) if bot.github is not None else None
+    readiness = ReadinessProbe(bot.store, bot.slack.reachability, bot.settings)
 
     async def slack_events(request: Request) -> Response:
         return await guarded(request)
 
     async def healthz(request: Request) -> Response:
+        """Liveness: the process answers. No database, so a database outage does not get
+        the process restarted (that is ``/readyz``'s business)."""
         return JSONResponse({"status": "ok", "active_runs": len(bot.manager.tasks)})
+
+    async def readyz(request: Request) -> Response:
+        """Readiness, public like ``/healthz``: the parts and their reasons, no secrets."""
+        found = await readiness.check()
+        return JSONResponse(found.body(), status_code=found.http_status,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
 
     async def metrics(request: Request) -> Response:
         if not _bearer_ok(request, bot.settings.metrics_token):
@@ -72,11 +84,19 @@ def create_app(
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="preprod metrics"'},
             )
+        health = Health(
+            await readiness.check(),
+            readiness.last_seconds,
+            readiness.probes,
+            dict(readiness.db_errors),
+            bot.slack.reachability.snapshot().errors_by_method,
+        )
         snapshot = await gather_metrics(
             bot.store,
             active_runs=len(bot.manager.tasks),
             slack_calls=bot.slack.metrics(),
             progress_updates=dict(bot.manager.coalescer.stats),
+            health=health,
         )
         return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 
@@ -102,11 +122,13 @@ def create_app(
             await github.aclose()
         await api.aclose()
         await bot.aclose()
+        readiness.close()
 
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route(WELL_KNOWN_KEY, public_key),
             Route("/", home),

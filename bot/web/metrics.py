@@ -1,8 +1,14 @@
 """``GET /metrics``: Prometheus text from a snapshot of the bot's state. The snapshot is
-gathered asynchronously; rendering it is a pure function."""
+gathered asynchronously; rendering it is a pure function.
+
+Health figures (readiness per part, the probe's latency, database errors by kind, the
+outbox backlog and its oldest message's age, Slack errors by method) come from
+``/readyz``'s probe (bot/web/ready.py). While the database is failing the stored counts
+are not read (a hung query would hang the scrape) and their families are left out."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -13,6 +19,18 @@ from prometheus_client.registry import Collector
 
 from bot.store.counts import StoredCounts, stored_counts
 from bot.store.runs import RunStore
+from bot.web.readiness import Readiness
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    readiness: Readiness
+    probe_seconds: float
+    probes: int
+    database_errors: dict[str, int]
+    slack_errors: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -21,11 +39,21 @@ class Snapshot:
     active_runs: int = 0
     slack_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     progress_updates: dict[str, int] = field(default_factory=dict)
+    health: Health | None = None
 
 
 async def gather(store: RunStore, active_runs: int, slack_calls: dict[str, dict[str, int]],
-                 progress_updates: dict[str, int]) -> Snapshot:  # fmt: skip
-    return Snapshot(await stored_counts(store), active_runs, slack_calls, progress_updates)
+                 progress_updates: dict[str, int], health: Health | None = None,
+                 ) -> Snapshot:  # fmt: skip
+    """The snapshot; the stored counts only when the probe found the database answering."""
+    database_ok = health is None or health.readiness.parts["database"].state == "ok"
+    stored = StoredCounts({}, {}, {}, 0, 0.0)
+    if database_ok:
+        try:
+            stored = await stored_counts(store)
+        except Exception as exc:  # the database failed since the probe: scrape the rest
+            log.warning("metrics: the stored counts cannot be read: %s", type(exc).__name__)
+    return Snapshot(stored, active_runs, slack_calls, progress_updates, health)
 
 
 def render(snapshot: Snapshot) -> bytes:
@@ -77,3 +105,40 @@ class _SnapshotCollector(Collector):
         for kind, count in sorted(s.progress_updates.items()):
             updates.add_metric([kind], count)
         yield updates
+        if s.health is not None:
+            yield from _health(s.health)
+
+
+def _health(health: Health) -> Iterator[Metric]:
+    ready = GaugeMetricFamily("preprod_ready", "1 when the part is ok (see /readyz)",
+                              labels=["part"])  # fmt: skip
+    for part, found in health.readiness.parts.items():
+        ready.add_metric([part], 1 if found.state == "ok" else 0)
+    yield ready
+    yield GaugeMetricFamily("preprod_ready_probe_seconds", "How long the last database probe took",
+                            value=health.probe_seconds)  # fmt: skip
+    yield CounterMetricFamily("preprod_ready_probes", "Database probes sent by /readyz",
+                              value=health.probes)  # fmt: skip
+    errors = CounterMetricFamily(
+        "preprod_database_errors", "Database errors by kind (statement, connect, probe)",
+        labels=["kind"],
+    )  # fmt: skip
+    for kind, count in sorted(health.database_errors.items()):
+        errors.add_metric([kind], count)
+    yield errors
+    outbox = health.readiness.parts["outbox"].details
+    if "backlog" in outbox:
+        yield GaugeMetricFamily("preprod_outbox_backlog", "Messages owed to Slack, not sent yet",
+                                value=outbox["backlog"])  # fmt: skip
+        yield GaugeMetricFamily(
+            "preprod_outbox_oldest_seconds",
+            "Age of the oldest message owed to Slack (0: none)",
+            value=outbox["oldest_seconds"] or 0.0,
+        )
+    slack = CounterMetricFamily(
+        "preprod_slack_api_errors", "Failed Web API attempts (5xx, network, ok: false) by method",
+        labels=["method"],
+    )  # fmt: skip
+    for method, count in sorted(health.slack_errors.items()):
+        slack.add_metric([method], count)
+    yield slack
