@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
@@ -108,6 +110,23 @@ class SafeFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
+LOG_WIDTH = 160
+"""Columns when the output is not a terminal (a CI log, a file): Rich would assume 80 and
+fold a table's words ("decisio n"); logs are read in wide windows and never wrap lines."""
+
+
 def consoles() -> tuple[Console, Console]:
-    """The CLI's standard output and standard error."""
-    return SafeConsole(emoji=False), SafeConsole(stderr=True, emoji=False)
+    """The CLI's standard output and standard error (``COLUMNS`` still wins, as in Rich)."""
+    return _console(sys.stdout), _console(sys.stderr, stderr=True)
+
+
+def _console(stream: TextIO, *, stderr: bool = False) -> Console:
+    wide = not os.environ.get("COLUMNS") and not _is_terminal(stream)
+    return SafeConsole(stderr=stderr, emoji=False, width=LOG_WIDTH if wide else None)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
