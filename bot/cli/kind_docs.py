@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import re
 import textwrap
 import types
 import typing
@@ -25,7 +26,7 @@ from rich.table import Table
 from bot.cli.common import EXIT_OK, say
 from checks.registry import check_types
 from checks.spec import CheckSpec
-from checks.units import format_duration
+from checks.units import format_duration, format_size
 
 PLAIN_TYPES: dict[Any, str] = {
     str: "text",
@@ -56,17 +57,39 @@ def show_kinds(only: str | None, out: Console) -> int:
         kind = kinds[name]
         module = inspect.getmodule(kind)
         own = kind.__dict__.get("__doc__") or (module.__doc__ if module else "") or ""
-        doc = " ".join(inspect.cleandoc(own).split("\n\n")[0].split())
+        doc = prose(" ".join(inspect.cleandoc(own).split("\n\n")[0].split()))
+        doc = doc.removeprefix(f"{name}: ")  # the heading names the kind already
         extra = "Runs alone (exclusive)." if kind.exclusive else ""
         _section(out, " ".join(filter(None, (f"{name}:", doc, extra))), options(kind.Options))
     return EXIT_OK
 
 
+TABLE_WIDTH = 120
+"""Below this many columns the four columns of a table squeeze the descriptions into
+slivers: each option is then a line of its own with its description indented under it."""
+
+
 def _section(out: Console, heading: str, found: list[OptionDoc]) -> None:
+    if out.width < TABLE_WIDTH:
+        for line in textwrap.wrap(heading, out.width - 1):
+            say(out, line, style="bold")
+        for option in found:
+            default = f"  default {option.default}" if option.default else ""
+            line = f"  {option.name}  ({option.type}){default}"
+            for part in textwrap.wrap(line, out.width - 1, subsequent_indent=" " * 6,
+                                      break_long_words=False, break_on_hyphens=False):  # fmt: skip
+                say(out, part)
+            if option.description:
+                for line in textwrap.wrap(option.description, max(out.width - 6, 40)):
+                    say(out, f"      {line}", style="dim")
+        out.print()
+        return
     say(out, heading, style="bold")
     table = Table(box=None, pad_edge=False, header_style="dim")
-    for column in ("option", "type", "default", "description"):
-        table.add_column(column, overflow="fold")
+    table.add_column("option", no_wrap=True)  # a key is copied as a whole, never broken
+    table.add_column("type", overflow="fold", max_width=20)
+    table.add_column("default", overflow="fold", max_width=20)
+    table.add_column("description", ratio=1)
     for option in found:
         table.add_row(option.name, option.type, option.default, option.description)
     out.print(table)
@@ -84,7 +107,9 @@ def options(model: type[BaseModel], prefix: str = "") -> list[OptionDoc]:
         default = _default(info)
         if kind == "duration" and isinstance(info.default, int | float):
             default = format_duration(float(info.default))
-        found.append(OptionDoc(prefix + key, kind, default, description))
+        if kind == "size" and isinstance(info.default, int):
+            default = format_size(info.default)
+        found.append(OptionDoc(prefix + key, kind, default, prose(description)))
         nested = _nested_model(info.annotation)
         if nested is not None and not prefix:
             many = typing.get_origin(info.annotation) in (list, tuple)
@@ -146,11 +171,30 @@ def _default(info: FieldInfo) -> str:
 
 
 def _shown(value: Any) -> str:
+    """A default as a plan would write it, never a Python repr."""
     if isinstance(value, bool):
         return str(value).lower()
+    if value is None:
+        return "null"
     if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
+        return ", ".join(map(_shown, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_shown(item)}" for key, item in value.items())
+    if isinstance(value, BaseModel):
+        return ""  # its own rows follow, each with its default
     return str(value)
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def prose(text: str) -> str:
+    """A docstring for people who write plans: reST markup gone (``1MB`` -> 1MB), references
+    to code (:func:`x`) dropped with the words that lead to them."""
+    text = re.sub(r";?\s*see " + _ROLE.pattern, "", text)
+    text = _ROLE.sub(r"\1", text)
+    return _LITERAL.sub(r"\1", text)
 
 
 @cache
