@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from bot.slack.commands import (
+    VERBS,
     Cancel,
     Help,
     ListRuns,
@@ -16,6 +18,7 @@ from bot.slack.commands import (
     UsageError,
     parse,
 )
+from tests.support.target import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -58,6 +61,8 @@ def test_parses(text: str, command: object) -> None:
         ("cancel", "`cancel` takes a run number"),
         ("rerun", "`rerun` takes a run number and an optional check"),
         ("deploy now", "unknown command `deploy`"),
+        ("strat a b c", "unknown command `strat` (did you mean `start`?)"),
+        ("stauts 3", "unknown command `stauts` (did you mean `status`?)"),
         ("outcome 7", "`outcome` takes a run number and `success` or `rolled-back`"),
         ("outcome 7 fine", "`outcome` is `success` or `rolled-back`"),
     ],
@@ -66,3 +71,12 @@ def test_usage_errors(text: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse(text)
     assert str(caught.value) == message
+
+
+def test_the_manifest_usage_hint_names_every_command() -> None:
+    """Slack shows the hint as people type: a command it leaves out is never found
+    (`outcome` was missing)."""
+    manifest = yaml.safe_load((REPO_ROOT / "manifest.yml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    words = {part.split()[0] for part in command["usage_hint"].split(" | ")}
+    assert words == set(VERBS)

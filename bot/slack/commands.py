@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from bot.input_limits import (
@@ -99,7 +100,12 @@ def parse(text: str) -> Command:
         if args[1].lower() not in OUTCOMES:
             raise UsageError("`outcome` is `success` or `rolled-back`")
         return RecordOutcome(_run_id(args[0]), args[1].lower())
-    raise UsageError(f"unknown command `{shown(verb)}`")
+    close = difflib.get_close_matches(verb, VERBS, n=1, cutoff=0.6)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    raise UsageError(f"unknown command `{shown(verb)}`{hint}")
+
+
+VERBS = ("start", "status", "list", "rerun", "cancel", "report", "outcome", "help")
 
 
 def _start(args: list[str]) -> Start:
