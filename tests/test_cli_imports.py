@@ -80,3 +80,15 @@ def test_a_command_still_loads_what_it_needs() -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "/nonexistent.yml" in done.stderr
+
+
+def test_the_server_starts_without_a_deprecation_warning() -> None:
+    """Every `preprod serve` printed Authlib's "the httpx module is deprecated" warning:
+    people learn to skip warnings. The server's modules import with warnings as errors."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import bot.web.app, bot.web.bot, bot.web.server"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
