@@ -334,6 +334,28 @@ async def test_a_missed_digest_is_posted_once_after_a_restart_within_the_grace(
         await standin.stop()
 
 
+async def test_a_fresh_database_misses_no_digest(
+    healthy_target: RunningTarget, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bot started for the first time logged that the digest of the last slot "was
+    missed": nothing was pending then, and nobody missed it (issue 24, point 8)."""
+    standin = await new_standin().start()
+    config = config_file(tmp_path, healthy_target)
+    try:
+        with (
+            time_machine.travel(berlin(1, 10, 30, month=12), tick=True),  # 09:00: 1.5h ago
+            caplog.at_level(logging.INFO, logger="bot.schedule.jobs"),
+        ):
+            async with serving(standin, config, f"sqlite:///{tmp_path}/bot.db") as harness:
+                await harness.until(lambda: harness.bot.scheduler.catch_up is not None)
+                assert harness.bot.scheduler.catch_up is not None
+                await harness.bot.scheduler.catch_up
+        assert "was missed" not in caplog.text
+        assert digests(standin) == []
+    finally:
+        await standin.stop()
+
+
 async def two_schedulers_send_once(target: RunningTarget, tmp_path: Path, url: str) -> None:
     standin = await new_standin().start()
     config = config_file(tmp_path, target, deadline="7d")

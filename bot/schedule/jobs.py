@@ -127,7 +127,7 @@ class Reminders:
         grace = timedelta(seconds=self.config.schedule.misfire_grace)
         if now - slot > grace:
             channel = ReminderKey("digest", slot_name(slot), 0, self.config.channel or "")
-            if not await self.rows.recorded(channel):
+            if not await self.rows.recorded(channel) and await self.rows.runs_before(slot):
                 log.info(
                     "the digest of %s was missed and is past schedule.misfire_grace; skipped",
                     slot.isoformat(),

@@ -7,10 +7,11 @@ running the same job, a retry or a restart therefore find the key and send nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from bot.store.models import DirectChannel, OutboxMessage, Reminder
+from bot.store.models import DirectChannel, OutboxMessage, Reminder, Run
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -50,6 +51,16 @@ class ReminderStore:
         def work(session: Session) -> bool:
             key = (reminder.job, reminder.slot, reminder.run_id, reminder.recipient)
             return session.get(Reminder, key) is not None
+
+        return await self.store.call(work)
+
+    async def runs_before(self, moment: datetime) -> bool:
+        """Did any run start before ``moment``? (A digest "missed" before the first run of
+        a fresh database had nothing to say, and nobody missed it.)"""
+
+        def work(session: Session) -> bool:
+            query = select(Run.id).where(col(Run.created_at) < moment.astimezone(UTC)).limit(1)
+            return session.exec(query).first() is not None
 
         return await self.store.call(work)
 
