@@ -399,7 +399,9 @@ async def dry_run_shows_the_next_digest(config: Path, url: str) -> None:
     text = out.getvalue()
     assert code == 0, err.getvalue()
     assert "Next digest: Mon 2026-11-30 09:00 CET in channel C0RELEASES" in text
-    assert "2 release(s) awaiting sign-off" in text and "usergroup S0SEC" in text
+    assert "2 release(s) awaiting sign-off (ages as of that digest)" in text
+    assert "h old then" in text and "h left then" in text  # not now: at 09:00 Monday
+    assert "usergroup S0SEC" in text
     assert "U0SRE1: 2 sign-off(s)" in text and "U0SRE2: 2 sign-off(s)" in text
     assert "U0RM" not in text.split("DMs")[1]
 

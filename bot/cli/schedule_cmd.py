@@ -79,7 +79,7 @@ async def dry_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not runs and not config.schedule.post_empty_digest:
         say(out, "Nothing is awaiting sign-off now: no digest would be posted.")
         return EXIT_OK
-    say(out, f"{len(runs)} release(s) awaiting sign-off:")
+    say(out, f"{len(runs)} release(s) awaiting sign-off (ages as of that digest):")
     for run in runs:
         say(out, "  " + _line(run, slot))
     _direct_messages(config, runs, slot, out)
@@ -109,7 +109,7 @@ def _line(run: PendingRun, slot: datetime) -> str:
     missing = "; ".join(_who(role) for role in run.awaited)
     return (
         f"#{run.run_id} {run.service} {run.version} on {run.environment}: "
-        f"{hours_old:.1f}h old, {hours_left:.1f}h left; missing {missing}"
+        f"{hours_old:.1f}h old then, {hours_left:.1f}h left then; missing {missing}"
     )
 
 
