@@ -15,6 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from examples.processes import stop_on_sigterm  # noqa: E402
 from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 
@@ -41,6 +42,7 @@ def parse_defects_args(argv: list[str] | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     defects = parse_defects_args(argv)
+    stop_on_sigterm()
     reports = STATE / "demo"
     print(f"Starting the example target{' with defects: ' + ', '.join(defects) if defects else ''}")
     with start_target(*defects, state_dir=STATE / "target") as target:

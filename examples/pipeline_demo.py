@@ -39,7 +39,7 @@ from bot.github.settings import (  # noqa: E402
 )
 from bot.store.runs import RunStore  # noqa: E402
 from bot.store.tokens import Tokens  # noqa: E402
-from examples.processes import ports_in_use, start_slack_side  # noqa: E402
+from examples.processes import ports_in_use, start_slack_side, stop_on_sigterm  # noqa: E402
 from examples.slack_demo import sign_off  # noqa: E402
 from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
@@ -248,6 +248,7 @@ def create_token(state: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     try:
         return play(args)
     except KeyboardInterrupt:  # Ctrl-C: the ExitStack has stopped everything on its way out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,17 @@ def ports_in_use(ports: dict[str, int], host: str = "127.0.0.1") -> list[str]:
                 why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc}"
                 problems.append(f"port {port} {why} ({what})")
     return problems
+
+
+def stop_on_sigterm() -> None:
+    """``kill PID`` stops a demo as Ctrl-C does: the handler raises KeyboardInterrupt, so
+    every ``with`` block on the way out stops its process. Without it, SIGTERM ended the
+    demo at once and left the target, the stand-in and the bot holding their ports."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from examples.processes import ports_in_use, start_slack_side  # noqa: E402
+from examples.processes import ports_in_use, start_slack_side, stop_on_sigterm  # noqa: E402
 from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
 from slack_standin.webclient import WebView  # noqa: E402
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_sigterm()
     clash = ports_in_use({"the bot, BOT_PORT": args.bot_port, "the web view, WEB_PORT": args.port})
     if clash:
         print("\n".join(clash), file=sys.stderr)
