@@ -54,6 +54,13 @@ class Settings:
     """Seconds without a request after which a session ends."""
     metrics_token: str | None = None
     """The bearer token ``/metrics`` wants; without it ``/metrics`` answers 401."""
+    ack_budget: float = 2.5
+    """Seconds the database work before a Slack ack may take in all (Slack waits 3 s);
+    past it the person is told that nothing was recorded."""
+    db_connect_timeout: float = 2.0
+    """Seconds to open a database connection (PostgreSQL ``connect_timeout``)."""
+    db_pool_timeout: float = 2.0
+    """Seconds to wait for a free pooled database connection."""
 
     @classmethod
     def from_env(
@@ -87,6 +94,9 @@ class Settings:
             session_ttl=session_ttl,
             session_idle=session_idle,
             metrics_token=env.get("PREPROD_METRICS_TOKEN") or None,
+            ack_budget=_seconds(env, "PREPROD_ACK_BUDGET", 2.5),
+            db_connect_timeout=_seconds(env, "PREPROD_DB_CONNECT_TIMEOUT", 2.0),
+            db_pool_timeout=_seconds(env, "PREPROD_DB_POOL_TIMEOUT", 2.0),
         )
 
     @property
