@@ -21,9 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot.slack.actions import APPROVE
+from bot.slack.actions import APPROVE, WAIVE_MODAL
+from bot.slack.commands import Status
+from bot.slack.unavailable import of_command, of_payload
+from bot.store.faults import cause, is_database_fault
 from bot.store.models import CheckRecord, Run, RunStatus, SeenRequest
 from bot.web.dedupe import request_key
 from tests.hostile_bot import CONFIG, form, state, tracebacks
@@ -89,23 +93,25 @@ async def timed(request: Any) -> tuple[httpx.Response, float]:
 
 
 async def click_and_start_are_told(harness: Harness) -> dict[str, Any]:
-    """A click on the panel and a ``/preprod start`` during the fault: each a 200 within
-    the ack window with the honest private answer. Returns the click's payload."""
+    """A click on the panel and a ``/preprod start`` during the fault, side by side:
+    each a 200 within the ack window with the honest private answer. Returns the click's
+    payload."""
     before = len(told(harness, SRE))
-    response, took = await timed(harness.standin.click(SRE, panel_ts(harness), CHANNEL, APPROVE))
-    assert response.status_code == 200, response.text
-    assert took < ACK_WINDOW, f"the click was answered after {took:.2f} s"
+    click = timed(harness.standin.click(SRE, panel_ts(harness), CHANNEL, APPROVE))
+    start = timed(harness.standin.send_command("start svc 1.1 staging", "U0RM", CHANNEL))
+    (clicked, click_took), (started, start_took) = await asyncio.gather(click, start)
+    assert clicked.status_code == 200, clicked.text
+    assert click_took < ACK_WINDOW, f"the click was answered after {click_took:.2f} s"
     await harness.until(lambda: len(told(harness, SRE)) > before, timeout=10)
     assert APPROVAL_LOST in told(harness, SRE)[-1]
-    click = harness.standin.deliveries[-1].payload
 
-    send = harness.standin.send_command("start svc 1.1 staging", "U0RM", CHANNEL)
-    response, took = await timed(send)
-    assert response.status_code == 200, response.text
-    assert took < ACK_WINDOW, f"the start was answered after {took:.2f} s"
-    assert response.json()["response_type"] == "ephemeral"
-    assert START_LOST in response.json()["text"]
-    return click
+    assert started.status_code == 200, started.text
+    assert start_took < ACK_WINDOW, f"the start was answered after {start_took:.2f} s"
+    assert started.json()["response_type"] == "ephemeral"
+    assert START_LOST in started.json()["text"]
+    return next(
+        d.payload for d in reversed(harness.standin.deliveries) if d.kind == "block_actions"
+    )
 
 
 async def recorded_when_sent_again(harness: Harness, click: dict[str, Any]) -> None:
@@ -295,3 +301,27 @@ def check_state(harness: Harness, check_id: str) -> str | None:
             return record.status if record else None
     except Exception:
         return None
+
+
+def test_what_counts_as_the_database_failing() -> None:
+    refused = OperationalError("SELECT 1", None, Exception("connection refused"))
+    assert is_database_fault(refused)
+    assert is_database_fault(ExceptionGroup("a batch of checks", [refused]))
+    assert not is_database_fault(ExceptionGroup("mixed", [refused, ValueError("a bug")]))
+    assert not is_database_fault(IntegrityError("INSERT", None, Exception("duplicate key")))
+    assert not is_database_fault(TimeoutError())  # a check's timeout is a result, not this
+    assert cause(refused) == "Exception: connection refused"
+
+
+def test_each_request_names_what_was_not_done() -> None:
+    cancel = of_payload({"command": "/preprod", "text": "cancel 7"})
+    assert cancel.sentence() == (
+        "Could not cancel run #7: the bot's database is unavailable. "
+        "Nothing was recorded; try again in a minute."
+    )
+    waiver = of_payload({"type": "view_submission", "view": {"callback_id": WAIVE_MODAL}})
+    assert waiver.what == "record your waiver"
+    status = of_command(Status())
+    assert status.sentence() == (
+        "Could not show the status: the bot's database is unavailable; try again in a minute."
+    )
