@@ -84,18 +84,30 @@ class Timeouts:
 
 
 _DEADLINE: ContextVar[float | None] = ContextVar("preprod_ack_deadline", default=None)
-_STARTED: ContextVar[float | None] = ContextVar("preprod_request_started", default=None)
+
+
+@dataclass
+class _Arrival:
+    at: float
+    answered: bool = False
+
+
+_ARRIVAL: ContextVar[_Arrival | None] = ContextVar("preprod_request_arrival", default=None)
 
 
 @contextmanager
 def request_started() -> Iterator[None]:
     """A request arrived now: every :func:`answering` inside counts from here, so the
-    replay guard's claim and the handler's work share one budget."""
-    token = _STARTED.set(time.monotonic())
+    replay guard's claim and the handler's work share one budget. Once it is answered,
+    work it left running in the background (which inherits this context) counts from
+    its own start again."""
+    arrival = _Arrival(time.monotonic())
+    token = _ARRIVAL.set(arrival)
     try:
         yield
     finally:
-        _STARTED.reset(token)
+        arrival.answered = True
+        _ARRIVAL.reset(token)
 
 
 @asynccontextmanager
@@ -103,7 +115,8 @@ async def answering(seconds: float) -> AsyncIterator[None]:
     """The database calls inside end within ``seconds`` of the request's arrival (else
     TimeoutError), and none of them commits after that less :data:`COMMIT_MARGIN`."""
     now = time.monotonic()
-    deadline = (_STARTED.get() or now) + seconds
+    arrival = _ARRIVAL.get()
+    deadline = (arrival.at if arrival and not arrival.answered else now) + seconds
     token = _DEADLINE.set(deadline)
     try:
         async with asyncio.timeout(max(0.0, deadline - now)):
