@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from bot.slack.actions import APPROVE, WAIVE_MODAL
+from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL, WAIVE_MODAL
 from bot.slack.commands import Status
 from bot.slack.unavailable import of_command, of_payload
 from bot.store.faults import cause, is_database_fault
@@ -36,10 +36,14 @@ from tests.support.pg_control import ControlledPostgres, controlled_postgres
 from tests.support.postgres import PostgresUnavailable
 from tests.support.processes import Database
 
-SRE = "U0SRE1"
+SRE, SEC = "U0SRE1", "U0SEC1"
 ACK_WINDOW = 3.0
 APPROVAL_LOST = (
     "Could not record your approval: the bot's database is unavailable. "
+    "Nothing was recorded; try again in a minute."
+)
+REJECTION_LOST = (
+    "Could not record your rejection: the bot's database is unavailable. "
     "Nothing was recorded; try again in a minute."
 )
 START_LOST = (
@@ -114,6 +118,30 @@ async def click_and_start_are_told(harness: Harness) -> dict[str, Any]:
     )
 
 
+async def open_rejection(harness: Harness) -> None:
+    """Security's Reject button: its modal opens (the database answering)."""
+    panel = next(m for m in harness.thread() if m.button_labels())
+    [block] = [
+        b.get("block_id")
+        for b in panel.blocks
+        if any(str(e.get("value", "")).endswith(":security") for e in b.get("elements", []))
+    ]
+    await harness.standin.click(SEC, panel.ts, CHANNEL, REJECT, block_id=block)
+    await harness.until(lambda: bool(harness.standin.modals(SEC)), timeout=10)
+
+
+async def rejection_stays_open(harness: Harness) -> None:
+    """Submitting it during the fault: the modal stays open and says why, in time."""
+    reason = {REASON_BLOCK: {REASON_INPUT: "CSP report-only in staging"}}
+    submitted, took = await timed(harness.standin.submit_view(SEC, REJECT_MODAL, reason))
+    assert submitted.status_code == 200 and took < ACK_WINDOW, (submitted.text, took)
+    assert submitted.json() == {
+        "response_action": "errors",
+        "errors": {REASON_BLOCK: REJECTION_LOST},
+    }
+    assert harness.standin.modals(SEC)  # still open, with what was typed
+
+
 async def recorded_when_sent_again(harness: Harness, click: dict[str, Any]) -> None:
     """The very same click (same trigger and action_ts, as a retry carries) is recorded."""
     again = await harness.standin.send_raw(form(click))
@@ -134,8 +162,10 @@ async def test_a_click_and_a_start_while_postgres_is_stopped(
 ) -> None:
     caplog.set_level(logging.INFO)
     before = state(pg_bot)
+    await open_rejection(pg_bot)
     pg.stop()
     click = await click_and_start_are_told(pg_bot)
+    await rejection_stays_open(pg_bot)
     pg.start()
     assert state(pg_bot) == before  # nothing stored: no sign-off, no second run
     await recorded_when_sent_again(pg_bot, click)
@@ -172,16 +202,16 @@ async def test_a_claim_whose_record_fails_is_let_go(
         with locker.engine.connect() as connection:
             connection.exec_driver_sql("LOCK TABLE auditevent IN EXCLUSIVE MODE")
             before = len(told(pg_bot, SRE))
-            response, took = await timed(
-                pg_bot.standin.click(SRE, panel_ts(pg_bot), CHANNEL, APPROVE)
-            )
+            await open_rejection(pg_bot)
+            approve = timed(pg_bot.standin.click(SRE, panel_ts(pg_bot), CHANNEL, APPROVE))
+            (response, took), _ = await asyncio.gather(approve, rejection_stays_open(pg_bot))
             assert response.status_code == 200 and took < ACK_WINDOW, took
             await pg_bot.until(lambda: len(told(pg_bot, SRE)) > before, timeout=10)
             assert APPROVAL_LOST in told(pg_bot, SRE)[-1]
             connection.rollback()
     finally:
         locker.close()
-    click = pg_bot.standin.deliveries[-1].payload
+    click = [d.payload for d in pg_bot.standin.deliveries if d.kind == "block_actions"][-1]
     key = request_key(click)
     await pg_bot.until(lambda: not seen(pg_bot, key), timeout=10)  # let go
     assert "statement timeout" in one_line_each(caplog, SRE)[0]
