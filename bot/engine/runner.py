@@ -220,9 +220,10 @@ class Engine:
                 await asyncio.shield(ended)
             raise
         except Exception as exc:
-            # The database failing is no verdict on the release: the run stays running
-            # and is resumed like one whose process died (bot/slack/runs.py).
-            if not is_database_fault(exc):
+            # The database failing is no verdict on the release: a leased run stays
+            # running and is resumed like one whose process died (bot/slack/runs.py); a
+            # terminal's run (no lease, nobody resumes it) ends failed if it can.
+            if self.leases is None or not is_database_fault(exc):
                 await self.store.finish_run(run_id, RunStatus.FAILED)
             raise
         await self.store.finish_run(run_id, RunStatus.FINISHED, self._owner)
