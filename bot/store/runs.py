@@ -45,7 +45,16 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect = {"connect_timeout": max(1, math.ceil(bounds.connect))}
+    connect = {
+        "connect_timeout": max(1, math.ceil(bounds.connect)),
+        # A server gone from the network (no reset) is noticed in ~30 s, not hours:
+        # otherwise a worker thread waits on its socket for as long as the kernel does.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
     return create_engine(url, pool_pre_ping=True, pool_timeout=bounds.pool, connect_args=connect)
 
 
