@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.runner import RequestError, RunRequest
-from bot.gate.refusals import Refused
+from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.gate.starting import authorise_start
 from bot.gate.summary import decision_labels
@@ -34,7 +34,7 @@ from bot.slack.commands import (
 )
 from bot.slack.runs import RunManager
 from bot.slack.text import Mrkdwn, channel_link, join
-from bot.slack.unavailable import failed, is_unavailable, of_command
+from bot.slack.unavailable import failed, is_unavailable, let_go, of_command
 from bot.store.faults import answering
 from bot.store.gate import GateStore
 from bot.store.models import Run, RunStatus
@@ -89,6 +89,8 @@ class Dispatcher:
                 case Help():
                     return Reply(help_message())
         except (RequestError, LookupError, Refused, DirectoryUnavailable) as exc:
+            if isinstance(exc, (TooSlow, DirectoryUnavailable)):
+                let_go(str(exc))  # nothing recorded, "try again": the retry is no replay
             return Reply(notice(str(exc).strip("'\"")))
         raise AssertionError(f"unhandled command {command!r}")
 
