@@ -63,6 +63,13 @@ class Settings:
     counts as failing (and lasting ``ready_slack_seconds``)."""
     ready_slack_seconds: float = 60.0
     """``PREPROD_READY_SLACK_SECONDS``: how long such a streak must last."""
+    ack_budget: float = 2.5
+    """Seconds the database work before a Slack ack may take in all (Slack waits 3 s);
+    past it the person is told that nothing was recorded."""
+    db_connect_timeout: float = 2.0
+    """Seconds to open a database connection (PostgreSQL ``connect_timeout``)."""
+    db_pool_timeout: float = 2.0
+    """Seconds to wait for a free pooled database connection."""
 
     @classmethod
     def from_env(
@@ -100,6 +107,9 @@ class Settings:
             ready_outbox_age=_seconds(env, "PREPROD_READY_OUTBOX_AGE", 600.0),
             ready_slack_failures=_count(env, "PREPROD_READY_SLACK_FAILURES", 3),
             ready_slack_seconds=_seconds(env, "PREPROD_READY_SLACK_SECONDS", 60.0),
+            ack_budget=_seconds(env, "PREPROD_ACK_BUDGET", 2.5),
+            db_connect_timeout=_seconds(env, "PREPROD_DB_CONNECT_TIMEOUT", 2.0),
+            db_pool_timeout=_seconds(env, "PREPROD_DB_POOL_TIMEOUT", 2.0),
         )
 
     @property

@@ -24,7 +24,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
-from bot.gate.refusals import Refused
+from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.input_limits import MIN_REASON
 from bot.slack.actions import (
@@ -32,12 +32,14 @@ from bot.slack.actions import (
     ATTEST,
     ATTEST_MODAL,
     OPEN_RUN,
+    REASON_BLOCK,
     REJECT,
     REJECT_MODAL,
     WAIVE,
     WAIVE_MODAL,
     Target,
 )
+from bot.slack.blocks import Message
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.home import publish_home
 from bot.slack.render_decision import (
@@ -48,6 +50,15 @@ from bot.slack.render_decision import (
     waive_modal,
 )
 from bot.slack.runs import RunManager
+from bot.slack.unavailable import (
+    CLICKS,
+    SUBMISSIONS,
+    Attempt,
+    failed,
+    is_unavailable,
+    let_go,
+)
+from bot.store.faults import answering, is_database_fault
 from handlers.payloads import Click, Salvaged, Submission, Unreadable, check_bolt_can_read, read
 
 log = logging.getLogger(__name__)
@@ -65,6 +76,7 @@ _background: set[asyncio.Task[None]] = set()
 
 def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient) -> None:
     app.use(Readable(gate, slack))
+    budget = manager.settings.ack_budget
 
     async def open_reject(user: str, target: Target, trigger: str) -> None:
         await gate.check_sign(user, target)
@@ -82,13 +94,13 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
     async def approve(user: str, target: Target, _: str) -> object:
         return await gate.record_sign(user, target, Vote.APPROVE, within=AUTHORISE_WITHIN)
 
-    app.action(APPROVE)(_recorded_click(gate, slack, approve))
+    app.action(APPROVE)(_recorded_click(gate, slack, approve, budget))
     for action_id, act in (
         (REJECT, open_reject),
         (WAIVE, open_waive),
         (ATTEST, open_attest),
     ):
-        app.action(action_id)(_on_click(slack, act))
+        app.action(action_id)(_on_click(slack, act, CLICKS[action_id]))
 
     @app.action(OPEN_RUN)
     async def open_run(ack: AsyncAck) -> None:
@@ -103,9 +115,13 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
     async def attest(user: str, target: Target, note: str) -> object:
         return await gate.record_tick(user, target, note, within=AUTHORISE_WITHIN)
 
-    app.view(REJECT_MODAL)(_submitted(gate, slack, reject, required=True))
-    app.view(WAIVE_MODAL)(_submitted(gate, slack, waive, required=True))
-    app.view(ATTEST_MODAL)(_submitted(gate, slack, attest, required=False))
+    modals: tuple[tuple[str, Act, bool], ...] = (
+        (REJECT_MODAL, reject, True),
+        (WAIVE_MODAL, waive, True),
+        (ATTEST_MODAL, attest, False),
+    )
+    for modal, submit, required in modals:
+        app.view(modal)(_submitted(gate, slack, submit, SUBMISSIONS[modal], budget, required))
 
     @app.event("app_home_opened")
     async def home(event: Body) -> None:
@@ -138,42 +154,63 @@ class Readable(AsyncMiddleware):
 
 
 def _on_click(
-    slack: SlackClient, act: Act
+    slack: SlackClient, act: Act, attempt: Attempt
 ) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
-    """A button listener: ack, act on the validated click; a refusal is told privately."""
+    """A button listener: ack, act on the validated click; a refusal or a database that
+    fails is told privately (after the ack: no deadline, the directory may be slow)."""
 
     async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
         await ack()
         click = context["interaction"]
         assert isinstance(click, Click)
+        where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
         try:
             await act(click.user.id, click.target, click.trigger_id)
         except NOT_NOW as refused:
-            where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
             await _post(slack, click.user.id, where, str(refused))
+        except Exception as exc:
+            if not is_database_fault(exc):
+                raise
+            await _show(slack, click.user.id, where, failed(attempt, click.user.id, exc))
 
     return listener
 
 
 def _recorded_click(
-    gate: Gate, slack: SlackClient, record: Act
+    gate: Gate, slack: SlackClient, record: Act, budget: float
 ) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
-    """A button that records: the ack follows the write, the decision follows the ack."""
+    """A button that records: the ack follows the write (within the ``budget``), the
+    decision follows the ack. A database that fails or hangs is told privately."""
 
     async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
         click = context["interaction"]
         assert isinstance(click, Click)
+        where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
         try:
-            await record(click.user.id, click.target, click.trigger_id)
+            async with answering(budget):
+                await record(click.user.id, click.target, click.trigger_id)
         except NOT_NOW as refused:
+            _let_go_if_retryable(refused)
             await ack()
-            where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
             await _post(slack, click.user.id, where, str(refused))
+            return
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            await ack()
+            await _show(slack, click.user.id, where, failed(CLICKS[APPROVE], click.user.id, exc))
             return
         await ack()
         _spawn(_decide(gate, click.target.run_id))
 
     return listener
+
+
+def _let_go_if_retryable(refused: Exception) -> None:
+    """Too slow to authorise, or Slack's directory down: nothing was recorded and the
+    person is asked to try again, so the replay guard lets the request's ids go."""
+    if isinstance(refused, (TooSlow, DirectoryUnavailable)):
+        let_go(str(refused))
 
 
 async def _decide(gate: Gate, run_id: int) -> None:
@@ -186,11 +223,12 @@ async def _decide(gate: Gate, run_id: int) -> None:
 
 
 def _submitted(
-    gate: Gate, slack: SlackClient, act: Act, *, required: bool
+    gate: Gate, slack: SlackClient, act: Act, attempt: Attempt, budget: float, required: bool
 ) -> Callable[[AsyncAck, AsyncBoltContext], Awaitable[None]]:
     """A modal listener. When the text is ``required`` and too short, the modal shows the
-    error and stays open; otherwise ``act`` records, then the modal closes (the ack) and
-    the run is decided (refusals told privately)."""
+    error and stays open; otherwise ``act`` records (within the ``budget``), then the
+    modal closes (the ack) and the run is decided (refusals told privately). When the
+    database fails, the modal stays open with what was typed and says so."""
 
     async def listener(ack: AsyncAck, context: AsyncBoltContext) -> None:
         submission = context["interaction"]
@@ -200,10 +238,18 @@ def _submitted(
             return
         user, target = submission.user.id, submission.target
         try:
-            await act(user, target, submission.text)
+            async with answering(budget):
+                await act(user, target, submission.text)
         except NOT_NOW as refused:
+            _let_go_if_retryable(refused)
             await ack()
             await _tell(gate, slack, user, Salvaged(run_id=target.run_id), str(refused))
+            return
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            failed(attempt, user, exc)
+            await ack(response_action="errors", errors={REASON_BLOCK: attempt.sentence()})
             return
         await ack()  # the modal closes once what it says is stored
         _spawn(_decide(gate, target.run_id))
@@ -227,14 +273,19 @@ async def _tell(gate: Gate, slack: SlackClient, user: str, where: Salvaged, reas
 
 
 async def _post(slack: SlackClient, user: str, where: Salvaged, reason: str) -> None:
+    await _show(slack, user, where, notice_refused(reason))
+
+
+async def _show(slack: SlackClient, user: str, where: Salvaged, message: Message) -> None:
+    """A private message where the person clicked; nowhere to show it, it is logged."""
+    text, blocks = message
     if where.channel is None:
-        log.info("nowhere to tell %s: %s", user, reason)
+        log.info("nowhere to tell %s: %s", user, text)
         return
-    text, blocks = notice_refused(reason)
     try:
         await slack.post_ephemeral(where.channel, user, text, blocks, thread_ts=where.thread_ts)
     except SlackCallError as exc:
-        log.warning("could not tell %s privately (%s): %s", user, exc, reason)
+        log.warning("could not tell %s privately (%s): %s", user, exc, text)
 
 
 def _spawn(work: Coroutine[Any, Any, None]) -> None:

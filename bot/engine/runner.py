@@ -25,6 +25,7 @@ from bot.engine.events import (
     RunStarted,
 )
 from bot.engine.report import RunReport
+from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus, utcnow
 from bot.store.runs import LeaseLost, RunStore
@@ -218,8 +219,12 @@ class Engine:
                 ended = self.store.finish_run(run_id, RunStatus.CANCELLED, actor=self.cancelled_by)
                 await asyncio.shield(ended)
             raise
-        except Exception:
-            await self.store.finish_run(run_id, RunStatus.FAILED)
+        except Exception as exc:
+            # The database failing is no verdict on the release: a leased run stays
+            # running and is resumed like one whose process died (bot/slack/runs.py); a
+            # terminal's run (no lease, nobody resumes it) ends failed if it can.
+            if self.leases is None or not is_database_fault(exc):
+                await self.store.finish_run(run_id, RunStatus.FAILED)
             raise
         await self.store.finish_run(run_id, RunStatus.FINISHED, self._owner)
         report = await self.store.report(run_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.runner import RequestError, RunRequest
-from bot.gate.refusals import Refused
+from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.gate.starting import authorise_start
 from bot.gate.summary import decision_labels
@@ -34,6 +34,8 @@ from bot.slack.commands import (
 )
 from bot.slack.runs import RunManager
 from bot.slack.text import Mrkdwn, channel_link, join
+from bot.slack.unavailable import failed, is_unavailable, let_go, of_command
+from bot.store.faults import answering
 from bot.store.gate import GateStore
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
@@ -56,7 +58,18 @@ class Dispatcher:
         return self.manager.store
 
     async def answer(self, command: Command, user: str, channel: str) -> Reply:
-        """Decide the reply; raises nothing a user caused (those become replies)."""
+        """Decide the reply; raises nothing a user caused (those become replies). The
+        database work behind it ends within the ack budget; when the database fails or
+        does not answer in time, the reply says so and that nothing was recorded."""
+        try:
+            async with answering(self.manager.settings.ack_budget):
+                return await self._answer(command, user, channel)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            return Reply(failed(of_command(command), user, exc))
+
+    async def _answer(self, command: Command, user: str, channel: str) -> Reply:
         try:
             match command:
                 case Start():
@@ -76,6 +89,8 @@ class Dispatcher:
                 case Help():
                     return Reply(help_message())
         except (RequestError, LookupError, Refused, DirectoryUnavailable) as exc:
+            if isinstance(exc, (TooSlow, DirectoryUnavailable)):
+                let_go(str(exc))  # nothing recorded, "try again": the retry is no replay
             return Reply(notice(str(exc).strip("'\"")))
         raise AssertionError(f"unhandled command {command!r}")
 

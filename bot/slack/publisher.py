@@ -19,6 +19,7 @@ from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.outbox import Outbox
 from bot.slack.render_run import failure_reply, parent_message, progress_message, results_message
 from bot.slack.state import RunState, apply, mark_cancelled
+from bot.store.faults import cause, is_database_fault
 from bot.store.models import SlackThread
 from bot.store.runs import RunStore
 from checks.base import CheckResult
@@ -143,10 +144,12 @@ class ThreadPublisher:
         while (event := await self._queue.get()) is not None:
             try:
                 await self._handle(event)
-            except Exception:  # keep the thread alive for the next events
-                log.exception(
-                    "cannot publish %s for run %s", type(event).__name__, self.state.run_id
-                )
+            except Exception as exc:  # keep the thread alive for the next events
+                what, run_id = type(event).__name__, self.state.run_id
+                if not is_database_fault(exc):
+                    log.exception("cannot publish %s for run %s", what, run_id)
+                else:  # the run is resumed and republished once the database answers
+                    log.warning("cannot publish %s for run %s: %s", what, run_id, cause(exc))
 
     async def _handle(self, event: Event) -> None:
         self.state = apply(self.state, event)

@@ -30,6 +30,7 @@ from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn, channel_link, escape
+from bot.store.faults import cause, is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
@@ -76,6 +77,9 @@ class RunManager:
         self.engines: dict[int, Engine] = {}
         self.closing = False
         """Set by :meth:`aclose`: a run whose thread opens after it is left to others."""
+        self.interrupted: dict[int, int] = {}
+        """Runs of this process stopped by a database error (still leased here), with how
+        many times: resumed here, before anything else, once the database answers."""
         self.opening: set[int] = set()
         """Runs leased here whose thread is being opened (which can wait seconds behind
         the channel's rate limit): their leases are renewed like those of executing
@@ -140,6 +144,15 @@ class RunManager:
         resumed: list[int] = []
         if not self.executes:
             return resumed
+        for run_id in list(self.interrupted):
+            if run_id in self.tasks or run_id in self.opening:
+                continue
+            claimed = await self.leases.claim(run_id)  # still ours, and still running?
+            times = self.interrupted.pop(run_id)
+            if claimed:
+                with self._opening(run_id):
+                    if await self._resume(run_id, after_fault=times):
+                        resumed.append(run_id)
         for run_id in await self.leases.orphaned():
             if run_id in self.tasks or run_id in self.opening:
                 continue  # ours already
@@ -150,8 +163,10 @@ class RunManager:
                     resumed.append(run_id)
         return resumed
 
-    async def _resume(self, run_id: int) -> bool:
-        """Resume a run just claimed; False when there was nothing left to execute."""
+    async def _resume(self, run_id: int, after_fault: int = 0) -> bool:
+        """Resume a run just claimed; False when there was nothing left to execute.
+        ``after_fault``: the how-manyth database error of this process stopped it (then
+        the thread says so, once per interruption)."""
         run = await self.store.get_run(run_id)
         if run is None:
             return False
@@ -173,14 +188,17 @@ class RunManager:
         states = (await self.store.check_states(run_id)).values()
         # A run cut off mid-check says so; one a replica queued for the workers
         # (or a re-run) simply starts.
-        note = (
-            Note(
+        note = None
+        if after_fault:
+            note = Note(
+                f"resumed:{self.leases.owner}:db{after_fault}",
+                f"🔁 Run #{run_id} resumed after a database error; finished checks are kept.",
+            )
+        elif "running" in states:
+            note = Note(
                 f"resumed:{self.leases.owner}",
                 f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept.",
             )
-            if "running" in states
-            else None
-        )
         publisher = await self._open(engine, state, where, run.generation, note)
         if self.closing:
             await publisher.close()
@@ -392,18 +410,51 @@ class RunManager:
             log.warning("run %s: lost its lease mid-run; the process that holds it goes on", run_id)
             await publisher.close()
         except Exception as exc:
+            if is_database_fault(exc):
+                await self._interrupted(run_id, publisher, exc)
+                return
             log.exception("run %s broke", run_id)
-            await publisher.close()
-            await publisher.say(
-                f"broke:{publisher.generation}",
-                f"⚠️ Run #{run_id} stopped on an internal error: {type(exc).__name__}. "
-                "Its results so far are kept; see the bot's log.",
+            await _quietly(run_id, publisher.close())
+            await _quietly(
+                run_id,
+                publisher.say(
+                    f"broke:{publisher.generation}",
+                    f"⚠️ Run #{run_id} stopped on an internal error: {type(exc).__name__}. "
+                    "Its results so far are kept; see the bot's log.",
+                ),
             )
         finally:
             self.tasks.pop(run_id, None)
             engine = self.engines.pop(run_id, None)
-            if engine is not None and not engine.handing_over:
-                await self.leases.release(run_id)
+            if engine is not None and not engine.handing_over and run_id not in self.interrupted:
+                await _quietly(run_id, self.leases.release(run_id))
+
+    async def _interrupted(self, run_id: int, publisher: ThreadPublisher, exc: Exception) -> None:
+        """A database error stopped the run: like a crash, not a verdict. It keeps its
+        lease (another process takes it only if this one dies) and is resumed by
+        :meth:`recover` once the database answers; what it showed so far stays shown."""
+        self.interrupted[run_id] = self.interrupted.get(run_id, 0) + 1
+        self.publishers.pop(run_id, None)
+        log.warning(
+            "run %s: interrupted by a database error (%s); resumed when the database answers",
+            run_id,
+            cause(exc),
+        )
+        try:
+            await asyncio.wait_for(publisher.close(), HAND_OVER_FLUSH_S)
+        except TimeoutError:
+            log.warning("run %s: last progress not shown before the interruption", run_id)
+
+
+async def _quietly(run_id: int, work: Coroutine[Any, Any, object]) -> None:
+    """Clean-up after a run ended that must not raise out of its task (an unretrieved
+    task exception): a database that is down is one log line."""
+    try:
+        await work
+    except Exception as exc:
+        if not is_database_fault(exc):
+            raise
+        log.warning("run %s: clean-up skipped, the database failed (%s)", run_id, cause(exc))
 
 
 def _with_origin(state: RunState, run: Run) -> RunState:

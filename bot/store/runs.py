@@ -6,6 +6,7 @@ that serves Slack never waits on the disk."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from bot.audit.chain import Action
 from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
+from bot.store.faults import Timeouts, bound
 from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
 from checks.base import CheckResult, Status
 
@@ -33,13 +35,27 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
+    """The engine, its connections bounded by ``timeouts`` (bot/store/faults.py): a
+    stopped or hung database answers with an error in seconds, not never."""
+    bounds = timeouts or Timeouts()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        connect_args = {"check_same_thread": False, "timeout": bounds.sqlite_busy}
+        engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect = {
+        "connect_timeout": max(1, math.ceil(bounds.connect)),
+        # A server gone from the network (no reset) is noticed in ~30 s, not hours:
+        # otherwise a worker thread waits on its socket for as long as the kernel does.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
+    return create_engine(url, pool_pre_ping=True, pool_timeout=bounds.pool, connect_args=connect)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -54,9 +70,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class RunStore:
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, timeouts: Timeouts | None = None) -> None:
         self.url = database_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, timeouts)
+        self._postgres = self.engine.dialect.name == "postgresql"
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -66,6 +83,7 @@ class RunStore:
     async def _call(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
             with Session(self.engine, expire_on_commit=False) as session:
+                bound(session, self._postgres)  # the ack path's deadline, if any
                 return fn(session)
 
         return await asyncio.to_thread(work)

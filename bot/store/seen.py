@@ -41,6 +41,16 @@ class SeenRequests:
 
         return await self.store.call(work)
 
+    async def release(self, key: str) -> None:
+        """Let ``key`` go: the request was not recorded (the database failed), so the
+        same request sent again is handled, not taken for a replay."""
+
+        def work(session: Session) -> None:
+            session.execute(delete(SeenRequest).where(col(SeenRequest.key) == key))
+            session.commit()
+
+        await self.store.call(work)
+
     async def forget_before(self, cutoff: datetime) -> int:
         """Delete the rows older than ``cutoff``; how many went."""
 

@@ -27,6 +27,8 @@ from starlette.routing import Route
 
 from bot.audit.keys import KeyProblem, public_pem
 from bot.signing import signing_key
+from bot.slack.blocks import Message
+from bot.slack.client import SlackCallError
 from bot.store.seen import SeenRequests
 from bot.store.sessions import WebSessions
 from bot.web.api import Api
@@ -43,6 +45,7 @@ from bot.web.ready import ReadinessProbe
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
 from bot.web.trail import AuditTrail, StoredAuditTrail
+from handlers.payloads import Salvaged
 
 log = logging.getLogger(__name__)
 WELL_KNOWN_KEY = "/.well-known/preprod-signing-key.pem"
@@ -52,8 +55,21 @@ def create_app(
     bot: Bot, trail: AuditTrail | None = None, sessions: WebSessions | None = None
 ) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(bot.bolt)
+
     # Signed and within the size limit first, then once per Slack id, then Bolt.
-    deduplicated = Deduplicated(slack_handler.handle, SeenRequests(bot.store))
+    async def tell(where: Salvaged, message: Message) -> None:
+        """A private answer where the person clicked (the claim could not be written)."""
+        if where.channel is None or where.user is None:
+            return
+        try:
+            await bot.slack.post_ephemeral(
+                where.channel, where.user, message.text, message.blocks, where.thread_ts
+            )
+        except SlackCallError as exc:
+            log.warning("could not tell %s privately: %s", where.user, exc)
+
+    seen = SeenRequests(bot.store)
+    deduplicated = Deduplicated(slack_handler.handle, seen, tell, bot.settings.ack_budget)
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
     sessions = sessions or stored_sessions(bot.store, bot.settings)
     sign_in = SignIn(bot.settings, bot.gate.directory, sessions)
@@ -121,6 +137,7 @@ def create_app(
         if github is not None:
             await github.aclose()
         await api.aclose()
+        await deduplicated.aclose()
         await bot.aclose()
         readiness.close()
 

@@ -32,6 +32,7 @@ from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
 from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
+from bot.store.faults import Timeouts, cause, is_database_fault
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases
 from bot.store.models import utcnow
@@ -139,12 +140,26 @@ if not any(isinstance(f, _TokenUnusedFilter) for f in _BOLT_LOG.filters):
     _BOLT_LOG.addFilter(_TokenUnusedFilter())
 
 
+DB_FAULT_LOG_EVERY = 60.0
+"""Seconds between log lines of one duty while the database stays down."""
+_db_faults_logged: dict[str, float] = {}
+
+
 async def _logged(what: str, work: Awaitable[object]) -> None:
-    """One duty of the loop; a failure is logged and the loop tries again next time."""
+    """One duty of the loop; a failure is logged and the loop tries again next time. The
+    database being down is one line per duty and minute, not a traceback per beat."""
     try:
         await work
-    except Exception:
-        log.exception("%s failed; trying again later", what)
+    except Exception as exc:
+        if not is_database_fault(exc):
+            log.exception("%s failed; trying again later", what)
+            return
+        now = time.monotonic()
+        if now - _db_faults_logged.get(what, -math.inf) >= DB_FAULT_LOG_EVERY:
+            _db_faults_logged[what] = now
+            log.warning("%s failed: the database is unavailable (%s)", what, cause(exc))
+    else:
+        _db_faults_logged.pop(what, None)
 
 
 def build_bot(
@@ -159,7 +174,8 @@ def build_bot(
     ``github``: the GitHub App's settings (default: the ``PREPROD_GITHUB_*`` variables;
     none set, no GitHub side)."""
     config = config or load_config(settings.config_path)
-    store = RunStore(settings.database_url)
+    timeouts = Timeouts(connect=settings.db_connect_timeout, pool=settings.db_pool_timeout)
+    store = RunStore(settings.database_url, timeouts)
     slack = SlackClient(settings.bot_token, base_url=settings.api_url)
     directory = RoleDirectory(config, slack.usergroup_members)
     gate = Gate(config, store, directory, report_url=settings.report_url)
