@@ -1,7 +1,7 @@
 """``preprod request --wait`` against a real ``preprod serve`` process (SQLite, the Slack
 stand-in, real HTTP), every exit code a pipeline step acts on: 0 on GO and 1 on NO-GO
 (clicked in the stand-in), 3 when a newer version supersedes the run, 4 with a revoked
-token, 124 on its own ``--timeout`` (the run goes on), and a serve stopped and started
+or missing token, 124 on its own ``--timeout`` (the run goes on), and a serve stopped and started
 again on the same port and database while the CLI waits. One serve for the module; the
 CLI runs in this process (``tests/support/in_process.py``) except where the restart needs
 a real pipeline step. (tests/test_request_cli.py covers every exit path against a
@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
-from bot.store.models import SlackThread
+from bot.store.models import Run, SlackThread
 from bot.store.runs import RunStore
 from bot.store.tokens import Tokens
 from examples.processes import wait_http
@@ -62,8 +62,8 @@ class Live:
         self.group.standin.bot_url = serve.events_url
 
     def run_id(self, version: str) -> int | None:
-        found = self.group.query(f"SELECT id FROM run WHERE version = '{version}'")
-        return int(found[0][0]) if found else None
+        with Session(self.store.engine) as session:
+            return session.exec(select(Run.id).where(Run.version == version)).first()
 
     def panel(self, run_id: int) -> Message | None:
         with Session(self.store.engine) as session:
@@ -135,7 +135,7 @@ async def test_a_pipeline_step_waits_for_the_click_and_exits_0_on_go(
     await live.group.standin.click(SRE, panel.ts, CHANNEL, APPROVE, block_id="signoff:sre")
     done = await asyncio.wait_for(step, 60)
     assert done.code == 0, done.stderr
-    verdict = json.loads(done.stdout)
+    verdict = done.json()
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (run_id, "go", 0)
     assert verdict["status"] == "finished" and verdict["awaiting"] == []
     assert [(s["role"], s["user"], s["vote"]) for s in verdict["signoffs"]] == [
@@ -144,7 +144,7 @@ async def test_a_pipeline_step_waits_for_the_click_and_exits_0_on_go(
     assert verdict["source"]["kind"] == "cli" and "error" not in verdict
     # `preprod wait` on the decided run answers at once with the same verdict
     again = await in_process(preprod, live, "wait", str(run_id))
-    assert again.code == 0 and json.loads(again.stdout)["decision"] == "go", again.stderr
+    assert again.code == 0 and again.json()["decision"] == "go", again.stderr
 
 
 async def test_a_rejection_with_a_reason_exits_1_with_no_go(live: Live, preprod: Preprod) -> None:
@@ -158,7 +158,7 @@ async def test_a_rejection_with_a_reason_exits_1_with_no_go(live: Live, preprod:
     await live.group.standin.submit_view(SRE, REJECT_MODAL, {REASON_BLOCK: {REASON_INPUT: reason}})
     done = await asyncio.wait_for(step, 60)
     assert done.code == 1, done.stderr
-    verdict = json.loads(done.stdout)
+    verdict = done.json()
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (run_id, "no-go", 1)
     assert [(s["user"], s["vote"], s["reason"]) for s in verdict["signoffs"]] == [
         (SRE, "reject", reason)
@@ -183,7 +183,7 @@ async def test_a_newer_version_supersedes_the_waiting_run_exit_3(
     second = newer.json()["id"]
     done = await asyncio.wait_for(step, 30)
     assert done.code == 3, done.stderr
-    verdict = json.loads(done.stdout)
+    verdict = done.json()
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (first, "superseded", 3)
     assert verdict["superseded_by"] == second and "error" not in verdict
     assert (await live.view(second))["decision"] == "pending"
@@ -192,7 +192,7 @@ async def test_a_newer_version_supersedes_the_waiting_run_exit_3(
 async def test_its_own_timeout_exits_124_and_the_run_goes_on(live: Live, preprod: Preprod) -> None:
     done = await in_process(preprod, live, *request("2.17.0", "prod", "--timeout", "2s"))
     assert done.code == 124, done.stderr
-    verdict = json.loads(done.stdout)
+    verdict = done.json()
     run_id = live.run_id("2.17.0")
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (run_id, "pending", 124)
     assert verdict["error"]["code"] == "timeout"
@@ -209,7 +209,7 @@ async def test_a_revoked_or_missing_token_exits_4(live: Live, preprod: Preprod) 
     for env in (environ(live.url, token), environ(live.url, None)):
         done = await asyncio.to_thread(preprod, "wait", "1", "--timeout", "60s", *FAST, env=env)
         assert done.code == 4, done.stderr
-        verdict = json.loads(done.stdout)
+        verdict = done.json()
         assert (verdict["id"], verdict["exit"]) == (1, 4), verdict
         assert verdict["error"]["code"] == "unauthorized", verdict
 
@@ -255,6 +255,7 @@ async def restarted_during_the_wait(
     await live.group.standin.click(SRE, panel.ts, CHANNEL, APPROVE, block_id="signoff:sre")
     stdout = await asyncio.wait_for(step.stdout.read(), 60)
     assert await asyncio.wait_for(step.wait(), 10) == 0, "".join(lines)
+    assert stdout.count(b"\n") == 1, stdout  # one JSON verdict, nothing else
     verdict = json.loads(stdout)
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (run_id, "go", 0)
     text = "".join(lines)
