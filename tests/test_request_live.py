@@ -215,8 +215,12 @@ async def test_a_revoked_or_missing_token_exits_4(live: Live, preprod: Preprod) 
 
 
 async def test_a_serve_restarted_during_the_wait_does_not_end_it(live: Live) -> None:
+    """With the default --poll-wait (25 s) the step is in a held poll when the serve is
+    stopped: its graceful stop cut the poll short with a 500, which ended the wait
+    (exit 5); it answers 503 with Retry-After now, and the step backs off until the
+    restarted serve answers."""
     step = await asyncio.create_subprocess_exec(
-        *preprod_command(*request("2.18.0", "prod", "--timeout", "90s"), *FAST),
+        *preprod_command(*request("2.18.0", "prod", "--timeout", "90s"), "--json"),
         env=environ(live.url, live.token),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -244,23 +248,25 @@ async def restarted_during_the_wait(
 ) -> None:
     assert step.stdout is not None
     run_id, _ = await live.signable("2.18.0")
-    await until(lambda: any("awaiting SRE" in line for line in lines), 30, "".join(lines))
+    await until(lambda: any("awaiting SRE" in line for line in lines), 60, "".join(lines))
+    await asyncio.sleep(1)  # its next poll, sent at once, is held by the serve
     assert live.serve is not None
     # SIGTERM, in a thread: the stand-in, on this loop, takes the serve's last posts
     assert await asyncio.to_thread(live.group.stop, live.serve) in (0, -signal.SIGTERM)
-    await until(lambda: any("lost the gate" in line for line in lines), 30, "".join(lines))
+    await until(lambda: any("lost the gate" in line for line in lines), 60, "".join(lines))
     await asyncio.to_thread(live.start)  # the same port and database
     panel = live.panel(run_id)
     assert panel is not None
     await live.group.standin.click(SRE, panel.ts, CHANNEL, APPROVE, block_id="signoff:sre")
-    stdout = await asyncio.wait_for(step.stdout.read(), 60)
+    stdout = await asyncio.wait_for(step.stdout.read(), 90)
     assert await asyncio.wait_for(step.wait(), 10) == 0, "".join(lines)
     assert stdout.count(b"\n") == 1, stdout  # one JSON verdict, nothing else
     verdict = json.loads(stdout)
     assert (verdict["id"], verdict["decision"], verdict["exit"]) == (run_id, "go", 0)
     text = "".join(lines)
-    lost, regained = text.find("lost the gate"), text.find("regained the gate")
+    lost, regained = text.find("lost the gate: HTTP 503"), text.find("regained the gate")
     assert 0 <= lost < regained, text
     delays = [float(d) for d in re.findall(r"retrying in (\d+\.\d)s", text)]
-    assert len(delays) >= 2 and delays == sorted(delays), text  # backing off, not hammering
+    assert delays[0] == 1.0, text  # the 503's Retry-After
+    assert len(delays) >= 2 and delays[1:] == sorted(delays[1:]), text  # then backing off
     assert f"({len(delays)} retries)" in text, text
