@@ -110,6 +110,7 @@ class Gate:
 
 
 def body_of(response: httpx.Response) -> Any:
+    """The answer's JSON, or None: a proxy's HTML page is not an error of ours to raise."""
     try:
         return response.json()
     except ValueError:
@@ -131,6 +132,7 @@ def view_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def refused(response: httpx.Response, what: str) -> GateError:
+    """A final error answer as the command's error: the API's code and one-line reason."""
     body = body_of(response)
     code = "http_error"
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
