@@ -173,7 +173,9 @@ async def test_a_newer_version_supersedes_the_waiting_run_exit_3(
     step = asyncio.create_task(
         in_process(preprod, live, *request("2.16.0", "staging", "--timeout", "60s"))
     )
-    first, _ = await live.signable("2.16.0")
+    await until(lambda: live.run_id("2.16.0") is not None, 30, "2.16.0 never requested")
+    first = live.run_id("2.16.0")
+    await asyncio.sleep(0.5)  # the step's poll, sent once its request is answered, is held
     # another pipeline asks for a newer version (over HTTP: one in-process CLI at a time)
     async with live.client() as http:
         body = {"service": "checkout-api", "version": "2.16.1", "environment": "staging",
