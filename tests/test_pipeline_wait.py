@@ -170,6 +170,15 @@ def test_retry_after_wins_when_usable() -> None:
     assert pw.retry_after("86400") == 300.0
 
 
+def test_the_outage_lines_say_the_gate_was_lost_then_regained() -> None:
+    assert pw.retry_line("ConnectError", 0.3, first=True) == (
+        "preprod: lost the gate: ConnectError; retrying in 0.3s"
+    )
+    assert pw.retry_line("HTTP 503", 1.25, first=False) == "preprod: HTTP 503; retrying in 1.2s"
+    assert pw.regained_line(3.04, 4) == "preprod: regained the gate after 3.0s (4 retries)"
+    assert pw.regained_line(0.5, 1).endswith("(1 retry)")
+
+
 def test_error_answers() -> None:
     body = {"error": {"code": "forbidden", "message": "not\nallowed"}}
     assert pw.error_message(403, body) == "forbidden: not allowed"

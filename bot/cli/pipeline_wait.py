@@ -1,7 +1,7 @@
 """The decisions of ``preprod request`` / ``preprod wait``, pure: the exit code a run's
 view means, what the CI environment says about the request (source, commit, idempotency
 key), the progress and verdict lines, and how long to wait before retrying. No I/O: the
-loop in ``bot/cli/request_cmd.py`` feeds these answers from the gate's HTTP API.
+loop in ``bot/cli/request_gate.py`` feeds these answers from the gate's HTTP API.
 
 A release gate's waiter tells outcomes apart (``/work/shared/PIPELINES.md``): a pipeline
 must know "NO-GO" from "the gate was down" from "I stopped waiting"."""
@@ -246,6 +246,18 @@ def retry_delay(attempt: int, jitter: float, retry_after_header: str | None) -> 
     the backoff."""
     asked = retry_after(retry_after_header)
     return asked if asked is not None else backoff(attempt, jitter)
+
+
+def retry_line(problem: str, delay: float, first: bool) -> str:
+    """The stderr line before a retry; the first of an outage says the gate was lost."""
+    lost = "lost the gate: " if first else ""
+    return f"preprod: {lost}{problem}; retrying in {delay:.1f}s"
+
+
+def regained_line(outage: float, retries: int) -> str:
+    """The stderr line when the gate answers again after an outage (the wait goes on)."""
+    tries = "retry" if retries == 1 else "retries"
+    return f"preprod: regained the gate after {outage:.1f}s ({retries} {tries})"
 
 
 def error_message(status: int, body: Any) -> str:

@@ -1,50 +1,41 @@
 """``preprod request`` and ``preprod wait``: a pipeline step asks the gate's HTTP API
 (``/api/v1``) for a release's go/no-go and waits for it, with an exit code per outcome.
 
-The waiting survives restarts and replica changes of the bot: connection errors, 429 and
-502/503/504 are retried (capped exponential backoff with jitter, ``Retry-After``
-honoured) and the wait resumes on the same run id; only ``--retry-for`` without any
-answer gives up. The decisions (exit codes, CI environment, lines, backoff) are pure, in
-``bot/cli/pipeline_wait.py``. httpx is imported inside the commands, not at CLI start."""
+The waiting survives restarts and replica changes of the bot: the HTTP conversation
+(``bot/cli/request_gate.py``) retries through outages and resumes on the same run id;
+only ``--retry-for`` without any answer gives up. The decisions (exit codes, CI
+environment, lines, backoff) are pure, in ``bot/cli/pipeline_wait.py``. This module is
+the command: its arguments, the request it sends, and the verdict it prints."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 
 from bot.cli import pipeline_wait as pw
 from bot.cli.common import run_number, say
+from bot.cli.request_gate import (
+    MIN_POLL_INTERVAL,
+    Gate,
+    GateError,
+    TimedOut,
+    refused,
+    view_of,
+    wait_for_decision,
+)
 from bot.cli.safe_text import printable
 from checks.units import format_duration, parse_duration
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["MIN_POLL_INTERVAL", "Gate", "add_parsers", "run"]
 
 TOKEN_ENV, URL_ENV = "PREPROD_TOKEN", "PREPROD_URL"
-MIN_POLL_INTERVAL = 1.0
-"""Seconds between two polls when the server answers a long poll early without news."""
-CONNECT_TIMEOUT, READ_SLACK = 10.0, 15.0
-
-
-class GateError(Exception):
-    """The command ends with ``exit`` and a one-line ``message`` (``code`` for --json)."""
-
-    def __init__(self, exit: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.exit, self.code, self.message = exit, code, message
-
-
-class TimedOut(Exception):
-    """``--timeout`` passed."""
 
 
 def _duration(text: str) -> float:
@@ -133,101 +124,6 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _common(wait)
 
 
-@dataclass
-class Gate:
-    """The gate's API seen through retries: every call is retried while the gate cannot
-    answer, until ``retry_for`` passes without an answer (exit 5) or ``deadline`` (the
-    monotonic time of ``--timeout``) comes."""
-
-    client: httpx.Client
-    err: Console
-    retry_for: float
-    deadline: float | None
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    jitter: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
-
-    def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - self.clock()
-
-    def call(self, method: str, path: str, hold: float = 0.0, **kwargs: Any) -> httpx.Response:
-        """One API call, retried through outages; the first answer that is not an outage."""
-        import httpx
-
-        outage_since: float | None = None
-        attempt = 0
-        while True:
-            left = self.remaining()
-            if left is not None and left <= 0:
-                raise TimedOut
-            read = hold + READ_SLACK if left is None else min(hold + READ_SLACK, left + 0.5)
-            timeout = httpx.Timeout(read, connect=min(CONNECT_TIMEOUT, read))
-            asked: str | None = None
-            try:
-                response = self.client.request(method, path, timeout=timeout, **kwargs)
-            except (
-                httpx.TimeoutException,
-                httpx.NetworkError,
-                httpx.RemoteProtocolError,
-                httpx.ProxyError,
-            ) as exc:  # the gate or the way to it is down or restarting: try again
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            except httpx.HTTPError as exc:  # this request cannot be sent: retrying won't help
-                raise GateError(pw.EXIT_USAGE, "usage", f"cannot send the request: {exc}") from None
-            else:
-                if response.status_code not in pw.RETRYABLE_STATUSES:
-                    return response
-                problem, asked = f"HTTP {response.status_code}", response.headers.get("retry-after")
-            now = self.clock()
-            outage_since = now if outage_since is None else outage_since
-            if now - outage_since >= self.retry_for:
-                raise GateError(
-                    pw.EXIT_UNREACHABLE,
-                    "unreachable",
-                    f"the gate did not answer for {format_duration(now - outage_since)} "
-                    f"({problem}); giving up",
-                )
-            delay = pw.retry_delay(attempt, self.jitter(), asked)
-            delay = min(delay, max(0.0, outage_since + self.retry_for - now))
-            say(self.err, f"preprod: {problem}; retrying in {delay:.1f}s")
-            left = self.remaining()
-            if left is not None and left <= delay:
-                self.sleep(max(0.0, left))
-                raise TimedOut
-            self.sleep(delay)
-            attempt += 1
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _view(response: httpx.Response) -> dict[str, Any]:
-    """The RunView of a 200/201 answer; a clear error when it is something else."""
-    body = _body(response)
-    if not isinstance(body, dict):
-        raise GateError(
-            pw.EXIT_UNREACHABLE, "bad_answer", "the URL did not answer as preprod's API does"
-        )
-    try:
-        pw.decision_of(body)
-    except pw.BadAnswer as exc:
-        raise GateError(pw.EXIT_UNREACHABLE, "bad_answer", str(exc)) from None
-    return body
-
-
-def _refused(response: httpx.Response, what: str) -> GateError:
-    body = _body(response)
-    code = "http_error"
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        code = str(body["error"].get("code") or code)
-    message = pw.error_message(response.status_code, body)
-    return GateError(pw.status_exit(response.status_code), code, f"{what}: {message}")
-
-
 def _request_body(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "service": args.service,
@@ -254,47 +150,6 @@ def _key(args: argparse.Namespace, env: Mapping[str, str], err: Console) -> str:
     if problem:
         raise GateError(pw.EXIT_USAGE, "usage", problem)
     return key
-
-
-def _wait(
-    gate: Gate,
-    run_id: int,
-    view: dict[str, Any] | None,
-    poll_wait: int,
-    err: Console,
-    seen: list[dict[str, Any]],
-) -> int:
-    """Poll until the run is decided; its exit code. ``seen`` holds the last view."""
-    shown = ""
-    while True:
-        if view is not None:
-            seen[:] = [view]
-            line = pw.progress_line(view)
-            if line != shown:
-                say(err, line)
-                shown = line
-            code = pw.exit_code(view)
-            if code is not None:
-                return code
-        left = gate.remaining()
-        hold = poll_wait if left is None else max(0, min(poll_wait, int(left)))
-        hold = hold if view is not None else 0  # `preprod wait`: show where it stands first
-        started = gate.clock()
-        response = gate.call("GET", f"/api/v1/runs/{run_id}", hold, params={"wait": hold})
-        if response.status_code == 404:
-            raise GateError(
-                pw.EXIT_USAGE,
-                "not_found",
-                f"run #{run_id}: no such run (or out of the token's scope)",
-            )
-        if response.status_code != 200:
-            raise _refused(response, f"reading run #{run_id}")
-        before = None if view is None else view.get("decision")
-        view = _view(response)
-        quick = MIN_POLL_INTERVAL - (gate.clock() - started)
-        if quick > 0 and view.get("decision") == before:  # an early answer without news
-            left = gate.remaining()
-            gate.sleep(quick if left is None else max(0.0, min(quick, left)))
 
 
 def _finish(
@@ -340,11 +195,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             raise GateError(pw.EXIT_USAGE, "usage", f"--url or ${URL_ENV}: expected an http(s) URL")
         token = env.get(TOKEN_ENV, "").strip()  # a secret read from a file ends in a newline
         if not token:
-            raise GateError(pw.EXIT_UNAUTHORISED, "unauthorised", f"${TOKEN_ENV} is not set")
+            raise GateError(pw.EXIT_UNAUTHORISED, "unauthorized", f"${TOKEN_ENV} is not set")
         if not (token.isascii() and token.isprintable()):
             raise GateError(
                 pw.EXIT_UNAUTHORISED,
-                "unauthorised",
+                "unauthorized",
                 f"${TOKEN_ENV} holds characters a token cannot have (it is not printed)",
             )
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -364,8 +219,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                     headers={"Idempotency-Key": key},
                 )
                 if response.status_code not in (200, 201):
-                    raise _refused(response, "the gate refused the request")
-                view = _view(response)
+                    raise refused(response, "the gate refused the request")
+                view = view_of(response)
                 run_id = int(view["id"])
                 seen[:] = [view]
                 if not args.wait:
@@ -380,7 +235,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                     )
                     return _finish(out, err, args, code or 0, view, line)
             assert run_id is not None
-            code = _wait(gate, run_id, view, args.poll_wait, err, seen)
+            code = wait_for_decision(gate, run_id, view, args.poll_wait, err, seen)
             return _finish(out, err, args, code, seen[0], pw.verdict_line(seen[0]))
     except TimedOut:
         waited = format_duration(time.monotonic() - started)

@@ -46,6 +46,19 @@ with another one they never executed it. The pipeline that asked is the run's
 ``origin``."""
 
 
+def stopped_poll() -> Response:
+    """The answer to a long poll that ``serve``'s graceful stop cut short: uvicorn cancels
+    the requests still held when its grace (``REQUEST_GRACE_S``) runs out, and a
+    cancelled handler is answered 500, which ends a pipeline's wait (exit 5). A 503 with
+    ``Retry-After`` says come back: the pipeline retries until the gate (restarted, or
+    another replica) answers. The cancellation is the server's and ends here."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    log.info("a long poll was cut short by the stop; answered 503")
+    return error(503, "stopping", "the gate is stopping; retry", retry_after=1)
+
+
 class Api:
     """The ``/api/v1`` routes of one process."""
 
@@ -129,9 +142,13 @@ class Api:
             raise ApiError(400, "bad_wait", f"wait is a number of seconds from 0 to {MAX_WAIT}")
         await self.readable(caller, run_id)
         view = await self.view(run_id)
-        waited = int(wait) > 0 and view.decision == "pending"
-        if waited and (woken := await self.waiters.wait(run_id, view.decision, int(wait))):
-            view = await self.woken_view(run_id, woken)
+        if int(wait) > 0 and view.decision == "pending":
+            try:
+                woken = await self.waiters.wait(run_id, view.decision, int(wait))
+            except asyncio.CancelledError:
+                return stopped_poll()
+            if woken:
+                view = await self.woken_view(run_id, woken)
         return answer(view)
 
     async def woken_view(self, run_id: int, decision: str) -> RunView:

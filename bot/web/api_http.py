@@ -21,8 +21,10 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="preprod api"'} if status == 401 else None
+def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="preprod api"'} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 

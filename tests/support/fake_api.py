@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
         if token not in fake.tokens:
-            self._error(401, "unauthorised", "missing, unknown or revoked token")
+            self._error(401, "unauthorized", "missing, unknown or revoked token")
             return
         scope = fake.tokens[token]
         if self.command == "POST" and path == "/api/v1/requests":
