@@ -35,7 +35,16 @@ from typing import Any
 
 from bench.chaos_tally import CHANNEL, FINAL, LEASE_LOST, keyed, message_key, target_counts
 from bench.fault_tally import STARTED, FaultRecord, Interaction, table
-from bench.faults_env import PgServer, Processes, SmallDisk, bench_engine, query, wait_healthy
+from bench.faults_env import (
+    PgServer,
+    Processes,
+    SmallDisk,
+    bench_engine,
+    children_of,
+    query,
+    signal_group,
+    wait_healthy,
+)
 from bench.faults_plan import (
     DISK_BYTES,
     PLANS,
@@ -251,18 +260,19 @@ class Scenario:
         self.skewed = self.procs.start("worker-skewed", "worker", prefix=("faketime", "-f", SKEW))
         log = self.tmp / "worker-skewed.log"
         await self.until("the skewed worker up", lambda: "executes runs" in log.read_text(), 90)
-        os.kill(self.skewed.pid, signal.SIGSTOP)
+        signal_group(self.skewed, signal.SIGSTOP)
 
     async def join_skewed(self, seconds: float) -> None:
         """SIGCONT: the skewed worker joins now; names the runs executing at that moment."""
         rows = await self.q("SELECT id, status, lease_owner FROM run")
         live = [r for r, status, owner in rows if str(status).upper() == "RUNNING" and owner]
-        os.kill(self.skewed.pid, signal.SIGCONT)
+        signal_group(self.skewed, signal.SIGCONT)
         if not live:
             self.record.problems.append("no run was executing when the skewed worker joined")
-        self.record.injected = (f"a preprod worker under faketime -f {SKEW} (pid "
-                                f"{self.skewed.pid}, frozen since its first poll) joined while "
-                                f"runs {live} executed; stopped after {seconds:g}s")  # fmt: skip
+        pids = children_of(self.skewed.pid)
+        self.record.injected = (f"a preprod worker under faketime -f {SKEW} (pid {pids}, "
+                                f"frozen since its first poll) joined while runs {live} "
+                                f"executed; stopped after {seconds:g}s")  # fmt: skip
 
     async def heal(self) -> None:
         if self.name == "db-restart" and self.pg is not None:
@@ -274,7 +284,7 @@ class Scenario:
         elif self.name == "disk-full" and self.disk is not None:
             self.disk.release()
         elif self.name == "clock-skew" and self.skewed is not None and self.procs is not None:
-            self.stopping.add(self.skewed.pid)
+            self.stopping |= {self.skewed.pid, *children_of(self.skewed.pid)}
             await asyncio.to_thread(self.procs.stop, self.skewed)
         self.sampling = True
 

@@ -182,11 +182,19 @@ class Processes:
             raise RuntimeError(f"preprod {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
     def start(self, name: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+        """``preprod <args>`` (after ``prefix``, e.g. faketime, which forks the real process):
+        in a session of its own, so ``signal_group`` reaches the wrapper and its child."""
         log = self.cwd / f"{name}.log"
         with log.open("ab") as out:
-            proc = subprocess.Popen([*prefix, sys.executable, "-m", "bot.cli", *args],
-                                    cwd=self.cwd, env=self.env, stdout=out,
-                                    stderr=subprocess.STDOUT)  # fmt: skip
+            command = [*prefix, sys.executable, "-m", "bot.cli", *args]
+            proc = subprocess.Popen(
+                command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=bool(prefix),
+            )
         self.procs.append((proc, log))
         return proc
 
@@ -194,20 +202,33 @@ class Processes:
         return "".join(log.read_text(errors="replace") for _, log in self.procs if log.exists())
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-        """SIGTERM (a clean stop hands runs over), SIGKILL after ``grace`` s; by pid."""
+        """SIGTERM (a clean stop hands runs over), SIGKILL after ``grace`` s; by pid, or by
+        process group for one started with a prefix."""
+        grouped = os.getpgid(proc.pid) == proc.pid if proc.poll() is None else False
         if proc.poll() is None:
-            with suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGCONT)  # a frozen process could not stop
-                proc.send_signal(signal.SIGTERM)
+            signal_group(proc, signal.SIGCONT)  # a frozen process could not stop
+            signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(grace)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                signal_group(proc, signal.SIGKILL)
                 proc.wait()
+        if grouped:  # the wrapper's child, if it outlived the wrapper
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
         for proc, _ in reversed(self.procs):
             self.stop(proc)
+
+
+def signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """``signum`` to ``proc``'s process group when it leads one, else to ``proc`` alone."""
+    with suppress(ProcessLookupError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
