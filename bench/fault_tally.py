@@ -34,6 +34,21 @@ class Interaction:
     """Private messages the person got within a few seconds (the ack body included)."""
     recorded: bool | None = None
     """The sign-off, or a run of the service, in the database after the recovery."""
+    sent: float = 0.0
+    """When it was sent (epoch seconds): a click counts as recorded only by a sign-off
+    stored before the same person's next click on it (which may have been the one)."""
+
+
+def mark_clicks(clicks: list[Interaction], signed_at: dict[tuple[int, str, str], float]) -> None:
+    """Set ``recorded`` on each click (``subject`` "run N role") from the sign-offs' first
+    storing time per (run, role, user): stored before the person's next click there."""
+    ordered = sorted(clicks, key=lambda i: i.sent)
+    for n, click in enumerate(ordered):
+        _, run, role = click.subject.split()
+        later = [i.sent for i in ordered[n + 1 :] if (i.subject, i.user) == (click.subject,
+                                                                           click.user)]  # fmt: skip
+        first = signed_at.get((int(run), role, click.user))
+        click.recorded = first is not None and first <= min(later, default=math.inf)
 
 
 def judge(i: Interaction) -> tuple[bool, str]:

@@ -24,33 +24,32 @@ import asyncio
 import os
 import re
 import shutil
-import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from contextlib import AsyncExitStack, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.chaos_tally import CHANNEL, FINAL, LEASE_LOST, keyed, message_key, target_counts
-from bench.fault_tally import STARTED, FaultRecord, Interaction, table
+from bench.fault_tally import STARTED, FaultRecord, Interaction, mark_clicks, table
 from bench.faults_env import (
     PgServer,
     Processes,
     SmallDisk,
     bench_engine,
-    children_of,
     query,
-    signal_group,
     wait_healthy,
 )
+from bench.faults_make import Making
 from bench.faults_plan import (
     DISK_BYTES,
     PLANS,
     REQUESTER,
     SIGNERS,
-    SKEW,
     USERS,
     Options,
     plan_yaml,
@@ -60,7 +59,7 @@ from slack_standin import SlackStandIn
 from tests.support.processes import alive, free_port
 
 
-class Scenario:
+class Scenario(Making):
     """One fault, from fresh processes to its record."""
 
     def __init__(self, name: str, options: Options, tmp: Path) -> None:
@@ -71,7 +70,7 @@ class Scenario:
         self.disk: SmallDisk | None = None
         self.procs: Processes | None = None
         self.serve_pid = 0
-        self.skewed: Any = None
+        self.skewed: subprocess.Popen[bytes] | None = None
         self.stopping: set[int] = set()
         self.sampling = True
         self.final_seen: dict[tuple[int, str, int], str] = {}
@@ -192,7 +191,7 @@ class Scenario:
         subject = f"svc-fault{number}" if kind == "start" else f"run {waiting} {role}"
         i = Interaction(kind, user, subject, at)
         before = len(self.standin.ephemerals(user))
-        began = time.monotonic()
+        i.sent, began = time.time(), time.monotonic()
         try:
             if kind == "start":
                 send = self.standin.send_command(f"start {subject} 1.0 quick", user_id=user,
@@ -222,71 +221,6 @@ class Scenario:
             at, number = at + self.o.spacing, number + 1
         await asyncio.sleep(max(self.started_fault + seconds - time.monotonic(), 0))
         return tasks
-
-    async def inject(self) -> float:
-        """Make the fault; its length in seconds."""
-        d = self.o.durations[self.name]
-        if self.name == "db-restart":
-            assert self.pg is not None
-            self.sampling = False
-            await asyncio.to_thread(self.pg.stop)
-            self.record.injected = f"PostgreSQL stopped (pg_ctl stop -m fast) for {d[0]:g}s"
-        elif self.name == "db-hang":
-            assert self.pg is not None
-            self.sampling = False
-            frozen = self.pg.freeze()
-            self.record.injected = f"SIGSTOP to {len(frozen)} PostgreSQL processes for {d[0]:g}s"
-        elif self.name == "slack-outage":
-            self.standin.outage(d[0], 503)
-            self.standin.outage(d[1], 429, retry_after=5)
-            self.record.injected = (f"Slack Web API: {d[0]:g}s of 503, then {d[1]:g}s of 429 "
-                                    "Retry-After 5")  # fmt: skip
-        elif self.name == "disk-full":
-            assert self.disk is not None
-            self.sampling = False
-            filled = await asyncio.to_thread(self.disk.fill)
-            self.record.injected = (f"SQLite on a {DISK_BYTES >> 20} MiB tmpfs, a filler took "
-                                    f"its last {filled >> 10} KiB (free {self.disk.free()}) for "
-                                    f"{d[0]:g}s")  # fmt: skip
-        elif self.name == "clock-skew":
-            await self.join_skewed(d[0])
-        return sum(d)
-
-    async def ready_skewed(self) -> None:
-        """A worker whose clock runs ``SKEW`` fast, started before any run exists and frozen
-        (SIGSTOP) once it polls: Python's start-up takes up to half a minute on this busy
-        machine, longer than the runs it should find executing when it joins."""
-        assert self.procs is not None
-        self.skewed = self.procs.start("worker-skewed", "worker", prefix=("faketime", "-f", SKEW))
-        log = self.tmp / "worker-skewed.log"
-        await self.until("the skewed worker up", lambda: "executes runs" in log.read_text(), 90)
-        signal_group(self.skewed, signal.SIGSTOP)
-
-    async def join_skewed(self, seconds: float) -> None:
-        """SIGCONT: the skewed worker joins now; names the runs executing at that moment."""
-        rows = await self.q("SELECT id, status, lease_owner FROM run")
-        live = [r for r, status, owner in rows if str(status).upper() == "RUNNING" and owner]
-        signal_group(self.skewed, signal.SIGCONT)
-        if not live:
-            self.record.problems.append("no run was executing when the skewed worker joined")
-        pids = children_of(self.skewed.pid)
-        self.record.injected = (f"a preprod worker under faketime -f {SKEW} (pid {pids}, "
-                                f"frozen since its first poll) joined while runs {live} "
-                                f"executed; stopped after {seconds:g}s")  # fmt: skip
-
-    async def heal(self) -> None:
-        if self.name == "db-restart" and self.pg is not None:
-            await asyncio.to_thread(self.pg.start)
-        elif self.name == "db-hang" and self.pg is not None:
-            self.pg.resume()
-        elif self.name == "slack-outage":
-            self.standin.end_outage()
-        elif self.name == "disk-full" and self.disk is not None:
-            self.disk.release()
-        elif self.name == "clock-skew" and self.skewed is not None and self.procs is not None:
-            self.stopping |= {self.skewed.pid, *children_of(self.skewed.pid)}
-            await asyncio.to_thread(self.procs.stop, self.skewed)
-        self.sampling = True
 
     # -- watching -------------------------------------------------------------------
 
@@ -382,15 +316,15 @@ class Scenario:
         r.served = await asyncio.to_thread(target_counts, self.target)
         messages = self.standin.channel(CHANNEL).all_messages
         r.keys = dict(Counter(k for m in messages if (k := message_key(m)) is not None))
-        rows = await self.q('SELECT run_id, role, "user" FROM signoff')
-        signed = {(int(a), str(b), str(c)) for a, b, c in rows}
+        signed: dict[tuple[int, str, str], float] = {}
+        for run, role, user, at in await self.q('SELECT run_id, role, "user", at FROM signoff'):
+            key, when = (int(run), str(role), str(user)), epoch(at)
+            signed[key] = min(signed.get(key, when), when)
+        mark_clicks([i for i in r.interactions if i.kind == "click"], signed)
         services = {s for _, s, _, _ in r.runs}
         for i in r.interactions:
             if i.kind == "start":
                 i.recorded = i.subject in services
-            else:
-                _, run, role = i.subject.split()
-                i.recorded = (int(run), role, i.user) in signed
         assert self.procs is not None
         counted = {int(m.group(1)) for t in r.takeovers if (m := re.match(r"run (\d+)", t))}
         for line in self.procs.logs().splitlines():
@@ -398,6 +332,12 @@ class Scenario:
             if LEASE_LOST.search(line) and found and int(found.group(1)) not in counted:
                 counted.add(int(found.group(1)))
                 r.takeovers.append(f"run {found.group(1)}: the log says {line.strip()[-120:]!r}")
+
+
+def epoch(value: object) -> float:
+    """A stored timestamp (a datetime, or SQLite's text) as epoch seconds; naive is UTC."""
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def owner_pid(owner: object) -> int | None:

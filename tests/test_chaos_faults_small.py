@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.fault_tally import FaultRecord, Interaction, judge, row, table
+from bench.fault_tally import FaultRecord, Interaction, judge, mark_clicks, row, table
 from bench.faults import Scenario
 from bench.faults_plan import PLANS, Options, parse_faults, plan_yaml
 
@@ -86,3 +86,13 @@ def test_a_row_counts_unfinished_runs_lost_results_duplicates_and_checks_run_twi
         assert "unknown fault fire" in str(exc)
     else:
         raise AssertionError("an unknown fault was accepted")
+
+
+def test_a_click_counts_as_recorded_only_by_a_sign_off_stored_before_the_next_one() -> None:
+    first = Interaction("click", "U1", "run 1 sre", 1, 200, 0.1, sent=100.0)
+    second = Interaction("click", "U1", "run 1 sre", 5, 200, 0.1, sent=104.0)
+    other = Interaction("click", "U2", "run 1 security", 3, 200, 0.1, sent=102.0)
+    mark_clicks([second, other, first], {(1, "sre", "U1"): 104.5})
+    assert (first.recorded, second.recorded, other.recorded) == (False, True, False)
+    mark_clicks([first, second], {(1, "sre", "U1"): 100.2})
+    assert (first.recorded, second.recorded) == (True, True)  # the second: already recorded
