@@ -91,7 +91,7 @@ class FaultRecord:
     takeovers: list[str] = field(default_factory=list)
     """Runs another process took while their owner was alive (and why we think so)."""
     recovered_after: float | None = None
-    """Seconds from the fault's end until every run stored had finished."""
+    """Seconds from the fault's end until no stored run was still running."""
     problems: list[str] = field(default_factory=list)
     """What the harness itself could not do (a wait given up, a query refused)."""
 
@@ -184,7 +184,7 @@ def row(record: FaultRecord) -> Row:
     details += [f"taken over while live: {t}" for t in record.takeovers]
     details += [f"harness: {p}" for p in record.problems]
     if record.recovered_after is not None:
-        details.append(f"every run finished {record.recovered_after:.1f}s after the fault ended")
+        details.append(f"no run running {record.recovered_after:.1f}s after the fault ended")
     return Row(
         record.name,
         finished,

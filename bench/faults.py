@@ -292,8 +292,8 @@ class Scenario(Making):
         finally:
             await self.heal()
         ended = time.monotonic()
-        self.note("fault over; waiting for every run to finish")
-        if await self.until("every run finished", self.all_finished, self.o.recovery):
+        self.note("fault over; waiting for every run to end")
+        if await self.until("every run ended", self.all_finished, self.o.recovery):
             self.record.recovered_after = time.monotonic() - ended
         self.record.interactions = list(await asyncio.gather(*tasks))
         await asyncio.sleep(self.o.settle)  # the last edits and announcements land
@@ -301,11 +301,14 @@ class Scenario(Making):
         await self.collect()
 
     async def all_finished(self) -> bool:
+        """Every run ended: none still running (a failed run will not finish), and each
+        finished one with a final result for every check of its plan."""
         runs = await self.q("SELECT id, environment, status FROM run")
         rows = await self.q("SELECT run_id, check_id, status FROM checkrecord")
         final = {(int(r), str(c)) for r, c, s in rows if str(s).lower() in FINAL}
-        return all(str(s).upper() == "FINISHED" and all((int(r), c) in final for c in PLANS[e])
-                   for r, e, s in runs)  # fmt: skip
+        ended = [(int(r), str(e), str(s).upper()) for r, e, s in runs]
+        return all(s != "RUNNING" and (s != "FINISHED" or all((r, c) in final for c in PLANS[e]))
+                   for r, e, s in ended)  # fmt: skip
 
     async def collect(self) -> None:
         r = self.record
