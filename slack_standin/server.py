@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from slack_standin.limits import ApiError
 from slack_standin.oidc import OpenIDProvider
 from slack_standin.ratelimit import RateLimiter
 from slack_standin.responses import RecordedResponse, ResponseTarget, apply_response
-from slack_standin.serving import StandInServer, fault_answer, read_args
+from slack_standin.serving import Served, fault_answer, read_args
 from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
 
 DEFAULT_TOKEN = "xoxb-standin-token"
@@ -67,8 +66,10 @@ class _Outage:
     retry_after: int | None
 
 
-class SlackStandIn(Driver):
+class SlackStandIn(Served, Driver):
     """A local Slack workspace: the Web API, ``response_url``s, and signed requests out."""
+
+    client_timeout = 10.0
 
     def __init__(
         self,
@@ -113,27 +114,10 @@ class SlackStandIn(Driver):
                 *webui.routes(self),
             ]
         )
-        self.server = StandInServer(self.app)
-        self._client: httpx.AsyncClient | None = None
+        self._serve(self.app)
 
-    async def start(self, port: int = 0) -> SlackStandIn:
-        """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
-        await self.server.start(port)
+    def _started(self) -> None:
         self.oidc.base_url = self.url
-        self._client = httpx.AsyncClient(timeout=10.0)
-        return self
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        await self.server.stop()
-
-    async def __aenter__(self) -> SlackStandIn:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:
