@@ -7,7 +7,11 @@ runs are handed over (left running, leases released) rather than cancelled.
 
 A manager that does not execute runs (``preprod serve --workers N``: the process that acks
 Slack) stores a run, opens its thread and leaves it unleased; a worker claims it. A cancel
-meant for a run executing elsewhere is recorded on the run's row for its owner to act on."""
+meant for a run executing elsewhere is recorded on the run's row for its owner to act on.
+
+A run never waits for Slack: it executes while its thread is still owed (Slack failing),
+and the requester is told which of the two happened: Slack is failing (the run goes on),
+or the channel cannot take the thread (the run is stopped: invite the bot)."""
 
 from __future__ import annotations
 
@@ -24,28 +28,25 @@ from bot.engine.report import RunReport
 from bot.engine.runner import Engine, RequestError, RunRequest
 from bot.gate.actions import Gate
 from bot.settings import Settings
-from bot.slack.client import SlackCallError, SlackClient
+from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.opening import ReplyError, opening_reply
+from bot.slack.outbox import Outbox, gone_for_good
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
 from bot.slack.state import RunState
-from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 
 log = logging.getLogger(__name__)
+__all__ = ["ReplyError", "RunManager"]
 
 HAND_OVER_FLUSH_S = 3.0
 """How long a hand-over waits for a run's last progress to reach Slack."""
-
-
-class ReplyError(RequestError):
-    """A request that cannot go ahead, told with the bot's own markup (a channel link)."""
-
-    def __init__(self, reply: Mrkdwn) -> None:
-        super().__init__(reply)
-        self.reply = reply
+OPEN_PATIENCE_S = 20.0
+"""How long the requester's follow-up waits for the thread's first try before saying that
+Slack is failing (the client's own retries of a 5xx or a 429 take seconds)."""
 
 
 class RunManager:
@@ -69,7 +70,7 @@ class RunManager:
         self.slack = slack
         self.settings = settings
         self.coalescer: Coalescer[MessageKey] = Coalescer.for_messages(
-            slack, interval=settings.update_interval
+            slack, interval=settings.update_interval, permanent=gone_for_good
         )
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.publishers: dict[int, ThreadPublisher] = {}
@@ -114,25 +115,51 @@ class RunManager:
                 RunState.from_report(report, self.settings.report_url(run.id)), run
             )
         where = self.channel(channel)
-        try:
-            publisher = await self._open(engine, state, where, run.generation)
-        except SlackCallError as exc:
-            await self.store.finish_run(run.id, RunStatus.FAILED)
-            await self.leases.release(run.id)
-            raise ReplyError(
-                Mrkdwn(
-                    f"cannot post in {channel_link(where)} ({escape(exc.error)}); "
-                    "invite the bot to the channel and start again"
-                )
-            ) from exc
+        publisher = self._open(engine, state, where, run.generation)
         if self.executes and not self.closing:
-            if await self._still_ours(run.id, publisher):
-                log.info("executing run %s in process %s", run.id, os.getpid())
-                self._spawn(run.id, engine, publisher, engine.execute(run, request))
+            if not await self._still_ours(run.id, publisher):
+                return run
+            log.info("executing run %s in process %s", run.id, os.getpid())
+            self._spawn(run.id, engine, publisher, engine.execute(run, request))
+            told = opening_reply(where, await self._first_try(run.id, publisher))
         else:
-            await publisher.close()
+            told = opening_reply(where, await self._first_try(run.id, publisher))
+            # opened: nothing is queued; not opened: the worker that claims it opens it
+            await (publisher.close() if told is None else publisher.abandon())
             await self.leases.release(run.id)  # a worker claims it at its next poll
-        return run
+        if told is None:
+            return run
+        reply, stopped = told
+        if stopped:
+            await self._stop_unthreaded(run.id, publisher)
+        raise ReplyError(reply)
+
+    async def _first_try(self, run_id: int, publisher: ThreadPublisher) -> BaseException | None:
+        """How the first try to open a run's thread went, waiting at most
+        :data:`OPEN_PATIENCE_S`; logged when it failed."""
+        try:
+            problem = await asyncio.wait_for(publisher.opened(), OPEN_PATIENCE_S)
+        except TimeoutError:
+            problem = TimeoutError(f"no answer from Slack in {OPEN_PATIENCE_S:g}s")
+        if problem is not None and not gone_for_good(problem):
+            log.warning(
+                "run %s: Slack is failing (%s); it goes on, its thread owed", run_id, problem
+            )
+        return problem
+
+    async def _stop_unthreaded(self, run_id: int, publisher: ThreadPublisher) -> None:
+        """A run whose channel refuses its thread for good: stopped and FAILED (the
+        requester is told to invite the bot and start again)."""
+        log.error("run %s: its thread cannot be posted (%s); run FAILED", run_id, publisher.gone)
+        task, engine = self.tasks.get(run_id), self.engines.get(run_id)
+        if task is not None and engine is not None:
+            engine.handing_over = True  # ended below as FAILED, not as cancelled
+            task.cancel()
+            await asyncio.wait([task])
+        self.publishers.pop(run_id, None)
+        await publisher.abandon()
+        await self.store.finish_run(run_id, RunStatus.FAILED)
+        await self.leases.release(run_id)
 
     async def recover(self) -> list[int]:
         """Claim and resume the runs whose owner stopped (at start-up, then periodically):
@@ -161,7 +188,7 @@ class RunManager:
             run,
         )
         thread = await self.store.get_thread(run_id)
-        where = thread.channel if thread else self.channel("")
+        where = thread.channel if thread else await self._owed_channel(run_id)
         if not where:  # stored, then its process died before opening its thread
             log.warning("run %s has no thread and no release channel is set; failed", run_id)
             await self.store.finish_run(run_id, RunStatus.FAILED)
@@ -181,9 +208,9 @@ class RunManager:
             if "running" in states
             else None
         )
-        publisher = await self._open(engine, state, where, run.generation, note)
+        publisher = self._open(engine, state, where, run.generation, note)
         if self.closing:
-            await publisher.close()
+            await publisher.abandon()
             return False
         if not await self._still_ours(run_id, publisher):
             return False
@@ -255,13 +282,20 @@ class RunManager:
         )
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
         where = self.channel(channel)
-        publisher = await self._open(engine, state, where, run.generation, note)
+        publisher = self._open(engine, state, where, run.generation, note)
         if self.executes:
             self._spawn(run_id, engine, publisher, engine.resume(run))
+            told = opening_reply(where, await self._first_try(run_id, publisher))
         else:
-            await publisher.close()
+            told = opening_reply(where, await self._first_try(run_id, publisher))
+            await (publisher.close() if told is None else publisher.abandon())
             await self.leases.release(run_id)
-        return run
+        if told is None:
+            return run
+        reply, stopped = told
+        if stopped:
+            await self._stop_unthreaded(run_id, publisher)
+        raise ReplyError(reply)
 
     async def cancel(self, run_id: int, user: str) -> bool:
         """Stop a running run; False when it is not running here."""
@@ -327,14 +361,14 @@ class RunManager:
         """A claimed run someone cancelled before any process began it: end it unrun."""
         run = await self.store.get_run(run_id)
         generation = run.generation if run else 1
-        publisher = await self._open(engine, state, channel, generation)
+        publisher = self._open(engine, state, channel, generation)
         await self.store.finish_run(run_id, RunStatus.CANCELLED, actor=user)
         await publisher.cancelled(user)
         await self.leases.release(run_id)
         if self.gate is not None:
             await self.gate.refresh(run_id)
 
-    async def _open(
+    def _open(
         self,
         engine: Engine,
         state: RunState,
@@ -342,12 +376,21 @@ class RunManager:
         generation: int,
         note: Note | None = None,
     ) -> ThreadPublisher:
+        """A publisher listening to ``engine`` whose thread opens in the background (owed
+        until Slack answers): the run never waits for Slack."""
         publisher = ThreadPublisher(
             self.slack, self.coalescer, self.store, state, channel, generation=generation
         )
-        await publisher.open(note)
+        publisher.begin(note)
         engine.listeners.append(publisher)
         return publisher
+
+    async def _owed_channel(self, run_id: int) -> str:
+        """Where a run's thread is owed when it has none yet (its opener stopped while
+        Slack failed): the channel its parent message was recorded for, else the
+        release channel."""
+        row = await Outbox(self.store, self.slack).rows.get(f"run:{run_id}:parent")
+        return row.channel if row is not None else self.channel("")
 
     @contextmanager
     def _opening(self, run_id: int) -> Iterator[None]:
@@ -363,7 +406,7 @@ class RunManager:
         if run_id not in self.tasks and await self.leases.renew(run_id):
             return True
         log.warning("run %s: taken over while its thread was opened; left to its owner", run_id)
-        await publisher.close()
+        await publisher.abandon()
         return False
 
     def _spawn(
