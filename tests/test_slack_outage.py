@@ -26,7 +26,7 @@ from bot.slack.outbox import EVENT_TYPE, OutboxBusy
 from bot.store.models import RunStatus
 from slack_standin import Message, SlackStandIn
 from tests.slackbot import CHANNEL, Harness, running_bot
-from tests.support.processes import until
+from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 
 CONFIG = """\
@@ -40,7 +40,8 @@ plans:
     checks:
       - {{id: smoke, type: http, requests: [{{path: /version}}]}}
       - {{id: slow, type: scripted, sleep: {sleep}}}
-      - {{id: flaky, type: scripted, outcome: fail, evidence: "it broke", critical: false}}
+      - {{id: flaky, type: scripted, outcome: fail, sleep: {sleep}, evidence: "it broke",
+          critical: false}}
 """
 WEB_API = (
     "chat.postMessage",
@@ -107,14 +108,15 @@ def keys(messages: list[Message]) -> Counter[str]:
 
 
 def assert_one_complete_thread(harness: Harness) -> None:
-    """One parent; under it one progress message showing the final state, one results
-    message and one sign-off panel; no message posted twice."""
+    """One parent; under it one progress message showing the final state, the failed
+    check's reply, one results message and one sign-off panel; none posted twice."""
     [parent] = harness.parents()
     thread = harness.thread()
     progress = [m for m in thread if " checks done" in m.text]
     assert len(progress) == 1 and progress[0].text.endswith("3/3 checks done, 1 failed"), [
         m.text for m in progress
     ]
+    assert len([m for m in thread if m.text.startswith("flaky failed")]) == 1
     assert len([m for m in thread if m.text.startswith("Results for")]) == 1
     assert len([m for m in thread if m.button_labels()]) == 1, "one sign-off panel"
     counts = keys(harness.standin.channel(CHANNEL).all_messages)
@@ -167,15 +169,15 @@ async def test_a_run_whose_thread_opened_before_the_outage_goes_on(harness: Harn
 
 
 async def test_a_429_retry_after_is_waited_out(harness: Harness) -> None:
-    harness.standin.rate_limit("chat.postMessage", times=1, retry_after=2)
+    harness.standin.rate_limit("chat.postMessage", times=1, retry_after=1)
     await harness.command("start svc 1.0 staging")
     await harness.settle(timeout=30)
     posts = harness.standin.calls_to("chat.postMessage")
     limited, parent = posts[0], posts[1]
     assert (limited.status, parent.status) == (429, 200)
-    assert parent.at - limited.at >= 2.0, "the retry came before Retry-After"
+    assert parent.at - limited.at >= 1.0, "the retry came before Retry-After"
     assert_one_complete_thread(harness)
-    assert SLACK_FAILING not in told(harness)  # delayed 2 s, which is not failing
+    assert SLACK_FAILING not in told(harness)  # delayed 1 s, which is not failing
 
 
 async def test_a_channel_that_refuses_the_thread_is_named_and_the_run_stopped(
@@ -237,3 +239,50 @@ def test_the_requester_is_told_what_really_happened(
 
 def test_nothing_is_told_when_the_thread_opened() -> None:
     assert opening_reply("C0R", None) is None
+
+
+WORKER_PLAN = """\
+channel: C0RELEASES
+roles: {{sre: {{members: [U0SRE1]}}}}
+policy: {{required_signoffs: [sre]}}
+environments:
+  staging: {{base_url: {url}, plan: p}}
+plans:
+  p:
+    checks:
+      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
+"""
+
+
+async def test_with_workers_a_run_started_during_an_outage_executes_during_it(
+    healthy_target: RunningTarget, tmp_path: Path
+) -> None:
+    """``serve --workers 1`` (the probe's set-up): the process that acks leaves the run
+    to the worker without waiting for Slack; the worker executes it during the outage
+    and opens its thread, once, when Slack answers."""
+    config = tmp_path / "preprod.yml"
+    config.write_text(WORKER_PLAN.format(url=healthy_target.http_url))
+    before = served(healthy_target, "/version")
+    async with bots(config, tmp_path, PREPROD_POLL_INTERVAL="0.2") as group:
+        serve = group.serve("--workers", "1")
+        await until(lambda: "executes runs" in serve.output())  # the worker is up
+        finished = [("FINISHED",)]
+        with outage(group.standin):
+            began = time.monotonic()
+            ack = await group.command(serve, "start svc 1.0 staging")
+            assert "Starting the validation" in ack, ack
+            await until(lambda: group.query("SELECT status FROM run") == finished, OUTAGE_S)
+            assert served(healthy_target, "/version") == before + 1
+            assert group.standin.channel(CHANNEL).all_messages == []
+            await until(lambda: time.monotonic() - began >= OUTAGE_S, OUTAGE_S + 1)
+        channel = group.standin.channel(CHANNEL)
+        shown = await until(lambda: any(m.button_labels() for m in channel.all_messages), 40)
+        [parent] = group.parents()
+        thread = group.thread(parent)
+        assert sum(t.startswith("Results for") for t in thread) == 1, thread
+        assert [t for t in thread if " checks done" in t] == ["svc 1.0 on staging: 1/1 checks done"]
+        counts = keys(channel.all_messages)
+        assert counts and max(counts.values()) == 1, counts
+        assert "invite the bot" not in str(group.standin.responses)
+        assert "Traceback" not in group.logs(), group.logs()
+        print(f"thread complete {shown:.1f}s after the outage")

@@ -141,12 +141,16 @@ class Outbox:
         return Posted(ts, now=True)
 
     async def _wait_for(self, key: str) -> str | None:
-        """The ts another process records for ``key``, or None once its claim is stale."""
+        """The ts another process records for ``key``; None once its claim is stale or
+        given up (a process that left the run to this one)."""
         deadline = time.monotonic() + CLAIM_STALE
         while time.monotonic() < deadline:
             await asyncio.sleep(WAIT_STEP)
-            if ts := await self.posted(key):
-                return ts
+            row = await self.rows.get(key)
+            if row is not None and row.ts:
+                return row.ts
+            if row is not None and row.claimed_by is None:
+                return None
         return None
 
     async def posted(self, key: str) -> str | None:

@@ -106,11 +106,13 @@ class ThreadPublisher:
 
     async def abandon(self) -> None:
         """Stop the worker without publishing what is still queued (a process that leaves
-        the run to another one)."""
+        the run to another one), and give up this process's claims on the run's unsent
+        messages, so that the process that takes the run over sends them at once."""
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+            await self.outbox.rows.unclaim(self.state.run_id, self.outbox.owner)
         self._settle_first(RuntimeError("left before its thread opened"))
 
     async def _open_thread(self, note: Note | None) -> None:
@@ -189,11 +191,17 @@ class ThreadPublisher:
         self._queue.put_nowait(event)
 
     async def close(self) -> None:
-        """Wait until every queued event has reached Slack."""
+        """Wait until every queued event has reached Slack (or the worker was stopped:
+        a run handed over while its thread was still owed)."""
         if self._worker is None:
             return
         self._queue.put_nowait(None)
-        await self._worker
+        try:
+            await self._worker
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this wait itself is being cancelled
 
     async def cancelled(self, by: str) -> None:
         """The run was cancelled: show it, in place and in the thread."""

@@ -35,6 +35,7 @@ from bot.slack.outbox import Outbox, gone_for_good
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
 from bot.slack.state import RunState
+from bot.slack.text import Mrkdwn
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
@@ -44,9 +45,13 @@ __all__ = ["ReplyError", "RunManager"]
 
 HAND_OVER_FLUSH_S = 3.0
 """How long a hand-over waits for a run's last progress to reach Slack."""
-OPEN_PATIENCE_S = 20.0
+HANDOFF_S = 1.0
+"""How long a process that executes no run keeps a new run before the workers get it
+while its thread has not opened yet."""
+OPEN_PATIENCE_S = 10.0
 """How long the requester's follow-up waits for the thread's first try before saying that
-Slack is failing (the client's own retries of a 5xx or a 429 take seconds)."""
+Slack is failing (the client's own retries of a 5xx or a 429 take seconds, more than this
+in an outage)."""
 
 
 class RunManager:
@@ -96,10 +101,11 @@ class RunManager:
         return await self.engine().start(request)
 
     async def start(self, run: Run, request: RunRequest, channel: str) -> Run:
-        """Open the thread of a run stored by :meth:`store_run` and execute it in the
-        background, or, when this process does not execute runs, release it to the
-        workers once its thread is open. It stays leased to this process meanwhile, so
-        that no worker posts a second parent message while this one opens the thread."""
+        """Execute a run stored by :meth:`store_run` in the background while its thread
+        opens (owed until Slack answers), or, when this process does not execute runs,
+        release it to the workers (see :meth:`_leave_to_workers`). Raises
+        :class:`ReplyError` with what the requester must know when the thread did not
+        open at the first try."""
         assert run.id is not None
         with self._opening(run.id):
             return await self._start(run, request, channel)
@@ -122,17 +128,34 @@ class RunManager:
             log.info("executing run %s in process %s", run.id, os.getpid())
             self._spawn(run.id, engine, publisher, engine.execute(run, request))
             told = opening_reply(where, await self._first_try(run.id, publisher))
+            if told is not None and told[1]:
+                await self._stop_unthreaded(run.id, publisher)
         else:
-            told = opening_reply(where, await self._first_try(run.id, publisher))
-            # opened: nothing is queued; not opened: the worker that claims it opens it
-            await (publisher.close() if told is None else publisher.abandon())
-            await self.leases.release(run.id)  # a worker claims it at its next poll
+            told = await self._leave_to_workers(run.id, publisher, where)
         if told is None:
             return run
-        reply, stopped = told
-        if stopped:
-            await self._stop_unthreaded(run.id, publisher)
-        raise ReplyError(reply)
+        raise ReplyError(told[0])
+
+    async def _leave_to_workers(
+        self, run_id: int, publisher: ThreadPublisher, where: str
+    ) -> tuple[Mrkdwn, bool] | None:
+        """Release a run to the workers once its thread opened, or after
+        :data:`HANDOFF_S` while Slack is slow or failing (the worker that claims it opens
+        the owed thread): Slack never holds a run up. What the requester is told."""
+        first = asyncio.ensure_future(self._first_try(run_id, publisher))
+        done, _ = await asyncio.wait([first], timeout=HANDOFF_S)
+        if not done:
+            await self.leases.release(run_id)  # a worker claims it at its next poll
+        told = opening_reply(where, await first)
+        # opened: nothing is queued; not opened: the worker opens it, unhindered by claims
+        await (publisher.close() if told is None else publisher.abandon())
+        if told is not None and told[1]:
+            if done:
+                await self._stop_unthreaded(run_id, publisher)
+            else:  # a worker may execute it already: it stops it
+                await self.request_cancel(run_id, "preprod")
+        await self.leases.release(run_id)
+        return told
 
     async def _first_try(self, run_id: int, publisher: ThreadPublisher) -> BaseException | None:
         """How the first try to open a run's thread went, waiting at most
