@@ -153,19 +153,18 @@ async def test_a_run_started_during_an_outage_executes_and_its_thread_appears_af
 
 async def test_a_run_whose_thread_opened_before_the_outage_goes_on(harness: Harness) -> None:
     await harness.command("start svc 1.0 staging")
-    channel = harness.standin.channel(CHANNEL)
-    await harness.until(lambda: any(" checks done" in m.text for m in channel.all_messages))
+    await harness.until(lambda: bool(harness.parents()))  # the probe's case
     with outage(harness.standin):
         began = time.monotonic()
-        # its checks go on; progress updates, the failure reply and the results are owed
+        # its checks go on; the thread's messages (progress, failure, results) are owed
         await eventually(run_finished(harness, 1), OUTAGE_S, "the run did not finish")
-        assert not any("Results for" in m.text for m in channel.all_messages)
         await until(lambda: time.monotonic() - began >= OUTAGE_S, OUTAGE_S + 1)
-    assert not [c for c in harness.standin.calls if c.status == 503 and c.ok]
     assert [c for c in harness.standin.calls if c.status == 503], "the outage was met"
     await harness.settle(timeout=30)
     assert_one_complete_thread(harness)
-    assert told(harness) == ""  # the thread opened at once: nothing to tell
+    # nothing to tell, or (the progress message met the outage) that Slack is failing
+    answer = told(harness)
+    assert answer == "" or (SLACK_FAILING in answer and "invite" not in answer), answer
 
 
 async def test_a_429_retry_after_is_waited_out(harness: Harness) -> None:
