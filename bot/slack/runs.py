@@ -319,6 +319,8 @@ class RunManager(ThreadOpening):
                 await asyncio.wait_for(publisher.close(), HAND_OVER_FLUSH_S)
         except TimeoutError:
             log.warning("run %s: last progress not shown before the hand-over", run_id)
+            if publisher is not None:  # its messages are owed: the resumer sends them at once
+                await publisher.abandon()
         finally:
             await self.leases.release(run_id)
 
