@@ -23,6 +23,7 @@ from starlette.routing import Route
 from bot.engine.runner import RequestError, RunRequest
 from bot.gate.refusals import Refused
 from bot.input_limits import is_run_id
+from bot.slack.opening import ReplyError
 from bot.store.audit import AuditLog, Note
 from bot.store.models import Run
 from bot.store.requests import CLAIMED, Requests
@@ -234,6 +235,8 @@ class Api:
     async def _open(self, run: Run, request: RunRequest, channel: str) -> None:
         try:
             await self.bot.manager.start(run, request, channel)
+        except ReplyError as exc:  # Slack failing (the run goes on), or a refused channel
+            log.warning("run %s: %s", run.id, exc.reply)
         except Exception:
             log.exception("run %s: its thread could not be opened", run.id)
 
