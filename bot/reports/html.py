@@ -178,13 +178,17 @@ def _gate(record: GateRecord | None) -> GateView | None:
 
 
 def audit_details(details: Mapping[str, Any]) -> str:
-    """An event's details as one line, ``key: value; ...`` by key; empty fields (no
-    reason, no reasons, no note) are left out rather than shown as ``reason: ;``."""
-    return "; ".join(
-        f"{key}: {_detail(value)}"
-        for key, value in sorted(details.items())
-        if value is not None and value != "" and value != [] and value != {}
-    )
+    """An event's details as one line, ``key: value; ...`` by key, then its yes/no fields
+    as words (``not blocking, critical``, not ``blocking: False; critical: True``); empty
+    fields (no reason, no reasons, no note) are left out rather than shown as ``reason: ;``."""
+    fields, flags = [], []
+    for key, value in sorted(details.items()):
+        if isinstance(value, bool):
+            word = key.replace("_", " ")
+            flags.append(word if value else f"not {word}")
+        elif value is not None and value != "" and value != [] and value != {}:
+            fields.append(f"{key}: {_detail(value)}")
+    return "; ".join(fields + ([", ".join(flags)] if flags else []))
 
 
 def _audit(line: AuditLine) -> AuditView:
@@ -206,6 +210,15 @@ def _detail(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def still_waiting(report: RunReport) -> str:
+    """``1 blocking attestation still waits``: beside a PASS verdict, what keeps the
+    release from GO that the checks cannot show; empty when every blocking one is ticked."""
+    count = sum(1 for item in report.attestations if item.blocking and item.ticked_by is None)
+    if not count:
+        return ""
+    return f"{count} blocking attestation{'s still wait' if count > 1 else ' still waits'}"
+
+
 def render_html(report: RunReport) -> str:
     """The report as a standalone HTML page (pure: no I/O beyond loading the template)."""
     template = _environment().get_template(TEMPLATE)
@@ -219,4 +232,5 @@ def render_html(report: RunReport) -> str:
         duration=format_duration(report.duration_s) if report.finished_at else "—",
         gate=_gate(report.gate),
         audit=[_audit(line) for line in report.audit],
+        waiting=still_waiting(report),
     )
