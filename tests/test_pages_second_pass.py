@@ -12,10 +12,13 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bot.engine.report import AttestationItem, RunReport
+from bot.reports.html import render_html, still_waiting
 from bot.slack.client import SlackClient
 from bot.web.names import DisplayNames, display_name, shown
 from slack_standin import SlackStandIn
@@ -151,3 +154,22 @@ async def test_the_report_names_the_blocking_attestation_that_still_waits(
             assert "still wait" not in report
             assert not re.search(r": (True|False)\b", report.split('id="audit"', 1)[1])
             assert not unlabelled_times(report)
+
+
+def test_the_report_says_the_zone_of_naive_times_and_counts_what_waits() -> None:
+    """SQLite hands times back naive (they are UTC); the report still says UTC."""
+    items = [
+        AttestationItem(id="a", text="A", role="sre"),
+        AttestationItem(id="b", text="B", role="sre"),
+        AttestationItem(id="c", text="C", role="sre", blocking=False),
+        AttestationItem(id="d", text="D", role="sre", ticked_by=SRE1),
+    ]
+    report = RunReport(
+        run_id=7, service="svc", version="1.0", environment="staging", plan="p",
+        base_url="http://127.0.0.1:9", started_at=datetime(2026, 12, 6, 20, 9, 8),
+        finished_at=datetime(2026, 12, 6, 20, 9, 30), results=[], attestations=items,
+    )  # fmt: skip
+    html = render_html(report)
+    assert "2026-12-06 20:09:08 UTC" in html and not unlabelled_times(html)
+    assert still_waiting(report) == "2 blocking attestations still wait"
+    assert "2 blocking attestations still wait" in html

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -76,6 +76,14 @@ def format_time(moment: datetime | None) -> str:
     return f"{text} {offset}" if offset else text
 
 
+def report_time(moment: datetime | None) -> str:
+    """:func:`format_time` for the report, where every time says its zone: a naive time
+    is UTC (the store keeps UTC; SQLite hands it back naive)."""
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_time(moment)
+
+
 def _view(result: CheckResult, index: int) -> CheckView:
     check_id = clean_text(result.check_id) or f"check-{index}"
     return CheckView(
@@ -137,18 +145,18 @@ def _gate(record: GateRecord | None) -> GateView | None:
         return None
     return GateView(
         decision=clean_text(record.decision) if record.decision else None,
-        decided_at=format_time(record.decided_at) if record.decided_at else "",
+        decided_at=report_time(record.decided_at) if record.decided_at else "",
         reasons=[clean_text(r) for r in record.decision_reasons],
         outcome=clean_text(record.outcome) if record.outcome else None,
         outcome_by=clean_text(record.outcome_by or ""),
-        outcome_at=format_time(record.outcome_at),
+        outcome_at=report_time(record.outcome_at),
         signatures=[
             SignatureView(
                 role=clean_text(s.role_label),
                 user=clean_text(s.user),
                 vote=clean_text(s.vote),
                 reason=clean_text(s.reason),
-                at=format_time(s.at),
+                at=report_time(s.at),
                 counts=s.counts,
             )
             for s in record.signatures
@@ -159,7 +167,7 @@ def _gate(record: GateRecord | None) -> GateView | None:
                 "attempt": str(w.attempt),
                 "user": clean_text(w.user),
                 "justification": clean_text(w.justification),
-                "at": format_time(w.at),
+                "at": report_time(w.at),
             }
             for w in record.waivers
         ],
@@ -168,7 +176,7 @@ def _gate(record: GateRecord | None) -> GateView | None:
                 "item_id": clean_text(t.item_id),
                 "user": clean_text(t.user),
                 "note": clean_text(t.note),
-                "at": format_time(t.at),
+                "at": report_time(t.at),
             }
             for t in record.ticks
         ],
@@ -195,7 +203,7 @@ def _audit(line: AuditLine) -> AuditView:
     details = audit_details(line.details)
     return AuditView(
         seq=line.seq,
-        at=format_time(line.at),
+        at=report_time(line.at),
         actor=clean_text(line.actor),
         action=clean_text(line.action),
         details=clean_text(details),
@@ -227,8 +235,8 @@ def render_html(report: RunReport) -> str:
         verdict=report.verdict.value,
         counts=report.counts,
         checks=[_view(result, i) for i, result in enumerate(report.results, start=1)],
-        started=format_time(report.started_at),
-        finished=format_time(report.finished_at),
+        started=report_time(report.started_at),
+        finished=report_time(report.finished_at),
         duration=format_duration(report.duration_s) if report.finished_at else "—",
         gate=_gate(report.gate),
         audit=[_audit(line) for line in report.audit],
