@@ -152,6 +152,8 @@ async def test_the_report_names_the_blocking_attestation_that_still_waits(
             await sre.post("/runs/1/act", data=form(token, "tick", "oncall", "on-call: sam"))
             report = (await sre.get("/runs/1/report")).text
             assert "still wait" not in report
+            assert "Requested by</dt><dd>rita-release-manager (U0RM)" in report
+            assert "ticked by sam-sre (U0SRE1)" in report
             assert not re.search(r": (True|False)\b", report.split('id="audit"', 1)[1])
             assert not unlabelled_times(report)
 
@@ -173,3 +175,5 @@ def test_the_report_says_the_zone_of_naive_times_and_counts_what_waits() -> None
     assert "2026-12-06 20:09:08 UTC" in html and not unlabelled_times(html)
     assert still_waiting(report) == "2 blocking attestations still wait"
     assert "2 blocking attestations still wait" in html
+    named = render_html(report, {SRE1: "<b>sam</b>"})  # a display name is anyone's text
+    assert "ticked by &lt;b&gt;sam&lt;/b&gt; (U0SRE1)" in named and "<b>sam" not in named

@@ -6,7 +6,7 @@ plain layout; Jinja2 autoescaping covers everything user-controlled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -140,7 +140,28 @@ class AuditView:
     short_hash: str
 
 
-def _gate(record: GateRecord | None) -> GateView | None:
+Person = Callable[[str], str]
+
+
+def _as_is(user: str) -> str:
+    return user
+
+
+def people_of(report: RunReport) -> set[str]:
+    """Everyone the report names (whose display names a caller may look up)."""
+    found = {report.requester, *(line.actor for line in report.audit)}
+    found.update(item.ticked_by for item in report.attestations if item.ticked_by)
+    if report.gate is not None:
+        gate = report.gate
+        found.update(s.user for s in gate.signatures)
+        found.update(w.user for w in gate.waivers)
+        found.update(t.user for t in gate.ticks)
+        if gate.outcome_by:
+            found.add(gate.outcome_by)
+    return found
+
+
+def _gate(record: GateRecord | None, person: Person = _as_is) -> GateView | None:
     if record is None:
         return None
     return GateView(
@@ -148,12 +169,12 @@ def _gate(record: GateRecord | None) -> GateView | None:
         decided_at=report_time(record.decided_at) if record.decided_at else "",
         reasons=[clean_text(r) for r in record.decision_reasons],
         outcome=clean_text(record.outcome) if record.outcome else None,
-        outcome_by=clean_text(record.outcome_by or ""),
+        outcome_by=clean_text(person(record.outcome_by)) if record.outcome_by else "",
         outcome_at=report_time(record.outcome_at),
         signatures=[
             SignatureView(
                 role=clean_text(s.role_label),
-                user=clean_text(s.user),
+                user=clean_text(person(s.user)),
                 vote=clean_text(s.vote),
                 reason=clean_text(s.reason),
                 at=report_time(s.at),
@@ -165,7 +186,7 @@ def _gate(record: GateRecord | None) -> GateView | None:
             {
                 "check_id": clean_text(w.check_id),
                 "attempt": str(w.attempt),
-                "user": clean_text(w.user),
+                "user": clean_text(person(w.user)),
                 "justification": clean_text(w.justification),
                 "at": report_time(w.at),
             }
@@ -174,7 +195,7 @@ def _gate(record: GateRecord | None) -> GateView | None:
         ticks=[
             {
                 "item_id": clean_text(t.item_id),
-                "user": clean_text(t.user),
+                "user": clean_text(person(t.user)),
                 "note": clean_text(t.note),
                 "at": report_time(t.at),
             }
@@ -199,12 +220,12 @@ def audit_details(details: Mapping[str, Any]) -> str:
     return "; ".join(fields + ([", ".join(flags)] if flags else []))
 
 
-def _audit(line: AuditLine) -> AuditView:
+def _audit(line: AuditLine, person: Person = _as_is) -> AuditView:
     details = audit_details(line.details)
     return AuditView(
         seq=line.seq,
         at=report_time(line.at),
-        actor=clean_text(line.actor),
+        actor=clean_text(person(line.actor)),
         action=clean_text(line.action),
         details=clean_text(details),
         hash=line.hash,
@@ -227,10 +248,19 @@ def still_waiting(report: RunReport) -> str:
     return f"{count} blocking attestation{'s still wait' if count > 1 else ' still waits'}"
 
 
-def render_html(report: RunReport) -> str:
-    """The report as a standalone HTML page (pure: no I/O beyond loading the template)."""
+def render_html(report: RunReport, names: Mapping[str, str] | None = None) -> str:
+    """The report as a standalone HTML page (pure: no I/O beyond loading the template).
+    ``names``: display names by user id, shown as ``sam-sre (U0SRE1)`` (the web pages
+    look them up in Slack; a file written by the CLI shows the ids)."""
+    known = dict(names or {})
+
+    def person(user: str) -> str:
+        name = known.get(user)
+        return f"{name} ({user})" if name and name != user else user
+
     template = _environment().get_template(TEMPLATE)
     return template.render(
+        person=person,
         report=report,
         verdict=report.verdict.value,
         counts=report.counts,
@@ -238,7 +268,7 @@ def render_html(report: RunReport) -> str:
         started=report_time(report.started_at),
         finished=report_time(report.finished_at),
         duration=format_duration(report.duration_s) if report.finished_at else "—",
-        gate=_gate(report.gate),
-        audit=[_audit(line) for line in report.audit],
+        gate=_gate(report.gate, person),
+        audit=[_audit(line, person) for line in report.audit],
         waiting=still_waiting(report),
     )

@@ -34,7 +34,7 @@ from bot.gate.summary import (
 from bot.gate.view import Target
 from bot.input_limits import MAX_RUN_ID, MAX_TEXT, MIN_REASON, is_run_id
 from bot.reports import render_html
-from bot.reports.html import format_duration
+from bot.reports.html import format_duration, people_of
 from bot.store.agreement import check_run
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
 from bot.store.models import Run, RunStatus
@@ -162,7 +162,8 @@ class Dashboard:
             )
             for a in loaded.gate.attestations
         ]
-        return HTMLResponse(render_html(report.model_copy(update={"attestations": items})))
+        report = report.model_copy(update={"attestations": items})
+        return HTMLResponse(render_html(report, await self._names(people_of(report))))
 
     async def act(self, request: Request, user: WebUser) -> Response:
         run_id = request.path_params["run_id"]
