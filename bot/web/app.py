@@ -41,6 +41,7 @@ from bot.web.insights import InsightsPages
 from bot.web.metrics import Health
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
+from bot.web.names import DisplayNames
 from bot.web.ready import ReadinessProbe
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
@@ -73,7 +74,8 @@ def create_app(
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
     sessions = sessions or stored_sessions(bot.store, bot.settings)
     sign_in = SignIn(bot.settings, bot.gate.directory, sessions)
-    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
+    names = DisplayNames(bot.slack.user_info)
+    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store), names)
     insights = InsightsPages(bot.store, sign_in)
     api = Api(bot)
     github = GitHubHook(bot, api, bot.github) if bot.github is not None else None
