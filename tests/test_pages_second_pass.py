@@ -126,7 +126,7 @@ async def test_the_run_page_and_its_report_read_as_slack_does(
             page = (await second.get("/runs/1")).text
             # the gate keeps a second approval of a role (its signers are on record)
             assert [(s.role, s.user) for s in signoffs(harness)] == [("sre", SRE1), ("sre", SRE2)]
-            assert "2 approvals (1 needed)" in page and "2 of 1" not in page
+            assert "2 approvals, 1 needed" in page and "2 of 1" not in page
 
             refused = await second.post("/runs/1/act", data=form(token, "reject", "nope", "x"))
             assert (refused.status_code, refused.headers["location"]) == (303, "/runs/1")

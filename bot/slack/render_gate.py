@@ -38,16 +38,17 @@ def user_text(value: str, limit: int = MAX_USER_TEXT) -> Mrkdwn:
 
 
 def role_line(role: RoleView) -> Mrkdwn:
-    """``✅ *SRE*: approved by @a at <date> (1/1)``, or rejected with the reason, or awaiting."""
+    """``✅ *SRE*: approved by @a at <date> (1 of 1)``, or rejected with the reason, or
+    awaiting."""
     head = f"*{escape(role.label)}*"
     if role.rejection is not None:
         user, at, reason = role.rejection
         return Mrkdwn(f"❌ {head}: rejected by {mention(user)} at {date(at)}: {user_text(reason)}")
-    count = f"({len(role.approvals)}/{role.min_approvals})"
+    count = f"({role.tally()})"
     if not role.approvals:
         return Mrkdwn(f"⏳ {head}: awaiting approval {count}")
     who = join(", ", (Mrkdwn(f"{mention(user)} at {date(at)}") for user, at in role.approvals))
-    emoji = "✅" if len(role.approvals) >= role.min_approvals else "⏳"
+    emoji = "⏳" if role.takes_votes else "✅"
     return Mrkdwn(f"{emoji} {head}: approved by {who} {count}")
 
 
@@ -162,6 +163,8 @@ def _role_blocks(gate: GateView, room: int) -> list[Block]:
     for role in rows:
         if full:
             blocks.append(section(role_line(role)))
+        if not role.takes_votes:  # it has its approvals: no button could change it
+            continue
         suffix = "" if full else f" {role.label}"
         value = gate.target(role.role)
         buttons = [

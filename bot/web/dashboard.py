@@ -43,7 +43,7 @@ from bot.store.runs import RunStore
 from bot.web.forms import BadForm, read_form
 from bot.web.names import DisplayNames, shown
 from bot.web.pages import templates
-from bot.web.run_page import keep_notice, people, take_notice, takes_votes, tally
+from bot.web.run_page import keep_notice, people, take_notice
 from bot.web.signin import SignIn, WebUser
 from bot.web.trail import AuditTrail
 
@@ -217,8 +217,6 @@ class Dashboard:
                 can_act=not gate.decision.outcome.final and loaded.facts.automated_done,
                 trail=trail,
                 who=lambda user_id: shown(user_id, names),
-                tally=tally,
-                takes_votes=takes_votes,
                 trail_disagrees=headline(differences),
                 trail_differences=[d.line() for d in differences],
                 message=message,

@@ -1,6 +1,7 @@
-"""What a run's page shows beyond the gate's view: the per-role tally and which roles
-still take a vote, the people it names, and the one-time notice after an action. Pure,
-except :func:`keep_notice` / :func:`take_notice`, which use the signed session cookie."""
+"""What a run's page shows beyond the gate's view (whose roles know their own tally and
+whether they still take a vote): the people it names, and the one-time notice after an
+action. Pure, except :func:`keep_notice` / :func:`take_notice`, which use the signed
+session cookie."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.gate.view import GateView, RoleView
+from bot.gate.view import GateView
 from bot.web.trail import TrailEvent
 
 NOTICE = "notice"
@@ -20,21 +21,6 @@ MAX_NOTICE = 500
 class Notice:
     text: str
     ok: bool
-
-
-def tally(role: RoleView) -> str:
-    """``0 of 1``, ``1 of 2``; once the role has what it needs, ``1 of 1``, or ``2
-    approvals (1 needed)`` when more people approved than needed (never ``2 of 1``)."""
-    have, need = len(role.approvals), role.min_approvals
-    if have > need:
-        return f"{have} approvals ({need} needed)"
-    return f"{have} of {need}"
-
-
-def takes_votes(role: RoleView) -> bool:
-    """A role is voted on until it has its approvals or a rejection: after that its
-    buttons are gone (a further vote could not change what the role says)."""
-    return role.rejection is None and len(role.approvals) < role.min_approvals
 
 
 def people(gate: GateView, trail: Iterable[TrailEvent]) -> set[str]:
