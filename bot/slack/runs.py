@@ -30,6 +30,7 @@ from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn, channel_link, escape
+from bot.store.clock import Skew
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
@@ -80,6 +81,9 @@ class RunManager:
         """Runs leased here whose thread is being opened (which can wait seconds behind
         the channel's rate limit): their leases are renewed like those of executing
         runs, and :meth:`recover` leaves them alone."""
+        self.skewed: bool | None = None
+        """Whether this process's clock is beyond ``max_clock_skew`` of the database's
+        (None: not measured yet); while it is, no run is claimed here."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
@@ -140,6 +144,10 @@ class RunManager:
         resumed: list[int] = []
         if not self.executes:
             return resumed
+        if self.skewed is None:
+            await self.check_clock()
+        if self.skewed:
+            return resumed  # check_clock said why
         for run_id in await self.leases.orphaned():
             if run_id in self.tasks or run_id in self.opening:
                 continue  # ours already
@@ -209,6 +217,26 @@ class RunManager:
         """Record a cancel for the process that executes the run (another replica or a
         worker); False when the run is no longer running."""
         return await self.leases.request_cancel(run_id, user)
+
+    async def check_clock(self) -> Skew:
+        """Measure this process's clock against the database's (at start-up and on every
+        heartbeat). Beyond ``max_clock_skew`` the process claims no run: its leases are
+        kept honest by the database's clock, but whatever it stamps from its own clock
+        (check times, deadlines) would be wrong. Logged when it changes."""
+        skew = await asyncio.to_thread(self.leases.time.measure)
+        bound = self.settings.max_clock_skew
+        skewed = skew.beyond(bound)
+        if skewed and self.skewed is not True:
+            log.error(
+                "clock skew: %s, more than PREPROD_MAX_CLOCK_SKEW=%ss; this process claims "
+                "no runs until its clock is fixed (e.g. NTP)",
+                skew.describe(),
+                f"{bound:g}",
+            )
+        elif not skewed and self.skewed is not False:
+            log.info("clock: %s (bound %ss)", skew.describe(), f"{bound:g}")
+        self.skewed = skewed
+        return skew
 
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
