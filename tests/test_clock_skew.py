@@ -8,6 +8,8 @@ The skewed processes run under Debian's ``faketime`` (libfaketime: ``datetime.no
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import shutil
 import subprocess
@@ -22,9 +24,10 @@ from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
 from bot.store.clock import DatabaseClock, Skew, clock_skew, skew_from
 from bot.store.leases import Leases
-from bot.store.models import as_utc, utcnow
+from bot.store.models import RunStatus, as_utc, utcnow
 from bot.store.runs import RunStore
-from tests.support.processes import Bot, bots, preprod_command, until
+from tests.slackbot import running_bot
+from tests.support.processes import preprod_command, stop, until
 from tests.support.target import RunningTarget, served
 
 PLAN = """\
@@ -145,7 +148,7 @@ async def test_on_sqlite_the_local_clock_is_the_only_clock(tmp_path: Path) -> No
     assert await Leases(store, "later", ttl=30, clock=shifted(31)).claim(run_id)
 
 
-# -- real processes: a worker under faketime +120 s beside a healthy serve -------------
+# -- a real worker under faketime +120 s beside a healthy bot executing a run -----------
 
 SLOW_PLAN = """\
 channel: C0RELEASES
@@ -163,39 +166,58 @@ plans:
 """
 
 
-@pytest.mark.skipif(shutil.which("faketime") is None, reason="Debian's faketime is needed")
 async def test_a_worker_120s_fast_does_not_take_a_live_run(
-    target_factory: Callable[..., RunningTarget], tmp_path: Path, postgres_database: str
+    target_factory: Callable[..., RunningTarget],
+    tmp_path: Path,
+    postgres_database: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "bot.slack.runs")
+    if shutil.which("faketime") is None:
+        missing = "Debian's faketime is needed (make test installs it)"
+        pytest.fail(missing) if os.environ.get("CI") else pytest.skip(missing)
     target = target_factory("slow")  # each /api/items takes 1.2 s: the run lasts ~3.6 s
     config = tmp_path / "preprod.yml"
     config.write_text(SLOW_PLAN.format(url=target.http_url))
-    RunStore(postgres_database).engine.dispose()  # migrated once, not by two processes at once
-    async with bots(config, tmp_path, database_url=postgres_database, lease_ttl=1.5) as group:
-        log = tmp_path / "fast-worker.log"
+    RunStore(postgres_database).engine.dispose()  # migrated before two processes open it
+    log = tmp_path / "fast-worker.log"
+    async with running_bot(
+        config, tmp_path, database_url=postgres_database, lease_ttl=1.5
+    ) as healthy:
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": healthy.standin.token,
+            "SLACK_API_URL": healthy.standin.api_url,
+            "PREPROD_CONFIG": str(config),
+            "DATABASE_URL": postgres_database,
+            "PREPROD_LEASE_TTL": "1.5",
+            "PREPROD_POLL_INTERVAL": "0.2",  # PREPROD_MAX_CLOCK_SKEW: the default 10 s
+        }
         with log.open("wb") as out:
-            proc = subprocess.Popen(
+            fast = subprocess.Popen(
                 ["faketime", "-f", "+120s", *preprod_command("worker")],
                 cwd=tmp_path,
-                env={**group.env, "PREPROD_POLL_INTERVAL": "0.2"},  # bound: the default 10 s
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        fast = Bot(proc, log)
-        group.bots.append(fast)  # stopped with the group
-        serve = group.serve()
-        await until(lambda: "claims no runs" in fast.output(), timeout=30)
-        said = fast.output()
-        assert re.search(r"clock skew: our clock is 1[12]\d\.\d+ s ahead of the database's", said)
-        assert "PREPROD_MAX_CLOCK_SKEW=10s" in said, said
+        try:
+            healthy.bot.start(schedule=False)  # the harness's server runs no lifespan
+            await until(lambda: "claims no runs" in log.read_text(), timeout=30)
+            said = log.read_text()
+            ahead = r"clock skew: our clock is 1[12]\d\.\d+ s ahead of the database's"
+            assert re.search(ahead, said) and "PREPROD_MAX_CLOCK_SKEW=10s" in said, said
 
-        ack = await group.command(serve, "start checkout-api 2.14.0 staging")
-        assert "Starting the validation" in ack
-        await until(lambda: group.query("SELECT status FROM run") == [("FINISHED",)], timeout=20)
-
-        assert "executing run 1" not in fast.output(), fast.output()
-        [(owner,)] = group.query("SELECT lease_owner FROM run")
-        assert f":{serve.pid}:" in owner, owner  # held by serve to the end
-        assert f"executing run 1 in process {serve.pid}" in serve.output()
-        assert served(target, "/api/items") == 3, "a check ran twice"
-        assert "Traceback" not in group.logs(), group.logs()
+            assert "Starting the validation" in await healthy.command(
+                "start checkout-api 2.14.0 staging"
+            )
+            await healthy.settle(timeout=30)
+            run = await healthy.bot.store.get_run(1)
+            assert run is not None and run.status == RunStatus.FINISHED
+            assert f"executing run 1 in process {os.getpid()}" in caplog.text
+            assert "lost" not in caplog.text, caplog.text
+            assert served(target, "/api/items") == 3, "a check ran twice"
+        finally:
+            stop(fast)
+    said = log.read_text()
+    assert "executing run" not in said and "Traceback" not in said, said
