@@ -217,6 +217,22 @@ async def test_a_worker_120s_fast_does_not_take_a_live_run(
             assert f"executing run 1 in process {os.getpid()}" in caplog.text
             assert "lost" not in caplog.text, caplog.text
             assert served(target, "/api/items") == 3, "a check ran twice"
+
+            # now the healthy bot's clock jumps 120 s too: it leaves its new run to the
+            # others, and the fast worker still claims nothing, even a run nobody holds
+            healthy.bot.manager.leases.time.local = shifted(120)
+            await healthy.bot.manager.check_clock()
+            assert healthy.bot.manager.skewed and "clock skew:" in caplog.text
+            assert "Starting the validation" in await healthy.command(
+                "start checkout-api 2.14.1 staging"
+            )
+            await healthy.settle(timeout=30)
+            await asyncio.sleep(1.0)  # five of the fast worker's polls
+            run = await healthy.bot.store.get_run(2)
+            assert run is not None and run.status == RunStatus.RUNNING
+            assert run.lease_owner is None, "left to the others, not executed by a skewed clock"
+            assert set((await healthy.bot.store.check_states(2)).values()) == {"pending"}
+            assert served(target, "/api/items") == 3
         finally:
             stop(fast)
     said = log.read_text()

@@ -111,7 +111,8 @@ class RunManager:
         engine = self.engine()
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
-        if not self.executes:
+        here = self.runs_here  # decided once: left-out checks are set aside only if not
+        if not here:
             await engine.set_aside(run, request)
             report = await self.store.report(run.id)
             state = _with_origin(
@@ -129,7 +130,7 @@ class RunManager:
                     "invite the bot to the channel and start again"
                 )
             ) from exc
-        if self.executes and not self.closing:
+        if here and not self.closing:
             if await self._still_ours(run.id, publisher):
                 log.info("executing run %s in process %s", run.id, os.getpid())
                 self._spawn(run.id, engine, publisher, engine.execute(run, request))
@@ -218,18 +219,26 @@ class RunManager:
         worker); False when the run is no longer running."""
         return await self.leases.request_cancel(run_id, user)
 
+    @property
+    def runs_here(self) -> bool:
+        """Whether a run started here executes here: not in a process that only acks, nor
+        in one whose clock is skewed (its new runs are left for the other processes)."""
+        return self.executes and not self.skewed
+
     async def check_clock(self) -> Skew:
         """Measure this process's clock against the database's (at start-up and on every
-        heartbeat). Beyond ``max_clock_skew`` the process claims no run: its leases are
-        kept honest by the database's clock, but whatever it stamps from its own clock
-        (check times, deadlines) would be wrong. Logged when it changes."""
+        heartbeat). Beyond ``max_clock_skew`` the process claims no run and leaves the runs
+        started here to the others: its leases are kept honest by the database's clock,
+        but what it stamps from its own clock (check times) would be wrong. Logged when it
+        changes."""
         skew = await asyncio.to_thread(self.leases.time.measure)
         bound = self.settings.max_clock_skew
         skewed = skew.beyond(bound)
         if skewed and self.skewed is not True:
             log.error(
                 "clock skew: %s, more than PREPROD_MAX_CLOCK_SKEW=%ss; this process claims "
-                "no runs until its clock is fixed (e.g. NTP)",
+                "no runs (those started here are left to the others) until its clock is fixed "
+                "(e.g. NTP)",
                 skew.describe(),
                 f"{bound:g}",
             )
@@ -284,7 +293,7 @@ class RunManager:
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
         where = self.channel(channel)
         publisher = await self._open(engine, state, where, run.generation, note)
-        if self.executes:
+        if self.runs_here:
             self._spawn(run_id, engine, publisher, engine.resume(run))
         else:
             await publisher.close()
