@@ -22,6 +22,7 @@ import pytest
 
 from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
+from bot.settings import Settings, SettingsError
 from bot.store.clock import DatabaseClock, Skew, clock_skew, skew_from
 from bot.store.leases import Leases
 from bot.store.models import RunStatus, as_utc, utcnow
@@ -74,6 +75,14 @@ def test_only_a_skew_surely_beyond_the_bound_counts() -> None:
     assert not Skew(offset=10.5, uncertainty=1.0).beyond(10)  # may be 9.5 s
     assert Skew(offset=-11.5, uncertainty=1.0).beyond(10)
     assert not Skew(0.0, 0.0).beyond(10)
+
+
+def test_the_bound_is_a_setting() -> None:
+    base = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    assert Settings.from_env(base).max_clock_skew == 10.0
+    assert Settings.from_env({**base, "PREPROD_MAX_CLOCK_SKEW": "2.5"}).max_clock_skew == 2.5
+    with pytest.raises(SettingsError, match="PREPROD_MAX_CLOCK_SKEW must be a number of seconds"):
+        Settings.from_env({**base, "PREPROD_MAX_CLOCK_SKEW": "ten"})
 
 
 # -- lease statements on PostgreSQL: the database's now() -------------------------------
