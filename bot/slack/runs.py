@@ -83,7 +83,7 @@ class RunManager:
         runs, and :meth:`recover` leaves them alone."""
         self.skewed: bool | None = None
         """Whether this process's clock is beyond ``max_clock_skew`` of the database's
-        (None: not measured yet); while it is, no run is claimed here."""
+        (None: not measured yet); while it is, no run is claimed or executed anew here."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)

@@ -26,9 +26,6 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from bot.store.models import as_utc, utcnow
 from bot.store.runs import RunStore
 
-DEFAULT_MAX_SKEW = 10.0
-"""Seconds a process's clock may differ from the database's before it refuses to claim runs."""
-
 
 @dataclass(frozen=True)
 class Skew:
