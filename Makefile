@@ -12,12 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# PostgreSQL for the tests' own throw-away servers (tests/support/postgres.py).
+# PostgreSQL for the tests' own throw-away servers (tests/support/postgres.py), and
+# faketime for a worker whose clock runs fast.
 postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL is not installed: its tests will be skipped (install Debian's postgresql)"
+	@# faketime: a worker with a skewed clock (tests/test_clock_skew.py)
+	@command -v faketime >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; } || \
+	  echo "faketime is not installed: the clock-skew worker test will be skipped (install Debian's faketime)"
 
 # Debian's Chromium for the browser tests (tests/test_browser.py drives it with Playwright;
 # no browser is downloaded).

@@ -35,6 +35,7 @@ from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
 from bot.slack.run_threads import ThreadOpening
 from bot.slack.state import RunState
+from bot.store.clock import Skew
 from bot.store.faults import cause, is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
@@ -82,6 +83,9 @@ class RunManager(ThreadOpening):
         """Runs leased here whose thread is being opened (which can wait seconds behind
         the channel's rate limit): their leases are renewed like those of executing
         runs, and :meth:`recover` leaves them alone."""
+        self.skewed: bool | None = None
+        """Whether this process's clock is beyond ``max_clock_skew`` of the database's
+        (None: not measured yet); while it is, no run is claimed or executed anew here."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
@@ -110,7 +114,8 @@ class RunManager(ThreadOpening):
         engine = self.engine()
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
-        if not self.executes:
+        here = self.runs_here  # decided once: left-out checks are set aside only if not
+        if not here:
             await engine.set_aside(run, request)
             report = await self.store.report(run.id)
             state = _with_origin(
@@ -118,7 +123,7 @@ class RunManager(ThreadOpening):
             )
         where = self.channel(channel)
         publisher = self._open(engine, state, where, run.generation)
-        if self.executes and not self.closing:
+        if here and not self.closing:
             if not await self._still_ours(run.id, publisher):
                 return run
             log.info("executing run %s in process %s", run.id, os.getpid())
@@ -138,6 +143,10 @@ class RunManager(ThreadOpening):
         resumed: list[int] = []
         if not self.executes:
             return resumed
+        if self.skewed is None:
+            await self.check_clock()
+        if self.skewed:
+            return resumed  # check_clock said why
         for run_id in list(self.interrupted):
             if run_id in self.tasks or run_id in self.opening:
                 continue
@@ -222,6 +231,34 @@ class RunManager(ThreadOpening):
         worker); False when the run is no longer running."""
         return await self.leases.request_cancel(run_id, user)
 
+    @property
+    def runs_here(self) -> bool:
+        """Whether a run started here executes here: not in a process that only acks, nor
+        in one whose clock is skewed (its new runs are left for the other processes)."""
+        return self.executes and not self.skewed
+
+    async def check_clock(self) -> Skew:
+        """Measure this process's clock against the database's (at start-up and on every
+        heartbeat). Beyond ``max_clock_skew`` the process claims no run and leaves the runs
+        started here to the others: its leases are kept honest by the database's clock,
+        but what it stamps from its own clock (check times) would be wrong. Logged when it
+        changes."""
+        skew = await asyncio.to_thread(self.leases.time.measure)
+        bound = self.settings.max_clock_skew
+        skewed = skew.beyond(bound)
+        if skewed and self.skewed is not True:
+            log.error(
+                "clock skew: %s, more than PREPROD_MAX_CLOCK_SKEW=%ss; this process claims "
+                "no runs (those started here are left to the others) until its clock is fixed "
+                "(e.g. NTP)",
+                skew.describe(),
+                f"{bound:g}",
+            )
+        elif not skewed and self.skewed is not False:
+            log.info("clock: %s (bound %ss)", skew.describe(), f"{bound:g}")
+        self.skewed = skewed
+        return skew
+
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
         took (this one stalled past the lease) is stopped here without being cancelled."""
@@ -268,7 +305,7 @@ class RunManager(ThreadOpening):
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
         where = self.channel(channel)
         publisher = self._open(engine, state, where, run.generation, note)
-        if self.executes:
+        if self.runs_here:
             self._spawn(run_id, engine, publisher, engine.resume(run))
             told = opening_reply(where, await self._first_try(run_id, publisher))
         else:
