@@ -31,6 +31,7 @@ from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo
+from checks.placeholders import run_values
 from checks.redact import Redactor
 from checks.spec import CheckSpec
 from checks.units import format_duration
@@ -282,7 +283,7 @@ class Engine:
 async def run_guarded(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
     """Run one check within its timeout; every failure mode becomes an ``error`` result."""
     try:
-        check = spec.build()
+        check = spec.build(run_values(ctx.run))
         timeout = spec.timeout if spec.timeout is not None else check.natural_timeout()
     except Exception as exc:
         return CheckResult.error(f"cannot set up the check: {exc}")
