@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,10 +67,19 @@ class RunRequest:
 WORKDIR_ENV = "PREPROD_WORK_DIR"
 
 
-def default_workdir() -> Path:
-    """Where runs keep their files (Locust's, a drill's): ``$PREPROD_WORK_DIR``, else
-    ``.preprod/work`` in the working directory; one ``run-N`` folder a run."""
-    return Path(os.environ.get(WORKDIR_ENV) or ".preprod/work")
+def default_workdir(database: str | None = None) -> Path:
+    """Where runs keep their files (Locust's, a drill's), one ``run-N`` folder a run:
+    ``$PREPROD_WORK_DIR``; else, given the database URL, ``work`` beside a SQLite file
+    (runs of two databases never share a folder) or, for a server database, a folder in
+    the temporary directory; else ``.preprod/work`` in the working directory."""
+    if explicit := os.environ.get(WORKDIR_ENV):
+        return Path(explicit)
+    if database is None:
+        return Path(".preprod/work")
+    file = database.removeprefix("sqlite:///") if database.startswith("sqlite:///") else ""
+    if file and file != ":memory:":
+        return Path(file).parent / "work"
+    return Path(tempfile.gettempdir()) / f"preprod-work-{os.getuid()}"
 
 
 @dataclass
