@@ -95,3 +95,9 @@ def unknown_names(value: Any, keep: frozenset[str] = frozenset()) -> list[str]:
 def uses(value: Any, name: str) -> bool:
     """Whether ``{name}`` appears anywhere in ``value``."""
     return any(found == name for _, found in names_in(value))
+
+
+def has_run_names(text: str) -> bool:
+    """Whether ``text`` still holds a run name: a value known only when the run starts
+    (a file of one environment), not to be read at load time."""
+    return any(name in RUN_NAMES for _, name in names_in(text))

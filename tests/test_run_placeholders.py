@@ -8,12 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.config.loader import ConfigError
 from bot.engine.runner import RunRequest
 from checks.base import Status
 from checks.context import RunInfo
+from checks.load import LoadOptions
 from checks.placeholders import fill, run_values, unknown_names
+from checks.spec import CheckSpec
 from tests.test_engine import make_config, make_engine
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
@@ -91,3 +94,23 @@ async def test_a_drill_gets_the_values_as_single_argv_items(tmp_path: Path) -> N
     result = report.results[0]
     assert result.status is Status.PASSED, result.summary
     assert "['2.15.0; id', 'staging']" in result.evidence
+
+
+def test_a_file_named_by_environment_is_read_when_the_run_starts(tmp_path: Path) -> None:
+    """`tasks_from: {access_log: logs/{environment}.log}`: no file of that literal name
+    exists at load time; the run reads its own environment's log."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    line = '1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET /api/items HTTP/1.1" 200 5 "-" "x"\n'
+    (logs / "staging.log").write_text(line * 3)
+    options = {
+        "users": 1, "duration": "1s",
+        "tasks_from": {"access_log": f"{logs}/{{environment}}.log"},
+    }  # fmt: skip
+    spec = CheckSpec.model_validate({"id": "load", "type": "load", **options})
+    spec.bind()  # what the config loader does: no file named "{environment}.log" is read
+    check = spec.build(run_values(RUN))
+    assert isinstance(check.options, LoadOptions)
+    assert [task.path for task in check.options.tasks] == ["/api/items"]
+    with pytest.raises(ValidationError, match="cannot read access log"):
+        spec.build(run_values(RunInfo(1, "s", "1", "prod", "p")))
