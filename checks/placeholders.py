@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checks.context import RunInfo
+if TYPE_CHECKING:  # the config loader imports this module: keep it light (no httpx)
+    from checks.context import RunInfo
 
 RUN_NAMES = ("service", "version", "environment", "plan")
 """The names every check may use."""
