@@ -94,6 +94,9 @@ class Check(ABC, Generic[OptionsT]):
     default_timeout: ClassVar[float] = 60.0
     repeat_safe: ClassVar[bool] = True
     """False for checks that must not be re-run blindly after an interruption (failover)."""
+    own_placeholders: ClassVar[frozenset[str]] = frozenset()
+    """``{names}`` this kind fills itself (a drill's ``{marker}``): the run's substitution
+    (checks/placeholders.py) leaves them alone and load-time validation accepts them."""
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from checks.base import Check, CheckKind, CheckOptions
+from checks.placeholders import fill, unknown_names
 from checks.registry import get_check_type
 from checks.units import Duration
 
@@ -38,6 +40,12 @@ class CheckSpec(BaseModel):
         get_check_type(value)  # UnknownCheckType lists the known ones
         return value
 
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> CheckSpec:
+        if unknown := unknown_names(self.raw_options, self.kind.own_placeholders):
+            raise ValueError("; ".join(unknown))
+        return self
+
     @property
     def raw_options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -56,8 +64,12 @@ class CheckSpec(BaseModel):
         """Validate the options now (raises pydantic's ValidationError)."""
         self._options = self.kind.Options.model_validate(self.raw_options)
 
-    def build(self) -> Check[Any]:
-        return self.kind(self.options)
+    def build(self, values: Mapping[str, str] | None = None) -> Check[Any]:
+        """The check, its options filled with the run's ``values`` (``{version}`` ...)."""
+        if values is None:
+            return self.kind(self.options)
+        raw = fill(self.raw_options, values, self.kind.own_placeholders)
+        return self.kind(self.kind.Options.model_validate(raw))
 
     def is_exclusive(self) -> bool:
         return self.kind.exclusive if self.exclusive is None else self.exclusive

@@ -192,6 +192,8 @@ class LoadOptions(CheckOptions):
         if self.tasks_from is not None:
             if self.tasks or self.locustfile is not None:
                 raise ValueError("give one of tasks, tasks_from or a locustfile")
+            if self.tasks_from.deferred:
+                return self  # validated again, with the log read, when the run starts
             derived = [Task.model_validate(t) for t in self.tasks_from.task_dicts()]
             object.__setattr__(self, "tasks", derived)  # frozen: set once, while validating
         if not self.tasks and self.locustfile is None:

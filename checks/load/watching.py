@@ -32,7 +32,7 @@ class Verdict:
 def _describe_live(window: Window, users: int) -> tuple[str, dict[str, float]]:
     figures = window.figures()
     text = (
-        f"{figures['rps']:.0f} rps, p95 {figures['p95_ms']:.0f} ms, "
+        f"throughput now {figures['rps']:.0f} req/s, p95 {figures['p95_ms']:.0f} ms, "
         f"{figures['error_rate_pct']:.1f}% errors, {users} users"
     )
     return text, {
@@ -132,7 +132,7 @@ class Watcher:
             parts.append(f"{name}: {o.describe()}")
         if not parts:
             parts.append(
-                f"{figures['rps']:.1f} rps, p95 {figures['p95_ms']:.0f} ms, "
+                f"throughput {figures['rps']:.1f} req/s, p95 {figures['p95_ms']:.0f} ms, "
                 f"{figures['error_rate_pct']:.1f}% errors"
             )
         status = Status.FAILED if broken or broken_tasks else Status.PASSED
