@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Build the container image from a fresh clone of this repository and prove it from the
+# outside (issue 24, point 12), where no container registry is reachable but Debian's
+# packages are, and `podman run` is refused (cgroups):
+#
+#   1. a base image: `mmdebstrap --variant=minbase` of the host's Debian suite with python3
+#      and python3-venv, imported with `podman import` (cached: the tarball in $CACHE, the
+#      image in podman's storage);
+#   2. the real image from the clone's Dockerfile: `buildah bud --build-arg BASE=<that>`;
+#   3. the image's own CMD run with `buildah run --isolation chroot --user <its USER>` on
+#      the host's network, once on SQLite (the image's default DATABASE_URL) and once on a
+#      throw-away PostgreSQL on 127.0.0.1; each time: the server's uid (not 0), /healthz,
+#      /readyz, the image's HEALTHCHECK command (inside the container), the start time and
+#      the stop on SIGTERM; the health check must fail once the server is gone;
+#   4. compose.yml validated with `docker-compose config` (no daemon needed).
+#
+# Prints the figures: image size, start times, health, both databases. Bounded in time
+# (LIMIT seconds, default 1500); its containers and host processes are removed on any exit.
+# Needs root, mmdebstrap, buildah, podman (docker-compose optional), and HOST_PYTHON: a
+# Python with this repository's dependencies (default .venv/bin/python) for the Slack
+# stand-in and PostgreSQL it starts on the host (bench/image_host.py).
+set -euo pipefail
+
+LIMIT=${LIMIT:-1500}
+if [ -z "${_PREPROD_IMAGE_BOUNDED:-}" ]; then
+  export _PREPROD_IMAGE_BOUNDED=1
+  exec timeout --kill-after=15 "$LIMIT" "$0" "$@"
+fi
+
+REPO=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
+HOST_PYTHON=${HOST_PYTHON:-$REPO/.venv/bin/python}
+SUITE=${SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
+CACHE=${PREPROD_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/preprod-image}
+BASE=localhost/preprod-base:$SUITE
+IMAGE=${IMAGE:-localhost/preprod:bench}
+WORK=$(mktemp -d /tmp/preprod-image.XXXXXX)
+chmod 755 "$WORK"
+CONTAINERS=()
+HOST_PID=
+
+say() { printf '%s\n' "image: $*"; }
+fail() { printf '%s\n' "image: FAILED: $*" >&2; exit 1; }
+
+cleanup() {
+  local ctr
+  for ctr in "${CONTAINERS[@]}"; do buildah rm "$ctr" >/dev/null 2>&1 || true; done
+  if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then
+    kill -TERM "$HOST_PID" 2>/dev/null || true
+    wait "$HOST_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 124' TERM INT
+
+for tool in git mmdebstrap buildah podman curl ss; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install -y mmdebstrap buildah podman curl iproute2)"
+done
+[ "$(id -u)" = 0 ] || fail "run as root (buildah's chroot isolation, mmdebstrap)"
+[ -x "$HOST_PYTHON" ] || fail "HOST_PYTHON=$HOST_PYTHON is not a Python with the repository's dependencies (make install)"
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# -- 1. a fresh clone of what is committed -------------------------------------------
+git clone --quiet --no-hardlinks "$REPO" "$WORK/clone"
+say "fresh clone of $(git -C "$WORK/clone" rev-parse --short HEAD) ($(git -C "$WORK/clone" log -1 --format=%s | cut -c1-60))"
+
+# -- 2. the local base ----------------------------------------------------------------
+if podman image exists "$BASE"; then
+  say "base $BASE: cached"
+else
+  mkdir -p "$CACHE"
+  tarball=$CACHE/root-$SUITE.tar
+  if [ ! -f "$tarball" ]; then
+    started=$(now)
+    mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates,passwd \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' "$SUITE" "$tarball.part.tar"
+    mv "$tarball.part.tar" "$tarball"
+    say "base rootfs: mmdebstrap $SUITE in $(since "$started") s"
+  fi
+  podman import --quiet "$tarball" "$BASE" >/dev/null
+  say "base $BASE: imported from $tarball"
+fi
+
+# -- 3. the image, from the clone's Dockerfile -----------------------------------------
+started=$(now)
+buildah bud --quiet --isolation chroot --layers --format docker \
+  --build-arg "BASE=$BASE" -t "$IMAGE" "$WORK/clone" >"$WORK/build.log" 2>&1 \
+  || { tail -30 "$WORK/build.log" >&2; fail "buildah bud"; }
+say "built $IMAGE in $(since "$started") s (BASE=$BASE)"
+
+inspect() { buildah inspect --type image --format "$1" "$IMAGE"; }
+SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+USER_NAME=$(inspect '{{.Docker.Config.User}}')
+inspect '{{json .Docker.Config.Cmd}}' >"$WORK/cmd.json"
+inspect '{{json .Docker.Config.Healthcheck.Test}}' >"$WORK/health.json"
+# JSON arrays to NUL-separated words (the image's own command lines, run as they are).
+words() { "$HOST_PYTHON" -c 'import json, sys; a = json.load(open(sys.argv[1])); a = a[1:] if a and a[0] == "CMD" else a; sys.stdout.write("\0".join(a))' "$1"; }
+mapfile -d '' CMD < <(words "$WORK/cmd.json")
+mapfile -d '' HEALTH < <(words "$WORK/health.json")
+[ "${#HEALTH[@]}" -gt 0 ] || fail "the image has no HEALTHCHECK (built in OCI format?)"
+[ -n "$USER_NAME" ] && [ "$USER_NAME" != root ] && [ "$USER_NAME" != 0 ] || fail "the image's USER is '${USER_NAME:-unset}'"
+say "image size $(awk -v s="$SIZE" 'BEGIN { printf "%.0f MB (%d bytes)", s / 1e6, s }'); USER $USER_NAME; CMD ${CMD[*]}"
+
+# -- host side: a Slack stand-in and a PostgreSQL on 127.0.0.1 ------------------------
+(cd "$REPO" && PYTHONPATH=$REPO exec "$HOST_PYTHON" -m bench.image_host "$WORK/host.env") \
+  >"$WORK/host.log" 2>&1 &
+HOST_PID=$!
+for _ in $(seq 600); do [ -f "$WORK/host.env" ] && break; kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
+[ -f "$WORK/host.env" ] || { cat "$WORK/host.log" >&2; fail "the Slack stand-in or PostgreSQL did not start"; }
+# shellcheck disable=SC1091
+. "$WORK/host.env"
+
+# The starter config, as `preprod init` writes it, with the target it reads set below.
+PYTHONPATH=$WORK/clone "$HOST_PYTHON" -m bot.cli init "$WORK/config/preprod.yml" >/dev/null
+chmod -R a+rX "$WORK/config"
+
+free_port() { "$HOST_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+listener_pid() { ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+
+# prove DATABASE_URL NAME: run the image's CMD, check it from outside, stop it.
+prove() {
+  local url=$1 name=$2 port ctr pid uid started up ready code
+  port=$(free_port)
+  ctr=$(buildah from --quiet "$IMAGE")
+  CONTAINERS+=("$ctr")
+  local env=(-e "PREPROD_PORT=$port" -e "SLACK_API_URL=$SLACK_API_URL"
+    -e "SLACK_BOT_TOKEN=$SLACK_BOT_TOKEN" -e "SLACK_SIGNING_SECRET=$SLACK_SIGNING_SECRET"
+    -e "STAGING_URL=$SLACK_API_URL" -e "STAGING_TOKEN=image-test"
+    -e "PREPROD_PUBLIC_URL=http://127.0.0.1:$port")
+  [ -n "$url" ] && env+=(-e "DATABASE_URL=$url")
+  started=$(now)
+  buildah run --isolation chroot --user "$USER_NAME" "${env[@]}" \
+    -v "$WORK/config:/config:ro" "$ctr" -- "${CMD[@]}" >"$WORK/$name.log" 2>&1 &
+  local run_pid=$!
+  up=
+  for _ in $(seq 1200); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then up=$(since "$started"); break; fi
+    kill -0 "$run_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$up" ] || { tail -30 "$WORK/$name.log" >&2; fail "$name: /healthz never answered"; }
+  pid=$(listener_pid "$port")
+  [ -n "$pid" ] || fail "$name: no process listens on $port"
+  uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+  [ "$uid" != 0 ] || fail "$name: the server runs as root"
+  ready=$(curl -sS "http://127.0.0.1:$port/readyz")
+  code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")
+  [ "$code" = 200 ] || fail "$name: /readyz answered $code: $ready"
+  buildah run --isolation chroot --user "$USER_NAME" -e "PREPROD_PORT=$port" "$ctr" -- "${HEALTH[@]}" \
+    || fail "$name: the image's HEALTHCHECK command failed"
+  local stopping
+  stopping=$(now)
+  kill -TERM "$pid"
+  wait "$run_pid" || true
+  local stopped
+  stopped=$(since "$stopping")
+  if buildah run --isolation chroot --user "$USER_NAME" -e "PREPROD_PORT=$port" "$ctr" -- "${HEALTH[@]}" 2>/dev/null; then
+    fail "$name: the HEALTHCHECK passed with no server"
+  fi
+  grep -q "Application startup complete" "$WORK/$name.log" || fail "$name: no startup in its log"
+  say "$name: uid $uid ($USER_NAME), /healthz 200 after $up s, /readyz 200 $ready, HEALTHCHECK passes (fails once stopped), SIGTERM stop in $stopped s"
+}
+
+prove "" sqlite
+prove "$POSTGRES_URL" postgresql
+tables=$("$HOST_PYTHON" -c 'import sys; from sqlalchemy import create_engine, text; e = create_engine(sys.argv[1]); c = e.connect(); print(c.execute(text("select count(*) from information_schema.tables where table_schema = current_schema()")).scalar(), c.execute(text("select version_num from alembic_version")).scalar())' "$POSTGRES_URL")
+say "postgresql: the image migrated it: $tables (tables, schema revision)"
+
+# -- 4. compose.yml -------------------------------------------------------------------
+if command -v docker-compose >/dev/null; then
+  (cd "$WORK/clone" && POSTGRES_PASSWORD=x SLACK_BOT_TOKEN=x SLACK_SIGNING_SECRET=x \
+    docker-compose -f compose.yml config --services | sort | tr '\n' ' ' >"$WORK/services")
+  say "compose.yml valid (docker-compose config): services $(cat "$WORK/services")"
+else
+  say "compose.yml not checked: docker-compose is not installed"
+fi
+say "OK"
