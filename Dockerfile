@@ -20,7 +20,11 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY checks ./checks
 COPY handlers ./handlers
-RUN python3 -m venv /opt/preprod \
+# Behind a proxy that re-signs TLS, pass its CA bundle as a build secret:
+#   docker build --secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt .
+RUN --mount=type=secret,id=pip_ca \
+    if [ -f /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+    && python3 -m venv /opt/preprod \
     && /opt/preprod/bin/pip install ".[postgres]" \
     && useradd --create-home --uid 10001 preprod \
     && mkdir -p /data && chown preprod /data

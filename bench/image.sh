@@ -86,7 +86,11 @@ fi
 
 # -- 3. the image, from the clone's Dockerfile -----------------------------------------
 started=$(now)
-buildah bud --quiet --isolation chroot --layers --format docker \
+# The host's CA bundle reaches pip as a build secret (a proxy that re-signs TLS); not in the image.
+PIP_CA=${PIP_CA:-/etc/ssl/certs/ca-certificates.crt}
+secret=()
+[ -f "$PIP_CA" ] && secret=(--secret "id=pip_ca,src=$PIP_CA")
+buildah bud --quiet --isolation chroot --layers --format docker "${secret[@]}" \
   --build-arg "BASE=$BASE" -t "$IMAGE" "$WORK/clone" >"$WORK/build.log" 2>&1 \
   || { tail -30 "$WORK/build.log" >&2; fail "buildah bud"; }
 say "built $IMAGE in $(since "$started") s (BASE=$BASE)"
