@@ -95,15 +95,23 @@ buildah bud --quiet --isolation chroot --layers --format docker "${secret[@]}" \
   || { tail -30 "$WORK/build.log" >&2; fail "buildah bud"; }
 say "built $IMAGE in $(since "$started") s (BASE=$BASE)"
 
-inspect() { buildah inspect --type image --format "$1" "$IMAGE"; }
+buildah inspect --type image "$IMAGE" >"$WORK/image.json"
+# A field of the image's Docker config: a string as it is, an array as NUL-separated words
+# (the image's own command lines, run as they are; a HEALTHCHECK's leading "CMD" dropped).
+field() { "$HOST_PYTHON" -c '
+import json, sys
+value = json.load(open(sys.argv[1]))["Docker"]["config"]
+for key in sys.argv[2:]:
+    value = (value or {}).get(key)
+if isinstance(value, list):
+    value = value[1:] if value and value[0] == "CMD" else value
+    sys.stdout.write("\0".join(value))
+else:
+    sys.stdout.write(str(value or ""))' "$WORK/image.json" "$@"; }
 SIZE=$(podman image inspect --format '{{.Size}}' "$IMAGE")
-USER_NAME=$(inspect '{{.Docker.Config.User}}')
-inspect '{{json .Docker.Config.Cmd}}' >"$WORK/cmd.json"
-inspect '{{json .Docker.Config.Healthcheck.Test}}' >"$WORK/health.json"
-# JSON arrays to NUL-separated words (the image's own command lines, run as they are).
-words() { "$HOST_PYTHON" -c 'import json, sys; a = json.load(open(sys.argv[1])); a = a[1:] if a and a[0] == "CMD" else a; sys.stdout.write("\0".join(a))' "$1"; }
-mapfile -d '' CMD < <(words "$WORK/cmd.json")
-mapfile -d '' HEALTH < <(words "$WORK/health.json")
+USER_NAME=$(field User)
+mapfile -d '' CMD < <(field Cmd)
+mapfile -d '' HEALTH < <(field Healthcheck Test)
 [ "${#HEALTH[@]}" -gt 0 ] || fail "the image has no HEALTHCHECK (built in OCI format?)"
 [ -n "$USER_NAME" ] && [ "$USER_NAME" != root ] && [ "$USER_NAME" != 0 ] || fail "the image's USER is '${USER_NAME:-unset}'"
 say "image size $(awk -v s="$SIZE" 'BEGIN { printf "%.0f MB (%d bytes)", s / 1e6, s }'); USER $USER_NAME; CMD ${CMD[*]}"
