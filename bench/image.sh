@@ -131,21 +131,38 @@ chmod -R a+rX "$WORK/config"
 
 free_port() { "$HOST_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listener_pid() { ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+# descendant ROOT WORDS: the first descendant of process ROOT whose command line contains WORDS
+# (only processes this script started are ever signalled).
+descendant() {
+  ps -e -o pid=,ppid=,args= | awk -v root="$1" -v words="$2" '
+    { pid = $1; parent[pid] = $2; line[pid] = $0; order[NR] = pid }
+    END {
+      for (i = 1; i <= NR; i++) {
+        p = order[i]
+        if (index(line[p], words) == 0) continue
+        for (q = parent[p]; q != "" && q != 0; q = parent[q]) if (q == root) { print p; exit }
+      }
+    }'
+}
 
-# prove DATABASE_URL NAME: run the image's CMD, check it from outside, stop it.
+# prove DATABASE_URL NAME [COMMAND...]: run the image's CMD (or COMMAND, in which $PORT is
+# the port), check it from outside, stop it.
 prove() {
   local url=$1 name=$2 port ctr pid uid started up ready code
+  shift 2
   port=$(free_port)
   ctr=$(buildah from --quiet "$IMAGE")
   CONTAINERS+=("$ctr")
   local env=(-e "PREPROD_PORT=$port" -e "SLACK_API_URL=$SLACK_API_URL"
     -e "SLACK_BOT_TOKEN=$SLACK_BOT_TOKEN" -e "SLACK_SIGNING_SECRET=$SLACK_SIGNING_SECRET"
     -e "STAGING_URL=$SLACK_API_URL" -e "STAGING_TOKEN=image-test"
-    -e "PREPROD_PUBLIC_URL=http://127.0.0.1:$port")
+    -e "PREPROD_PUBLIC_URL=http://127.0.0.1:$port" -e "SLACK_APP_TOKEN=xapp-image-test")
   [ -n "$url" ] && env+=(-e "DATABASE_URL=$url")
+  local command=("${CMD[@]}")
+  [ $# -gt 0 ] && command=("${@//\$PORT/$port}")
   started=$(now)
   buildah run --isolation chroot --user "$USER_NAME" "${env[@]}" \
-    -v "$WORK/config:/config:ro" "$ctr" -- "${CMD[@]}" >"$WORK/$name.log" 2>&1 &
+    -v "$WORK/config:/config:ro" "$ctr" -- "${command[@]}" >"$WORK/$name.log" 2>&1 &
   local run_pid=$!
   up=
   for _ in $(seq 1200); do
@@ -156,6 +173,7 @@ prove() {
   [ -n "$up" ] || { tail -30 "$WORK/$name.log" >&2; fail "$name: /healthz never answered"; }
   pid=$(listener_pid "$port")
   [ -n "$pid" ] || fail "$name: no process listens on $port"
+  [ "$(descendant "$run_pid" "preprod ")" = "$pid" ] || fail "$name: port $port is not held by the container's preprod"
   uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
   [ "$uid" != 0 ] || fail "$name: the server runs as root"
   ready=$(curl -sS "http://127.0.0.1:$port/readyz")
@@ -178,6 +196,28 @@ prove() {
 
 prove "" sqlite
 prove "$POSTGRES_URL" postgresql
+# Socket Mode serves the same web app (the stand-in has no Socket Mode: the socket only
+# retries, the HTTP side must answer regardless).
+prove "" socket-mode preprod socket --host 0.0.0.0 --port '$PORT'
+
+# compose.yml's workers: `preprod worker` from the image on the same PostgreSQL.
+ctr=$(buildah from --quiet "$IMAGE")
+CONTAINERS+=("$ctr")
+buildah run --isolation chroot --user "$USER_NAME" -e "DATABASE_URL=$POSTGRES_URL" \
+  -e "SLACK_API_URL=$SLACK_API_URL" -e "SLACK_BOT_TOKEN=$SLACK_BOT_TOKEN" \
+  -e "STAGING_URL=$SLACK_API_URL" -e "STAGING_TOKEN=image-test" \
+  -v "$WORK/config:/config:ro" "$ctr" -- preprod worker >"$WORK/worker.log" 2>&1 &
+worker_run=$!
+sleep 8
+kill -0 "$worker_run" 2>/dev/null || { cat "$WORK/worker.log" >&2; fail "preprod worker exited"; }
+worker_pid=$(descendant "$worker_run" "preprod worker")
+[ -n "$worker_pid" ] || fail "no preprod worker process under buildah run $worker_run"
+worker_uid=$(awk '/^Uid:/ { print $2 }' "/proc/$worker_pid/status")
+[ "$worker_uid" != 0 ] || fail "the worker runs as root"
+kill -TERM "$worker_pid"
+wait "$worker_run" || true
+if grep -q Traceback "$WORK/worker.log"; then cat "$WORK/worker.log" >&2; fail "preprod worker logged a traceback"; fi
+say "worker: preprod worker ran 8 s on PostgreSQL as uid $worker_uid and stopped on SIGTERM"
 tables=$("$HOST_PYTHON" -c 'import sys; from sqlalchemy import create_engine, text; e = create_engine(sys.argv[1]); c = e.connect(); print(c.execute(text("select count(*) from information_schema.tables where table_schema = current_schema()")).scalar(), c.execute(text("select version_num from alembic_version")).scalar())' "$POSTGRES_URL")
 say "postgresql: the image migrated it: $tables (tables, schema revision)"
 
