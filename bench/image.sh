@@ -36,13 +36,21 @@ IMAGE=${IMAGE:-localhost/preprod:bench}
 WORK=$(mktemp -d /tmp/preprod-image.XXXXXX)
 chmod 755 "$WORK"
 CONTAINERS=()
+RUNS=()
 HOST_PID=
 
 say() { printf '%s\n' "image: $*"; }
 fail() { printf '%s\n' "image: FAILED: $*" >&2; exit 1; }
 
 cleanup() {
-  local ctr
+  local ctr run pid
+  for run in "${RUNS[@]}"; do  # a `buildah run` still going after a failure: its preprod first
+    kill -0 "$run" 2>/dev/null || continue
+    pid=$(descendant "$run" "bin/preprod ")
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    kill -TERM "$run" 2>/dev/null || true
+    wait "$run" 2>/dev/null || true
+  done
   for ctr in "${CONTAINERS[@]}"; do buildah rm "$ctr" >/dev/null 2>&1 || true; done
   if [ -n "$HOST_PID" ] && kill -0 "$HOST_PID" 2>/dev/null; then
     kill -TERM "$HOST_PID" 2>/dev/null || true
@@ -164,6 +172,7 @@ prove() {
   buildah run --isolation chroot --user "$USER_NAME" "${env[@]}" \
     -v "$WORK/config:/config:ro" "$ctr" -- "${command[@]}" >"$WORK/$name.log" 2>&1 &
   local run_pid=$!
+  RUNS+=("$run_pid")
   up=
   for _ in $(seq 1200); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then up=$(since "$started"); break; fi
@@ -173,7 +182,7 @@ prove() {
   [ -n "$up" ] || { tail -30 "$WORK/$name.log" >&2; fail "$name: /healthz never answered"; }
   pid=$(listener_pid "$port")
   [ -n "$pid" ] || fail "$name: no process listens on $port"
-  [ "$(descendant "$run_pid" "preprod ")" = "$pid" ] || fail "$name: port $port is not held by the container's preprod"
+  [ "$(descendant "$run_pid" "bin/preprod ")" = "$pid" ] || fail "$name: port $port is not held by the container's preprod"
   uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
   [ "$uid" != 0 ] || fail "$name: the server runs as root"
   ready=$(curl -sS "http://127.0.0.1:$port/readyz")
@@ -208,9 +217,10 @@ buildah run --isolation chroot --user "$USER_NAME" -e "DATABASE_URL=$POSTGRES_UR
   -e "STAGING_URL=$SLACK_API_URL" -e "STAGING_TOKEN=image-test" \
   -v "$WORK/config:/config:ro" "$ctr" -- preprod worker >"$WORK/worker.log" 2>&1 &
 worker_run=$!
+RUNS+=("$worker_run")
 sleep 8
 kill -0 "$worker_run" 2>/dev/null || { cat "$WORK/worker.log" >&2; fail "preprod worker exited"; }
-worker_pid=$(descendant "$worker_run" "preprod worker")
+worker_pid=$(descendant "$worker_run" "bin/preprod worker")
 [ -n "$worker_pid" ] || fail "no preprod worker process under buildah run $worker_run"
 worker_uid=$(awk '/^Uid:/ { print $2 }' "/proc/$worker_pid/status")
 [ "$worker_uid" != 0 ] || fail "the worker runs as root"
