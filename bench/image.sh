@@ -139,17 +139,24 @@ chmod -R a+rX "$WORK/config"
 
 free_port() { "$HOST_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listener_pid() { ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
-# descendant ROOT WORDS: the first descendant of process ROOT whose command line contains WORDS
-# (only processes this script started are ever signalled).
+# descendant ROOT WORDS: the deepest descendant of process ROOT whose command line contains
+# WORDS (buildah's exec wrapper names the command too; the process itself is below it).
+# Only processes this script started are ever signalled.
 descendant() {
   ps -e -o pid=,ppid=,args= | awk -v root="$1" -v words="$2" '
     { pid = $1; parent[pid] = $2; line[pid] = $0; order[NR] = pid }
     END {
+      best = ""; deepest = 0
       for (i = 1; i <= NR; i++) {
         p = order[i]
         if (index(line[p], words) == 0) continue
-        for (q = parent[p]; q != "" && q != 0; q = parent[q]) if (q == root) { print p; exit }
+        depth = 0
+        for (q = parent[p]; q != "" && q != 0; q = parent[q]) {
+          depth++
+          if (q == root) { if (depth > deepest) { best = p; deepest = depth }; break }
+        }
       }
+      if (best != "") print best
     }'
 }
 
