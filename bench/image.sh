@@ -125,9 +125,8 @@ mapfile -d '' HEALTH < <(field Healthcheck Test)
 say "image size $(awk -v s="$SIZE" 'BEGIN { printf "%.0f MB (%d bytes)", s / 1e6, s }'); USER $USER_NAME; CMD ${CMD[*]}"
 
 # -- host side: a Slack stand-in and a PostgreSQL on 127.0.0.1 ------------------------
-(cd "$REPO" && PYTHONPATH=$REPO exec "$HOST_PYTHON" -m bench.image_host "$WORK/host.env") \
-  >"$WORK/host.log" 2>&1 &
-HOST_PID=$!
+PYTHONPATH=$REPO "$HOST_PYTHON" -m bench.image_host "$WORK/host.env" >"$WORK/host.log" 2>&1 &
+HOST_PID=$!  # the Python process itself: its SIGTERM stops PostgreSQL (pg_ctl) and the stand-in
 for _ in $(seq 600); do [ -f "$WORK/host.env" ] && break; kill -0 "$HOST_PID" 2>/dev/null || break; sleep 0.1; done
 [ -f "$WORK/host.env" ] || { cat "$WORK/host.log" >&2; fail "the Slack stand-in or PostgreSQL did not start"; }
 # shellcheck disable=SC1091
@@ -237,6 +236,14 @@ if grep -q Traceback "$WORK/worker.log"; then cat "$WORK/worker.log" >&2; fail "
 say "worker: preprod worker ran 8 s on PostgreSQL as uid $worker_uid and stopped on SIGTERM"
 tables=$("$HOST_PYTHON" -c 'import sys; from sqlalchemy import create_engine, text; e = create_engine(sys.argv[1]); c = e.connect(); print(c.execute(text("select count(*) from information_schema.tables where table_schema = current_schema()")).scalar(), c.execute(text("select version_num from alembic_version")).scalar())' "$POSTGRES_URL")
 say "postgresql: the image migrated it: $tables (tables, schema revision)"
+
+# The host side stopped: PostgreSQL no longer listens.
+kill -TERM "$HOST_PID"
+wait "$HOST_PID" || true
+HOST_PID=
+pg_port=${POSTGRES_URL##*:}
+pg_port=${pg_port%%/*}
+[ -z "$(ss -Hltn "sport = :$pg_port")" ] || fail "PostgreSQL on port $pg_port is still running"
 
 # -- 4. compose.yml -------------------------------------------------------------------
 if command -v docker-compose >/dev/null; then
