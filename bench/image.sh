@@ -209,6 +209,18 @@ prove() {
   say "$name: uid $uid ($USER_NAME), /healthz 200 after $up s, /readyz 200 $ready, HEALTHCHECK passes (fails once stopped), SIGTERM stop in $stopped s"
 }
 
+# The README's `docker run` without the starter config's target: exit 2, naming it.
+ctr=$(buildah from --quiet "$IMAGE")
+CONTAINERS+=("$ctr")
+code=0
+timeout 120 buildah run --isolation chroot --user "$USER_NAME" -e "PREPROD_PORT=$(free_port)" \
+  -e "SLACK_API_URL=$SLACK_API_URL" -e "SLACK_BOT_TOKEN=$SLACK_BOT_TOKEN" \
+  -e "SLACK_SIGNING_SECRET=$SLACK_SIGNING_SECRET" -v "$WORK/config:/config:ro" "$ctr" -- "${CMD[@]}" \
+  >"$WORK/no-target.log" 2>&1 || code=$?
+[ "$code" = 2 ] && grep -q "STAGING_URL" "$WORK/no-target.log" \
+  || { cat "$WORK/no-target.log" >&2; fail "without STAGING_URL: exit $code, expected 2 naming it"; }
+say "starter config without its target: exit 2, $(grep -o 'STAGING_URL[^.]*' "$WORK/no-target.log" | head -1)"
+
 prove "" sqlite
 prove "$POSTGRES_URL" postgresql
 # Socket Mode serves the same web app (the stand-in has no Socket Mode: the socket only
