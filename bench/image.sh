@@ -34,6 +34,7 @@ CACHE=${PREPROD_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/preprod-image}
 BASE=localhost/preprod-base:$SUITE
 IMAGE=${IMAGE:-localhost/preprod:bench}
 WORK=$(mktemp -d /tmp/preprod-image.XXXXXX)
+BEGAN=$(date +%s)
 chmod 755 "$WORK"
 CONTAINERS=()
 RUNS=()
@@ -265,4 +266,4 @@ if command -v docker-compose >/dev/null; then
 else
   say "compose.yml not checked: docker-compose is not installed"
 fi
-say "OK"
+say "OK in $(( $(date +%s) - BEGAN )) s"
