@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres browser test lint typecheck pytest demo demo-slack demo-pipeline clean bench
+.PHONY: install postgres browser test lint typecheck pytest demo demo-slack demo-pipeline clean bench image
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ demo-pipeline: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py
+
+# Build the container image from a fresh clone and prove it (bench/image.sh: root, Debian's
+# mmdebstrap, buildah and podman; the base is cached). Not part of `make test`: minutes.
+image: $(STAMP)
+	HOST_PYTHON=$(abspath $(BIN)/python) bench/image.sh
 
 clean:
 	rm -rf $(VENV) .preprod .pytest_cache .mypy_cache .ruff_cache

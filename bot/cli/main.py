@@ -75,12 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start N `preprod worker` processes that execute the runs (this process then "
         "only acks Slack and queues runs); default 0: execute runs here",
     )
-    commands.add_parser(
+    socket = commands.add_parser(
         "socket",
         help="run the Slack bot over Socket Mode",
         description="Run the Slack bot over Socket Mode (needs SLACK_APP_TOKEN): no public "
-        "URL required.",
+        "URL required. The web app (/runs, /healthz, /readyz, /metrics, /api) is served on "
+        "--host/--port as with serve; Slack's events come over the socket.",
     )
+    socket.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    socket.add_argument("--port", type=int, default=3000, help="port to listen on")
     worker.add_parser(commands)
     db_cmd.add_parsers(commands)
     schedule_cmd.add_parsers(commands)
