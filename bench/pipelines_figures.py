@@ -23,7 +23,11 @@ class Options:
     cli: int = 20
     reject_every: int = 10
     workers: int = 2
-    timeout: float = 900.0
+    timeout: float = 3600.0
+    webhooks: int = 0
+    """GitHub deliveries sent at once (bench/pipelines_github.py)."""
+    environments: int = 1
+    """Environments the runs are spread over, each with its own Slack channel."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Figures:
     reread: dict[int, str] = field(default_factory=dict)
     """Run id -> its decision read once more at the end."""
     announcements: dict[int, int] = field(default_factory=dict)
+    channels: Counter[str] = field(default_factory=Counter)
+    """Slack channel -> the runs announced in it."""
     rss_kib: dict[str, int] = field(default_factory=dict)
     waiting_at_once: int = 0
     started: float = 0.0
@@ -114,7 +120,10 @@ class Figures:
             f"pipelines           {o.pipelines} ({o.pipelines - o.cli} httpx waiters, "
             f"{o.cli} preprod request --wait) on {o.runs} runs; "
             f"{self.waiting_at_once} httpx ones in a long poll at once",
-            f"decided by clicks   {len(self.clicked)}/{o.runs} runs "
+            f"slack               {o.environments} environments, each its own channel (one "
+            "message a second per channel; chat.update Tier 3 for the workspace); "
+            f"runs per channel {sorted(self.channels.values())}",
+            f"decided by clicks   {len(self.clicked)} runs "
             f"({verdicts['go']} approved, {verdicts['no-go']} rejected)",
             figure_line("click -> answer", http),
             figure_line("click -> CLI exit", cli),
@@ -124,7 +133,8 @@ class Figures:
             + ", ".join(f"{name} {kib / 1024:.0f} MiB" for name, kib in self.rss_kib.items()),
             f"decisions lost      {len(self.lost())}",
             f"decisions doubled   {len(self.doubled())}",
-            f"announced           {sum(1 for n in self.announcements.values() if n)}/{o.runs}",
+            f"announced           {sum(1 for n in self.announcements.values() if n)}"
+            f"/{len(self.intended)}",
             f"CLI exit codes      {dict(Counter(p.exit_code for p in self.pipelines if p.cli))}",
             f"CLI processes' CPU  {self.cli_cpu:.1f} s in all, "
             f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click",

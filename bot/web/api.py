@@ -32,7 +32,7 @@ from bot.web.api_http import ApiError, answer, error, idempotency_key, read_json
 from bot.web.api_models import RunRequestBody, RunView
 from bot.web.api_openapi import openapi
 from bot.web.api_view import API, Viewer, superseded_reason
-from bot.web.api_wait import MAX_WAIT, Waiters
+from bot.web.api_wait import MAX_WAIT, Shared, Waiters
 from bot.web.bot import Bot
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ class Api:
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
         self.building: dict[tuple[int, str], asyncio.Task[RunView]] = {}
+        self.shared_callers: Shared[str, Caller | None] = Shared()
+        self.shared_runs: Shared[int, Run | None] = Shared()
+        self.shared_views: Shared[int, RunView] = Shared()
         # the decision reaches waiters by the gate's events, before Slack is told
         bot.gate.add_listener(self.waiters, first=True)
 
@@ -95,14 +98,19 @@ class Api:
             raise ApiError(
                 401, "unauthorized", "a pipeline token (Authorization: Bearer ppt_…) is required"
             )
-        caller = await self.tokens.check(given.strip())
+        secret = given.strip()
+        caller = await self.shared_callers(secret, lambda: self.tokens.check(secret))
         if caller is None:
             raise ApiError(401, "unauthorized", "the token is unknown, malformed or revoked")
         return caller
 
     async def readable(self, caller: Caller, run_id: int) -> Run:
         """The run if the token may read it; else 404, whether it exists or not."""
-        run = await self.bot.store.get_run(run_id) if is_run_id(run_id) else None
+        run = (
+            await self.shared_runs(run_id, lambda: self.bot.store.get_run(run_id))
+            if is_run_id(run_id)
+            else None
+        )
         if run is None or not caller.scope.allows(run.service, run.environment):
             raise ApiError(404, "not_found", f"no run #{run_id}")
         return run
@@ -128,7 +136,7 @@ class Api:
         if not wait.isdigit() or int(wait) > MAX_WAIT:
             raise ApiError(400, "bad_wait", f"wait is a number of seconds from 0 to {MAX_WAIT}")
         await self.readable(caller, run_id)
-        view = await self.view(run_id)
+        view = await self.shared_views(run_id, lambda: self.view(run_id))
         waited = int(wait) > 0 and view.decision == "pending"
         if waited and (woken := await self.waiters.wait(run_id, view.decision, int(wait))):
             view = await self.woken_view(run_id, woken)
@@ -203,7 +211,7 @@ class Api:
             manager.engine().resolve(request)  # unknown environment, plan: the CLI's words
         except RequestError as exc:
             raise ApiError(422, "invalid", str(exc).strip("'\"")) from None
-        channel = manager.channel("")
+        channel = manager.channel("", body.environment)
         if not channel:
             raise ApiError(
                 409, "no_channel", "no release channel is configured (channel in preprod.yml)"
