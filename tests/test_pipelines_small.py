@@ -1,7 +1,7 @@
 """bench/pipelines.py, small: a real ``preprod serve --workers 2`` on SQLite, the Slack
-stand-in (two environments, each its own channel), the GitHub stand-in, 20 pipelines (18
-httpx long-pollers, 2 ``preprod request --wait`` subprocesses) on four runs and a burst of
-six GitHub webhooks, the runs approved or rejected through the stand-in's signed clicks.
+stand-in (four environments, each its own channel), the GitHub stand-in, 20 pipelines (18
+httpx long-pollers, 2 ``preprod request --wait`` subprocesses) on two runs and a burst of
+two GitHub webhooks, the runs approved or rejected through the stand-in's signed clicks.
 Every pipeline gets its run's verdict, once, each run is announced once in its own
 channel, every job is decided once at GitHub, and every process the bench started is
 gone afterwards. The 500-pipeline figures come from the bench itself."""
@@ -25,12 +25,13 @@ from tests.support.target import RunningTarget
 async def test_every_pipeline_and_job_gets_its_runs_verdict_once(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
-    options = Options(pipelines=20, runs=4, cli=2, reject_every=2, timeout=90, webhooks=6,
-                      environments=2)  # fmt: skip
+    options = Options(
+        pipelines=20, runs=2, cli=2, reject_every=2, timeout=90, webhooks=2, environments=4
+    )
     figures, burst = await bench(options, tmp_path, f"sqlite:///{tmp_path}/bot.db", healthy_target)
     assert not figures.timed_out and figures.problems == [], figures.lines()
     assert figures.lost() == [] and figures.doubled() == [], figures.lines()
-    assert len(figures.intended) == 4 + 6 and set(figures.intended.values()) == {"go", "no-go"}
+    assert len(figures.intended) == 2 + 2 and set(figures.intended.values()) == {"go", "no-go"}
     for pipeline in figures.pipelines:
         assert pipeline.run_id is not None
         assert pipeline.verdict == figures.intended[pipeline.run_id], pipeline
@@ -39,13 +40,13 @@ async def test_every_pipeline_and_job_gets_its_runs_verdict_once(
     assert (len(figures.lags(cli=False)), len(figures.lags(cli=True))) == (18, 2)
     assert all(lag > 0 for lag in figures.lags(cli=False) + figures.lags(cli=True))
     assert figures.waiting_at_once == 18  # every httpx pipeline was in a long poll at once
-    assert sorted(figures.announcements.values()) == [1] * 10
-    assert set(figures.channels) == {channel_of(0), channel_of(1)}  # each environment's own
-    # the burst: every delivery answered 202 in time, six runs, each job decided once
-    assert [d.status_code for d in burst.deliveries] == [202] * 6
+    assert sorted(figures.announcements.values()) == [1] * 4
+    assert set(figures.channels) == {channel_of(n) for n in range(4)}  # each its environment's
+    # the burst: every delivery answered 202 in time, two runs, each job decided once
+    assert [d.status_code for d in burst.deliveries] == [202] * 2
     assert all(d.duration < 10 for d in burst.deliveries)
-    assert len(set(burst.runs.values())) == 6
-    assert burst.verdicts(figures.intended) == {"once": 6}, burst.accepted
+    assert len(set(burst.runs.values())) == 2
+    assert burst.verdicts(figures.intended) == {"once": 2}, burst.accepted
     for job in burst.jobs:
         assert [job.state] == [STATES[figures.intended[burst.runs[job.run_id]]]]
     assert {"serve", "worker 1", "worker 2"} <= set(figures.rss_kib)

@@ -28,7 +28,15 @@ from bot.store.models import Run
 from bot.store.requests import CLAIMED, Requests
 from bot.store.tokens import Caller, Tokens
 from bot.web.api_anchors import Anchors
-from bot.web.api_http import ApiError, answer, error, idempotency_key, read_json
+from bot.web.api_http import (
+    ApiError,
+    answer,
+    encoded,
+    error,
+    idempotency_key,
+    json_body,
+    read_json,
+)
 from bot.web.api_models import RunRequestBody, RunView
 from bot.web.api_openapi import openapi
 from bot.web.api_view import API, Viewer, superseded_reason
@@ -57,7 +65,7 @@ class Api:
         self.waiters = waiters or Waiters(self.requests)
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
-        self.building: dict[tuple[int, str], asyncio.Task[RunView]] = {}
+        self.building: dict[tuple[int, str], asyncio.Task[bytes]] = {}
         self.shared_callers: Shared[str, Caller | None] = Shared()
         self.shared_runs: Shared[int, Run | None] = Shared()
         self.shared_views: Shared[int, RunView] = Shared()
@@ -139,19 +147,23 @@ class Api:
         view = await self.shared_views(run_id, lambda: self.view(run_id))
         waited = int(wait) > 0 and view.decision == "pending"
         if waited and (woken := await self.waiters.wait(run_id, view.decision, int(wait))):
-            view = await self.woken_view(run_id, woken)
+            return json_body(await self.woken_body(run_id, woken))
         return answer(view)
 
-    async def woken_view(self, run_id: int, decision: str) -> RunView:
-        """The view after ``decision``, read once for every waiter it woke (a thousand
-        waiters on one run would otherwise read it a thousand times at once)."""
+    async def woken_body(self, run_id: int, decision: str) -> bytes:
+        """The view after ``decision``, read and encoded once for every waiter it woke (a
+        thousand waiters on one run would otherwise read and encode it a thousand times
+        at once)."""
         key = (run_id, decision)
         task = self.building.get(key)
         if task is None:
-            task = asyncio.create_task(self.view(run_id))
+            task = asyncio.create_task(self._encoded(run_id))
             self.building[key] = task
             task.add_done_callback(lambda _: self.building.pop(key, None))
         return await asyncio.shield(task)
+
+    async def _encoded(self, run_id: int) -> bytes:
+        return encoded(await self.view(run_id))
 
     # -- starting --------------------------------------------------------------------
 
