@@ -227,7 +227,9 @@ class Bench:
                     await self.runs_known(http)
                     await self.until_waiting()
                     if self.burst.size and self.serve.github is not None:
-                        self.burst.jobs = add_jobs(self.serve.github, o.webhooks, o.environments)
+                        self.burst.jobs = add_jobs(
+                            self.serve.github, o.webhooks, o.environments, first=o.runs
+                        )
                         await send(self.serve.github, self.burst)
                     clicking = asyncio.create_task(self.clicker())
                     await everyone

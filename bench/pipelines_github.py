@@ -77,15 +77,18 @@ class Burst:
         ]
 
 
-def add_jobs(github: GitHubStandIn, size: int, environments: int) -> list[WaitingJob]:
-    """``size`` waiting jobs, spread over the mapped GitHub environments, each its tag."""
+def add_jobs(
+    github: GitHubStandIn, size: int, environments: int, first: int = 0
+) -> list[WaitingJob]:
+    """``size`` waiting jobs, each its tag, spread over the mapped GitHub environments
+    from the ``first``-th on (after the pipelines' runs)."""
     owner, repo = REPOSITORY
     return [
         github.add_job(
             owner,
             repo,
             FIRST_RUN + n,
-            github_environment(n % environments),
+            github_environment((first + n) % environments),
             ref=f"refs/tags/v3.0.{n}",
         )
         for n in range(size)

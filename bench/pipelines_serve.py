@@ -146,13 +146,14 @@ class Serve:
                 stderr=subprocess.STDOUT,
             )
         async with httpx.AsyncClient(timeout=2) as http:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180  # a shared, busy machine starts slowly
             while time.monotonic() < deadline and self.process.poll() is None:
                 with suppress(httpx.HTTPError):
                     if (await http.get(f"{self.url}/healthz")).status_code == 200:
                         return
                 await asyncio.sleep(0.2)
-        raise SystemExit(f"preprod serve did not come up; see {self.tmp / 'serve.log'}")
+        tail = (self.tmp / "serve.log").read_text(errors="replace").splitlines()[-15:]
+        raise SystemExit("preprod serve did not come up:\n" + "\n".join(tail))
 
     async def cli_once(self, *args: str) -> str:
         done = await asyncio.to_thread(
