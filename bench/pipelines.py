@@ -188,12 +188,23 @@ class Bench:
                 if not f.clicked:  # what the CLI processes used before any click
                     f.cli_cpu_before = sum(map(cpu_seconds, self.cli_pids()))
                 f.intended[run_id] = intent = self.intent(run_id)
-                clicked, ack, problem = await self.serve.decide(channel, panel, intent)
-                f.clicked[run_id] = clicked
+                try:
+                    clicked, ack, problem = await self.serve.decide(channel, panel, intent)
+                except httpx.HTTPError as exc:  # e.g. the stand-in's 10 s for the bot's ack
+                    f.problems.append(f"run {run_id}: the click failed ({exc!r}); again")
+                    del f.intended[run_id]  # clicked again while its panel offers Approve
+                    continue
+                f.clicked.setdefault(run_id, clicked)  # a click again keeps the first one
                 f.acks.append(ack)
                 if problem:
                     f.problems.append(f"run {run_id}: {problem}")
             await asyncio.sleep(0.1)
+
+    def clicker_ended(self, task: asyncio.Task[None]) -> None:
+        """The clicker ends only when cancelled; an error of its own is a problem to show
+        (else the pipelines would wait for clicks that never come, silently)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.figures.problems.append(f"the clicker stopped: {task.exception()!r}")
 
     # -- the whole ------------------------------------------------------------------
 
@@ -232,6 +243,7 @@ class Bench:
                         )
                         await send(self.serve.github, self.burst)
                     clicking = asyncio.create_task(self.clicker())
+                    clicking.add_done_callback(self.clicker_ended)
                     await everyone
                     f.finished = time.monotonic()
                     if self.burst.size and self.serve.github is not None:
