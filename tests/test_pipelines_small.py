@@ -14,10 +14,11 @@ import httpx
 
 from bench.pipelines import bench
 from bench.pipelines_figures import Figures, Options, Pipeline, figure_line, pct
-from bench.pipelines_github import STATES
+from bench.pipelines_github import STATES, Burst
 from bench.pipelines_serve import channel_of, config_text
 from bot.store.runs import RunStore
 from bot.store.tokens import Tokens
+from github_standin import WaitingJob
 from tests.support.processes import alive, bots, until
 from tests.support.target import RunningTarget
 
@@ -104,3 +105,16 @@ async def test_a_run_requested_through_the_api_is_executed_by_serves_worker(
             view = (await http.get(f"/api/v1/runs/{asked.json()['id']}")).json()
         assert view["checks"]["done"] == 1 and view["decision"] == "pending", view
         assert view["awaiting"] == [{"role": "sre", "label": "SRE"}]
+
+
+def test_the_burst_names_lost_doubled_and_wrong_decisions_at_github() -> None:
+    jobs = [WaitingJob("acme", "checkout", n, "production-0", 42) for n in (1, 2, 3, 4)]
+    burst = Burst(4, jobs=jobs, runs={1: 11, 2: 12, 3: 13, 4: 14})
+    burst.accepted = {1: ["approved"], 2: ["approved", "approved"], 3: ["approved"]}
+    intended = {11: "go", 12: "go", 13: "no-go", 14: "go"}
+    assert burst.verdicts(intended) == {"once": 1, "doubled": 1, "wrong": 1, "lost": 1}
+    lines = burst.lines(intended)
+    assert "lost 1, doubled 1, wrong 1" in lines[-1] and lines[-1].startswith(
+        "decided at GitHub   1 exactly once (4 approved, 0 rejected)"
+    )
+    assert "NOT met" in lines[2]  # no delivery was answered at all
