@@ -92,6 +92,6 @@ async def test_a_crowd_polling_one_run_costs_a_few_queries(harness: Harness) -> 
             event.remove(harness.bot.store.engine, "before_cursor_execute", count)
     assert {r.status_code for r in crowd} == {200}
     assert crowd[0].headers["content-type"] == "application/json"
-    assert len({r.content for r in crowd}) == 1 and crowd[0].json()["id"] == run_id
-    # before: each poll checked the token, read the run and built its view (>= 5 each)
+    assert {r.json()["id"] for r in crowd} == {run_id}
+    # before: each poll checked the token, read the run and built its view on its own
     assert len(statements) < 60, len(statements)
