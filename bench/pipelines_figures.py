@@ -76,6 +76,8 @@ class Figures:
     pids: list[int] = field(default_factory=list)
     """Every process the bench started (serve, its workers, the CLI pipelines)."""
     problems: list[str] = field(default_factory=list)
+    reclicks: int = 0
+    """Clicks made again because the first was not acknowledged."""
 
     def lags(self, cli: bool) -> list[float]:
         """Seconds from each run's deciding click to each answer (CLI: each exit), sorted."""
@@ -124,7 +126,8 @@ class Figures:
             "message a second per channel; chat.update Tier 3 for the workspace); "
             f"runs per channel {sorted(self.channels.values())}",
             f"decided by clicks   {len(self.clicked)} runs "
-            f"({verdicts['go']} approved, {verdicts['no-go']} rejected)",
+            f"({verdicts['go']} approved, {verdicts['no-go']} rejected); "
+            f"{self.reclicks} clicks made again (not acknowledged)",
             figure_line("click -> answer", http),
             figure_line("click -> CLI exit", cli),
             figure_line("click -> its ack", sorted(self.acks)),
