@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pipelines_figures import Figures, Options, Pipeline, cpu_seconds  # noqa: E402
-from bench.pipelines_github import Burst, add_jobs, send, until_decided  # noqa: E402
+from bench.pipelines_github import Burst, add_jobs, read_accepted, send, until_decided  # noqa: E402
 from bench.pipelines_serve import Serve, environment  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
@@ -267,6 +267,8 @@ class Bench:
                 if clicking is not None:
                     clicking.cancel()
                     await asyncio.gather(clicking, return_exceptions=True)
+            if self.serve.github is not None:  # also after a time-out: what GitHub got
+                read_accepted(self.serve.github, self.burst)
             for run_id in f.intended:
                 with suppress(httpx.HTTPError, KeyError, ValueError):
                     f.reread[run_id] = (await http.get(f"/api/v1/runs/{run_id}")).json()["decision"]

@@ -96,6 +96,7 @@ class Figures:
         for run_id, intent in sorted(self.intended.items()):
             seen = {p.verdict for p in self.pipelines if p.run_id == run_id and p.verdict}
             seen |= {self.reread[run_id]} if run_id in self.reread else set()
+            seen.discard("pending")  # not decided (yet): a lost decision, not a double
             if seen - {intent}:
                 found.append(f"run {run_id}: clicked {intent}, seen {sorted(seen)}")
         found += [f"run {r}: {n} announcements" for r, n in self.announcements.items() if n > 1]
@@ -140,7 +141,9 @@ class Figures:
             f"/{len(self.intended)}",
             f"CLI exit codes      {dict(Counter(p.exit_code for p in self.pipelines if p.cli))}",
             f"CLI processes' CPU  {self.cli_cpu:.1f} s in all, "
-            f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click",
+            f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click"
+            if self.cli_cpu
+            else "CLI processes' CPU  n/a (not every CLI pipeline exited)",
             f"retried calls       {sum(p.retries for p in self.pipelines)} (409 while a key's "
             "first request starts, transport errors)",
             f"total time          {self.finished - self.started:.1f} s to the last answer"

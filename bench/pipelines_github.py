@@ -114,7 +114,7 @@ async def send(github: GitHubStandIn, burst: Burst) -> None:
         try:
             run = httpx.Response(200, text=delivery.response_body).json().get("run")
         except ValueError:
-            run = None
+            run = None  # no answer within GitHub's 10 s: its run is not known here
         if isinstance(run, int):
             burst.runs[job.run_id] = run
 
