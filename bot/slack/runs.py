@@ -90,9 +90,11 @@ class RunManager(ThreadOpening):
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
 
-    def channel(self, requested_in: str) -> str:
-        """Runs live in the release channel; without one configured, where they were asked."""
-        return self.config.channel or requested_in
+    def channel(self, requested_in: str, environment: str | None = None) -> str:
+        """Runs live in their environment's channel, else the release channel; without
+        either configured, where they were asked."""
+        settings = self.config.environments.get(environment) if environment else None
+        return (settings.channel if settings else None) or self.config.channel or requested_in
 
     async def store_run(self, request: RunRequest) -> Run:
         """Store a new run, leased to this process: done before the requester's ack, so a
@@ -121,7 +123,7 @@ class RunManager(ThreadOpening):
             state = _with_origin(
                 RunState.from_report(report, self.settings.report_url(run.id)), run
             )
-        where = self.channel(channel)
+        where = self.channel(channel, request.environment)
         publisher = self._open(engine, state, where, run.generation)
         if here and not self.closing:
             if not await self._still_ours(run.id, publisher):
@@ -179,7 +181,11 @@ class RunManager(ThreadOpening):
             run,
         )
         thread = await self.store.get_thread(run_id)
-        where = thread.channel if thread else await self._owed_channel(run_id, self.channel(""))
+        where = (
+            thread.channel
+            if thread
+            else await self._owed_channel(run_id, self.channel("", run.environment))
+        )
         if not where:  # stored, then its process died before opening its thread
             log.warning("run %s has no thread and no release channel is set; failed", run_id)
             await self.store.finish_run(run_id, RunStatus.FAILED)
@@ -303,7 +309,7 @@ class RunManager(ThreadOpening):
             run,
         )
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
-        where = self.channel(channel)
+        where = self.channel(channel, run.environment)
         publisher = self._open(engine, state, where, run.generation, note)
         if self.runs_here:
             self._spawn(run_id, engine, publisher, engine.resume(run))
