@@ -3,7 +3,8 @@
 Against the example target (real subprocesses on 127.0.0.1, a real SQLite store): one
 warm-up run, one healthy run recorded GO, then ``--runs`` runs of the same healthy release,
 each compared with the last GO (a passing run is recorded GO in turn, as the gate would),
-then ``--runs`` runs of the release made 15% slower (``regress=15``) compared the same way.
+then ``--runs`` runs of the release made 15% slower (``regress=15``), each compared with
+that last GO (a slower run is never recorded GO, so a miss cannot become the baseline).
 Prints, per series, how many runs were flagged and the p95 and p-value of each run, and the
 time the comparison (baseline lookup and test) added per run.
 
@@ -74,9 +75,17 @@ class Series:
 
 
 async def one_run(
-    store: RunStore, url: str, version: str, workdir: Path, users: int, duration: float
+    store: RunStore,
+    url: str,
+    version: str,
+    workdir: Path,
+    users: int,
+    duration: float,
+    go_if_passed: bool = True,
 ) -> CheckResult:
-    """One stored run of the load check; recorded GO when it passed (as the gate would)."""
+    """One stored run of the load check; recorded GO when it passed (as the gate would),
+    unless ``go_if_passed`` is False (the slower release: each of its runs is compared
+    with the last GO of the healthy one, so a miss cannot become the next baseline)."""
     run = await store.create_run(
         Run(service=SERVICE, version=version, environment=ENVIRONMENT, plan="p", base_url=url),
         [(CHECK, "load", True)],
@@ -93,7 +102,7 @@ async def one_run(
     result = (await check.run(ctx)).model_copy(update={"check_id": CHECK, "check_type": "load"})
     await store.save_result(run.id, result)
     await store.finish_run(run.id, RunStatus.FINISHED)
-    if result.status == Status.PASSED:
+    if go_if_passed and result.status == Status.PASSED:
         await store.call(lambda s: _decide(s, run.id or 0))
     return result
 
@@ -104,11 +113,12 @@ def _decide(session: Session, run_id: int) -> None:
 
 
 async def series(
-    store: RunStore, url: str, label: str, version: str, workdir: Path, args: Any
+    store: RunStore, url: str, label: str, version: str, workdir: Path, args: Any, go: bool
 ) -> Series:
     out = Series(label)
     for _ in range(args.runs):
-        out.results.append(await one_run(store, url, version, workdir, args.users, args.duration))
+        result = await one_run(store, url, version, workdir, args.users, args.duration, go)
+        out.results.append(result)
     return out
 
 
@@ -119,10 +129,12 @@ async def bench(args: Any, tmp: Path) -> tuple[Series, Series]:
         print(f"warm-up: {warm.summary}", flush=True)  # a missing baseline, said plainly
         first = await one_run(store, target.http_url, "2.13.0", tmp, args.users, args.duration)
         print(f"baseline: {first.status.value}: {first.summary}", flush=True)
-        healthy = await series(store, target.http_url, "healthy 2.13.0", "2.13.0", tmp, args)
+        healthy = await series(store, target.http_url, "healthy 2.13.0", "2.13.0", tmp, args, True)
     slower = f"regress={args.regress:g}"
     with start_target(slower, state_dir=tmp / "slower", app_version="2.14.0") as target:
-        regressed = await series(store, target.http_url, f"2.14.0 {slower}", "2.14.0", tmp, args)
+        regressed = await series(
+            store, target.http_url, f"2.14.0 {slower}", "2.14.0", tmp, args, False
+        )
     return healthy, regressed
 
 
@@ -142,8 +154,8 @@ def report(healthy: Series, regressed: Series) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--users", type=int, default=6)
-    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--regress", type=float, default=15.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,9 @@ class RunFigures:
 
 
 def _slowest(tasks: Mapping[str, Mapping[str, float]], key: str, n: int = 3) -> str:
+    """The slowest endpoints, when there is more than one to tell apart."""
+    if len(tasks) < 2:
+        return ""
     ranked = sorted(tasks.items(), key=lambda kv: -kv[1].get(key, 0.0))[:n]
     return ", ".join(f"{name} ({figures.get(key, 0.0):.0f} ms)" for name, figures in ranked)
 

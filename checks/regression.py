@@ -259,16 +259,15 @@ class Comparison:
             verdict = "significant"
         else:
             verdict = "not significant"
-        return (
-            f"{self.metric} {figures} in {self.version} ({change}, {verdict}, "
-            f"p={format_p(self.p_value)})"
-        )
+        p = format_p(self.p_value)
+        return f"{self.metric} {figures} in {self.version} ({change}, {verdict}, {p})"
 
 
 def format_p(p: float) -> str:
+    """``p<0.0001``, ``p=0.0042``, ``p=0.084``, ``p=0.39``."""
     if p < 0.0001:
-        return "<0.0001"
-    return f"{p:.4f}" if p < 0.01 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+        return "p<0.0001"
+    return f"p={p:.4f}" if p < 0.01 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
 
 
 def _relative(current: float, baseline: float) -> float:
@@ -331,17 +330,21 @@ def verdict(
     """The regressions first in the summary; every comparison in the evidence lines, each
     counted regression followed by its one line of guidance (if the figures gave one)."""
     counted = [c for c in comparisons if c.counts]
+    hints = dict(guidance or {})
     lines = ["compared with the baseline:"]
     metrics: dict[str, float] = {}
     for c in comparisons:
         lines.append(f"  {'REGRESSION' if c.counts else 'ok'}  {c.line()}")
-        hint = (guidance or {}).get(c.metric)
+        hint = hints.get(c.metric)
         if c.counts and hint:
             lines.append(f"    look at: {hint}")
         metrics[f"baseline_{c.metric}"] = round(c.baseline, 2)
         metrics[f"regression_p_{c.metric}"] = c.p_value
     if counted:
         summary = "regression: " + "; ".join(c.line() for c in counted)
+        first = next((hints[c.metric] for c in counted if hints.get(c.metric)), None)
+        if first:
+            summary = f"{summary}; look at: {first}"
     else:
         summary = "; ".join(c.line() for c in comparisons)
     return RegressionVerdict(bool(counted), summary, lines, metrics)

@@ -96,8 +96,8 @@ plans:
     checks:
       - id: load
         type: load
-        users: 6
-        spawn_rate: 6
+        users: 10
+        spawn_rate: 10
         duration: 2s
         tasks: [{{path: /api/quote}}]
         thresholds: ["error_rate < 1%"]
@@ -138,6 +138,7 @@ async def test_the_engine_catches_a_slower_release_against_the_last_go(
     (bad,) = second.results
     assert bad.status == Status.FAILED and bad.blocking, bad.summary
     assert bad.summary.startswith("regression: p95 "), bad.summary
-    assert " in 2.13.0 (+" in bad.summary and "%, significant, p=" in bad.summary
+    assert " in 2.13.0 (+" in bad.summary and "%, significant, p" in bad.summary
+    assert "; look at: the whole distribution moved (p50 +" in bad.summary
     assert "REGRESSION  p95 " in bad.evidence and "    look at: " in bad.evidence
     assert bad.metrics["baseline_run"] == first.run_id

@@ -122,10 +122,11 @@ def test_a_slower_release_counts_with_both_figures_the_change_and_the_p_value() 
     assert p95.counts and p95.over_limit and p95.significant
     assert p95.line() == (
         f"p95 {p95.current:.0f} ms vs {p95.baseline:.0f} ms in 2.13.0 "
-        f"(+{p95.change:.0f}%, significant, p=<0.0001)"
+        f"(+{p95.change:.0f}%, significant, p<0.0001)"
     )
     result = verdict([p95], {"p95": "the whole distribution moved"})
     assert result.regressed and result.summary.startswith("regression: p95 ")
+    assert result.summary.endswith("; look at: the whole distribution moved")
     assert "    look at: the whole distribution moved" in result.lines
 
 

@@ -25,7 +25,7 @@ from examples.target.site import build_site
 SLOW_SECONDS = 1.2
 CONTENTION_SECONDS = 0.35
 """Slower than the load check's p95 limit (300 ms), faster than smoke's max_ms (500 ms)."""
-QUOTE_SECONDS = (0.05, 0.07)
+QUOTE_SECONDS = (0.25, 0.35)
 """What pricing a cart takes (a backend call): the endpoint with real work, where a
 ``regress`` release shows (bench/regression.py)."""
 CONTENTION_RATE = 20
@@ -81,7 +81,7 @@ class Routes:
         return await self._item_defects() or JSONResponse(ITEMS)
 
     async def quote(self, request: Request) -> Response:
-        """Prices a cart: 50 to 70 ms of (simulated) backend work."""
+        """Prices a cart: 250 to 350 ms of (simulated) backend work."""
         await asyncio.sleep(random.uniform(*QUOTE_SECONDS))
         return JSONResponse({"total_cents": sum(int(str(i["price_cents"])) for i in ITEMS[:3])})
 
