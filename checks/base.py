@@ -43,6 +43,9 @@ class CheckResult(BaseModel):
     critical: bool = True
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    distribution: dict[str, Any] | None = Field(default=None, exclude=True)
+    """The run's response times for later comparisons (``checks.regression.Distribution``
+    as JSON): stored beside the record, never shown or serialized with the result."""
 
     @property
     def duration_s(self) -> float:

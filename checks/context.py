@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from checks.redact import Redactor
+from checks.regression import BaselineSource
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
@@ -83,6 +84,8 @@ class CheckContext:
     redactor: Redactor = field(default_factory=Redactor)
     workdir: Path = field(default_factory=lambda: Path(".preprod") / "work")
     on_progress: Callable[[ProgressEvent], None] = lambda event: None
+    baselines: BaselineSource | None = None
+    """Finds a check's baseline run (``compare_to``); the engine gives the store's."""
 
     def progress(self, message: str, **figures: float) -> None:
         self.on_progress(ProgressEvent(self.check_id, self.redact(message), dict(figures)))

@@ -26,6 +26,7 @@ from bot.engine.events import (
     RunStarted,
 )
 from bot.engine.report import RunReport
+from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus, utcnow
@@ -260,6 +261,7 @@ class Engine:
             redactor=Redactor(self.config.secrets),
             workdir=self.workdir / f"run-{info.run_id}" / spec.id,
             on_progress=lambda event: self._progress(info.run_id, event),
+            baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
         )
         result = await run_guarded(spec, ctx)
         await self._record(info.run_id, spec, result, started)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checks.base import CheckOptions
 from checks.load.access_log import TasksFrom
 from checks.load.thresholds import Percent, ThresholdExpr
+from checks.regression import RegressionOptions
 from checks.units import Duration
 
 Profile = Literal["load", "stress", "soak", "spike"]
@@ -119,7 +120,7 @@ class Capacity(_Strict):
         return self.expected_peak_rps * self.safety_margin
 
 
-class LoadOptions(CheckOptions):
+class LoadOptions(CheckOptions, RegressionOptions):
     profile: Profile = "load"
     tasks: list[Task] = Field(default_factory=list)
     tasks_from: TasksFrom | None = None

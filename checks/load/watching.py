@@ -55,6 +55,8 @@ class Watcher:
         self.task_cumulative: dict[str, Window] = {}
         self.t0: float | None = None
         self.peak_users = 0
+        self.by_users: dict[int, tuple[int, int]] = {}
+        """Requests and failures by the users active then (for checks/guidance.py)."""
         self._last_progress = 0.0
 
     # -- feeding ---------------------------------------------------------------
@@ -71,6 +73,11 @@ class Watcher:
             self.t0 = sample.t - sample.total.seconds
         self.peak_users = max(self.peak_users, sample.users)
         self.cumulative.add(sample.total)
+        requests, failures = self.by_users.get(sample.users, (0, 0))
+        self.by_users[sample.users] = (
+            requests + sample.total.requests,
+            failures + sample.total.failures,
+        )
         for name, window in sample.tasks.items():
             self.task_cumulative.setdefault(name, Window()).add(window)
         self.recent.append(sample)
