@@ -6,6 +6,7 @@ dashboard's list of flakiest checks is in tests/test_trends.py (one bot for both
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,10 +15,13 @@ import pytest
 import time_machine
 
 from bot.config.loader import ConfigError, load_config
+from bot.engine.report import RunReport
 from bot.gate.actions import Gate
 from bot.gate.policy import CheckFact, Facts, Outcome, RolePolicy, SignOffFact, Vote, decide
 from bot.gate.quarantine import expired
 from bot.gate.roles import RoleDirectory
+from bot.reports.html import render_html
+from bot.reports.json_report import render_json
 from bot.slack.render_gate import gate_message
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
@@ -164,6 +168,27 @@ async def test_a_rerun_that_passes_lists_the_check_as_flaky(store: RunStore) -> 
         first,
     )
     assert await flaky_checks(store, since, service="other") == []
+
+
+def test_the_reports_say_the_quarantine_escaped() -> None:
+    at = datetime(2026, 12, 20, tzinfo=UTC)
+    smoke = CheckResult(status=Status.FAILED, summary="down", check_id="smoke", check_type="http")
+    report = RunReport(
+        run_id=1,
+        service="api",
+        version="1.0",
+        environment="staging",
+        plan="standard",
+        base_url="x",
+        started_at=at,
+        results=[smoke],
+        quarantines={"smoke": "quarantined until 2026-12-20 by <sam>: flaky"},
+    )
+    html = render_html(report)
+    assert "quarantined until 2026-12-20 by &lt;sam&gt;: flaky" in html and "<sam>" not in html
+    assert json.loads(render_json(report))["quarantines"] == {
+        "smoke": "quarantined until 2026-12-20 by <sam>: flaky"
+    }
 
 
 def test_an_expired_quarantine_is_a_warning_and_a_bad_one_an_error(

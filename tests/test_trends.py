@@ -140,6 +140,8 @@ async def test_the_pages_show_trends_flaky_checks_and_quarantines(tmp_path: Path
         assert "2.10.0: 180.0 ms" in page and "2.15.0: 262.0 ms" in page
         assert "capacity: capacity headroom over the last 6 releases" in page
         assert f"<strong>smoke</strong>: {NOTE}" in page  # the plan's quarantine, shown
+        report = (await sre.get(f"/runs/{ids[-1]}/report")).text
+        assert f'<span class="quarantine">{NOTE}</span>' in report  # beside smoke's row
         older = (await sre.get(f"/runs/{ids[2]}")).text  # a run's page shows its own past
         assert "steady: p95 over the last 3 releases" in older and "2.13.0" not in older
 

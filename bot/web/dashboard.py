@@ -182,7 +182,10 @@ class Dashboard:
             )
             for a in loaded.gate.attestations
         ]
-        report = report.model_copy(update={"attestations": items})
+        notes = {
+            c: q.note() for c, q in quarantines_of(self.gate.config.plans.get(report.plan)).items()
+        }
+        report = report.model_copy(update={"attestations": items, "quarantines": notes})
         return HTMLResponse(render_html(report, await self._names(people_of(report))))
 
     async def act(self, request: Request, user: WebUser) -> Response:
