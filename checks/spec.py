@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -13,8 +14,23 @@ from checks.registry import get_check_type
 from checks.units import Duration
 
 COMMON_KEYS = frozenset(
-    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description"}
+    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description", "quarantine"}
 )
+
+
+class Quarantine(BaseModel):
+    """A known-flaky check excused by its owner: its failure does not block until
+    ``until`` (inclusive, UTC days), then blocks again (bot/gate/quarantine.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    until: date
+    owner: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=200)
+
+    def note(self) -> str:
+        """How every page and message says it: ``quarantined until 2026-12-20 by sam: ...``."""
+        return f"quarantined until {self.until.isoformat()} by {self.owner}: {self.reason}"
 
 
 class CheckSpec(BaseModel):
@@ -31,6 +47,7 @@ class CheckSpec(BaseModel):
     repeat_safe: bool | None = None
     """Run again by itself after a crash? Default: the kind's (load tests yes, drills no)."""
     description: str = ""
+    quarantine: Quarantine | None = None
 
     _options: CheckOptions | None = PrivateAttr(default=None)
 

@@ -68,6 +68,8 @@ class FailureView:
     check_id: str
     summary: str
     critical: bool
+    quarantine: str = ""
+    """The plan's quarantine of this check, as said everywhere (empty: none)."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class CheckView:
     evidence: str
     metrics: list[tuple[str, str]]
     open: bool
+    quarantine: str = ""
 
 
 @cache
@@ -84,7 +85,7 @@ def report_time(moment: datetime | None) -> str:
     return format_time(moment)
 
 
-def _view(result: CheckResult, index: int) -> CheckView:
+def _view(result: CheckResult, index: int, quarantine: str = "") -> CheckView:
     check_id = clean_text(result.check_id) or f"check-{index}"
     return CheckView(
         anchor=f"check-{index}",
@@ -99,6 +100,7 @@ def _view(result: CheckResult, index: int) -> CheckView:
         evidence=clean_text(result.evidence),
         metrics=[(clean_text(f.label), f.value) for f in figures.figures(result.metrics)],
         open=result.status.is_problem,
+        quarantine=clean_text(quarantine),
     )
 
 
@@ -264,7 +266,10 @@ def render_html(report: RunReport, names: Mapping[str, str] | None = None) -> st
         report=report,
         verdict=report.verdict.value,
         counts=report.counts,
-        checks=[_view(result, i) for i, result in enumerate(report.results, start=1)],
+        checks=[
+            _view(result, i, report.quarantines.get(result.check_id, ""))
+            for i, result in enumerate(report.results, start=1)
+        ],
         started=report_time(report.started_at),
         finished=report_time(report.finished_at),
         duration=format_duration(report.duration_s) if report.finished_at else "—",

@@ -56,7 +56,10 @@ def failure_line(failure: FailureView) -> Mrkdwn:
     kind = "critical, cannot be waived" if failure.critical else "non-critical, can be waived"
     emoji = "🛑" if failure.critical else "❌"
     summary = user_text(failure.summary, 200)
-    return Mrkdwn(f"{emoji} *{escape(failure.check_id)}* ({kind}): {summary}")
+    line = f"{emoji} *{escape(failure.check_id)}* ({kind}): {summary}"
+    if failure.quarantine:
+        line += f"\n    ⏸ {user_text(failure.quarantine, 300)}"
+    return Mrkdwn(line)
 
 
 def waiver_line(waiver: WaiverView) -> Mrkdwn:
@@ -114,6 +117,8 @@ def _final_body(gate: GateView) -> list[Block]:
         lines += [Mrkdwn("*Why*"), *_capped(why, gate.report_url)]
     waivers = [waiver_line(w) for w in gate.waivers]
     lines += _listing(Mrkdwn("*Waivers*"), waivers, gate.report_url)
+    quarantined = [failure_line(f) for f in gate.failures if f.quarantine]
+    lines += _listing(Mrkdwn("*Quarantined*"), quarantined, gate.report_url)
     items = [attestation_line(a) for a in gate.attestations]
     lines += _listing(Mrkdwn("*Attestations*"), items, gate.report_url)
     return [section(chunk) for chunk in pack(lines)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from html import escape
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from bot.audit.projection import headline
 from bot.engine.report import AttestationItem
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
+from bot.gate.quarantine import quarantines_of
 from bot.gate.reading import Loaded
 from bot.gate.refusals import Refused
 from bot.gate.roles import DirectoryUnavailable
@@ -37,20 +39,24 @@ from bot.reports import render_html
 from bot.reports.html import format_duration, people_of
 from bot.store.agreement import check_run
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
-from bot.store.models import Run, RunStatus
+from bot.store.models import Run, RunStatus, utcnow
 from bot.store.record import full_report
 from bot.store.runs import RunStore
+from bot.store.trends import check_trends, flaky_checks
 from bot.web.forms import BadForm, read_form
 from bot.web.names import DisplayNames, shown
 from bot.web.pages import templates
 from bot.web.run_page import keep_notice, people, take_notice
 from bot.web.signin import SignIn, WebUser
 from bot.web.trail import AuditTrail
+from bot.web.trends import trend_charts
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("approve", "reject", "waive", "tick")
 MAX_FILTER = 100
+FLAKY_DAYS = 90
+"""The dashboard's flakiest checks are those of the runs started in this many days."""
 
 Page = Callable[[Request, WebUser], Awaitable[Response]]
 
@@ -108,6 +114,16 @@ class Dashboard:
             after=_after(q.get("after")),
         )
         page = await page_of_runs(self.store, filters)
+        flaky = await flaky_checks(
+            self.store, utcnow() - timedelta(days=FLAKY_DAYS), filters.service
+        )
+        # trends of one service: the filtered environment, else that of its newest run
+        environment = filters.environment or (page.runs[0].environment if page.runs else None)
+        trends = (
+            await check_trends(self.store, filters.service, environment)
+            if filters.service and environment
+            else []
+        )
         labels = await self._labels(page.runs)
         names = await self._names({run.requester for run in page.runs if run.requester})
         kept = {
@@ -137,6 +153,10 @@ class Dashboard:
                 decisions=DECISIONS,
                 query=query,
                 who=lambda user_id: shown(user_id, names),
+                flaky=flaky,
+                flaky_days=FLAKY_DAYS,
+                trends=trend_charts(trends),
+                trend_scope=f"{filters.service} on {environment}" if trends else "",
             )
         )
         return HTMLResponse(html)
@@ -162,7 +182,10 @@ class Dashboard:
             )
             for a in loaded.gate.attestations
         ]
-        report = report.model_copy(update={"attestations": items})
+        notes = {
+            c: q.note() for c, q in quarantines_of(self.gate.config.plans.get(report.plan)).items()
+        }
+        report = report.model_copy(update={"attestations": items, "quarantines": notes})
         return HTMLResponse(render_html(report, await self._names(people_of(report))))
 
     async def act(self, request: Request, user: WebUser) -> Response:
@@ -205,6 +228,9 @@ class Dashboard:
         differences = await check_run(self.store, run_id)
         trail = await self.trail.events(run_id)
         names = await self._names(people(gate, trail))
+        run = loaded.run
+        trends = await check_trends(self.store, run.service, run.environment, upto=run_id)
+        plan = self.gate.config.plans.get(run.plan)
         html = (
             templates()
             .get_template("run.html.j2")
@@ -223,6 +249,8 @@ class Dashboard:
                 ok=ok,
                 min_reason=MIN_REASON,
                 max_text=MAX_TEXT,
+                trends=trend_charts(trends),
+                quarantined=sorted((c, q.note()) for c, q in quarantines_of(plan).items()),
             )
         )
         return HTMLResponse(html)
