@@ -62,8 +62,10 @@ def measure(config: str, out: Path) -> dict[str, float | int]:
 
 def main() -> int:
     directory = Path(os.environ.get("MEASURE_DIR", "."))
-    import bot.cli.main  # noqa: F401  the imports, once, before any fork
-    import bot.config.loader  # noqa: F401  (the CLI loads it only when a command runs)
+    # The imports, once, before any fork (the CLI loads the config loader only when a
+    # command runs, so it is imported here too).
+    import bot.cli.main
+    import bot.config.loader  # noqa: F401
     from checks.registry import check_types
 
     check_types()  # the check kinds' modules (httpx, locust...) too
