@@ -40,6 +40,8 @@ class CheckFact:
     status: Status | None
     critical: bool
     waived: bool = False
+    summary: str = ""
+    """Why, for a skipped check ("stage smoke failed: health")."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def _blocking(checks: tuple[CheckFact, ...]) -> list[str]:
         if check.status is None:
             reasons.append(f"critical check {check.check_id} did not finish")
         elif check.status is Status.SKIPPED:
-            reasons.append(f"critical check {check.check_id} was not run")
+            why = f" ({check.summary})" if check.summary else ""
+            reasons.append(f"critical check {check.check_id} was not run{why}")
         elif check.status.is_problem:
             reasons.append(f"critical check {check.check_id} {check.status.value}")
     return reasons

@@ -25,6 +25,7 @@ from bot.gate.view import AttestationView, FailureView, GateView, RoleView, Waiv
 from bot.store.gate import GateStore
 from bot.store.models import AttestationTick, DecisionRecord, Run, RunStatus, SignOff, as_utc
 from bot.store.runs import RunStore
+from checks.base import Status
 from checks.spec import AttestationSpec
 
 
@@ -67,7 +68,13 @@ class RunReader:
         items = self.config.plans[run.plan].attestations if run.plan in self.config.plans else []
         facts = Facts(
             checks=tuple(
-                CheckFact(r.check_id, r.status, r.critical, r.check_id in waived)
+                CheckFact(
+                    r.check_id,
+                    r.status,
+                    r.critical,
+                    r.check_id in waived,
+                    r.summary if r.status is Status.SKIPPED else "",
+                )
                 for r in report.results
             ),
             automated_done=run.status is RunStatus.FINISHED,
