@@ -92,6 +92,7 @@ class StageSpec(BaseModel):
 
     name: str = Field(pattern=STAGE_NAME, max_length=64)
     checks: list[CheckSpec] = Field(default_factory=list)
+    """Left out: the plan's checks that say ``stage:`` this name."""
     fail_fast: bool | None = None
     """Left out: the plan's ``fail_fast``."""
 
@@ -110,8 +111,8 @@ class PlanSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
-    checks: list[CheckSpec] = Field(default_factory=list)
-    """After validation: every check of the plan, stage by stage, each with its ``stage``."""
+    checks: list[CheckSpec] = Field(default_factory=list, min_length=1)
+    """Left out with ``stages:``; given, not empty. After validation: every check of the plan, stage by stage, each with its ``stage``."""
     stages: list[StageSpec] = Field(default_factory=list)
     fail_fast: bool = True
     """A blocking failure ends the run after its stage (a stage may say otherwise)."""

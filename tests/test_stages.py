@@ -416,10 +416,13 @@ def test_cli_keep_going_runs_all_and_the_table_says_why_checks_were_skipped(
     """)  # fmt: skip
     db = f"sqlite:///{tmp_path}/cli.db"
     base = ["check", "--config", str(config), "--env", "staging", "--database", db]
-    assert preprod_main(*base, "--json", str(tmp_path / "r.json")) == 1
+    reports = ["--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")]
+    assert preprod_main(*base, *reports, "--html", str(tmp_path / "r.html")) == 1
     out = capsys.readouterr().out
     assert "stage smoke failed: health" in out
     assert '"summary": "stage smoke failed: health"' in (tmp_path / "r.json").read_text()
+    assert '<skipped message="stage smoke failed: health"' in (tmp_path / "r.xml").read_text()
+    assert "stage smoke failed: health" in (tmp_path / "r.html").read_text()
     assert preprod_main(*base, "--keep-going") == 1
     out = capsys.readouterr().out
     assert "stage smoke failed" not in out
