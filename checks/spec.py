@@ -112,7 +112,8 @@ class PlanSpec(BaseModel):
 
     description: str = ""
     checks: list[CheckSpec] = Field(default_factory=list, min_length=1)
-    """Left out with ``stages:``; given, not empty. After validation: every check of the plan, stage by stage, each with its ``stage``."""
+    """Left out with ``stages:``; given, not empty. After validation: every check of the
+    plan, stage by stage (a staged plan's each with its ``stage``)."""
     stages: list[StageSpec] = Field(default_factory=list)
     fail_fast: bool = True
     """A blocking failure ends the run after its stage (a stage may say otherwise)."""

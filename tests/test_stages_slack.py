@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 
 from bot.store.gate import GateStore
 from bot.store.tokens import Tokens
