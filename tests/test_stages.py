@@ -339,6 +339,19 @@ async def test_rerun_of_a_run_a_stage_ended_goes_on_from_that_stage(tmp_path: Pa
     ]
 
 
+async def test_rerun_of_one_later_check_runs_it(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+        stages:
+          - {name: smoke, checks: [{id: b, type: scripted, outcome: fail}]}
+          - {name: full, checks: [{id: c, type: scripted}]}
+    """))  # fmt: skip
+    report = await engine.run(REQUEST)
+    run = await engine.store.get_run(report.run_id)
+    assert run is not None
+    again = await engine.rerun(run, ["c"])
+    assert [r.status for r in again.results] == [Status.FAILED, Status.PASSED]
+
+
 async def test_rerun_of_a_flat_plan_reruns_every_check(tmp_path: Path) -> None:
     engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
         checks:

@@ -238,7 +238,8 @@ class Engine:
                     later = [s for s in stages[index + 1 :] if any(c in chosen for c in s.checks)]
                     if not later:
                         break
-                    if await self._stage_ended(run, stage, later, chosen, keep_going):
+                    # a stage this execution ran none of (a re-run of a later check) ends nothing
+                    if todo and await self._stage_ended(run, stage, later, chosen, keep_going):
                         break
             except* LeaseLost as lost:
                 raise lost.exceptions[0] from None
