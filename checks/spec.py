@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -14,8 +15,21 @@ from checks.registry import get_check_type
 from checks.units import Duration
 
 COMMON_KEYS = frozenset(
-    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description", "quarantine"}
+    {
+        "id",
+        "type",
+        "critical",
+        "timeout",
+        "exclusive",
+        "repeat_safe",
+        "description",
+        "quarantine",
+        "stage",
+    }
 )
+STAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ONE_STAGE = "checks"
+"""The name of a flat plan's one stage."""
 
 
 class Quarantine(BaseModel):
@@ -48,6 +62,8 @@ class CheckSpec(BaseModel):
     """Run again by itself after a crash? Default: the kind's (load tests yes, drills no)."""
     description: str = ""
     quarantine: Quarantine | None = None
+    stage: str | None = Field(default=None, pattern=STAGE_NAME, max_length=64)
+    """The stage this check runs in (a plan's ``stages:`` name it, or this key does)."""
 
     _options: CheckOptions | None = PrivateAttr(default=None)
 
@@ -107,12 +123,91 @@ class AttestationSpec(BaseModel):
     blocking: bool = True
 
 
+class StageSpec(BaseModel):
+    """An ordered group of checks: a blocking failure in it ends the run after it (unless
+    ``fail_fast: false`` here or on the plan, or the run keeps going)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=STAGE_NAME, max_length=64)
+    checks: list[CheckSpec] = Field(default_factory=list)
+    """Left out: the plan's checks that say ``stage:`` this name."""
+    fail_fast: bool | None = None
+    """Left out: the plan's ``fail_fast``."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as the engine runs it: its name, whether it ends the run on a blocking
+    failure, and its checks in plan order."""
+
+    name: str
+    fail_fast: bool
+    checks: tuple[CheckSpec, ...]
+
+
 class PlanSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
-    checks: list[CheckSpec] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(default_factory=list, min_length=1)
+    """Left out with ``stages:``; given, not empty. After validation: every check of the
+    plan, stage by stage (a staged plan's each with its ``stage``)."""
+    stages: list[StageSpec] = Field(default_factory=list)
+    fail_fast: bool = True
+    """A blocking failure ends the run after its stage (a stage may say otherwise)."""
     attestations: list[AttestationSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _staged(self) -> PlanSpec:
+        """Gather the checks stage by stage: ``stages:`` name them, in order; a check of
+        the flat ``checks:`` list joins the stage its ``stage:`` names."""
+        flat = self.checks
+        declared = [s.name for s in self.stages]
+        if twice := sorted({n for n in declared if declared.count(n) > 1}):
+            raise ValueError(f"stages: stage name {twice[0]!r} is used twice")
+        placed: dict[str, str] = {}
+        for index, stage in enumerate(self.stages):
+            for pos, spec in enumerate(stage.checks):
+                if spec.stage is not None and spec.stage != stage.name:
+                    raise ValueError(
+                        f"stages[{index}].checks[{pos}]: check {spec.id!r} is listed in stage "
+                        f"{stage.name!r} but says stage: {spec.stage!r}"
+                    )
+        order = list(declared)
+        for pos, spec in enumerate(flat):
+            if spec.stage is None:
+                if self.stages or any(s.stage is not None for s in flat):
+                    raise ValueError(
+                        f"checks[{pos}]: check {spec.id!r} has no stage: once a plan has "
+                        "stages, every check names one (stage: NAME)"
+                    )
+            elif self.stages and spec.stage not in declared:
+                raise ValueError(
+                    f"checks[{pos}].stage: no stage named {spec.stage!r}; "
+                    f"stages: {', '.join(declared)}"
+                )
+            elif spec.stage not in order:
+                order.append(spec.stage)
+        gathered: list[CheckSpec] = [] if order else list(flat)
+        for name in order:
+            listed = next((s.checks for s in self.stages if s.name == name), [])
+            members = [*listed, *(c for c in flat if c.stage == name)]
+            for spec in members:
+                if spec.id in placed and placed[spec.id] != name:
+                    raise ValueError(
+                        f"check {spec.id!r} is listed in two stages: "
+                        f"{placed[spec.id]!r} and {name!r}"
+                    )
+                placed[spec.id] = name
+            gathered += [s if s.stage == name else s.model_copy(update={"stage": name})
+                         for s in members]  # fmt: skip
+        if not gathered:
+            raise ValueError("a plan needs at least one check (checks: or stages:)")
+        if empty := [s.name for s in self.stages if s.name not in placed.values()]:
+            raise ValueError(f"stage {empty[0]!r} has no checks")
+        self.__dict__["checks"] = gathered  # frozen: set once, here
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PlanSpec:
@@ -126,3 +221,16 @@ class PlanSpec(BaseModel):
         if not only:
             return list(self.checks)
         return [spec for spec in self.checks if spec.id in only]
+
+    def stage_list(self) -> list[Stage]:
+        """The stages in order (a flat plan: one stage named ``checks``)."""
+        names = list(dict.fromkeys(spec.stage or ONE_STAGE for spec in self.checks))
+        own = {s.name: s.fail_fast for s in self.stages}
+        return [
+            Stage(
+                name,
+                self.fail_fast if own.get(name) is None else bool(own[name]),
+                tuple(spec for spec in self.checks if (spec.stage or ONE_STAGE) == name),
+            )
+            for name in names
+        ]

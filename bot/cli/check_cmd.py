@@ -46,6 +46,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         help="run only these checks; the others are reported as skipped",
     )
+    check.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every stage even after a stage's blocking failure (default: stop there)",
+    )
     check.add_argument("--service", default="service", help="service name recorded with the run")
     check.add_argument(
         "--release",
@@ -91,6 +96,7 @@ async def run(args: argparse.Namespace, out: Console) -> int:
         environment=args.env,
         plan=args.plan,
         only=tuple(args.only),
+        keep_going=args.keep_going,
     )
     stored = await engine.start(request)
     assert stored.id is not None

@@ -180,8 +180,7 @@ def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
     problems: list[Problem] = []
     plans = data.get("plans") if isinstance(data, dict) else None
     for plan_name, plan in plans.items() if isinstance(plans, dict) else ():
-        checks = plan.get("checks") if isinstance(plan, dict) else None
-        for index, check in enumerate(checks if isinstance(checks, list) else ()):
+        for prefix, check in _plan_checks(plan_name, plan):
             kind_name = check.get("type") if isinstance(check, dict) else None
             if not isinstance(kind_name, str) or kind_name not in check_types():
                 continue
@@ -190,9 +189,27 @@ def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
             try:
                 kind.Options.model_validate(raw)
             except ValidationError as exc:
-                prefix: Path_ = ("plans", plan_name, "checks", index)
                 problems += explain(exc, raw, lines, kind.Options, prefix, COMMON_KEYS)
     return problems
+
+
+def _plan_checks(plan_name: str, plan: Any) -> list[tuple[Path_, Any]]:
+    """A plan's checks as written, with their key paths: ``checks:`` and each stage's."""
+    if not isinstance(plan, dict):
+        return []
+    checks = plan.get("checks")
+    found: list[tuple[Path_, Any]] = [
+        (("plans", plan_name, "checks", i), c)
+        for i, c in enumerate(checks if isinstance(checks, list) else ())
+    ]
+    stages = plan.get("stages")
+    for s, stage in enumerate(stages if isinstance(stages, list) else ()):
+        listed = stage.get("checks") if isinstance(stage, dict) else None
+        found += [
+            (("plans", plan_name, "stages", s, "checks", i), c)
+            for i, c in enumerate(listed if isinstance(listed, list) else ())
+        ]
+    return found
 
 
 def _by_line(problems: list[Problem]) -> list[Problem]:

@@ -43,10 +43,23 @@ class CheckFinished:
 
 
 @dataclass(frozen=True)
+class StageFinished:
+    """A stage passed and another follows: the thread's "early confidence" line."""
+
+    run_id: int
+    stage: str
+    passed: tuple[str, ...]
+    next_stage: str
+    next_checks: tuple[str, ...]
+    expected_s: float | None
+    """How long the rest should take from past runs' median durations (None: no history)."""
+
+
+@dataclass(frozen=True)
 class RunFinished:
     run_id: int
     report: RunReport
 
 
-Event = RunStarted | CheckStarted | CheckProgressed | CheckFinished | RunFinished
+Event = RunStarted | CheckStarted | CheckProgressed | CheckFinished | StageFinished | RunFinished
 Listener = Callable[[Event], None]

@@ -24,8 +24,10 @@ from bot.engine.events import (
     PlannedCheck,
     RunFinished,
     RunStarted,
+    StageFinished,
 )
 from bot.engine.report import RunReport
+from bot.engine.stages import blocks, expected_seconds, failed_stage, skip_reason
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
@@ -36,7 +38,7 @@ from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo
 from checks.placeholders import run_values
 from checks.redact import Redactor
-from checks.spec import CheckSpec
+from checks.spec import CheckSpec, Stage
 from checks.units import format_duration
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class RunRequest:
     origin: Mapping[str, str] | None = None
     """A pipeline's request: where it came from (kind, url, triggered_by, name)."""
     commit: str | None = None
+    keep_going: bool = False
+    """Run every stage even after a blocking failure (``--keep-going``)."""
 
 
 WORKDIR_ENV = "PREPROD_WORK_DIR"
@@ -151,7 +155,7 @@ class Engine:
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
         """Run the stored run's checks to the end (or until cancelled)."""
         _, chosen, left_out = self.resolve(request)
-        return await self._execute(run, chosen, left_out)
+        return await self._execute(run, chosen, left_out, keep_going=request.keep_going)
 
     async def set_aside(self, run: Run, request: RunRequest) -> None:
         """Record the checks a request leaves out as skipped now, for a run that another
@@ -162,11 +166,19 @@ class Engine:
             await self._record(run.id, spec, CheckResult.skipped(NOT_SELECTED))
 
     async def rerun(
-        self, run: Run, check_ids: list[str] | None = None, actor: str = "preprod"
+        self,
+        run: Run,
+        check_ids: list[str] | None = None,
+        actor: str = "preprod",
+        keep_going: bool = False,
     ) -> RunReport:
-        """Run some (default: all) of a stored run's checks again, as new attempts."""
+        """Run some of a stored run's checks again, as new attempts; by default all of them,
+        or, for a run a failed stage ended, that stage's and the later ones."""
         assert run.id is not None
         specs = self.config.plans[run.plan].checks
+        if check_ids is None:
+            _, from_stage = await self.rerun_from(run)
+            specs = [s for s in specs if s.id in from_stage]
         chosen = [s for s in specs if check_ids is None or s.id in check_ids]
         if check_ids is not None and len(chosen) != len(set(check_ids)):
             unknown = sorted(set(check_ids) - {s.id for s in specs})
@@ -176,7 +188,17 @@ class Engine:
             )
         owner = (self.leases.owner, self.leases.expiry()) if self.leases else None
         await self.store.new_attempts(run.id, [s.id for s in chosen], lease=owner, actor=actor)
-        return await self._execute(run, chosen, [])
+        return await self._execute(run, chosen, [], keep_going=keep_going)
+
+    async def rerun_from(self, run: Run) -> tuple[str | None, list[str]]:
+        """What a re-run of the whole run runs: for a run a failed stage ended, that stage's
+        checks and the later ones (the stage's name first); otherwise every check."""
+        assert run.id is not None
+        stages = self.config.plans[run.plan].stage_list()
+        start = failed_stage(stages, await self.store.check_states(run.id))
+        if start is None:
+            return None, [spec.id for spec in self.config.plans[run.plan].checks]
+        return stages[start].name, [spec.id for stage in stages[start:] for spec in stage.checks]
 
     async def resume(self, run: Run) -> RunReport:
         """Go on with a run whose process stopped: finished checks are kept; a check it
@@ -199,6 +221,7 @@ class Engine:
         chosen: list[CheckSpec],
         left_out: list[CheckSpec],
         interrupted: list[CheckSpec] | None = None,
+        keep_going: bool = False,
     ) -> RunReport:
         assert run.id is not None
         run_id = run.id
@@ -216,11 +239,20 @@ class Engine:
                 )
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
+            stages = self.config.plans[run.plan].stage_list()
             try:
-                for batch in batches(chosen):
-                    async with asyncio.TaskGroup() as group:
-                        for spec in batch:
-                            group.create_task(self._run_limited(limit, info, spec))
+                for index, stage in enumerate(stages):
+                    todo = [spec for spec in stage.checks if spec in chosen]
+                    for batch in batches(todo):
+                        async with asyncio.TaskGroup() as group:
+                            for spec in batch:
+                                group.create_task(self._run_limited(limit, info, spec))
+                    later = [s for s in stages[index + 1 :] if any(c in chosen for c in s.checks)]
+                    if not later:
+                        break
+                    # a stage this execution ran none of (a re-run of a later check) ends nothing
+                    if todo and await self._stage_ended(run, stage, later, chosen, keep_going):
+                        break
             except* LeaseLost as lost:
                 raise lost.exceptions[0] from None
         except LeaseLost:
@@ -242,6 +274,43 @@ class Engine:
         report = await self.store.report(run_id)
         self._emit(RunFinished(run_id, report))
         return report
+
+    async def _stage_ended(
+        self,
+        run: Run,
+        stage: Stage,
+        later: list[Stage],
+        chosen: list[CheckSpec],
+        keep_going: bool,
+    ) -> bool:
+        """After a stage: a blocking failure in a fail-fast stage records the later chosen
+        checks ``skipped`` with the reason and ends the run (True); a passed stage tells
+        the listeners what comes next and how long it should take."""
+        assert run.id is not None
+        statuses = await self.store.check_states(run.id)
+        failed = [s.id for s in stage.checks if s.critical and blocks(statuses.get(s.id))]
+        if failed and stage.fail_fast and not keep_going:
+            result = CheckResult.skipped(skip_reason(stage.name, failed))
+            for spec in (c for s in later for c in s.checks if c in chosen):
+                await self._record(run.id, spec, result)
+            return True
+        if not failed:
+            rest = [c for c in later[0].checks if c in chosen]
+            past = await self.store.median_durations(
+                run.service, run.environment, [c.id for s in later for c in s.checks], run.id
+            )
+            todo = [[c for c in s.checks if c in chosen] for s in later]
+            self._emit(
+                StageFinished(
+                    run.id,
+                    stage.name,
+                    tuple(c.id for c in stage.checks if c in chosen),
+                    later[0].name,
+                    tuple(c.id for c in rest),
+                    expected_seconds([list(batches(t)) for t in todo], past),
+                )
+            )
+        return False
 
     async def run(self, request: RunRequest) -> RunReport:
         return await self.execute(await self.start(request), request)

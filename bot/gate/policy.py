@@ -42,6 +42,8 @@ class CheckFact:
     waived: bool = False
     quarantined_until: date | None = None
     """The plan quarantines this check up to this (UTC) day, inclusive."""
+    summary: str = ""
+    """Why, for a skipped check ("stage smoke failed: health")."""
 
     def excused(self, now: datetime) -> bool:
         """A failure the plan's quarantine still covers at ``now``: it blocks nothing."""
@@ -157,7 +159,8 @@ def _blocking(checks: tuple[CheckFact, ...], now: datetime) -> list[str]:
         if check.status is None:
             reasons.append(f"critical check {check.check_id} did not finish")
         elif check.status is Status.SKIPPED:
-            reasons.append(f"critical check {check.check_id} was not run")
+            why = f" ({check.summary})" if check.summary else ""
+            reasons.append(f"critical check {check.check_id} was not run{why}")
         elif check.status.is_problem:
             ended = check.quarantined_until
             tail = f" (its quarantine ended {ended})" if ended is not None else ""

@@ -26,6 +26,7 @@ from bot.gate.view import AttestationView, FailureView, GateView, RoleView, Waiv
 from bot.store.gate import GateStore
 from bot.store.models import AttestationTick, DecisionRecord, Run, RunStatus, SignOff, as_utc
 from bot.store.runs import RunStore
+from checks.base import Status
 from checks.spec import AttestationSpec
 
 
@@ -75,7 +76,8 @@ class RunReader:
                     r.status,
                     r.critical,
                     r.check_id in waived,
-                    q.until if (q := quarantines.get(r.check_id)) else None,
+                    quarantined_until=q.until if (q := quarantines.get(r.check_id)) else None,
+                    summary=r.summary if r.status is Status.SKIPPED else "",
                 )
                 for r in report.results
             ),

@@ -25,6 +25,8 @@ class Start:
     environment: str
     plan: str | None = None
     only: tuple[str, ...] = ()
+    keep_going: bool = False
+    """``keep-going``: run every stage even after a stage's blocking failure."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,13 @@ def parse(text: str) -> Command:
     raise UsageError(f"unknown command `{shown(verb)}`{hint}")
 
 
+KEEP_GOING = "keep-going"
 VERBS = ("start", "status", "list", "rerun", "cancel", "report", "outcome", "help")
 
 
 def _start(args: list[str]) -> Start:
+    keep_going = any(a.lower() == KEEP_GOING for a in args)
+    args = [a for a in args if a.lower() != KEEP_GOING]
     positional = [a for a in args if "=" not in a]
     options = dict(a.split("=", 1) for a in args if "=" in a)
     if len(positional) != 3:
@@ -127,6 +132,7 @@ def _start(args: list[str]) -> Start:
         _name(ENVIRONMENT, environment),
         plan,
         only,
+        keep_going,
     )
 
 

@@ -106,6 +106,7 @@ class Dispatcher:
             environment=command.environment,
             plan=command.plan,
             only=command.only,
+            keep_going=command.keep_going,
             requester=user,
             source="slack",
         )

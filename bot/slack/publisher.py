@@ -16,12 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.engine.events import CheckFinished, Event, RunFinished
+from bot.engine.events import CheckFinished, Event, RunFinished, StageFinished
 from bot.engine.report import RunReport
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.outbox import Outbox, transient
-from bot.slack.render_run import failure_reply, parent_message, progress_message, results_message
+from bot.slack.render_run import (
+    failure_reply,
+    parent_message,
+    progress_message,
+    results_message,
+    stage_line,
+)
 from bot.slack.state import RunState, apply, mark_cancelled
 from bot.store.faults import cause, is_database_fault
 from bot.store.models import SlackThread
@@ -256,6 +262,11 @@ class ThreadPublisher:
     async def _handle(self, event: Event) -> None:
         if isinstance(event, CheckFinished) and event.result.status.is_problem:
             await self._reply_failure(event.result)
+        if isinstance(event, StageFinished) and self.thread is not None:
+            line = stage_line(
+                event.stage, event.passed, event.next_stage, event.next_checks, event.expected_s
+            )
+            await self._reply(f"stage:{event.stage}:{self.generation}", *line)
         if isinstance(event, RunFinished):
             await self._show_progress(final=True)
             await self._post_results(event.report)

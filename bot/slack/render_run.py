@@ -232,6 +232,9 @@ def results_message(
     blocks += _listed(Mrkdwn("*Non-blocking failures*"), others, report_url)
     warned = [row for row in state.rows if row.state == Status.WARNED]
     blocks += _listed(Mrkdwn("*Warnings*"), warned, report_url)
+    # checks a failed stage left unrun ("stage smoke failed: health"), not --only's
+    stopped = [row for row in state.rows if row.state == Status.SKIPPED and row.selected]
+    blocks += _listed(Mrkdwn("*Not run*"), stopped, report_url)
     facts = [
         counts_line(state.counts) or Mrkdwn("no checks ran"),
         Mrkdwn(f"run `#{report.run_id}`"),
@@ -282,3 +285,25 @@ def _figures(figures: Mapping[str, float]) -> str:
 
 def _report_ref(report_url: str | None) -> Mrkdwn:
     return Mrkdwn(f" {link(report_url, 'report')}" if report_url else " report")
+
+
+def stage_line(
+    stage: str,
+    passed: Sequence[str],
+    next_stage: str,
+    next_checks: Sequence[str],
+    expected_s: float | None,
+) -> Message:
+    """The "early confidence" reply when a stage passes: what passed, what comes next, and
+    how long the rest should take from the same checks' past durations."""
+    took = (
+        f"about {format_duration(expected_s)} from past runs"
+        if expected_s is not None
+        else "no history yet"
+    )
+    text = Mrkdwn(
+        f"✅ Stage *{escape(stage)}* passed ({join(', ', map(escape, passed))}). "
+        f"Next: *{escape(next_stage)}* ({join(', ', map(escape, next_checks))}), "
+        f"{escape(took)}."
+    )
+    return Message(fit_text(text), fit([section(truncate(text, MAX_SECTION_TEXT))]))

@@ -294,7 +294,10 @@ class RunManager(ThreadOpening):
             raise RequestError(
                 f"run #{run_id} has no check `{check_id}`; its checks: {', '.join(known)}"
             )
+        stage, from_stage = (None, known) if check_id else await engine.rerun_from(run)
         what = f"check `{check_id}`" if check_id else "every check"
+        if stage is not None:
+            what = f"stage `{stage}` and the stages after it"
         cleared = ""
         if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
             cleared = " The sign-offs given on the old evidence are cleared."
@@ -302,7 +305,7 @@ class RunManager(ThreadOpening):
         # The new attempts are queued leased to this process, so nobody else starts them
         # while the thread is told; then they run here, or a worker claims them.
         lease = (self.leases.owner, self.leases.expiry())
-        await self.store.new_attempts(run_id, checks or known, lease=lease, actor=user)
+        await self.store.new_attempts(run_id, checks or from_stage, lease=lease, actor=user)
         run = await self.store.get_run(run_id) or run
         state = _with_origin(
             RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),

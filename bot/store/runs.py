@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import statistics
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from bot.store.models import (
 )
 from checks.base import CheckResult, Status
 
+_RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
 DATABASE_ENV = "DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
 
@@ -216,6 +218,37 @@ class RunStore:
             for record in session.exec(query):
                 states.setdefault(record.check_id, record.status)
             return states
+
+        return await self._call(work)
+
+    async def median_durations(
+        self, service: str, environment: str, check_ids: list[str], before: int, runs: int = 20
+    ) -> dict[str, float]:
+        """Each check's median duration in seconds over the last ``runs`` finished runs of
+        the service and environment before run ``before`` (checks that ran, not skipped);
+        a check with no such history is left out."""
+
+        def work(session: Session) -> dict[str, float]:
+            past = select(Run.id).where(
+                Run.service == service,
+                Run.environment == environment,
+                Run.status == RunStatus.FINISHED,
+                col(Run.id) < before,
+            )
+            ids = list(session.exec(past.order_by(col(Run.id).desc()).limit(runs)))
+            if not ids or not check_ids:
+                return {}
+            query = select(CheckRecord).where(
+                col(CheckRecord.run_id).in_(ids),
+                col(CheckRecord.check_id).in_(check_ids),
+                col(CheckRecord.status).in_(_RAN),
+            )
+            spans: dict[str, list[float]] = {}
+            for record in session.exec(query):
+                if record.started_at is not None and record.finished_at is not None:
+                    seconds = (record.finished_at - record.started_at).total_seconds()
+                    spans.setdefault(record.check_id, []).append(max(0.0, seconds))
+            return {check_id: statistics.median(found) for check_id, found in spans.items()}
 
         return await self._call(work)
 

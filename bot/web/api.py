@@ -236,6 +236,7 @@ class Api:
             source=RUN_SOURCE,
             origin=origin,
             commit=body.commit,
+            keep_going=body.keep_going,
         )
         try:
             manager.engine().resolve(request)  # unknown environment, plan: the CLI's words

@@ -52,6 +52,8 @@ class RunRequestBody(_Closed):
         default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
     )
     source: Source
+    keep_going: bool = False
+    """Run every stage even after a stage's blocking failure (default: stop there)."""
 
     @field_validator("service")
     @classmethod
