@@ -16,6 +16,8 @@ from bot.cli.kind_docs import options
 from bot.config.schema import Config
 from checks.registry import check_types
 from checks.spec import CheckSpec
+from examples.target.launch import RunningTarget
+from tests.support.in_process import preprod_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,3 +113,71 @@ def test_every_page_in_the_site_navigation_exists_or_is_generated() -> None:
     assert {"ARCHITECTURE.md", "LOAD.md", "index.md"} <= set(pages)
     for page in set(pages) - generated:
         assert (ROOT / "docs" / page).is_file(), page
+
+
+def test_measured_figures_fill_the_page_and_an_unknown_one_fails_the_build() -> None:
+    from mkdocs.exceptions import PluginError
+
+    page = "The checks take about {{ figures.demo_seconds }} s on {{figures.machine}}."
+    filled = gen.with_figures(page, {"demo_seconds": "21", "machine": "2 cores"}, "x.md")
+    assert filled == "The checks take about 21 s on 2 cores."
+    with pytest.raises(PluginError, match=r"x\.md: no measured figure 'demo_secs'"):
+        gen.with_figures("{{ figures.demo_secs }}", {"demo_seconds": "21"}, "x.md")
+
+
+def test_every_figure_a_page_quotes_was_measured() -> None:
+    import json
+
+    measured = json.loads((ROOT / "docs/figures.json").read_text(encoding="utf-8"))
+    quoted = {
+        name
+        for page in (ROOT / "docs").glob("*.md")
+        for name in gen.FIGURE.findall(page.read_text(encoding="utf-8"))
+    }
+    assert quoted, "the pages quote measured figures"
+    assert quoted <= set(measured), quoted - set(measured)
+    assert measured["command"] == "python docs/measure_figures.py"
+
+
+def recipe(readme: str, section: str = "## A first plan") -> list[list[str]]:
+    """The ``preprod`` commands of the section's first shell block, as argv lists (backslash
+    continuations joined, ``.venv/bin/`` and comments dropped)."""
+    import shlex
+
+    body = readme.split(section + "\n", 1)[1].split("\n## ", 1)[0]
+    block = body.split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    commands = []
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0].removeprefix(".venv/bin/") == "preprod":
+            commands.append(words[1:])
+    return commands
+
+
+def test_the_readme_recipe_runs_as_written_against_a_service(
+    healthy_target: RunningTarget,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`preprod init`, `config validate` and `check` exactly as the README writes them, on
+    the example target standing in for "a service of your own" (its private CA trusted the
+    way a machine trusts one, SSL_CERT_FILE; the URL and token through the two variables)."""
+    import json
+
+    commands = recipe((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert [c[0] for c in commands] == ["init", "config", "check"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STAGING_URL", healthy_target.https_url)
+    monkeypatch.setenv("STAGING_TOKEN", healthy_target.token)
+    monkeypatch.setenv("SSL_CERT_FILE", str(healthy_target.ca_bundle))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'preprod.db'}")
+    codes = [preprod_main(*argv) for argv in commands]
+    out = capsys.readouterr()
+    assert codes[:2] == [0, 0], out
+    report = json.loads((tmp_path / "reports/run.json").read_text(encoding="utf-8"))
+    status = {r["check_id"]: r["status"] for r in report["results"]}
+    assert status["tls"] == "passed" and status["headers"] == "passed", status
+    # smoke's 500 ms limit may fail on a machine this busy: the exit code says so honestly
+    assert codes[2] == (1 if any(r["blocking"] for r in report["results"]) else 0)
+    assert (tmp_path / "reports/junit.xml").is_file() and (tmp_path / "reports/run.html").is_file()
