@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres browser test lint typecheck pytest docs demo demo-slack demo-pipeline clean bench
+.PHONY: install postgres browser test lint typecheck pytest docs demo demo-slack demo-pipeline clean bench image
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,12 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# PostgreSQL for the tests' own throw-away servers (tests/support/postgres.py).
+# PostgreSQL for the tests' own throw-away servers (tests/support/postgres.py), and
+# faketime for a worker whose clock runs fast.
 postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL is not installed: its tests will be skipped (install Debian's postgresql)"
+	@# faketime: a worker with a skewed clock (tests/test_clock_skew.py)
+	@command -v faketime >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; } || \
+	  echo "faketime is not installed: the clock-skew worker test will be skipped (install Debian's faketime)"
 
 # Debian's Chromium for the browser tests (tests/test_browser.py drives it with Playwright;
 # no browser is downloaded).
@@ -42,8 +48,11 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	PYTHONPATH=$(CURDIR) $(BIN)/mkdocs build --strict
 
+# Two workers, a test file each at a time (its module fixtures set up once): most tests
+# wait on servers and subprocesses, so two cores run the suite in about half the time.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) postgres browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck docs pytest
 
@@ -70,6 +79,11 @@ demo-pipeline: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_overhead.py
+
+# Build the container image from a fresh clone and prove it (bench/image.sh: root, Debian's
+# mmdebstrap, buildah and podman; the base is cached). Not part of `make test`: minutes.
+image: $(STAMP)
+	HOST_PYTHON=$(abspath $(BIN)/python) bench/image.sh
 
 clean:
 	rm -rf $(VENV) .preprod .pytest_cache .mypy_cache .ruff_cache site

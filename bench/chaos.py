@@ -32,6 +32,10 @@ Every wait is bounded; everything started is stopped (by pid) and the temp dir r
 also on Ctrl-C, unless ``--keep``.
 
     .venv/bin/python bench/chaos.py --kills 50 [--replicas 2] [--seed 1] [--parallel 3]
+
+``--faults db-restart,db-hang,slack-outage,disk-full,clock-skew`` runs those faults instead,
+one at a time on fresh processes (bench/faults.py; ``--quick``: short ones), and prints one
+table (bench/fault_tally.py); with ``--kills N`` as well, the kills follow.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ from bench.chaos_tally import (  # noqa: E402
     Tally,
     keyed,
 )
+from bench.faults import fault_report  # noqa: E402
+from bench.faults_plan import Options as FaultOptions  # noqa: E402
+from bench.faults_plan import parse_faults  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from slack_standin import Message, SlackStandIn  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
@@ -553,7 +560,11 @@ async def main_async(args: argparse.Namespace, tmp: Path, database_url: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=None, help="SIGKILLs (default 50)")
+    parser.add_argument("--faults", default="", metavar="A,B",
+                        help="run these faults instead of the kills: db-restart, db-hang, "
+                        "slack-outage, disk-full, clock-skew")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="with --faults: short faults")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parallel", type=int, default=3, help="releases at a time")
@@ -568,6 +579,16 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args()
+    if args.faults:
+        try:
+            faults = parse_faults(args.faults)
+        except ValueError as exc:
+            parser.error(f"--faults: {exc}")
+        options = FaultOptions.quick(faults) if args.quick else FaultOptions(faults)
+        print("\n".join(fault_report(options, args.keep)), flush=True)
+        if args.kills is None:
+            return
+    args.kills = 50 if args.kills is None else args.kills
     if args.kills < 0 or args.replicas < 1 or args.parallel < 1:
         parser.error("--kills >= 0, --replicas >= 1 and --parallel >= 1")
     with ExitStack() as stack:

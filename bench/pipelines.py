@@ -1,36 +1,41 @@
-"""Many pipelines waiting on the gate at once (issue 22's acceptance).
+"""Many pipelines waiting on the gate at once, and a burst of GitHub webhooks (issue 22's
+acceptance).
 
 One real ``preprod serve --workers 2`` process on a throw-away PostgreSQL (or a SQLite
-file with ``--database sqlite``), the Slack stand-in (in this process), the example target
-and a plan of one light http check. ``--pipelines`` pipelines ask for a release at once and
-wait for its decision: most are httpx clients in this process (``POST /api/v1/requests``,
-then ``GET /api/v1/runs/N?wait=60`` again and again until the decision is final), and
-``--cli`` of them are real ``preprod request ... --wait --json`` subprocesses, so the
-CLI's own path is measured too. Once every pipeline waits, a scripted clicker decides the
-runs through the stand-in's signed clicks as their sign-off panels show their buttons:
-Approve, or (every ``--reject-every``-th run) Reject and the modal's reason.
+file with ``--database sqlite``), the Slack stand-in (in this process), the GitHub
+stand-in, the example target and a plan of one light http check. ``--pipelines``
+pipelines ask for a release at once and wait for its decision: most are httpx clients in
+this process (``POST /api/v1/requests``, then ``GET /api/v1/runs/N?wait=60`` again and
+again until the decision is final), and ``--cli`` of them are real ``preprod request ...
+--wait --json`` subprocesses, so the CLI's own path is measured too. By default each
+pipeline has a run of its own; ``--runs K`` makes them share K runs (the same
+``Idempotency-Key`` is the same run; ``--runs 1``: every pipeline woken by one click).
+Once every pipeline waits, the GitHub stand-in sends ``--webhooks`` signed
+``deployment_protection_rule`` deliveries at once (bench/pipelines_github.py), and a
+scripted clicker decides every run, pipelines' and GitHub's, through the stand-in's
+signed clicks as its sign-off panel shows its buttons: Approve, or (every
+``--reject-every``-th run id) Reject and the modal's reason.
 
-Each run costs five ``chat.postMessage`` in the release channel (parent, progress, panel,
-the announcement in the channel and in the thread), which the bot paces at Slack's budget
-of about one a second per channel, and a run is executed only once its thread is open.
-So the pipelines share ``--runs`` runs (the same ``Idempotency-Key`` is the same run, as
-for the deploy jobs of one release in several clusters): 500 pipelines on 50 runs take
-about three minutes; at that pace ``--runs 500`` (a run each) needs over half an hour
-(not measured). ``--runs 1``: every pipeline woken by one click.
+Each run costs five ``chat.postMessage`` in its channel, which the bot paces at Slack's
+one a second per channel, and two ``chat.update`` (Tier 3: about 45 a minute for the
+whole workspace). The runs are spread over ``--environments`` environments, each with
+its own Slack channel (bench/pipelines_serve.py), so the channel's pace does not
+dominate; ``chat.update`` then does: 500 runs take about 25 minutes.
 
 Prints the first / p50 / p99 / max time from each deciding click (the Approve click, or
 the reject modal's submission) to each waiter's answer, to each CLI subprocess's exit, and
 to the click's own ack; whether the goal (p99 under 2 s) is met; the peak RSS of serve and
 of its workers; decisions lost (a pipeline that never got one) and doubled (two different
-verdicts for one run, a verdict other than the click's, or two announcements); the CLI
-processes' CPU (in all, and after the first click: they share this machine's cores with
-serve and the bench); and the total time. Bounded by ``--timeout``; every process it
-started is stopped by pid, and the temp dir removed.
+verdicts for one run, a verdict other than the click's, or two announcements); the
+webhooks' answers and GitHub's decisions; the CLI processes' CPU; and the total time.
+Bounded by ``--timeout``; every process it started is stopped by pid, and the temp dir
+removed.
 
-    .venv/bin/python bench/pipelines.py [--pipelines 500] [--runs 50] [--cli 20]
-        [--reject-every 10] [--database postgres|sqlite] [--timeout 900]
+    .venv/bin/python bench/pipelines.py [--pipelines 500] [--runs 500] [--cli 20]
+        [--webhooks 200] [--environments 10] [--reject-every 10]
+        [--database postgres|sqlite] [--timeout 3600]
 
-tests/test_pipelines_small.py runs a small version (20 pipelines, SQLite).
+tests/test_pipelines_small.py runs a small version (SQLite).
 """
 
 from __future__ import annotations
@@ -38,11 +43,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,145 +56,24 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos_tally import keyed, message_key  # noqa: E402
-from bench.pipelines_figures import (  # noqa: E402
-    Figures,
-    Options,
-    Pipeline,
-    children,
-    cpu_seconds,
-    peak_rss_kib,
-)
-from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL  # noqa: E402
+from bench.pipelines_figures import Figures, Options, Pipeline, cpu_seconds  # noqa: E402
+from bench.pipelines_github import Burst, add_jobs, read_accepted, send, until_decided  # noqa: E402
+from bench.pipelines_serve import Serve, environment  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
-from slack_standin import Message, SlackStandIn  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
-from tests.support.processes import alive, free_port, preprod_command, stop  # noqa: E402
-from tests.support.workspace import CHANNEL, USERS  # noqa: E402
-
-SIGNER = "U0SRE1"
-CONFIG = """\
-channel: C0RELEASES
-roles:
-  sre: {{label: SRE, members: [U0SRE1]}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: "{url}", plan: light}}
-plans:
-  light:
-    checks:
-      - {{id: health, type: http, requests: [{{path: /healthz}}]}}
-"""
+from tests.support.processes import preprod_command  # noqa: E402
 
 
 class Bench:
-    def __init__(
-        self, options: Options, tmp: Path, database_url: str, target: RunningTarget
-    ) -> None:
+    """The pipelines, the burst and the clicker, against one :class:`Serve`."""
+
+    def __init__(self, options: Options, serve: Serve) -> None:
         self.o = options
-        self.tmp = tmp
-        self.database_url = database_url
-        self.target = target
-        self.figures = Figures(options, database_url.split(":", 1)[0].split("+")[0])
-        self.standin = SlackStandIn(users=USERS, channels={CHANNEL: "releases"})
-        self.serve: subprocess.Popen[bytes] | None = None
+        self.serve = serve
+        self.figures = Figures(options, serve.database_url.split(":", 1)[0].split("+")[0])
+        self.burst = Burst(options.webhooks)
         self.procs: list[asyncio.subprocess.Process] = []
-        self.url = ""
-        self.token = ""
-        self.env: dict[str, str] = {}
         self.in_poll = 0
-
-    # -- processes ----------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.standin.start()
-        config = self.tmp / "preprod.yml"
-        config.write_text(CONFIG.format(url=self.target.http_url))
-        self.env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": self.standin.token,
-            "SLACK_SIGNING_SECRET": self.standin.signing_secret,
-            "SLACK_API_URL": self.standin.api_url,
-            "PREPROD_CONFIG": str(config),
-            "DATABASE_URL": self.database_url,
-        }
-        await self.cli_once("db", "upgrade")
-        self.token = (
-            (
-                await self.cli_once(
-                    "tokens", "create", "bench", "--service", "*", "--environment", "*"
-                )
-            )
-            .strip()
-            .splitlines()[-1]
-        )
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.standin.bot_url = f"{self.url}/slack/events"
-        with (self.tmp / "serve.log").open("wb") as log:
-            self.serve = subprocess.Popen(
-                preprod_command("serve", "--port", str(port), "--workers", str(self.o.workers)),
-                cwd=self.tmp,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        async with httpx.AsyncClient(timeout=2) as http:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and self.serve.poll() is None:
-                with suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise SystemExit(f"preprod serve did not come up; see {self.tmp / 'serve.log'}")
-
-    async def cli_once(self, *args: str) -> str:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            preprod_command(*args),
-            cwd=self.tmp,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"preprod {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-        return done.stdout
-
-    def sample_rss(self) -> None:
-        if self.serve is None:
-            return
-        pids = {"serve": self.serve.pid}
-        pids |= {f"worker {n}": pid for n, pid in enumerate(sorted(children(self.serve.pid)), 1)}
-        for name, pid in pids.items():
-            if pid not in self.figures.pids:
-                self.figures.pids.append(pid)
-            self.figures.rss_kib[name] = max(self.figures.rss_kib.get(name, 0), peak_rss_kib(pid))
-
-    async def watch_rss(self) -> None:
-        while True:
-            self.sample_rss()
-            await asyncio.sleep(1)
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.returncode is None:
-                with suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if self.serve is not None:
-            self.sample_rss()
-            workers = children(self.serve.pid)
-            await asyncio.to_thread(stop, self.serve)  # SIGTERM; its workers stop with it
-            deadline = time.monotonic() + 15
-            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            for pid in workers:  # by pid, only if one outlived its grace
-                if alive(pid):
-                    with suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-        await self.standin.stop()
 
     # -- pipelines ------------------------------------------------------------------
 
@@ -200,7 +81,7 @@ class Bench:
         return {
             "service": f"svc-{pipeline.run:03d}",
             "version": f"1.0.{pipeline.run}",
-            "environment": "staging",
+            "environment": environment(pipeline.run % self.o.environments),
             "source": {"kind": "other", "name": f"pipeline {pipeline.index}"},
         }
 
@@ -240,14 +121,14 @@ class Bench:
 
     async def cli_pipeline(self, pipeline: Pipeline) -> None:
         body = self.body(pipeline)
-        env = {k: v for k, v in self.env.items() if not k.startswith(("GITHUB_", "CI_"))}
-        env |= {"PREPROD_URL": self.url, "PREPROD_TOKEN": self.token}
+        env = {k: v for k, v in self.serve.env.items() if not k.startswith(("GITHUB_", "CI_"))}
+        env |= {"PREPROD_URL": self.serve.url, "PREPROD_TOKEN": self.serve.token}
         proc = await asyncio.create_subprocess_exec(
             *preprod_command(
                 "request",
                 str(body["service"]),
                 str(body["version"]),
-                "staging",
+                str(body["environment"]),
                 "--wait",
                 "--json",
                 "--idempotency-key",
@@ -256,7 +137,7 @@ class Bench:
                 f"{self.o.timeout:.0f}s",
             ),
             env=env,
-            cwd=self.tmp,
+            cwd=self.serve.tmp,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -283,56 +164,56 @@ class Bench:
     def cli_pids(self) -> list[int]:
         return [proc.pid for proc in self.procs if proc.returncode is None]
 
+    async def stop_procs(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                with suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
     # -- the clicker ----------------------------------------------------------------
 
-    def by_key(self) -> dict[str, Message]:
-        """The release channel's messages (and replies) by outbox key, in one pass."""
-        found: dict[str, Message] = {}
-        for message in self.standin.channel(CHANNEL).all_messages:
-            if (key := message_key(message)) is not None:
-                found.setdefault(key, message)
-        return found
-
-    def intent(self, run: int) -> str:
+    def intent(self, run_id: int) -> str:
         every = self.o.reject_every
-        return "no-go" if every > 0 and run % every == every - 1 else "go"
+        return "no-go" if every > 0 and run_id % every == 0 else "go"
 
-    async def clicker(self, runs: dict[int, int]) -> None:
-        """Decide every run (index -> id) as soon as its panel shows its buttons."""
-        left = dict(runs)
-        while left:
-            messages = self.by_key()
-            for run, run_id in sorted(left.items()):
-                panel = messages.get(f"run:{run_id}:panel")
-                if panel is None or "Approve" not in panel.button_labels():
+    async def clicker(self) -> None:
+        """Decide every run, the pipelines' and GitHub's, as soon as its panel shows its
+        buttons (until cancelled); a click that was not acknowledged is made again 5 s
+        later if the panel still offers it (a person would click again)."""
+        f = self.figures
+        retry_at: dict[int, float] = {}
+        first: dict[int, float] = {}
+        while True:
+            for run_id, (channel, panel) in sorted(self.serve.panels().items()):
+                if run_id in f.intended:
                     continue
-                del left[run]
-                if not self.figures.clicked:  # what the CLI processes used before any click
-                    self.figures.cli_cpu_before = sum(map(cpu_seconds, self.cli_pids()))
-                intent = self.intent(run)
-                self.figures.intended[run_id] = intent
-                await self.decide(run_id, panel, intent)
+                if not f.clicked:  # what the CLI processes used before any click
+                    f.cli_cpu_before = sum(map(cpu_seconds, self.cli_pids()))
+                if retry_at.get(run_id, 0.0) > time.monotonic():
+                    continue
+                f.intended[run_id] = intent = self.intent(run_id)
+                try:
+                    clicked, ack, problem = await self.serve.decide(channel, panel, intent)
+                except httpx.HTTPError as exc:  # e.g. the stand-in's 10 s for the bot's ack
+                    clicked, ack, problem = 0.0, 0.0, f"the click failed ({exc!r})"
+                if clicked:  # lags count from the first attempt (it may have decided)
+                    first.setdefault(run_id, clicked)
+                if problem:  # not acknowledged (Slack would show an error): click again
+                    f.problems.append(f"run {run_id}: {problem}; clicked again")
+                    f.reclicks += 1
+                    del f.intended[run_id]
+                    retry_at[run_id] = time.monotonic() + 5.0
+                    continue
+                f.clicked[run_id] = first.get(run_id, clicked)
+                f.acks.append(ack)
             await asyncio.sleep(0.1)
 
-    async def decide(self, run_id: int, panel: Message, intent: str) -> None:
-        block = "signoff:sre"
-        if intent == "go":
-            self.figures.clicked[run_id] = time.monotonic()
-            answer = await self.standin.click(SIGNER, panel.ts, CHANNEL, APPROVE, block_id=block)
-        else:
-            answer = await self.standin.click(SIGNER, panel.ts, CHANNEL, REJECT, block_id=block)
-            deadline = time.monotonic() + 10
-            while not self.standin.modals(SIGNER) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if not self.standin.modals(SIGNER):
-                self.figures.problems.append(f"run {run_id}: no reject modal within 10 s")
-                return
-            self.figures.clicked[run_id] = time.monotonic()
-            reason = {REASON_BLOCK: {REASON_INPUT: f"run {run_id} rejected by the bench"}}
-            answer = await self.standin.submit_view(SIGNER, REJECT_MODAL, reason)
-        self.figures.acks.append(time.monotonic() - self.figures.clicked[run_id])
-        if answer.status_code != 200:
-            self.figures.problems.append(f"run {run_id}: the click answered {answer.status_code}")
+    def clicker_ended(self, task: asyncio.Task[None]) -> None:
+        """The clicker ends only when cancelled; an error of its own is a problem to show
+        (else the pipelines would wait for clicks that never come, silently)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.figures.problems.append(f"the clicker stopped: {task.exception()!r}")
 
     # -- the whole ------------------------------------------------------------------
 
@@ -343,10 +224,10 @@ class Bench:
         f.pipelines = [Pipeline(i, i % o.runs, i < o.cli) for i in range(o.pipelines)]
         limits = httpx.Limits(max_connections=o.pipelines + 10, max_keepalive_connections=0)
         async with httpx.AsyncClient(
-            base_url=self.url,
+            base_url=self.serve.url,
             timeout=90,
             limits=limits,
-            headers={"authorization": f"Bearer {self.token}"},
+            headers={"authorization": f"Bearer {self.serve.token}"},
         ) as http:
             f.started = time.monotonic()
             reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the setup's processes
@@ -363,22 +244,31 @@ class Bench:
             clicking: asyncio.Task[None] | None = None
             try:
                 async with asyncio.timeout(max(o.timeout - (time.monotonic() - f.started), 1)):
-                    runs = await self.runs_known(http)
+                    await self.runs_known(http)
                     await self.until_waiting()
-                    clicking = asyncio.create_task(self.clicker(runs))
+                    if self.burst.size and self.serve.github is not None:
+                        self.burst.jobs = add_jobs(
+                            self.serve.github, o.webhooks, o.environments, first=o.runs
+                        )
+                        await send(self.serve.github, self.burst)
+                    clicking = asyncio.create_task(self.clicker())
+                    clicking.add_done_callback(self.clicker_ended)
                     await everyone
                     f.finished = time.monotonic()
-                    await clicking
-                    await self.until_announced(list(runs.values()))
+                    if self.burst.size and self.serve.github is not None:
+                        await until_decided(self.serve.github, self.burst)
+                    await self.until_announced()
             except TimeoutError:
-                f.timed_out = True
+                f.timed_out = self.burst.timed_out = True
                 f.finished = f.finished or time.monotonic()
                 everyone.cancel()
+                await asyncio.gather(everyone, return_exceptions=True)
+            finally:
                 if clicking is not None:
                     clicking.cancel()
-                await asyncio.gather(
-                    everyone, *[clicking] if clicking else [], return_exceptions=True
-                )
+                    await asyncio.gather(clicking, return_exceptions=True)
+            if self.serve.github is not None:  # also after a time-out: what GitHub got
+                read_accepted(self.serve.github, self.burst)
             for run_id in f.intended:
                 with suppress(httpx.HTTPError, KeyError, ValueError):
                     f.reread[run_id] = (await http.get(f"/api/v1/runs/{run_id}")).json()["decision"]
@@ -386,7 +276,9 @@ class Bench:
             now = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the CLI ones since
             f.cli_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
         for run_id in f.intended:
-            f.announcements[run_id] = len(keyed(self.standin, f"run:{run_id}:decision"))
+            channels = self.serve.announcements(run_id)
+            f.announcements[run_id] = len(channels)
+            f.channels.update(set(channels))
         return f
 
     async def runs_known(self, http: httpx.AsyncClient) -> dict[int, int]:
@@ -400,7 +292,7 @@ class Bench:
                     p.run_id = run_id
         while True:
             known = {p.run: p.run_id for p in self.figures.pipelines if p.run_id is not None}
-            if len(known) == self.o.runs:
+            if len(known) == min(self.o.runs, self.o.pipelines):
                 return known
             await asyncio.sleep(0.1)
 
@@ -409,45 +301,76 @@ class Bench:
         while not all(p.waiting or p.answered for p in self.figures.pipelines):
             await asyncio.sleep(0.05)
 
-    async def until_announced(self, run_ids: list[int]) -> None:
-        while not all(f"run:{r}:decision" in self.by_key() for r in run_ids):
+    async def until_announced(self) -> None:
+        """Until every decided run (the clicker's) is announced in its channel."""
+        runs = {p.run_id for p in self.figures.pipelines} | set(self.burst.runs.values())
+        while not all(f"run:{r}:decision" in self.serve.by_key() for r in runs):
             await asyncio.sleep(0.2)
         self.figures.announced = time.monotonic()
 
 
-async def bench(options: Options, tmp: Path, database_url: str, target: RunningTarget) -> Figures:
-    """One bench: start everything, let the pipelines wait and the clicker decide, stop
-    everything (also on error or timeout); the figures."""
-    runner = Bench(options, tmp, database_url, target)
+async def bench(
+    options: Options, tmp: Path, database_url: str, target: RunningTarget
+) -> tuple[Figures, Burst]:
+    """One bench: start everything, let the pipelines wait, the webhooks come and the
+    clicker decide, stop everything (also on error or timeout); the figures."""
+    serve = Serve(
+        tmp,
+        database_url,
+        target,
+        workers=options.workers,
+        environments=options.environments,
+        github=options.webhooks > 0,
+    )
+    runner = Bench(options, serve)
     watcher: asyncio.Task[None] | None = None
     try:
-        await runner.start()
-        watcher = asyncio.create_task(runner.watch_rss())
-        return await runner.run()
+        await serve.start()
+        watcher = asyncio.create_task(serve.watch_rss())
+        figures = await runner.run()
     finally:
         if watcher is not None:
             watcher.cancel()
-        await runner.stop()
+        await runner.stop_procs()
+        await serve.stop()
+        runner.figures.rss_kib = serve.rss_kib
+        runner.figures.pids += serve.pids
+    return figures, runner.burst
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipelines", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=50, help="runs the pipelines share")
+    parser.add_argument(
+        "--runs", type=int, default=0, help="runs the pipelines share (0: one each)"
+    )
     parser.add_argument("--cli", type=int, default=20, help="pipelines that are CLI subprocesses")
+    parser.add_argument("--webhooks", type=int, default=200, help="GitHub deliveries at once")
+    parser.add_argument("--environments", type=int, default=10, help="each in its own channel")
     parser.add_argument(
         "--reject-every",
         type=int,
         default=10,
         metavar="K",
-        help="reject every K-th run (0: approve all)",
+        help="reject every K-th run id (0: approve all)",
     )
     parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds, for the whole run")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds, for the whole run")
     args = parser.parse_args()
-    if not 1 <= args.runs <= args.pipelines or not 0 <= args.cli <= args.pipelines:
+    runs = args.runs or args.pipelines
+    if not 1 <= runs <= max(args.pipelines, 1) or not 0 <= args.cli <= args.pipelines:
         parser.error("1 <= --runs <= --pipelines and 0 <= --cli <= --pipelines")
-    options = Options(args.pipelines, args.runs, args.cli, args.reject_every, timeout=args.timeout)
+    if not 1 <= args.environments <= 100 or args.webhooks < 0:
+        parser.error("1 <= --environments <= 100 and --webhooks >= 0")
+    options = Options(
+        args.pipelines,
+        runs,
+        args.cli,
+        args.reject_every,
+        timeout=args.timeout,
+        webhooks=args.webhooks,
+        environments=args.environments,
+    )
     with ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="preprod-pipelines-"))
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
@@ -459,8 +382,8 @@ def main() -> None:
         else:
             database_url = f"sqlite:///{tmp}/bench.db"
         target = stack.enter_context(start_target(state_dir=tmp / "target"))
-        figures = asyncio.run(bench(options, tmp, database_url, target))
-    print("\n".join(figures.lines()))
+        figures, burst = asyncio.run(bench(options, tmp, database_url, target))
+    print("\n".join(figures.lines() + burst.lines(figures.intended)))
 
 
 if __name__ == "__main__":

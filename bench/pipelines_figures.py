@@ -23,7 +23,11 @@ class Options:
     cli: int = 20
     reject_every: int = 10
     workers: int = 2
-    timeout: float = 900.0
+    timeout: float = 3600.0
+    webhooks: int = 0
+    """GitHub deliveries sent at once (bench/pipelines_github.py)."""
+    environments: int = 1
+    """Environments the runs are spread over, each with its own Slack channel."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Figures:
     reread: dict[int, str] = field(default_factory=dict)
     """Run id -> its decision read once more at the end."""
     announcements: dict[int, int] = field(default_factory=dict)
+    channels: Counter[str] = field(default_factory=Counter)
+    """Slack channel -> the runs announced in it."""
     rss_kib: dict[str, int] = field(default_factory=dict)
     waiting_at_once: int = 0
     started: float = 0.0
@@ -70,6 +76,8 @@ class Figures:
     pids: list[int] = field(default_factory=list)
     """Every process the bench started (serve, its workers, the CLI pipelines)."""
     problems: list[str] = field(default_factory=list)
+    reclicks: int = 0
+    """Clicks made again because the first was not acknowledged."""
 
     def lags(self, cli: bool) -> list[float]:
         """Seconds from each run's deciding click to each answer (CLI: each exit), sorted."""
@@ -88,6 +96,7 @@ class Figures:
         for run_id, intent in sorted(self.intended.items()):
             seen = {p.verdict for p in self.pipelines if p.run_id == run_id and p.verdict}
             seen |= {self.reread[run_id]} if run_id in self.reread else set()
+            seen.discard("pending")  # not decided (yet): a lost decision, not a double
             if seen - {intent}:
                 found.append(f"run {run_id}: clicked {intent}, seen {sorted(seen)}")
         found += [f"run {r}: {n} announcements" for r, n in self.announcements.items() if n > 1]
@@ -114,8 +123,12 @@ class Figures:
             f"pipelines           {o.pipelines} ({o.pipelines - o.cli} httpx waiters, "
             f"{o.cli} preprod request --wait) on {o.runs} runs; "
             f"{self.waiting_at_once} httpx ones in a long poll at once",
-            f"decided by clicks   {len(self.clicked)}/{o.runs} runs "
-            f"({verdicts['go']} approved, {verdicts['no-go']} rejected)",
+            f"slack               {o.environments} environments, each its own channel (one "
+            "message a second per channel; chat.update Tier 3 for the workspace); "
+            f"runs per channel {sorted(self.channels.values())}",
+            f"decided by clicks   {len(self.clicked)} runs "
+            f"({verdicts['go']} approved, {verdicts['no-go']} rejected); "
+            f"{self.reclicks} clicks made again (not acknowledged)",
             figure_line("click -> answer", http),
             figure_line("click -> CLI exit", cli),
             figure_line("click -> its ack", sorted(self.acks)),
@@ -124,10 +137,13 @@ class Figures:
             + ", ".join(f"{name} {kib / 1024:.0f} MiB" for name, kib in self.rss_kib.items()),
             f"decisions lost      {len(self.lost())}",
             f"decisions doubled   {len(self.doubled())}",
-            f"announced           {sum(1 for n in self.announcements.values() if n)}/{o.runs}",
+            f"announced           {sum(1 for n in self.announcements.values() if n)}"
+            f"/{len(self.intended)}",
             f"CLI exit codes      {dict(Counter(p.exit_code for p in self.pipelines if p.cli))}",
             f"CLI processes' CPU  {self.cli_cpu:.1f} s in all, "
-            f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click",
+            f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click"
+            if self.cli_cpu
+            else "CLI processes' CPU  n/a (not every CLI pipeline exited)",
             f"retried calls       {sum(p.retries for p in self.pipelines)} (409 while a key's "
             "first request starts, transport errors)",
             f"total time          {self.finished - self.started:.1f} s to the last answer"

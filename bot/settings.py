@@ -33,6 +33,9 @@ class Settings:
     """Seconds before another process may resume a run whose owner stopped renewing it."""
     poll_interval: float = 1.0
     """Seconds between looks for queued runs to claim and for cancel requests."""
+    max_clock_skew: float = 10.0
+    """``PREPROD_MAX_CLOCK_SKEW``: seconds this process's clock may differ from the
+    database's before it refuses to claim runs (bot/store/clock.py)."""
     execute_runs: bool = True
     """False for a ``serve`` replica that only acks and queues runs for workers."""
     oidc_issuer: str = "https://slack.com"
@@ -93,6 +96,7 @@ class Settings:
             update_interval=_seconds(env, "PREPROD_UPDATE_INTERVAL", 1.5),
             lease_ttl=_seconds(env, "PREPROD_LEASE_TTL", 30.0),
             poll_interval=_seconds(env, "PREPROD_POLL_INTERVAL", 1.0),
+            max_clock_skew=_seconds(env, "PREPROD_MAX_CLOCK_SKEW", 10.0),
             execute_runs=env.get(EXECUTE_RUNS, "1").strip().lower() not in ("0", "false", "no"),
             oidc_issuer=(env.get("PREPROD_OIDC_ISSUER") or "https://slack.com").rstrip("/"),
             client_id=env.get("PREPROD_SLACK_CLIENT_ID") or None,

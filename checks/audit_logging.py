@@ -81,6 +81,7 @@ class AuditLoggingOptions(HttpCheckOptions):
 
 
 class AuditLoggingCheck(Check[AuditLoggingOptions]):
+    own_placeholders = frozenset({"marker"})
     type_name = "audit_logging"
     Options = AuditLoggingOptions
 

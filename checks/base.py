@@ -43,6 +43,9 @@ class CheckResult(BaseModel):
     critical: bool = True
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    distribution: dict[str, Any] | None = Field(default=None, exclude=True)
+    """The run's response times for later comparisons (``checks.regression.Distribution``
+    as JSON): stored beside the record, never shown or serialized with the result."""
 
     @property
     def duration_s(self) -> float:
@@ -94,6 +97,9 @@ class Check(ABC, Generic[OptionsT]):
     default_timeout: ClassVar[float] = 60.0
     repeat_safe: ClassVar[bool] = True
     """False for checks that must not be re-run blindly after an interruption (failover)."""
+    own_placeholders: ClassVar[frozenset[str]] = frozenset()
+    """``{names}`` this kind fills itself (a drill's ``{marker}``): the run's substitution
+    (checks/placeholders.py) leaves them alone and load-time validation accepts them."""
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 
 from checks.redact import Redactor
+from checks.regression import BaselineSource
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
@@ -30,12 +32,29 @@ class Target:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A verifying context that trusts the environment's CA bundle (or the system's)."""
-        if self.ca_bundle is not None:
-            return ssl.create_default_context(cafile=str(self.ca_bundle))
-        return ssl.create_default_context()
+        return verifying_context(self.ca_bundle)
 
     def url(self, path: str) -> str:
         return str(httpx.URL(self.base_url).join(path))
+
+
+def verifying_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """A verifying TLS context trusting ``ca_bundle`` (else the system's store), built once
+    per bundle and shared by every client: loading a trust store took 10 to 130 ms, and
+    every check paid it (bench/engine_cost.py). A bundle replaced on disk (its size or
+    modification time changed) gets a new context."""
+    if ca_bundle is None:
+        return _context(None, 0, 0)
+    try:
+        found = ca_bundle.stat()
+    except OSError:  # let ssl say what is wrong with the file
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    return _context(str(ca_bundle), found.st_mtime_ns, found.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _context(cafile: str | None, mtime_ns: int, size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,8 @@ class CheckContext:
     redactor: Redactor = field(default_factory=Redactor)
     workdir: Path = field(default_factory=lambda: Path(".preprod") / "work")
     on_progress: Callable[[ProgressEvent], None] = lambda event: None
+    baselines: BaselineSource | None = None
+    """Finds a check's baseline run (``compare_to``); the engine gives the store's."""
 
     def progress(self, message: str, **figures: float) -> None:
         self.on_progress(ProgressEvent(self.check_id, self.redact(message), dict(figures)))

@@ -26,6 +26,7 @@ from checks._http import (
 )
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
+from checks.regression import Distribution, histogram
 
 _MAX_MISMATCHES = 20
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -105,6 +106,7 @@ class HttpCheck(Check[HttpOptions]):
         problems: list[str] = []
         evidence: list[str] = []
         latencies: list[float] = []
+        failing = 0
         async with AsyncExitStack() as stack:
             clients: dict[bool, httpx.AsyncClient] = {}
             for spec in self.options.requests:
@@ -126,6 +128,7 @@ class HttpCheck(Check[HttpOptions]):
                     latency_ms=elapsed_ms,
                 )
                 found = judge(spec, exchange)
+                failing += bool(found)
                 problems.extend(found)
                 evidence.extend(
                     exchange_evidence(
@@ -144,13 +147,19 @@ class HttpCheck(Check[HttpOptions]):
         }
         metrics.update({f"latency_ms.{i}": ms for i, ms in enumerate(latencies, 1)})
         text = redact("\n".join(evidence))
+        kept = Distribution(histogram(latencies), len(latencies), failing, sum(latencies) / 1000)
         if problems:
             return CheckResult.failed(
-                redact(first_and_more(problems)), metrics=metrics, evidence=text
+                redact(first_and_more(problems)),
+                metrics=metrics,
+                evidence=text,
+                distribution=kept.to_json(),
             )
         count = len(latencies)
         summary = f"{count} request{'s' if count != 1 else ''} OK (slowest {max(latencies):.0f} ms)"
-        return CheckResult.passed(summary, metrics=metrics, evidence=text)
+        return CheckResult.passed(
+            summary, metrics=metrics, evidence=text, distribution=kept.to_json()
+        )
 
 
 def _build(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:

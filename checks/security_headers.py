@@ -93,8 +93,8 @@ class SecurityHeadersCheck(Check[SecurityHeadersOptions]):
 
         metrics: dict[str, float] = {
             "latency_ms": elapsed_ms,
-            "required": float(len(required)),
-            "failures": float(len(failures)),
+            "headers_required": float(len(required)),
+            "header_problems": float(len(failures)),
             "warnings": float(len(warnings)),
             "cookies": float(len(response.headers.get_list("set-cookie"))),
         }

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from checks.base import Check, CheckKind, CheckOptions
+from checks.placeholders import fill, unknown_names
 from checks.registry import get_check_type
 from checks.units import Duration
 
 COMMON_KEYS = frozenset(
-    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description"}
+    {"id", "type", "critical", "timeout", "exclusive", "repeat_safe", "description", "quarantine"}
 )
+
+
+class Quarantine(BaseModel):
+    """A known-flaky check excused by its owner: its failure does not block until
+    ``until`` (inclusive, UTC days), then blocks again (bot/gate/quarantine.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    until: date
+    owner: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=200)
+
+    def note(self) -> str:
+        """How every page and message says it: ``quarantined until 2026-12-20 by sam: ...``."""
+        return f"quarantined until {self.until.isoformat()} by {self.owner}: {self.reason}"
 
 
 class CheckSpec(BaseModel):
@@ -29,6 +47,7 @@ class CheckSpec(BaseModel):
     repeat_safe: bool | None = None
     """Run again by itself after a crash? Default: the kind's (load tests yes, drills no)."""
     description: str = ""
+    quarantine: Quarantine | None = None
 
     _options: CheckOptions | None = PrivateAttr(default=None)
 
@@ -37,6 +56,12 @@ class CheckSpec(BaseModel):
     def _known_type(cls, value: str) -> str:
         get_check_type(value)  # UnknownCheckType lists the known ones
         return value
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> CheckSpec:
+        if unknown := unknown_names(self.raw_options, self.kind.own_placeholders):
+            raise ValueError("; ".join(unknown))
+        return self
 
     @property
     def raw_options(self) -> dict[str, Any]:
@@ -56,8 +81,12 @@ class CheckSpec(BaseModel):
         """Validate the options now (raises pydantic's ValidationError)."""
         self._options = self.kind.Options.model_validate(self.raw_options)
 
-    def build(self) -> Check[Any]:
-        return self.kind(self.options)
+    def build(self, values: Mapping[str, str] | None = None) -> Check[Any]:
+        """The check, its options filled with the run's ``values`` (``{version}`` ...)."""
+        if values is None:
+            return self.kind(self.options)
+        raw = fill(self.raw_options, values, self.kind.own_placeholders)
+        return self.kind(self.kind.Options.model_validate(raw))
 
     def is_exclusive(self) -> bool:
         return self.kind.exclusive if self.exclusive is None else self.exclusive

@@ -7,6 +7,7 @@ CLI, and leave the reports in .preprod/demo/.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -64,20 +65,67 @@ def main(argv: list[str] | None = None) -> int:
             "--html", str(reports / "report.html"),
         ]  # fmt: skip
         code = subprocess.call(command, cwd=ROOT, env=env)
-    return outcome(code, defects, reports / "report.html")
+    return outcome(code, defects, statuses(reports / "run.json"), reports / "report.html")
 
 
-def outcome(code: int, defects: list[str], report: Path) -> int:
-    """Say what the run meant. With defects planted, exit 1 (blocking failures) is the demo
-    working as intended, so the demo itself succeeds; anything else is passed on."""
+CAUGHT_BY: dict[str, tuple[str, ...]] = {
+    "slow": ("smoke",), "errors": ("smoke",), "flaky": ("load",),
+    "no-hsts": ("headers",), "no-csp": ("headers",), "insecure-cookie": ("headers",),
+    "server-version": ("headers",), "open-admin": ("auth",),
+    "expiring-cert": ("tls",), "expired-cert": ("tls",), "wrong-host": ("tls",),
+    "tls10": ("tls",), "degrade": ("stress",), "contention": ("load",),
+    "health-degraded": ("ops",), "metrics-missing": ("ops",), "alert-no-runbook": ("ops",),
+    "runbook-missing-section": ("ops",), "rollback-stuck": ("rollback",),
+    "switch-drops": ("bluegreen",), "restore-loses-data": ("restore",),
+    "parity-drift": ("parity",), "pii-leak": ("pii",), "no-audit": ("audit",),
+    "user-admin": ("authz",), "critical-finding": ("findings",),
+}  # fmt: skip
+"""The example plan's check that must object to each defect (the README's table)."""
+
+OBJECTED = ("failed", "warned")
+
+
+def statuses(report: Path) -> dict[str, str]:
+    """Each check's status in the run's JSON report (empty when there is none)."""
+    try:
+        results = json.loads(report.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {str(r["check_id"]): str(r["status"]) for r in results}
+
+
+def outcome(code: int, defects: list[str], found: dict[str, str], report: Path) -> int:
+    """Say what the run really did: which checks failed, which could not judge (error),
+    and whether each planted defect was objected to by its check. With defects planted,
+    exit 1 that caught every one of them is the demo working as intended (exit 0)."""
     print(f"\npreprod check exited {code}. Open {report} for the full report.")
+    for status, meaning in (
+        ("failed", "failed"),
+        ("warned", "warned"),
+        ("error", "could not judge (error)"),
+    ):
+        if names := [check for check, s in found.items() if s == status]:
+            print(f"  {meaning}: {', '.join(names)}")
     if not defects:
         print("Try failures: make demo DEFECTS=slow,no-hsts,tls10")
         return code
-    if code == 1:
-        print(f"That is the gate catching the planted defects ({', '.join(defects)}), as intended.")
-        return 0
-    return code
+    if code not in (0, 1) or not found:
+        return code or 1
+    missed = [d for d in defects if not any(found.get(c) in OBJECTED for c in CAUGHT_BY[d])]
+    errors = [check for check, s in found.items() if s == "error"]
+    if missed:
+        for defect in missed:
+            wanted = ", ".join(CAUGHT_BY[defect])
+            print(f"Not caught: {defect} (expected {wanted} to object)")
+        return 1
+    print(f"The gate caught every planted defect ({', '.join(defects)}), as intended.")
+    if errors:
+        print(
+            f"{len(errors)} check{'s' if len(errors) != 1 else ''} could not judge the "
+            f"target at all (error, blocking): {', '.join(errors)}; they did not catch a "
+            "defect, they failed to run (see their summaries in the report)."
+        )
+    return 0
 
 
 if __name__ == "__main__":

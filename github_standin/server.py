@@ -26,7 +26,7 @@ from github_standin import payloads, webpage
 from github_standin.app import App, IssuedToken, jwt_problem, utcnow
 from github_standin.hooks import Delivery, Hooks
 from github_standin.reviews import WaitingJob, check_body, job_key, review
-from slack_standin.serving import StandInServer
+from slack_standin.serving import Served
 
 DOCS = "https://docs.github.com/rest"
 
@@ -56,7 +56,7 @@ class _Fault:
     route: str | None
 
 
-class GitHubStandIn:
+class GitHubStandIn(Served):
     """One GitHub App with its installations, waiting jobs and webhook."""
 
     def __init__(
@@ -98,25 +98,7 @@ class GitHubStandIn:
                 ),
             ]
         )
-        self.server = StandInServer(self.app)
-        self._client: httpx.AsyncClient | None = None
-
-    async def start(self, port: int = 0) -> GitHubStandIn:
-        await self.server.start(port)
-        self._client = httpx.AsyncClient()
-        return self
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        await self.server.stop()
-
-    async def __aenter__(self) -> GitHubStandIn:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        self._serve(self.app)
 
     @property
     def url(self) -> str:

@@ -168,9 +168,10 @@ def ago(moment: datetime, now: datetime) -> str:
 
 
 def clock(ts: str, tz: tzinfo) -> tuple[str, str]:
-    """A message ``ts`` as the viewer's clock time (``14:03``) and the full ISO moment."""
+    """A message ``ts`` as the viewer's clock time with its zone (``14:03 CET``: the
+    bot's pages show UTC, so a bare ``14:03`` beside them misleads) and the ISO moment."""
     try:
         moment = datetime.fromtimestamp(float(ts), UTC).astimezone(tz)
     except (ValueError, OverflowError, OSError):
         return ts, ""
-    return moment.strftime("%H:%M"), moment.isoformat(timespec="seconds")
+    return moment.strftime("%H:%M %Z").strip(), moment.isoformat(timespec="seconds")

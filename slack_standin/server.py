@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from slack_standin.limits import ApiError
 from slack_standin.oidc import OpenIDProvider
 from slack_standin.ratelimit import RateLimiter
 from slack_standin.responses import RecordedResponse, ResponseTarget, apply_response
-from slack_standin.serving import StandInServer, fault_answer, read_args
+from slack_standin.serving import Served, fault_answer, read_args
 from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
 
 DEFAULT_TOKEN = "xoxb-standin-token"
@@ -57,8 +56,20 @@ class _Fault:
     """Carry the call out, then answer the error (an answer lost on the way back)."""
 
 
-class SlackStandIn(Driver):
+@dataclass(frozen=True)
+class _Outage:
+    """A window of the stand-in's clock in which every Web API call fails alike."""
+
+    start: float
+    end: float
+    status: int
+    retry_after: int | None
+
+
+class SlackStandIn(Served, Driver):
     """A local Slack workspace: the Web API, ``response_url``s, and signed requests out."""
+
+    client_timeout = 10.0
 
     def __init__(
         self,
@@ -90,6 +101,7 @@ class SlackStandIn(Driver):
         self.responses: list[RecordedResponse] = []
         self.deliveries: list[Delivery] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._outages: list[_Outage] = []
         self._targets: dict[str, ResponseTarget] = {}
         self.changes = webui.Changes()
         self.oidc = OpenIDProvider(self.workspace)
@@ -102,27 +114,10 @@ class SlackStandIn(Driver):
                 *webui.routes(self),
             ]
         )
-        self.server = StandInServer(self.app)
-        self._client: httpx.AsyncClient | None = None
+        self._serve(self.app)
 
-    async def start(self, port: int = 0) -> SlackStandIn:
-        """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
-        await self.server.start(port)
+    def _started(self) -> None:
         self.oidc.base_url = self.url
-        self._client = httpx.AsyncClient(timeout=10.0)
-        return self
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        await self.server.stop()
-
-    async def __aenter__(self) -> SlackStandIn:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:
@@ -176,6 +171,31 @@ class SlackStandIn(Driver):
         fault = _Fault(status, None, after_acting)
         self._faults.setdefault(method, []).extend([fault] * times)
 
+    def outage(self, seconds: float, status: int = 503, *, retry_after: int | None = None) -> None:
+        """Every Web API call answers ``status`` for ``seconds`` (a 429 with ``Retry-After:
+        retry_after``), from now or from the end of the outages already scheduled: so
+        ``outage(60)`` then ``outage(30, 429, retry_after=5)`` is a minute of 503s followed
+        by 30 s of 429s. ``response_url`` posts are not affected (another Slack host)."""
+        if seconds <= 0 or not 400 <= status <= 599:
+            raise ValueError(f"an outage needs seconds > 0 and an HTTP error status, got "
+                             f"{seconds!r} s of {status!r}")  # fmt: skip
+        start = max([self.clock(), *(o.end for o in self._outages)])
+        self._outages.append(_Outage(start, start + seconds, status, retry_after))
+
+    def end_outage(self) -> None:
+        """Slack answers again at once (every scheduled outage dropped)."""
+        self._outages.clear()
+
+    @property
+    def in_outage(self) -> bool:
+        """Whether a Web API call made now would meet an outage."""
+        return self._outage_now() is not None
+
+    def _outage_now(self) -> _Outage | None:
+        now = self.clock()
+        self._outages = [o for o in self._outages if o.end > now]
+        return next((o for o in self._outages if o.start <= now), None)
+
     # -- HTTP handlers -----------------------------------------------------------------
 
     async def _api(self, request: Request) -> Response:
@@ -196,6 +216,9 @@ class SlackStandIn(Driver):
     def _answer(
         self, method: str, args: Json, token: str | None
     ) -> tuple[int, dict[str, str], Json]:
+        outage = self._outage_now()
+        if outage is not None:
+            return fault_answer(outage.status, outage.retry_after)
         faults = self._faults.get(method)
         if faults:
             fault = faults.pop(0)

@@ -10,13 +10,51 @@ import asyncio
 import contextlib
 import json
 import socket
+from typing import Self
 from urllib.parse import parse_qsl
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from slack_standin.workspace import Json
+
+
+class Served:
+    """A stand-in's life, shared by the Slack and GitHub ones: its app served on 127.0.0.1
+    and an HTTP client for what it sends itself (events, webhooks), open between
+    :meth:`start` and :meth:`stop`."""
+
+    client_timeout = 5.0
+    server: StandInServer
+    _client: httpx.AsyncClient | None
+
+    def _serve(self, app: Starlette) -> None:
+        self.server = StandInServer(app)
+        self._client = None
+
+    async def start(self, port: int = 0) -> Self:
+        """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
+        await self.server.start(port)
+        self._client = httpx.AsyncClient(timeout=self.client_timeout)
+        self._started()
+        return self
+
+    def _started(self) -> None:
+        """What a stand-in does once its port is known."""
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await self.server.stop()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
 
 class StandInServer:

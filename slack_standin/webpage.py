@@ -8,7 +8,7 @@ open modals and App Home. Every interactive element is a plain form (works witho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -56,6 +56,15 @@ LIVE_JS = """<script>
   } else { setInterval(refresh, 2000); }
 })();
 </script>"""
+
+
+def zone_name(tz: tzinfo) -> str:
+    """The viewer's zone as the page labels it: ``Europe/Berlin (CET)``, or ``UTC``."""
+    key = getattr(tz, "key", None)
+    short = datetime.now(tz).strftime("%Z")
+    if not key or key == short:
+        return short or str(tz)
+    return f"{key} ({short})"
 
 
 def names_for(ws: Workspace, user: str, channel_id: str) -> Names:
@@ -249,6 +258,7 @@ def page(
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>preprod demo</title>
 <style>{STYLE}</style></head><body><nav><form method="get" action="/">
 <p>Acting as <select name="as" onchange="this.form.submit()">{users}</select></p>
+<p class="zone" id="zone">Times in {escape(zone_name(n.tz))}</p>
 <input type="hidden" name="in" value="{escape(channel_id)}"></form><ul>{chans}</ul>{home_html}</nav>
 <main><div id="live">{live(ws, modals, user, channel_id, note)}</div>
 <form id="composer" method="post" action="/ui/command">{_hidden(**ctx)}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bot.reports.figures import figures as report_figures
 from checks.base import Status
 from checks.findings import FindingsCheck, FindingsOptions, Severity, parse
 from checks.findings.policy import AllowEntry, judge
@@ -82,7 +83,7 @@ async def test_bandit_run_as_the_command(healthy_target: Any) -> None:
     result = await findings(healthy_target, command=command, max={"high": 0})
     assert result.status is Status.FAILED, result.summary
     assert result.summary.startswith("2 high findings (max 0): high B")
-    assert result.metrics["findings"] == 8
+    assert result.metrics["counted_findings"] == 8
 
 
 async def test_healthy_image_scan_passes_with_its_allowed_high(healthy_target: Any) -> None:
@@ -91,7 +92,12 @@ async def test_healthy_image_scan_passes_with_its_allowed_high(healthy_target: A
         healthy_target, file=str(TRIVY), max={"critical": 0, "high": 0}, allow=allow
     )
     assert result.status is Status.PASSED, result.evidence
-    assert result.summary == "4 findings within thresholds (1 medium, 2 low); 1 allowed"
+    # the summary counts as the figures do: 3 counted (beside "Counted findings 3"), 1 allowed
+    assert (
+        result.summary == "3 findings within thresholds (1 medium, 2 low), not counting 1 allowed"
+    )
+    figures = {f.label: f.value for f in report_figures(result.metrics)}
+    assert figures["Counted findings"] == "3" and figures["Allowed findings"] == "1"
     assert f"until {LATER}: setuptools is build-time only" in result.evidence
 
 

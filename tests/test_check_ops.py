@@ -13,7 +13,7 @@ from checks.base import CheckResult, Status
 from checks.ops import OpsReadinessCheck, OpsReadinessOptions
 from checks.ops.alerts import load_rules, rule_problems
 from checks.ops.metrics import parse_families
-from checks.ops.runbooks import missing_sections
+from checks.ops.runbooks import headings, missing_sections
 from tests.ops_plan import OPS, make_ctx
 from tests.support.target import RunningTarget
 
@@ -91,8 +91,20 @@ def test_metrics_and_runbook_parsing() -> None:
     assert families["a"].labels == {"x"} and families["a"].type == "counter"
     with pytest.raises(ValueError):
         parse_families("this is { not prometheus")
-    page = "<h2>Rollback procedure</h2>\nEscalation\n==========\n# Notes"
+    page = "<h2>Rollback procedure</h2>\n\nEscalation\n==========\n# Notes"
     assert missing_sections(page, ["Rollback", "Escalation", "Diagnosis"]) == ["Diagnosis"]
+
+
+def test_code_is_never_a_heading() -> None:
+    """CommonMark: a ``# Rollback`` shell comment in a fenced or indented code block is code;
+    so is an ``<h2>`` in an HTML page's ``<pre>``."""
+    page = "# Runbook\n\n## Diagnosis\n\n```sh\n# Rollback: only after a release\n```\n"
+    assert headings(page) == ["Runbook", "Diagnosis"]
+    assert missing_sections(page, ["Rollback"]) == ["Rollback"]
+    indented = "## Escalation\n\n    # Rollback\n"
+    assert missing_sections(indented, ["Rollback", "Escalation"]) == ["Rollback"]
+    html_page = "<html><body><h1>Runbook</h1><pre><h2>Rollback</h2></pre></body></html>"
+    assert missing_sections(html_page, ["Runbook", "Rollback"]) == ["Rollback"]
 
 
 def test_options_need_one_rules_source() -> None:
@@ -103,3 +115,22 @@ def test_options_need_one_rules_source() -> None:
         OpsReadinessOptions.model_validate({"alerts": {"require": ["A"]}})
     with pytest.raises(ValidationError, match="extra"):
         OpsReadinessOptions.model_validate({"metrics": {"require": [{"nmae": "x"}]}})
+
+
+async def test_metrics_are_read_by_default(healthy_target: RunningTarget) -> None:
+    """The README names /metrics as the default: without `metrics:` it is read and must
+    parse; `metrics: null` skips it."""
+    plain = {key: value for key, value in OPS.items() if key != "metrics"}
+    result = await OpsReadinessCheck(OpsReadinessOptions.model_validate(plain)).run(
+        make_ctx(healthy_target)
+    )
+    assert result.status is Status.PASSED, result.summary
+    assert result.metrics["metric_families"] > 0
+    assert f"/metrics exposes {result.metrics['metric_families']:.0f} metric families" in (
+        result.summary
+    )
+    skipped = OpsReadinessOptions.model_validate({**plain, "metrics": None})
+    assert (
+        "metric_families"
+        not in (await OpsReadinessCheck(skipped).run(make_ctx(healthy_target))).metrics
+    )

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bot.reports.figures import figures
 from checks.base import Status
 from checks.context import CheckContext, RunInfo, Target
 from checks.security_headers import (
@@ -29,7 +30,7 @@ async def check(ctx: CheckContext, **options: Any) -> Any:
 async def test_healthy_target_passes(healthy_target: Any) -> None:
     result = await check(make_ctx(healthy_target))
     assert result.status is Status.PASSED, result.evidence
-    assert result.metrics["failures"] == 0
+    assert result.metrics["header_problems"] == 0
     assert result.metrics["hsts_max_age"] >= 15552000
     assert "note: browsers ignore" not in result.evidence
 
@@ -163,3 +164,13 @@ def test_disclosure_needs_a_version_in_server() -> None:
     assert disclosures(httpx.Headers({"X-Powered-By": "Express"})) == [
         "X-Powered-By discloses the stack (Express)"
     ]
+
+
+async def test_problems_are_counted_as_problems_not_failed_requests(target_factory: Any) -> None:
+    """Two missing headers after one request: "Header problems 2", never "Failed requests"
+    (the load check's figure) (issue 24, point 3)."""
+    result = await check(make_ctx(target_factory("no-hsts", "no-csp")))
+    assert result.status is Status.FAILED
+    shown = {f.label: f.value for f in figures(result.metrics)}
+    assert shown["Header problems"] == "2"
+    assert "Failed requests" not in shown

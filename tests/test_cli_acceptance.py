@@ -13,7 +13,7 @@ import pytest
 from tests.cli import EXAMPLE_CONFIG, CliRun, run_cli, target_env
 from tests.support.target import RunningTarget
 
-CHECK = ("check", "--config", str(EXAMPLE_CONFIG), "--env", "staging")
+CHECK = ("check", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--release", "2.14.0")
 LIGHT = ("--only", "smoke", "tls", "headers", "auth")
 """The example plan without its load tests: they have tests of their own."""
 

@@ -20,7 +20,7 @@ from bot.store.models import AttestationTick, CheckRecord, DecisionRecord, Run, 
 from tests.cli import EXAMPLE_CONFIG, run_cli, target_env
 from tests.support.target import REPO_ROOT, RunningTarget
 
-CHECK = ("check", "--config", str(EXAMPLE_CONFIG), "--env", "staging")
+CHECK = ("check", "--config", str(EXAMPLE_CONFIG), "--env", "staging", "--release", "2.14.0")
 LIGHT = ("--only", "smoke", "tls")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = (
     "sqlalchemy",
@@ -92,3 +93,22 @@ def test_the_server_starts_without_a_deprecation_warning() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_configuration_error_loads_no_database(tmp_path: Path) -> None:
+    """`config validate` on a broken file answers from the loader alone: telling an error
+    from a bug imported the engine and SQLAlchemy on the error path (a second each)."""
+    broken = tmp_path / "preprod.yml"
+    broken.write_text("environments: [\n")
+    probe = (
+        "import sys\nfrom bot.cli.main import main\ncode = main(sys.argv[1:])\n"
+        "print(code, sorted(m for m in ('sqlalchemy', 'sqlmodel', 'locust') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "config", "validate", "--config", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split(None, 1) == ["2", "[]\n"], done.stdout + done.stderr
+    assert "configuration problem" in done.stderr

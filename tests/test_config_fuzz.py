@@ -101,7 +101,9 @@ def test_config_validate_answers_quickly_in_bounded_memory(
     output = answer["stdout"] + answer["stderr"]
     assert "Traceback" not in output, output[-3000:]
     assert answer["code"] == (0 if name.startswith("valid_") else 2), output[-3000:]
-    assert 0 <= answer["seconds"] < SECONDS, answer
+    # CPU seconds: what the file costs the parser, whatever else the machine is doing
+    # (wall seconds on a shared machine measured the neighbours)
+    assert answer["seconds"] >= 0 and answer["cpu_seconds"] < SECONDS, answer
     assert answer["peak_rss"] < PEAK_RSS, answer
     if answer["code"] == 2:
         head = rf"{re.escape(str(answer['path']))}: \d+ configuration problems?\n"

@@ -58,13 +58,15 @@ async def test_a_dashboard_approval_counts_once_with_slack_and_outsiders_are_ref
             assert "awaiting SRE, Security" in page and "Approve" in page
             token = csrf_of(page)
             done = await sre.post("/runs/1/act", data=form(token, "approve", "sre"))
-            assert done.status_code == 303 and done.headers["location"] == "/runs/1?done=approve"
+            assert done.status_code == 303 and done.headers["location"] == "/runs/1"
             assert "Your approval is recorded" in (await sre.get(done.headers["location"])).text
+            assert "Your approval is recorded" not in (await sre.get("/runs/1")).text  # once
             # the Slack panel shows it, and the same person's click in Slack is the same one
             await harness.until(lambda: SRE1 in str(panel(harness).blocks))
             await approve(harness, SRE1, "sre")
             again = await sre.post("/runs/1/act", data=form(token, "approve", "sre"))
-            assert again.headers["location"] == "/runs/1?done=repeat"
+            assert again.headers["location"] == "/runs/1"
+            assert "already recorded" in (await sre.get("/runs/1")).text
             # a form without the session's token is refused before anything is read
             forged = await sre.post("/runs/1/act", data=form("forged", "approve", "security"))
             assert forged.status_code == 403 and "another session" in forged.text
@@ -75,15 +77,18 @@ async def test_a_dashboard_approval_counts_once_with_slack_and_outsiders_are_ref
         async with await signed_in(harness.url, harness.standin, OUT) as outsider:
             token = csrf_of((await outsider.get("/runs/1")).text)
             answer = await outsider.post("/runs/1/act", data=form(token, "approve", "security"))
-            assert answer.status_code == 403 and "Only members of Security" in answer.text
+            assert answer.status_code == 303 and answer.headers["location"] == "/runs/1"
+            assert "Only members of Security" in (await outsider.get("/runs/1")).text
             stale = await outsider.post(
                 "/runs/1/act", data=form(token, "approve", "sre", generation=0)
             )
-            assert stale.status_code == 403 and "before a re-run" in stale.text
+            assert stale.status_code == 303
+            assert "before a re-run" in (await outsider.get("/runs/1")).text
         async with await signed_in(harness.url, harness.standin, RM) as requester:
             token = csrf_of((await requester.get("/runs/1")).text)
             short = await requester.post("/runs/1/act", data=form(token, "reject", "sre", "no"))
-            assert short.status_code == 403
+            assert short.status_code == 303
+            assert 'class="notice bad"' in (await requester.get("/runs/1")).text
         assert [(s.role, s.user) for s in signoffs(harness)] == [("sre", SRE1)]
 
         # a rejection with its reason from the page decides the run, and Slack says so

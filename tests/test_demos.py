@@ -19,6 +19,7 @@ import pytest
 
 from examples import demo, slack_demo
 from examples.processes import background, wait_http
+from examples.target.defects import DEFECTS
 from slack_standin.webclient import WebView
 from tests.support.processes import free_ports
 from tests.support.target import REPO_ROOT
@@ -155,7 +156,33 @@ def test_the_defect_demo_succeeds_when_the_gate_catches_the_defects(
     """`make demo DEFECTS=...` shows the gate failing; make itself must not report an error
     for the demo doing what it is for. A failure to run at all (exit 2) still fails."""
     outcome, report = demo.outcome, Path("report.html")
-    assert outcome(1, ["slow", "tls10"], report) == 0
-    assert "catching the planted defects (slow, tls10)" in capsys.readouterr().out
-    assert outcome(2, ["slow"], report) == 2
-    assert outcome(0, [], report) == 0 and outcome(1, [], report) == 1
+    found = {"smoke": "failed", "tls": "failed", "headers": "passed"}
+    assert outcome(1, ["slow", "tls10"], found, report) == 0
+    out = capsys.readouterr().out
+    assert "caught every planted defect (slow, tls10), as intended" in out
+    assert "  failed: smoke, tls" in out
+    assert outcome(2, ["slow"], {}, report) == 2
+    assert outcome(0, [], found, report) == 0 and outcome(1, [], found, report) == 1
+
+
+def test_the_defect_demo_says_what_really_happened(capsys: pytest.CaptureFixture[str]) -> None:
+    """`DEFECTS=expired-cert`: tls fails and eleven checks cannot connect. The demo names
+    the errors as checks that did not run, not as catches; a defect no check objected to
+    is said, and the demo fails (issue 24, point 3)."""
+    cannot = ["smoke", "headers", "auth", "load", "stress", "ops", "rollback", "bluegreen",
+              "pii", "audit", "authz"]  # fmt: skip
+    found = {"tls": "failed", "findings": "passed", **dict.fromkeys(cannot, "error")}
+    assert demo.outcome(1, ["expired-cert"], found, Path("r.html")) == 0
+    out = capsys.readouterr().out
+    assert f"  could not judge (error): {', '.join(cannot)}" in out
+    assert "11 checks could not judge the target at all (error, blocking)" in out
+    assert "they did not catch a defect, they failed to run" in out
+    missed = {"tls": "passed", "smoke": "failed"}
+    assert demo.outcome(1, ["tls10", "slow"], missed, Path("r.html")) == 1
+    out = capsys.readouterr().out
+    assert "Not caught: tls10 (expected tls to object)" in out
+    assert "as intended" not in out
+
+
+def test_every_defect_has_its_catching_check() -> None:
+    assert set(demo.CAUGHT_BY) == set(DEFECTS)

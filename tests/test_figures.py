@@ -100,6 +100,8 @@ def test_terminal_summary_shows_figures_with_units(
         str(EXAMPLE_CONFIG),
         "--env",
         "staging",
+        "--release",
+        "2.14.0",
         "--only",
         "smoke",
         "tls",

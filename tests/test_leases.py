@@ -8,12 +8,13 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from bot.config.loader import load_config
 from bot.engine.runner import INTERRUPTED, Engine, RunRequest
 from bot.store.leases import Leases
-from bot.store.models import CheckRecord, RunStatus, utcnow
+from bot.store.models import CheckRecord, Run, RunStatus, utcnow
 from bot.store.runs import LeaseLost, RunStore
 from checks.base import Status
 from tests.kinds import ScriptedCheck
@@ -103,14 +104,19 @@ async def test_finished_runs_are_never_claimed(tmp_path: Path) -> None:
 
 async def claim_race(url: str, run_id: int, contenders: int) -> list[bool]:
     store = RunStore(url)
-    # every contender sees the original lease (stamped on the real clock) as long expired;
-    # a fixed date here made the race have no winner once that date was past
-    stale = Clock(utcnow())
-    stale.advance(3600)
-    return list(
-        await asyncio.gather(
-            *(Leases(store, f"r{i}", clock=stale).claim(run_id) for i in range(contenders))
+
+    # the original owner died an hour ago: its lease ran out (on PostgreSQL leases expire
+    # by the database's clock, so a contender's own clock cannot make it look expired)
+    def expire(session: Session) -> None:
+        an_hour_ago = utcnow() - timedelta(hours=1)
+        session.connection().execute(
+            update(Run).where(col(Run.id) == run_id).values(lease_expires=an_hour_ago)
         )
+        session.commit()
+
+    await store.call(expire)
+    return list(
+        await asyncio.gather(*(Leases(store, f"r{i}").claim(run_id) for i in range(contenders)))
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config.loader import ConfigError, load_config
+from bot.reports.figures import figures
 from checks.base import Status
 from checks.load import LoadCheck, LoadOptions
 from checks.load.locustfile import generate, stages, task_headers
@@ -341,6 +342,12 @@ def test_stress_stops_at_first_broken_step_and_judges_capacity() -> None:
     assert verdict.status == Status.PASSED  # 200 rps >= 100 x 1.5
     assert "headroom 2.00x" in verdict.summary
     assert any(m.startswith("step 1/5") for m in messages)
+    # one throughput figure, named alike in the summary and the figures; live is "now"
+    assert "sustained throughput 200.0 req/s at 20 users" in verdict.summary
+    assert "rps" not in verdict.metrics
+    shown = {f.label: f.value for f in figures(verdict.metrics)}
+    assert "Throughput" not in shown and shown["Sustained throughput"] == "200 req/s"
+    assert all("throughput now" in m for m in messages if "req/s" in m)
 
 
 def test_stress_broken_at_first_step_fails() -> None:

@@ -95,5 +95,5 @@ def test_dates_are_shown_in_the_viewers_zone() -> None:
 def test_plain_text_and_clock() -> None:
     assert render_plain("Approve *SRE* <b> :rocket:") == "Approve *SRE* &lt;b&gt; 🚀"
     assert render_plain(":rocket:", emoji=False) == ":rocket:"
-    assert clock("1718028000.000100", BERLIN) == ("16:00", "2024-06-10T16:00:00+02:00")
+    assert clock("1718028000.000100", BERLIN) == ("16:00 CEST", "2024-06-10T16:00:00+02:00")
     assert clock("not-a-ts", BERLIN) == ("not-a-ts", "")

@@ -16,7 +16,15 @@ from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 from bot.web.shutdown import release_leases_now
-from tests.support.processes import Bots, bots, load_is_running, start_load_run, until, write_plan
+from tests.support.processes import (
+    Bots,
+    bots,
+    free_port,
+    load_is_running,
+    start_load_run,
+    until,
+    write_plan,
+)
 from tests.support.target import RunningTarget
 
 
@@ -102,7 +110,8 @@ async def test_sigterm_of_socket_mode_hands_its_runs_over(
         serve.wait(timeout=15)
         group.query("UPDATE run SET lease_owner = NULL")  # (already released by SIGTERM)
 
-        socket = group.spawn("socket", env={**group.env, "SLACK_APP_TOKEN": "xapp-test"})
+        env = {**group.env, "SLACK_APP_TOKEN": "xapp-test"}
+        socket = group.spawn("socket", "--port", str(free_port()), env=env)
         await until(lambda: len(group.locust()) == 2, timeout=30)  # resumed
         await until(load_is_running(group.tmp_path))
         stopped_at = time.monotonic()

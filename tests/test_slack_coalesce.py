@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.slack.coalesce import Blocks, Coalescer
+from tests.support.processes import until
 from tests.test_slack_client import FakeSlack, make_client, slack
 
 __all__ = ["slack"]  # the fixture, re-used from the client tests
@@ -21,6 +22,7 @@ class Recorder:
 
     def __init__(self, *, fail: int = 0, delay: float = 0.0) -> None:
         self.sent: list[tuple[Any, str, Blocks, float]] = []
+        self.started = time.monotonic()
         self.fail = fail
         self.delay = delay
 
@@ -166,15 +168,48 @@ async def test_failed_flush_reports_false_and_retries_later() -> None:
     await coalescer.aclose()
 
 
-async def test_state_dropped_after_max_failures(caplog: pytest.LogCaptureFixture) -> None:
-    send = Recorder(fail=100)
-    coalescer: Coalescer[str] = Coalescer(send, interval=0.01, max_failures=3)
-    with caplog.at_level(logging.ERROR):
-        coalescer.submit("k", "doomed", [])
-        await asyncio.sleep(0.1)
+async def test_a_state_is_never_dropped_while_sending_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Slack down for many tries: the newest state is tried again with a backoff that
+    doubles up to its cap, and lands once Slack answers (it used to be dropped after 10)."""
+    send = Recorder(fail=14)
+    coalescer: Coalescer[str] = Coalescer(send, interval=0.005, backoff_cap=0.04)
+    with caplog.at_level(logging.WARNING):
+        coalescer.submit("k", "final", [])
+        await until(lambda: send.texts == ["final"], timeout=5.0)
+    assert coalescer.stats["failed"] == 14 and coalescer.stats["dropped"] == 0
     assert not coalescer.pending("k")
-    assert coalescer.stats["dropped"] == 1
-    assert "state dropped" in caplog.text
+    assert "failed 14 time(s)" in caplog.text and "retrying in 0.0s" in caplog.text
+    await coalescer.aclose()
+
+
+async def test_the_backoff_doubles_up_to_its_cap() -> None:
+    send = Recorder(fail=6)
+    coalescer: Coalescer[str] = Coalescer(send, interval=0.02, backoff_cap=0.08)
+    coalescer.submit("k", "v", [])
+    await until(lambda: send.texts == ["v"], timeout=5.0)
+    # pauses after 1..6 failures: 0.02, 0.04, 0.08 (cap), 0.08, 0.08, 0.08 = 0.38 s
+    spent = send.sent[0][3] - send.started
+    assert 0.36 <= spent < 1.5, spent
+    await coalescer.aclose()
+
+
+async def test_only_a_permanent_error_ends_the_retries(caplog: pytest.LogCaptureFixture) -> None:
+    class Gone(Exception):
+        pass
+
+    async def send(key: str, text: str, blocks: Blocks) -> None:
+        raise Gone("message_not_found")
+
+    coalescer: Coalescer[str] = Coalescer(
+        send, interval=0.01, permanent=lambda exc: isinstance(exc, Gone)
+    )
+    with caplog.at_level(logging.ERROR):
+        coalescer.submit("k", "orphan", [])
+        await until(lambda: not coalescer.pending("k"), timeout=5.0)
+    assert coalescer.stats["dropped"] == 1 and coalescer.stats["failed"] == 1
+    assert "failed for good (message_not_found); no more retries" in caplog.text
     await coalescer.aclose()
 
 

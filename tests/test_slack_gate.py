@@ -120,8 +120,22 @@ def test_pending_panel_has_a_button_row_per_role_with_decodable_targets() -> Non
             Target.decode(approve["value"]) == Target(42, 3, role) == Target.decode(reject["value"])
         )
     text = all_text(message)
-    assert "(1/2)" in text and "<@U0BOB>" in text and "awaiting approval (0/1)" in text
+    assert "(1 of 2)" in text and "<@U0BOB>" in text and "awaiting approval (0 of 1)" in text
     assert "Security" in message.text
+
+
+def test_a_role_with_its_approvals_loses_its_buttons_and_never_says_2_of_1() -> None:
+    """Issue 24, point 7: "(2/1)" and buttons that stayed after a role was satisfied."""
+    roles = (
+        RoleView("sre", "SRE", 1, (("U0BOB", T0), ("U0EVE", T0))),
+        RoleView("security", "Security", 1, ()),
+    )
+    message = assert_valid(gate_message(gate(roles=roles)))
+    rows = [b["block_id"] for b in message.blocks if b["type"] == "actions"]
+    assert "signoff:sre" not in rows and "signoff:security" in rows
+    text = all_text(message)
+    assert "(2 approvals, 1 needed)" in text and "2/1" not in text and "2 of 1" not in text
+    assert "✅ *SRE*" in text and "⏳ *Security*: awaiting approval (0 of 1)" in text
 
 
 def test_pending_panel_waive_only_unwaived_non_critical_and_tick_only_unticked() -> None:

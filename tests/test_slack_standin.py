@@ -382,6 +382,42 @@ async def test_rate_limit_on_demand_answers_429_then_recovers(
     assert standin.channel("C0RELEASES").message(posted["ts"]).edit_count == 1
 
 
+async def test_an_outage_fails_every_method_for_its_window_then_slack_answers(
+    slack_standin: StandInFactory,
+) -> None:
+    clock = FakeClock()
+    standin = await slack_standin(clock=clock)
+    standin.outage(60)
+    standin.outage(30, 429, retry_after=5)
+    auth = {"Authorization": f"Bearer {standin.token}"}
+    post = {"channel": "C0RELEASES", "text": "x"}
+    seen: list[tuple[float, str, int, str | None]] = []
+    async with httpx.AsyncClient(base_url=standin.api_url, headers=auth) as http:
+        for at, method in [(0, "chat.postMessage"), (59.9, "auth.test"),
+                           (60, "chat.postMessage"), (89.9, "users.info"),
+                           (90, "chat.postMessage")]:  # fmt: skip
+            clock.now = 1000.0 + at
+            answer = await http.post(method, data=post if method != "users.info" else
+                                     {"user": "U1"})  # fmt: skip
+            seen.append((at, method, answer.status_code, answer.headers.get("Retry-After")))
+        assert not standin.in_outage
+        standin.outage(10)
+        assert standin.in_outage
+        standin.end_outage()
+        assert (await http.post("auth.test")).status_code == 200
+    assert seen == [
+        (0, "chat.postMessage", 503, None),
+        (59.9, "auth.test", 503, None),
+        (60, "chat.postMessage", 429, "5"),
+        (89.9, "users.info", 429, "5"),
+        (90, "chat.postMessage", 200, None),
+    ]
+    assert [c.status for c in standin.calls][:5] == [503, 503, 429, 429, 200]
+    assert [m.text for m in standin.channel("C0RELEASES").messages] == ["x"]  # one got through
+    with pytest.raises(ValueError, match="HTTP error status"):
+        standin.outage(5, status=200)
+
+
 async def test_slack_sdk_retry_handlers_get_through(slack_standin: StandInFactory) -> None:
     standin = await slack_standin()
     fast = FixedValueRetryIntervalCalculator(0.01)

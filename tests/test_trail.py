@@ -19,7 +19,9 @@ def test_empty_fields_are_left_out_of_the_details() -> None:
     decided = {"outcome": "go", "reasons": [], "note": None, "extra": {}}
     assert audit_details(decided) == "outcome: go"
     kept = {"blocking": False, "attempt": 0, "checks": ["smoke", "tls"]}
-    assert audit_details(kept) == "attempt: 0; blocking: False; checks: smoke, tls"
+    assert audit_details(kept) == "attempt: 0; checks: smoke, tls; not blocking"
+    flagged = {"critical": True, "blocking": False, "repeat_safe": True, "check": "tls"}
+    assert audit_details(flagged) == "check: tls; not blocking, critical, repeat safe"
 
 
 def test_the_run_page_trail_leaves_out_empty_fields(tmp_path: Path) -> None:

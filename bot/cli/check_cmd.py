@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -13,6 +14,7 @@ from bot.cli.common import (
     EXIT_BLOCKED,
     EXIT_CODES,
     EXIT_OK,
+    EXIT_USAGE,
     config_arg,
     database_arg,
     report_args,
@@ -21,6 +23,7 @@ from bot.cli.common import (
 from bot.config.paths import resolve_config_path
 
 if TYPE_CHECKING:
+    from bot.config.schema import Config
     from bot.engine.report import RunReport
 
 
@@ -45,7 +48,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     check.add_argument("--service", default="service", help="service name recorded with the run")
     check.add_argument(
-        "--release", dest="release", default="unversioned", help="version being released"
+        "--release",
+        dest="release",
+        help="version being released (required when the plan uses {version}; "
+        "else recorded as 'unversioned')",
     )
     report_args(check)
     database_arg(check)
@@ -62,24 +68,33 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     from bot.cli import results
     from bot.cli.console import TerminalProgress
     from bot.config.loader import load_config
+    from bot.engine.release import UNVERSIONED, no_version_note
     from bot.engine.report import Verdict
-    from bot.engine.runner import Engine, RunRequest
+    from bot.engine.runner import Engine, RunRequest, default_workdir
     from bot.store.record import full_report
     from bot.store.runs import RunStore
 
     config = load_config(resolve_config_path(args.config))
+    if (version := args.release) is None:
+        if (problem := missing_version(config, args)) is not None:
+            print(f"preprod check: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        version = UNVERSIONED
+        print(f"preprod check: {no_version_note()}", file=sys.stderr)
     store = RunStore(args.database)
     progress = TerminalProgress(out)
-    engine = Engine(config, store, listeners=[progress], cancelled_by="cli")
+    workdir = default_workdir(store.url)
+    engine = Engine(config, store, workdir, listeners=[progress], cancelled_by="cli")
     request = RunRequest(
         service=args.service,
-        version=args.release,
+        version=version,
         environment=args.env,
         plan=args.plan,
         only=tuple(args.only),
     )
     stored = await engine.start(request)
     assert stored.id is not None
+    print(f"preprod check: work files in {workdir / f'run-{stored.id}'}", file=sys.stderr)
     try:
         await engine.execute(stored, request)
     except asyncio.CancelledError:
@@ -95,6 +110,17 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     report = results.with_attestations(await full_report(store, stored.id), config)
     _finish(report, args, out)
     return EXIT_BLOCKED if report.verdict is Verdict.FAIL else EXIT_OK
+
+
+def missing_version(config: Config, args: argparse.Namespace) -> str | None:
+    """Why this run cannot go without --release (its plan uses {version}), or None."""
+    from bot.engine.release import missing_version_problem
+
+    env = config.environments.get(args.env)
+    plan_name = args.plan or (env.plan if env is not None else None)
+    if plan_name is None or plan_name not in config.plans:
+        return None  # the engine names the unknown environment or plan
+    return missing_version_problem(plan_name, config.plans[plan_name], list(args.only))
 
 
 def _finish(report: RunReport, args: argparse.Namespace, out: Console) -> None:

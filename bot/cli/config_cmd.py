@@ -55,10 +55,15 @@ def init(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def validate(args: argparse.Namespace, out: Console) -> int:
+    from datetime import UTC, datetime
+
     from bot.config.loader import load_config
+    from bot.gate.quarantine import expired
 
     path = resolve_config_path(args.config)
     config = load_config(path)
+    for line in expired(config.plans, datetime.now(UTC).date()):
+        say(out, f"{path}: warning: {line}")
     checks = sum(len(plan.checks) for plan in config.plans.values())
     say(
         out,

@@ -75,12 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start N `preprod worker` processes that execute the runs (this process then "
         "only acks Slack and queues runs); default 0: execute runs here",
     )
-    commands.add_parser(
+    socket = commands.add_parser(
         "socket",
         help="run the Slack bot over Socket Mode",
         description="Run the Slack bot over Socket Mode (needs SLACK_APP_TOKEN): no public "
-        "URL required.",
+        "URL required. The web app (/runs, /healthz, /readyz, /metrics, /api) is served on "
+        "--host/--port as with serve; Slack's events come over the socket.",
     )
+    socket.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    socket.add_argument("--port", type=int, default=3000, help="port to listen on")
     worker.add_parser(commands)
     db_cmd.add_parsers(commands)
     schedule_cmd.add_parsers(commands)
@@ -113,18 +116,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def usage_error(exc: Exception) -> str | None:
-    """What to say for an error the user can fix (exit 2), else None. The error types are
-    imported here, after something failed, so that ``--help`` loads none of their modules."""
-    from bot.config.loader import ConfigError
-    from bot.engine.runner import RequestError
-    from bot.settings import SettingsError
-    from bot.store.migrate import SchemaError
-
-    if isinstance(exc, ConfigError):
-        return exc.render()
-    if isinstance(exc, (RequestError, LookupError, SettingsError, SchemaError)):
+    """What to say for an error the user can fix (exit 2), else None. An error can only
+    be one of these types if its module was imported by the command that failed, so the
+    types are looked up among the modules loaded, never imported here: an import on the
+    error path cost a second to every configuration error."""
+    if isinstance(exc, LookupError):
         return f"preprod: {exc}"
+    for module, name in USAGE_ERRORS:
+        kind = getattr(sys.modules.get(module), name, None)
+        if isinstance(kind, type) and isinstance(exc, kind):
+            render = getattr(exc, "render", None)
+            return str(render()) if callable(render) else f"preprod: {exc}"
     return None
+
+
+USAGE_ERRORS = (
+    ("bot.config.loader", "ConfigError"),  # rendered with every problem, file and line
+    ("bot.engine.runner", "RequestError"),
+    ("bot.settings", "SettingsError"),
+    ("bot.store.migrate", "SchemaError"),
+)
 
 
 def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:

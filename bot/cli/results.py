@@ -13,6 +13,7 @@ from bot.cli.common import say
 from bot.cli.console import attestation_lines, details, summary_table, verdict_line
 from bot.config.schema import Config
 from bot.engine.report import AttestationItem, RunReport
+from bot.gate.quarantine import quarantines_of
 from bot.reports import write_reports
 from bot.reports.html import format_time
 from bot.store.gate import GateStore
@@ -23,14 +24,16 @@ from checks.spec import AttestationSpec
 def with_attestations(
     report: RunReport, config: Config, ticks: Mapping[str, str] | None = None
 ) -> RunReport:
-    """The run's plan attestations from the config, ticked by whom the database says."""
+    """The run's plan attestations from the config, ticked by whom the database says,
+    and the plan's quarantines."""
     plan = config.plans.get(report.plan)
     items: list[AttestationSpec] = plan.attestations if plan is not None else []
     ticks = ticks or {}
     attestations = [
         AttestationItem(**item.model_dump(), ticked_by=ticks.get(item.id)) for item in items
     ]
-    return report.model_copy(update={"attestations": attestations})
+    quarantines = {c: q.note() for c, q in quarantines_of(plan).items()}
+    return report.model_copy(update={"attestations": attestations, "quarantines": quarantines})
 
 
 async def ticks_of(store: RunStore, run_id: int) -> dict[str, str]:

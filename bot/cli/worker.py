@@ -55,8 +55,20 @@ async def _work(settings: Settings, parent: int | None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Measured before the first claim: a worker whose clock is beyond the bound says so
+    # and claims nothing (bot/slack/runs.py: RunManager.check_clock).
+    try:
+        clock = (await bot.manager.check_clock()).describe()
+    except Exception as exc:  # the database is down: measured again before any claim
+        clock = f"clock not measured yet ({type(exc).__name__})"
     bot.start(schedule=False)  # the replicas serving Slack run the reminder jobs
-    log.info("worker %s executes runs (polling every %ss)", os.getpid(), settings.poll_interval)
+    log.info(
+        "worker %s %s (polling every %ss); %s",
+        os.getpid(),
+        "claims no runs: its clock is skewed" if bot.manager.skewed else "executes runs",
+        settings.poll_interval,
+        clock,
+    )
     watch = asyncio.create_task(_orphaned(parent, stop)) if parent else None
     try:
         await stop.wait()

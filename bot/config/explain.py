@@ -131,7 +131,8 @@ def _message(error: Any, model: type[BaseModel], path: Path_, shared_keys: Colle
         expected = "a mapping of keys"
         if isinstance(target, type) and issubclass(target, BaseModel):
             fields = target.model_fields
-            keys = [n for n, f in fields.items() if f.is_required()] or list(fields)[:3]
+            names = {n: f.alias or n for n, f in fields.items()}
+            keys = [names[n] for n, f in fields.items() if f.is_required()] or [*names.values()][:3]
             expected = f"{_noun(target)} (a mapping with keys such as {', '.join(keys)})"
         return f"expected {expected}, got {describe(error.get('input'))}"
     if kind in _PLAIN:
@@ -168,7 +169,7 @@ def _known_keys(model: type[BaseModel], path: Path_) -> list[str]:
     """Field names of the model found at ``path`` (for "did you mean")."""
     current = _model_at(model, path)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        names = list(current.model_fields)
+        names = [field.alias or name for name, field in current.model_fields.items()]
         if current.__name__ == "CheckSpec":
             names = sorted(COMMON_KEYS)
         return names
@@ -177,7 +178,10 @@ def _known_keys(model: type[BaseModel], path: Path_) -> list[str]:
 
 def _step(annotation: Any, part: str | int) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
+        fields = annotation.model_fields
+        field = fields.get(str(part)) or next(
+            (f for f in fields.values() if f.alias == str(part)), None
+        )
         return _unwrap(field.annotation) if field else None
     origin = typing.get_origin(annotation)
     if origin in (dict, list):

@@ -160,6 +160,9 @@ class Environment(_Strict):
     supersede: bool = False
     """A pipeline's request for another version of a service on this environment decides
     the service's older undecided runs here as SUPERSEDED (newest request wins)."""
+    channel: str | None = None
+    """The Slack channel id this environment's runs live in (left out: the release
+    ``channel``), so that busy environments do not share one channel's posting rate."""
 
     @field_validator("base_url", "production_url")
     @classmethod

@@ -44,6 +44,9 @@ class RunReport(BaseModel):
     finished_at: datetime | None = None
     results: list[CheckResult]
     attestations: list[AttestationItem] = []
+    quarantines: dict[str, str] = {}
+    """The plan's quarantined checks: id to the note every page says ("quarantined until
+    2026-12-20 by sam: flaky under load"); the gate lets such a failure pass until then."""
     gate: GateRecord | None = None
     """Sign-offs, waivers, ticks, decision and outcome (None for a run never gated)."""
     audit: list[AuditLine] = []

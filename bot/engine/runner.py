@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from bot.engine.events import (
     RunStarted,
 )
 from bot.engine.report import RunReport
+from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus, utcnow
@@ -32,6 +34,7 @@ from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo
+from checks.placeholders import run_values
 from checks.redact import Redactor
 from checks.spec import CheckSpec
 from checks.units import format_duration
@@ -66,10 +69,19 @@ class RunRequest:
 WORKDIR_ENV = "PREPROD_WORK_DIR"
 
 
-def default_workdir() -> Path:
-    """Where runs keep their files (Locust's, a drill's): ``$PREPROD_WORK_DIR``, else
-    ``.preprod/work`` in the working directory; one ``run-N`` folder a run."""
-    return Path(os.environ.get(WORKDIR_ENV) or ".preprod/work")
+def default_workdir(database: str | None = None) -> Path:
+    """Where runs keep their files (Locust's, a drill's), one ``run-N`` folder a run:
+    ``$PREPROD_WORK_DIR``; else, given the database URL, ``work`` beside a SQLite file
+    (runs of two databases never share a folder) or, for a server database, a folder in
+    the temporary directory; else ``.preprod/work`` in the working directory."""
+    if explicit := os.environ.get(WORKDIR_ENV):
+        return Path(explicit)
+    if database is None:
+        return Path(".preprod/work")
+    file = database.removeprefix("sqlite:///") if database.startswith("sqlite:///") else ""
+    if file and file != ":memory:":
+        return Path(file).parent / "work"
+    return Path(tempfile.gettempdir()) / f"preprod-work-{os.getuid()}"
 
 
 @dataclass
@@ -249,6 +261,7 @@ class Engine:
             redactor=Redactor(self.config.secrets),
             workdir=self.workdir / f"run-{info.run_id}" / spec.id,
             on_progress=lambda event: self._progress(info.run_id, event),
+            baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
         )
         result = await run_guarded(spec, ctx)
         await self._record(info.run_id, spec, result, started)
@@ -287,7 +300,7 @@ class Engine:
 async def run_guarded(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
     """Run one check within its timeout; every failure mode becomes an ``error`` result."""
     try:
-        check = spec.build()
+        check = spec.build(run_values(ctx.run))
         timeout = spec.timeout if spec.timeout is not None else check.natural_timeout()
     except Exception as exc:
         return CheckResult.error(f"cannot set up the check: {exc}")

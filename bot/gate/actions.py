@@ -10,11 +10,8 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
-
-from sqlmodel import SQLModel
 
 from bot.audit.chain import Action
 from bot.config.schema import Config
@@ -32,12 +29,12 @@ from bot.gate.reading import Loaded, RunReader
 from bot.gate.recording import (
     STALE,
     Changed,
-    DecisionPlan,
-    GateState,
     SignPlan,
+    SupersedePlan,
     TickPlan,
     WaivePlan,
     already,
+    decision_plan,
 )
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
@@ -47,7 +44,7 @@ from bot.gate.view import (
 )
 from bot.input_limits import MIN_REASON, text_problem
 from bot.store.audit import Note
-from bot.store.gate import ActionPlan, Fresh, GateStore
+from bot.store.gate import ActionPlan, GateStore
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -283,7 +280,7 @@ class Gate:
                 if not decision.outcome.final or loaded.recorded is not None:
                     break
                 try:
-                    recorded = await self._act(run_id, _decision_plan(loaded))
+                    recorded = await self._act(run_id, decision_plan(loaded))
                 except Changed:
                     continue
                 if recorded:
@@ -370,38 +367,6 @@ class Gate:
                 await listener(event)
             except Exception:
                 log.exception("a gate listener failed on %s", type(event).__name__)
-
-
-@dataclass(frozen=True)
-class SupersedePlan:
-    """Record a superseding decision unless the run is decided already: whatever its
-    sign-offs say, a newer release replaces it."""
-
-    record: DecisionRecord
-    note: Note
-
-    def __call__(self, fresh: Fresh) -> tuple[SQLModel, Note] | None:
-        return None if fresh.decided is not None else (self.record, self.note)
-
-
-def _decision_plan(loaded: Loaded) -> DecisionPlan:
-    """Record ``loaded``'s final decision if the run's rows are still as read."""
-    decision = loaded.gate.decision
-    run_id = loaded.gate.run_id
-    record = DecisionRecord(
-        run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
-    )
-    details = {"outcome": record.outcome, "reasons": record.reasons}
-    facts = loaded.facts
-    seen: GateState = (
-        loaded.run.generation,
-        str(loaded.run.status.value),
-        frozenset((s.role, s.user, s.vote.value) for s in facts.signoffs),
-        frozenset(c.check_id for c in facts.checks if c.waived),
-        frozenset(a.item_id for a in facts.attestations if a.ticked_by is not None),
-    )
-    items = frozenset(a.item_id for a in facts.attestations)
-    return DecisionPlan(record, Note(Action.DECISION, "preprod", run_id, details), seen, items)
 
 
 def _bounded(what: str, text: str) -> None:

@@ -5,7 +5,7 @@ Nothing here reads the database or Slack: callers gather the facts, this decides
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from checks.base import Status
@@ -40,6 +40,13 @@ class CheckFact:
     status: Status | None
     critical: bool
     waived: bool = False
+    quarantined_until: date | None = None
+    """The plan quarantines this check up to this (UTC) day, inclusive."""
+
+    def excused(self, now: datetime) -> bool:
+        """A failure the plan's quarantine still covers at ``now``: it blocks nothing."""
+        until = self.quarantined_until
+        return until is not None and now.astimezone(UTC).date() <= until
 
 
 @dataclass(frozen=True)
@@ -105,14 +112,18 @@ def decide(facts: Facts, now: datetime) -> Decision:
     if rejections:
         reasons = tuple(f"rejected for {s.role} by {s.user}: {s.reason}" for s in rejections)
         return Decision(Outcome.NO_GO, reasons)
-    if facts.automated_done and (blocking := _blocking(facts.checks)):
+    if facts.automated_done and (blocking := _blocking(facts.checks, now)):
         return Decision(Outcome.NO_GO, tuple(blocking))
 
+    problems = [c for c in facts.checks if c.status is not None and c.status.is_problem]
     unwaived = tuple(
-        c.check_id
-        for c in facts.checks
-        if not c.critical and c.status is not None and c.status.is_problem and not c.waived
+        c.check_id for c in problems if not c.critical and not c.waived and not c.excused(now)
     )
+    excused = [
+        f"{c.check_id} failed but is quarantined until {c.quarantined_until}"
+        for c in problems
+        if not c.waived and c.excused(now)
+    ]
     awaiting = tuple(
         r.role for r in facts.required if len(_approvers(facts, r.role)) < r.min_approvals
     )
@@ -125,23 +136,32 @@ def decide(facts: Facts, now: datetime) -> Decision:
     ]
     complete = not missing
     if complete and not _late(facts):
-        return Decision(Outcome.GO, ("every check passed or was waived; every role approved",))
+        passed = (
+            "every check passed, was waived or is quarantined"
+            if excused
+            else ("every check passed or was waived")
+        )
+        return Decision(Outcome.GO, (f"{passed}; every role approved", *excused))
     if facts.deadline is not None and now >= facts.deadline:
         return Decision(Outcome.EXPIRED, ("the sign-off deadline passed", *missing))
     return Decision(Outcome.PENDING, tuple(missing), awaiting, unwaived)
 
 
-def _blocking(checks: tuple[CheckFact, ...]) -> list[str]:
+def _blocking(checks: tuple[CheckFact, ...], now: datetime) -> list[str]:
+    """The critical checks that stop the release; a failure under a quarantine still in
+    force does not, one whose quarantine has ended does again (and says so)."""
     reasons = []
     for check in checks:
-        if not check.critical:
+        if not check.critical or check.excused(now):
             continue
         if check.status is None:
             reasons.append(f"critical check {check.check_id} did not finish")
         elif check.status is Status.SKIPPED:
             reasons.append(f"critical check {check.check_id} was not run")
         elif check.status.is_problem:
-            reasons.append(f"critical check {check.check_id} {check.status.value}")
+            ended = check.quarantined_until
+            tail = f" (its quarantine ended {ended})" if ended is not None else ""
+            reasons.append(f"critical check {check.check_id} {check.status.value}{tail}")
     return reasons
 
 

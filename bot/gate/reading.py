@@ -19,6 +19,7 @@ from bot.gate.policy import (
     Vote,
     decide,
 )
+from bot.gate.quarantine import quarantines_of
 from bot.gate.refusals import Refused
 from bot.gate.roles import Directory
 from bot.gate.view import AttestationView, FailureView, GateView, RoleView, WaiverView
@@ -64,10 +65,18 @@ class RunReader:
         ]
         ticks = {t.item_id: t for t in await self.gates.ticks(run_id)}
         waived = {w.check_id for w in waivers}
-        items = self.config.plans[run.plan].attestations if run.plan in self.config.plans else []
+        plan = self.config.plans.get(run.plan)
+        items = plan.attestations if plan is not None else []
+        quarantines = quarantines_of(plan)
         facts = Facts(
             checks=tuple(
-                CheckFact(r.check_id, r.status, r.critical, r.check_id in waived)
+                CheckFact(
+                    r.check_id,
+                    r.status,
+                    r.critical,
+                    r.check_id in waived,
+                    q.until if (q := quarantines.get(r.check_id)) else None,
+                )
                 for r in report.results
             ),
             automated_done=run.status is RunStatus.FINISHED,
@@ -103,7 +112,12 @@ class RunReader:
             decision=decision,
             roles=tuple(self._role_view(role, signoffs) for role in self.config.required_roles),
             failures=tuple(
-                FailureView(r.check_id, r.summary, r.critical)
+                FailureView(
+                    r.check_id,
+                    r.summary,
+                    r.critical,
+                    q.note() if (q := quarantines.get(r.check_id)) else "",
+                )
                 for r in report.results
                 if r.status.is_problem
             ),

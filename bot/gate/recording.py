@@ -24,6 +24,7 @@ from bot.gate.policy import (
     may_sign,
     may_waive,
 )
+from bot.gate.reading import Loaded
 from bot.gate.refusals import Refused
 from bot.store.audit import Note
 from bot.store.gate import Fresh
@@ -228,3 +229,35 @@ class DecisionPlan:
         if fresh_state(fresh, self.items) != self.seen:
             raise Changed
         return self.record, self.note
+
+
+@dataclass(frozen=True)
+class SupersedePlan:
+    """Record a superseding decision unless the run is decided already: whatever its
+    sign-offs say, a newer release replaces it."""
+
+    record: DecisionRecord
+    note: Note
+
+    def __call__(self, fresh: Fresh) -> tuple[SQLModel, Note] | None:
+        return None if fresh.decided is not None else (self.record, self.note)
+
+
+def decision_plan(loaded: Loaded) -> DecisionPlan:
+    """Record ``loaded``'s final decision if the run's rows are still as read."""
+    decision = loaded.gate.decision
+    run_id = loaded.gate.run_id
+    record = DecisionRecord(
+        run_id=run_id, outcome=decision.outcome.value, reasons=list(decision.reasons)
+    )
+    details = {"outcome": record.outcome, "reasons": record.reasons}
+    facts = loaded.facts
+    seen: GateState = (
+        loaded.run.generation,
+        str(loaded.run.status.value),
+        frozenset((s.role, s.user, s.vote.value) for s in facts.signoffs),
+        frozenset(c.check_id for c in facts.checks if c.waived),
+        frozenset(a.item_id for a in facts.attestations if a.ticked_by is not None),
+    )
+    items = frozenset(a.item_id for a in facts.attestations)
+    return DecisionPlan(record, Note(Action.DECISION, "preprod", run_id, details), seen, items)

@@ -37,6 +37,21 @@ class RoleView:
     approvals: tuple[tuple[str, datetime], ...]
     rejection: tuple[str, datetime, str] | None = None
 
+    @property
+    def takes_votes(self) -> bool:
+        """A role is voted on until it has its approvals or a rejection: after that its
+        buttons are gone, on the page and in Slack (a further vote could not change what
+        the role says)."""
+        return self.rejection is None and len(self.approvals) < self.min_approvals
+
+    def tally(self) -> str:
+        """``0 of 1``, ``1 of 2``; once the role has what it needs, ``1 of 1``, or ``2
+        approvals, 1 needed`` when more people approved than needed (never ``2 of 1``)."""
+        have, need = len(self.approvals), self.min_approvals
+        if have > need:
+            return f"{have} approvals, {need} needed"
+        return f"{have} of {need}"
+
 
 @dataclass(frozen=True)
 class WaiverView:
@@ -53,6 +68,8 @@ class FailureView:
     check_id: str
     summary: str
     critical: bool
+    quarantine: str = ""
+    """The plan's quarantine of this check, as said everywhere (empty: none)."""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@
 is called at send time) and returns at once. One background task per key sends at most one
 update per ``interval``, always the newest state, and skips a send that would repeat what
 Slack already shows. ``flush``/``aclose`` send the final state immediately: when a run ends,
-its last state must reach Slack. Send failures are logged and retried at the next interval;
-they never reach the submitter.
+its last state must reach Slack. Send failures are logged and the newest state is retried
+with backoff (doubling from ``interval`` up to ``backoff_cap``) until it lands: a state is never
+dropped because Slack is down. Only a permanent error (``permanent(exc)``: the message or its
+channel is gone) ends the retries, with a log line. Failures never reach the submitter.
 """
 
 from __future__ import annotations
@@ -55,14 +57,16 @@ class Coalescer(Generic[K]):
         send: Callable[[K, str, Blocks], Awaitable[object]],
         *,
         interval: float = 1.5,
-        max_failures: int = 10,
+        backoff_cap: float = 30.0,
+        permanent: Callable[[Exception], bool] = lambda exc: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         self._send = send
         self.interval = interval
-        self.max_failures = max_failures
+        self.backoff_cap = max(backoff_cap, interval)
+        self._permanent = permanent
         self._clock = clock
         self._slots: dict[K, _Slot] = {}
         self._closed = False
@@ -73,14 +77,18 @@ class Coalescer(Generic[K]):
 
     @classmethod
     def for_messages(
-        cls, client: MessageUpdater, *, interval: float = 1.5
+        cls,
+        client: MessageUpdater,
+        *,
+        interval: float = 1.5,
+        permanent: Callable[[Exception], bool] = lambda exc: False,
     ) -> Coalescer[MessageKey]:
         """A coalescer keyed by ``(channel, ts)`` that sends through ``client.update_message``."""
 
         async def send(key: MessageKey, text: str, blocks: Blocks) -> None:
             await client.update_message(key[0], key[1], text, blocks)
 
-        return Coalescer(send, interval=interval)
+        return Coalescer(send, interval=interval, permanent=permanent)
 
     @overload
     def submit(self, key: K, state: Render) -> None: ...
@@ -139,7 +147,7 @@ class Coalescer(Generic[K]):
 
     async def _drain(self, key: K, slot: _Slot) -> None:
         while slot.pending is not None:
-            wait = slot.last_attempt + self.interval - self._clock()
+            wait = slot.last_attempt + self._pause(slot) - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
             await self._send_pending(key, slot)
@@ -168,6 +176,12 @@ class Coalescer(Generic[K]):
             self._settle(slot, pending, "sent")
             return True
 
+    def _pause(self, slot: _Slot) -> float:
+        """Between two sends: ``interval``; after failures, doubling up to ``backoff_cap``."""
+        if slot.failures == 0:
+            return self.interval
+        return float(min(self.backoff_cap, self.interval * 2 ** (slot.failures - 1)))
+
     def _settle(self, slot: _Slot, pending: Render | State, outcome: str) -> None:
         self.stats[outcome] += 1
         if slot.pending is pending:  # nothing newer arrived meanwhile
@@ -176,10 +190,13 @@ class Coalescer(Generic[K]):
     def _failed(self, key: K, slot: _Slot, pending: Render | State, exc: Exception) -> bool:
         slot.failures += 1
         self.stats["failed"] += 1
-        if slot.failures >= self.max_failures:
-            log.error("update of %r failed %d times (%s); state dropped", key, slot.failures, exc)
+        if self._permanent(exc):
+            log.error("update of %r failed for good (%s); no more retries", key, exc)
             slot.failures = 0
             self._settle(slot, pending, "dropped")
         else:
-            log.warning("update of %r failed (%s); retrying in %.1fs", key, exc, self.interval)
+            log.warning(
+                "update of %r failed %d time(s) (%s); retrying in %.1fs",
+                key, slot.failures, exc, self._pause(slot),
+            )  # fmt: skip
         return False

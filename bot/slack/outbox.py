@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
-from bot.slack.client import JSON, NotWanted, SlackCallError, SlackClient
+from bot.slack.client import JSON, NotWanted, SlackCallError, SlackClient, SlackRetriesExhausted
 from bot.store.leases import process_id
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
@@ -52,6 +52,17 @@ async def _one_at_a_time(owner: str, key: str) -> AsyncIterator[None]:
 
 class OutboxBusy(Exception):
     """Another live process keeps a claim on the message; try again later."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Slack failing for now (5xx, 429, timeouts past the client's own retries) or another
+    process sending the message: an owed message is tried again later, never given up."""
+    return isinstance(exc, SlackRetriesExhausted | OutboxBusy)
+
+
+def gone_for_good(exc: BaseException) -> bool:
+    """A Slack error that no retry mends (``channel_not_found``, ``message_not_found``)."""
+    return isinstance(exc, SlackCallError) and not transient(exc)
 
 
 class Posted(NamedTuple):
@@ -130,12 +141,16 @@ class Outbox:
         return Posted(ts, now=True)
 
     async def _wait_for(self, key: str) -> str | None:
-        """The ts another process records for ``key``, or None once its claim is stale."""
+        """The ts another process records for ``key``; None once its claim is stale or
+        given up (a process that left the run to this one)."""
         deadline = time.monotonic() + CLAIM_STALE
         while time.monotonic() < deadline:
             await asyncio.sleep(WAIT_STEP)
-            if ts := await self.posted(key):
-                return ts
+            row = await self.rows.get(key)
+            if row is not None and row.ts:
+                return row.ts
+            if row is not None and row.claimed_by is None:
+                return None
         return None
 
     async def posted(self, key: str) -> str | None:

@@ -2,7 +2,11 @@
 in place (coalesced), a reply per failure, a results message at the end.
 
 The engine calls listeners synchronously; this one only queues the event, and a worker
-task turns events into Web API calls in order, so Slack's pace never slows a check."""
+task turns events into Web API calls in order, so Slack's pace never slows a check. The
+worker opens the thread first: a run executes whether Slack answers or not, and while
+Slack fails (5xx, 429, timeouts) the thread's messages are owed, retried with capped
+backoff, and appear in order, once each, when it answers. Only a permanent error (the
+channel is gone, the bot is not in it) gives up, with a log line."""
 
 from __future__ import annotations
 
@@ -14,9 +18,9 @@ from typing import Any
 
 from bot.engine.events import CheckFinished, Event, RunFinished
 from bot.engine.report import RunReport
-from bot.slack.client import SlackClient
+from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
-from bot.slack.outbox import Outbox
+from bot.slack.outbox import Outbox, transient
 from bot.slack.render_run import failure_reply, parent_message, progress_message, results_message
 from bot.slack.state import RunState, apply, mark_cancelled
 from bot.store.faults import cause, is_database_fault
@@ -27,6 +31,11 @@ from checks.base import CheckResult
 log = logging.getLogger(__name__)
 
 Actions = Callable[[RunReport], list[dict[str, Any]] | None]
+
+RETRY_FIRST = 1.0
+RETRY_CAP = 30.0
+"""Seconds between two tries of an owed thread message while Slack fails: doubling from
+``RETRY_FIRST`` to ``RETRY_CAP`` (each try already carries the client's own retries)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,9 @@ class ThreadPublisher:
         self.thread: SlackThread | None = None
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[BaseException | None] | None = None
+        self.gone: SlackCallError | Exception | None = None
+        """The permanent error that stopped the thread from opening, if one did."""
 
     @property
     def progress_key(self) -> MessageKey | None:
@@ -68,7 +80,43 @@ class ThreadPublisher:
             return None
         return (self.thread.channel, self.thread.progress_ts)
 
+    def begin(self, note: Note | None = None) -> None:
+        """Start the worker: it opens the thread (retrying while Slack fails), then
+        publishes the queued events in order. Returns at once; :meth:`opened` tells how the
+        first try went."""
+        self._first = asyncio.get_running_loop().create_future()
+        self._worker = asyncio.create_task(
+            self._work(note), name=f"slack-thread-{self.state.run_id}"
+        )
+
+    async def opened(self) -> BaseException | None:
+        """The first try's outcome: None once the thread is open, else the error it met
+        (the worker keeps trying unless :attr:`gone` says the error is permanent)."""
+        assert self._first is not None, "begin() first"
+        return await asyncio.shield(self._first)
+
     async def open(self, note: Note | None = None) -> SlackThread:
+        """Open the thread and wait for it; its error if the first try fails (then nothing
+        more is tried)."""
+        self.begin(note)
+        if (problem := await self.opened()) is not None:
+            await self.abandon()
+            raise problem
+        assert self.thread is not None
+        return self.thread
+
+    async def abandon(self) -> None:
+        """Stop the worker without publishing what is still queued (a process that leaves
+        the run to another one), and give up this process's claims on the run's unsent
+        messages, so that the process that takes the run over sends them at once."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+            await self.outbox.rows.unclaim(self.state.run_id, self.outbox.owner)
+        self._settle_first(RuntimeError("left before its thread opened"))
+
+    async def _open_thread(self, note: Note | None) -> None:
         """Post the parent message (once per run) and the progress message of this
         generation of the run's evidence (once per generation), and store where they are.
         Every post goes through the outbox: a run that resumes, in this process or another,
@@ -90,12 +138,49 @@ class ThreadPublisher:
         if thread.progress_ts != progress:
             thread.progress_ts = progress
             await self.store.save_thread(thread)
-        self._worker = asyncio.create_task(self._work(), name=f"slack-thread-{run_id}")
-        return thread
+
+    async def _opening(self, note: Note | None) -> None:
+        """Open the thread, trying again with capped backoff while Slack fails."""
+        pause = RETRY_FIRST
+        while True:
+            try:
+                await self._open_thread(note)
+            except Exception as exc:
+                self._settle_first(exc)
+                if not self._retry(exc, "open the thread of", pause, unknown=True):
+                    self.thread, self.gone = None, exc
+                    return
+            else:
+                self._settle_first(None)
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_CAP)
+
+    def _settle_first(self, outcome: BaseException | None) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(outcome)
+
+    def _retry(self, exc: Exception, what: str, pause: float, *, unknown: bool = False) -> bool:
+        """Log a failed publication; whether to try it again: yes while Slack fails (or
+        the outbox waits on another process), no after a permanent Slack error; any other
+        error is tried again only when ``unknown`` says so."""
+        run_id = self.state.run_id
+        if transient(exc):
+            log.warning("cannot %s run %s yet (%s); again in %.0fs", what, run_id, exc, pause)
+            return True
+        if isinstance(exc, SlackCallError):
+            log.error("cannot %s run %s: Slack answered %s; given up", what, run_id, exc.error)
+            return False
+        if is_database_fault(exc):  # the run is resumed and republished once it answers
+            log.warning("cannot %s run %s: %s", what, run_id, cause(exc))
+            return False
+        again = f"again in {pause:.0f}s" if unknown else "skipped"
+        log.exception("cannot %s run %s; %s", what, run_id, again)
+        return unknown
 
     async def _reply(self, key: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
         """A reply in the run's thread, posted once under ``run:<id>:<key>``."""
-        assert self.thread is not None
+        assert self.thread is not None, "the thread is opened first"
         posted = await self.outbox.post(
             f"run:{self.state.run_id}:{key}",
             self.thread.channel,
@@ -110,11 +195,17 @@ class ThreadPublisher:
         self._queue.put_nowait(event)
 
     async def close(self) -> None:
-        """Wait until every queued event has reached Slack."""
+        """Wait until every queued event has reached Slack (or the worker was stopped:
+        a run handed over while its thread was still owed)."""
         if self._worker is None:
             return
         self._queue.put_nowait(None)
-        await self._worker
+        try:
+            await self._worker
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this wait itself is being cancelled
 
     async def cancelled(self, by: str) -> None:
         """The run was cancelled: show it, in place and in the thread."""
@@ -140,19 +231,29 @@ class ThreadPublisher:
         if self.thread is not None:
             await self._reply(key, text)
 
-    async def _work(self) -> None:
+    async def _work(self, note: Note | None) -> None:
+        await self._opening(note)
         while (event := await self._queue.get()) is not None:
+            self.state = apply(self.state, event)
+            if self.thread is not None:
+                await self._publishing(event)
+
+    async def _publishing(self, event: Event) -> None:
+        """Publish one event, trying again while Slack fails: its messages go under
+        outbox keys and the progress is latest-state-wins, so a second try repeats nothing."""
+        pause = RETRY_FIRST
+        what = f"publish {type(event).__name__} for"
+        while True:
             try:
                 await self._handle(event)
-            except Exception as exc:  # keep the thread alive for the next events
-                what, run_id = type(event).__name__, self.state.run_id
-                if not is_database_fault(exc):
-                    log.exception("cannot publish %s for run %s", what, run_id)
-                else:  # the run is resumed and republished once the database answers
-                    log.warning("cannot publish %s for run %s: %s", what, run_id, cause(exc))
+                return
+            except Exception as exc:
+                if not self._retry(exc, what, pause):
+                    return  # permanent, or a bug: the next events still get their turn
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_CAP)
 
     async def _handle(self, event: Event) -> None:
-        self.state = apply(self.state, event)
         if isinstance(event, CheckFinished) and event.result.status.is_problem:
             await self._reply_failure(event.result)
         if isinstance(event, RunFinished):

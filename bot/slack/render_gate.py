@@ -38,16 +38,17 @@ def user_text(value: str, limit: int = MAX_USER_TEXT) -> Mrkdwn:
 
 
 def role_line(role: RoleView) -> Mrkdwn:
-    """``✅ *SRE*: approved by @a at <date> (1/1)``, or rejected with the reason, or awaiting."""
+    """``✅ *SRE*: approved by @a at <date> (1 of 1)``, or rejected with the reason, or
+    awaiting."""
     head = f"*{escape(role.label)}*"
     if role.rejection is not None:
         user, at, reason = role.rejection
         return Mrkdwn(f"❌ {head}: rejected by {mention(user)} at {date(at)}: {user_text(reason)}")
-    count = f"({len(role.approvals)}/{role.min_approvals})"
+    count = f"({role.tally()})"
     if not role.approvals:
         return Mrkdwn(f"⏳ {head}: awaiting approval {count}")
     who = join(", ", (Mrkdwn(f"{mention(user)} at {date(at)}") for user, at in role.approvals))
-    emoji = "✅" if len(role.approvals) >= role.min_approvals else "⏳"
+    emoji = "⏳" if role.takes_votes else "✅"
     return Mrkdwn(f"{emoji} {head}: approved by {who} {count}")
 
 
@@ -55,7 +56,10 @@ def failure_line(failure: FailureView) -> Mrkdwn:
     kind = "critical, cannot be waived" if failure.critical else "non-critical, can be waived"
     emoji = "🛑" if failure.critical else "❌"
     summary = user_text(failure.summary, 200)
-    return Mrkdwn(f"{emoji} *{escape(failure.check_id)}* ({kind}): {summary}")
+    line = f"{emoji} *{escape(failure.check_id)}* ({kind}): {summary}"
+    if failure.quarantine:
+        line += f"\n    ⏸ {user_text(failure.quarantine, 300)}"
+    return Mrkdwn(line)
 
 
 def waiver_line(waiver: WaiverView) -> Mrkdwn:
@@ -113,6 +117,8 @@ def _final_body(gate: GateView) -> list[Block]:
         lines += [Mrkdwn("*Why*"), *_capped(why, gate.report_url)]
     waivers = [waiver_line(w) for w in gate.waivers]
     lines += _listing(Mrkdwn("*Waivers*"), waivers, gate.report_url)
+    quarantined = [failure_line(f) for f in gate.failures if f.quarantine]
+    lines += _listing(Mrkdwn("*Quarantined*"), quarantined, gate.report_url)
     items = [attestation_line(a) for a in gate.attestations]
     lines += _listing(Mrkdwn("*Attestations*"), items, gate.report_url)
     return [section(chunk) for chunk in pack(lines)]
@@ -162,6 +168,8 @@ def _role_blocks(gate: GateView, room: int) -> list[Block]:
     for role in rows:
         if full:
             blocks.append(section(role_line(role)))
+        if not role.takes_votes:  # it has its approvals: no button could change it
+            continue
         suffix = "" if full else f" {role.label}"
         value = gate.target(role.role)
         buttons = [

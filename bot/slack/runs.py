@@ -7,15 +7,18 @@ runs are handed over (left running, leases released) rather than cancelled.
 
 A manager that does not execute runs (``preprod serve --workers N``: the process that acks
 Slack) stores a run, opens its thread and leaves it unleased; a worker claims it. A cancel
-meant for a run executing elsewhere is recorded on the run's row for its owner to act on."""
+meant for a run executing elsewhere is recorded on the run's row for its owner to act on.
+
+A run never waits for Slack: it executes while its thread is still owed (Slack failing),
+and the requester is told which of the two happened: Slack is failing (the run goes on),
+or the channel cannot take the thread (the run is stopped: invite the bot)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -24,32 +27,28 @@ from bot.engine.report import RunReport
 from bot.engine.runner import Engine, RequestError, RunRequest
 from bot.gate.actions import Gate
 from bot.settings import Settings
-from bot.slack.client import SlackCallError, SlackClient
+from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.opening import ReplyError, opening_reply
+from bot.slack.outbox import gone_for_good
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
+from bot.slack.run_threads import ThreadOpening
 from bot.slack.state import RunState
-from bot.slack.text import Mrkdwn, channel_link, escape
+from bot.store.clock import Skew
 from bot.store.faults import cause, is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 
 log = logging.getLogger(__name__)
+__all__ = ["ReplyError", "RunManager"]
 
 HAND_OVER_FLUSH_S = 3.0
 """How long a hand-over waits for a run's last progress to reach Slack."""
 
 
-class ReplyError(RequestError):
-    """A request that cannot go ahead, told with the bot's own markup (a channel link)."""
-
-    def __init__(self, reply: Mrkdwn) -> None:
-        super().__init__(reply)
-        self.reply = reply
-
-
-class RunManager:
+class RunManager(ThreadOpening):
     def __init__(
         self,
         config: Config,
@@ -70,7 +69,7 @@ class RunManager:
         self.slack = slack
         self.settings = settings
         self.coalescer: Coalescer[MessageKey] = Coalescer.for_messages(
-            slack, interval=settings.update_interval
+            slack, interval=settings.update_interval, permanent=gone_for_good
         )
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.publishers: dict[int, ThreadPublisher] = {}
@@ -84,13 +83,18 @@ class RunManager:
         """Runs leased here whose thread is being opened (which can wait seconds behind
         the channel's rate limit): their leases are renewed like those of executing
         runs, and :meth:`recover` leaves them alone."""
+        self.skewed: bool | None = None
+        """Whether this process's clock is beyond ``max_clock_skew`` of the database's
+        (None: not measured yet); while it is, no run is claimed or executed anew here."""
 
     def engine(self) -> Engine:
         return Engine(self.config, self.store, leases=self.leases)
 
-    def channel(self, requested_in: str) -> str:
-        """Runs live in the release channel; without one configured, where they were asked."""
-        return self.config.channel or requested_in
+    def channel(self, requested_in: str, environment: str | None = None) -> str:
+        """Runs live in their environment's channel, else the release channel; without
+        either configured, where they were asked."""
+        settings = self.config.environments.get(environment) if environment else None
+        return (settings.channel if settings else None) or self.config.channel or requested_in
 
     async def store_run(self, request: RunRequest) -> Run:
         """Store a new run, leased to this process: done before the requester's ack, so a
@@ -99,10 +103,11 @@ class RunManager:
         return await self.engine().start(request)
 
     async def start(self, run: Run, request: RunRequest, channel: str) -> Run:
-        """Open the thread of a run stored by :meth:`store_run` and execute it in the
-        background, or, when this process does not execute runs, release it to the
-        workers once its thread is open. It stays leased to this process meanwhile, so
-        that no worker posts a second parent message while this one opens the thread."""
+        """Execute a run stored by :meth:`store_run` in the background while its thread
+        opens (owed until Slack answers), or, when this process does not execute runs,
+        release it to the workers (see :meth:`_leave_to_workers`). Raises
+        :class:`ReplyError` with what the requester must know when the thread did not
+        open at the first try."""
         assert run.id is not None
         with self._opening(run.id):
             return await self._start(run, request, channel)
@@ -111,32 +116,28 @@ class RunManager:
         engine = self.engine()
         assert run.id is not None
         state = RunState.from_run(run, self.settings.report_url(run.id))
-        if not self.executes:
+        here = self.runs_here  # decided once: left-out checks are set aside only if not
+        if not here:
             await engine.set_aside(run, request)
             report = await self.store.report(run.id)
             state = _with_origin(
                 RunState.from_report(report, self.settings.report_url(run.id)), run
             )
-        where = self.channel(channel)
-        try:
-            publisher = await self._open(engine, state, where, run.generation)
-        except SlackCallError as exc:
-            await self.store.finish_run(run.id, RunStatus.FAILED)
-            await self.leases.release(run.id)
-            raise ReplyError(
-                Mrkdwn(
-                    f"cannot post in {channel_link(where)} ({escape(exc.error)}); "
-                    "invite the bot to the channel and start again"
-                )
-            ) from exc
-        if self.executes and not self.closing:
-            if await self._still_ours(run.id, publisher):
-                log.info("executing run %s in process %s", run.id, os.getpid())
-                self._spawn(run.id, engine, publisher, engine.execute(run, request))
+        where = self.channel(channel, request.environment)
+        publisher = self._open(engine, state, where, run.generation)
+        if here and not self.closing:
+            if not await self._still_ours(run.id, publisher):
+                return run
+            log.info("executing run %s in process %s", run.id, os.getpid())
+            self._spawn(run.id, engine, publisher, engine.execute(run, request))
+            told = opening_reply(where, await self._first_try(run.id, publisher))
+            if told is not None and told[1]:
+                await self._stop_unthreaded(run.id, publisher)
         else:
-            await publisher.close()
-            await self.leases.release(run.id)  # a worker claims it at its next poll
-        return run
+            told = await self._leave_to_workers(run.id, publisher, where)
+        if told is None:
+            return run
+        raise ReplyError(told[0])
 
     async def recover(self) -> list[int]:
         """Claim and resume the runs whose owner stopped (at start-up, then periodically):
@@ -144,6 +145,10 @@ class RunManager:
         resumed: list[int] = []
         if not self.executes:
             return resumed
+        if self.skewed is None:
+            await self.check_clock()
+        if self.skewed:
+            return resumed  # check_clock said why
         for run_id in list(self.interrupted):
             if run_id in self.tasks or run_id in self.opening:
                 continue
@@ -176,7 +181,11 @@ class RunManager:
             run,
         )
         thread = await self.store.get_thread(run_id)
-        where = thread.channel if thread else self.channel("")
+        where = (
+            thread.channel
+            if thread
+            else await self._owed_channel(run_id, self.channel("", run.environment))
+        )
         if not where:  # stored, then its process died before opening its thread
             log.warning("run %s has no thread and no release channel is set; failed", run_id)
             await self.store.finish_run(run_id, RunStatus.FAILED)
@@ -199,9 +208,9 @@ class RunManager:
                 f"resumed:{self.leases.owner}",
                 f"🔁 Run #{run_id} resumed after a restart of the bot; finished checks are kept.",
             )
-        publisher = await self._open(engine, state, where, run.generation, note)
+        publisher = self._open(engine, state, where, run.generation, note)
         if self.closing:
-            await publisher.close()
+            await publisher.abandon()
             return False
         if not await self._still_ours(run_id, publisher):
             return False
@@ -227,6 +236,34 @@ class RunManager:
         """Record a cancel for the process that executes the run (another replica or a
         worker); False when the run is no longer running."""
         return await self.leases.request_cancel(run_id, user)
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether a run started here executes here: not in a process that only acks, nor
+        in one whose clock is skewed (its new runs are left for the other processes)."""
+        return self.executes and not self.skewed
+
+    async def check_clock(self) -> Skew:
+        """Measure this process's clock against the database's (at start-up and on every
+        heartbeat). Beyond ``max_clock_skew`` the process claims no run and leaves the runs
+        started here to the others: its leases are kept honest by the database's clock,
+        but what it stamps from its own clock (check times) would be wrong. Logged when it
+        changes."""
+        skew = await asyncio.to_thread(self.leases.time.measure)
+        bound = self.settings.max_clock_skew
+        skewed = skew.beyond(bound)
+        if skewed and self.skewed is not True:
+            log.error(
+                "clock skew: %s, more than PREPROD_MAX_CLOCK_SKEW=%ss; this process claims "
+                "no runs (those started here are left to the others) until its clock is fixed "
+                "(e.g. NTP)",
+                skew.describe(),
+                f"{bound:g}",
+            )
+        elif not skewed and self.skewed is not False:
+            log.info("clock: %s (bound %ss)", skew.describe(), f"{bound:g}")
+        self.skewed = skewed
+        return skew
 
     async def heartbeat(self) -> None:
         """Renew the lease of every run executing here. A run whose lease another process
@@ -272,14 +309,21 @@ class RunManager:
             run,
         )
         note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
-        where = self.channel(channel)
-        publisher = await self._open(engine, state, where, run.generation, note)
-        if self.executes:
+        where = self.channel(channel, run.environment)
+        publisher = self._open(engine, state, where, run.generation, note)
+        if self.runs_here:
             self._spawn(run_id, engine, publisher, engine.resume(run))
+            told = opening_reply(where, await self._first_try(run_id, publisher))
         else:
-            await publisher.close()
+            told = opening_reply(where, await self._first_try(run_id, publisher))
+            await (publisher.close() if told is None else publisher.abandon())
             await self.leases.release(run_id)
-        return run
+        if told is None:
+            return run
+        reply, stopped = told
+        if stopped:
+            await self._stop_unthreaded(run_id, publisher)
+        raise ReplyError(reply)
 
     async def cancel(self, run_id: int, user: str) -> bool:
         """Stop a running run; False when it is not running here."""
@@ -336,6 +380,8 @@ class RunManager:
                 await asyncio.wait_for(publisher.close(), HAND_OVER_FLUSH_S)
         except TimeoutError:
             log.warning("run %s: last progress not shown before the hand-over", run_id)
+            if publisher is not None:  # its messages are owed: the resumer sends them at once
+                await publisher.abandon()
         finally:
             await self.leases.release(run_id)
 
@@ -345,44 +391,12 @@ class RunManager:
         """A claimed run someone cancelled before any process began it: end it unrun."""
         run = await self.store.get_run(run_id)
         generation = run.generation if run else 1
-        publisher = await self._open(engine, state, channel, generation)
+        publisher = self._open(engine, state, channel, generation)
         await self.store.finish_run(run_id, RunStatus.CANCELLED, actor=user)
         await publisher.cancelled(user)
         await self.leases.release(run_id)
         if self.gate is not None:
             await self.gate.refresh(run_id)
-
-    async def _open(
-        self,
-        engine: Engine,
-        state: RunState,
-        channel: str,
-        generation: int,
-        note: Note | None = None,
-    ) -> ThreadPublisher:
-        publisher = ThreadPublisher(
-            self.slack, self.coalescer, self.store, state, channel, generation=generation
-        )
-        await publisher.open(note)
-        engine.listeners.append(publisher)
-        return publisher
-
-    @contextmanager
-    def _opening(self, run_id: int) -> Iterator[None]:
-        self.opening.add(run_id)
-        try:
-            yield
-        finally:
-            self.opening.discard(run_id)
-
-    async def _still_ours(self, run_id: int, publisher: ThreadPublisher) -> bool:
-        """Whether this process still holds the run once its thread is open; if another
-        process took it meanwhile (this one stalled past the lease), it is left to it."""
-        if run_id not in self.tasks and await self.leases.renew(run_id):
-            return True
-        log.warning("run %s: taken over while its thread was opened; left to its owner", run_id)
-        await publisher.close()
-        return False
 
     def _spawn(
         self,

@@ -2,7 +2,11 @@
 
 Claiming is one conditional UPDATE, so on SQLite and PostgreSQL alike exactly one process
 wins a run however many try at once. A process that dies stops renewing; once its lease
-has expired, any other process may claim the run and resume it."""
+has expired, any other process may claim the run and resume it.
+
+Expiry is the database's clock (bot/store/clock.py): the statements compare and extend
+leases with its ``now()``, so a process whose own clock is skewed neither takes a live run
+nor keeps a dead one."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import Update, or_, update
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from bot.store.clock import DatabaseClock
 from bot.store.models import Run, RunStatus, utcnow
 from bot.store.runs import RunStore
 
@@ -37,13 +43,20 @@ class Leases:
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``clock``: this process's own clock (the database's on SQLite)."""
         self.store = store
         self.owner = owner or process_id()
         self.ttl = ttl
-        self.clock = clock
+        self.time = DatabaseClock(store.engine, clock)
+        """Now by the database's clock; :meth:`DatabaseClock.measure` keeps it honest."""
 
     def expiry(self) -> datetime:
-        return self.clock() + timedelta(seconds=self.ttl)
+        """When a lease given now ends, by the database's clock, for a value written from
+        Python (a new run, a re-run); statements use :meth:`_expiry_sql`."""
+        return self.time.now() + timedelta(seconds=self.ttl)
+
+    def _expiry_sql(self) -> ColumnElement[datetime]:
+        return self.time.sql_in(self.ttl)
 
     def stamp(self, run: Run) -> Run:
         """Give a run not stored yet to this process, so that nobody else resumes it
@@ -53,7 +66,7 @@ class Leases:
 
     async def claim(self, run_id: int) -> bool:
         """Take a running run whose lease is free, expired or already ours."""
-        now = self.clock()
+        now = self.time.sql_now()
         query = (
             update(Run)
             .where(
@@ -65,7 +78,7 @@ class Leases:
                     col(Run.lease_expires) < now,
                 ),
             )
-            .values(lease_owner=self.owner, lease_expires=self.expiry())
+            .values(lease_owner=self.owner, lease_expires=self._expiry_sql())
         )
         return await self._changed(query)
 
@@ -74,7 +87,7 @@ class Leases:
         query = (
             update(Run)
             .where(col(Run.id) == run_id, col(Run.lease_owner) == self.owner)
-            .values(lease_expires=self.expiry())
+            .values(lease_expires=self._expiry_sql())
         )
         return await self._changed(query)
 
@@ -84,7 +97,7 @@ class Leases:
         if not run_ids:
             return set()
         ids = list(run_ids)
-        expiry = self.expiry()
+        expiry = self._expiry_sql()
 
         def work(session: Session) -> set[int]:
             mine = (col(Run.id).in_(ids), col(Run.lease_owner) == self.owner)
@@ -117,7 +130,7 @@ class Leases:
     async def orphaned(self, source: str = "slack") -> list[int]:
         """Running runs that nobody holds: their owner stopped or died. Only runs of one
         source: a terminal's run ends with its terminal, nobody resumes it."""
-        now = self.clock()
+        now = self.time.sql_now()
 
         def work(session: Session) -> list[int]:
             query = (

@@ -89,6 +89,18 @@ class CheckRecord(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+class CheckDistribution(SQLModel, table=True):
+    """One attempt's response-time histogram and counts (migration 0024), kept apart from
+    the record so that listing runs never reads them; a later run's ``compare_to`` does."""
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    check_id: str = Field(primary_key=True)
+    attempt: int = Field(default=1, primary_key=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """``checks.regression.Distribution.to_json()``: hist (ms -> count), requests,
+    failures, seconds."""
+
+
 class SlackThread(SQLModel, table=True):
     """Where a run lives in Slack, so updates survive a restart of the bot."""
 

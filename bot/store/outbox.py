@@ -78,6 +78,27 @@ class OutboxStore:
 
         return await self.store.call(work)
 
+    async def unclaim(self, run_id: int, owner: str) -> int:
+        """Give up ``owner``'s claims on a run's unsent messages (it leaves the run to
+        another process, which then sends them without waiting for the claims to go
+        stale); how many."""
+        query = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.run_id) == run_id,
+                col(OutboxMessage.ts).is_(None),
+                col(OutboxMessage.claimed_by) == owner,
+            )
+            .values(claimed_by=None, claimed_at=None)
+        )
+
+        def work(session: Session) -> int:
+            result = session.connection().execute(query)
+            session.commit()
+            return int(result.rowcount)
+
+        return await self.store.call(work)
+
     async def sent(self, key: str, ts: str) -> None:
         def work(session: Session) -> None:
             row = session.get(OutboxMessage, key)

@@ -22,7 +22,15 @@ from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.faults import Timeouts, bound
-from bot.store.models import CheckRecord, Run, RunStatus, SlackThread, as_utc, utcnow
+from bot.store.models import (
+    CheckDistribution,
+    CheckRecord,
+    Run,
+    RunStatus,
+    SlackThread,
+    as_utc,
+    utcnow,
+)
 from checks.base import CheckResult, Status
 
 DATABASE_ENV = "DATABASE_URL"
@@ -145,6 +153,15 @@ class RunStore:
             record.started_at = result.started_at or record.started_at
             record.finished_at = result.finished_at
             session.add(record)
+            if result.distribution is not None:
+                session.merge(
+                    CheckDistribution(
+                        run_id=run_id,
+                        check_id=record.check_id,
+                        attempt=record.attempt,
+                        data=result.distribution,
+                    )
+                )
             append(session, _check_finished(run_id, record))
             session.commit()
 

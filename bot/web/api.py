@@ -23,16 +23,25 @@ from starlette.routing import Route
 from bot.engine.runner import RequestError, RunRequest
 from bot.gate.refusals import Refused
 from bot.input_limits import is_run_id
+from bot.slack.opening import ReplyError
 from bot.store.audit import AuditLog, Note
 from bot.store.models import Run
 from bot.store.requests import CLAIMED, Requests
 from bot.store.tokens import Caller, Tokens
 from bot.web.api_anchors import Anchors
-from bot.web.api_http import ApiError, answer, error, idempotency_key, read_json
+from bot.web.api_http import (
+    ApiError,
+    answer,
+    encoded,
+    error,
+    idempotency_key,
+    json_body,
+    read_json,
+)
 from bot.web.api_models import RunRequestBody, RunView
 from bot.web.api_openapi import openapi
 from bot.web.api_view import API, Viewer, superseded_reason
-from bot.web.api_wait import MAX_WAIT, Waiters
+from bot.web.api_wait import MAX_WAIT, Shared, Waiters
 from bot.web.bot import Bot
 
 log = logging.getLogger(__name__)
@@ -70,7 +79,10 @@ class Api:
         self.waiters = waiters or Waiters(self.requests)
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
-        self.building: dict[tuple[int, str], asyncio.Task[RunView]] = {}
+        self.building: dict[tuple[int, str], asyncio.Task[bytes]] = {}
+        self.shared_callers: Shared[str, Caller | None] = Shared()
+        self.shared_runs: Shared[int, Run | None] = Shared()
+        self.shared_views: Shared[int, RunView] = Shared()
         # the decision reaches waiters by the gate's events, before Slack is told
         bot.gate.add_listener(self.waiters, first=True)
 
@@ -108,14 +120,19 @@ class Api:
             raise ApiError(
                 401, "unauthorized", "a pipeline token (Authorization: Bearer ppt_…) is required"
             )
-        caller = await self.tokens.check(given.strip())
+        secret = given.strip()
+        caller = await self.shared_callers(secret, lambda: self.tokens.check(secret))
         if caller is None:
             raise ApiError(401, "unauthorized", "the token is unknown, malformed or revoked")
         return caller
 
     async def readable(self, caller: Caller, run_id: int) -> Run:
         """The run if the token may read it; else 404, whether it exists or not."""
-        run = await self.bot.store.get_run(run_id) if is_run_id(run_id) else None
+        run = (
+            await self.shared_runs(run_id, lambda: self.bot.store.get_run(run_id))
+            if is_run_id(run_id)
+            else None
+        )
         if run is None or not caller.scope.allows(run.service, run.environment):
             raise ApiError(404, "not_found", f"no run #{run_id}")
         return run
@@ -141,26 +158,30 @@ class Api:
         if not wait.isdigit() or int(wait) > MAX_WAIT:
             raise ApiError(400, "bad_wait", f"wait is a number of seconds from 0 to {MAX_WAIT}")
         await self.readable(caller, run_id)
-        view = await self.view(run_id)
+        view = await self.shared_views(run_id, lambda: self.view(run_id))
         if int(wait) > 0 and view.decision == "pending":
             try:
                 woken = await self.waiters.wait(run_id, view.decision, int(wait))
             except asyncio.CancelledError:
                 return stopped_poll()
             if woken:
-                view = await self.woken_view(run_id, woken)
+                return json_body(await self.woken_body(run_id, woken))
         return answer(view)
 
-    async def woken_view(self, run_id: int, decision: str) -> RunView:
-        """The view after ``decision``, read once for every waiter it woke (a thousand
-        waiters on one run would otherwise read it a thousand times at once)."""
+    async def woken_body(self, run_id: int, decision: str) -> bytes:
+        """The view after ``decision``, read and encoded once for every waiter it woke (a
+        thousand waiters on one run would otherwise read and encode it a thousand times
+        at once)."""
         key = (run_id, decision)
         task = self.building.get(key)
         if task is None:
-            task = asyncio.create_task(self.view(run_id))
+            task = asyncio.create_task(self._encoded(run_id))
             self.building[key] = task
             task.add_done_callback(lambda _: self.building.pop(key, None))
         return await asyncio.shield(task)
+
+    async def _encoded(self, run_id: int) -> bytes:
+        return encoded(await self.view(run_id))
 
     # -- starting --------------------------------------------------------------------
 
@@ -220,7 +241,7 @@ class Api:
             manager.engine().resolve(request)  # unknown environment, plan: the CLI's words
         except RequestError as exc:
             raise ApiError(422, "invalid", str(exc).strip("'\"")) from None
-        channel = manager.channel("")
+        channel = manager.channel("", body.environment)
         if not channel:
             raise ApiError(
                 409, "no_channel", "no release channel is configured (channel in preprod.yml)"
@@ -234,6 +255,8 @@ class Api:
     async def _open(self, run: Run, request: RunRequest, channel: str) -> None:
         try:
             await self.bot.manager.start(run, request, channel)
+        except ReplyError as exc:  # Slack failing (the run goes on), or a refused channel
+            log.warning("run %s: %s", run.id, exc.reply)
         except Exception:
             log.exception("run %s: its thread could not be opened", run.id)
 

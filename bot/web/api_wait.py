@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 from bot.gate.events import GateEvent
 from bot.store.requests import Requests
 
 log = logging.getLogger(__name__)
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 POLL_EVERY = 1.0
 MAX_WAIT = 60
 """Seconds a request may wait at most (``?wait=``)."""
@@ -85,3 +89,31 @@ class Waiters:
         if self.poller is not None:
             self.poller.cancel()
             await asyncio.gather(self.poller, return_exceptions=True)
+
+
+class Shared(Generic[K, V]):
+    """Concurrent reads of one key share the one read in flight: a crowd of pipelines
+    polling one run (or using one token) costs one database read, not one each (500
+    waiters re-polling at once queued 500 x a handful of reads ahead of the deciding
+    click). A read joined is never older than the moment it started, within a request's
+    own round trip of the one that asked first."""
+
+    def __init__(self) -> None:
+        self.flying: dict[K, asyncio.Future[V]] = {}
+        self.reads = 0
+        """Reads actually made (the tests read it)."""
+
+    async def __call__(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        task = self.flying.get(key)
+        if task is None:
+            self.reads += 1
+            task = asyncio.ensure_future(read())
+            self.flying[key] = task
+            task.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(task)
+
+    def _landed(self, key: K, task: asyncio.Future[V]) -> None:
+        if self.flying.get(key) is task:
+            del self.flying[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: each sharer gets it from its own await

@@ -1,7 +1,8 @@
 """The one ASGI application: Slack events (Bolt), the signed-in pages, health, metrics.
 
-``preprod serve`` runs it under uvicorn; ``preprod socket`` runs the same Bolt app over
-Socket Mode for a workspace without a public URL. Only ``/slack/events`` (signed by
+``preprod serve`` runs it under uvicorn; ``preprod socket`` too, without ``/slack/events``
+(``slack_over_http=False``: Slack's events come over Socket Mode, for a workspace without
+a public URL, and the route answers 404). Only ``/slack/events`` (signed by
 Slack), ``/healthz`` (liveness), ``/readyz`` (readiness: bot/web/ready.py), the sign-in
 routes and the public signing key (``/.well-known/preprod-signing-key.pem``) answer
 without a session; ``/metrics`` wants the ``PREPROD_METRICS_TOKEN`` bearer token;
@@ -41,6 +42,7 @@ from bot.web.insights import InsightsPages
 from bot.web.metrics import Health
 from bot.web.metrics import gather as gather_metrics
 from bot.web.metrics import render as render_metrics
+from bot.web.names import DisplayNames
 from bot.web.ready import ReadinessProbe
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
@@ -52,7 +54,11 @@ WELL_KNOWN_KEY = "/.well-known/preprod-signing-key.pem"
 
 
 def create_app(
-    bot: Bot, trail: AuditTrail | None = None, sessions: WebSessions | None = None
+    bot: Bot,
+    trail: AuditTrail | None = None,
+    sessions: WebSessions | None = None,
+    *,
+    slack_over_http: bool = True,
 ) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(bot.bolt)
 
@@ -73,7 +79,8 @@ def create_app(
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
     sessions = sessions or stored_sessions(bot.store, bot.settings)
     sign_in = SignIn(bot.settings, bot.gate.directory, sessions)
-    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store))
+    names = DisplayNames(bot.slack.user_info)
+    dashboard = Dashboard(bot.store, bot.gate, sign_in, trail or StoredAuditTrail(bot.store), names)
     insights = InsightsPages(bot.store, sign_in)
     api = Api(bot)
     github = GitHubHook(bot, api, bot.github) if bot.github is not None else None
@@ -143,7 +150,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            *([Route("/slack/events", slack_events, methods=["POST"])] if slack_over_http else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

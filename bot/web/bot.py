@@ -35,7 +35,6 @@ from bot.slack.runs import RunManager
 from bot.store.faults import Timeouts, cause, is_database_fault
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases
-from bot.store.models import utcnow
 from bot.store.runs import RunStore
 from bot.web.scheduler import ReminderScheduler
 from bot.web.team import PinnedToWorkspace, announce
@@ -92,6 +91,7 @@ class Bot:
         beat = self.manager.leases.ttl / 3
         while True:
             await _logged("renewing leases", self.manager.heartbeat())
+            await _logged("measuring the clock against the database's", self.manager.check_clock())
             await asyncio.sleep(beat)
 
     async def _duties_forever(self) -> None:
@@ -108,7 +108,7 @@ class Bot:
                 full = now - last_full >= FULL_SWEEP_EVERY
                 if full:
                     last_full = now
-                since = None if full else utcnow() - RECENT
+                since = None if full else self.manager.leases.time.now() - RECENT
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
                 await _logged("counting the insight figures", catch_up_insights(self.store))
             if self.manager.executes:
@@ -178,12 +178,13 @@ def build_bot(
     store = RunStore(settings.database_url, timeouts)
     slack = SlackClient(settings.bot_token, base_url=settings.api_url)
     directory = RoleDirectory(config, slack.usergroup_members)
-    gate = Gate(config, store, directory, report_url=settings.report_url)
+    leases = Leases(store, ttl=settings.lease_ttl)
+    clock = leases.time.now  # deadlines and reminder slots by the database's clock
+    gate = Gate(config, store, directory, report_url=settings.report_url, clock=clock)
     gate.add_listener(GatePanel(store, slack))
     notifier = SlackReminders(store, slack, config.channel, f"{settings.public_url}/runs")
     gate.add_listener(notifier)  # the requester's DM, after the announcement
-    reminders = Reminders(config, gate, notifier)
-    leases = Leases(store, ttl=settings.lease_ttl)
+    reminders = Reminders(config, gate, notifier, clock=clock)
     manager = RunManager(
         config,
         store,
@@ -204,7 +205,7 @@ def build_bot(
     )  # after Bolt's signature and auth.test, HTTP and socket
     announce(settings.team_id)
     register_all(bolt, Dispatcher(manager), gate, slack)
-    checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack))
+    checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack), clock=clock)
     scheduler = ReminderScheduler(config, reminders, checkpoints)
     try:
         github = github or GitHubSettings.from_env()

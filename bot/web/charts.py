@@ -9,11 +9,32 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 640, 180
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 24, 28
+WIDTH, HEIGHT = 640, 200
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 24, 44
 
 
-def _frame(title: str, summary: str, body: str, top: str) -> Markup:
+def _axes(x_label: str, y_label: str) -> str:
+    """The axis titles: the value axis's along its side, the time axis's below it."""
+    middle = TOP + (HEIGHT - TOP - BOTTOM) / 2
+    y = (
+        f'<text class="axis" x="14" y="{middle:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {middle:.0f})">{escape(y_label)}</text>'
+        if y_label
+        else ""
+    )
+    x_mid = LEFT + (WIDTH - LEFT - RIGHT) / 2
+    x = (
+        f'<text class="axis" x="{x_mid:.0f}" y="{HEIGHT - 4}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+        if x_label
+        else ""
+    )
+    return y + x
+
+
+def _frame(
+    title: str, summary: str, body: str, top: str, x_label: str = "", y_label: str = ""
+) -> Markup:
     return Markup(
         f'<svg role="img" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">'
@@ -21,7 +42,7 @@ def _frame(title: str, summary: str, body: str, top: str) -> Markup:
         f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" '
         'stroke="#8c959f"/>'
         f'<text x="4" y="{TOP}">{escape(top)}</text><text x="4" y="{HEIGHT - BOTTOM}">0</text>'
-        f"{body}</svg>"
+        f"{body}{_axes(x_label, y_label)}</svg>"
     )
 
 
@@ -38,7 +59,7 @@ def _y(value: float, top: float) -> float:
 def _labels(labels: Sequence[str]) -> str:
     every = max(1, len(labels) // 8)
     return "".join(
-        f'<text x="{_x(i, len(labels)):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        f'<text x="{_x(i, len(labels)):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
         f"{escape(label)}</text>"
         for i, label in enumerate(labels)
         if i % every == 0
@@ -55,10 +76,16 @@ def time_unit(longest: float) -> tuple[float, str]:
     return 3600.0, "h"
 
 
-def duration_chart(title: str, labels: Sequence[str], seconds: Sequence[float | None]) -> Markup:
-    """A line of durations, in the unit their longest reads best in."""
+UNIT_WORDS = {"s": "seconds", "min": "minutes", "h": "hours"}
+
+
+def duration_chart(
+    title: str, labels: Sequence[str], seconds: Sequence[float | None], x_label: str = ""
+) -> Markup:
+    """A line of durations, in the unit their longest reads best in (named on the axis)."""
     per, unit = time_unit(max((s for s in seconds if s is not None), default=0.0))
-    return line_chart(title, labels, [None if s is None else s / per for s in seconds], unit)
+    values = [None if s is None else s / per for s in seconds]
+    return line_chart(title, labels, values, unit, x_label=x_label, y_label=UNIT_WORDS[unit])
 
 
 def _amount(value: float) -> str:
@@ -67,7 +94,13 @@ def _amount(value: float) -> str:
 
 
 def line_chart(
-    title: str, labels: Sequence[str], values: Sequence[float | None], unit: str
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    unit: str,
+    *,
+    x_label: str = "",
+    y_label: str = "",
 ) -> Markup:
     """One series; a missing value breaks the line."""
     known = [v for v in values if v is not None]
@@ -95,11 +128,17 @@ def line_chart(
         f"{label}: {'none' if v is None else f'{v:.1f} {unit}'}"
         for label, v in zip(labels, values, strict=True)
     )
-    return _frame(title, summary, body + _labels(labels), f"{_amount(top)} {unit}")
+    top_text = f"{_amount(top)} {unit}"
+    return _frame(title, summary, body + _labels(labels), top_text, x_label, y_label)
 
 
 def bar_chart(
-    title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[int]]]
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[int]]],
+    *,
+    x_label: str = "",
+    y_label: str = "",
 ) -> Markup:
     """Stacked bars: ``series`` is ``(name, colour, values)``, bottom first."""
     count = len(labels)
@@ -126,4 +165,5 @@ def bar_chart(
         f"{name}: {', '.join(f'{label} {v}' for label, v in zip(labels, values, strict=True))}"
         for name, _, values in series
     )
-    return _frame(title, summary, "".join(bars) + legend + _labels(labels), f"{top:.0f}")
+    body = "".join(bars) + legend + _labels(labels)
+    return _frame(title, summary, body, f"{top:.0f}", x_label, y_label)

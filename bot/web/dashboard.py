@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from html import escape
 from urllib.parse import urlencode
 
@@ -19,8 +20,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.audit.projection import headline
+from bot.engine.report import AttestationItem
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
+from bot.gate.quarantine import quarantines_of
 from bot.gate.reading import Loaded
 from bot.gate.refusals import Refused
 from bot.gate.roles import DirectoryUnavailable
@@ -33,21 +36,27 @@ from bot.gate.summary import (
 from bot.gate.view import Target
 from bot.input_limits import MAX_RUN_ID, MAX_TEXT, MIN_REASON, is_run_id
 from bot.reports import render_html
-from bot.reports.html import format_duration
+from bot.reports.html import format_duration, people_of
 from bot.store.agreement import check_run
 from bot.store.listing import DECISIONS, RunFilter, page_of_runs
-from bot.store.models import Run, RunStatus
+from bot.store.models import Run, RunStatus, utcnow
 from bot.store.record import full_report
 from bot.store.runs import RunStore
+from bot.store.trends import check_trends, flaky_checks
 from bot.web.forms import BadForm, read_form
+from bot.web.names import DisplayNames, shown
 from bot.web.pages import templates
+from bot.web.run_page import keep_notice, people, take_notice
 from bot.web.signin import SignIn, WebUser
 from bot.web.trail import AuditTrail
+from bot.web.trends import trend_charts
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("approve", "reject", "waive", "tick")
 MAX_FILTER = 100
+FLAKY_DAYS = 90
+"""The dashboard's flakiest checks are those of the runs started in this many days."""
 
 Page = Callable[[Request, WebUser], Awaitable[Response]]
 
@@ -71,11 +80,19 @@ def of_a_run(page: Page) -> Page:
 
 
 class Dashboard:
-    def __init__(self, store: RunStore, gate: Gate, sign_in: SignIn, trail: AuditTrail) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        gate: Gate,
+        sign_in: SignIn,
+        trail: AuditTrail,
+        names: DisplayNames | None = None,
+    ) -> None:
         self.store = store
         self.gate = gate
         self.sign_in = sign_in
         self.trail = trail
+        self.names = names
 
     def routes(self) -> list[Route]:
         need = self.sign_in.required
@@ -97,7 +114,18 @@ class Dashboard:
             after=_after(q.get("after")),
         )
         page = await page_of_runs(self.store, filters)
+        flaky = await flaky_checks(
+            self.store, utcnow() - timedelta(days=FLAKY_DAYS), filters.service
+        )
+        # trends of one service: the filtered environment, else that of its newest run
+        environment = filters.environment or (page.runs[0].environment if page.runs else None)
+        trends = (
+            await check_trends(self.store, filters.service, environment)
+            if filters.service and environment
+            else []
+        )
         labels = await self._labels(page.runs)
+        names = await self._names({run.requester for run in page.runs if run.requester})
         kept = {
             k: v
             for k, v in {
@@ -124,23 +152,41 @@ class Dashboard:
                 statuses=[s.value for s in RunStatus],
                 decisions=DECISIONS,
                 query=query,
+                who=lambda user_id: shown(user_id, names),
+                flaky=flaky,
+                flaky_days=FLAKY_DAYS,
+                trends=trend_charts(trends),
+                trend_scope=f"{filters.service} on {environment}" if trends else "",
             )
         )
         return HTMLResponse(html)
 
     async def run(self, request: Request, user: WebUser) -> Response:
         run_id = request.path_params["run_id"]
-        done = request.query_params.get("done", "")
-        message = _DONE.get(done, "")
-        return await self._run_page(run_id, user, message, ok=True)
+        notice = take_notice(request.session)
+        if notice is None:
+            return await self._run_page(run_id, user, "")
+        return await self._run_page(run_id, user, notice.text, ok=notice.ok)
 
     async def report(self, request: Request, user: WebUser) -> Response:
         try:
             run_id = request.path_params["run_id"]
             report = await full_report(self.store, run_id, self.gate.config.role_labels)
-        except LookupError:
+            loaded = await self.gate.load(run_id)
+        except (LookupError, Refused):
             return no_such_run()
-        return HTMLResponse(render_html(report))
+        # the plan's attestations as the gate reads them: what still waits, beside the verdict
+        items = [
+            AttestationItem(
+                id=a.item_id, text=a.text, role=a.role, blocking=a.blocking, ticked_by=a.ticked_by
+            )
+            for a in loaded.gate.attestations
+        ]
+        notes = {
+            c: q.note() for c, q in quarantines_of(self.gate.config.plans.get(report.plan)).items()
+        }
+        report = report.model_copy(update={"attestations": items, "quarantines": notes})
+        return HTMLResponse(render_html(report, await self._names(people_of(report))))
 
     async def act(self, request: Request, user: WebUser) -> Response:
         run_id = request.path_params["run_id"]
@@ -148,11 +194,13 @@ class Dashboard:
             form = await read_form(request, user.csrf)
         except BadForm as exc:
             return HTMLResponse(f"<h1>Refused</h1><p>{escape(str(exc))}</p>", status_code=403)
+        if await self.store.get_run(run_id) is None:
+            return no_such_run()
         action, subject = form.get("action", ""), form.get("subject", "")
         text = form.get("text", "")
         generation = _int(form.get("generation"))
         if action not in ACTIONS or generation is None or not subject or len(subject) > 255:
-            return await self._run_page(run_id, user, "That action is not one this page offers.")
+            return _after_post(request, run_id, "That action is not one this page offers.")
         target = Target(run_id, generation, subject)
         try:
             if action in ("approve", "reject"):
@@ -164,13 +212,12 @@ class Dashboard:
                 new = await self.gate.record_tick(user.user_id, target, text, within=5.0)
         except (Refused, DirectoryUnavailable) as exc:
             log.info("web action refused: %s %s on run %s by %s", action, subject, run_id, user)
-            return await self._run_page(run_id, user, str(exc), status=403)
+            return _after_post(request, run_id, str(exc))
         await self.gate.refresh(run_id)
-        done = action if new else "repeat"
-        return RedirectResponse(f"/runs/{run_id}?done={done}", status_code=303)
+        return _after_post(request, run_id, _DONE[action if new else "repeat"], ok=True)
 
     async def _run_page(
-        self, run_id: int, user: WebUser, message: str, *, ok: bool = False, status: int = 200
+        self, run_id: int, user: WebUser, message: str, *, ok: bool = False
     ) -> Response:
         try:
             loaded = await self.gate.load(run_id)
@@ -179,6 +226,11 @@ class Dashboard:
         gate = loaded.gate
         cycle = gate.cycle_seconds
         differences = await check_run(self.store, run_id)
+        trail = await self.trail.events(run_id)
+        names = await self._names(people(gate, trail))
+        run = loaded.run
+        trends = await check_trends(self.store, run.service, run.environment, upto=run_id)
+        plan = self.gate.config.plans.get(run.plan)
         html = (
             templates()
             .get_template("run.html.j2")
@@ -189,16 +241,19 @@ class Dashboard:
                 label=self._label(loaded),
                 cycle=format_duration(cycle) if cycle is not None else "",
                 can_act=not gate.decision.outcome.final and loaded.facts.automated_done,
-                trail=await self.trail.events(run_id),
+                trail=trail,
+                who=lambda user_id: shown(user_id, names),
                 trail_disagrees=headline(differences),
                 trail_differences=[d.line() for d in differences],
                 message=message,
                 ok=ok,
                 min_reason=MIN_REASON,
                 max_text=MAX_TEXT,
+                trends=trend_charts(trends),
+                quarantined=sorted((c, q.note()) for c, q in quarantines_of(plan).items()),
             )
         )
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(html)
 
     def _label(self, loaded: Loaded) -> str:
         gate = loaded.gate
@@ -208,6 +263,9 @@ class Dashboard:
         awaited = awaited_roles(required_policies(self.gate.config), approvals, owners)
         label = self.gate.directory.label
         return decision_label(loaded.run.status.value, outcome, [label(r) for r in awaited])
+
+    async def _names(self, ids: set[str]) -> dict[str, str]:
+        return await self.names.names(ids) if self.names is not None else {}
 
     async def _labels(self, runs: list[Run]) -> dict[int, str]:
         return await decision_labels(self.gate.config, self.store, runs, self.gate.directory.label)
@@ -220,6 +278,13 @@ _DONE = {
     "tick": "Your tick is recorded.",
     "repeat": "That was already recorded; nothing changed.",
 }
+
+
+def _after_post(request: Request, run_id: int, message: str, *, ok: bool = False) -> Response:
+    """Every action ends on the run's own page (303: a reload there posts nothing again),
+    which shows ``message`` once."""
+    keep_notice(request.session, message, ok)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 def _short(value: str | None) -> str | None:

@@ -84,16 +84,28 @@ class InsightsPages:
         except PeriodError as exc:
             return HTMLResponse(f"<h1>Insights</h1><p>{escape(str(exc))}</p>", status_code=400)
         labels = [p.start.strftime("%m-%d") for p in insights.trend]
+        x_label = f"{insights.bucket} starting (UTC)"
+        cycle_title = f"Median cycle time by {insights.bucket}"
+        decisions_title = f"Decisions by {insights.bucket}"
+        trend = insights.trend
         charts = [
-            duration_chart("Median cycle time", labels, [p.cycle_median for p in insights.trend]),
-            bar_chart(
-                "Decisions",
-                labels,
-                [
-                    ("GO", "#1a7f37", [p.go for p in insights.trend]),
-                    ("NO-GO", "#c0362c", [p.no_go for p in insights.trend]),
-                    ("other", "#8c959f", [p.runs - p.go - p.no_go for p in insights.trend]),
-                ],
+            (
+                cycle_title,
+                duration_chart(cycle_title, labels, [p.cycle_median for p in trend], x_label),
+            ),
+            (
+                decisions_title,
+                bar_chart(
+                    decisions_title,
+                    labels,
+                    [
+                        ("GO", "#1a7f37", [p.go for p in trend]),
+                        ("NO-GO", "#c0362c", [p.no_go for p in trend]),
+                        ("other", "#8c959f", [p.runs - p.go - p.no_go for p in trend]),
+                    ],
+                    x_label=x_label,
+                    y_label="runs",
+                ),
             ),
         ]
         html = (

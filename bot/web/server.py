@@ -1,14 +1,17 @@
 """Running the bot: uvicorn for HTTP (``preprod serve``), or Socket Mode (``preprod socket``).
 
-Both stop the same way on SIGTERM or SIGINT (bot/web/shutdown.py): no new work, acks in
-flight answered, runs handed over to another replica, within a bounded time."""
+Both serve the same web app (pages, ``/healthz``, ``/readyz``, ``/metrics``, ``/api``) on
+``--host``/``--port``; in Socket Mode Slack's events come over the socket instead of
+``POST /slack/events`` (not routed: 404), and uvicorn's lifespan starts and closes the
+bot once for both. Both stop the same way on SIGTERM or SIGINT (bot/web/shutdown.py): no
+new work, acks in flight answered, runs handed over to another replica, within a bounded
+time."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import signal
 import socket
 from types import FrameType
 
@@ -30,16 +33,13 @@ def run_server(mode: str, host: str, port: int) -> int:
     logging.getLogger().setLevel(logging.INFO)
     for chatty in ("httpx", "httpcore", "slack_sdk", "slack_bolt"):  # per-request lines
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    if mode == "socket":
-        settings = Settings.from_env(socket=True)
-        asyncio.run(_socket_mode(settings))
-        return 0
-    settings = Settings.from_env()
+    socket_mode = mode == "socket"
+    settings = Settings.from_env(socket=socket_mode)
     if refusal := settings.web_refusal():
         raise SettingsError(refusal)
     bot = build_bot(settings)
     config = uvicorn.Config(
-        create_app(bot),
+        create_app(bot, slack_over_http=not socket_mode),
         host=host,
         port=port,
         log_level="info",
@@ -47,7 +47,13 @@ def run_server(mode: str, host: str, port: int) -> int:
         timeout_graceful_shutdown=REQUEST_GRACE_S,
     )
     settle_heap()
-    BoundedServer(config, bot).run()
+    if socket_mode:
+        assert settings.app_token is not None
+        server = SocketModeServer(config, bot, settings.app_token)
+        server.run()
+        server.raise_failure()
+    else:
+        BoundedServer(config, bot).run()
     return 0
 
 
@@ -83,32 +89,47 @@ class BoundedServer(uvicorn.Server):
         await log_hand_overs(self.stopping.bot, running)
 
 
-async def _socket_mode(settings: Settings) -> None:
-    bot = build_bot(settings)
-    settle_heap()
-    assert settings.app_token is not None
-    handler = AsyncSocketModeHandler(bot.bolt, settings.app_token)
-    stop = asyncio.Event()
-    stopping = Stopping(bot, stop.set)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.signalled)
-    bot.start()
-    connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([connecting, stopped], return_when=asyncio.FIRST_COMPLETED)
-        if connecting.done() and not stopped.done():
-            connecting.result()  # a connection that failed for good ends the process
-            await stopped
-    finally:
-        connecting.cancel()
-        stopped.cancel()
-        await _acks_in_flight(REQUEST_GRACE_S)
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        running = sorted(bot.manager.tasks)
-        await bot.aclose()
-        await log_hand_overs(bot, running)
+class SocketModeServer(BoundedServer):
+    """The web app under uvicorn plus Slack's Socket Mode in the same event loop: the
+    socket connects once the lifespan has started the bot and the port listens, and is
+    closed (acks in flight answered first) before the lifespan closes the bot. A
+    connection that fails for good stops the server and ends the process with its error."""
+
+    def __init__(self, config: uvicorn.Config, bot: Bot, app_token: str) -> None:
+        super().__init__(config, bot)
+        self.app_token = app_token
+        self.handler: AsyncSocketModeHandler | None = None
+        self.connecting: asyncio.Future[None] | None = None
+        self.failure: BaseException | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.started:
+            return
+        self.handler = AsyncSocketModeHandler(self.stopping.bot.bolt, self.app_token)
+        self.connecting = asyncio.ensure_future(self.handler.connect_async())  # type: ignore[no-untyped-call]
+
+    async def on_tick(self, counter: int) -> bool:
+        connecting = self.connecting
+        failed = connecting is not None and connecting.done() and not connecting.cancelled()
+        if failed and self.failure is None and connecting and connecting.exception():
+            self.failure = connecting.exception()
+            log.error("Socket Mode could not connect: %s", self.failure)
+            return True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.connecting is not None:
+            self.connecting.cancel()
+        if self.handler is not None:
+            await _acks_in_flight(REQUEST_GRACE_S)
+            await self.handler.close_async()  # type: ignore[no-untyped-call]
+        await super().shutdown(sockets)
+
+    def raise_failure(self) -> None:
+        """After ``run``: the Socket Mode connection's error, if that is what ended it."""
+        if self.failure is not None:
+            raise self.failure
 
 
 async def _acks_in_flight(timeout: float) -> None:

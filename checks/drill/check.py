@@ -24,7 +24,7 @@ from checks._http import (
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
 from checks.drill import probe as probing
-from checks.drill.options import DrillOptions, bind, placeholders_in
+from checks.drill.options import DrillOptions, Script, bind, placeholders_in
 from checks.drill.process import GRACE_S, ScriptRun, run_script, script_environment
 from checks.http import RequestSpec, judge
 from checks.load.thresholds import evaluate
@@ -44,6 +44,7 @@ class DrillCheck(Check[DrillOptions]):
     Options = DrillOptions
     exclusive = True
     repeat_safe = False
+    own_placeholders = frozenset({"previous_version", "marker", "python"})
 
     def natural_timeout(self) -> float:
         return self.options.script.timeout + GRACE_S + self.options.settle + 30.0
@@ -76,16 +77,11 @@ class DrillCheck(Check[DrillOptions]):
                         evidence=redact("\n".join(written)),
                     )
                 evidence.append(f"rpo: marker {values['marker']} written ({opts.rpo.write.label})")
-            argv = [sys.executable if arg == "{python}" else arg for arg in opts.script.argv]
+            argv = _argv(opts.script)
             started = time.monotonic()
             async with _Probing(ctx, opts) as prober:
                 try:
-                    run = await run_script(
-                        argv,
-                        env=script_environment({**_context_env(ctx), **opts.script.env}),
-                        cwd=opts.script.cwd,
-                        timeout=opts.script.timeout,
-                    )
+                    run = await _run(ctx, opts.script)
                 except OSError as exc:
                     reason = exc.strerror or str(exc)
                     return CheckResult.error(
@@ -109,12 +105,39 @@ class DrillCheck(Check[DrillOptions]):
                     evidence.append(
                         f"rpo: marker read back after the drill ({opts.rpo.read.label})"
                     )
+        if opts.cleanup is not None:
+            problems.extend(await _clean_up(ctx, opts.cleanup, evidence))
         text = redact("\n".join(evidence))
         if problems:
             return CheckResult.failed(
                 redact(first_and_more(problems)), metrics=metrics, evidence=text
             )
         return CheckResult.passed(redact(_passed_summary(metrics)), metrics=metrics, evidence=text)
+
+
+def _argv(script: Script) -> list[str]:
+    return [sys.executable if arg == "{python}" else arg for arg in script.argv]
+
+
+async def _run(ctx: CheckContext, script: Script) -> ScriptRun:
+    """Run one of the drill's scripts with the run's context in its environment."""
+    drill_dir = Path(ctx.workdir).resolve()
+    drill_dir.mkdir(parents=True, exist_ok=True)
+    env = {**_context_env(ctx), "PREPROD_DRILL_DIR": str(drill_dir), **script.env}
+    return await run_script(
+        _argv(script), env=script_environment(env), cwd=script.cwd, timeout=script.timeout
+    )
+
+
+async def _clean_up(ctx: CheckContext, script: Script, evidence: list[str]) -> list[str]:
+    """Run the cleanup; what went wrong with it (empty when it put things back)."""
+    try:
+        run = await _run(ctx, script)
+    except OSError as exc:
+        return [f"cannot start the cleanup {script.argv[0]}: {exc.strerror or exc}"]
+    lines = _script_evidence(_argv(script), run, script.timeout)
+    evidence.extend(["cleanup " + lines[0], *lines[1:]])
+    return [f"cleanup: {problem}" for problem in _script_problems(run, script.timeout)]
 
 
 def _redactor(ctx: CheckContext, env: dict[str, str]) -> Redactor:

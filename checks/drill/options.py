@@ -84,6 +84,11 @@ class DrillOptions(CheckOptions):
     rto: Duration | None = Field(default=None, gt=0)
     """From the start of the script until the expectations hold."""
     rpo: Rpo | None = None
+    cleanup: Script | None = None
+    """Run after the proof, whatever it found, to leave the environment as the drill found
+    it (the version that was live before a deploy or rollback drill); a cleanup that fails
+    fails the drill. The script and the cleanup share ``$PREPROD_DRILL_DIR`` to note what
+    they found."""
 
     @model_validator(mode="after")
     def _rto_needs_expectations(self) -> DrillOptions:

@@ -92,9 +92,7 @@ class FindingsCheck(Check[FindingsOptions]):
             if any(f is first for f, _ in verdict.expired):
                 summary += " [its allow-list entry expired]"
             return CheckResult.failed(ctx.redact(summary), metrics=metrics, evidence=evidence)
-        summary = f"{len(findings)} findings within thresholds ({_counts(verdict)})"
-        if verdict.allowed:
-            summary += f"; {len(verdict.allowed)} allowed"
+        summary = _within(verdict)
         status = CheckResult.warned if verdict.expired else CheckResult.passed
         return status(ctx.redact(summary), metrics=metrics, evidence=evidence)
 
@@ -153,12 +151,23 @@ def _counts(verdict: Verdict) -> str:
     return ", ".join(f"{counts[s]} {s.label}" for s in sorted(Severity, reverse=True) if counts[s])
 
 
+def _within(verdict: Verdict) -> str:
+    """The passing summary, counting as the figures do: allowed findings apart."""
+    counted = len(verdict.counted)
+    summary = f"{counted} finding{'s' if counted != 1 else ''} within thresholds"
+    if counted:
+        summary += f" ({_counts(verdict)})"
+    if verdict.allowed:
+        summary += f", not counting {len(verdict.allowed)} allowed"
+    return summary
+
+
 def _metrics(verdict: Verdict) -> dict[str, float]:
     counts = verdict.counts
     metrics = {f"findings.{s.label}": float(counts[s]) for s in Severity if counts[s]}
-    metrics["findings"] = float(len(verdict.counted))
-    metrics["allowed"] = float(len(verdict.allowed))
-    metrics["blocking"] = float(len(verdict.blocking))
+    metrics["counted_findings"] = float(len(verdict.counted))
+    metrics["allowed_findings"] = float(len(verdict.allowed))
+    metrics["blocking_findings"] = float(len(verdict.blocking))
     return metrics
 
 

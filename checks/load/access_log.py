@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from checks.base import CheckOptions
+from checks.placeholders import has_run_names
 from checks.units import ByteSize
 
 MAX_LOG_BYTES = 256 * 1024 * 1024
@@ -61,6 +62,8 @@ class TasksFrom(CheckOptions):
                 patterns.append(re.compile(expr))
             except re.error as exc:
                 raise ValueError(f"exclude {expr!r} is not a regular expression: {exc}") from None
+        if self.deferred:
+            return self  # read when the run fills {environment}, {version}...
         try:
             with self.access_log.open("rb") as file:
                 data = file.read(self.max_bytes)
@@ -82,6 +85,12 @@ class TasksFrom(CheckOptions):
             )
         self._mix = mix
         return self
+
+    @property
+    def deferred(self) -> bool:
+        """The log's path names the run (``logs/{environment}.log``): it is read when
+        the run starts, not when the config is loaded."""
+        return has_run_names(str(self.access_log))
 
     @property
     def mix(self) -> Mix:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 from checks._http import cannot_reach
 from checks.base import Check, CheckResult, Status
+from checks.comparing import against_baseline
 from checks.context import CheckContext
+from checks.guidance import RunFigures, for_metric
 from checks.load import locustfile
 from checks.load.options import LoadOptions
 from checks.load.profiles import Verdict, watcher_for
 from checks.load.runner import RunOutput, RunSpec, run_locust, tail
 from checks.load.stats import FinalStats, Sample, final_stats
+from checks.regression import Distribution
 
 STARTUP_S = 15.0
 """Locust's own start-up and shutdown, on top of the planned test length."""
@@ -96,11 +101,29 @@ class LoadCheck(Check[LoadOptions]):
             if verdict.status == Status.PASSED and output.timed_out:
                 verdict.status = Status.ERROR
             verdict.summary = f"{output.stop_reason} | {verdict.summary}"
+        figures = partial(_run_figures, final, watcher.by_users)
+        hints = _threshold_guidance(verdict, figures({}))
+        if hints:
+            verdict.summary = f"{verdict.summary} | look at: {hints[0]}"
+        kept = Distribution(
+            dict(final.total.hist), final.total.requests, final.total.failures, final.total.seconds
+        )
+        compared = await against_baseline(ctx, o, kept, figures)
+        if compared is not None:
+            verdict.metrics.update(compared.metrics)
+            verdict.notes += compared.lines
+            if compared.regressed:
+                if not verdict.status.is_problem:
+                    verdict.status = Status.FAILED
+                verdict.summary = f"{compared.summary} | {verdict.summary}"
+            else:
+                verdict.summary = f"{verdict.summary} | {compared.summary}"
         return CheckResult(
             status=verdict.status,
             summary=ctx.redact(verdict.summary),
             metrics=verdict.metrics,
-            evidence=ctx.redact(self._evidence(verdict, final, output)),
+            evidence=ctx.redact(self._evidence(verdict, final, output, hints)),
+            distribution=kept.to_json(),
         )
 
     # -- pieces ------------------------------------------------------------------
@@ -151,7 +174,9 @@ class LoadCheck(Check[LoadOptions]):
             evidence=ctx.redact(evidence),
         )
 
-    def _evidence(self, verdict: Verdict, final: FinalStats, output: RunOutput) -> str:
+    def _evidence(
+        self, verdict: Verdict, final: FinalStats, output: RunOutput, hints: list[str]
+    ) -> str:
         o = self.options
         lines = [f"profile {o.profile}: {self._size()}"]
         if o.tasks_from is not None:
@@ -162,6 +187,7 @@ class LoadCheck(Check[LoadOptions]):
             lines += [f"  {outcome.line()}" for outcome in verdict.outcomes]
             for name, outcomes in verdict.task_outcomes.items():
                 lines += [f"  [{name}] {outcome.line()}" for outcome in outcomes]
+            lines += [f"  look at: {hint}" for hint in hints]
         if verdict.notes:
             lines.append("")
             lines += verdict.notes
@@ -180,6 +206,26 @@ class LoadCheck(Check[LoadOptions]):
             lines.append("Locust errors:")
             lines += [f"  {line}" for line in output.log_lines]
         return "\n".join(lines)
+
+
+def _run_figures(
+    final: FinalStats, by_users: Mapping[int, tuple[int, int]], baseline: Mapping[str, float]
+) -> RunFigures:
+    tasks = {name: window.figures() for name, window in final.tasks.items()}
+    return RunFigures(final.total.figures(), tasks, dict(by_users), baseline)
+
+
+def _threshold_guidance(verdict: Verdict, figures: RunFigures) -> list[str]:
+    """One line per broken metric kind (latency, errors, throughput), in order."""
+    broken = [o.threshold.metric for o in verdict.outcomes if not o.passed]
+    broken += [
+        o.threshold.metric for os in verdict.task_outcomes.values() for o in os if not o.passed
+    ]
+    kinds = dict.fromkeys(
+        "error_rate" if m == "error_rate" else "rps" if m == "rps" else "p95" for m in broken
+    )
+    hints = (for_metric(kind, figures) for kind in kinds)
+    return [hint for hint in hints if hint]
 
 
 def _task_table(final: FinalStats) -> str:

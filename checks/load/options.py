@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checks.base import CheckOptions
 from checks.load.access_log import TasksFrom
 from checks.load.thresholds import Percent, ThresholdExpr
+from checks.regression import RegressionOptions
 from checks.units import Duration
 
 Profile = Literal["load", "stress", "soak", "spike"]
@@ -119,7 +120,7 @@ class Capacity(_Strict):
         return self.expected_peak_rps * self.safety_margin
 
 
-class LoadOptions(CheckOptions):
+class LoadOptions(CheckOptions, RegressionOptions):
     profile: Profile = "load"
     tasks: list[Task] = Field(default_factory=list)
     tasks_from: TasksFrom | None = None
@@ -192,6 +193,8 @@ class LoadOptions(CheckOptions):
         if self.tasks_from is not None:
             if self.tasks or self.locustfile is not None:
                 raise ValueError("give one of tasks, tasks_from or a locustfile")
+            if self.tasks_from.deferred:
+                return self  # validated again, with the log read, when the run starts
             derived = [Task.model_validate(t) for t in self.tasks_from.task_dicts()]
             object.__setattr__(self, "tasks", derived)  # frozen: set once, while validating
         if not self.tasks and self.locustfile is None:

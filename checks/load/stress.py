@@ -88,6 +88,9 @@ class StressWatcher(Watcher):
         last_good = good[-1] if good else None
         sustained = last_good.window.rps if last_good else 0.0
         metrics = dict(figures)
+        # One throughput figure: the sustained one (the last step that held). The whole
+        # test's average, ramp included, would be a second "throughput" that disagrees.
+        metrics.pop("rps", None)
         metrics["steps_run"] = float(len(judged))
         metrics["sustained_rps"] = round(sustained, 2)
         metrics["last_good_users"] = float(last_good.users if last_good else 0)
@@ -116,7 +119,7 @@ class StressWatcher(Watcher):
         else:
             where = f"no breaking point up to {top.users if top else 0} users"
         if last_good is not None:
-            where += f"; sustained {sustained:.1f} rps at {last_good.users} users"
+            where += f"; sustained throughput {sustained:.1f} req/s at {last_good.users} users"
         status = Status.PASSED
         if last_good is None:
             status = Status.FAILED

@@ -32,7 +32,7 @@ class Verdict:
 def _describe_live(window: Window, users: int) -> tuple[str, dict[str, float]]:
     figures = window.figures()
     text = (
-        f"{figures['rps']:.0f} rps, p95 {figures['p95_ms']:.0f} ms, "
+        f"throughput now {figures['rps']:.0f} req/s, p95 {figures['p95_ms']:.0f} ms, "
         f"{figures['error_rate_pct']:.1f}% errors, {users} users"
     )
     return text, {
@@ -55,6 +55,8 @@ class Watcher:
         self.task_cumulative: dict[str, Window] = {}
         self.t0: float | None = None
         self.peak_users = 0
+        self.by_users: dict[int, tuple[int, int]] = {}
+        """Requests and failures by the users active then (for checks/guidance.py)."""
         self._last_progress = 0.0
 
     # -- feeding ---------------------------------------------------------------
@@ -71,6 +73,11 @@ class Watcher:
             self.t0 = sample.t - sample.total.seconds
         self.peak_users = max(self.peak_users, sample.users)
         self.cumulative.add(sample.total)
+        requests, failures = self.by_users.get(sample.users, (0, 0))
+        self.by_users[sample.users] = (
+            requests + sample.total.requests,
+            failures + sample.total.failures,
+        )
         for name, window in sample.tasks.items():
             self.task_cumulative.setdefault(name, Window()).add(window)
         self.recent.append(sample)
@@ -132,7 +139,7 @@ class Watcher:
             parts.append(f"{name}: {o.describe()}")
         if not parts:
             parts.append(
-                f"{figures['rps']:.1f} rps, p95 {figures['p95_ms']:.0f} ms, "
+                f"throughput {figures['rps']:.1f} req/s, p95 {figures['p95_ms']:.0f} ms, "
                 f"{figures['error_rate_pct']:.1f}% errors"
             )
         status = Status.FAILED if broken or broken_tasks else Status.PASSED

@@ -85,7 +85,8 @@ class RunbooksSpec(CheckOptions):
 
 class OpsReadinessOptions(HttpCheckOptions):
     health: HealthSpec | None = Field(default_factory=HealthSpec)
-    metrics: MetricsSpec | None = None
+    metrics: MetricsSpec | None = Field(default_factory=MetricsSpec)
+    """Read by default (``/metrics`` must answer Prometheus text); ``null`` skips it."""
     alerts: AlertsSpec | None = None
     runbooks: RunbooksSpec = Field(default_factory=RunbooksSpec)
     """Applies to the runbooks the alerts link to."""
@@ -264,7 +265,13 @@ def _summary(opts: OpsReadinessOptions, metrics: dict[str, float]) -> str:
     if opts.health is not None:
         parts.append(f"{opts.health.path} healthy")
     if opts.metrics is not None:
-        parts.append(f"{len(opts.metrics.require)} required metric families exposed")
+        families = metrics.get("metric_families", 0)
+        required = len(opts.metrics.require)
+        parts.append(
+            f"{required} required metric families exposed"
+            if required
+            else f"{opts.metrics.path} exposes {families:.0f} metric families"
+        )
     if opts.alerts is not None:
         parts.append(f"{metrics.get('alerts', 0):.0f} alerts valid")
         sections = opts.runbooks.sections

@@ -25,7 +25,7 @@ from checks._http import (
     transport_reason,
 )
 from checks.base import Check, CheckOptions, CheckResult
-from checks.context import CheckContext
+from checks.context import CheckContext, verifying_context
 from checks.parity.compare import ABSENT, Difference, count_values, judge_json, show
 from checks.units import Duration
 
@@ -198,10 +198,7 @@ async def _route(pair: _Pair, path: str) -> list[Difference]:
 
 
 def _production_trust(ctx: CheckContext, opts: ParityOptions) -> ssl.SSLContext:
-    bundle = opts.production_ca_bundle or ctx.target.ca_bundle
-    if bundle is not None:
-        return ssl.create_default_context(cafile=str(bundle))
-    return ssl.create_default_context()
+    return verifying_context(opts.production_ca_bundle or ctx.target.ca_bundle)
 
 
 async def _tls(

@@ -17,6 +17,10 @@ from typing import Any
 
 BASE_URL = os.environ["PREPROD_BASE_URL"].rstrip("/")
 CA_BUNDLE = os.environ.get("PREPROD_CA_BUNDLE") or None
+OTHER = {"blue": "green", "green": "blue"}
+FOUND = "live_before.json"
+"""What a drill found (the live and the idle slot's versions), in ``$PREPROD_DRILL_DIR``:
+``put_back`` puts them back."""
 
 
 def call(method: str, path: str, body: Any = None) -> Any:
@@ -42,3 +46,12 @@ def wait_for(what: str, ready: Any, timeout: float = 10.0) -> None:
             sys.exit(f"gave up waiting for {what} after {timeout:g} s")
         time.sleep(0.1)
     print(f"{what}: done", flush=True)
+
+
+def note_live() -> dict[str, Any]:
+    """The target's state before the drill changes it, kept for the cleanup."""
+    state: dict[str, Any] = call("GET", "/ops/state")
+    idle = state["slots"][OTHER[state["live"]]]["version"]
+    with open(os.path.join(os.environ["PREPROD_DRILL_DIR"], FOUND), "w") as file:
+        json.dump({"live": state["version"], "idle": idle}, file)
+    return state

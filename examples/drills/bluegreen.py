@@ -2,10 +2,11 @@
 
 import os
 
-from examples.drills._ops import call, wait_for
+from examples.drills._ops import call, note_live, wait_for
 
 if __name__ == "__main__":
     version = os.environ["PREPROD_VERSION"]
+    note_live()
     slot = call("POST", "/ops/deploy", {"version": version})["slot"]
     wait_for(f"slot {slot} ready", lambda: call("GET", "/ops/state")["slots"][slot]["ready"])
     call("POST", "/ops/switch")

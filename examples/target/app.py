@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import random
 import secrets
 import time
 from collections import deque
@@ -24,6 +25,9 @@ from examples.target.site import build_site
 SLOW_SECONDS = 1.2
 CONTENTION_SECONDS = 0.35
 """Slower than the load check's p95 limit (300 ms), faster than smoke's max_ms (500 ms)."""
+QUOTE_SECONDS = (0.25, 0.35)
+"""What pricing a cart takes (a backend call): the endpoint with real work, where a
+``regress`` release shows (bench/regression.py)."""
 CONTENTION_RATE = 20
 """Item requests per second above which ``contention`` slows them down."""
 ITEMS: list[dict[str, object]] = [
@@ -75,6 +79,11 @@ class Routes:
 
     async def items(self, request: Request) -> Response:
         return await self._item_defects() or JSONResponse(ITEMS)
+
+    async def quote(self, request: Request) -> Response:
+        """Prices a cart: 250 to 350 ms of (simulated) backend work."""
+        await asyncio.sleep(random.uniform(*QUOTE_SECONDS))
+        return JSONResponse({"total_cents": sum(int(str(i["price_cents"])) for i in ITEMS[:3])})
 
     def _busy(self) -> bool:
         """Whether item requests arrive faster than ``CONTENTION_RATE`` a second."""
@@ -145,6 +154,7 @@ def build_instance(settings: Settings) -> ASGIApp:
         Route("/version", handlers.version),
         Route("/api/items", handlers.items),
         Route("/api/items/{id}", handlers.item),
+        Route("/api/quote", handlers.quote),
         Route("/admin", handlers.admin),
         Route("/api/private", handlers.private),
         Route("/metrics", handlers.metrics_text),

@@ -32,10 +32,16 @@ DEFECTS: dict[str, str] = {
     "no-audit": "POST /api/orders writes no audit record",
     "user-admin": "a normal user (not only an admin) reaches /admin/users",
     "critical-finding": "the image scan report (trivy.json) has a critical vulnerability",
+    # a release measurably slower than the last one (issue 25): ``regress=15``
+    "regress": "regress=N: /api/* answers N% later than its own handling time (regress=15)",
 }
 """Every known defect and what it does."""
 
 ENV_VAR = "TARGET_DEFECTS"
+
+
+PARAMETERS = {"regress": (1.0, 1000.0)}
+"""Defects that take a number (``regress=15``), with its allowed range."""
 
 
 class UnknownDefectError(ValueError):
@@ -47,16 +53,57 @@ class UnknownDefectError(ValueError):
         self.unknown = unknown
 
 
+class DefectValueError(UnknownDefectError):
+    """A known switch with a bad or missing number (``regress=fast``)."""
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.unknown = []
+
+
 def parse_defects(names: Iterable[str], env_value: str | None = None) -> tuple[str, ...]:
     """Validate and merge defect names (from the CLI, and ``TARGET_DEFECTS`` if given).
 
     Each name may itself be a comma list (``--defect slow,no-hsts``, as ``make demo
     DEFECTS=slow,no-hsts`` passes it). Returns them deduplicated in first-seen order;
-    raises :class:`UnknownDefectError`.
+    raises :class:`UnknownDefectError` (:class:`DefectValueError` for a bad number).
     """
     merged = [part for item in [*names, env_value or ""] for part in item.split(",")]
     wanted = list(dict.fromkeys(name.strip() for name in merged if name.strip()))
-    unknown = [name for name in wanted if name not in DEFECTS]
+    unknown = [name for name in wanted if defect_name(name) not in DEFECTS]
     if unknown:
         raise UnknownDefectError(unknown)
+    for name in wanted:
+        try:
+            parameter(name)
+        except ValueError as exc:
+            raise DefectValueError(str(exc)) from None
     return tuple(wanted)
+
+
+def defect_name(defect: str) -> str:
+    """``regress=15`` -> ``regress``."""
+    return defect.partition("=")[0].strip()
+
+
+def parameter(defect: str) -> float | None:
+    """The number of ``regress=15`` (None for a plain switch); ValueError when a switch
+    that takes no number gets one, or one that needs a number gets none or a bad one."""
+    name, equals, raw = defect.partition("=")
+    name = name.strip()
+    bounds = PARAMETERS.get(name)
+    if bounds is None:
+        if equals:
+            raise ValueError(f"defect {name!r} takes no value; got {defect!r}")
+        return None
+    low, high = bounds
+    try:
+        number = float(raw.strip().rstrip("%"))
+    except ValueError:
+        number = -1.0
+    if not low <= number <= high:
+        raise ValueError(
+            f"defect {name!r} needs a percentage from {low:g} to {high:g}, e.g. "
+            f"{name}=15; got {defect!r}"
+        )
+    return number

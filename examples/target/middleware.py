@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
@@ -65,10 +66,14 @@ class TargetMiddleware:
             return
         label = self.route_label(scope)
         status = 500
+        started = time.perf_counter()
+        regress = self.settings.amount("regress") if scope["path"].startswith("/api/") else 0.0
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
+                if regress:  # the release is N% slower: hold the answer N% of its time
+                    await asyncio.sleep((time.perf_counter() - started) * regress / 100)
                 status = int(message["status"])
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():

@@ -20,5 +20,13 @@ class Settings:
     """Where the scan report and the audit log are written ("" keeps them in memory)."""
 
     def has(self, defect: str) -> bool:
-        """Whether the defect switch ``defect`` is on."""
-        return defect in self.defects
+        """Whether the defect switch ``defect`` is on (``regress`` for ``regress=15``)."""
+        return any(d.partition("=")[0] == defect for d in self.defects)
+
+    def amount(self, defect: str) -> float:
+        """The number given with a switch (15 for ``regress=15``); 0 when it is off."""
+        for d in self.defects:
+            name, _, value = d.partition("=")
+            if name == defect and value:
+                return float(value.rstrip("%"))
+        return 0.0

@@ -1,5 +1,5 @@
 """Run the real ``preprod config validate --config FILE`` in a child process and report
-what it cost: exit code, seconds spent validating and the child's peak RSS.
+what it cost: exit code, seconds spent validating (wall and CPU) and the child's peak RSS.
 
     python tests/fuzz/measure.py FILE...
 
@@ -55,6 +55,7 @@ def measure(config: str, out: Path) -> dict[str, float | int]:
     return {
         "code": os.waitstatus_to_exitcode(status),
         "seconds": float(seconds_file.read_text()) if seconds_file.exists() else -1.0,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "peak_rss": usage.ru_maxrss * 1024,  # KiB on Linux
     }
 
@@ -62,6 +63,7 @@ def measure(config: str, out: Path) -> dict[str, float | int]:
 def main() -> int:
     directory = Path(os.environ.get("MEASURE_DIR", "."))
     import bot.cli.main  # noqa: F401  the imports, once, before any fork
+    import bot.config.loader  # noqa: F401  (the CLI loads it only when a command runs)
     from checks.registry import check_types
 
     check_types()  # the check kinds' modules (httpx, locust...) too

@@ -38,9 +38,20 @@ async def session_cookie(
 
 
 async def signed_in(bot_url: str, standin: SlackStandIn, user: str) -> httpx.AsyncClient:
-    """A client of the bot's pages as ``user`` (close it after use)."""
+    """A client of the bot's pages as ``user`` (close it after use). It keeps the session
+    cookie as a browser does: a page that rewrites it (the notice an action leaves for the
+    next page) is answered with the new one on the next request."""
     cookie, answer = await session_cookie(bot_url, standin, user)
     assert answer.status_code == 200 and cookie, answer.text
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=bot_url, headers={"cookie": f"{SESSION_COOKIE}={cookie}"}, timeout=10
     )
+
+    async def keep(response: httpx.Response) -> None:
+        for header in response.headers.get_list("set-cookie"):
+            morsel = SimpleCookie(header).get(SESSION_COOKIE)
+            if morsel is not None and morsel.value and morsel.value != "null":
+                client.headers["cookie"] = f"{SESSION_COOKIE}={morsel.value}"
+
+    client.event_hooks["response"] = [keep]
+    return client

@@ -1,0 +1,119 @@
+"""What does the engine cost around each check? (issue 26, point 4)
+
+A plan of N ``http`` checks (default 200) against an instant local endpoint (127.0.0.1
+only), run through the real engine (``Engine.run``: store writes, events, reports), and
+in the same process the same N requests made with plain httpx at the engine's own
+concurrency, alternating, ``--rounds`` times. Prints both wall times, their ratio, and
+the time each check spends in preprod outside its request:
+``(engine wall - plain wall) x concurrency / N``. With ``--profile`` it also prints where
+the engine's own time goes (cProfile, top functions by own time).
+
+    .venv/bin/python bench/engine_cost.py [--checks 200] [--rounds 3] [--database URL] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.load_overhead import fast_endpoint  # noqa: E402
+from bot.config.loader import load_config  # noqa: E402
+from bot.engine.report import Verdict  # noqa: E402
+from bot.engine.runner import Engine, RunRequest  # noqa: E402
+from bot.store.runs import RunStore  # noqa: E402
+
+
+def write_plan(folder: Path, url: str, checks: int) -> Path:
+    lines = [
+        "environments:",
+        f"  bench: {{base_url: '{url}', plan: many}}",
+        "plans:",
+        "  many:",
+        "    checks:",
+        *(f"      - {{id: c{n}, type: http, requests: [{{path: /}}]}}" for n in range(checks)),
+    ]
+    path = folder / "preprod.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def through_engine(config_path: Path, database: str, work: Path) -> float:
+    engine = Engine(load_config(config_path), RunStore(database), work)
+    started = time.perf_counter()
+    report = await engine.run(RunRequest("bench", "1.0.0", "bench"))
+    elapsed = time.perf_counter() - started
+    assert report.verdict is Verdict.PASS, [r.summary for r in report.results][:3]
+    engine.store.engine.dispose()
+    return elapsed
+
+
+async def plain_httpx(url: str, requests: int, concurrency: int) -> float:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient) -> None:
+        async with limit:
+            response = await client.get(f"{url}/")
+            assert response.status_code == 200
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient() as client:
+        await asyncio.gather(*(one(client) for _ in range(requests)))
+    return time.perf_counter() - started
+
+
+async def rounds(
+    args: argparse.Namespace, url: str, folder: Path
+) -> tuple[list[float], list[float]]:
+    config = write_plan(folder, url, args.checks)
+    engine_times, plain_times = [], []
+    for number in range(args.rounds):
+        database = args.database or f"sqlite:///{folder}/round{number}.db"
+        engine_times.append(await through_engine(config, database, folder / "work"))
+        plain_times.append(await plain_httpx(url, args.checks, Engine.concurrency))
+    return engine_times, plain_times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checks", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", help="a database URL (default: a new SQLite file per round)")
+    parser.add_argument("--profile", action="store_true", help="where the engine's time goes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, fast_endpoint(600) as url:
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        engine_times, plain_times = asyncio.run(rounds(args, url, Path(tmp)))
+        if profiler:
+            profiler.disable()
+    engine, plain = statistics.median(engine_times), statistics.median(plain_times)
+    per_check = (engine - plain) * Engine.concurrency / args.checks
+    each = ", ".join(f"{e:.2f}/{p:.2f}" for e, p in zip(engine_times, plain_times, strict=True))
+    print(f"{args.checks} http checks, concurrency {Engine.concurrency}, {args.rounds} rounds "
+          f"(medians; engine/plain per round: {each} s)")  # fmt: skip
+    print(f"  engine       {engine:7.2f} s   ({engine / args.checks * 1000:6.1f} ms per check)")
+    print(f"  plain httpx  {plain:7.2f} s   ({plain / args.checks * 1000:6.1f} ms per request)")
+    print(f"  ratio        {engine / plain:7.1f} x")
+    print(f"  preprod's own time per check, outside its request: {per_check * 1000:.1f} ms")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

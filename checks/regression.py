@@ -1,0 +1,394 @@
+"""Regressions against a baseline run (the last GO, or a named version): is this run's
+p95, error rate or throughput worse than the baseline's by more than a limit, AND is the
+difference statistically real? Pure: histograms and counts in, verdicts and lines out.
+
+Latency uses a one-sided Mann-Whitney U test computed straight from the two response-time
+histograms (rounded ms -> count, as Locust keeps them), with the normal approximation, the
+tie correction and a continuity correction (scipy's ``mannwhitneyu(..., method="asymptotic")``
+gives the same p-values; tests/test_regression_stats.py checks known values). The error rate
+uses a one-sided two-proportion z-test, throughput a one-sided test of two Poisson rates.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field, field_validator
+
+Hist = Mapping[int, int]
+"""A response-time histogram: response time in (rounded) ms -> number of requests."""
+
+LATENCY_METRICS = ("p50", "p90", "p95", "p99")
+DEFAULT_LIMITS = {"p95": "+10%", "error_rate": "+0.5pt", "rps": "-5%"}
+LAST_GO = "last_go"
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UTest:
+    """A Mann-Whitney U test of ``current`` against ``baseline``."""
+
+    u: float
+    """U of the current sample (how often a current request was slower than a baseline one)."""
+    z: float
+    p_greater: float
+    """One-sided p-value for "current is slower" (stochastically greater)."""
+    n_current: int
+    n_baseline: int
+
+
+def _upper_tail(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def mann_whitney(current: Hist, baseline: Hist) -> UTest:
+    """The U test from two histograms: each distinct value is one tie group whose members
+    share the average rank, so the cost is the number of distinct values, not requests."""
+    n1 = sum(current.values())
+    n2 = sum(baseline.values())
+    if n1 == 0 or n2 == 0:
+        return UTest(0.0, 0.0, 1.0, n1, n2)
+    total = n1 + n2
+    rank_sum = 0.0
+    ties = 0.0
+    below = 0
+    for value in sorted(set(current) | set(baseline)):
+        a, b = current.get(value, 0), baseline.get(value, 0)
+        group = a + b
+        if group == 0:
+            continue
+        average_rank = below + (group + 1) / 2.0
+        rank_sum += a * average_rank
+        ties += group**3 - group
+        below += group
+    u = rank_sum - n1 * (n1 + 1) / 2.0
+    mean = n1 * n2 / 2.0
+    variance = n1 * n2 / 12.0 * ((total + 1) - ties / (total * (total - 1)))
+    if variance <= 0:  # every request took the same time in both runs
+        return UTest(u, 0.0, 1.0, n1, n2)
+    z = (u - mean - 0.5) / math.sqrt(variance)
+    return UTest(u, z, _upper_tail(z), n1, n2)
+
+
+def proportion_increase_p(fail_now: int, n_now: int, fail_base: int, n_base: int) -> float:
+    """One-sided p-value that the current failure proportion exceeds the baseline's (pooled
+    two-proportion z-test)."""
+    if n_now == 0 or n_base == 0:
+        return 1.0
+    pooled = (fail_now + fail_base) / (n_now + n_base)
+    spread = pooled * (1 - pooled) * (1 / n_now + 1 / n_base)
+    if spread <= 0:
+        return 1.0
+    z = (fail_now / n_now - fail_base / n_base) / math.sqrt(spread)
+    return _upper_tail(z)
+
+
+def rate_decrease_p(n_now: int, s_now: float, n_base: int, s_base: float) -> float:
+    """One-sided p-value that the current request rate is below the baseline's (two
+    Poisson rates, normal approximation)."""
+    if s_now <= 0 or s_base <= 0 or n_now + n_base == 0:
+        return 1.0
+    spread = n_now / s_now**2 + n_base / s_base**2
+    if spread <= 0:
+        return 1.0
+    z = (n_base / s_base - n_now / s_now) / math.sqrt(spread)
+    return _upper_tail(z)
+
+
+def percentile(hist: Hist, fraction: float) -> float:
+    """Like Locust's: the smallest response time with at least ``fraction`` at or below it."""
+    total = sum(hist.values())
+    if total == 0:
+        return 0.0
+    wanted = total * fraction
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= wanted:
+            return float(value)
+    return float(max(hist))
+
+
+# -- the figures compared ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """What one run of a check keeps for later comparisons (bot/store/baselines.py)."""
+
+    hist: dict[int, int]
+    requests: int
+    failures: int = 0
+    seconds: float = 0.0
+
+    @property
+    def error_rate_pct(self) -> float:
+        return 100.0 * self.failures / self.requests if self.requests else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hist": {str(k): v for k, v in sorted(self.hist.items())},
+            "requests": self.requests,
+            "failures": self.failures,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Distribution:
+        return cls(
+            hist={int(float(k)): int(v) for k, v in (data.get("hist") or {}).items()},
+            requests=int(data.get("requests") or 0),
+            failures=int(data.get("failures") or 0),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+
+def histogram(latencies_ms: list[float]) -> dict[int, int]:
+    """Latencies rounded as Locust rounds them (1 ms below 100, 10 ms below 1 s, then
+    100 ms): the same compact form for an ``http`` check's requests."""
+    out: dict[int, int] = {}
+    for ms in latencies_ms:
+        step = 1 if ms < 100 else 10 if ms < 1000 else 100
+        key = round(ms / step) * step
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run compared with: its label for the lines ("2.13.0") and its figures."""
+
+    run_id: int
+    version: str
+    distribution: Distribution
+
+
+class BaselineSource(Protocol):
+    """Finds the baseline of a check (the engine passes one through the CheckContext):
+    the Baseline, or a plain sentence saying why there is none."""
+
+    def __call__(self, check_id: str, compare_to: str) -> Awaitable[Baseline | str]: ...
+
+
+# -- limits -------------------------------------------------------------------------------
+
+_LIMIT = re.compile(r"^\s*(?P<sign>[+-])\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%|pt)\s*$")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``p95: +10%`` (relative rise), ``error_rate: +0.5pt`` (rise in percentage points) or
+    ``rps: -5%`` (relative fall)."""
+
+    metric: str
+    amount: float
+    text: str
+
+
+def parse_limit(metric: str, value: Any) -> Limit:
+    """One ``regression:`` entry; ValueError naming the expected form."""
+    text = str(value)
+    match = _LIMIT.match(text)
+    if metric in LATENCY_METRICS:
+        expected, sign, unit = f'"{metric}: +10%" (a rise in percent)', "+", "%"
+    elif metric == "error_rate":
+        expected, sign, unit = '"error_rate: +0.5pt" (a rise in percentage points)', "+", "pt"
+    elif metric == "rps":
+        expected, sign, unit = '"rps: -5%" (a fall in percent)', "-", "%"
+    else:
+        known = ", ".join([*LATENCY_METRICS, "error_rate", "rps"])
+        raise ValueError(f"unknown regression metric {metric!r}: use one of {known}")
+    if isinstance(value, bool) or match is None:
+        raise ValueError(f"expected {expected}; got {text!r}")
+    if match["sign"] != sign or match["unit"] != unit:
+        raise ValueError(f"expected {expected}; got {text!r}")
+    return Limit(metric, float(match["number"]), f"{sign}{match['number']}{unit}")
+
+
+def parse_limits(raw: Mapping[str, Any]) -> dict[str, Limit]:
+    return {metric: parse_limit(metric, value) for metric, value in raw.items()}
+
+
+# -- verdicts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric compared with the baseline."""
+
+    metric: str
+    current: float
+    baseline: float
+    change: float
+    """Percent for latency and rps, percentage points for the error rate."""
+    limit: Limit
+    p_value: float
+    over_limit: bool
+    significant: bool
+    version: str
+
+    @property
+    def counts(self) -> bool:
+        """A regression only when both over its limit and statistically real."""
+        return self.over_limit and self.significant
+
+    def line(self) -> str:
+        """``p95 292 ms vs 181 ms in 2.13.0 (+61%, significant, p=0.0001)``."""
+        if self.metric in LATENCY_METRICS:
+            figures = f"{self.current:.0f} ms vs {self.baseline:.0f} ms"
+            change = f"{self.change:+.0f}%"
+        elif self.metric == "error_rate":
+            figures = f"{self.current:.2f}% vs {self.baseline:.2f}%"
+            change = f"{self.change:+.2f}pt"
+        else:
+            figures = f"{self.current:.1f}/s vs {self.baseline:.1f}/s"
+            change = f"{self.change:+.0f}%"
+        if not self.over_limit:
+            verdict = f"within {self.limit.text}"
+        elif self.significant:
+            verdict = "significant"
+        else:
+            verdict = "not significant"
+        p = format_p(self.p_value)
+        return f"{self.metric} {figures} in {self.version} ({change}, {verdict}, {p})"
+
+
+def format_p(p: float) -> str:
+    """``p<0.0001``, ``p=0.0042``, ``p=0.084``, ``p=0.39``."""
+    if p < 0.0001:
+        return "p<0.0001"
+    return f"p={p:.4f}" if p < 0.01 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
+
+
+def _relative(current: float, baseline: float) -> float:
+    if baseline > 0:
+        return (current - baseline) / baseline * 100.0
+    return 0.0 if current == baseline else math.inf
+
+
+def compare(
+    current: Distribution,
+    baseline: Baseline,
+    limits: Mapping[str, Limit],
+    confidence: float = 0.99,
+) -> list[Comparison]:
+    """Each limited metric of ``current`` against the baseline, at ``confidence``."""
+    alpha = 1.0 - confidence
+    base = baseline.distribution
+    out: list[Comparison] = []
+    utest: UTest | None = None
+    for metric, limit in limits.items():
+        if metric in LATENCY_METRICS:
+            fraction = int(metric[1:]) / 100
+            now, then = percentile(current.hist, fraction), percentile(base.hist, fraction)
+            change = _relative(now, then)
+            over = change > limit.amount
+            utest = utest or mann_whitney(current.hist, base.hist)
+            p = utest.p_greater
+        elif metric == "error_rate":
+            now, then = current.error_rate_pct, base.error_rate_pct
+            change = now - then
+            over = change > limit.amount
+            p = proportion_increase_p(
+                current.failures, current.requests, base.failures, base.requests
+            )
+        else:
+            now, then = current.rps, base.rps
+            change = _relative(now, then)
+            over = -change > limit.amount
+            p = rate_decrease_p(current.requests, current.seconds, base.requests, base.seconds)
+        out.append(
+            Comparison(metric, now, then, change, limit, p, over, p < alpha, baseline.version)
+        )
+    return out
+
+
+@dataclass
+class RegressionVerdict:
+    """What a check adds to its result: lines for the summary and evidence, metrics, and
+    whether a regression counts (the check then fails)."""
+
+    regressed: bool = False
+    summary: str = ""
+    lines: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def verdict(
+    comparisons: list[Comparison], guidance: Mapping[str, str] | None = None
+) -> RegressionVerdict:
+    """The regressions first in the summary; every comparison in the evidence lines, each
+    counted regression followed by its one line of guidance (if the figures gave one)."""
+    counted = [c for c in comparisons if c.counts]
+    hints = dict(guidance or {})
+    lines = ["compared with the baseline:"]
+    metrics: dict[str, float] = {}
+    for c in comparisons:
+        lines.append(f"  {'REGRESSION' if c.counts else 'ok'}  {c.line()}")
+        hint = hints.get(c.metric)
+        if c.counts and hint:
+            lines.append(f"    look at: {hint}")
+        metrics[f"baseline_{c.metric}"] = round(c.baseline, 2)
+        metrics[f"regression_p_{c.metric}"] = c.p_value
+    if counted:
+        summary = "regression: " + "; ".join(c.line() for c in counted)
+        first = next((hints[c.metric] for c in counted if hints.get(c.metric)), None)
+        if first:
+            summary = f"{summary}; look at: {first}"
+    else:
+        summary = "; ".join(c.line() for c in comparisons)
+    return RegressionVerdict(bool(counted), summary, lines, metrics)
+
+
+def no_baseline(reason: str) -> RegressionVerdict:
+    """A missing baseline is said plainly and passes."""
+    return RegressionVerdict(False, reason, [reason], {})
+
+
+# -- plan options --------------------------------------------------------------------------
+
+
+class RegressionOptions(BaseModel):
+    """The keys a comparing check (load, http) adds to its options."""
+
+    compare_to: str | None = None
+    """``last_go`` (the same check of the last GO run of this service and environment) or
+    a version ("2.13.0")."""
+    regression: dict[str, str] | None = None
+    """Limits per metric (``{p95: +10%, error_rate: +0.5pt, rps: -5%}``); default
+    :data:`DEFAULT_LIMITS` (the kind's own metrics)."""
+    confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+
+    @field_validator("compare_to")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('expected "last_go" or a version such as "2.13.0"')
+        return value.strip() if value is not None else None
+
+    @field_validator("regression", mode="before")
+    @classmethod
+    def _limits(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError('expected a mapping such as {p95: "+10%", rps: "-5%"}')
+        for metric, limit in value.items():
+            parse_limit(str(metric), limit)
+        return {str(k): str(v) for k, v in value.items()}
+
+    def limits(self, metrics: tuple[str, ...] = ("p95", "error_rate", "rps")) -> dict[str, Limit]:
+        """The configured limits, or the defaults for the ``metrics`` this kind measures."""
+        if self.regression is not None:
+            return parse_limits(self.regression)
+        return parse_limits({m: v for m, v in DEFAULT_LIMITS.items() if m in metrics})
