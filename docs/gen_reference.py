@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import html
 import inspect
-import json
 import re
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
-from mkdocs.structure.pages import Page
 from pydantic import BaseModel
 
 from bot.cli.kind_docs import OptionDoc, options, prose
@@ -26,10 +22,6 @@ from bot.config.schema import Config
 from checks.base import CheckKind
 from checks.registry import check_types
 from checks.spec import CheckSpec
-
-FIGURES = Path(__file__).resolve().parent / "figures.json"
-"""What docs/measure_figures.py measured: the only source of the numbers pages quote."""
-FIGURE = re.compile(r"\{\{\s*figures\.([a-z_]+)\s*\}\}")
 
 CHECKS_PAGE = "reference/checks.md"
 CONFIG_PAGE = "reference/configuration.md"
@@ -187,24 +179,3 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     files.append(File.generated(config, CHECKS_PAGE, content=checks_reference()))
     files.append(File.generated(config, CONFIG_PAGE, content=config_reference()))
     return files
-
-
-def with_figures(markdown: str, figures: dict[str, str], where: str) -> str:
-    """``{{ figures.NAME }}`` replaced by the measured value; an unknown name fails the build."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in figures:
-            known = ", ".join(sorted(figures))
-            raise PluginError(f"{where}: no measured figure {name!r} in {FIGURES.name} ({known})")
-        return str(figures[name])
-
-    return FIGURE.sub(value, markdown)
-
-
-def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    """mkdocs hook: put the measured figures into the page."""
-    if not FIGURE.search(markdown):
-        return markdown
-    figures: dict[str, str] = json.loads(FIGURES.read_text(encoding="utf-8"))
-    return with_figures(markdown, figures, page.file.src_uri)

@@ -115,30 +115,6 @@ def test_every_page_in_the_site_navigation_exists_or_is_generated() -> None:
         assert (ROOT / "docs" / page).is_file(), page
 
 
-def test_measured_figures_fill_the_page_and_an_unknown_one_fails_the_build() -> None:
-    from mkdocs.exceptions import PluginError
-
-    page = "The checks take about {{ figures.demo_seconds }} s on {{figures.machine}}."
-    filled = gen.with_figures(page, {"demo_seconds": "21", "machine": "2 cores"}, "x.md")
-    assert filled == "The checks take about 21 s on 2 cores."
-    with pytest.raises(PluginError, match=r"x\.md: no measured figure 'demo_secs'"):
-        gen.with_figures("{{ figures.demo_secs }}", {"demo_seconds": "21"}, "x.md")
-
-
-def test_every_figure_a_page_quotes_was_measured() -> None:
-    import json
-
-    measured = json.loads((ROOT / "docs/figures.json").read_text(encoding="utf-8"))
-    quoted = {
-        name
-        for page in (ROOT / "docs").glob("*.md")
-        for name in gen.FIGURE.findall(page.read_text(encoding="utf-8"))
-    }
-    assert quoted, "the pages quote measured figures"
-    assert quoted <= set(measured), quoted - set(measured)
-    assert measured["command"] == "python docs/measure_figures.py"
-
-
 def recipe(readme: str, section: str = "## A first plan") -> list[list[str]]:
     """The ``preprod`` commands of the section's first shell block, as argv lists (backslash
     continuations joined, ``.venv/bin/`` and comments dropped)."""
