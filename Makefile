@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install postgres browser test lint typecheck pytest demo demo-slack demo-pipeline clean bench image
+.PHONY: install postgres browser test lint typecheck pytest docs demo demo-slack demo-pipeline clean bench image
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,13 +43,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml) into site/; the check-kind and configuration
+# references are generated from the code while it builds. --strict: a broken link fails.
+docs: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/mkdocs build --strict
+
 # Two workers, a test file each at a time (its module fixtures set up once): most tests
 # wait on servers and subprocesses, so two cores run the suite in about half the time.
 PYTEST_WORKERS ?= 2
 pytest: $(STAMP) postgres browser
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 # make demo DEFECTS=slow,no-hsts,tls10    make demo-slack BOT_PORT=3100 WEB_PORT=3101 DEFECTS=none
 # make demo-pipeline PLAN=quick AUTO=go    (AUTO=reject: a scripted NO-GO; GITHUB_PORT too)
@@ -81,4 +86,4 @@ image: $(STAMP)
 	HOST_PYTHON=$(abspath $(BIN)/python) bench/image.sh
 
 clean:
-	rm -rf $(VENV) .preprod .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .preprod .pytest_cache .mypy_cache .ruff_cache site

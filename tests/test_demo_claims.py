@@ -23,7 +23,7 @@ defects do not touch: the drills judge /version and /healthz, not latency or hea
 
 def readme_failures() -> set[str]:
     """The checks the README says fail with ``DEFECTS=slow,no-hsts,tls10``."""
-    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    text = " ".join((REPO_ROOT / "docs" / "getting-started.md").read_text().split())
     found = re.search(r"`make demo DEFECTS=slow,no-hsts,tls10`.*?\): (.*?) fail \(", text)
     assert found, "the README no longer says what DEFECTS=slow,no-hsts,tls10 fails"
     return set(re.findall(r"[a-z]+", found.group(1).replace(" and ", ", "))) - {"and"}
@@ -50,7 +50,7 @@ def test_demo_timings_are_measured_figures() -> None:
     """The times the README and the Slack demo's banner give are those bench/demo_timings.py
     measured (written to bench/demo_timings.txt), not remembered ones."""
     measured = (REPO_ROOT / "bench" / "demo_timings.txt").read_text()
-    texts = [REPO_ROOT / "README.md", REPO_ROOT / "examples" / "slack_demo.py"]
+    texts = [REPO_ROOT / "docs" / "getting-started.md", REPO_ROOT / "examples" / "slack_demo.py"]
     claims = [
         seconds
         for path in texts

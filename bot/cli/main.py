@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the Slack bot over HTTP (Events API)",
         description="Run the Slack bot over HTTP: POST /slack/events, GET /healthz, "
-        "/metrics and /runs. Settings come from the environment (see the README).",
+        "/metrics and /runs. Settings come from the environment (see docs/slack-setup.md).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on")

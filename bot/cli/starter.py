@@ -8,7 +8,7 @@ ENV_VARS = ("STAGING_URL", "STAGING_TOKEN")
 
 STARTER = """\
 # preprod.yml: what `preprod check` validates before a release goes to production.
-# Written by `preprod init`. Reference: the README's "Configuration" section;
+# Written by `preprod init`. Reference: docs/configuration.md (`make docs` builds the site);
 # `preprod checks` lists every kind of check with its options.
 #
 # Secrets never live in this file: ${VAR} reads an environment variable (an unset one is
