@@ -301,8 +301,12 @@ class Scenario(Making):
         await self.collect()
 
     async def all_finished(self) -> bool:
-        """Every run ended: none still running (a failed run will not finish), and each
-        finished one with a final result for every check of its plan."""
+        """Every run ended: none still running (a failed run will not finish), each
+        finished one with a final result for every check of its plan, and nothing still
+        owed to Slack (a run may finish during an outage; its thread comes after)."""
+        owed = await self.q("SELECT count(*) FROM outboxmessage WHERE ts IS NULL")
+        if owed and int(owed[0][0]) > 0:
+            return False
         runs = await self.q("SELECT id, environment, status FROM run")
         rows = await self.q("SELECT run_id, check_id, status FROM checkrecord")
         final = {(int(r), str(c)) for r, c, s in rows if str(s).lower() in FINAL}

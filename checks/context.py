@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,17 +44,22 @@ def verifying_context(ca_bundle: Path | None) -> ssl.SSLContext:
     per bundle and shared by every client: loading a trust store took 10 to 130 ms, and
     every check paid it (bench/engine_cost.py). A bundle replaced on disk (its size or
     modification time changed) gets a new context."""
+    # The system's store is where SSL_CERT_FILE / SSL_CERT_DIR say (read by ssl when the
+    # context is made): they are part of the key, as the bundle's own stamp is.
+    system = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     if ca_bundle is None:
-        return _context(None, 0, 0)
+        return _context(None, 0, 0, system)
     try:
         found = ca_bundle.stat()
     except OSError:  # let ssl say what is wrong with the file
         return ssl.create_default_context(cafile=str(ca_bundle))
-    return _context(str(ca_bundle), found.st_mtime_ns, found.st_size)
+    return _context(str(ca_bundle), found.st_mtime_ns, found.st_size, system)
 
 
 @functools.lru_cache(maxsize=32)
-def _context(cafile: str | None, mtime_ns: int, size: int) -> ssl.SSLContext:
+def _context(
+    cafile: str | None, mtime_ns: int, size: int, system: tuple[str | None, str | None]
+) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 

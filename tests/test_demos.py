@@ -187,3 +187,11 @@ def test_the_defect_demo_says_what_really_happened(capsys: pytest.CaptureFixture
 
 def test_every_defect_has_its_catching_check() -> None:
     assert set(demo.CAUGHT_BY) == set(DEFECTS)
+
+
+def test_a_slower_release_is_not_called_missed_in_a_single_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`regress=15` needs an earlier GO to compare with: the demo says so, not "missed"."""
+    assert demo.outcome(0, ["regress=15"], {"smoke": "passed"}, Path("r.html")) == 0
+    assert "regress=15: judged only against an earlier GO run" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +28,7 @@ from bot.config.loader import load_config
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
 from bot.store.audit import AuditLog
+from bot.store.clock import DatabaseClock
 from bot.store.models import DecisionRecord, SignOff, SlackThread
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
@@ -413,6 +415,20 @@ async def test_two_schedulers_on_one_sqlite_file_send_each_reminder_once(
 
 
 async def test_two_schedulers_on_one_postgres_database_send_each_reminder_once(
-    healthy_target: RunningTarget, tmp_path: Path, postgres_database: str
+    healthy_target: RunningTarget,
+    tmp_path: Path,
+    postgres_database: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # This test moves time with time_machine; PostgreSQL's clock cannot move with it, and
+    # leases and slots follow the database's clock there (a process days away from it
+    # would rightly claim nothing). So these processes take their own, travelled clock
+    # as the database's, as on SQLite: what is tested is that two schedulers send once.
+    started = DatabaseClock.__init__
+
+    def travelling(clock: DatabaseClock, *args: Any, **kwargs: Any) -> None:
+        started(clock, *args, **kwargs)
+        clock.shared = False
+
+    monkeypatch.setattr(DatabaseClock, "__init__", travelling)
     await two_schedulers_send_once(healthy_target, tmp_path, postgres_database)

@@ -237,6 +237,13 @@ async def test_reject_needs_a_reason_and_gives_no_go(gated: Harness) -> None:
 async def test_double_click_and_redelivery_record_one_signature(gated: Harness) -> None:
     await tick_oncall(gated)
     message = panel(gated)
+    [stale] = [  # SRE's Approve as a client still showing it would send it later
+        e["value"]
+        for b in message.blocks
+        if b.get("block_id") == "signoff:sre"
+        for e in b["elements"]
+        if e["action_id"] == APPROVE
+    ]
     await gated.standin.click(SRE1, message.ts, CHANNEL, APPROVE, block_id="signoff:sre")
     await gated.standin.click(SRE1, message.ts, CHANNEL, APPROVE, block_id="signoff:sre")
     [delivery] = [d for d in gated.standin.deliveries if d.kind == "block_actions"][-1:]
@@ -249,7 +256,12 @@ async def test_double_click_and_redelivery_record_one_signature(gated: Harness) 
     await approve(gated, SEC, "security")
     await gated.until(lambda: len(decisions(gated)) == 1)
     await gated.until(lambda: len(announcements(gated)) >= 1)
-    await approve(gated, SRE2, "sre")  # too late: the run is decided
+    # too late: the run is decided (and SRE's buttons left the panel once it had its
+    # approval, so only a stale client can still send this click)
+    assert not any(b.get("block_id") == "signoff:sre" for b in panel(gated).blocks)
+    await gated.standin.click(
+        SRE2, message.ts, CHANNEL, APPROVE, value=stale, block_id="signoff:sre"
+    )
     await refused(gated, SRE2, "already decided")
     assert sorted((s.role, s.user) for s in signoffs(gated)) == [("security", SEC), ("sre", SRE1)]
     assert len(announcements(gated)) == 1

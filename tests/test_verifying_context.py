@@ -30,3 +30,18 @@ def test_a_missing_bundle_still_says_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(OSError) as raised:  # ssl's own error, as before the cache
         verifying_context(tmp_path / "nope.pem")
     assert raised.value.errno is not None
+
+
+def test_ssl_cert_file_set_later_is_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system store follows SSL_CERT_FILE: a context cached before it was set must not
+    be handed out after (the README recipe trusts a private CA that way)."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    before = verifying_context(None)
+    bundle = tmp_path / "private-ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    after = verifying_context(None)
+    assert after is not before
+    assert after is verifying_context(None)

@@ -80,6 +80,7 @@ class Bot:
         self._tasks = [
             asyncio.create_task(self._heartbeat_forever()),
             asyncio.create_task(self._duties_forever()),
+            asyncio.create_task(self._cancels_forever()),
         ]
         if self.github is not None:
             reconciler = self.github.reconciler.forever(self.github.every)
@@ -93,6 +94,15 @@ class Bot:
             await _logged("renewing leases", self.manager.heartbeat())
             await _logged("measuring the clock against the database's", self.manager.check_clock())
             await asyncio.sleep(beat)
+
+    async def _cancels_forever(self) -> None:
+        """Cancel requests on their own loop: one must not wait behind the duties, which
+        may wait seconds on Slack's pace (a thread owed after an outage, say)."""
+        poll = min(self.settings.poll_interval, self.manager.leases.ttl / 3)
+        while True:
+            if self.manager.executes:
+                await _logged("following cancel requests", self.manager.follow_cancel_requests())
+            await asyncio.sleep(poll)
 
     async def _duties_forever(self) -> None:
         beat = self.manager.leases.ttl / 3
@@ -112,7 +122,6 @@ class Bot:
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
                 await _logged("counting the insight figures", catch_up_insights(self.store))
             if self.manager.executes:
-                await _logged("following cancel requests", self.manager.follow_cancel_requests())
                 await _logged("claiming runs", self.manager.recover())
             await asyncio.sleep(poll)
 
