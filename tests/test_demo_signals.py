@@ -19,13 +19,13 @@ from pathlib import Path
 from examples.processes import background, stop_on_sigterm
 
 stop_on_sigterm()
-with ExitStack() as stack:
-    child = stack.enter_context(background(["sleep", "120"], {}, Path(sys.argv[1])))
-    print(child.pid, flush=True)
-    try:
+try:  # around everything, as a demo's main: the signal may come at any line
+    with ExitStack() as stack:
+        child = stack.enter_context(background(["sleep", "120"], {}, Path(sys.argv[1])))
+        print(child.pid, flush=True)
         time.sleep(120)
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+except KeyboardInterrupt:
+    print("stopped", flush=True)
 """
 
 
