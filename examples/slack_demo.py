@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         planted = ", ".join(args.defects) or "none"
         print(f"Open {standin}/ in a browser. Acting as rita, type:\n"
               f"    {START}\n"
-              "The checks take about 25 s. Then, in the run's thread:\n"
+              "The checks take about 20 s. Then, in the run's thread:\n"
               "  - as sam (SRE): tick 'On-call rotation staffed', Waive the failed load check "
               "(a justification is asked), Approve for SRE\n"
               "  - as casey (compliance): tick 'DPIA approved', Approve for Compliance\n"
