@@ -9,7 +9,7 @@ are not read (a hung query would hang the scrape) and their families are left ou
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -74,19 +74,10 @@ class _SnapshotCollector(Collector):
         yield runs
         yield GaugeMetricFamily("preprod_active_runs", "Runs executing in this process",
                                 value=s.active_runs)  # fmt: skip
-        decisions = CounterMetricFamily(
-            "preprod_decisions", "Final decisions by outcome", labels=["outcome"]
-        )
-        for outcome, count in sorted(stored.decisions_by_outcome.items()):
-            decisions.add_metric([outcome], count)
-        yield decisions
-        production = CounterMetricFamily(
-            "preprod_production_outcomes", "What happened in production after a GO",
-            labels=["result"],
-        )  # fmt: skip
-        for result, count in sorted(stored.production_by_result.items()):
-            production.add_metric([result], count)
-        yield production
+        yield _counts("preprod_decisions", "Final decisions by outcome", "outcome",
+                      stored.decisions_by_outcome)  # fmt: skip
+        yield _counts("preprod_production_outcomes", "What happened in production after a GO",
+                      "result", stored.production_by_result)  # fmt: skip
         cycle = SummaryMetricFamily(
             "preprod_decision_cycle_seconds", "Time from a run's start to its decision"
         )
@@ -99,12 +90,8 @@ class _SnapshotCollector(Collector):
             for kind, count in sorted(kinds.items()):
                 calls.add_metric([method, kind], count)
         yield calls
-        updates = CounterMetricFamily(
-            "preprod_progress_updates", "Coalesced progress-message updates", labels=["kind"]
-        )
-        for kind, count in sorted(s.progress_updates.items()):
-            updates.add_metric([kind], count)
-        yield updates
+        yield _counts("preprod_progress_updates", "Coalesced progress-message updates", "kind",
+                      s.progress_updates)  # fmt: skip
         if s.health is not None:
             yield from _health(s.health)
 
@@ -119,13 +106,8 @@ def _health(health: Health) -> Iterator[Metric]:
                             value=health.probe_seconds)  # fmt: skip
     yield CounterMetricFamily("preprod_ready_probes", "Database probes sent by /readyz",
                               value=health.probes)  # fmt: skip
-    errors = CounterMetricFamily(
-        "preprod_database_errors", "Database errors by kind (statement, connect, probe)",
-        labels=["kind"],
-    )  # fmt: skip
-    for kind, count in sorted(health.database_errors.items()):
-        errors.add_metric([kind], count)
-    yield errors
+    yield _counts("preprod_database_errors", "Database errors by kind (statement, connect, probe)",
+                  "kind", health.database_errors)  # fmt: skip
     outbox = health.readiness.parts["outbox"].details
     if "backlog" in outbox:
         yield GaugeMetricFamily("preprod_outbox_backlog", "Messages owed to Slack, not sent yet",
@@ -135,10 +117,14 @@ def _health(health: Health) -> Iterator[Metric]:
             "Age of the oldest message owed to Slack (0: none)",
             value=outbox["oldest_seconds"] or 0.0,
         )
-    slack = CounterMetricFamily(
-        "preprod_slack_api_errors", "Failed Web API attempts (5xx, network, ok: false) by method",
-        labels=["method"],
-    )  # fmt: skip
-    for method, count in sorted(health.slack_errors.items()):
-        slack.add_metric([method], count)
-    yield slack
+    yield _counts("preprod_slack_api_errors",
+                  "Failed Web API attempts (5xx, network, ok: false) by method", "method",
+                  health.slack_errors)  # fmt: skip
+
+
+def _counts(name: str, documentation: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """A counter with one label, a sample per value, in a stable order."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
