@@ -8,7 +8,7 @@ the time each check spends in preprod outside its request:
 ``(engine wall - plain wall) x concurrency / N``. With ``--profile`` it also prints where
 the engine's own time goes (cProfile, top functions by own time).
 
-    .venv/bin/python bench/engine_cost.py [--checks 200] [--rounds 3] [--database URL] [--profile]
+    .venv/bin/python bench/engine.py [--checks 200] [--rounds 3] [--database URL] [--profile]
 """
 
 from __future__ import annotations
