@@ -42,7 +42,7 @@ class Target:
 def verifying_context(ca_bundle: Path | None) -> ssl.SSLContext:
     """A verifying TLS context trusting ``ca_bundle`` (else the system's store), built once
     per bundle and shared by every client: loading a trust store took 10 to 130 ms, and
-    every check paid it (bench/engine_cost.py). A bundle replaced on disk (its size or
+    every check paid it (bench/engine.py). A bundle replaced on disk (its size or
     modification time changed) gets a new context."""
     # The system's store is where SSL_CERT_FILE / SSL_CERT_DIR say (read by ssl when the
     # context is made): they are part of the key, as the bundle's own stamp is.

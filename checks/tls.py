@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import httpx
-from cryptography import x509
 from pydantic import Field
 
 from checks.base import Check, CheckOptions, CheckResult
@@ -59,6 +58,8 @@ class CertInfo:
 
     @classmethod
     def from_der(cls, der: bytes) -> CertInfo:
+        from cryptography import x509  # at use: loading a plan never needs it
+
         cert = x509.load_der_x509_certificate(der)
         names: list[str] = []
         try:

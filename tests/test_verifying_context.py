@@ -1,5 +1,5 @@
 """The TLS trust store is loaded once per CA bundle, not once per check: loading it took
-10 to 130 ms and every check paid it (bench/engine_cost.py, issue 26 point 4)."""
+10 to 130 ms and every check paid it (bench/engine.py, issue 26 point 4)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import promql_parser
 import yaml
 
 MAX_RULES = 5000
@@ -75,6 +74,8 @@ def rule_problems(
     need_severity: bool = True,
     need_runbook: bool = True,
 ) -> list[str]:
+    import promql_parser  # at use: loading a plan never needs it
+
     problems: list[str] = []
     for rule in rules:
         what = f"{'alert' if rule.is_alert else 'recording rule'} {rule.name}"

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import model_validator
 
 from checks.base import CheckOptions
@@ -43,6 +42,8 @@ class Family:
 def parse_families(text: str) -> dict[str, Family]:
     """Every family of the exposition by name; ValueError when the text is not Prometheus
     text format."""
+    from prometheus_client.parser import text_string_to_metric_families  # at use
+
     found: dict[str, Family] = {}
     for family in text_string_to_metric_families(text):
         entry = found.setdefault(family.name, Family(family.name, family.type))

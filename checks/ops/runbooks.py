@@ -7,8 +7,6 @@ from __future__ import annotations
 import html
 import re
 
-from markdown_it import MarkdownIt
-
 _HTML = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_CODE = re.compile(r"<(pre|code|script|style)\b.*?</\1\s*>|<!--.*?-->", re.I | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -25,6 +23,8 @@ def headings(text: str) -> list[str]:
     if _HTML_PAGE.match(text):
         found = _html_headings(text)
     else:
+        from markdown_it import MarkdownIt  # at use: `config validate` never needs it
+
         found = []
         tokens = MarkdownIt("commonmark").parse(text)
         for index, token in enumerate(tokens):

@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from stdnum import iban, luhn
-from stdnum.exceptions import ValidationError
-
 Kind = Literal["email", "phone", "card", "iban", "jwt", "cloud_key", "api_key", "private_key"]
 KINDS: tuple[Kind, ...] = (
     "email",
@@ -85,6 +82,8 @@ def mask(kind: str, value: str) -> str:
 
 
 def _checked(check: Callable[[str], object], value: str) -> bool:
+    from stdnum.exceptions import ValidationError  # at use: loading a plan never needs it
+
     try:
         check(value)
     except ValidationError:
@@ -93,6 +92,8 @@ def _checked(check: Callable[[str], object], value: str) -> bool:
 
 
 def _cards(text: str) -> Iterator[str]:
+    from stdnum import luhn  # at use: loading a plan never needs it
+
     for match in _CARD.finditer(text):
         digits = re.sub(r"\D", "", match.group())
         if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _checked(luhn.validate, digits):
@@ -100,6 +101,8 @@ def _cards(text: str) -> Iterator[str]:
 
 
 def _ibans(text: str) -> Iterator[str]:
+    from stdnum import iban
+
     for match in _IBAN.finditer(text):
         if _checked(iban.validate, match.group()):
             yield match.group()
