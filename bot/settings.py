@@ -7,6 +7,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+SIGNING_KEY_ENV = "PREPROD_SIGNING_KEY_FILE"
+"""The environment variable naming the PEM file of the private key the bot signs with."""
+
 EXECUTE_RUNS = "PREPROD_EXECUTE_RUNS"
 """``0`` makes a ``serve`` replica leave every run to ``preprod worker`` processes."""
 

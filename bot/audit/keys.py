@@ -14,8 +14,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-SIGNING_KEY_ENV = "PREPROD_SIGNING_KEY_FILE"
-"""The environment variable naming the PEM file of the private key the bot signs with."""
+from bot.settings import (
+    SIGNING_KEY_ENV as SIGNING_KEY_ENV,  # named here too: its users read it with the key
+)
 
 ALGORITHM = "ed25519"
 

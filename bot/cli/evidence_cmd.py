@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.audit import keys
 from bot.cli.common import config_arg, database_arg
+from bot.settings import SIGNING_KEY_ENV
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="`preprod evidence RUN -o pack.zip` writes the run's HTML, JSON and JUnit "
         "reports, its audit trail (JSON lines), the config it used (secrets redacted) and "
         "manifest.json with the SHA-256 of every file and the audit chain head, and "
-        f"manifest.sig, signed with the private key ${keys.SIGNING_KEY_ENV} names. "
+        f"manifest.sig, signed with the private key ${SIGNING_KEY_ENV} names. "
         "`preprod evidence verify pack.zip --key public.pem` checks a pack and its signature "
         "and names what differs (exit 1); a file that is not a readable pack exits 2.",
     )

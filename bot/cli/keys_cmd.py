@@ -9,10 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.audit.keys import SIGNING_KEY_ENV, KeyProblem, fingerprint, generate, load_public
-from bot.audit.keys import public_pem as pem_of
 from bot.cli.common import EXIT_OK, EXIT_USAGE, say
-from bot.signing import required_signing_key
+from bot.settings import SIGNING_KEY_ENV
 
 PRIVATE_NAME = "preprod-signing-key.pem"
 PUBLIC_NAME = "preprod-signing-key.pub.pem"
@@ -44,6 +42,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.audit.keys import KeyProblem, fingerprint  # cryptography: only here
+    from bot.audit.keys import public_pem as pem_of
+    from bot.signing import required_signing_key
+
     if args.keys_command == "generate":
         return _generate(args.out, out, err)
     try:
@@ -62,6 +64,8 @@ def _generate(folder: Path, out: Console, err: Console) -> int:
     if existing := [p for p in (private_path, public_path) if p.exists()]:
         say(err, f"preprod: {existing[0]} exists; not overwritten (remove it or give --out)")
         return EXIT_USAGE
+    from bot.audit.keys import fingerprint, generate, load_public
+
     pair = generate()
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ Run as a script, with the standard library only: ``python -I -S children.py OWNE
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -39,6 +38,8 @@ def parent_death_signal(sig: int = signal.SIGKILL) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
+        import ctypes  # at use: loading a plan imports this module, and _ctypes is slow to load
+
         libc = ctypes.CDLL(None, use_errno=True)
         return int(libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)) == 0
     except (OSError, AttributeError):
