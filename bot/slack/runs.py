@@ -391,7 +391,9 @@ class RunManager(ThreadOpening):
         self.closing = True
         await asyncio.gather(*(self._hand_over(run_id) for run_id in list(self.tasks)))
         if self.telling:  # cancels still being shown: as long as a last progress flush
-            await asyncio.wait(list(self.telling), timeout=HAND_OVER_FLUSH_S)
+            _, late = await asyncio.wait(list(self.telling), timeout=HAND_OVER_FLUSH_S)
+            for task in late:  # cut off, like the last flush of a hand-over
+                task.cancel()
         # Runs stored here whose thread was still being opened are released too.
         await self.leases.release_all()
         try:  # the channel's rate limit must not hold the stop up: resumers republish
