@@ -122,10 +122,13 @@ async def test_ten_runs_on_two_replicas_survive_a_sigterm_and_are_announced_once
             lambda: group.query(f"SELECT status FROM run WHERE id = {long_id}") == [("CANCELLED",)],
             timeout=10,
         )
-        # Under 5 s before this session's merges; 8-9 s since, with the cancel followed on
-        # its own loop at once ("cancel requested" is logged within a second): the engine
-        # takes the rest to record CANCELLED. Not yet explained (see the closing note).
-        assert took < 10.0, f"the owner took {took:.1f}s to follow the cancel"
+        # The engine records CANCELLED within milliseconds of taking the request (measured);
+        # the seconds went before it was taken: the loop that takes the requests also
+        # awaited Slack (the duties until last session; since, each cancel's "cancelled by"
+        # at the channel's pace), so a request waited behind that: 1.4-7.3 s here for
+        # cancels one after another. The loop now only stops runs and Slack is told on a
+        # task of its own (tests/test_cancel_requests.py); 0.5-1.2 s then, 0.3-0.9 s here.
+        assert took < 3.0, f"the owner took {took:.1f}s to follow the cancel"
         assert served(target, "/api/items") - before < 10, "the cancelled check went on"
         parent = group.parents()[-1]
         await until(lambda: any("cancelled by" in t for t in group.thread(parent)))

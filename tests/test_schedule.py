@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.config.cron import cron_trigger, latest_fire, next_fires
+from bot.config.hours import parse_working_hours
 from bot.config.loader import ConfigError, load_config
-from bot.schedule.cron import cron_trigger, latest_fire, next_fires
 from bot.schedule.due import Awaited, Item, PendingRun, by_person, digest, nudge_number, warning_due
-from bot.schedule.hours import parse_working_hours
 from bot.schedule.jobs import upcoming
 from bot.slack.limits import MAX_BLOCKS
 from bot.slack.render_reminders import digest_message, direct_message

@@ -17,10 +17,11 @@ from bot.store.runs import RunStore
 
 
 async def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    log = AuditLog(RunStore(args.database))
+    store = RunStore(args.database)
+    log = AuditLog(store)
     if args.audit_command == "verify":
         code = await _verify_chain(args, log, out, err)
-        if not await tables_agree(log.store, out, err):
+        if not await tables_agree(store, out, err):
             code = EXIT_BLOCKED
         if audit_checkpoints.wanted(args):
             checked = await audit_checkpoints.verify(args, log, out, err)

@@ -55,10 +55,10 @@ def schedule(args: argparse.Namespace, out: Console) -> int:
 
 
 async def dry_run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from bot.config.cron import cron_trigger, next_fires
     from bot.config.loader import load_config
     from bot.gate.actions import Gate
     from bot.gate.roles import RoleDirectory
-    from bot.schedule.cron import cron_trigger, next_fires
     from bot.schedule.due import digest
     from bot.schedule.pending import pending_runs
     from bot.store.models import utcnow

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from bot.schedule.cron import cron_trigger
-from bot.schedule.hours import WorkingHours, parse_working_hours
+from bot.config.cron import cron_trigger
+from bot.config.hours import WorkingHours, parse_working_hours
 from checks.context import CREDENTIAL_HEADERS, Target
 from checks.spec import PlanSpec
 from checks.units import Duration

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.audit.checkpoint import Checkpoint, make
 from bot.audit.keys import KeyProblem
+from bot.config.cron import cron_trigger, latest_fire
 from bot.config.schema import Config
-from bot.schedule.cron import cron_trigger, latest_fire
 from bot.schedule.due import slot_name
 from bot.signing import signing_key
 from bot.store.audit import AuditLog

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.schedule.hours import WorkingHours
+from bot.config.hours import WorkingHours
 
 
 @dataclass(frozen=True)

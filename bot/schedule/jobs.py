@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.config.cron import cron_trigger, latest_fire, next_fires
 from bot.config.schema import Config
 from bot.gate.actions import Gate
-from bot.schedule.cron import cron_trigger, latest_fire, next_fires
 from bot.schedule.due import (
     Awaited,
     Digest,

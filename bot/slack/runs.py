@@ -83,6 +83,8 @@ class RunManager(ThreadOpening):
         """Runs leased here whose thread is being opened (which can wait seconds behind
         the channel's rate limit): their leases are renewed like those of executing
         runs, and :meth:`recover` leaves them alone."""
+        self.telling: set[asyncio.Task[None]] = set()
+        """Cancels being shown in Slack after :meth:`follow_cancel_requests` stopped them."""
         self.skewed: bool | None = None
         """Whether this process's clock is beyond ``max_clock_skew`` of the database's
         (None: not measured yet); while it is, no run is claimed or executed anew here."""
@@ -225,11 +227,17 @@ class RunManager(ThreadOpening):
         return await republish(self.gate, self.slack, self.coalescer, self.settings, grace)
 
     async def follow_cancel_requests(self) -> list[int]:
-        """Cancel the runs executing here that someone asked another process to cancel."""
+        """Cancel the runs executing here that someone asked another process to cancel.
+        Returns once they are stopped (recorded cancelled); telling Slack goes on in the
+        background, since it waits on the channel's pace (a second or more a message) and
+        the next request, on this loop, must not wait behind it."""
         requests = await self.leases.take_cancel_requests(list(self.tasks))
         for run_id, user in requests.items():
             log.info("run %s: cancel requested by %s", run_id, user)
-            await self.cancel(run_id, user)
+            if (publisher := await self._stop_cancelled(run_id, user)) is not None:
+                telling = asyncio.create_task(self._tell_cancelled_later(run_id, publisher, user))
+                self.telling.add(telling)
+                telling.add_done_callback(self.telling.discard)
         return list(requests)
 
     async def request_cancel(self, run_id: int, user: str) -> bool:
@@ -329,21 +337,44 @@ class RunManager(ThreadOpening):
         raise ReplyError(reply)
 
     async def cancel(self, run_id: int, user: str) -> bool:
-        """Stop a running run; False when it is not running here."""
+        """Stop a running run and show it; False when it is not running here."""
+        publisher = await self._stop_cancelled(run_id, user)
+        if publisher is None:
+            return False
+        await self._tell_cancelled(run_id, publisher, user)
+        return True
+
+    async def _stop_cancelled(self, run_id: int, user: str) -> ThreadPublisher | None:
+        """Cancel the run's task and wait for it (the engine records the run cancelled);
+        its publisher, or None when it was not running here or finished just before."""
         task = self.tasks.get(run_id)
         if task is None:
-            return False
+            return None
         if (engine := self.engines.get(run_id)) is not None:
             engine.cancelled_by = user  # for the audit trail
         task.cancel()
         await asyncio.wait([task])
-        publisher = self.publishers.pop(run_id, None)
-        if publisher is None:
-            return False  # it finished just before
+        return self.publishers.pop(run_id, None)
+
+    async def _tell_cancelled(self, run_id: int, publisher: ThreadPublisher, user: str) -> None:
         await publisher.cancelled(user)
         if self.gate is not None:
             await self.gate.refresh(run_id)
-        return True
+
+    async def _tell_cancelled_later(
+        self, run_id: int, publisher: ThreadPublisher, user: str
+    ) -> None:
+        """:meth:`_tell_cancelled` on a task of its own: a failure is logged here, since
+        nobody awaits it."""
+        try:
+            await self._tell_cancelled(run_id, publisher, user)
+        except Exception as exc:
+            if not is_database_fault(exc):
+                log.exception("run %s: showing its cancel failed", run_id)
+                return
+            log.warning(
+                "run %s: its cancel is not shown, the database failed (%s)", run_id, cause(exc)
+            )
 
     async def stop(self, run_id: int, user: str) -> None:
         """Stop a run's checks wherever they execute (a superseded run): here at once,
@@ -359,6 +390,10 @@ class RunManager(ThreadOpening):
         released) so that another process, or this one restarted, resumes it at once."""
         self.closing = True
         await asyncio.gather(*(self._hand_over(run_id) for run_id in list(self.tasks)))
+        if self.telling:  # cancels still being shown: as long as a last progress flush
+            _, late = await asyncio.wait(list(self.telling), timeout=HAND_OVER_FLUSH_S)
+            for task in late:  # cut off, like the last flush of a hand-over
+                task.cancel()
         # Runs stored here whose thread was still being opened are released too.
         await self.leases.release_all()
         try:  # the channel's rate limit must not hold the stop up: resumers republish

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,10 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, walk
+from bot.store.calls import SessionCalls
 from bot.store.models import AuditEvent, ConfigSnapshot, as_utc, utcnow
-
-if TYPE_CHECKING:
-    from bot.store.runs import RunStore
 
 PAGE = 1000
 """Events read at a time when the chain is verified."""
@@ -141,7 +139,8 @@ def entry(row: AuditEvent) -> Entry:
 class AuditLog:
     """Reading and appending the trail outside another change's transaction."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: SessionCalls) -> None:
+        """``store``: the run store, or anything that runs a function with a session."""
         self.store = store
 
     async def record(self, note: Note) -> Entry:

@@ -14,9 +14,9 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.config.cron import cron_trigger
 from bot.config.schema import Config
 from bot.schedule.checkpoints import Checkpoints
-from bot.schedule.cron import cron_trigger
 from bot.schedule.jobs import Reminders, job_specs
 
 log = logging.getLogger(__name__)
