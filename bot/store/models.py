@@ -61,6 +61,9 @@ class Run(SQLModel, table=True):
     """Where a pipeline's request came from (kind, url, triggered_by, name), migration 0015."""
     origin_commit: str | None = Field(default=None, max_length=100)
     """The commit a pipeline asked about, as it sent it."""
+    keep_going: bool = False
+    """Run every stage even after a blocking failure (migration 0018c): kept with the run so
+    that a resumed run and a re-run make the same choice as the request did."""
 
 
 class CheckRecord(SQLModel, table=True):
