@@ -17,10 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("run") as batch:
-        batch.add_column(
-            sa.Column("keep_going", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # a plain ADD COLUMN (SQLite and PostgreSQL both take one with a default): a batch
+    # would copy the run table, which the rows pointing at it forbid
+    op.add_column(
+        "run", sa.Column("keep_going", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
 
 
 def downgrade() -> None:
