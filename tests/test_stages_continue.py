@@ -24,6 +24,9 @@ from bot.engine.quarantine import in_force
 from bot.engine.report import Verdict
 from bot.engine.runner import Engine, RunRequest
 from bot.engine.stages import continue_from
+from bot.reports.html import render_html
+from bot.slack.render_run import parent_message
+from bot.slack.state import RunState
 from bot.store.audit import AuditLog
 from bot.store.models import CheckRecord
 from bot.store.runs import RunStore
@@ -273,3 +276,17 @@ def test_preprod_check_honours_the_quarantine_and_says_so(
     assert said in out
     written = json.loads(json_report.read_text())
     assert written["blocking_failures"] == ([] if code == 0 else ["flaky"])
+
+
+async def test_the_thread_and_the_run_page_say_keep_going(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", KEEP))
+    report = await engine.run(RunRequest("checkout-api", "2.14.0", "staging", keep_going=True))
+    run = await engine.store.get_run(report.run_id)
+    assert run is not None
+    said = "Keep going: every stage runs even after a blocking failure."
+    assert said in str(parent_message(RunState.from_run(run)).blocks)
+    assert said in str(parent_message(RunState.from_report(report)).blocks)
+    assert "keep going: every stage runs" in render_html(report)
+    plain = await engine.run(REQUEST)
+    assert said not in str(parent_message(RunState.from_report(plain)).blocks)
+    assert "keep going" not in render_html(plain)
