@@ -288,9 +288,9 @@ class Engine:
         keep_going: bool,
     ) -> bool:
         """After a stage: a blocking failure (as recorded: not one a quarantine in force
-        excused) in a fail-fast stage records the later chosen
-        checks ``skipped`` with the reason and ends the run (True); a passed stage tells
-        the listeners what comes next and how long it should take."""
+        excused) in a fail-fast stage records the later chosen checks ``skipped`` with the
+        reason and ends the run (True); a passed stage tells the listeners what comes next
+        and how long it should take."""
         assert run.id is not None
         # as recorded: a failure a quarantine excused when it was recorded blocks nothing
         report = await self.store.report(run.id)
