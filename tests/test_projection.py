@@ -111,3 +111,17 @@ def test_a_decision_difference_leads_the_headline() -> None:
     )
     [repeat] = [d for d in found if d.table is Table.WAIVER]
     assert repeat.trail == "#4 gate.waiver repeats #3 gate.waiver"
+
+
+def test_a_reopened_decision_is_replaced_by_the_next_and_not_a_repeat() -> None:
+    """``gate.reopen`` (a re-run continuing a run a stage ended) sets the NO-GO aside: the
+    run is undecided until the next decision, which is the one row the trail implies."""
+    no_go = {"outcome": "no-go", "reasons": ["critical check health failed"]}
+    reopened = (Action.REOPEN, RM, {**no_go, "stage": "smoke"})
+    first = (Action.DECISION, "preprod", no_go)
+    assert [r for r in replay(events(first, reopened)) if r.table is Table.DECISION] == []
+    go = (Action.DECISION, "preprod", {"outcome": "go", "reasons": ["every role approved"]})
+    [decision] = [r for r in replay(events(first, reopened, go)) if r.table is Table.DECISION]
+    assert decision.fields["outcome"] == "go"
+    stored = Row(Table.DECISION, 1, (), {"outcome": "go", "reasons": ["every role approved"]})
+    assert diff([decision], [stored]) == []

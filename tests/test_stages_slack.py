@@ -1,20 +1,27 @@
 """Stages in Slack (issue 25, point 1): a failed smoke stage ends the run within seconds,
 NO-GO is announced and no sign-off is asked; a passed stage posts its "early confidence"
-line; the pipeline API's ``keep_going`` runs every stage. The bot, its HTTP API, the Slack
+line; the pipeline API's ``keep_going`` runs every stage; ``/preprod rerun`` continues a
+run a stage ended and reopens its early NO-GO. The bot, its HTTP API, the Slack
 stand-in and SQLite are real."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.audit.chain import Action
+from bot.store.agreement import check_run
+from bot.store.audit import AuditLog
 from bot.store.gate import GateStore
 from bot.store.tokens import Tokens
+from bot.store.trends import flaky_checks
 from checks.base import Status
-from tests.slackbot import running_bot
+from tests.slackbot import CHANNEL, Harness, running_bot
+from tests.test_stages_continue import Flipping
 
 STAGED = """\
 channel: C0RELEASES
@@ -86,3 +93,111 @@ async def test_a_failed_smoke_stage_is_no_go_at_once_with_no_sign_off_asked(
         await harness.settle(timeout=60)
         kept = await harness.bot.store.report(run_id)
         assert {r.check_id: r.status for r in kept.results}["soak"] is Status.PASSED
+
+
+CONTINUED = """\
+channel: C0RELEASES
+roles:
+  sre: {{label: SRE, members: [U0SRE1, U0SRE2]}}
+policy:
+  required_signoffs: [sre]
+environments:
+  staging:
+    base_url: {url}
+    plan: staged
+plans:
+  staged:
+    stages:
+      - name: smoke
+        checks:
+          - {{id: ready, type: scripted}}
+          - {{id: health, type: http, requests: [{{path: /health}}]}}
+      - name: full
+        checks: [{{id: soak, type: scripted, sleep: 1.5}}]
+"""
+
+
+def no_go_announcements(harness: Harness) -> list[str]:
+    return [
+        m.text
+        for m in harness.standin.channel(CHANNEL).messages
+        if m.thread_ts is None and "NO-GO" in m.text and "Pre-production" not in m.text
+    ]
+
+
+@pytest.mark.usefixtures("scripted_kinds")
+async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
+    tmp_path: Path,
+) -> None:
+    """``/preprod rerun`` of a run its smoke stage ended NO-GO: the failed check and the
+    skipped stage run again in the same run and thread, the NO-GO is reopened (trail,
+    thread, API ``pending`` while it runs); failing again is a new NO-GO, announced; passing
+    asks for sign-offs, and the check is flaky."""
+    served = Flipping()
+    config = tmp_path / "preprod.yml"
+    config.write_text(CONTINUED.format(url=served.url))
+    try:
+        async with running_bot(config, tmp_path, web=True) as harness:
+            store = harness.bot.store
+            await harness.command("start svc 1.0 staging")
+            await harness.settle(timeout=30)
+            gates = GateStore(store)
+            assert (await gates.decision(1)) is not None
+            assert len(no_go_announcements(harness)) == 1
+            secret = await Tokens(store).create("gh", "*", "*", "test")
+            api = httpx.AsyncClient(
+                base_url=harness.url, headers={"authorization": f"Bearer {secret}"}, timeout=30
+            )
+            async with api:
+                assert (await api.get("/api/v1/runs/1")).json()["decision"] == "no-go"
+
+                # one check of it: refused, pointing at the whole re-run
+                said = await harness.command("rerun 1 health")
+                assert "`rerun 1` continues it from there" in said, said
+
+                # still failing: a new NO-GO, announced again
+                said = await harness.command("rerun 1")
+                assert "its early NO-GO is reopened" in said, said
+                await harness.settle(timeout=30)
+                decided = await gates.decision(1)
+                assert decided is not None and decided.outcome == "no-go"
+                await harness.until(lambda: len(no_go_announcements(harness)) == 2)
+
+                # healthy now: the run goes on, pending while it runs and after
+                served.healthy = True
+                await harness.command("rerun 1")
+                await harness.until(lambda: 1 in harness.bot.manager.tasks)
+                running = (await api.get("/api/v1/runs/1")).json()
+                assert running["decision"] == "pending", running
+                await harness.settle(timeout=30)
+                view = (await api.get("/api/v1/runs/1")).json()
+                assert view["decision"] == "pending"
+                assert view["awaiting"] == [{"role": "sre", "label": "SRE"}]
+
+            assert await gates.decision(1) is None
+            report = await store.report(1)
+            assert {r.check_id: r.status for r in report.results} == {
+                "ready": Status.PASSED,
+                "health": Status.PASSED,
+                "soak": Status.PASSED,
+            }
+            thread = harness.thread()
+            texts = [m.text for m in thread]
+            notes = [t for t in texts if "continues the run from stage `smoke`" in t]
+            assert len(notes) == 2 and all("early NO-GO is reopened" in t for t in notes)
+            assert "`health`, `soak`" in notes[0]
+            assert any(any(b.startswith("Approve") for b in m.button_labels()) for m in thread)
+            events = await AuditLog(store).events(1)
+            reopened = [e for e in events if e.action == Action.REOPEN]
+            assert [e.details["stage"] for e in reopened] == ["smoke", "smoke"]
+            assert reopened[0].details["outcome"] == "no-go"
+            assert await check_run(store, 1) == [], "the trail and the tables disagree"
+            since = datetime.now(UTC) - timedelta(hours=1)
+            assert "health" in [f.check_id for f in await flaky_checks(store, since)]
+            # ready passed in the first attempt and was never run again
+            assert "ready" not in {
+                c for e in events if e.action == Action.RUN_RERUN for c in e.details["checks"]
+            }
+    finally:
+        served.server.shutdown()
+        served.server.server_close()

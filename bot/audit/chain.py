@@ -40,6 +40,8 @@ class Action(StrEnum):
     WAIVER = "gate.waiver"
     ATTESTATION = "gate.attestation"
     DECISION = "gate.decision"
+    REOPEN = "gate.reopen"
+    """A decision set aside: a re-run continues a run a failed stage ended (early NO-GO)."""
     OUTCOME = "production.outcome"
     REMINDER_SENT = "reminder.sent"
 

@@ -34,6 +34,7 @@ ACTIONS: tuple[str, ...] = (
     Action.WAIVER,
     Action.ATTESTATION,
     Action.DECISION,
+    Action.REOPEN,
     Action.OUTCOME,
 )
 """The events a replay reads (the others do not make gate rows)."""
@@ -105,11 +106,16 @@ class Difference:
 def replay(events: Iterable[Entry]) -> list[Row]:
     """The rows ``events`` (in sequence order) imply. A production outcome is replaced by
     a later one (a correction), a check attempt's result by a later one (the row is
-    updated in place); every other row is inserted once, so a second event for
-    the same key is kept apart and reported by :func:`diff`."""
+    updated in place); a reopened decision (``gate.reopen``) is removed; every other row is
+    inserted once, so a second event for the same key is kept apart and reported by
+    :func:`diff`."""
     rows: dict[Key, Row] = {}
     repeats: list[Row] = []
     for event in events:
+        if event.action == Action.REOPEN and event.run_id is not None:
+            # the decision is set aside: the run is undecided until the next one
+            rows.pop((Table.DECISION, event.run_id, ()), None)
+            continue
         row = _row(event)
         if row is None:
             continue

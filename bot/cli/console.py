@@ -150,6 +150,9 @@ def summary_table(report: RunReport) -> Table:
         symbol, style = style_of(result.status)
         status = result.status.value + ("" if result.critical else " (non-blocking)")
         summary = plain(result.summary)
+        if note := report.quarantines.get(result.check_id):
+            status, line = quarantine_note(result, status, note)
+            summary.append(printable(f"\n{line}"), style="yellow")
         if headline := figures.brief(result.metrics, limit=HEADLINE_FIGURES):
             summary.append(printable(f"\n{headline}"), style="dim")
         table.add_row(
@@ -161,6 +164,17 @@ def summary_table(report: RunReport) -> Table:
             summary,
         )
     return table
+
+
+def quarantine_note(result: CheckResult, status: str, note: str) -> tuple[str, str]:
+    """A quarantined check's status word and its line: always shown; a failure it excused
+    (recorded not blocking) says so, one recorded after the date says the quarantine
+    ended."""
+    if not (result.critical and result.status.is_problem):
+        return status, note
+    if result.blocking:
+        return status, f"{note} (ended: it blocks again)"
+    return f"{status} (quarantined)", note
 
 
 def details(report: RunReport) -> list[Text]:

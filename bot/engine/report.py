@@ -44,6 +44,9 @@ class RunReport(BaseModel):
     finished_at: datetime | None = None
     results: list[CheckResult]
     attestations: list[AttestationItem] = []
+    keep_going: bool = False
+    """Every stage runs even after a stage's blocking failure (``--keep-going``), as stored
+    with the run."""
     quarantines: dict[str, str] = {}
     """The plan's quarantined checks: id to the note every page says ("quarantined until
     2026-12-20 by sam: flaky under load"); the gate lets such a failure pass until then."""

@@ -26,8 +26,9 @@ from bot.engine.events import (
     RunStarted,
     StageFinished,
 )
+from bot.engine.quarantine import excused
 from bot.engine.report import RunReport
-from bot.engine.stages import blocks, expected_seconds, failed_stage, skip_reason
+from bot.engine.stages import continue_from, expected_seconds, skip_reason
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
@@ -143,6 +144,7 @@ class Engine:
             source=request.source,
             origin=dict(request.origin) if request.origin else None,
             origin_commit=request.commit,
+            keep_going=request.keep_going,
             config_path=str(self.config.source),
             config_digest=self.config.digest,
         )
@@ -155,7 +157,8 @@ class Engine:
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
         """Run the stored run's checks to the end (or until cancelled)."""
         _, chosen, left_out = self.resolve(request)
-        return await self._execute(run, chosen, left_out, keep_going=request.keep_going)
+        keep_going = request.keep_going or run.keep_going
+        return await self._execute(run, chosen, left_out, keep_going=keep_going)
 
     async def set_aside(self, run: Run, request: RunRequest) -> None:
         """Record the checks a request leaves out as skipped now, for a run that another
@@ -170,10 +173,10 @@ class Engine:
         run: Run,
         check_ids: list[str] | None = None,
         actor: str = "preprod",
-        keep_going: bool = False,
     ) -> RunReport:
         """Run some of a stored run's checks again, as new attempts; by default all of them,
-        or, for a run a failed stage ended, that stage's and the later ones."""
+        or, for a run a failed stage ended, what :meth:`rerun_from` says. The run's own
+        keep-going choice holds."""
         assert run.id is not None
         specs = self.config.plans[run.plan].checks
         if check_ids is None:
@@ -188,17 +191,18 @@ class Engine:
             )
         owner = (self.leases.owner, self.leases.expiry()) if self.leases else None
         await self.store.new_attempts(run.id, [s.id for s in chosen], lease=owner, actor=actor)
-        return await self._execute(run, chosen, [], keep_going=keep_going)
+        return await self._execute(run, chosen, [], keep_going=run.keep_going)
 
     async def rerun_from(self, run: Run) -> tuple[str | None, list[str]]:
         """What a re-run of the whole run runs: for a run a failed stage ended, that stage's
-        checks and the later ones (the stage's name first); otherwise every check."""
+        failed checks and the later ones it skipped (the stage's name first, see
+        :func:`continue_from`); otherwise every check."""
         assert run.id is not None
-        stages = self.config.plans[run.plan].stage_list()
-        start = failed_stage(stages, await self.store.check_states(run.id))
-        if start is None:
-            return None, [spec.id for spec in self.config.plans[run.plan].checks]
-        return stages[start].name, [spec.id for stage in stages[start:] for spec in stage.checks]
+        plan = self.config.plans[run.plan]
+        report = await self.store.report(run.id)
+        latest = {r.check_id: (r.status.value, r.summary) for r in report.results}
+        found = continue_from(plan.stage_list(), latest)
+        return found if found is not None else (None, [spec.id for spec in plan.checks])
 
     async def resume(self, run: Run) -> RunReport:
         """Go on with a run whose process stopped: finished checks are kept; a check it
@@ -213,7 +217,7 @@ class Engine:
                 interrupted.append(spec)
             elif state in ("pending", "running"):
                 todo.append(spec)
-        return await self._execute(run, todo, [], interrupted)
+        return await self._execute(run, todo, [], interrupted, keep_going=run.keep_going)
 
     async def _execute(
         self,
@@ -283,12 +287,15 @@ class Engine:
         chosen: list[CheckSpec],
         keep_going: bool,
     ) -> bool:
-        """After a stage: a blocking failure in a fail-fast stage records the later chosen
-        checks ``skipped`` with the reason and ends the run (True); a passed stage tells
-        the listeners what comes next and how long it should take."""
+        """After a stage: a blocking failure (as recorded: not one a quarantine in force
+        excused) in a fail-fast stage records the later chosen checks ``skipped`` with the
+        reason and ends the run (True); a passed stage tells the listeners what comes next
+        and how long it should take."""
         assert run.id is not None
-        statuses = await self.store.check_states(run.id)
-        failed = [s.id for s in stage.checks if s.critical and blocks(statuses.get(s.id))]
+        # as recorded: a failure a quarantine excused when it was recorded blocks nothing
+        report = await self.store.report(run.id)
+        blocking = {r.check_id for r in report.results if r.blocking}
+        failed = [s.id for s in stage.checks if s.id in blocking]
         if failed and stage.fail_fast and not keep_going:
             result = CheckResult.skipped(skip_reason(stage.name, failed))
             for spec in (c for s in later for c in s.checks if c in chosen):
@@ -345,7 +352,7 @@ class Engine:
                 "check_id": spec.id,
                 "check_type": spec.type,
                 "critical": spec.critical,
-                "blocking": spec.critical and result.status.is_problem,
+                "blocking": spec.critical and result.status.is_problem and not excused(spec, now),
                 "summary": redact(result.summary),
                 "evidence": redact(result.evidence),
                 "started_at": started or now,

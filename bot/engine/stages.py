@@ -11,7 +11,11 @@ from checks.spec import CheckSpec, Stage
 
 def skip_reason(stage: str, failed: Sequence[str]) -> str:
     """``stage smoke failed: health, ready``: why a later check was not run."""
-    return f"stage {stage} failed: {', '.join(failed)}"
+    return f"{_skipped_by(stage)}{', '.join(failed)}"
+
+
+def _skipped_by(stage: str) -> str:
+    return f"stage {stage} failed: "
 
 
 def blocks(status: str | None) -> bool:
@@ -19,16 +23,43 @@ def blocks(status: str | None) -> bool:
     return status in {s.value for s in Status if s.is_problem}
 
 
-def failed_stage(stages: Sequence[Stage], statuses: Mapping[str, str]) -> int | None:
-    """The index of the stage that ended a run (a critical check of it blocks and a later
-    check was skipped), or None when no stage ended it (every stage ran)."""
+Latest = Mapping[str, tuple[str, str]]
+"""Each check's latest attempt: ``(status, summary)``."""
+
+
+def failed_stage(stages: Sequence[Stage], latest: Latest) -> int | None:
+    """The index of the stage that ended a run (a later check was skipped because it
+    failed, as :func:`skip_reason` says), or None when no stage ended it."""
     for index, stage in enumerate(stages):
-        if any(spec.critical and blocks(statuses.get(spec.id)) for spec in stage.checks):
-            later = [spec.id for s in stages[index + 1 :] for spec in s.checks]
-            if any(statuses.get(i) == Status.SKIPPED.value for i in later):
-                return index
-            return None
+        if _ended_by(stage, stages[index + 1 :], latest):
+            return index
     return None
+
+
+def _ended_by(stage: Stage, later: Sequence[Stage], latest: Latest) -> list[str]:
+    """The later checks ``stage`` had skipped (not those ``--only`` left out)."""
+    prefix = _skipped_by(stage.name)
+    return [
+        spec.id
+        for s in later
+        for spec in s.checks
+        if (found := latest.get(spec.id)) is not None
+        and found[0] == Status.SKIPPED.value
+        and found[1].startswith(prefix)
+    ]
+
+
+def continue_from(stages: Sequence[Stage], latest: Latest) -> tuple[str, list[str]] | None:
+    """What a re-run of a run a stage ended executes, as a release engineer expects: that
+    stage's checks that failed, errored or were interrupted (the passed ones are kept),
+    then the later checks the stage had skipped, in plan order; None when no stage ended
+    the run (then a re-run runs every check)."""
+    index = failed_stage(stages, latest)
+    if index is None:
+        return None
+    stage = stages[index]
+    again = [spec.id for spec in stage.checks if blocks(latest.get(spec.id, ("", ""))[0])]
+    return stage.name, [*again, *_ended_by(stage, stages[index + 1 :], latest)]
 
 
 def expected_seconds(

@@ -5,9 +5,10 @@ Nothing here reads the database or Slack: callers gather the facts, this decides
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 
+from bot.engine.quarantine import in_force
 from checks.base import Status
 
 
@@ -47,8 +48,7 @@ class CheckFact:
 
     def excused(self, now: datetime) -> bool:
         """A failure the plan's quarantine still covers at ``now``: it blocks nothing."""
-        until = self.quarantined_until
-        return until is not None and now.astimezone(UTC).date() <= until
+        return in_force(self.quarantined_until, now)
 
 
 @dataclass(frozen=True)

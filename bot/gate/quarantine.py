@@ -1,14 +1,16 @@
 """Quarantined checks: a plan may excuse a known-flaky check until a date
-(``quarantine: {until, owner, reason}`` on the check). The policy
-(bot/gate/policy.py ``CheckFact.excused``) lets its failure block nothing up to and
-including that UTC day and blocks again after it; this module reads the plan and says
+(``quarantine: {until, owner, reason}`` on the check). Its failure blocks nothing up to
+and including that UTC day and blocks again after it: one rule, ``in_force`` in
+bot/engine/quarantine.py, for the policy (bot/gate/policy.py ``CheckFact.excused``), the
+engine's fail-fast and each record's ``blocking``. This module reads the plan and says
 which quarantines have run out, for ``preprod config validate``. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, time
 
+from bot.engine.quarantine import in_force
 from checks.spec import PlanSpec, Quarantine
 
 
@@ -28,5 +30,10 @@ def expired(plans: Mapping[str, PlanSpec], today: date) -> list[str]:
         f"{spec.id} blocks again ({spec.quarantine.note()})"
         for name, plan in plans.items()
         for spec in plan.checks
-        if spec.quarantine is not None and spec.quarantine.until < today
+        if spec.quarantine is not None and not in_force(spec.quarantine.until, start_of(today))
     ]
+
+
+def start_of(day: date) -> datetime:
+    """The first instant of a UTC day."""
+    return datetime.combine(day, time(), UTC)

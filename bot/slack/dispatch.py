@@ -36,7 +36,6 @@ from bot.slack.runs import RunManager
 from bot.slack.text import Mrkdwn, channel_link, join
 from bot.slack.unavailable import failed, is_unavailable, let_go, of_command
 from bot.store.faults import answering
-from bot.store.gate import GateStore
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
@@ -51,7 +50,6 @@ class Dispatcher:
     def __init__(self, manager: RunManager) -> None:
         self.manager = manager
         self.config = manager.config
-        self.decisions = GateStore(manager.store)
 
     @property
     def store(self) -> RunStore:
@@ -172,17 +170,18 @@ class Dispatcher:
             return Reply(notice(f"Only the requester or a release role can re-run run #{run_id}."))
         if run_id in self.manager.tasks or run.status == RunStatus.RUNNING:
             return Reply(notice(f"Run #{run_id} is still running; cancel it first."))
-        if decided := await self.decisions.decision(run_id):
-            outcome = decided.outcome.upper()
-            return Reply(notice(f"Run #{run_id} is decided ({outcome}); start a new run instead."))
         plan = self.config.plans.get(run.plan)
         known = [spec.id for spec in plan.checks] if plan else []
         if check_id is not None and check_id not in known:
             its = f"; its checks: {', '.join(known)}" if known else ""
             return Reply(notice(f"Run #{run_id} has no check {check_id}{its}."))
+        scope = await self.manager.rerun_scope(run, check_id)  # RequestError: refused
         what = f"check {check_id}" if check_id else "every check"
+        if scope.stage is not None:
+            what = f"stage {scope.stage}'s failed checks and the stages after it"
+        reopened = "; its early NO-GO is reopened" if scope.reopens else ""
         work = self.manager.rerun(run_id, check_id, user, channel)
-        return Reply(notice(f"Re-running {what} of run #{run_id}; see its thread."), work)
+        return Reply(notice(f"Re-running {what} of run #{run_id}{reopened}; see its thread."), work)
 
     async def _report(self, run_id: int) -> Reply:
         run = await self._stored(run_id)

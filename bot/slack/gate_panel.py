@@ -62,6 +62,8 @@ class GatePanel:
         text, blocks = announcement(view, view.cycle_seconds or 0.0, head)
         payload = {"audit_seq": head.seq, "audit_head": head.hash} if head else None
         key = f"run:{view.run_id}:decision"
+        if head is not None and await self.audit.last_of(view.run_id, Action.REOPEN):
+            key += f":{head.seq}"  # the decision after a reopened one is announced too
         top = await self.outbox.post(
             key, thread.channel, text, blocks, run_id=view.run_id, payload=payload
         )

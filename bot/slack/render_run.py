@@ -139,6 +139,7 @@ def parent_message(state: RunState) -> Message:
         base_url=state.base_url,
         report_url=state.report_url,
         source=source_line(state.origin, state.commit),
+        keep_going=state.keep_going,
     )
     fallback = f"Pre-production validation: {escape(state.service)} {escape(state.version)}"
     fallback += f" on {escape(state.environment)}"

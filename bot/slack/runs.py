@@ -19,13 +19,14 @@ import asyncio
 import logging
 import os
 from collections.abc import Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.config.schema import Config
 from bot.engine.report import RunReport
 from bot.engine.runner import Engine, RequestError, RunRequest
 from bot.gate.actions import Gate
+from bot.gate.policy import Outcome
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
@@ -291,21 +292,8 @@ class RunManager(ThreadOpening):
         if run is None:
             raise LookupError(f"no run #{run_id}")
         engine = self.engine()
-        checks = [check_id] if check_id else None
         engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
-        if self.gate is not None and (decided := await self.gate.gates.decision(run_id)):
-            raise RequestError(
-                f"run #{run_id} is decided ({decided.outcome.upper()}); start a new run instead"
-            )
-        known = [spec.id for spec in self.config.plans[run.plan].checks]
-        if check_id is not None and check_id not in known:
-            raise RequestError(
-                f"run #{run_id} has no check `{check_id}`; its checks: {', '.join(known)}"
-            )
-        stage, from_stage = (None, known) if check_id else await engine.rerun_from(run)
-        what = f"check `{check_id}`" if check_id else "every check"
-        if stage is not None:
-            what = f"stage `{stage}` and the stages after it"
+        scope = await self.rerun_scope(run, check_id)
         cleared = ""
         if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
             cleared = " The sign-offs given on the old evidence are cleared."
@@ -313,13 +301,17 @@ class RunManager(ThreadOpening):
         # The new attempts are queued leased to this process, so nobody else starts them
         # while the thread is told; then they run here, or a worker claims them.
         lease = (self.leases.owner, self.leases.expiry())
-        await self.store.new_attempts(run_id, checks or from_stage, lease=lease, actor=user)
+        reopen = scope.stage if scope.reopens else None
+        if not await self.store.new_attempts(
+            run_id, scope.checks, lease=lease, actor=user, reopen=reopen
+        ):
+            raise RequestError(f"run #{run_id} was decided meanwhile; start a new run instead")
         run = await self.store.get_run(run_id) or run
         state = _with_origin(
             RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),
             run,
         )
-        note = Note(f"rerun:{run.generation}", f"🔁 <@{user}> re-runs {what}.{cleared}")
+        note = Note(f"rerun:{run.generation}", rerun_note(user, scope) + cleared)
         where = self.channel(channel, run.environment)
         publisher = self._open(engine, state, where, run.generation, note)
         if self.runs_here:
@@ -335,6 +327,36 @@ class RunManager(ThreadOpening):
         if stopped:
             await self._stop_unthreaded(run_id, publisher)
         raise ReplyError(reply)
+
+    async def rerun_scope(self, run: Run, check_id: str | None) -> RerunScope:
+        """What ``/preprod rerun`` of ``run`` executes, or RequestError why it may not: a
+        decided run is re-run only to continue one a failed stage ended with a NO-GO (that
+        decision is then reopened); one check of such a run, no (continue the run)."""
+        assert run.id is not None
+        engine = self.engine()
+        engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
+        known = [spec.id for spec in self.config.plans[run.plan].checks]
+        if check_id is not None and check_id not in known:
+            raise RequestError(
+                f"run #{run.id} has no check `{check_id}`; its checks: {', '.join(known)}"
+            )
+        stage, checks = await engine.rerun_from(run)
+        decided = await self.gate.gates.decision(run.id) if self.gate is not None else None
+        scope = (
+            RerunScope(None, [check_id], False) if check_id else RerunScope(stage, checks, False)
+        )
+        if decided is None:
+            return scope
+        if decided.outcome == Outcome.NO_GO.value and stage is not None:
+            if check_id is None:
+                return RerunScope(stage, checks, True)
+            raise RequestError(
+                f"run #{run.id} is decided (NO-GO) after stage `{stage}` failed; "
+                f"`rerun {run.id}` continues it from there"
+            )
+        raise RequestError(
+            f"run #{run.id} is decided ({decided.outcome.upper()}); start a new run instead"
+        )
 
     async def cancel(self, run_id: int, user: str) -> bool:
         """Stop a running run and show it; False when it is not running here."""
@@ -507,6 +529,34 @@ async def _quietly(run_id: int, work: Coroutine[Any, Any, object]) -> None:
         if not is_database_fault(exc):
             raise
         log.warning("run %s: clean-up skipped, the database failed (%s)", run_id, cause(exc))
+
+
+@dataclass(frozen=True)
+class RerunScope:
+    """What a re-run executes: the stage it continues from (None: as asked), its checks,
+    and whether it reopens the run's early NO-GO."""
+
+    stage: str | None
+    checks: list[str]
+    reopens: bool
+
+
+def rerun_note(user: str, scope: RerunScope) -> str:
+    """The thread's line for a re-run (mrkdwn; check ids and stage names are plain words
+    by the plan's schema)."""
+    if scope.stage is None:
+        what = f"check `{scope.checks[0]}`" if len(scope.checks) == 1 else "every check"
+        return f"🔁 <@{user}> re-runs {what}."
+    line = (
+        f"🔁 <@{user}> continues the run from stage `{scope.stage}`: "
+        f"{', '.join(f'`{c}`' for c in scope.checks)}."
+    )
+    if scope.reopens:
+        line += (
+            " The early NO-GO is reopened: the gate decides again when they finish "
+            "(sign-offs are asked if every check passes)."
+        )
+    return line
 
 
 def _with_origin(state: RunState, run: Run) -> RunState:

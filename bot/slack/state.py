@@ -106,6 +106,8 @@ class RunState:
     origin: Mapping[str, str] | None = None
     """A pipeline's request: kind, url, triggered_by, name (user text)."""
     commit: str | None = None
+    keep_going: bool = False
+    """Every stage runs even after a blocking failure (stored with the run)."""
 
     @classmethod
     def from_run(cls, run: StoredRun, report_url: str | None = None) -> RunState:
@@ -124,6 +126,7 @@ class RunState:
             report_url=report_url,
             origin=getattr(run, "origin", None),
             commit=getattr(run, "origin_commit", None),
+            keep_going=getattr(run, "keep_going", False),
         )
 
     @classmethod
@@ -139,6 +142,7 @@ class RunState:
             base_url=report.base_url,
             started_at=report.started_at,
             report_url=report_url,
+            keep_going=report.keep_going,
         )
         rows = tuple(
             _finished_row(CheckRow(r.check_id, r.check_type, r.critical), r) for r in report.results

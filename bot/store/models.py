@@ -6,7 +6,17 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -61,6 +71,13 @@ class Run(SQLModel, table=True):
     """Where a pipeline's request came from (kind, url, triggered_by, name), migration 0015."""
     origin_commit: str | None = Field(default=None, max_length=100)
     """The commit a pipeline asked about, as it sent it."""
+    keep_going: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    """Run every stage even after a blocking failure (migration 0018c): kept with the run so
+    that a resumed run and a re-run make the same choice as the request did. The database
+    fills it in (no Python-side column default), so bulk inserts that name only the older
+    columns still work."""
 
 
 class CheckRecord(SQLModel, table=True):

@@ -26,6 +26,7 @@ from bot.store.faults import Timeouts, bound
 from bot.store.models import (
     CheckDistribution,
     CheckRecord,
+    DecisionRecord,
     Run,
     RunStatus,
     SlackThread,
@@ -36,6 +37,9 @@ from checks.base import CheckResult, Status
 
 _RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
 DATABASE_ENV = "DATABASE_URL"
+REOPENABLE = "no-go"
+"""The one decision a re-run may set aside (bot/gate/policy.py ``Outcome.NO_GO``): the
+early NO-GO of a run a failed stage ended."""
 DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
 
 T = TypeVar("T")
@@ -175,14 +179,30 @@ class RunStore:
         check_ids: list[str],
         lease: tuple[str, datetime] | None = None,
         actor: str = "preprod",
-    ) -> None:
+        reopen: str | None = None,
+    ) -> bool:
         """Queue a re-run: a fresh pending attempt per check, the old ones kept as history;
-        the run is running again (owned through ``lease``, ``(owner, expiry)``, if given)."""
+        the run is running again (owned through ``lease``, ``(owner, expiry)``, if given).
+        ``reopen`` (the failed stage's name): the run's NO-GO is set aside in the same
+        transaction, with its ``gate.reopen`` event, so that the gate decides again; False
+        (nothing stored) when the run's decision is no longer a NO-GO to reopen."""
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> bool:
             run = session.get(Run, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")
+            decided = session.get(DecisionRecord, run_id)
+            if reopen is not None:
+                if decided is None or decided.outcome != REOPENABLE:
+                    return False
+                details = {
+                    "outcome": decided.outcome,
+                    "reasons": list(decided.reasons),
+                    "stage": reopen,
+                    "generation": run.generation + 1,
+                }
+                append(session, Note(Action.REOPEN, actor, run_id, details))
+                session.delete(decided)
             for check_id in check_ids:
                 last = _latest(session, run_id, check_id)
                 session.add(
@@ -202,8 +222,9 @@ class RunStore:
             details = {"checks": check_ids, "generation": run.generation}
             append(session, Note(Action.RUN_RERUN, actor, run_id, details))
             session.commit()
+            return True
 
-        await self._call(work)
+        return await self._call(work)
 
     async def check_states(self, run_id: int) -> dict[str, str]:
         """Each check's latest attempt: ``pending``, ``running`` or its final status."""
@@ -312,6 +333,7 @@ class RunStore:
                 plan=run.plan,
                 base_url=run.base_url,
                 requester=run.requester,
+                keep_going=run.keep_going,
                 status=run.status.value,
                 started_at=as_utc(run.created_at),
                 finished_at=_utc_or_none(run.finished_at),
@@ -344,6 +366,8 @@ def _started(run: Run, checks: list[str]) -> Note:
     if run.origin or run.origin_commit:  # a pipeline's request (migration 0015)
         details["origin"] = run.origin or {}
         details["commit"] = run.origin_commit or ""
+    if run.keep_going:  # every stage runs (migration 0018c)
+        details["keep_going"] = True
     return Note(Action.RUN_STARTED, run.requester, run.id, details)
 
 
