@@ -101,6 +101,9 @@ class RequestSpec(BaseModel):
 
 class HttpOptions(HttpCheckOptions, RegressionOptions):
     requests: list[RequestSpec] = Field(min_length=1)
+    regression: dict[str, str] | None = None
+    """Limits on latency, the only figure an http check compares (``{p95: +10%}``; any of
+    p50, p90, p95, p99 with ``+N%``); default ``{p95: +10%}``."""
     repeat: int = Field(default=1, ge=1, le=100)
     """Send the whole list this many times, judging every answer: a latency sample large
     enough for ``compare_to`` to tell a slower release from noise (20 or more; a handful
@@ -124,6 +127,10 @@ class HttpCheck(Check[HttpOptions]):
 
     type_name = "http"
     Options = HttpOptions
+
+    def natural_timeout(self) -> float:
+        """The default minute for each round the check sends."""
+        return self.default_timeout * self.options.repeat
 
     async def run(self, ctx: CheckContext) -> CheckResult:
         redact = evidence_redactor(ctx)

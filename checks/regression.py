@@ -376,6 +376,7 @@ class RegressionOptions(BaseModel):
     """Limits per metric (``{p95: +10%, error_rate: +0.5pt, rps: -5%}``); default
     :data:`DEFAULT_LIMITS` (the kind's own metrics)."""
     confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+    """How sure a difference must be to count: 0.99 counts it when p < 0.01."""
 
     @field_validator("compare_to")
     @classmethod

@@ -19,7 +19,7 @@ from bot.store.models import DecisionRecord
 from bot.store.runs import RunStore
 from checks.base import Status
 from checks.guidance import latency
-from checks.http import HttpOptions, request_figures
+from checks.http import HttpCheck, HttpOptions, request_figures
 from checks.regression import Distribution, latency_p, mann_whitney
 from checks.stratified import stratified_p_greater
 from tests.support.target import RunningTarget
@@ -30,6 +30,7 @@ def test_an_http_check_compares_latency_only_and_repeats_within_bounds() -> None
         {"requests": [{"path": "/"}], "compare_to": "last_go", "repeat": 20}
     )
     assert [limit.text for limit in options.limits(("p95",)).values()] == ["+10%"]
+    assert HttpCheck(options).natural_timeout() == 20 * HttpCheck.default_timeout
     assert HttpOptions.model_validate({"requests": [{"path": "/"}]}).repeat == 1
     for bad, words in [
         ({"regression": {"rps": "-5%"}}, "an http check compares latency only \\(p50, p90, p95"),
