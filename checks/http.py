@@ -178,7 +178,9 @@ class HttpCheck(Check[HttpOptions]):
         strata = {label: histogram(times) for label, times in by_request.items()}
         seconds = sum(latencies) / 1000
         kept = Distribution(histogram(latencies), len(latencies), failing, seconds, strata)
-        metrics = _metrics(latencies, len(self.options.requests), kept, len(problems))
+        metrics = _metrics(latencies, len(self.options.requests), len(problems))
+        if self.options.repeat > 1 or self.options.compare_to is not None:
+            metrics.update({f"p{q}_ms": percentile(kept.hist, q / 100) for q in (50, 90, 95, 99)})
         problems = list(dict.fromkeys(problems))  # a repeated request fails the same way
         status = Status.FAILED if problems else Status.PASSED
         summary = redact(first_and_more(problems)) if problems else self._passed(latencies)
@@ -220,18 +222,14 @@ class HttpCheck(Check[HttpOptions]):
         )
 
 
-def _metrics(
-    latencies: list[float], per_round: int, kept: Distribution, problems: int
-) -> dict[str, float]:
-    """Totals, the percentiles compared with a baseline (as Locust rounds them), and each
-    request of the first round (``latency_ms.1``...)."""
+def _metrics(latencies: list[float], per_round: int, problems: int) -> dict[str, float]:
+    """Totals and each request of the first round (``latency_ms.1``...)."""
     metrics: dict[str, float] = {
         "requests": float(len(latencies)),
         "problems": float(problems),
         "latency_ms_max": max(latencies),
         "latency_ms_total": sum(latencies),
     }
-    metrics.update({f"p{q}_ms": percentile(kept.hist, q / 100) for q in (50, 90, 95, 99)})
     metrics.update({f"latency_ms.{i}": ms for i, ms in enumerate(latencies[:per_round], 1)})
     return metrics
 
@@ -241,8 +239,8 @@ def request_figures(
     by_request: Mapping[str, list[float]],
     baseline: Mapping[str, float],
 ) -> RunFigures:
-    """What the guidance reads: this run's percentiles, each request's (so that a slower
-    request is named), and the baseline's."""
+    """What the guidance reads: this run's percentiles (the metrics of a compared check),
+    each request's (so that a slower request is named), and the baseline's."""
     tasks = {}
     for label, times in by_request.items():
         hist = histogram(times)
