@@ -6,9 +6,15 @@ each compared with the last GO (a passing run is recorded GO in turn, as the gat
 then ``--runs`` runs of the release made 15% slower (``regress=15``), each compared with
 that last GO (a slower run is never recorded GO, so a miss cannot become the baseline).
 Prints, per series, how many runs were flagged and the p95 and p-value of each run, and the
-time the comparison (baseline lookup and test) added per run.
+time the comparison (baseline lookup and test) added per run. Each line also shows the
+machine's 1-minute load average when the run ended: on a shared machine a healthy run
+measured while the load doubled is slower for real, and the test sees it.
 
-    python bench/regression.py [--runs 20] [--users 6] [--duration 3] [--regress 15]
+``--kind http`` runs the same series with an ``http`` check (``--repeat`` rounds of
+/api/quote, compared request by request) instead of the load check.
+
+    python bench/regression.py [--kind load|http] [--runs 20] [--users 20] [--duration 4]
+                               [--repeat 25] [--regress 15]
 
 Acceptance (issue 25): healthy flagged 0 (or near), slower flagged >= 19 of 20.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -31,23 +38,40 @@ from bot.store.models import DecisionRecord, Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from checks.context import CheckContext, RunInfo, Target
+from checks.http import HttpCheck, HttpOptions
 from checks.load import LoadCheck, LoadOptions
 from examples.target.launch import start_target
 
-SERVICE, ENVIRONMENT, CHECK = "checkout-api", "staging", "load"
+SERVICE, ENVIRONMENT = "checkout-api", "staging"
 
 
-def options(users: int, duration: float) -> dict[str, Any]:
-    """The plan's load check: /api/quote (real work), compared with the last GO."""
-    return {
-        "users": users,
-        "spawn_rate": users,
-        "duration": f"{duration:g}s",
-        "tasks": [{"path": "/api/quote"}],
-        "thresholds": ["error_rate < 1%"],
-        "compare_to": "last_go",
-        "regression": {"p95": "+10%", "error_rate": "+0.5pt"},
-    }
+def make_check(args: Any) -> LoadCheck | HttpCheck:
+    """The check compared with the last GO: /api/quote (real work) under load, or sent
+    ``--repeat`` times by an ``http`` check."""
+    if args.kind == "http":
+        return HttpCheck(
+            HttpOptions.model_validate(
+                {
+                    "repeat": args.repeat,
+                    "requests": [{"path": "/api/quote"}],
+                    "compare_to": "last_go",
+                    "regression": {"p95": "+10%"},
+                }
+            )
+        )
+    return LoadCheck(
+        LoadOptions.model_validate(
+            {
+                "users": args.users,
+                "spawn_rate": args.users,
+                "duration": f"{args.duration:g}s",
+                "tasks": [{"path": "/api/quote"}],
+                "thresholds": ["error_rate < 1%"],
+                "compare_to": "last_go",
+                "regression": {"p95": "+10%", "error_rate": "+0.5pt"},
+            }
+        )
+    )
 
 
 @dataclass
@@ -56,6 +80,7 @@ class Series:
 
     label: str
     results: list[CheckResult] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
 
     @property
     def flagged(self) -> int:
@@ -63,13 +88,14 @@ class Series:
 
     def lines(self) -> list[str]:
         out = []
-        for n, r in enumerate(self.results, 1):
+        for n, (r, load) in enumerate(zip(self.results, self.loads, strict=True), 1):
             m = r.metrics
             p = m.get("regression_p_p95")
             p_text = "-" if p is None else f"{p:.2e}"
             out.append(
                 f"  {n:>2}. p95 {m.get('p95_ms', 0):>5.0f} ms vs {m.get('baseline_p95', 0):>5.0f}"
-                f"  p={p_text:<9} {'FLAGGED' if 'regression:' in r.summary else 'ok'}"
+                f"  p={p_text:<9} load {load:>5.2f}  "
+                f"{'FLAGGED' if 'regression:' in r.summary else 'ok'}"
             )
         return out
 
@@ -79,27 +105,28 @@ async def one_run(
     url: str,
     version: str,
     workdir: Path,
-    users: int,
-    duration: float,
+    args: Any,
     go_if_passed: bool = True,
 ) -> CheckResult:
     """One stored run of the load check; recorded GO when it passed (as the gate would),
     unless ``go_if_passed`` is False (the slower release: each of its runs is compared
     with the last GO of the healthy one, so a miss cannot become the next baseline)."""
+    check = make_check(args)
+    check_id = args.kind
     run = await store.create_run(
         Run(service=SERVICE, version=version, environment=ENVIRONMENT, plan="p", base_url=url),
-        [(CHECK, "load", True)],
+        [(check_id, check.type_name, True)],
     )
     assert run.id is not None
     ctx = CheckContext(
         target=Target(name=ENVIRONMENT, base_url=url),
         run=RunInfo(run.id, SERVICE, version, ENVIRONMENT, "p"),
-        check_id=CHECK,
+        check_id=check_id,
         workdir=workdir / f"run-{run.id}",
         baselines=StoreBaselines(store, SERVICE, ENVIRONMENT, run.id),
     )
-    check = LoadCheck(LoadOptions.model_validate(options(users, duration)))
-    result = (await check.run(ctx)).model_copy(update={"check_id": CHECK, "check_type": "load"})
+    found = await check.run(ctx)
+    result = found.model_copy(update={"check_id": check_id, "check_type": check.type_name})
     await store.save_result(run.id, result)
     await store.finish_run(run.id, RunStatus.FINISHED)
     if go_if_passed and result.status == Status.PASSED:
@@ -117,17 +144,18 @@ async def series(
 ) -> Series:
     out = Series(label)
     for _ in range(args.runs):
-        result = await one_run(store, url, version, workdir, args.users, args.duration, go)
+        result = await one_run(store, url, version, workdir, args, go)
         out.results.append(result)
+        out.loads.append(os.getloadavg()[0])
     return out
 
 
 async def bench(args: Any, tmp: Path) -> tuple[Series, Series]:
     store = RunStore(f"sqlite:///{tmp / 'bench.db'}")
     with start_target(state_dir=tmp / "healthy", app_version="2.13.0") as target:
-        warm = await one_run(store, target.http_url, "warm-up", tmp, args.users, args.duration)
+        warm = await one_run(store, target.http_url, "warm-up", tmp, args)
         print(f"warm-up: {warm.summary}", flush=True)  # a missing baseline, said plainly
-        first = await one_run(store, target.http_url, "2.13.0", tmp, args.users, args.duration)
+        first = await one_run(store, target.http_url, "2.13.0", tmp, args)
         print(f"baseline: {first.status.value}: {first.summary}", flush=True)
         healthy = await series(store, target.http_url, "healthy 2.13.0", "2.13.0", tmp, args, True)
     slower = f"regress={args.regress:g}"
@@ -140,7 +168,10 @@ async def bench(args: Any, tmp: Path) -> tuple[Series, Series]:
 
 def report(healthy: Series, regressed: Series) -> None:
     for s in (healthy, regressed):
-        print(f"\n{s.label}: flagged {s.flagged} of {len(s.results)}")
+        print(
+            f"\n{s.label}: flagged {s.flagged} of {len(s.results)} (load average "
+            f"{min(s.loads):.2f} to {max(s.loads):.2f} on {os.cpu_count()} cores)"
+        )
         print("\n".join(s.lines()))
     costs = [r.metrics.get("comparison_ms", 0.0) for r in healthy.results + regressed.results]
     print(
@@ -153,7 +184,9 @@ def report(healthy: Series, regressed: Series) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", choices=("load", "http"), default="load")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=25, help="http: rounds of /api/quote")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--regress", type=float, default=15.0)

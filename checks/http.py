@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -24,9 +25,17 @@ from checks._http import (
     timed_send,
     unreachable,
 )
-from checks.base import Check, CheckResult
+from checks.base import Check, CheckResult, Status
+from checks.comparing import against_baseline
 from checks.context import CheckContext
-from checks.regression import Distribution, histogram
+from checks.guidance import RunFigures
+from checks.regression import (
+    LATENCY_METRICS,
+    Distribution,
+    RegressionOptions,
+    histogram,
+    percentile,
+)
 
 _MAX_MISMATCHES = 20
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -90,8 +99,26 @@ class RequestSpec(BaseModel):
         return f"{self.method} {self.path}"
 
 
-class HttpOptions(HttpCheckOptions):
+class HttpOptions(HttpCheckOptions, RegressionOptions):
     requests: list[RequestSpec] = Field(min_length=1)
+    regression: dict[str, str] | None = None
+    """Limits on latency, the only figure an http check compares (``{p95: +10%}``; any of
+    p50, p90, p95, p99 with ``+N%``); default ``{p95: +10%}``."""
+    repeat: int = Field(default=1, ge=1, le=100)
+    """Send the whole list this many times, judging every answer: a latency sample large
+    enough for ``compare_to`` to tell a slower release from noise (20 or more; a handful
+    of requests can never be significant at 99%)."""
+
+    @field_validator("regression")
+    @classmethod
+    def _latency_only(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        """Each request's expectations already fail the check on an error, and requests
+        sent one after another have no throughput of their own: latency is compared."""
+        for metric in value or {}:
+            if metric not in LATENCY_METRICS:
+                known = ", ".join(LATENCY_METRICS)
+                raise ValueError(f"an http check compares latency only ({known}); got {metric!r}")
+        return value
 
 
 class HttpCheck(Check[HttpOptions]):
@@ -101,65 +128,125 @@ class HttpCheck(Check[HttpOptions]):
     type_name = "http"
     Options = HttpOptions
 
+    def natural_timeout(self) -> float:
+        """The default minute for each round the check sends."""
+        return self.default_timeout * self.options.repeat
+
     async def run(self, ctx: CheckContext) -> CheckResult:
         redact = evidence_redactor(ctx)
         problems: list[str] = []
         evidence: list[str] = []
         latencies: list[float] = []
+        by_request: dict[str, list[float]] = {}
         failing = 0
         async with AsyncExitStack() as stack:
             clients: dict[bool, httpx.AsyncClient] = {}
-            for spec in self.options.requests:
-                if spec.with_credentials not in clients:
-                    client = ctx.http_client(with_credentials=spec.with_credentials)
-                    if not spec.with_credentials:
-                        strip_credentials(client)
-                    clients[spec.with_credentials] = await stack.enter_async_context(client)
-                client = clients[spec.with_credentials]
-                request = _build(client, spec)
-                try:
-                    exchange = await timed_send(client, request, max_body=self.options.max_body)
-                except httpx.HTTPError as exc:
-                    return unreachable(ctx, request.url, exc, evidence=redact("\n".join(evidence)))
-                elapsed_ms = exchange.elapsed_ms
-                latencies.append(elapsed_ms)
-                ctx.progress(
-                    f"{spec.label} -> {exchange.response.status_code} in {elapsed_ms:.0f} ms",
-                    latency_ms=elapsed_ms,
-                )
-                found = judge(spec, exchange)
-                failing += bool(found)
-                problems.extend(found)
-                evidence.extend(
-                    exchange_evidence(
-                        exchange,
-                        problems=found,
-                        request_headers=bool(found),
-                        response_headers=bool(found),
-                        body=bool(found),
+            for round_no in range(self.options.repeat):
+                for spec in self.options.requests:
+                    if spec.with_credentials not in clients:
+                        client = ctx.http_client(with_credentials=spec.with_credentials)
+                        if not spec.with_credentials:
+                            strip_credentials(client)
+                        clients[spec.with_credentials] = await stack.enter_async_context(client)
+                    client = clients[spec.with_credentials]
+                    request = _build(client, spec)
+                    try:
+                        exchange = await timed_send(client, request, max_body=self.options.max_body)
+                    except httpx.HTTPError as exc:
+                        shown = redact("\n".join(evidence))
+                        return unreachable(ctx, request.url, exc, evidence=shown)
+                    elapsed_ms = exchange.elapsed_ms
+                    latencies.append(elapsed_ms)
+                    by_request.setdefault(spec.label, []).append(elapsed_ms)
+                    ctx.progress(
+                        f"{spec.label} -> {exchange.response.status_code} in {elapsed_ms:.0f} ms",
+                        latency_ms=elapsed_ms,
                     )
-                )
-        metrics: dict[str, float] = {
-            "requests": float(len(latencies)),
-            "problems": float(len(problems)),
-            "latency_ms_max": max(latencies),
-            "latency_ms_total": sum(latencies),
-        }
-        metrics.update({f"latency_ms.{i}": ms for i, ms in enumerate(latencies, 1)})
-        text = redact("\n".join(evidence))
-        kept = Distribution(histogram(latencies), len(latencies), failing, sum(latencies) / 1000)
-        if problems:
-            return CheckResult.failed(
-                redact(first_and_more(problems)),
-                metrics=metrics,
-                evidence=text,
-                distribution=kept.to_json(),
-            )
-        count = len(latencies)
-        summary = f"{count} request{'s' if count != 1 else ''} OK (slowest {max(latencies):.0f} ms)"
-        return CheckResult.passed(
-            summary, metrics=metrics, evidence=text, distribution=kept.to_json()
+                    found = judge(spec, exchange)
+                    failing += bool(found)
+                    problems.extend(found)
+                    if round_no == 0 or found:  # a repeat adds evidence only when it failed
+                        evidence.extend(
+                            exchange_evidence(
+                                exchange,
+                                problems=found,
+                                request_headers=bool(found),
+                                response_headers=bool(found),
+                                body=bool(found),
+                            )
+                        )
+        strata = {label: histogram(times) for label, times in by_request.items()}
+        seconds = sum(latencies) / 1000
+        kept = Distribution(histogram(latencies), len(latencies), failing, seconds, strata)
+        metrics = _metrics(latencies, len(self.options.requests), len(problems))
+        if self.options.repeat > 1 or self.options.compare_to is not None:
+            metrics.update({f"p{q}_ms": percentile(kept.hist, q / 100) for q in (50, 90, 95, 99)})
+        problems = list(dict.fromkeys(problems))  # a repeated request fails the same way
+        status = Status.FAILED if problems else Status.PASSED
+        summary = redact(first_and_more(problems)) if problems else self._passed(latencies)
+        compared = await against_baseline(
+            ctx,
+            self.options,
+            kept,
+            lambda base: request_figures(metrics, by_request, base),
+            ("p95",),
         )
+        if compared is not None:
+            metrics.update(compared.metrics)
+            evidence = [*evidence, "", *compared.lines]
+            line = ctx.redact(compared.summary)
+            if compared.regressed:
+                status = Status.FAILED
+                summary = f"{line} | {summary}"
+            else:
+                summary = f"{summary} | {line}"
+        return CheckResult(
+            status=status,
+            summary=summary,
+            metrics=metrics,
+            evidence=redact("\n".join(evidence)),
+            distribution=kept.to_json(),
+        )
+
+    def _passed(self, latencies: list[float]) -> str:
+        count = len(latencies)
+        rounds = self.options.repeat
+        if rounds == 1:
+            return (
+                f"{count} request{'s' if count != 1 else ''} OK (slowest {max(latencies):.0f} ms)"
+            )
+        p95 = percentile(histogram(latencies), 0.95)
+        return (
+            f"{count} requests OK ({rounds} rounds, p95 {p95:.0f} ms, "
+            f"slowest {max(latencies):.0f} ms)"
+        )
+
+
+def _metrics(latencies: list[float], per_round: int, problems: int) -> dict[str, float]:
+    """Totals and each request of the first round (``latency_ms.1``...)."""
+    metrics: dict[str, float] = {
+        "requests": float(len(latencies)),
+        "problems": float(problems),
+        "latency_ms_max": max(latencies),
+        "latency_ms_total": sum(latencies),
+    }
+    metrics.update({f"latency_ms.{i}": ms for i, ms in enumerate(latencies[:per_round], 1)})
+    return metrics
+
+
+def request_figures(
+    metrics: Mapping[str, float],
+    by_request: Mapping[str, list[float]],
+    baseline: Mapping[str, float],
+) -> RunFigures:
+    """What the guidance reads: this run's percentiles (the metrics of a compared check),
+    each request's (so that a slower request is named), and the baseline's."""
+    tasks = {}
+    for label, times in by_request.items():
+        hist = histogram(times)
+        tasks[label] = {f"p{q}_ms": percentile(hist, q / 100) for q in (95, 99)}
+    total = {k: v for k, v in metrics.items() if k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms")}
+    return RunFigures(total, tasks, {}, baseline)
 
 
 def _build(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:

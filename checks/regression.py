@@ -19,6 +19,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, field_validator
 
+from checks.stratified import rank_sum, stratified_p_greater
+from checks.stratified import upper_tail as _upper_tail
+
 Hist = Mapping[int, int]
 """A response-time histogram: response time in (rounded) ms -> number of requests."""
 
@@ -43,37 +46,15 @@ class UTest:
     n_baseline: int
 
 
-def _upper_tail(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
 def mann_whitney(current: Hist, baseline: Hist) -> UTest:
     """The U test from two histograms: each distinct value is one tie group whose members
     share the average rank, so the cost is the number of distinct values, not requests."""
-    n1 = sum(current.values())
-    n2 = sum(baseline.values())
-    if n1 == 0 or n2 == 0:
-        return UTest(0.0, 0.0, 1.0, n1, n2)
-    total = n1 + n2
-    rank_sum = 0.0
-    ties = 0.0
-    below = 0
-    for value in sorted(set(current) | set(baseline)):
-        a, b = current.get(value, 0), baseline.get(value, 0)
-        group = a + b
-        if group == 0:
-            continue
-        average_rank = below + (group + 1) / 2.0
-        rank_sum += a * average_rank
-        ties += group**3 - group
-        below += group
-    u = rank_sum - n1 * (n1 + 1) / 2.0
-    mean = n1 * n2 / 2.0
-    variance = n1 * n2 / 12.0 * ((total + 1) - ties / (total * (total - 1)))
-    if variance <= 0:  # every request took the same time in both runs
-        return UTest(u, 0.0, 1.0, n1, n2)
-    z = (u - mean - 0.5) / math.sqrt(variance)
-    return UTest(u, z, _upper_tail(z), n1, n2)
+    parts = rank_sum(current, baseline)
+    n1, n2 = parts.n_current, parts.n_baseline
+    if parts.variance <= 0:  # no requests, or every request took the same time in both runs
+        return UTest(parts.u, 0.0, 1.0, n1, n2)
+    z = (parts.u - parts.mean - 0.5) / math.sqrt(parts.variance)
+    return UTest(parts.u, z, _upper_tail(z), n1, n2)
 
 
 def proportion_increase_p(fail_now: int, n_now: int, fail_base: int, n_base: int) -> float:
@@ -101,6 +82,15 @@ def rate_decrease_p(n_now: int, s_now: float, n_base: int, s_base: float) -> flo
     return _upper_tail(z)
 
 
+def latency_p(current: Distribution, baseline: Distribution) -> float:
+    """One-sided p-value for "current is slower": stratified by request when both runs
+    kept their requests apart and share some, else the U test of the two histograms."""
+    shared = [name for name in current.strata if name in baseline.strata]
+    if shared:
+        return stratified_p_greater((current.strata[n], baseline.strata[n]) for n in shared)
+    return mann_whitney(current.hist, baseline.hist).p_greater
+
+
 def percentile(hist: Hist, fraction: float) -> float:
     """Like Locust's: the smallest response time with at least ``fraction`` at or below it."""
     total = sum(hist.values())
@@ -126,6 +116,9 @@ class Distribution:
     requests: int
     failures: int = 0
     seconds: float = 0.0
+    strata: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Per request (``GET /healthz`` -> histogram) for an ``http`` check: its latency
+    test compares each request with the same request of the baseline."""
 
     @property
     def error_rate_pct(self) -> float:
@@ -137,20 +130,34 @@ class Distribution:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "hist": {str(k): v for k, v in sorted(self.hist.items())},
+            "hist": _hist_json(self.hist),
             "requests": self.requests,
             "failures": self.failures,
             "seconds": self.seconds,
+            **(
+                {"strata": {k: _hist_json(v) for k, v in self.strata.items()}}
+                if self.strata
+                else {}
+            ),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Distribution:
         return cls(
-            hist={int(float(k)): int(v) for k, v in (data.get("hist") or {}).items()},
+            hist=_hist(data.get("hist")),
             requests=int(data.get("requests") or 0),
             failures=int(data.get("failures") or 0),
             seconds=float(data.get("seconds") or 0.0),
+            strata={str(k): _hist(v) for k, v in (data.get("strata") or {}).items()},
         )
+
+
+def _hist(raw: Any) -> dict[int, int]:
+    return {int(float(k)): int(v) for k, v in (raw or {}).items()}
+
+
+def _hist_json(hist: Mapping[int, int]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(hist.items())}
 
 
 def histogram(latencies_ms: list[float]) -> dict[int, int]:
@@ -286,15 +293,16 @@ def compare(
     alpha = 1.0 - confidence
     base = baseline.distribution
     out: list[Comparison] = []
-    utest: UTest | None = None
+    p_latency: float | None = None
     for metric, limit in limits.items():
         if metric in LATENCY_METRICS:
             fraction = int(metric[1:]) / 100
             now, then = percentile(current.hist, fraction), percentile(base.hist, fraction)
             change = _relative(now, then)
             over = change > limit.amount
-            utest = utest or mann_whitney(current.hist, base.hist)
-            p = utest.p_greater
+            if p_latency is None:
+                p_latency = latency_p(current, base)
+            p = p_latency
         elif metric == "error_rate":
             now, then = current.error_rate_pct, base.error_rate_pct
             change = now - then
@@ -368,6 +376,7 @@ class RegressionOptions(BaseModel):
     """Limits per metric (``{p95: +10%, error_rate: +0.5pt, rps: -5%}``); default
     :data:`DEFAULT_LIMITS` (the kind's own metrics)."""
     confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
+    """How sure a difference must be to count: 0.99 counts it when p < 0.01."""
 
     @field_validator("compare_to")
     @classmethod

@@ -217,7 +217,7 @@ def test_config_validate_exit_codes(healthy_target: RunningTarget, tmp_path: Pat
         )
 
     good = validate(EXAMPLE_CONFIG, healthy_target.ca_bundle)
-    assert good.code == 0 and ": ok (1 environments, 1 plans, 16 checks)" in good.stdout
+    assert good.code == 0 and ": ok (1 environments, 2 plans, 17 checks)" in good.stdout
     missing = validate(tmp_path / "missing.yml", healthy_target.ca_bundle)
     assert missing.code == 2 and "file not found" in missing.stderr
     not_a_ca = validate(EXAMPLE_CONFIG, EXAMPLE_CONFIG)

@@ -189,9 +189,14 @@ def test_every_defect_has_its_catching_check() -> None:
     assert set(demo.CAUGHT_BY) == set(DEFECTS)
 
 
-def test_a_slower_release_is_not_called_missed_in_a_single_run(
+def test_a_slower_release_is_judged_by_the_latency_check(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`regress=15` needs an earlier GO to compare with: the demo says so, not "missed"."""
-    assert demo.outcome(0, ["regress=15"], {"smoke": "passed"}, Path("r.html")) == 0
-    assert "regress=15: judged only against an earlier GO run" in capsys.readouterr().out
+    """`regress=15`: the demo's regression step runs the latency plan against the GO of
+    the release before; the latency check must object to it, else it was missed."""
+    caught = {"smoke": "passed", "latency": "failed"}
+    assert demo.outcome(0, ["regress=15"], caught, Path("r.html")) == 0
+    assert "caught every planted defect (regress=15)" in capsys.readouterr().out
+    missed = {"smoke": "passed", "latency": "passed"}
+    assert demo.outcome(0, ["regress=15"], missed, Path("r.html")) == 1
+    assert "Not caught: regress=15 (expected latency to object)" in capsys.readouterr().out
