@@ -41,10 +41,20 @@ class Note:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+HEAD_KEPT = "preprod_audit_head"
+"""A ``session.info`` key: set (to None) by a writer that appends several events in one
+transaction and commits once (bot/store/batch.py); the head it appended last is then
+the head, still under the lock, so it is not locked and read again for each event."""
+
+
 def append(session: Session, note: Note, at: datetime | None = None) -> AuditEvent:
     """Append ``note`` in the session's transaction (the caller commits)."""
-    _lock(session)
-    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    keep = HEAD_KEPT in session.info
+    last: AuditEvent | None = session.info[HEAD_KEPT] if keep else None
+    if last is None:
+        _lock(session)
+        query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
+        last = session.exec(query).first()
     entry = seal(
         seq=last.seq + 1 if last else 1,
         at=at or utcnow(),
@@ -65,7 +75,10 @@ def append(session: Session, note: Note, at: datetime | None = None) -> AuditEve
         hash=entry.hash,
     )
     session.add(row)
-    session.flush()
+    if keep:
+        session.info[HEAD_KEPT] = row  # flushed with the rest at commit
+    else:
+        session.flush()
     return row
 
 
