@@ -327,9 +327,14 @@ class Engine:
         self, limit: asyncio.Semaphore, info: RunInfo, spec: CheckSpec, pool: SharedTransport
     ) -> None:
         async with limit:
-            await self._run_check(info, spec, pool)
+            started, result = await self._run_check(info, spec, pool)
+        # Recorded outside the limit: the next check starts while this result is written,
+        # and results that pile up meanwhile are committed together (bot/store/batch.py).
+        await self._record(info.run_id, spec, result, started)
 
-    async def _run_check(self, info: RunInfo, spec: CheckSpec, pool: SharedTransport) -> None:
+    async def _run_check(
+        self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
+    ) -> tuple[datetime, CheckResult]:
         started = utcnow()
         if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
             self.store.mark_started_soon(info.run_id, spec.id, started, self._owner)
@@ -346,8 +351,7 @@ class Engine:
             baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
             transport=pool,
         )
-        result = await run_guarded(spec, ctx)
-        await self._record(info.run_id, spec, result, started)
+        return started, await run_guarded(spec, ctx)
 
     async def _record(
         self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None

@@ -33,7 +33,7 @@ Write = Callable[[Session], None]
 """Changes made in the caller's transaction; the group commits."""
 
 
-SOON = 0.01
+SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
 its "running" mark replaced by its result, in one transaction."""
 
