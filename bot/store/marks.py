@@ -5,7 +5,7 @@ the lease fence every write of an executing process goes through."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, update
 from sqlalchemy import select as sa_select
@@ -63,20 +63,21 @@ _DISTRIBUTION = CheckDistribution.__table__  # type: ignore[attr-defined]
 _THIS_CHECK = and_(
     _RECORD.c.run_id == bindparam("p_run"), _RECORD.c.check_id == bindparam("p_check")
 )
-_LATEST = (
-    sa_select(_RECORD.c.id, _RECORD.c.attempt, _RECORD.c.check_type, _RECORD.c.critical)
+_LATEST_ID = (
+    sa_select(_RECORD.c.id)
     .where(_THIS_CHECK)
     .order_by(_RECORD.c.attempt.desc())
     .limit(1)
+    .scalar_subquery()
 )
 _MARK = (
     update(_RECORD)
-    .where(_RECORD.c.id == bindparam("p_id"), _RECORD.c.status.in_(["pending", "running"]))
+    .where(_RECORD.c.id == _LATEST_ID, _RECORD.c.status.in_(["pending", "running"]))
     .values(status="running", started_at=bindparam("p_at", type_=_RECORD.c.started_at.type))
 )
 _RESULT = (
     update(_RECORD)
-    .where(_RECORD.c.id == bindparam("p_id"))
+    .where(_RECORD.c.id == _LATEST_ID)
     .values(
         status=bindparam("p_status"),
         summary=bindparam("p_summary"),
@@ -88,21 +89,8 @@ _RESULT = (
         ),
         finished_at=bindparam("p_finished", type_=_RECORD.c.finished_at.type),
     )
+    .returning(_RECORD.c.attempt, _RECORD.c.check_type, _RECORD.c.critical)
 )
-
-
-class _Attempt(NamedTuple):
-    id: int
-    attempt: int
-    check_type: str
-    critical: bool
-
-
-def _latest_row(session: Session, run_id: int, check_id: str) -> _Attempt:
-    row = session.connection().execute(_LATEST, {"p_run": run_id, "p_check": check_id}).first()
-    if row is None:
-        raise LookupError(f"run {run_id} has no check {check_id!r}")
-    return _Attempt(row.id, row.attempt, row.check_type, row.critical)
 
 
 def mark_write(run_id: int, check_id: str, at: datetime, owner: str | None) -> Write:
@@ -111,8 +99,9 @@ def mark_write(run_id: int, check_id: str, at: datetime, owner: str | None) -> W
 
     def write(session: Session) -> None:
         fence(session, run_id, owner)
-        row = _latest_row(session, run_id, check_id)
-        session.connection().execute(_MARK, {"p_id": row.id, "p_at": at})
+        values = {"p_run": run_id, "p_check": check_id, "p_at": at}
+        if session.connection().execute(_MARK, values).rowcount == 0:
+            latest(session, run_id, check_id)  # LookupError for no such check; else final
 
     return write
 
@@ -123,9 +112,9 @@ def result_write(run_id: int, result: CheckResult, owner: str | None) -> Write:
 
     def write(session: Session) -> None:
         fence(session, run_id, owner)
-        row = _latest_row(session, run_id, result.check_id)
         values = {
-            "p_id": row.id,
+            "p_run": run_id,
+            "p_check": result.check_id,
             "p_status": result.status.value,
             "p_summary": result.summary,
             "p_metrics": dict(result.metrics),
@@ -134,15 +123,18 @@ def result_write(run_id: int, result: CheckResult, owner: str | None) -> Write:
             "p_started": result.started_at,
             "p_finished": result.finished_at,
         }
-        session.connection().execute(_RESULT, values)
+        row = session.connection().execute(_RESULT, values).first()
+        if row is None:
+            raise LookupError(f"run {run_id} has no check {result.check_id!r}")
+        attempt, check_type, critical = row
         if result.distribution is not None:
-            _keep_distribution(session, run_id, result.check_id, row.attempt, result.distribution)
+            _keep_distribution(session, run_id, result.check_id, attempt, result.distribution)
         details = {
             "check": result.check_id,
-            "type": row.check_type,
-            "attempt": row.attempt,
+            "type": check_type,
+            "attempt": attempt,
             "status": result.status.value,
-            "critical": row.critical,
+            "critical": critical,
             "blocking": result.blocking,
             "summary": result.summary,
         }
