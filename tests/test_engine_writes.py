@@ -18,13 +18,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
 from bot.engine.runner import Engine, RunRequest
 from bot.store.marks import LeaseLost, mark_write
-from bot.store.models import Run
+from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from tests.kinds import ScriptedCheck
@@ -292,3 +292,12 @@ def test_a_missing_sniffio_is_not_searched_for_at_every_request() -> None:
     finally:
         sys.meta_path.remove(watching)
     assert "sniffio" not in watching.asked
+
+
+def test_a_new_runs_checks_hold_what_a_check_record_holds_by_default(tmp_path: Path) -> None:
+    store = RunStore(f"sqlite:///{tmp_path}/preprod.db")
+    run = new_run(store, ["a"])
+    with Session(store.engine) as session:
+        stored = session.exec(select(CheckRecord)).one()
+    fresh = CheckRecord(run_id=run.id or 0, check_id="a", check_type="http", position=0)
+    assert stored.model_dump(exclude={"id"}) == fresh.model_dump(exclude={"id"})

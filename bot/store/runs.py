@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
@@ -129,16 +129,25 @@ class RunStore:
             if config_text is not None and run.config_digest:
                 save_config(session, run.config_digest, run.config_path, config_text)
             append(session, _started(run, [check_id for check_id, _, _ in checks]))
-            for position, (check_id, check_type, critical) in enumerate(checks):
-                session.add(
-                    CheckRecord(
-                        run_id=run.id,
-                        check_id=check_id,
-                        check_type=check_type,
-                        position=position,
-                        critical=critical,
-                    )
-                )
+            rows = [
+                {
+                    "run_id": run.id,
+                    "check_id": check_id,
+                    "check_type": check_type,
+                    "position": position,
+                    "critical": critical,
+                    # what a CheckRecord() holds by default (its JSON's {} is no column default)
+                    "attempt": 1,
+                    "status": "pending",
+                    "summary": "",
+                    "metrics": {},
+                    "evidence": "",
+                    "blocking": False,
+                }
+                for position, (check_id, check_type, critical) in enumerate(checks)
+            ]
+            if rows:  # one multi-row INSERT, not an ORM object a check
+                session.execute(insert(CheckRecord), rows)
             session.commit()
             return run
 
