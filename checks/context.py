@@ -83,17 +83,21 @@ class SharedTransport(httpx.AsyncBaseTransport):
     checks reuse connections (keep-alive) instead of each opening and closing its own.
     A client closing it does nothing; whoever made it calls :meth:`close`."""
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        self._pool = httpx.AsyncHTTPTransport(verify=ssl_context)
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._pool: httpx.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._pool is None:  # made at first use: a bad CA bundle fails that check only
+            self._pool = httpx.AsyncHTTPTransport(verify=self._target.ssl_context())
         return await self._pool.handle_async_request(request)
 
     async def aclose(self) -> None:
         """A borrowing client is done; the pool stays open for the other checks."""
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 @dataclass(frozen=True)

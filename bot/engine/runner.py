@@ -243,7 +243,7 @@ class Engine:
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
-            pool = SharedTransport(self.config.target(run.environment).ssl_context())
+            pool = SharedTransport(self.config.target(run.environment))
             try:
                 for index, stage in enumerate(stages):
                     todo = [spec for spec in stage.checks if spec.id in picked]
