@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
 from bot.engine.runner import Engine, RunRequest
+from bot.store.audit import AuditLog
 from bot.store.marks import LeaseLost, mark_write
 from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
@@ -60,6 +61,12 @@ async def test_every_result_is_stored_before_it_is_announced(tmp_path: Path) -> 
     )
     await engine.run(REQUEST)
     assert seen == {f"c{n}": "passed" for n in range(12)}
+    trail = AuditLog(engine.store)  # the batched appends make one intact chain
+    verified = await trail.verify()
+    assert verified.ok and verified.count == 14  # run started, 12 checks, run finished
+    finished = [e.details for e in await trail.events() if e.action == "check.finished"]
+    assert sorted(d["check"] for d in finished) == sorted(f"c{n}" for n in range(12))
+    assert all(d["status"] == "passed" and d["attempt"] == 1 for d in finished)
 
 
 async def test_a_run_cut_off_between_checks_resumes_with_what_was_recorded(
