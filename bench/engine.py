@@ -5,8 +5,10 @@ only), run through the real engine (``Engine.run``: store writes, events, report
 in the same process the same N requests made with plain httpx at the engine's own
 concurrency, alternating, ``--rounds`` times. Prints both wall times, their ratio, and
 the time each check spends in preprod outside its request:
-``(engine wall - plain wall) x concurrency / N``. With ``--profile`` it also prints where
-the engine's own time goes (cProfile, top functions by own time).
+``(engine wall - plain wall) x concurrency / N``. Also the process CPU time of each side
+(the engine's database writes run in worker threads; CPU time says more than the wall on
+a busy machine) and the load average. With ``--profile`` it also prints where the
+engine's own time goes (cProfile of the event loop's thread, top functions by own time).
 
     .venv/bin/python bench/engine.py [--checks 200] [--rounds 3] [--database URL] [--profile]
 """
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -50,17 +53,21 @@ def write_plan(folder: Path, url: str, checks: int) -> Path:
     return path
 
 
-async def through_engine(config_path: Path, database: str, work: Path) -> float:
+Timing = tuple[float, float]
+"""(wall seconds, process CPU seconds)"""
+
+
+async def through_engine(config_path: Path, database: str, work: Path) -> Timing:
     engine = Engine(load_config(config_path), RunStore(database), work)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = await engine.run(RunRequest("bench", "1.0.0", "bench"))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert report.verdict is Verdict.PASS, [r.summary for r in report.results][:3]
     engine.store.engine.dispose()
-    return elapsed
+    return elapsed, cpu
 
 
-async def plain_httpx(url: str, requests: int, concurrency: int) -> float:
+async def plain_httpx(url: str, requests: int, concurrency: int) -> Timing:
     limit = asyncio.Semaphore(concurrency)
 
     async def one(client: httpx.AsyncClient) -> None:
@@ -68,15 +75,15 @@ async def plain_httpx(url: str, requests: int, concurrency: int) -> float:
             response = await client.get(f"{url}/")
             assert response.status_code == 200
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with httpx.AsyncClient() as client:
         await asyncio.gather(*(one(client) for _ in range(requests)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 async def rounds(
     args: argparse.Namespace, url: str, folder: Path
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[Timing], list[Timing]]:
     config = write_plan(folder, url, args.checks)
     engine_times, plain_times = [], []
     for number in range(args.rounds):
@@ -100,15 +107,30 @@ def main() -> None:
         engine_times, plain_times = asyncio.run(rounds(args, url, Path(tmp)))
         if profiler:
             profiler.disable()
-    engine, plain = statistics.median(engine_times), statistics.median(plain_times)
+    engine = statistics.median(wall for wall, _ in engine_times)
+    plain = statistics.median(wall for wall, _ in plain_times)
+    engine_cpu = statistics.median(cpu for _, cpu in engine_times)
+    plain_cpu = statistics.median(cpu for _, cpu in plain_times)
     per_check = (engine - plain) * Engine.concurrency / args.checks
-    each = ", ".join(f"{e:.2f}/{p:.2f}" for e, p in zip(engine_times, plain_times, strict=True))
-    print(f"{args.checks} http checks, concurrency {Engine.concurrency}, {args.rounds} rounds "
-          f"(medians; engine/plain per round: {each} s)")  # fmt: skip
-    print(f"  engine       {engine:7.2f} s   ({engine / args.checks * 1000:6.1f} ms per check)")
-    print(f"  plain httpx  {plain:7.2f} s   ({plain / args.checks * 1000:6.1f} ms per request)")
-    print(f"  ratio        {engine / plain:7.1f} x")
-    print(f"  preprod's own time per check, outside its request: {per_check * 1000:.1f} ms")
+    each = ", ".join(
+        f"{e:.2f}/{p:.2f}" for (e, _), (p, _) in zip(engine_times, plain_times, strict=True)
+    )
+    ratios = ", ".join(
+        f"{e / p:.2f}" for (e, _), (p, _) in zip(engine_times, plain_times, strict=True)
+    )
+    where = args.database.split("://")[0] if args.database else "sqlite"
+    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+    print(f"{args.checks} http checks, concurrency {Engine.concurrency}, {args.rounds} rounds, "
+          f"{where}, load average {load}")  # fmt: skip
+    print(f"  per round, engine/plain wall: {each} s; ratios {ratios}")
+    print(f"  engine       {engine:7.2f} s   ({engine / args.checks * 1000:6.1f} ms per check)"
+          f"   cpu {engine_cpu:5.2f} s")  # fmt: skip
+    print(f"  plain httpx  {plain:7.2f} s   ({plain / args.checks * 1000:6.1f} ms per request)"
+          f"   cpu {plain_cpu:5.2f} s")  # fmt: skip
+    print(f"  ratio        {engine / plain:7.2f} x wall (median)   "
+          f"{engine_cpu / plain_cpu:5.2f} x cpu")  # fmt: skip
+    print(f"  preprod's own time per check, outside its request: {per_check * 1000:.1f} ms wall, "
+          f"{(engine_cpu - plain_cpu) / args.checks * 1000:.2f} ms cpu")  # fmt: skip
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)

@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from bot.store.models import Run, RunStatus, utcnow
 from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
-from checks.context import CheckContext, ProgressEvent, RunInfo
+from checks.context import CheckContext, ProgressEvent, RunInfo, SharedTransport
 from checks.placeholders import run_values
 from checks.redact import Redactor
 from checks.spec import CheckSpec, Stage
@@ -128,7 +129,8 @@ class Engine:
                 f"its checks: {', '.join(ids)}"
             )
         chosen = plan.select(list(request.only))
-        return plan_name, chosen, [spec for spec in plan.checks if spec not in chosen]
+        picked = {spec.id for spec in chosen}  # by id: comparing specs whole is O(n^2) deep
+        return plan_name, chosen, [spec for spec in plan.checks if spec.id not in picked]
 
     async def start(self, request: RunRequest) -> Run:
         """Store the run with its checks pending; raises RequestError before storing anything."""
@@ -229,8 +231,9 @@ class Engine:
     ) -> RunReport:
         assert run.id is not None
         run_id = run.id
+        picked = {s.id for s in chosen}  # by id: comparing specs whole is O(n^2) deep
         planned = tuple(
-            PlannedCheck(s.id, s.type, s.critical, s in chosen)
+            PlannedCheck(s.id, s.type, s.critical, s.id in picked)
             for s in self.config.plans[run.plan].checks
         )
         self._emit(RunStarted(run_id, planned))
@@ -244,21 +247,26 @@ class Engine:
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
+            pool = SharedTransport(self.config.target(run.environment))
             try:
                 for index, stage in enumerate(stages):
-                    todo = [spec for spec in stage.checks if spec in chosen]
+                    todo = [spec for spec in stage.checks if spec.id in picked]
                     for batch in batches(todo):
                         async with asyncio.TaskGroup() as group:
                             for spec in batch:
-                                group.create_task(self._run_limited(limit, info, spec))
-                    later = [s for s in stages[index + 1 :] if any(c in chosen for c in s.checks)]
+                                group.create_task(self._run_limited(limit, info, spec, pool))
+                    later = [
+                        s for s in stages[index + 1 :] if any(c.id in picked for c in s.checks)
+                    ]
                     if not later:
                         break
                     # a stage this execution ran none of (a re-run of a later check) ends nothing
-                    if todo and await self._stage_ended(run, stage, later, chosen, keep_going):
+                    if todo and await self._stage_ended(run, stage, later, picked, keep_going):
                         break
             except* LeaseLost as lost:
                 raise lost.exceptions[0] from None
+            finally:
+                await pool.close()
         except LeaseLost:
             self.handing_over = True  # another process executes the run now: leave it be
             raise
@@ -284,7 +292,7 @@ class Engine:
         run: Run,
         stage: Stage,
         later: list[Stage],
-        chosen: list[CheckSpec],
+        chosen: AbstractSet[str],
         keep_going: bool,
     ) -> bool:
         """After a stage: a blocking failure (as recorded: not one a quarantine in force
@@ -298,20 +306,20 @@ class Engine:
         failed = [s.id for s in stage.checks if s.id in blocking]
         if failed and stage.fail_fast and not keep_going:
             result = CheckResult.skipped(skip_reason(stage.name, failed))
-            for spec in (c for s in later for c in s.checks if c in chosen):
+            for spec in (c for s in later for c in s.checks if c.id in chosen):
                 await self._record(run.id, spec, result)
             return True
         if not failed:
-            rest = [c for c in later[0].checks if c in chosen]
+            rest = [c for c in later[0].checks if c.id in chosen]
             past = await self.store.median_durations(
                 run.service, run.environment, [c.id for s in later for c in s.checks], run.id
             )
-            todo = [[c for c in s.checks if c in chosen] for s in later]
+            todo = [[c for c in s.checks if c.id in chosen] for s in later]
             self._emit(
                 StageFinished(
                     run.id,
                     stage.name,
-                    tuple(c.id for c in stage.checks if c in chosen),
+                    tuple(c.id for c in stage.checks if c.id in chosen),
                     later[0].name,
                     tuple(c.id for c in rest),
                     expected_seconds([list(batches(t)) for t in todo], past),
@@ -322,13 +330,23 @@ class Engine:
     async def run(self, request: RunRequest) -> RunReport:
         return await self.execute(await self.start(request), request)
 
-    async def _run_limited(self, limit: asyncio.Semaphore, info: RunInfo, spec: CheckSpec) -> None:
+    async def _run_limited(
+        self, limit: asyncio.Semaphore, info: RunInfo, spec: CheckSpec, pool: SharedTransport
+    ) -> None:
         async with limit:
-            await self._run_check(info, spec)
+            started, result = await self._run_check(info, spec, pool)
+        # Recorded outside the limit: the next check starts while this result is written,
+        # and results that pile up meanwhile are committed together (bot/store/batch.py).
+        await self._record(info.run_id, spec, result, started)
 
-    async def _run_check(self, info: RunInfo, spec: CheckSpec) -> None:
+    async def _run_check(
+        self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
+    ) -> tuple[datetime, CheckResult]:
         started = utcnow()
-        await self.store.mark_started(info.run_id, spec.id, started, self._owner)
+        if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
+            self.store.mark_started_soon(info.run_id, spec.id, started, self._owner)
+        else:  # recorded running before it starts, so a resume marks it interrupted
+            await self.store.mark_started(info.run_id, spec.id, started, self._owner)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
             target=self.config.target(info.environment),
@@ -338,9 +356,9 @@ class Engine:
             workdir=self.workdir / f"run-{info.run_id}" / spec.id,
             on_progress=lambda event: self._progress(info.run_id, event),
             baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
+            transport=pool,
         )
-        result = await run_guarded(spec, ctx)
-        await self._record(info.run_id, spec, result, started)
+        return started, await run_guarded(spec, ctx)
 
     async def _record(
         self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None

@@ -39,10 +39,20 @@ class Note:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+HEAD_KEPT = "preprod_audit_head"
+"""A ``session.info`` key: set (to None) by a writer that appends several events in one
+transaction and commits once (bot/store/batch.py); the head it appended last is then
+the head, still under the lock, so it is not locked and read again for each event."""
+
+
 def append(session: Session, note: Note, at: datetime | None = None) -> AuditEvent:
     """Append ``note`` in the session's transaction (the caller commits)."""
-    _lock(session)
-    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    keep = HEAD_KEPT in session.info
+    last: AuditEvent | None = session.info[HEAD_KEPT] if keep else None
+    if last is None:
+        _lock(session)
+        query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
+        last = session.exec(query).first()
     entry = seal(
         seq=last.seq + 1 if last else 1,
         at=at or utcnow(),
@@ -62,9 +72,16 @@ def append(session: Session, note: Note, at: datetime | None = None) -> AuditEve
         prev_hash=entry.prev_hash,
         hash=entry.hash,
     )
-    session.add(row)
-    session.flush()
+    if keep:  # a plain INSERT: the ORM's unit of work costs more than the row
+        session.connection().execute(_INSERT_EVENT, row.model_dump())
+        session.info[HEAD_KEPT] = row
+    else:
+        session.add(row)
+        session.flush()
     return row
+
+
+_INSERT_EVENT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 
 
 def _lock(session: Session) -> None:

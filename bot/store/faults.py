@@ -86,6 +86,11 @@ class Timeouts:
 _DEADLINE: ContextVar[float | None] = ContextVar("preprod_ack_deadline", default=None)
 
 
+def has_deadline() -> bool:
+    """Whether the calling context answers a request (inside :func:`answering`)."""
+    return _DEADLINE.get() is not None
+
+
 @dataclass
 class _Arrival:
     at: float

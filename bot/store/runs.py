@@ -9,12 +9,12 @@ import asyncio
 import math
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
@@ -22,9 +22,13 @@ from bot.audit.chain import Action
 from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
-from bot.store.faults import Timeouts, bound
+from bot.store.batch import GroupCommit, Write
+from bot.store.faults import Timeouts, bound, has_deadline
+from bot.store.marks import LeaseLost as LeaseLost
+from bot.store.marks import fence as _fence
+from bot.store.marks import latest as _latest
+from bot.store.marks import mark_write, result_write
 from bot.store.models import (
-    CheckDistribution,
     CheckRecord,
     DecisionRecord,
     Run,
@@ -88,6 +92,7 @@ class RunStore:
         self.url = database_url(url)
         self.engine = make_engine(self.url, timeouts)
         self._postgres = self.engine.dialect.name == "postgresql"
+        self._group = GroupCommit(self.engine)
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -102,6 +107,19 @@ class RunStore:
 
         return await asyncio.to_thread(work)
 
+    async def _grouped(self, write: Write, what: str, key: Hashable = None) -> None:
+        """Commit ``write`` with the others queued now (bot/store/batch.py); alone, as
+        before, on the ack path, whose deadline binds its own transaction."""
+        if has_deadline():
+
+            def alone(session: Session) -> None:
+                write(session)
+                session.commit()
+
+            await self._call(alone)
+        else:
+            await self._group.write(write, what, key)
+
     async def create_run(
         self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
     ) -> Run:
@@ -115,16 +133,25 @@ class RunStore:
             if config_text is not None and run.config_digest:
                 save_config(session, run.config_digest, run.config_path, config_text)
             append(session, _started(run, [check_id for check_id, _, _ in checks]))
-            for position, (check_id, check_type, critical) in enumerate(checks):
-                session.add(
-                    CheckRecord(
-                        run_id=run.id,
-                        check_id=check_id,
-                        check_type=check_type,
-                        position=position,
-                        critical=critical,
-                    )
-                )
+            rows = [
+                {
+                    "run_id": run.id,
+                    "check_id": check_id,
+                    "check_type": check_type,
+                    "position": position,
+                    "critical": critical,
+                    # what a CheckRecord() holds by default (its JSON's {} is no column default)
+                    "attempt": 1,
+                    "status": "pending",
+                    "summary": "",
+                    "metrics": {},
+                    "evidence": "",
+                    "blocking": False,
+                }
+                for position, (check_id, check_type, critical) in enumerate(checks)
+            ]
+            if rows:  # one multi-row INSERT, not an ORM object a check
+                session.execute(insert(CheckRecord), rows)
             session.commit()
             return run
 
@@ -134,44 +161,22 @@ class RunStore:
         self, run_id: int, check_id: str, at: datetime, owner: str | None = None
     ) -> None:
         """The check is running; with ``owner``, only while that process holds the lease."""
+        await self._grouped(mark_write(run_id, check_id, at, owner), f"check {check_id} running")
 
-        def work(session: Session) -> None:
-            _fence(session, run_id, owner)
-            record = _latest(session, run_id, check_id)
-            record.status, record.started_at = "running", at
-            session.add(record)
-            session.commit()
-
-        await self._call(work)
+    def mark_started_soon(
+        self, run_id: int, check_id: str, at: datetime, owner: str | None = None
+    ) -> None:
+        """:meth:`mark_started` without waiting: for a check safe to repeat, which a
+        resume runs again whether it was left pending or running. Committed before any
+        later write of this store (its result among them)."""
+        mark = mark_write(run_id, check_id, at, owner)
+        self._group.write_soon(mark, f"check {check_id} running", (run_id, check_id))
 
     async def save_result(self, run_id: int, result: CheckResult, owner: str | None = None) -> None:
         """Store a check's result; with ``owner``, only while that process holds the lease
         (a process that lost it must not overwrite what the new owner found)."""
-
-        def work(session: Session) -> None:
-            _fence(session, run_id, owner)
-            record = _latest(session, run_id, result.check_id)
-            record.status = result.status.value
-            record.summary = result.summary
-            record.metrics = dict(result.metrics)
-            record.evidence = result.evidence
-            record.blocking = result.blocking
-            record.started_at = result.started_at or record.started_at
-            record.finished_at = result.finished_at
-            session.add(record)
-            if result.distribution is not None:
-                session.merge(
-                    CheckDistribution(
-                        run_id=run_id,
-                        check_id=record.check_id,
-                        attempt=record.attempt,
-                        data=result.distribution,
-                    )
-                )
-            append(session, _check_finished(run_id, record))
-            session.commit()
-
-        await self._call(work)
+        write = result_write(run_id, result, owner)
+        await self._grouped(write, f"the result of {result.check_id}", (run_id, result.check_id))
 
     async def new_attempts(
         self,
@@ -369,46 +374,6 @@ def _started(run: Run, checks: list[str]) -> Note:
     if run.keep_going:  # every stage runs (migration 0018c)
         details["keep_going"] = True
     return Note(Action.RUN_STARTED, run.requester, run.id, details)
-
-
-def _check_finished(run_id: int, record: CheckRecord) -> Note:
-    details = {
-        "check": record.check_id,
-        "type": record.check_type,
-        "attempt": record.attempt,
-        "status": record.status,
-        "critical": record.critical,
-        "blocking": record.blocking,
-        "summary": record.summary,
-    }
-    return Note(Action.CHECK_FINISHED, "preprod", run_id, details)
-
-
-class LeaseLost(Exception):
-    """This process no longer holds the run's lease: another one executes it now, and
-    nothing this one found may be written over what that one finds."""
-
-
-def _fence(session: Session, run_id: int, owner: str | None) -> None:
-    """Within the writing transaction: refuse unless ``owner`` holds the run (the row is
-    locked on PostgreSQL; SQLite serialises writers anyway)."""
-    if owner is None:
-        return
-    run = session.exec(select(Run).where(col(Run.id) == run_id).with_for_update()).first()
-    if run is None or run.lease_owner != owner:
-        raise LeaseLost(f"run {run_id} is no longer held by {owner}")
-
-
-def _latest(session: Session, run_id: int, check_id: str) -> CheckRecord:
-    query = (
-        select(CheckRecord)
-        .where(CheckRecord.run_id == run_id, CheckRecord.check_id == check_id)
-        .order_by(col(CheckRecord.attempt).desc())
-    )
-    record = session.exec(query).first()
-    if record is None:
-        raise LookupError(f"run {run_id} has no check {check_id!r}")
-    return record
 
 
 def _as_result(record: CheckRecord) -> CheckResult:
