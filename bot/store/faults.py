@@ -125,6 +125,12 @@ async def answering(seconds: float) -> AsyncIterator[None]:
         _DEADLINE.reset(token)
 
 
+def on_ack_path() -> bool:
+    """Whether the caller is inside :func:`answering` (its calls go to the ack lane,
+    bot/store/lanes.py)."""
+    return _DEADLINE.get() is not None
+
+
 def bound(session: Session, postgres: bool) -> None:
     """Bind ``session`` (in a worker thread) to the ack deadline, when there is one."""
     deadline = _DEADLINE.get()

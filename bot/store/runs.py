@@ -1,11 +1,11 @@
 """Runs and check results in the database (SQLite by default, PostgreSQL for teams).
 
 Calls are synchronous SQLModel underneath and pushed to a thread, so the event loop
-that serves Slack never waits on the disk."""
+that serves Slack never waits on the disk (the ack path's calls to threads of their
+own: bot/store/lanes.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import statistics
@@ -23,6 +23,7 @@ from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.faults import Timeouts, bound
+from bot.store.lanes import in_thread
 from bot.store.models import (
     CheckDistribution,
     CheckRecord,
@@ -96,7 +97,7 @@ class RunStore:
                 bound(session, self._postgres)  # the ack path's deadline, if any
                 return fn(session)
 
-        return await asyncio.to_thread(work)
+        return await in_thread(work)  # the ack path's calls on threads of their own
 
     async def create_run(
         self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
