@@ -111,7 +111,6 @@ class RunStore:
             assert run.id is not None
             if config_text is not None and run.config_digest:
                 save_config(session, run.config_digest, run.config_path, config_text)
-            append(session, _started(run, [check_id for check_id, _, _ in checks]))
             for position, (check_id, check_type, critical) in enumerate(checks):
                 session.add(
                     CheckRecord(
@@ -122,6 +121,8 @@ class RunStore:
                         critical=critical,
                     )
                 )
+            session.flush()  # before the trail's lock: held for the event and commit only
+            append(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
             return run
 
