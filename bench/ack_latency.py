@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import itertools
+import math
 import os
 import re
 import shutil
@@ -421,12 +423,20 @@ def main() -> None:
     if args.busy < 0 or args.workers < 0 or args.repeat < 1:
         parser.error("--busy and --workers take a count >= 0, --repeat one >= 1")
     setups = ALL if args.all else [Setup(args.database, args.busy, args.workers)]
+    if isinstance(sys.stdout, io.TextIOWrapper):  # each run's figures as soon as they hold
+        sys.stdout.reconfigure(line_buffering=True)
     print(f"signed /preprod commands ({', '.join(MIXES[args.mix])}), {args.rate:g}/s for "
           f"{args.seconds:g}s, then a burst of {args.burst}; {args.repeat} run(s) each; "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     summary: list[tuple[Setup, list[tuple[float, float]]]] = []
     for setup in setups:
-        ratios = [report(setup, i + 1, measure(args, setup)) for i in range(args.repeat)]
+        ratios = []
+        for i in range(args.repeat):
+            try:
+                ratios.append(report(setup, i + 1, measure(args, setup)))
+            except (httpx.HTTPError, SystemExit) as exc:  # one failed run: the others go on
+                print(f"run {i + 1} ({setup.name()}) failed: {type(exc).__name__}: {exc}")
+                ratios.append((math.inf, math.inf))
         summary.append((setup, ratios))
     print(f"\np99 ratios (preprod / bare Bolt); goals: steady <= {STEADY_GOAL:g}, "
           f"burst <= {BURST_GOAL:g} in every run")  # fmt: skip
