@@ -132,3 +132,26 @@ async def test_follow_up_work_waits_for_the_acks_in_flight_but_not_forever() -> 
     began = loop.time()
     await after_the_acks()  # nothing in flight: at once
     assert loop.time() - began < 0.05
+
+
+async def test_a_group_is_bound_by_the_earliest_deadline_of_its_callers(tmp_path: Path) -> None:
+    store = RunStore(f"sqlite:///{tmp_path}/seen.db")
+    seen = SeenRequests(store)
+    assert await seen.first_time("command:sweep")  # the sweep's own transaction, first
+
+    async def roomy() -> bool:
+        await asyncio.sleep(0.35)
+        async with answering(5.0):
+            return await seen.first_time("command:roomy")
+
+    async def late() -> bool:
+        with request_started():  # arrived 0.35 s ago with a 0.6 s budget: too late to commit
+            await asyncio.sleep(0.35)
+            async with answering(0.6):
+                return await seen.first_time("command:late")
+
+    answers = await asyncio.gather(roomy(), late(), return_exceptions=True)
+    assert all(isinstance(a, DeadlinePassed) for a in answers), answers  # one group
+    with Session(store.engine) as session:
+        assert session.exec(select(SeenRequest.key)).all() == ["command:sweep"]
+    store.engine.dispose()

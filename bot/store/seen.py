@@ -9,13 +9,12 @@ While a group's transaction is in flight, new claims wait; the moment it ends, a
 them go in the next one (``INSERT ... ON CONFLICT DO NOTHING RETURNING key``). No timer
 holds a lone claim back. Each caller is answered only once its group has committed (or
 failed: then every caller of the group gets the error, and nothing of it is recorded).
-The group's transaction runs in the first caller's context, so it is bound by that
-caller's ack deadline (bot/store/faults.py), the earliest of the group."""
+The group's transaction is bound by the earliest ack deadline of its callers
+(bot/store/faults.py), so it commits nothing after any of them was told otherwise."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from bot.store.faults import ack_deadline, deadline_at
 from bot.store.models import SeenRequest, utcnow
 from bot.store.runs import RunStore
 
@@ -40,7 +40,7 @@ class _Claim:
     key: str
     at: datetime
     answer: asyncio.Future[bool]
-    context: contextvars.Context
+    deadline: float | None
 
 
 class SeenRequests:
@@ -54,7 +54,7 @@ class SeenRequests:
     async def first_time(self, key: str, now: datetime | None = None) -> bool:
         """Record ``key``; False (and nothing changed) when it was seen within ``keep``."""
         loop = asyncio.get_running_loop()
-        claim = _Claim(key, now or utcnow(), loop.create_future(), contextvars.copy_context())
+        claim = _Claim(key, now or utcnow(), loop.create_future(), ack_deadline())
         self._waiting.append(claim)
         self._next_group()
         return await claim.answer
@@ -63,9 +63,7 @@ class SeenRequests:
         """Start writing the waiting claims, unless a group is being written."""
         if self._writing is not None or not self._waiting:
             return
-        loop = asyncio.get_running_loop()
-        first = self._waiting[0].context
-        self._writing = loop.create_task(self._write(), context=first)
+        self._writing = asyncio.get_running_loop().create_task(self._write())
         self._writing.add_done_callback(self._written)
 
     def _written(self, _task: asyncio.Task[None]) -> None:
@@ -75,8 +73,10 @@ class SeenRequests:
     async def _write(self) -> None:
         # taken when the task starts: what arrived in the same turn of the loop goes too
         group, self._waiting = self._waiting[:GROUP], self._waiting[GROUP:]
+        deadlines = [claim.deadline for claim in group if claim.deadline is not None]
         try:
-            fresh = await self._insert(group)
+            with deadline_at(min(deadlines, default=None)):
+                fresh = await self._insert(group)
         except asyncio.CancelledError:
             for claim in group:
                 claim.answer.cancel()
