@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.engine.runner import RequestError
+from bot.slack.acks_first import after_the_acks
 from bot.slack.blocks import Message, notice, usage_error
 from bot.slack.commands import UsageError, parse
 from bot.slack.dispatch import Dispatcher
@@ -38,8 +39,10 @@ async def _ack(ack: AsyncAck, message: Message) -> None:
 
 
 async def _follow_up(work: Coroutine[Any, Any, object], respond: AsyncRespond) -> None:
-    """Slow work after the ack; a problem the user caused goes back to them privately."""
+    """Slow work after the ack, once the burst it came in is answered (acks first); a
+    problem the user caused goes back to them privately."""
     try:
+        await after_the_acks()
         await work
     except (RequestError, LookupError) as exc:
         message = notice(exc.reply if isinstance(exc, ReplyError) else str(exc).strip("'\""))

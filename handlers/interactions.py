@@ -27,6 +27,7 @@ from bot.gate.policy import Vote
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.input_limits import MIN_REASON
+from bot.slack.acks_first import after_the_acks
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -214,9 +215,11 @@ def _let_go_if_retryable(refused: Exception) -> None:
 
 
 async def _decide(gate: Gate, run_id: int) -> None:
-    """After the ack: decide, announce, update the panel (the sweep re-does it after a
-    crash, so a failure here is logged, never lost)."""
+    """After the ack, once the burst it came in is answered (acks first): decide,
+    announce, update the panel (the sweep re-does it after a crash, so a failure here is
+    logged, never lost)."""
     try:
+        await after_the_acks()
         await gate.refresh(run_id)
     except Exception:
         log.exception("deciding run %s after a click failed; the sweep will do it", run_id)

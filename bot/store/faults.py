@@ -130,6 +130,28 @@ async def answering(seconds: float) -> AsyncIterator[None]:
         _DEADLINE.reset(token)
 
 
+def ack_deadline() -> float | None:
+    """The caller's ack deadline (``time.monotonic()`` seconds), if it is on the ack path."""
+    return _DEADLINE.get()
+
+
+@contextmanager
+def deadline_at(deadline: float | None) -> Iterator[None]:
+    """The calls inside are bound by ``deadline`` (work done for several callers at
+    once, bot/store/seen.py: the earliest of theirs)."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def on_ack_path() -> bool:
+    """Whether the caller is inside :func:`answering` (its calls go to the ack lane,
+    bot/store/lanes.py)."""
+    return _DEADLINE.get() is not None
+
+
 def bound(session: Session, postgres: bool) -> None:
     """Bind ``session`` (in a worker thread) to the ack deadline, when there is one."""
     deadline = _DEADLINE.get()

@@ -1,11 +1,11 @@
 """Runs and check results in the database (SQLite by default, PostgreSQL for teams).
 
 Calls are synchronous SQLModel underneath and pushed to a thread, so the event loop
-that serves Slack never waits on the disk."""
+that serves Slack never waits on the disk (the ack path's calls to threads of their
+own: bot/store/lanes.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import statistics
@@ -24,6 +24,7 @@ from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.batch import GroupCommit, Write
 from bot.store.faults import Timeouts, bound, has_deadline
+from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
 from bot.store.marks import fence as _fence
 from bot.store.marks import latest as _latest
@@ -105,7 +106,7 @@ class RunStore:
                 bound(session, self._postgres)  # the ack path's deadline, if any
                 return fn(session)
 
-        return await asyncio.to_thread(work)
+        return await in_thread(work)  # the ack path's calls on threads of their own
 
     async def _grouped(self, write: Write, what: str, key: Hashable = None) -> None:
         """Commit ``write`` with the others queued now (bot/store/batch.py); alone, as
@@ -132,7 +133,6 @@ class RunStore:
             assert run.id is not None
             if config_text is not None and run.config_digest:
                 save_config(session, run.config_digest, run.config_path, config_text)
-            append(session, _started(run, [check_id for check_id, _, _ in checks]))
             rows = [
                 {
                     "run_id": run.id,
@@ -152,6 +152,8 @@ class RunStore:
             ]
             if rows:  # one multi-row INSERT, not an ORM object a check
                 session.execute(insert(CheckRecord), rows)
+            # the checks go in before the trail's lock: it is held for the event and commit only
+            append(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
             return run
 

@@ -26,6 +26,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from bot.slack.acks_first import being_answered
 from bot.slack.actions import REASON_BLOCK
 from bot.slack.blocks import Message
 from bot.slack.commands import Help, ListRuns, Report, Status, UsageError
@@ -110,7 +111,7 @@ class Deduplicated:
         self._releasing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, request: Request) -> Response:
-        with request_started():
+        with request_started(), being_answered():
             latest = asyncio.get_running_loop().time() + self.budget + BACKSTOP
             try:
                 payload = parse(await request.body(), request.headers)
