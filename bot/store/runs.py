@@ -22,6 +22,7 @@ from bot.audit.chain import Action
 from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
+from bot.store.clock import DatabaseClock
 from bot.store.faults import Timeouts, bound
 from bot.store.models import (
     CheckDistribution,
@@ -30,7 +31,6 @@ from bot.store.models import (
     RunStatus,
     SlackThread,
     as_utc,
-    utcnow,
 )
 from checks.base import CheckResult, Status
 
@@ -84,6 +84,9 @@ class RunStore:
         self.url = database_url(url)
         self.engine = make_engine(self.url, timeouts)
         self._postgres = self.engine.dialect.name == "postgresql"
+        self.clock = DatabaseClock(self.engine)
+        """Now by the database's clock, for the times stamped from Python (a run's creation
+        and end, a check's start and end); the process's leases measure it."""
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -261,7 +264,7 @@ class RunStore:
             _fence(session, run_id, owner)
             run = session.get(Run, run_id)
             assert run is not None
-            run.status, run.finished_at = status, utcnow()
+            run.status, run.finished_at = status, self.clock.now()
             session.add(run)
             details = {"status": status.value, "generation": run.generation}
             append(session, Note(_ENDED[status], actor, run_id, details))
