@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from bot.config.schema import Config
+from bot.engine.durable import through_blips
 from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
@@ -31,7 +32,7 @@ from bot.engine.stages import blocks, expected_seconds, failed_stage, skip_reaso
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
-from bot.store.models import Run, RunStatus, utcnow
+from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
@@ -109,6 +110,10 @@ class Engine:
         """Writes are fenced by this process's lease when it executes runs under leases."""
         return self.leases.owner if self.leases is not None else None
 
+    def _now(self) -> datetime:
+        """Now by the database's clock (the leases' measured one when there are leases)."""
+        return (self.leases.time if self.leases is not None else self.store.clock).now()
+
     def resolve(self, request: RunRequest) -> tuple[str, list[CheckSpec], list[CheckSpec]]:
         """The plan name, the checks to run and those left out; raises RequestError."""
         envs = self.config.environments
@@ -145,6 +150,7 @@ class Engine:
             origin_commit=request.commit,
             config_path=str(self.config.source),
             config_digest=self.config.digest,
+            created_at=self._now(),
         )
         if self.leases is not None:
             self.leases.stamp(run)
@@ -320,8 +326,9 @@ class Engine:
             await self._run_check(info, spec)
 
     async def _run_check(self, info: RunInfo, spec: CheckSpec) -> None:
-        started = utcnow()
-        await self.store.mark_started(info.run_id, spec.id, started, self._owner)
+        started = self._now()
+        mark = lambda: self.store.mark_started(info.run_id, spec.id, started, self._owner)  # noqa: E731
+        await through_blips(f"mark check {spec.id} of run {info.run_id} started", mark)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
             target=self.config.target(info.environment),
@@ -339,7 +346,7 @@ class Engine:
         self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None
     ) -> None:
         redact = Redactor(self.config.secrets)
-        now = utcnow()
+        now = self._now()
         final = result.model_copy(
             update={
                 "check_id": spec.id,
@@ -352,7 +359,8 @@ class Engine:
                 "finished_at": now,
             }
         )
-        await self.store.save_result(run_id, final, self._owner)
+        save = lambda: self.store.save_result(run_id, final, self._owner)  # noqa: E731
+        await through_blips(f"store check {spec.id} of run {run_id}", save)
         self._emit(CheckFinished(run_id, final))
 
     def _progress(self, run_id: int, event: ProgressEvent) -> None:
