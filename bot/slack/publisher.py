@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,9 +177,11 @@ class ThreadPublisher:
         if isinstance(exc, SlackCallError):
             log.error("cannot %s run %s: Slack answered %s; given up", what, run_id, exc.error)
             return False
-        if is_database_fault(exc):  # the run is resumed and republished once it answers
-            log.warning("cannot %s run %s: %s", what, run_id, cause(exc))
-            return False
+        if is_database_fault(exc):  # the run goes on through a blip (bot/engine/durable.py)
+            log.warning(
+                "cannot %s run %s yet (%s); again in %.0fs", what, run_id, cause(exc), pause
+            )
+            return True
         again = f"again in {pause:.0f}s" if unknown else "skipped"
         log.exception("cannot %s run %s; %s", what, run_id, again)
         return unknown
@@ -214,28 +216,38 @@ class ThreadPublisher:
                 raise  # this wait itself is being cancelled
 
     async def cancelled(self, by: str) -> None:
-        """The run was cancelled: show it, in place and in the thread."""
+        """The run was cancelled: show it, in place and in the thread (tried again while
+        Slack or the database fails, like every owed message)."""
         await self.close()
         self.state = mark_cancelled(self.state)
-        await self._show_progress(final=True)
-        if self.thread is not None:
-            await self._reply(
-                "cancelled", f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
-            )
+        note = f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
+
+        async def show() -> None:
+            await self._show_progress(final=True)
+            if self.thread is not None:
+                await self._reply("cancelled", note)
+
+        await self._owed("show the cancel of", show)
 
     async def finish(self, report: RunReport) -> None:
         """Show the end of a run whose process died between storing it and showing it:
-        the progress message in its final state and the results (each once)."""
-        self.thread = self.thread or await self.store.get_thread(self.state.run_id)
-        if self.thread is None:
-            return
-        await self._show_progress(final=True)
-        await self._post_results(report)
+        the progress message in its final state and the results (each once; tried again
+        while Slack or the database fails)."""
+
+        async def show() -> None:
+            self.thread = self.thread or await self.store.get_thread(self.state.run_id)
+            if self.thread is None:
+                return
+            await self._show_progress(final=True)
+            await self._post_results(report)
+
+        await self._owed("show the end of", show)
 
     async def say(self, key: str, text: str) -> None:
-        """A note in the thread (an internal error, ...), posted once under ``key``."""
+        """A note in the thread (an internal error, ...), posted once under ``key`` (tried
+        again while Slack or the database fails)."""
         if self.thread is not None:
-            await self._reply(key, text)
+            await self._owed("say a note in", lambda: self._reply(key, text))
 
     async def _work(self, note: Note | None) -> None:
         await self._opening(note)
@@ -245,17 +257,22 @@ class ThreadPublisher:
                 await self._publishing(event)
 
     async def _publishing(self, event: Event) -> None:
-        """Publish one event, trying again while Slack fails: its messages go under
-        outbox keys and the progress is latest-state-wins, so a second try repeats nothing."""
+        """Publish one event, trying again while Slack fails."""
+        await self._owed(f"publish {type(event).__name__} for", lambda: self._handle(event))
+
+    async def _owed(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+        """``work`` until it lands, tried again with capped backoff while Slack or the
+        database fails: its messages go under outbox keys and the progress is
+        latest-state-wins, so a second try repeats nothing. A permanent Slack error, or a
+        bug, gives up with a log line."""
         pause = RETRY_FIRST
-        what = f"publish {type(event).__name__} for"
         while True:
             try:
-                await self._handle(event)
+                await work()
                 return
             except Exception as exc:
                 if not self._retry(exc, what, pause):
-                    return  # permanent, or a bug: the next events still get their turn
+                    return
             await asyncio.sleep(pause)
             pause = min(pause * 2, RETRY_CAP)
 
