@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, col
 
-from bot.store.models import SeenRequest, utcnow
+from bot.store.models import SeenRequest
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -28,7 +28,7 @@ class SeenRequests:
 
     async def first_time(self, key: str, now: datetime | None = None) -> bool:
         """Record ``key``; False (and nothing changed) when it was seen within ``keep``."""
-        at = now or utcnow()
+        at = now or self.store.clock.now()  # the database's clock: one for every replica
         sweep = time.monotonic() - self._swept >= SWEEP_EVERY
         if sweep:
             self._swept = time.monotonic()
