@@ -70,8 +70,8 @@ async def test_a_database_failure_after_the_ack_is_told_honestly(
     with caplog.at_level(logging.WARNING), pytest.raises(ReplyError) as raised:
         await _honest_after_ack(work(), started_after_ack(7), "U0RM")
     assert raised.value.reply == (
-        "Run #7 is stored, but the bot's database is unavailable, so it has not started yet: "
-        "it starts by itself when the database answers, and its thread appears then."
+        "Run #7 is stored, but the bot's database is unavailable while starting it: the run "
+        "starts or goes on by itself when the database answers, and its thread shows it then."
     )
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("could not start run #7 for U0RM after the ack: the bot's database")

@@ -179,12 +179,13 @@ class AfterAck:
 
 
 def started_after_ack(run_id: int) -> AfterAck:
-    """The run was stored before the ack: like a run whose process died, it is resumed
-    once the database answers (its lease expires and a process claims it)."""
+    """The run was stored before the ack: a worker may execute it already; if not, like
+    a run whose process died, it is resumed once the database answers (its lease expires
+    and a process claims it)."""
     return AfterAck(
         f"start run #{run_id}",
-        f"Run #{run_id} is stored, but {UNAVAILABLE}, so it has not started yet: it starts "
-        "by itself when the database answers, and its thread appears then.",
+        f"Run #{run_id} is stored, but {UNAVAILABLE} while starting it: the run starts or "
+        "goes on by itself when the database answers, and its thread shows it then.",
     )
 
 
