@@ -4,9 +4,11 @@ in place (coalesced), a reply per failure, a results message at the end.
 The engine calls listeners synchronously; this one only queues the event, and a worker
 task turns events into Web API calls in order, so Slack's pace never slows a check. The
 worker opens the thread first: a run executes whether Slack answers or not, and while
-Slack fails (5xx, 429, timeouts) the thread's messages are owed, retried with capped
-backoff, and appear in order, once each, when it answers. Only a permanent error (the
-channel is gone, the bot is not in it) gives up, with a log line."""
+Slack or the database fails (5xx, 429, timeouts, a database restart) the thread's
+messages are owed, retried with capped backoff, and appear in order, once each, when it
+answers; so are a cancel's note, a note and the end a crash left unshown (in the
+background after their first try). Only a permanent Slack error (the channel is gone,
+the bot is not in it) gives up, with a log line."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ RETRY_FIRST = 1.0
 RETRY_CAP = 30.0
 """Seconds between two tries of an owed thread message while Slack fails: doubling from
 ``RETRY_FIRST`` to ``RETRY_CAP`` (each try already carries the client's own retries)."""
+
+
+_BEHIND: dict[tuple[int, str], asyncio.Task[None]] = {}
+"""Owed thread messages tried again in the background (:meth:`ThreadPublisher._owed_behind`),
+by run and what; a reference is kept until done."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,7 @@ class ThreadPublisher:
             if self.thread is not None:
                 await self._reply("cancelled", note)
 
-        await self._owed("show the cancel of", show)
+        await self._owed_behind("show the cancel of", show)
 
     async def finish(self, report: RunReport) -> None:
         """Show the end of a run whose process died between storing it and showing it:
@@ -241,13 +248,13 @@ class ThreadPublisher:
             await self._show_progress(final=True)
             await self._post_results(report)
 
-        await self._owed("show the end of", show)
+        await self._owed_behind("show the end of", show)
 
     async def say(self, key: str, text: str) -> None:
         """A note in the thread (an internal error, ...), posted once under ``key`` (tried
         again while Slack or the database fails)."""
         if self.thread is not None:
-            await self._owed("say a note in", lambda: self._reply(key, text))
+            await self._owed_behind(f"say {key} in", lambda: self._reply(key, text))
 
     async def _work(self, note: Note | None) -> None:
         await self._opening(note)
@@ -265,16 +272,39 @@ class ThreadPublisher:
         database fails: its messages go under outbox keys and the progress is
         latest-state-wins, so a second try repeats nothing. A permanent Slack error, or a
         bug, gives up with a log line."""
-        pause = RETRY_FIRST
+        await self._until_landed(what, work, RETRY_FIRST)
+
+    async def _owed_behind(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Like :meth:`_owed`, but only the first try is waited for: the tries after it go
+        on in a task of their own (one per run and ``what``), so the duties loop that
+        cancels a run or shows a crash's leftovers is not held while Slack is down."""
+        key = (self.state.run_id, what)
+        if (behind := _BEHIND.get(key)) is not None and not behind.done():
+            return  # already being tried
+        try:
+            await work()
+            return
+        except Exception as exc:
+            if not self._retry(exc, what, RETRY_FIRST):
+                return
+        task = asyncio.create_task(self._until_landed(what, work, RETRY_FIRST, first=False))
+        _BEHIND[key] = task
+        task.add_done_callback(lambda _: _BEHIND.pop(key, None))
+
+    async def _until_landed(
+        self, what: str, work: Callable[[], Awaitable[object]], pause: float, first: bool = True
+    ) -> None:
         while True:
+            if not first:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_CAP)
+            first = False
             try:
                 await work()
                 return
             except Exception as exc:
                 if not self._retry(exc, what, pause):
                     return
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_CAP)
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, CheckFinished) and event.result.status.is_problem:
