@@ -44,16 +44,13 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +61,13 @@ from sqlalchemy.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.chaos_kills import Killing, locust_parents  # noqa: E402
+from bench.chaos_replicas import Replica, Replicas  # noqa: E402
 from bench.chaos_tally import (  # noqa: E402
     CHANNEL,
-    FINAL,
     ORPHAN_GRACE,
     Click,
     Figures,
-    Kill,
     Observed,
     Tally,
     keyed,
@@ -81,7 +78,7 @@ from bench.faults_plan import parse_faults  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from slack_standin import Message, SlackStandIn  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
-from tests.support.processes import free_port, locust_pids, parent_pid  # noqa: E402
+from tests.support.processes import locust_pids  # noqa: E402
 
 REQUESTER = "U0RM"
 SIGNERS = {"sre": "U0SRE1", "security": "U0SEC1"}
@@ -111,34 +108,11 @@ plans:
       - {{id: item, type: http, timeout: 30s, requests: [{{path: "/api/items/1"}}]}}
       - {{id: health, type: http, requests: [{{path: /healthz}}]}}
 """
-MODES = ("random moment", "after a click", "mid load test", "mid check")
 
 
-def locust_parents(marker: str) -> dict[int, int]:
-    """Live Locust processes whose command line mentions ``marker``: pid -> parent pid."""
-    found: dict[int, int] = {}
-    for pid in locust_pids(marker):
-        try:
-            found[pid] = parent_pid(pid)
-        except OSError:  # it ended in between
-            continue
-    return found
+class Chaos(Replicas, Killing):
+    """One kills run: the replicas, the releases through the stand-in, the kills."""
 
-
-@dataclass
-class Replica:
-    slot: int
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    healthy: bool = False
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-
-class Chaos:
     def __init__(self, args: argparse.Namespace, tmp: Path, database_url: str,
                  target: RunningTarget, standin: SlackStandIn) -> None:  # fmt: skip
         self.args = args
@@ -184,76 +158,6 @@ class Chaos:
     def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         with self.db.connect() as connection:
             return [tuple(row) for row in connection.execute(text(sql), params)]
-
-    # -- replicas -----------------------------------------------------------------
-
-    def upgrade(self) -> None:
-        done = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=self.tmp,
-                              env=self.env, capture_output=True, text=True, timeout=60)  # fmt: skip
-        if done.returncode != 0:
-            raise SystemExit(f"preprod db upgrade failed:\n{done.stdout}{done.stderr}")
-
-    async def spawn(self, slot: int) -> Replica:
-        """A new ``preprod serve`` in ``slot``, started from the temp dir (so Locust's
-        work files, and command lines, carry it); returns once it answers /healthz."""
-        port = free_port()
-        self.incarnations += 1
-        log = self.tmp / f"serve-{slot}-{self.incarnations}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                cwd=self.tmp, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        replica = Replica(slot, proc, port, log)
-        self.replicas[slot] = replica
-        self.everyone.append(replica)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            with suppress(httpx.HTTPError):
-                if (await self.http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    replica.healthy = True
-                    return replica
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"replica {slot} (pid {proc.pid}) did not come up; see {log}")
-
-    async def restart(self, slot: int) -> None:
-        for attempt in range(3):
-            try:
-                await self.spawn(slot)
-                return
-            except RuntimeError as exc:
-                self.figures.restarts_failed.append(str(exc))
-                self.note(f"restart of replica {slot} failed (attempt {attempt + 1}): {exc}")
-                stale = self.replicas[slot].proc
-                if stale.poll() is None:
-                    stale.kill()
-                await asyncio.to_thread(stale.wait)
-
-    async def live(self, timeout: float = 60.0) -> Replica:
-        """A random healthy replica (waits, bounded, while all are down)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            up = [r for r in self.replicas.values() if r.healthy and r.proc.poll() is None]
-            if up:
-                return self.rng.choice(up)
-            if time.monotonic() > deadline:
-                raise TimeoutError("no live replica")
-            await asyncio.sleep(0.1)
-
-    def stop_all(self) -> None:
-        """SIGTERM every live replica (a graceful stop hands its runs over), then SIGKILL
-        what is left after 15 s; by pid only."""
-        live = [r.proc for r in self.everyone if r.proc.poll() is None]
-        for proc in live:
-            with suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in live:
-            try:
-                proc.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     # -- the releases -------------------------------------------------------------
 
@@ -371,124 +275,6 @@ class Chaos:
             self.note(f"kills done; waiting for {len(running)} releases in flight")
             await asyncio.gather(*running)
 
-    # -- the kills ----------------------------------------------------------------
-
-    async def victim(self, mode: str) -> tuple[Replica, str] | None:
-        """The replica to kill for ``mode`` (bounded waits; None: nothing fitting came)."""
-        if mode == "after a click":
-            loop = asyncio.get_running_loop()
-            self.click_hook = loop.create_future()
-            try:
-                replica = await asyncio.wait_for(self.click_hook, 15)
-            except TimeoutError:
-                return None
-            finally:
-                self.click_hook = None
-            delay = self.rng.uniform(0, 0.05)
-            await asyncio.sleep(delay)
-            return replica, f"{delay * 1000:.0f} ms after sending it a click"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            by_pid = {r.proc.pid: r for r in self.replicas.values() if r.healthy}
-            if mode == "mid load test":
-                owners = [ppid for ppid in locust_parents(str(self.tmp)).values() if ppid in by_pid]
-                if owners:
-                    return by_pid[self.rng.choice(owners)], "running a load test"
-            elif mode == "mid check":
-                rows = self.query(
-                    "SELECT r.lease_owner, c.run_id, c.check_id FROM checkrecord c"
-                    " JOIN run r ON r.id = c.run_id WHERE c.status = 'running'"
-                    " AND c.check_id <> 'load'"
-                )
-                fitting = [(by_pid[pid], f"running check {check} of run {run}")
-                           for owner, run, check in rows
-                           if (pid := owner_pid(owner)) is not None and pid in by_pid]  # fmt: skip
-                if fitting:
-                    return self.rng.choice(fitting)
-            else:
-                if by_pid:
-                    return self.rng.choice(list(by_pid.values())), "at a random moment"
-            await asyncio.sleep(0.05)
-        return None
-
-    async def kills(self, stop: asyncio.Event) -> None:
-        try:
-            for number in range(1, self.args.kills + 1):
-                await asyncio.sleep(self.rng.uniform(*self.args.interval))
-                mode = self.rng.choice(MODES)
-                chosen = await self.victim(mode)
-                if chosen is None:
-                    mode = MODES[0]
-                    chosen = await self.victim(mode)
-                if chosen is None:
-                    self.note(f"kill {number}: no live replica to kill")
-                    continue
-                replica, detail = chosen
-                await self.kill(number, mode, replica, detail)
-        finally:
-            stop.set()
-
-    async def kill(self, number: int, mode: str, replica: Replica, detail: str) -> None:
-        replica.healthy = False
-        pid = replica.proc.pid
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        await asyncio.to_thread(replica.proc.wait)
-        # frozen now: what the dead process was in the middle of may legitimately run again
-        rows = self.query(
-            "SELECT c.run_id, c.check_id FROM checkrecord c JOIN run r ON r.id = c.run_id"
-            " WHERE c.status = 'running' AND r.lease_owner LIKE :owner",
-            owner=f"%:{pid}:%",
-        )
-        interrupted = [(int(run), str(check)) for run, check in rows]
-        kill = Kill(number, mode, replica.slot, pid, time.monotonic() - self.started,
-                    interrupted, detail)  # fmt: skip
-        self.figures.kills.append(kill)
-        self.note(f"kill {number}: replica {replica.slot} (pid {pid}) {detail}; "
-                  f"interrupted {interrupted or 'no check'}")  # fmt: skip
-        task = asyncio.create_task(self.restart(replica.slot))
-        self.restarts.add(task)
-        task.add_done_callback(self.restarts.discard)
-
-    # -- watchers -----------------------------------------------------------------
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        """Every 0.5 s: a final check result that changed or vanished, and Locust
-        processes whose owner is gone (orphans after ``ORPHAN_GRACE`` seconds)."""
-        while not stop.is_set():
-            self.sample_results()
-            self.sample_locust()
-            await asyncio.sleep(0.5)
-
-    def sample_results(self) -> None:
-        rows = self.query("SELECT run_id, check_id, attempt, status, summary FROM checkrecord")
-        now = {(int(r), str(c), int(a)): (str(s).lower(), str(m)) for r, c, a, s, m in rows}
-        for key, (status, summary) in self.final_seen.items():
-            if now.get(key) != (status, summary):
-                what = now.get(key, ("gone", ""))
-                line = f"run {key[0]} check {key[1]} attempt {key[2]}: was {status} " \
-                       f"({summary[:60]}), now {what[0]} ({what[1][:60]})"  # fmt: skip
-                if line not in self.figures.changed_results:
-                    self.figures.changed_results.append(line)
-                    self.note(f"RESULT CHANGED: {line}")
-        for key, value in now.items():
-            if value[0] in FINAL and key not in self.final_seen:
-                self.final_seen[key] = value
-
-    def sample_locust(self) -> None:
-        live = {r.proc.pid for r in self.everyone if r.proc.poll() is None}
-        found = locust_parents(str(self.tmp))
-        now = time.monotonic()
-        for pid, ppid in found.items():
-            owned = ppid in live or ppid in found
-            if owned:
-                self.orphan_since.pop(pid, None)
-                continue
-            since = self.orphan_since.setdefault(pid, now)
-            if now - since > ORPHAN_GRACE and pid not in self.figures.orphans:
-                self.figures.orphans.add(pid)
-                self.note(f"ORPHAN Locust pid {pid} (parent {ppid})")
-
     # -- the run ------------------------------------------------------------------
 
     async def run(self) -> list[str]:
@@ -522,11 +308,6 @@ class Chaos:
         seen = Observed(self.args, self.tmp, self.figures, self.standin, self.target, self.db,
                         self.wall_start, elapsed, self.locust_at_end)  # fmt: skip
         return Tally(seen).lines()
-
-
-def owner_pid(owner: object) -> int | None:
-    match = re.match(r"^[^:]*:(\d+):", str(owner or ""))
-    return int(match.group(1)) if match else None
 
 
 @contextmanager

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+import bot.engine.durable
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL, WAIVE_MODAL
 from bot.slack.commands import Status
 from bot.slack.unavailable import of_command, of_payload
@@ -281,8 +282,15 @@ SLOW_CONFIG = CONFIG.replace(
 
 
 async def test_a_run_interrupted_by_the_database_is_resumed_once(
-    pg: ControlledPostgres, tmp_path: Path, scripted_kinds: None, caplog: pytest.LogCaptureFixture
+    pg: ControlledPostgres,
+    tmp_path: Path,
+    scripted_kinds: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A database down longer than a finished check waits to store its result
+    (bot/engine/durable.py; a blip is tested in tests/test_db_blip.py)."""
+    monkeypatch.setattr(bot.engine.durable, "PATIENCE", 0.5)
     assert SLOW_CONFIG != CONFIG
     caplog.set_level(logging.INFO)
     pg.restore()

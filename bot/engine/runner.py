@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from bot.config.schema import Config
+from bot.engine.durable import through_blips
 from bot.engine.events import (
     CheckFinished,
     CheckProgressed,
@@ -33,7 +34,7 @@ from bot.engine.stages import continue_from, expected_seconds, skip_reason
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
-from bot.store.models import Run, RunStatus, utcnow
+from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 from checks._http import cannot_reach
 from checks.base import CheckResult, Status
@@ -111,6 +112,10 @@ class Engine:
         """Writes are fenced by this process's lease when it executes runs under leases."""
         return self.leases.owner if self.leases is not None else None
 
+    def _now(self) -> datetime:
+        """Now by the database's clock (the leases' measured one when there are leases)."""
+        return (self.leases.time if self.leases is not None else self.store.clock).now()
+
     def resolve(self, request: RunRequest) -> tuple[str, list[CheckSpec], list[CheckSpec]]:
         """The plan name, the checks to run and those left out; raises RequestError."""
         envs = self.config.environments
@@ -149,6 +154,7 @@ class Engine:
             keep_going=request.keep_going,
             config_path=str(self.config.source),
             config_digest=self.config.digest,
+            created_at=self._now(),
         )
         if self.leases is not None:
             self.leases.stamp(run)
@@ -342,11 +348,12 @@ class Engine:
     async def _run_check(
         self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
     ) -> tuple[datetime, CheckResult]:
-        started = utcnow()
+        started = self._now()
         if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
             self.store.mark_started_soon(info.run_id, spec.id, started, self._owner)
         else:  # recorded running before it starts, so a resume marks it interrupted
-            await self.store.mark_started(info.run_id, spec.id, started, self._owner)
+            mark = lambda: self.store.mark_started(info.run_id, spec.id, started, self._owner)  # noqa: E731
+            await through_blips(f"mark check {spec.id} of run {info.run_id} started", mark)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
             target=self.config.target(info.environment),
@@ -364,7 +371,7 @@ class Engine:
         self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None
     ) -> None:
         redact = Redactor(self.config.secrets)
-        now = utcnow()
+        now = self._now()
         final = result.model_copy(
             update={
                 "check_id": spec.id,
@@ -377,7 +384,8 @@ class Engine:
                 "finished_at": now,
             }
         )
-        await self.store.save_result(run_id, final, self._owner)
+        save = lambda: self.store.save_result(run_id, final, self._owner)  # noqa: E731
+        await through_blips(f"store check {spec.id} of run {run_id}", save)
         self._emit(CheckFinished(run_id, final))
 
     def _progress(self, run_id: int, event: ProgressEvent) -> None:

@@ -45,7 +45,8 @@ class Reconciler:
             decided += 1
         resent = 0
         stale = self.answers.stale_after
-        for answer in await store.unanswered(utcnow() - timedelta(seconds=stale)):
+        since = store.store.clock.now() - timedelta(seconds=stale)  # compared with stored claims
+        for answer in await store.unanswered(since):
             if await store.claim(answer.key, stale):
                 resent += await self.answers.send(answer)
         return Reconciled(decided, resent, await self.redeliver())

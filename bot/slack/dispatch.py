@@ -32,9 +32,19 @@ from bot.slack.commands import (
     Start,
     Status,
 )
+from bot.slack.opening import ReplyError
 from bot.slack.runs import RunManager
 from bot.slack.text import Mrkdwn, channel_link, join
-from bot.slack.unavailable import failed, is_unavailable, let_go, of_command
+from bot.slack.unavailable import (
+    AfterAck,
+    cancel_after_ack,
+    failed,
+    is_unavailable,
+    let_go,
+    of_command,
+    rerun_after_ack,
+    started_after_ack,
+)
 from bot.store.faults import answering
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
@@ -119,7 +129,9 @@ class Dispatcher:
             f"Starting the validation of {command.service} {command.version} "
             f"on {command.environment} (run #{run.id}); follow it in the thread."
         )
-        return Reply(notice(text), self.manager.start(run, request, channel))
+        assert run.id is not None
+        work = self.manager.start(run, request, channel)
+        return Reply(notice(text), _honest_after_ack(work, started_after_ack(run.id), user))
 
     async def _status(self, run_id: int | None, user: str) -> Reply:
         if run_id is None:
@@ -151,7 +163,10 @@ class Dispatcher:
             return Reply(notice(f"Only the requester or a release role can cancel run #{run_id}."))
         not_running = notice(f"Run #{run_id} is not running (it is {run.status.value}).")
         if run_id in self.manager.tasks:
-            return Reply(notice(f"Cancelling run #{run_id}…"), self.manager.cancel(run_id, user))
+            work = _honest_after_ack(
+                self.manager.cancel(run_id, user), cancel_after_ack(run_id), user
+            )
+            return Reply(notice(f"Cancelling run #{run_id}…"), work)
         if run.status != RunStatus.RUNNING:
             return Reply(not_running)
         # executed by another replica or a worker: its owner sees the request and cancels
@@ -180,7 +195,8 @@ class Dispatcher:
         if scope.stage is not None:
             what = f"stage {scope.stage}'s failed checks and the stages after it"
         reopened = "; its early NO-GO is reopened" if scope.reopens else ""
-        work = self.manager.rerun(run_id, check_id, user, channel)
+        rerun = self.manager.rerun(run_id, check_id, user, channel)
+        work = _honest_after_ack(rerun, rerun_after_ack(run_id), user)
         return Reply(notice(f"Re-running {what} of run #{run_id}{reopened}; see its thread."), work)
 
     async def _report(self, run_id: int) -> Reply:
@@ -211,3 +227,14 @@ class Dispatcher:
             or user in self.config.role_members()
             or user in self.config.starters.users
         )
+
+
+async def _honest_after_ack(work: Coroutine[Any, Any, object], told: AfterAck, user: str) -> object:
+    """The work after the ack; the database failing in it becomes the honest private
+    answer (:class:`ReplyError`, which the command's follow-up sends), one log line."""
+    try:
+        return await work
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raise ReplyError(Mrkdwn(told.failed(user, exc))) from None

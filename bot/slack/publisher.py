@@ -4,15 +4,17 @@ in place (coalesced), a reply per failure, a results message at the end.
 The engine calls listeners synchronously; this one only queues the event, and a worker
 task turns events into Web API calls in order, so Slack's pace never slows a check. The
 worker opens the thread first: a run executes whether Slack answers or not, and while
-Slack fails (5xx, 429, timeouts) the thread's messages are owed, retried with capped
-backoff, and appear in order, once each, when it answers. Only a permanent error (the
-channel is gone, the bot is not in it) gives up, with a log line."""
+Slack or the database fails (5xx, 429, timeouts, a database restart) the thread's
+messages are owed, retried with capped backoff, and appear in order, once each, when it
+answers; so are a cancel's note, a note and the end a crash left unshown (in the
+background after their first try). Only a permanent Slack error (the channel is gone,
+the bot is not in it) gives up, with a log line."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,11 @@ RETRY_FIRST = 1.0
 RETRY_CAP = 30.0
 """Seconds between two tries of an owed thread message while Slack fails: doubling from
 ``RETRY_FIRST`` to ``RETRY_CAP`` (each try already carries the client's own retries)."""
+
+
+_BEHIND: dict[tuple[int, str], asyncio.Task[None]] = {}
+"""Owed thread messages tried again in the background (:meth:`ThreadPublisher._owed_behind`),
+by run and what; a reference is kept until done."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +184,11 @@ class ThreadPublisher:
         if isinstance(exc, SlackCallError):
             log.error("cannot %s run %s: Slack answered %s; given up", what, run_id, exc.error)
             return False
-        if is_database_fault(exc):  # the run is resumed and republished once it answers
-            log.warning("cannot %s run %s: %s", what, run_id, cause(exc))
-            return False
+        if is_database_fault(exc):  # the run goes on through a blip (bot/engine/durable.py)
+            log.warning(
+                "cannot %s run %s yet (%s); again in %.0fs", what, run_id, cause(exc), pause
+            )
+            return True
         again = f"again in {pause:.0f}s" if unknown else "skipped"
         log.exception("cannot %s run %s; %s", what, run_id, again)
         return unknown
@@ -214,28 +223,38 @@ class ThreadPublisher:
                 raise  # this wait itself is being cancelled
 
     async def cancelled(self, by: str) -> None:
-        """The run was cancelled: show it, in place and in the thread."""
+        """The run was cancelled: show it, in place and in the thread (tried again while
+        Slack or the database fails, like every owed message)."""
         await self.close()
         self.state = mark_cancelled(self.state)
-        await self._show_progress(final=True)
-        if self.thread is not None:
-            await self._reply(
-                "cancelled", f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
-            )
+        note = f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
+
+        async def show() -> None:
+            await self._show_progress(final=True)
+            if self.thread is not None:
+                await self._reply("cancelled", note)
+
+        await self._owed_behind("show the cancel of", show)
 
     async def finish(self, report: RunReport) -> None:
         """Show the end of a run whose process died between storing it and showing it:
-        the progress message in its final state and the results (each once)."""
-        self.thread = self.thread or await self.store.get_thread(self.state.run_id)
-        if self.thread is None:
-            return
-        await self._show_progress(final=True)
-        await self._post_results(report)
+        the progress message in its final state and the results (each once; tried again
+        while Slack or the database fails)."""
+
+        async def show() -> None:
+            self.thread = self.thread or await self.store.get_thread(self.state.run_id)
+            if self.thread is None:
+                return
+            await self._show_progress(final=True)
+            await self._post_results(report)
+
+        await self._owed_behind("show the end of", show)
 
     async def say(self, key: str, text: str) -> None:
-        """A note in the thread (an internal error, ...), posted once under ``key``."""
+        """A note in the thread (an internal error, ...), posted once under ``key`` (tried
+        again while Slack or the database fails)."""
         if self.thread is not None:
-            await self._reply(key, text)
+            await self._owed_behind(f"say {key} in", lambda: self._reply(key, text))
 
     async def _work(self, note: Note | None) -> None:
         await self._opening(note)
@@ -245,19 +264,47 @@ class ThreadPublisher:
                 await self._publishing(event)
 
     async def _publishing(self, event: Event) -> None:
-        """Publish one event, trying again while Slack fails: its messages go under
-        outbox keys and the progress is latest-state-wins, so a second try repeats nothing."""
-        pause = RETRY_FIRST
-        what = f"publish {type(event).__name__} for"
+        """Publish one event, trying again while Slack fails."""
+        await self._owed(f"publish {type(event).__name__} for", lambda: self._handle(event))
+
+    async def _owed(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+        """``work`` until it lands, tried again with capped backoff while Slack or the
+        database fails: its messages go under outbox keys and the progress is
+        latest-state-wins, so a second try repeats nothing. A permanent Slack error, or a
+        bug, gives up with a log line."""
+        await self._until_landed(what, work, RETRY_FIRST)
+
+    async def _owed_behind(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Like :meth:`_owed`, but only the first try is waited for: the tries after it go
+        on in a task of their own (one per run and ``what``), so the duties loop that
+        cancels a run or shows a crash's leftovers is not held while Slack is down."""
+        key = (self.state.run_id, what)
+        if (behind := _BEHIND.get(key)) is not None and not behind.done():
+            return  # already being tried
+        try:
+            await work()
+            return
+        except Exception as exc:
+            if not self._retry(exc, what, RETRY_FIRST):
+                return
+        task = asyncio.create_task(self._until_landed(what, work, RETRY_FIRST, first=False))
+        _BEHIND[key] = task
+        task.add_done_callback(lambda _: _BEHIND.pop(key, None))
+
+    async def _until_landed(
+        self, what: str, work: Callable[[], Awaitable[object]], pause: float, first: bool = True
+    ) -> None:
         while True:
+            if not first:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_CAP)
+            first = False
             try:
-                await self._handle(event)
+                await work()
                 return
             except Exception as exc:
                 if not self._retry(exc, what, pause):
-                    return  # permanent, or a bug: the next events still get their turn
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_CAP)
+                    return
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, CheckFinished) and event.result.status.is_problem:

@@ -11,7 +11,6 @@ from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
-from bot.store.models import utcnow
 
 
 async def republish(
@@ -26,7 +25,7 @@ async def republish(
     each through the outbox, and let the gate decide. The runs it finished."""
     store = gate.store
     shown = []
-    finished_before = utcnow() - timedelta(seconds=grace)
+    finished_before = gate.clock() - timedelta(seconds=grace)  # the database's clock
     for run in await gate.gates.unshown_runs(finished_before):
         assert run.id is not None
         thread = await store.get_thread(run.id)

@@ -17,6 +17,7 @@ from bot.slack.outbox import Outbox, gone_for_good
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.state import RunState
 from bot.slack.text import Mrkdwn
+from bot.store.faults import cause, is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import RunStatus
 from bot.store.runs import RunStore
@@ -72,7 +73,13 @@ class ThreadOpening:
             problem = await asyncio.wait_for(publisher.opened(), OPEN_PATIENCE_S)
         except TimeoutError:
             problem = TimeoutError(f"no answer from Slack in {OPEN_PATIENCE_S:g}s")
-        if problem is not None and not gone_for_good(problem):
+        if problem is not None and is_database_fault(problem):
+            log.warning(
+                "run %s: the database is failing (%s); it goes on, its thread owed",
+                run_id,
+                cause(problem),
+            )
+        elif problem is not None and not gone_for_good(problem):
             log.warning(
                 "run %s: Slack is failing (%s); it goes on, its thread owed", run_id, problem
             )

@@ -518,6 +518,7 @@ class RunManager(ThreadOpening):
             await asyncio.wait_for(publisher.close(), HAND_OVER_FLUSH_S)
         except TimeoutError:
             log.warning("run %s: last progress not shown before the interruption", run_id)
+            await _quietly(run_id, publisher.abandon())  # the resumer sends what is owed
 
 
 async def _quietly(run_id: int, work: Coroutine[Any, Any, object]) -> None:

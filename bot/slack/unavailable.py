@@ -7,7 +7,11 @@ recorded; try again in a minute." One log line says why (no traceback).
 
 The replay guard in front of Bolt (bot/web/dedupe.py) claims a request's ids before the
 handlers run; :func:`watching` lets it learn that the request was answered this way, so
-it lets the claim go and the retry is not taken for a replay."""
+it lets the claim go and the retry is not taken for a replay.
+
+After the ack (a started run opening its thread, a re-run, a cancel), a database failure
+is told in the same plain words, saying what the record made before the ack still does
+(:class:`AfterAck`); never "something went wrong"."""
 
 from __future__ import annotations
 
@@ -156,6 +160,51 @@ def failed(attempt: Attempt, user: str, exc: BaseException) -> Message:
     if (seen := _WATCHED.get()) is not None:
         seen.cause = why
     return attempt.message()
+
+
+@dataclass(frozen=True)
+class AfterAck:
+    """What the person is told when the database fails after the ack said the work
+    began: what the ack's record (made before it) still does, and what may be undone."""
+
+    what: str
+    """For the log line: ``start run #7``."""
+    sentence: str
+
+    def failed(self, user: str, exc: BaseException) -> str:
+        """Log the cause once; the private answer (no user text in it but numbers)."""
+        log.warning("could not %s for %s after the ack: %s (%s)", self.what, user, UNAVAILABLE,
+                    cause(exc))  # fmt: skip
+        return self.sentence
+
+
+def started_after_ack(run_id: int) -> AfterAck:
+    """The run was stored before the ack: a worker may execute it already; if not, like
+    a run whose process died, it is resumed once the database answers (its lease expires
+    and a process claims it)."""
+    return AfterAck(
+        f"start run #{run_id}",
+        f"Run #{run_id} is stored, but {UNAVAILABLE} while starting it: the run starts or "
+        "goes on by itself when the database answers, and its thread shows it then.",
+    )
+
+
+def rerun_after_ack(run_id: int) -> AfterAck:
+    return AfterAck(
+        f"re-run run #{run_id}",
+        f"Could not re-run run #{run_id}: {UNAVAILABLE}. What was recorded before it "
+        f"failed runs when the database answers; see `/preprod status {run_id}` in a "
+        "minute and re-run again if nothing was queued.",
+    )
+
+
+def cancel_after_ack(run_id: int) -> AfterAck:
+    return AfterAck(
+        f"cancel run #{run_id}",
+        f"Run #{run_id} was stopped, but {UNAVAILABLE}: its thread says so when the "
+        f"database answers; see `/preprod status {run_id}` in a minute and cancel it "
+        "again if it still runs.",
+    )
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -4,8 +4,10 @@ Processes on several machines share one PostgreSQL, and their own clocks disagre
 whose clock ran 120 s fast took live runs from a healthy one, because it compared lease
 expiries with its own "now". So time that processes compare with each other is the
 database's: lease expiry is computed inside the statement (``now()``), and the few times
-computed in Python (a lease stamped on a new row, a deadline, a reminder slot) are the
-local clock corrected by the offset last measured against the database (:meth:`measure`).
+computed in Python (a lease stamped on a new row, a run's creation and end, a check's
+start and end, a deadline, a reminder slot) are the local clock corrected by the offset
+last measured against the database (:meth:`measure`): ``RunStore.clock`` is the one such
+clock of a process, measured at start-up and on every heartbeat.
 
 Embedded SQLite lives on one machine: its clock is the local clock (offset 0, nothing to
 measure)."""
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.engine import Engine
@@ -24,7 +27,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.store.models import as_utc, utcnow
-from bot.store.runs import RunStore
+
+if TYPE_CHECKING:  # the store owns a clock: imported for the annotation only
+    from bot.store.runs import RunStore
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ stale. Knows nothing of GitHub's API: plain rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
-from bot.store.models import DecisionRecord, GitHubAnswer, GitHubJob, SeenRequest, utcnow
+from bot.store.models import DecisionRecord, GitHubAnswer, GitHubJob, SeenRequest
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -51,7 +51,7 @@ class GitHubStore:
         """Record the answer ``key``, claimed by the caller; False if it was recorded
         before (then :meth:`claim` says whether the caller may send it)."""
         row = GitHubAnswer(
-            key=key, run_id=run_id, state=state, comment=comment, claimed_at=utcnow()
+            key=key, run_id=run_id, state=state, comment=comment, claimed_at=self.store.clock.now()
         )
         return await self.store.call(lambda session: insert_once(session, row))
 
@@ -60,8 +60,8 @@ class GitHubStore:
 
     async def claim(self, key: str, stale_after: float) -> bool:
         """Take the sending of an unanswered answer nobody has tried for ``stale_after``
-        seconds. One conditional UPDATE: one process wins."""
-        now = utcnow()
+        seconds (by the database's clock). One conditional UPDATE: one process wins."""
+        now = self.store.clock.sql_now()
         query = (
             update(GitHubAnswer)
             .where(
@@ -69,7 +69,7 @@ class GitHubStore:
                 col(GitHubAnswer.answered_at).is_(None),
                 or_(
                     col(GitHubAnswer.claimed_at).is_(None),
-                    col(GitHubAnswer.claimed_at) < now - timedelta(seconds=stale_after),
+                    col(GitHubAnswer.claimed_at) < self.store.clock.sql_in(-stale_after),
                 ),
             )
             .values(claimed_at=now)
@@ -83,7 +83,7 @@ class GitHubStore:
         return await self.store.call(work)
 
     async def answered(self, key: str) -> None:
-        await self._set(key, answered_at=utcnow())
+        await self._set(key, answered_at=self.store.clock.now())
 
     async def failed(self, key: str, error: str) -> None:
         """One more failed attempt; the claim stays, so a retry waits until it is stale."""

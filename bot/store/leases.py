@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot.store.clock import DatabaseClock
-from bot.store.models import Run, RunStatus, utcnow
+from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
 DEFAULT_TTL = 30.0
@@ -41,13 +41,14 @@ class Leases:
         owner: str | None = None,
         *,
         ttl: float = DEFAULT_TTL,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """``clock``: this process's own clock (the database's on SQLite)."""
+        """``clock``: this process's own clock (the database's on SQLite); by default the
+        store's, so that measuring it corrects every time the process stamps."""
         self.store = store
         self.owner = owner or process_id()
         self.ttl = ttl
-        self.time = DatabaseClock(store.engine, clock)
+        self.time = store.clock if clock is None else DatabaseClock(store.engine, clock)
         """Now by the database's clock; :meth:`DatabaseClock.measure` keeps it honest."""
 
     def expiry(self) -> datetime:

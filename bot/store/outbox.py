@@ -8,12 +8,10 @@ before it posts it again."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import or_, update
 from sqlmodel import Session, col
 
-from bot.store.models import OutboxMessage, utcnow
+from bot.store.models import OutboxMessage
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -43,7 +41,7 @@ class OutboxStore:
                 channel=channel,
                 thread_ts=thread_ts,
                 claimed_by=owner,
-                claimed_at=utcnow() if owner else None,
+                claimed_at=self.store.clock.now() if owner else None,
             )
             if insert_once(session, row):
                 return row, True
@@ -55,8 +53,10 @@ class OutboxStore:
 
     async def claim(self, key: str, owner: str, stale_after: float) -> bool:
         """Take the sending of an unsent message: free, ours, or its claimer silent for
-        ``stale_after`` seconds (it died). One conditional UPDATE: one process wins."""
-        now = utcnow()
+        ``stale_after`` seconds (it died). One conditional UPDATE: one process wins. Claims
+        are stamped and compared by the database's clock: a process whose clock runs fast
+        must not take a live claim and post the message twice."""
+        now = self.store.clock.sql_now()
         query = (
             update(OutboxMessage)
             .where(
@@ -65,7 +65,7 @@ class OutboxStore:
                 or_(
                     col(OutboxMessage.claimed_by).is_(None),
                     col(OutboxMessage.claimed_by) == owner,
-                    col(OutboxMessage.claimed_at) < now - timedelta(seconds=stale_after),
+                    col(OutboxMessage.claimed_at) < self.store.clock.sql_in(-stale_after),
                 ),
             )
             .values(claimed_by=owner, claimed_at=now)

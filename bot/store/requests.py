@@ -11,7 +11,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.store.models import ApiRequest, CheckRecord, DecisionRecord, Run, utcnow
+from bot.store.models import ApiRequest, CheckRecord, DecisionRecord, Run
 from bot.store.runs import RunStore
 
 CLAIMED = 0
@@ -31,7 +31,7 @@ class Requests:
             found = session.get(ApiRequest, (token_id, key))
             if found is not None:
                 return found.run_id
-            session.add(ApiRequest(token_id=token_id, key=key, at=utcnow()))
+            session.add(ApiRequest(token_id=token_id, key=key, at=self.store.clock.now()))
             try:
                 session.commit()
             except IntegrityError:

@@ -23,6 +23,7 @@ from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.batch import GroupCommit, Write
+from bot.store.clock import DatabaseClock
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
@@ -36,7 +37,6 @@ from bot.store.models import (
     RunStatus,
     SlackThread,
     as_utc,
-    utcnow,
 )
 from checks.base import CheckResult, Status
 
@@ -94,6 +94,9 @@ class RunStore:
         self.engine = make_engine(self.url, timeouts)
         self._postgres = self.engine.dialect.name == "postgresql"
         self._group = GroupCommit(self.engine)
+        self.clock = DatabaseClock(self.engine)
+        """Now by the database's clock, for the times stamped from Python (a run's creation
+        and end, a check's start and end); the process's leases measure it."""
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -289,7 +292,7 @@ class RunStore:
             _fence(session, run_id, owner)
             run = session.get(Run, run_id)
             assert run is not None
-            run.status, run.finished_at = status, utcnow()
+            run.status, run.finished_at = status, self.clock.now()
             session.add(run)
             details = {"status": status.value, "generation": run.generation}
             append(session, Note(_ENDED[status], actor, run_id, details))

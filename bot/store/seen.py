@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from bot.store.faults import ack_deadline, deadline_at
-from bot.store.models import SeenRequest, utcnow
+from bot.store.models import SeenRequest
 from bot.store.runs import RunStore
 
 KEEP = timedelta(minutes=10)
@@ -54,7 +54,8 @@ class SeenRequests:
     async def first_time(self, key: str, now: datetime | None = None) -> bool:
         """Record ``key``; False (and nothing changed) when it was seen within ``keep``."""
         loop = asyncio.get_running_loop()
-        claim = _Claim(key, now or utcnow(), loop.create_future(), ack_deadline())
+        at = now or self.store.clock.now()  # the database's clock: one for every replica
+        claim = _Claim(key, at, loop.create_future(), ack_deadline())
         self._waiting.append(claim)
         self._next_group()
         return await claim.answer
