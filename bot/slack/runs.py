@@ -19,14 +19,12 @@ import asyncio
 import logging
 import os
 from collections.abc import Coroutine
-from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.config.schema import Config
 from bot.engine.report import RunReport
-from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.engine.runner import Engine, RunRequest
 from bot.gate.actions import Gate
-from bot.gate.policy import Outcome
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
@@ -34,7 +32,8 @@ from bot.slack.opening import ReplyError, opening_reply
 from bot.slack.outbox import gone_for_good
 from bot.slack.publisher import Note, ThreadPublisher
 from bot.slack.republish import republish
-from bot.slack.run_threads import ThreadOpening
+from bot.slack.run_cancels import Cancelling
+from bot.slack.run_reruns import Rerunning, with_origin
 from bot.slack.state import RunState
 from bot.store.clock import Skew
 from bot.store.faults import cause, is_database_fault
@@ -49,7 +48,7 @@ HAND_OVER_FLUSH_S = 3.0
 """How long a hand-over waits for a run's last progress to reach Slack."""
 
 
-class RunManager(ThreadOpening):
+class RunManager(Rerunning, Cancelling):
     def __init__(
         self,
         config: Config,
@@ -123,9 +122,7 @@ class RunManager(ThreadOpening):
         if not here:
             await engine.set_aside(run, request)
             report = await self.store.report(run.id)
-            state = _with_origin(
-                RunState.from_report(report, self.settings.report_url(run.id)), run
-            )
+            state = with_origin(RunState.from_report(report, self.settings.report_url(run.id)), run)
         where = self.channel(channel, request.environment)
         publisher = self._open(engine, state, where, run.generation)
         if here and not self.closing:
@@ -179,7 +176,7 @@ class RunManager(ThreadOpening):
         if run is None:
             return False
         engine = self.engine()
-        state = _with_origin(
+        state = with_origin(
             RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),
             run,
         )
@@ -227,25 +224,6 @@ class RunManager(ThreadOpening):
             return []
         return await republish(self.gate, self.slack, self.coalescer, self.settings, grace)
 
-    async def follow_cancel_requests(self) -> list[int]:
-        """Cancel the runs executing here that someone asked another process to cancel.
-        Returns once they are stopped (recorded cancelled); telling Slack goes on in the
-        background, since it waits on the channel's pace (a second or more a message) and
-        the next request, on this loop, must not wait behind it."""
-        requests = await self.leases.take_cancel_requests(list(self.tasks))
-        for run_id, user in requests.items():
-            log.info("run %s: cancel requested by %s", run_id, user)
-            if (publisher := await self._stop_cancelled(run_id, user)) is not None:
-                telling = asyncio.create_task(self._tell_cancelled_later(run_id, publisher, user))
-                self.telling.add(telling)
-                telling.add_done_callback(self.telling.discard)
-        return list(requests)
-
-    async def request_cancel(self, run_id: int, user: str) -> bool:
-        """Record a cancel for the process that executes the run (another replica or a
-        worker); False when the run is no longer running."""
-        return await self.leases.request_cancel(run_id, user)
-
     @property
     def runs_here(self) -> bool:
         """Whether a run started here executes here: not in a process that only acks, nor
@@ -284,125 +262,6 @@ class RunManager(ThreadOpening):
             if run_id not in held:
                 log.warning("lost the lease of run %s; another process resumes it", run_id)
                 await self._hand_over(run_id)
-
-    async def rerun(self, run_id: int, check_id: str | None, user: str, channel: str) -> Run:
-        if run_id in self.tasks:
-            raise RequestError(f"run #{run_id} is still running; cancel it first")
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run #{run_id}")
-        engine = self.engine()
-        engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
-        scope = await self.rerun_scope(run, check_id)
-        cleared = ""
-        if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
-            cleared = " The sign-offs given on the old evidence are cleared."
-        await self.leases.clear_cancel_request(run_id)
-        # The new attempts are queued leased to this process, so nobody else starts them
-        # while the thread is told; then they run here, or a worker claims them.
-        lease = (self.leases.owner, self.leases.expiry())
-        reopen = scope.stage if scope.reopens else None
-        if not await self.store.new_attempts(
-            run_id, scope.checks, lease=lease, actor=user, reopen=reopen
-        ):
-            raise RequestError(f"run #{run_id} was decided meanwhile; start a new run instead")
-        run = await self.store.get_run(run_id) or run
-        state = _with_origin(
-            RunState.from_report(await self.store.report(run_id), self.settings.report_url(run_id)),
-            run,
-        )
-        note = Note(f"rerun:{run.generation}", rerun_note(user, scope) + cleared)
-        where = self.channel(channel, run.environment)
-        publisher = self._open(engine, state, where, run.generation, note)
-        if self.runs_here:
-            self._spawn(run_id, engine, publisher, engine.resume(run))
-            told = opening_reply(where, await self._first_try(run_id, publisher))
-        else:
-            told = opening_reply(where, await self._first_try(run_id, publisher))
-            await (publisher.close() if told is None else publisher.abandon())
-            await self.leases.release(run_id)
-        if told is None:
-            return run
-        reply, stopped = told
-        if stopped:
-            await self._stop_unthreaded(run_id, publisher)
-        raise ReplyError(reply)
-
-    async def rerun_scope(self, run: Run, check_id: str | None) -> RerunScope:
-        """What ``/preprod rerun`` of ``run`` executes, or RequestError why it may not: a
-        decided run is re-run only to continue one a failed stage ended with a NO-GO (that
-        decision is then reopened); one check of such a run, no (continue the run)."""
-        assert run.id is not None
-        engine = self.engine()
-        engine.resolve(RunRequest(run.service, run.version, run.environment, run.plan))
-        known = [spec.id for spec in self.config.plans[run.plan].checks]
-        if check_id is not None and check_id not in known:
-            raise RequestError(
-                f"run #{run.id} has no check `{check_id}`; its checks: {', '.join(known)}"
-            )
-        stage, checks = await engine.rerun_from(run)
-        decided = await self.gate.gates.decision(run.id) if self.gate is not None else None
-        scope = (
-            RerunScope(None, [check_id], False) if check_id else RerunScope(stage, checks, False)
-        )
-        if decided is None:
-            return scope
-        if decided.outcome == Outcome.NO_GO.value and stage is not None:
-            if check_id is None:
-                return RerunScope(stage, checks, True)
-            raise RequestError(
-                f"run #{run.id} is decided (NO-GO) after stage `{stage}` failed; "
-                f"`rerun {run.id}` continues it from there"
-            )
-        raise RequestError(
-            f"run #{run.id} is decided ({decided.outcome.upper()}); start a new run instead"
-        )
-
-    async def cancel(self, run_id: int, user: str) -> bool:
-        """Stop a running run and show it; False when it is not running here."""
-        publisher = await self._stop_cancelled(run_id, user)
-        if publisher is None:
-            return False
-        await self._tell_cancelled(run_id, publisher, user)
-        return True
-
-    async def _stop_cancelled(self, run_id: int, user: str) -> ThreadPublisher | None:
-        """Cancel the run's task and wait for it (the engine records the run cancelled);
-        its publisher, or None when it was not running here or finished just before."""
-        task = self.tasks.get(run_id)
-        if task is None:
-            return None
-        if (engine := self.engines.get(run_id)) is not None:
-            engine.cancelled_by = user  # for the audit trail
-        task.cancel()
-        await asyncio.wait([task])
-        return self.publishers.pop(run_id, None)
-
-    async def _tell_cancelled(self, run_id: int, publisher: ThreadPublisher, user: str) -> None:
-        await publisher.cancelled(user)
-        if self.gate is not None:
-            await self.gate.refresh(run_id)
-
-    async def _tell_cancelled_later(
-        self, run_id: int, publisher: ThreadPublisher, user: str
-    ) -> None:
-        """:meth:`_tell_cancelled` on a task of its own: a failure is logged here, since
-        nobody awaits it."""
-        try:
-            await self._tell_cancelled(run_id, publisher, user)
-        except Exception as exc:
-            if not is_database_fault(exc):
-                log.exception("run %s: showing its cancel failed", run_id)
-                return
-            log.warning(
-                "run %s: its cancel is not shown, the database failed (%s)", run_id, cause(exc)
-            )
-
-    async def stop(self, run_id: int, user: str) -> None:
-        """Stop a run's checks wherever they execute (a superseded run): here at once,
-        elsewhere through a cancel request its owner follows."""
-        if not await self.cancel(run_id, user):
-            await self.request_cancel(run_id, user)
 
     async def report(self, run_id: int) -> RunReport:
         return await self.store.report(run_id)
@@ -444,19 +303,6 @@ class RunManager(ThreadOpening):
                 await publisher.abandon()
         finally:
             await self.leases.release(run_id)
-
-    async def _cancel_unstarted(
-        self, run_id: int, engine: Engine, state: RunState, channel: str, user: str
-    ) -> None:
-        """A claimed run someone cancelled before any process began it: end it unrun."""
-        run = await self.store.get_run(run_id)
-        generation = run.generation if run else 1
-        publisher = self._open(engine, state, channel, generation)
-        await self.store.finish_run(run_id, RunStatus.CANCELLED, actor=user)
-        await publisher.cancelled(user)
-        await self.leases.release(run_id)
-        if self.gate is not None:
-            await self.gate.refresh(run_id)
 
     def _spawn(
         self,
@@ -530,36 +376,3 @@ async def _quietly(run_id: int, work: Coroutine[Any, Any, object]) -> None:
         if not is_database_fault(exc):
             raise
         log.warning("run %s: clean-up skipped, the database failed (%s)", run_id, cause(exc))
-
-
-@dataclass(frozen=True)
-class RerunScope:
-    """What a re-run executes: the stage it continues from (None: as asked), its checks,
-    and whether it reopens the run's early NO-GO."""
-
-    stage: str | None
-    checks: list[str]
-    reopens: bool
-
-
-def rerun_note(user: str, scope: RerunScope) -> str:
-    """The thread's line for a re-run (mrkdwn; check ids and stage names are plain words
-    by the plan's schema)."""
-    if scope.stage is None:
-        what = f"check `{scope.checks[0]}`" if len(scope.checks) == 1 else "every check"
-        return f"🔁 <@{user}> re-runs {what}."
-    line = (
-        f"🔁 <@{user}> continues the run from stage `{scope.stage}`: "
-        f"{', '.join(f'`{c}`' for c in scope.checks)}."
-    )
-    if scope.reopens:
-        line += (
-            " The early NO-GO is reopened: the gate decides again when they finish "
-            "(sign-offs are asked if every check passes)."
-        )
-    return line
-
-
-def _with_origin(state: RunState, run: Run) -> RunState:
-    """A state read from a report, with the pipeline's request the report leaves out."""
-    return replace(state, origin=run.origin, commit=run.origin_commit)
