@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from bot.config.loader import ConfigError, load_config
 from bot.engine.events import Event, StageFinished
 from bot.engine.report import Verdict
-from bot.engine.runner import Engine, RunRequest, batches
-from bot.engine.stages import expected_seconds
+from bot.engine.runner import Engine, RunRequest
+from bot.engine.stages import batches, expected_seconds
 from bot.gate.policy import CheckFact, Facts, Outcome, decide
 from bot.slack.commands import Start, parse
 from bot.slack.render_run import stage_line

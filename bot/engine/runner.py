@@ -7,13 +7,11 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import httpx
 
 from bot.config.schema import Config
 from bot.engine.durable import through_blips
@@ -28,21 +26,19 @@ from bot.engine.events import (
     RunStarted,
     StageFinished,
 )
+from bot.engine.guarded import run_guarded
 from bot.engine.quarantine import excused
 from bot.engine.report import RunReport
-from bot.engine.stages import continue_from, expected_seconds, skip_reason
+from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
-from checks._http import cannot_reach
 from checks.base import CheckResult, Status
 from checks.context import CheckContext, ProgressEvent, RunInfo, SharedTransport
-from checks.placeholders import run_values
 from checks.redact import Redactor
 from checks.spec import CheckSpec, Stage
-from checks.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -397,47 +393,3 @@ class Engine:
                 listener(event)
             except Exception:  # a broken display must not stop a release check
                 log.exception("progress listener failed on %s", type(event).__name__)
-
-
-async def run_guarded(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
-    """Run one check within its timeout; every failure mode becomes an ``error`` result."""
-    try:
-        check = spec.build(run_values(ctx.run))
-        timeout = spec.timeout if spec.timeout is not None else check.natural_timeout()
-    except Exception as exc:
-        return CheckResult.error(f"cannot set up the check: {exc}")
-    try:
-        async with asyncio.timeout(timeout):
-            return await check.run(ctx)
-    except TimeoutError:
-        return CheckResult.error(f"timed out after {format_duration(timeout)}")
-    except httpx.TransportError as exc:
-        return CheckResult.error(describe_transport_error(exc))
-    except Exception as exc:
-        log.exception("check %s crashed", spec.id)
-        return CheckResult.error(f"check crashed: {type(exc).__name__}: {exc}")
-
-
-def describe_transport_error(exc: httpx.TransportError) -> str:
-    """The checks' own wording (``cannot reach URL: connection refused``), for a transport
-    error that escaped a check."""
-    try:
-        url: str = str(exc.request.url)
-    except RuntimeError:
-        url = "the target"
-    return cannot_reach(url, exc)
-
-
-def batches(specs: Sequence[CheckSpec]) -> Iterable[list[CheckSpec]]:
-    """Consecutive light checks run together; an exclusive check runs alone, in plan order."""
-    batch: list[CheckSpec] = []
-    for spec in specs:
-        if spec.is_exclusive():
-            if batch:
-                yield batch
-                batch = []
-            yield [spec]
-        else:
-            batch.append(spec)
-    if batch:
-        yield batch

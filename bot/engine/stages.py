@@ -3,7 +3,7 @@ long the stages still to come should take from past runs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from checks.base import Status
 from checks.spec import CheckSpec, Stage
@@ -74,3 +74,18 @@ def expected_seconds(
         for stage in stage_batches
         for batch in stage
     )
+
+
+def batches(specs: Sequence[CheckSpec]) -> Iterable[list[CheckSpec]]:
+    """Consecutive light checks run together; an exclusive check runs alone, in plan order."""
+    batch: list[CheckSpec] = []
+    for spec in specs:
+        if spec.is_exclusive():
+            if batch:
+                yield batch
+                batch = []
+            yield [spec]
+        else:
+            batch.append(spec)
+    if batch:
+        yield batch
