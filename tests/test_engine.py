@@ -19,8 +19,8 @@ from bot.engine.events import (
     RunFinished,
     RunStarted,
 )
-from bot.engine.report import Verdict
 from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.record.report import Verdict
 from bot.store.models import CheckRecord, Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import Status

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.reports import figures, render_html, render_json
 from bot.slack.render_run import row_line
 from bot.slack.state import RUNNING, CheckRow

@@ -15,11 +15,11 @@ import pytest
 import time_machine
 
 from bot.config.loader import ConfigError, load_config
-from bot.engine.report import RunReport
 from bot.gate.actions import Gate
 from bot.gate.policy import CheckFact, Facts, Outcome, RolePolicy, SignOffFact, Vote, decide
 from bot.gate.quarantine import expired
 from bot.gate.roles import RoleDirectory
+from bot.record.report import RunReport
 from bot.reports.html import render_html
 from bot.reports.json_report import render_json
 from bot.slack.render_gate import gate_message

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.report import AttestationItem, RunReport
+from bot.record.report import AttestationItem, RunReport
 from bot.reports.html import render_html, still_waiting
 from bot.slack.client import SlackClient
 from bot.web.names import DisplayNames, display_name, shown

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.reports import SCHEMA, render_html, render_json, render_junit, write_reports
 from checks.base import CheckResult, Status
 

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.models.blocks import Block as SdkBlock
 
 from bot.engine.events import CheckFinished, CheckProgressed, CheckStarted, PlannedCheck, RunStarted
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.slack import limits
 from bot.slack.blocks import (
     Message,

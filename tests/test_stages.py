@@ -16,10 +16,10 @@ from sqlmodel import Session, select
 
 from bot.config.loader import ConfigError, load_config
 from bot.engine.events import Event, StageFinished
-from bot.engine.report import Verdict
 from bot.engine.runner import Engine, RunRequest
 from bot.engine.stages import batches, expected_seconds
 from bot.gate.policy import CheckFact, Facts, Outcome, decide
+from bot.record.report import Verdict
 from bot.slack.commands import Start, parse
 from bot.slack.render_run import stage_line
 from bot.store.models import CheckRecord, utcnow

@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 from bot.audit.chain import Action
 from bot.config.loader import load_config
 from bot.engine.quarantine import in_force
-from bot.engine.report import Verdict
 from bot.engine.runner import Engine, RunRequest
 from bot.engine.stages import continue_from
+from bot.record.report import Verdict
 from bot.reports.html import render_html
 from bot.slack.render_run import parent_message
 from bot.slack.state import RunState

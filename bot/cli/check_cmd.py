@@ -24,7 +24,7 @@ from bot.config.paths import resolve_config_path
 
 if TYPE_CHECKING:
     from bot.config.schema import Config
-    from bot.engine.report import RunReport
+    from bot.record.report import RunReport
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,8 +74,8 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     from bot.cli.console import TerminalProgress
     from bot.config.loader import load_config
     from bot.engine.release import UNVERSIONED, no_version_note
-    from bot.engine.report import Verdict
     from bot.engine.runner import Engine, RunRequest, default_workdir
+    from bot.record.report import Verdict
     from bot.store.record import full_report
     from bot.store.runs import RunStore
 

@@ -24,7 +24,7 @@ from bot.engine.events import (
     RunFinished,
     RunStarted,
 )
-from bot.engine.report import RunReport, Verdict
+from bot.record.report import RunReport, Verdict
 from bot.reports import figures
 from checks.base import CheckResult, Status
 from checks.units import format_duration

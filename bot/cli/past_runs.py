@@ -17,9 +17,9 @@ from bot.cli.common import EXIT_BLOCKED, EXIT_OK, plain, say
 from bot.config.loader import ConfigError, load_config
 from bot.config.paths import resolve_config_path
 from bot.config.schema import Config
-from bot.engine.report import RunReport, Verdict
 from bot.gate.summary import decision_labels
 from bot.input_limits import is_run_id
+from bot.record.report import RunReport, Verdict
 from bot.reports.html import format_time
 from bot.store.models import CheckRecord, Run, as_utc
 from bot.store.record import full_report

@@ -12,8 +12,8 @@ from rich.console import Console
 from bot.cli.common import say
 from bot.cli.console import attestation_lines, details, summary_table, verdict_line
 from bot.config.schema import Config
-from bot.engine.report import AttestationItem, RunReport
 from bot.gate.quarantine import quarantines_of
+from bot.record.report import AttestationItem, RunReport
 from bot.reports import write_reports
 from bot.reports.html import format_time
 from bot.store.gate import GateStore

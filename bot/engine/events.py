@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from checks.base import CheckResult
 from checks.context import ProgressEvent
 

@@ -28,8 +28,8 @@ from bot.engine.events import (
 )
 from bot.engine.guarded import run_guarded
 from bot.engine.quarantine import excused
-from bot.engine.report import RunReport
 from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
+from bot.record.report import RunReport
 from bot.store.baselines import StoreBaselines
 from bot.store.faults import is_database_fault
 from bot.store.leases import Leases

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.reports.html import render_html
 from bot.reports.json_report import SCHEMA, render_json
 from bot.reports.junit import render_junit

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bot.audit import keys
 from bot.audit.chain import Entry
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.reports.html import render_html
 from bot.reports.json_report import render_json
 from bot.reports.junit import render_junit

@@ -14,8 +14,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bot.engine.record import AuditLine, GateRecord
-from bot.engine.report import RunReport
+from bot.record.lines import AuditLine, GateRecord
+from bot.record.report import RunReport
 from bot.reports import figures
 from bot.reports.junit import clean_text
 from checks.base import CheckResult

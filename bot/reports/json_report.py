@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 
 SCHEMA = "preprod.run/1"
 """Format tag consumers check before reading; bump it on any incompatible change."""

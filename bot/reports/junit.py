@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from checks.base import CheckResult, Status
 
 NON_BLOCKING_PREFIX = "[non-blocking] "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.events import CheckFinished, Event, RunFinished, StageFinished
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
 from bot.slack.outbox import Outbox, transient

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.slack.limits import Message, fit, fit_text
 from bot.slack.render_run import context, pack, progress_message, section
 from bot.slack.state import RunState

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.engine.report import RunReport, Verdict
+from bot.record.report import RunReport, Verdict
 from bot.reports.figures import brief as brief_figures
 from bot.slack.limits import MAX_SECTION_TEXT, Block, Message, fit, fit_text, see_report
 from bot.slack.render_source import source_line

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.config.schema import Config
-from bot.engine.report import RunReport
 from bot.engine.runner import Engine, RequestError, RunRequest
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
+from bot.record.report import RunReport
 from bot.settings import Settings
 from bot.slack.opening import ReplyError, opening_reply
 from bot.slack.publisher import Note, ThreadPublisher

@@ -22,9 +22,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bot.config.schema import Config
-from bot.engine.report import RunReport
 from bot.engine.runner import Engine, RunRequest
 from bot.gate.actions import Gate
+from bot.record.report import RunReport
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey

@@ -20,7 +20,7 @@ from bot.engine.events import (
     RunFinished,
     RunStarted,
 )
-from bot.engine.report import RunReport, Verdict
+from bot.record.report import RunReport, Verdict
 from checks.base import CheckResult, Status
 
 Pending = Literal["pending"]

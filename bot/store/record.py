@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from sqlmodel import Session, col, select
 
 from bot.audit.projection import headline
-from bot.engine.record import AuditLine, GateRecord, Signature, TickLine, WaiverLine
-from bot.engine.report import RunReport
+from bot.record.lines import AuditLine, GateRecord, Signature, TickLine, WaiverLine
+from bot.record.report import RunReport
 from bot.store.agreement import run_differences
 from bot.store.models import (
     AttestationTick,

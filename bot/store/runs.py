@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, create_engine, select
 
 from bot.audit.chain import Action
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.batch import GroupCommit, Write

@@ -20,7 +20,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.audit.projection import headline
-from bot.engine.report import AttestationItem
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
 from bot.gate.quarantine import quarantines_of
@@ -35,6 +34,7 @@ from bot.gate.summary import (
 )
 from bot.gate.view import Target
 from bot.input_limits import MAX_RUN_ID, MAX_TEXT, MIN_REASON, is_run_id
+from bot.record.report import AttestationItem
 from bot.reports import render_html
 from bot.reports.html import format_duration, people_of
 from bot.store.agreement import check_run

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from bot.audit.chain import GENESIS, Entry, seal
-from bot.engine.report import RunReport
+from bot.record.report import RunReport
 from bot.reports import evidence
 from tests.support.processes import preprod_command
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, computed_field
 
 from bot import __version__
-from bot.engine.record import AuditLine, GateRecord
+from bot.record.lines import AuditLine, GateRecord
 from checks.base import CheckResult, Status
 
 
