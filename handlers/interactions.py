@@ -7,7 +7,7 @@ not work, and nothing half-done is left. The authorisation gets a budget inside 
 announcing follow after the ack (the gate's sweep re-does them after a crash). Buttons
 that only open a modal ack at once. Refusals come back privately.
 
-Payloads are read into typed models (handlers/payloads.py) by a middleware before any
+Payloads are read into typed models (bot/slack/payloads.py) by a middleware before any
 listener runs: a malformed one is acked, logged once and answered "could not read"."""
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from bot.slack.actions import (
 from bot.slack.blocks import Message
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.home import publish_home
+from bot.slack.payloads import Click, Salvaged, Submission, Unreadable, check_bolt_can_read, read
 from bot.slack.render_decision import (
     attest_modal,
     notice_refused,
@@ -60,7 +61,6 @@ from bot.slack.unavailable import (
     let_go,
 )
 from bot.store.faults import answering, is_database_fault
-from handlers.payloads import Click, Salvaged, Submission, Unreadable, check_bolt_can_read, read
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT_MODAL, WAIVE
-from handlers.payloads import (
+from bot.slack.payloads import (
     DB_INT,
     Click,
     Submission,

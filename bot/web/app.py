@@ -30,6 +30,7 @@ from bot.audit.keys import KeyProblem, public_pem
 from bot.signing import signing_key
 from bot.slack.blocks import Message
 from bot.slack.client import SlackCallError
+from bot.slack.payloads import Salvaged
 from bot.store.seen import SeenRequests
 from bot.store.sessions import WebSessions
 from bot.web.api import Api
@@ -47,7 +48,6 @@ from bot.web.ready import ReadinessProbe
 from bot.web.signed import SignedOnly
 from bot.web.signin import SESSION_COOKIE, SignIn, stored_sessions
 from bot.web.trail import AuditTrail, StoredAuditTrail
-from handlers.payloads import Salvaged
 
 log = logging.getLogger(__name__)
 WELL_KNOWN_KEY = "/.well-known/preprod-signing-key.pem"

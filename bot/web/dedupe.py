@@ -31,12 +31,12 @@ from bot.slack.actions import REASON_BLOCK
 from bot.slack.blocks import Message
 from bot.slack.commands import Help, ListRuns, Report, Status, UsageError
 from bot.slack.commands import parse as parse_command
+from bot.slack.payloads import Salvaged, salvage
 from bot.slack.unavailable import failed, is_unavailable, of_payload, watching
 from bot.store.faults import answering, request_started
 from bot.store.seen import KEEP, SeenRequests
 from bot.web.body import Unreadable, parse
 from bot.web.signed import Handler
-from handlers.payloads import Salvaged, salvage
 
 log = logging.getLogger(__name__)
 MAX_KEY = 255
