@@ -80,6 +80,8 @@ class Api:
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
         self.building: dict[tuple[int, str], asyncio.Task[bytes]] = {}
+        self.opening: dict[int, asyncio.Task[None]] = {}
+        """Run id -> the task opening its thread, while it runs."""
         self.shared_callers: Shared[str, Caller | None] = Shared()
         self.shared_runs: Shared[int, Run | None] = Shared()
         self.shared_views: Shared[int, RunView] = Shared()
@@ -251,7 +253,18 @@ class Api:
         task = asyncio.create_task(self._open(run, request, channel))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        run_id = run.id
+        assert run_id is not None
+        self.opening[run_id] = task
+        task.add_done_callback(lambda _: self.opening.pop(run_id, None))
         return run
+
+    async def opened(self, run_id: int, timeout: float) -> None:
+        """Until the first try to open the thread of a run started here is over (Slack
+        answered, or the run was handed to a worker), at most ``timeout`` seconds."""
+        task = self.opening.get(run_id)
+        if task is not None:
+            await asyncio.wait([task], timeout=timeout)
 
     async def _open(self, run: Run, request: RunRequest, channel: str) -> None:
         try:
