@@ -275,6 +275,7 @@ class Bench:
         if o.cli and all(p.exit_code is not None for p in f.pipelines if p.cli):
             now = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the CLI ones since
             f.cli_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
+        f.slack_calls.update((c.method, c.status) for c in self.serve.standin.calls)
         for run_id in f.intended:
             channels = self.serve.announcements(run_id)
             f.announcements[run_id] = len(channels)
