@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -415,6 +416,29 @@ async def test_the_started_comment_waits_for_the_thread_without_polling_it(
     await flow.bot.until(lambda: len(job.comments) >= 1, 40)
     assert "Slack thread" in job.comments[0].text, job.comments[0].text
     assert 1 <= reads.count(run.id) <= 5, reads
+
+
+async def test_a_new_job_is_answered_after_few_database_calls(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its 2xx a delivery claims its GUID, starts the run and records the job; it
+    no longer reads the run's whole view (GitHub's 10 s is shared by a burst of
+    deliveries, whose calls queue in one thread pool)."""
+    store = flow.bot.bot.store
+    calls: list[tuple[object, str]] = []
+    real = store._call
+
+    async def counted(fn: Any) -> Any:
+        calls.append((asyncio.current_task(), fn.__qualname__.split(".")[0]))
+        return await real(fn)
+
+    monkeypatch.setattr(store, "_call", counted)
+    job = flow.gh.add_job("acme", "checkout", 510, "production", ref=TAG)
+    answered = await flow.gh.request_review(job)
+    assert answered.status_code == 202 and '"created":true' in answered.response_body
+    [handler] = [task for task, what in calls if what == "SeenRequests"]
+    made = [what for task, what in calls if task is handler]  # not the run's own work
+    assert made == ["SeenRequests", "Requests", "RunStore", "Requests", "GitHubStore"], made
 
 
 async def test_an_unmapped_environment_is_answered_and_rejected(flow: Flow) -> None:

@@ -191,6 +191,14 @@ class Api:
         self, caller: Caller, body: RunRequestBody, key: str | None
     ) -> tuple[RunView, bool]:
         """The run of this request: a new one (True), or the one its key started."""
+        run_id, created = await self.request(caller, body, key)
+        return await self.view(run_id), created
+
+    async def request(
+        self, caller: Caller, body: RunRequestBody, key: str | None
+    ) -> tuple[int, bool]:
+        """:meth:`start` without reading the run's view: its id, and whether it is new
+        (a webhook's answer needs no more; the view is several reads)."""
         if not caller.scope.allows(body.service, body.environment):
             await self.refused(caller, body, "outside the token's scope")
             raise ApiError(
@@ -199,7 +207,7 @@ class Api:
                 f"the token {caller.name} may not request {body.service} on {body.environment}",
             )
         if key is not None and (earlier := await self._claim(caller, key)) is not None:
-            return await self.view(earlier), False
+            return earlier, False
         try:
             run = await self._store(caller, body)
         except BaseException:
@@ -210,7 +218,7 @@ class Api:
         if key is not None:
             await self.requests.settle(caller.id, key, run.id)
         await self._supersede(caller, run)
-        return await self.view(run.id), True
+        return run.id, True
 
     async def _claim(self, caller: Caller, key: str) -> int | None:
         """None when this request claimed ``key``; else the run an earlier one started."""

@@ -114,15 +114,15 @@ class GitHubHook:
             )
         except ValidationError as exc:
             raise PayloadProblem(_first(exc)) from None
-        try:
-            view, created = await self.api.start(GITHUB, body, job.key)
-            if not created and view.decision != "pending":
-                known = await self.store.job(view.id)
+        try:  # the view (several reads) only for a job seen before: was it decided?
+            run_id, created = await self.api.request(GITHUB, body, job.key)
+            if not created and (await self.api.view(run_id)).decision != "pending":
+                known = await self.store.job(run_id)
                 if known is not None and known.delivery != str(hook.delivery):
                     # the job was re-run after its run was decided: a run of its own
                     rerun = job.rerun_key(str(hook.delivery))
-                    view, created = await self.api.start(GITHUB, body, rerun)
-                    await self.api.requests.settle(GITHUB.id, job.key, view.id)  # the latest
+                    run_id, created = await self.api.request(GITHUB, body, rerun)
+                    await self.api.requests.settle(GITHUB.id, job.key, run_id)  # the latest
         except ApiError as exc:
             if exc.status == 409 and exc.code == "in_progress":
                 raise
@@ -132,7 +132,7 @@ class GitHubHook:
         t = job.target
         await self.store.record_job(
             GitHubJob(
-                run_id=view.id,
+                run_id=run_id,
                 owner=t.owner,
                 repo=t.repo,
                 workflow_run=t.run_id,
@@ -142,9 +142,9 @@ class GitHubHook:
             )
         )
         if created:
-            log.info("github: %s started run %s", where, view.id)
-            self._later(self._started(view.id, view.service, view.version, view.environment))
-        return _json(202, run=view.id, created=created)
+            log.info("github: %s started run %s", where, run_id)
+            self._later(self._started(run_id, body.service, body.version, body.environment))
+        return _json(202, run=run_id, created=created)
 
     async def _started(self, run_id: int, service: str, version: str, environment: str) -> None:
         """The "started" comment, with the thread's link once it is open.
