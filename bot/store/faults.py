@@ -125,6 +125,11 @@ async def answering(seconds: float) -> AsyncIterator[None]:
         _DEADLINE.reset(token)
 
 
+def acking() -> bool:
+    """True inside :func:`answering`: someone (Slack, for its 3 s) waits on this call."""
+    return _DEADLINE.get() is not None
+
+
 def bound(session: Session, postgres: bool) -> None:
     """Bind ``session`` (in a worker thread) to the ack deadline, when there is one."""
     deadline = _DEADLINE.get()

@@ -6,10 +6,12 @@ that serves Slack never waits on the disk."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import os
 import statistics
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +24,7 @@ from bot.audit.chain import Action
 from bot.engine.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
-from bot.store.faults import Timeouts, bound
+from bot.store.faults import Timeouts, acking, bound
 from bot.store.models import (
     CheckDistribution,
     CheckRecord,
@@ -79,6 +81,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+ACK_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preprod-ack-db")
+"""Threads for the database calls an ack waits on (inside ``answering``). In the shared
+default pool they queued behind every other call: a burst of webhooks and runs made
+clicks miss their deadline ("the bot's database is unavailable") and be made again."""
+
+
 class RunStore:
     def __init__(self, url: str | None = None, timeouts: Timeouts | None = None) -> None:
         self.url = database_url(url)
@@ -96,6 +104,10 @@ class RunStore:
                 bound(session, self._postgres)  # the ack path's deadline, if any
                 return fn(session)
 
+        if acking():
+            context = contextvars.copy_context()  # bound() reads the deadline in it
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(ACK_THREADS, context.run, work)
         return await asyncio.to_thread(work)
 
     async def create_run(
