@@ -16,11 +16,14 @@ scripted clicker decides every run, pipelines' and GitHub's, through the stand-i
 signed clicks as its sign-off panel shows its buttons: Approve, or (every
 ``--reject-every``-th run id) Reject and the modal's reason.
 
-Each run costs five ``chat.postMessage`` in its channel, which the bot paces at Slack's
-one a second per channel, and two ``chat.update`` (Tier 3: about 45 a minute for the
-whole workspace). The runs are spread over ``--environments`` environments, each with
-its own Slack channel (bench/pipelines_serve.py), so the channel's pace does not
-dominate; ``chat.update`` then does: 500 runs take about 25 minutes.
+Each run costs six ``chat.postMessage`` in its channel, which the bot paces at Slack's
+one a second per channel, and two to four ``chat.update`` (Tier 3: about 50 a minute for
+the whole workspace; the figures print what the run cost). The runs are spread over
+``--environments`` environments, each with its own Slack channel
+(bench/pipelines_serve.py), so the channel's pace does not dominate. Nothing a click or
+a decision waits for waits on ``chat.update`` any more (the sign-off panel is posted
+without waiting for the final progress update), so the updates trail behind and the
+channels' posts set the pace.
 
 Prints the first / p50 / p99 / max time from each deciding click (the Approve click, or
 the reject modal's submission) to each waiter's answer, to each CLI subprocess's exit, and
@@ -62,6 +65,10 @@ from bench.pipelines_serve import Serve, environment  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
 from tests.support.processes import preprod_command  # noqa: E402
+
+UNDECIDED_AFTER = 30.0
+"""Seconds after an acknowledged click before the clicker asks whether its run is still
+pending (a click answered "could not record your approval" is acknowledged too)."""
 
 
 class Bench:
@@ -177,14 +184,18 @@ class Bench:
         every = self.o.reject_every
         return "no-go" if every > 0 and run_id % every == 0 else "go"
 
-    async def clicker(self) -> None:
+    async def clicker(self, http: httpx.AsyncClient) -> None:
         """Decide every run, the pipelines' and GitHub's, as soon as its panel shows its
         buttons (until cancelled); a click that was not acknowledged is made again 5 s
-        later if the panel still offers it (a person would click again)."""
+        later if the panel still offers it, and so is one acknowledged with an apology
+        (the database did not answer in time) whose run is still pending after
+        :data:`UNDECIDED_AFTER` (a person would click again)."""
         f = self.figures
         retry_at: dict[int, float] = {}
         first: dict[int, float] = {}
+        acked: dict[int, float] = {}
         while True:
+            await self.click_again(http, acked, retry_at)
             for run_id, (channel, panel) in sorted(self.serve.panels().items()):
                 if run_id in f.intended:
                     continue
@@ -207,7 +218,29 @@ class Bench:
                     continue
                 f.clicked[run_id] = first.get(run_id, clicked)
                 f.acks.append(ack)
-            await asyncio.sleep(0.1)
+                acked[run_id] = time.monotonic()
+            await asyncio.sleep(0.3)  # the scan reads every channel: not too often
+
+    async def click_again(
+        self, http: httpx.AsyncClient, acked: dict[int, float], retry_at: dict[int, float]
+    ) -> None:
+        """Clicks acknowledged long ago whose run is still pending: clicked again."""
+        f = self.figures
+        now = time.monotonic()
+        for run_id, at in list(acked.items()):
+            if now - at < UNDECIDED_AFTER:
+                continue
+            del acked[run_id]
+            try:
+                view = (await http.get(f"/api/v1/runs/{run_id}")).json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            if view.get("decision") == "pending":
+                f.problems.append(f"run {run_id}: acknowledged, still pending; clicked again")
+                f.reclicks += 1
+                f.intended.pop(run_id, None)
+                f.clicked.pop(run_id, None)
+                retry_at[run_id] = now
 
     def clicker_ended(self, task: asyncio.Task[None]) -> None:
         """The clicker ends only when cancelled; an error of its own is a problem to show
@@ -251,7 +284,7 @@ class Bench:
                             self.serve.github, o.webhooks, o.environments, first=o.runs
                         )
                         await send(self.serve.github, self.burst)
-                    clicking = asyncio.create_task(self.clicker())
+                    clicking = asyncio.create_task(self.clicker(http))
                     clicking.add_done_callback(self.clicker_ended)
                     await everyone
                     f.finished = time.monotonic()
@@ -275,6 +308,7 @@ class Bench:
         if o.cli and all(p.exit_code is not None for p in f.pipelines if p.cli):
             now = resource.getrusage(resource.RUSAGE_CHILDREN)  # only the CLI ones since
             f.cli_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
+        f.slack_calls.update((c.method, c.status) for c in self.serve.standin.calls)
         for run_id in f.intended:
             channels = self.serve.announcements(run_id)
             f.announcements[run_id] = len(channels)

@@ -76,6 +76,8 @@ class Figures:
     pids: list[int] = field(default_factory=list)
     """Every process the bench started (serve, its workers, the CLI pipelines)."""
     problems: list[str] = field(default_factory=list)
+    slack_calls: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """(Web API method, status) -> calls the stand-in answered."""
     reclicks: int = 0
     """Clicks made again because the first was not acknowledged."""
 
@@ -144,6 +146,7 @@ class Figures:
             f"{self.cli_cpu - self.cli_cpu_before:.1f} s of it after the first click"
             if self.cli_cpu
             else "CLI processes' CPU  n/a (not every CLI pipeline exited)",
+            self.slack_line(),
             f"retried calls       {sum(p.retries for p in self.pipelines)} (409 while a key's "
             "first request starts, transport errors)",
             f"total time          {self.finished - self.started:.1f} s to the last answer"
@@ -154,6 +157,22 @@ class Figures:
         lines += [f"  doubled: {line}" for line in self.doubled()[:10]]
         lines += [f"  problem: {line}" for line in self.problems[:10]]
         return lines
+
+    def slack_line(self) -> str:
+        """What the runs cost in Slack calls: ``chat.update`` (Tier 3, for the whole
+        workspace) sets the bench's pace."""
+        calls = self.slack_calls
+        runs = max(len(self.intended), 1)
+
+        def ok(method: str) -> int:
+            return calls[(method, 200)]
+
+        limited = sum(n for (_, status), n in calls.items() if status == 429)
+        return (
+            f"slack calls         {ok('chat.postMessage')} chat.postMessage, "
+            f"{ok('chat.update')} chat.update ({ok('chat.update') / runs:.2f} a decided run), "
+            f"{limited} answered 429"
+        )
 
 
 def pct(values: list[float], q: float) -> float:

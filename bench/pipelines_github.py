@@ -34,6 +34,9 @@ class Burst:
     accepted: dict[int, list[str]] = field(default_factory=dict)
     """Workflow run id -> the decisions GitHub accepted for its job (204), in order."""
     timed_out: bool = False
+    redelivered: int = 0
+    """Redeliveries the bot's reconciler asked for (a delivery that reached the bot needs
+    none: each one is a wasted request, or a lost delivery found)."""
 
     def answered_2xx(self) -> list[Delivery]:
         return [d for d in self.deliveries if 200 <= d.status_code < 300]
@@ -74,6 +77,7 @@ class Burst:
             f"({states['approved']} approved, {states['rejected']} rejected); "
             f"lost {tally['lost']}, doubled {tally['doubled']}, wrong {tally['wrong']}"
             + (" (TIMED OUT)" if self.timed_out else ""),
+            f"redelivered         {self.redelivered} (asked by the bot's reconciler)",
         ]
 
 
@@ -122,6 +126,7 @@ async def send(github: GitHubStandIn, burst: Burst) -> None:
 def read_accepted(github: GitHubStandIn, burst: Burst) -> None:
     """The decisions GitHub accepted (204 to a review with a state), per workflow run."""
     burst.accepted = {}
+    burst.redelivered = sum(d.redelivery for d in github.hooks.deliveries)
     for call in github.calls_to("review"):
         if call.status == 204 and isinstance(call.body, dict) and "state" in call.body:
             run = int(call.path.split("/runs/")[1].split("/")[0])

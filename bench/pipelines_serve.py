@@ -7,8 +7,8 @@ Why one channel per environment: the bot posts at Slack's pace of about one mess
 second per channel, and a run costs five posts, so 500 runs in one channel would take
 over forty minutes of posting alone. The config gives each of ``environments``
 environments its own channel (``environments.<name>.channel``); Slack's own limits are
-untouched in the bot and the stand-in (``chat.update``, Tier 3, is workspace-wide and
-then sets the pace: about 45 calls a minute, two per run)."""
+untouched in the bot and the stand-in (``chat.update``, Tier 3, is workspace-wide:
+about 50 calls a minute; the updates trail behind the runs, nothing waits on them)."""
 
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ class Delivery:
     duration: float = 0.0
     installation_id: int | None = None
     repository_id: int | None = None
+    done: bool = False
+    """The attempt is over (answered, failed or dropped): GitHub lists only those."""
 
     @property
     def payload(self) -> Any:
@@ -157,7 +159,7 @@ class Hooks:
         self.deliveries.append(delivery)
         if self._drops > 0:
             self._drops -= 1
-            delivery.dropped = True
+            delivery.dropped = delivery.done = True
             return delivery
         if not self.url:
             raise RuntimeError("no webhook URL: set GitHubStandIn.hooks.url to the bot's")
@@ -169,4 +171,5 @@ class Hooks:
         else:
             delivery.status_code, delivery.response_body = answer.status_code, answer.text
         delivery.duration = time.monotonic() - started
+        delivery.done = True
         return delivery

@@ -10,6 +10,7 @@ bot (``deliver``/``redeliver``), inject faults and read what happened (``calls``
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class GitHubStandIn(Served):
         self.jobs: dict[tuple[str, str, int, str], WaitingJob] = {}
         self.calls: list[RecordedCall] = []
         self._faults: list[_Fault] = []
+        self._redelivering: set[asyncio.Task[Delivery]] = set()
         self.app = Starlette(
             routes=[
                 Route("/", self._page, methods=["GET"]),
@@ -164,6 +166,13 @@ class GitHubStandIn(Served):
     async def redeliver(self, guid: str) -> Delivery:
         """Send the delivery ``guid`` again, same body and GUID, marked as a redelivery."""
         return await self.hooks.redeliver(self._http(), guid)
+
+    async def stop(self) -> None:
+        """Redeliveries still under way are cut off with the server."""
+        for task in list(self._redelivering):
+            task.cancel()
+        await asyncio.gather(*self._redelivering, return_exceptions=True)
+        await super().stop()
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -262,7 +271,7 @@ class GitHubStandIn(Served):
             if problem is not None:
                 answer = github_error(401, problem)
             else:
-                recent = [d.summary() for d in reversed(self.hooks.deliveries)]
+                recent = [d.summary() for d in reversed(self.hooks.deliveries) if d.done]
                 answer = JSONResponse(recent[: _per_page(request)])
         return await self._record("deliveries", request, None, answer)
 
@@ -276,8 +285,10 @@ class GitHubStandIn(Served):
             answer = github_error(401, problem)
         elif delivery is None:
             answer = github_error(404, "Not Found")
-        else:
-            await self.redeliver(delivery.guid)
+        else:  # as GitHub: accepted at once, sent afterwards
+            task = asyncio.create_task(self.redeliver(delivery.guid))
+            self._redelivering.add(task)
+            task.add_done_callback(self._redelivering.discard)
             answer = JSONResponse({}, status_code=202)
         return await self._record("deliveries", request, None, answer)
 

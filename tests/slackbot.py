@@ -44,9 +44,7 @@ class Harness:
 
         def settled() -> bool:
             return not (
-                commands.pending()
-                or self.bot.manager.tasks
-                or any(self.bot.manager.coalescer.pending(key) for key in self._progress_keys())
+                commands.pending() or self.bot.manager.tasks or self.bot.manager.coalescer.busy()
             )
 
         await until(settled, timeout, "the bot did not settle in time")
@@ -55,13 +53,6 @@ class Harness:
     async def until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
         """Wait for ``condition`` (see ``tests.support.processes.until``)."""
         await until(condition, timeout)
-
-    def _progress_keys(self) -> list[tuple[str, str]]:
-        return [
-            key
-            for publisher in self.bot.manager.publishers.values()
-            if (key := publisher.progress_key) is not None
-        ]
 
     def parents(self) -> list[Message]:
         """Top-level messages that opened a run's thread (not announcements)."""

@@ -6,6 +6,7 @@ webhook checks (the documented test vector, a tampered body, the bounds); settin
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import pytest
 import time_machine
@@ -21,7 +23,12 @@ from githubkit.response import Response
 from githubkit.retry import RetryOption
 
 from bot.github import webhook
-from bot.github.client import MAX_COMMENT_CHARS, GitHubProblem, ProtectionRuleClient
+from bot.github.client import (
+    MAX_COMMENT_CHARS,
+    GitHubProblem,
+    ProtectionRuleClient,
+    tls_context,
+)
 from bot.github.retry import RetryPolicy
 from bot.github.settings import GitHubSettings, GitHubSettingsError
 from bot.github.target import DeploymentTarget, TargetProblem
@@ -125,6 +132,34 @@ async def test_token_is_reused_until_shortly_before_it_expires(standin: GitHubSt
         await client.approve(DeploymentTarget("other", "app", 5, "production", 7), "ok")
         assert len(standin.calls_to("access_tokens")) == 3
     assert {c.status for c in standin.calls_to("review")} == {204}
+
+
+async def test_calls_share_one_tls_context(
+    standin: GitHubStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each githubkit call opens an httpx client; building its TLS context (the whole CA
+    bundle loaded) per call blocked the event loop for tens of ms each time."""
+    built: list[object] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any, **kw: Any) -> ssl.SSLContext:
+        built.append(args)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # a fresh key of the cache
+    client = client_for(standin)
+    for i in range(4):
+        await client.comment(TARGET, f"progress {i}")
+    standin.add_job("other", "app", 6, "production", installation_id=7)
+    await client.approve(DeploymentTarget("other", "app", 6, "production", 7), "ok")
+    await client_for(standin).comment(TARGET, "another client")
+    assert len(standin.calls_to("review")) == 6
+    assert len(built) == 1
+    shared = tls_context()
+    monkeypatch.setenv("SSL_CERT_DIR", str(Path(certifi.where()).parent))
+    assert tls_context() is not shared  # the environment is followed, as httpx would
+    assert len(built) == 2
 
 
 async def test_server_errors_are_retried_with_backoff(standin: GitHubStandIn) -> None:

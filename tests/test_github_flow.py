@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ from sqlmodel import Session, select
 
 from bot.audit.chain import Action
 from bot.audit.checkpoint import parse
+from bot.github.answers import GitHubAnswers
+from bot.github.reconcile import Reconciler
 from bot.github.settings import (
     API_URL_ENV,
     APP_ID_ENV,
@@ -33,6 +36,7 @@ from bot.github.wiring import GitHubApp
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
 from bot.store.audit import AuditLog
 from bot.store.models import GitHubAnswer, Run, SlackThread
+from bot.store.runs import RunStore
 from github_standin import GitHubStandIn, WaitingJob, sign
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
@@ -334,6 +338,7 @@ async def test_a_dropped_delivery_is_found_redelivered_and_answered(flow: Flow) 
     assert lost.dropped and flow.runs() == []
     done = await flow.app.reconciler.run_once()
     assert done.redelivered == 1
+    await flow.bot.until(lambda: flow.gh.hooks.find(lost.guid).done)  # GitHub sends it later
     [run] = flow.runs()
     assert run.id is not None
     assert flow.gh.hooks.find(lost.guid).redelivery
@@ -343,6 +348,97 @@ async def test_a_dropped_delivery_is_found_redelivered_and_answered(flow: Flow) 
     await flow.bot.standin.click(SRE1, panel.ts, CHANNEL, APPROVE, block_id="signoff:sre")
     await flow.bot.until(lambda: job.state == "approved")
     assert flow.decisions(job) == ["approved"]
+
+
+async def test_deliveries_answered_late_are_not_redelivered_on_postgres(
+    healthy_target: RunningTarget,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_database: str,
+) -> None:
+    """GitHub lists a delivery the bot answered after GitHub's 10 s as failed. The bot
+    has it (its run started; or, unmapped, its claim is recorded), on this replica or
+    another sharing the database: redelivering it, pass after pass, was the loop seen on
+    PostgreSQL under load. Only the delivery that truly never arrived is redelivered."""
+    async with _flow(
+        healthy_target, tmp_path, monkeypatch, "24h", database_url=postgres_database
+    ) as flow:  # type: ignore[arg-type]
+        late_jobs = [
+            flow.gh.add_job("acme", "checkout", 701, "production", ref=TAG),
+            flow.gh.add_job("acme", "checkout", 702, "qa"),  # unmapped: no run, a claim
+        ]
+        late = [await flow.gh.request_review(job) for job in late_jobs]
+        assert [d.status_code for d in late] == [202, 202]
+        for delivery in late:  # GitHub gave up before the bot's answer came
+            delivery.status_code, delivery.error, delivery.response_body = 0, "ReadTimeout", ""
+        flow.gh.hooks.drop(1)
+        lost = await flow.gh.request_review(
+            flow.gh.add_job("acme", "checkout", 703, "production", ref=TAG)
+        )
+        other = RunStore(postgres_database)  # another replica's view of the database
+        try:
+            elsewhere = Reconciler(
+                GitHubAnswers(other, flow.app.client, lambda run: f"/runs/{run}"),
+                flow.app.reconciler.gate,
+                flow.app.reconciler.deliveries,
+            )
+            assert (await elsewhere.run_once()).redelivered == 1
+        finally:
+            other.engine.dispose()
+        await flow.bot.until(lambda: flow.gh.hooks.find(lost.guid).done)
+        assert flow.gh.hooks.find(lost.guid).ok
+        for _ in range(2):  # later passes: nothing more to redeliver
+            assert (await flow.app.reconciler.run_once()).redelivered == 0
+        redelivered = [d.guid for d in flow.gh.hooks.deliveries if d.redelivery]
+        assert redelivered == [lost.guid]
+        assert len(flow.runs()) == 2
+
+
+async def test_the_started_comment_waits_for_the_thread_without_polling_it(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While Slack is down the thread stays closed: the "started" comment waits for the
+    opening instead of reading the thread every 0.2 s (a burst of deliveries made
+    ~1,000 reads a second of that, in the pool every request's reads queue in)."""
+    store = flow.bot.bot.store
+    reads: list[int] = []
+    real = store.get_thread
+
+    async def counted(run_id: int) -> SlackThread | None:
+        reads.append(run_id)
+        return await real(run_id)
+
+    monkeypatch.setattr(store, "get_thread", counted)
+    flow.bot.standin.outage(4.0)
+    job = flow.gh.add_job("acme", "checkout", 509, "production", ref=TAG)
+    assert (await flow.gh.request_review(job)).status_code == 202
+    [run] = flow.runs()
+    await flow.bot.until(lambda: len(job.comments) >= 1, 40)
+    assert "Slack thread" in job.comments[0].text, job.comments[0].text
+    assert 1 <= reads.count(run.id) <= 5, reads
+
+
+async def test_a_new_job_is_answered_after_few_database_calls(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its 2xx a delivery claims its GUID, starts the run and records the job; it
+    no longer reads the run's whole view (GitHub's 10 s is shared by a burst of
+    deliveries, whose calls queue in one thread pool)."""
+    store = flow.bot.bot.store
+    calls: list[tuple[object, str]] = []
+    real = store._call
+
+    async def counted(fn: Any) -> Any:
+        calls.append((asyncio.current_task(), fn.__qualname__.split(".")[0]))
+        return await real(fn)
+
+    monkeypatch.setattr(store, "_call", counted)
+    job = flow.gh.add_job("acme", "checkout", 510, "production", ref=TAG)
+    answered = await flow.gh.request_review(job)
+    assert answered.status_code == 202 and '"created":true' in answered.response_body
+    [handler] = [task for task, what in calls if what == "SeenRequests"]
+    made = [what for task, what in calls if task is handler]  # not the run's own work
+    assert made == ["SeenRequests", "Requests", "RunStore", "Requests", "GitHubStore"], made
 
 
 async def test_an_unmapped_environment_is_answered_and_rejected(flow: Flow) -> None:

@@ -18,7 +18,7 @@ from githubkit import AppAuthStrategy, GitHub
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException
 
-from bot.github.client import describe
+from bot.github.client import describe, tls_context
 from bot.github.mapping import ACTION, EVENT
 from bot.github.retry import RetryPolicy
 from bot.github.settings import GitHubSettings
@@ -81,6 +81,7 @@ class AppDeliveries:
             cache_strategy=MemCacheStrategy(),  # its own JWT cache, as the client's tokens
             http_cache=False,
             auto_retry=retry or RetryPolicy(),
+            ssl_verify=tls_context(),
         )
 
     async def recent(self) -> list[Attempt]:

@@ -2,7 +2,11 @@
 on a beat. Runs decided with no decision owed (the process died between the decision
 and the listener, or the run was cancelled) are answered; answers GitHub never took
 are sent again once their claim is stale; protection-rule deliveries that never got a
-2xx from the bot are redelivered through the App's delivery list."""
+2xx and never reached the bot are redelivered through the App's delivery list.
+
+"Never reached the bot" is the bot's own record, not GitHub's list alone: GitHub lists a
+delivery the bot answered after its 10 s as failed, and redelivering those (the bot
+under load answers the redelivery late too) repeated them every cooldown, for days."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from bot.gate.actions import Gate
 from bot.github.answers import GitHubAnswers
 from bot.github.client import GitHubProblem
 from bot.github.deliveries import AppDeliveries, to_redeliver
+from bot.github.webhook import seen_key
 from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -55,10 +60,15 @@ class Reconciler:
         if self.deliveries is None:
             return 0
         try:
-            chosen = to_redeliver(await self.deliveries.recent(), utcnow())
+            failed = to_redeliver(await self.deliveries.recent(), utcnow())
         except GitHubProblem as problem:
             log.warning("github: the App's deliveries could not be listed: %s", problem)
             return 0
+        reached = await self.answers.github.reached([a.guid for a in failed], seen_key)
+        for attempt in failed:
+            if attempt.guid in reached:
+                log.debug("github: %s was answered late, not lost", attempt.guid)
+        chosen = [attempt for attempt in failed if attempt.guid not in reached]
         done = 0
         for attempt in chosen:
             try:

@@ -25,6 +25,11 @@ EVENT_HEADER = "x-github-event"
 DELIVERY_HEADER = "x-github-delivery"
 
 
+def seen_key(guid: str) -> str:
+    """The seen-requests key a delivery is claimed under (a redelivery: the same)."""
+    return f"github:delivery:{guid}"
+
+
 class WebhookProblem(ValueError):
     """Why a webhook is refused (one line); ``status`` is the HTTP answer to give."""
 

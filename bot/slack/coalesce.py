@@ -110,6 +110,11 @@ class Coalescer(Generic[K]):
         slot = self._slots.get(key)
         return slot is not None and slot.pending is not None
 
+    def busy(self) -> bool:
+        """True while any key has a state Slack has not been sent yet (a run's final
+        progress is submitted, not awaited: its run may be over already)."""
+        return any(slot.pending is not None for slot in self._slots.values())
+
     async def flush(self, key: K) -> bool:
         """Send ``key``'s newest state now; False (and a retry scheduled) if sending failed."""
         slot = self._slots.get(key)

@@ -78,6 +78,10 @@ class ThreadPublisher:
         self.coalescer = coalescer
         self.store = store
         self.state = state
+        self.latest = state
+        """The state with every event received folded in, also those still queued: the
+        progress message shows this, so a burst of events costs one update, not one
+        each (``chat.update`` is Tier 3, about 50 a minute for the whole workspace)."""
         self.channel = channel
         self.actions = actions
         self.thread: SlackThread | None = None
@@ -207,6 +211,7 @@ class ThreadPublisher:
         return posted.ts
 
     def __call__(self, event: Event) -> None:
+        self.latest = apply(self.latest, event)
         self._queue.put_nowait(event)
 
     async def close(self) -> None:
@@ -226,7 +231,7 @@ class ThreadPublisher:
         """The run was cancelled: show it, in place and in the thread (tried again while
         Slack or the database fails, like every owed message)."""
         await self.close()
-        self.state = mark_cancelled(self.state)
+        self.state = self.latest = mark_cancelled(self.state)
         note = f":no_entry_sign: Run #{self.state.run_id} cancelled by <@{by}>."
 
         async def show() -> None:
@@ -315,7 +320,10 @@ class ThreadPublisher:
             )
             await self._reply(f"stage:{event.stage}:{self.generation}", *line)
         if isinstance(event, RunFinished):
-            await self._show_progress(final=True)
+            # The final state is submitted, not awaited: the coalescer delivers it (and
+            # retries it until it lands), while the results and then the sign-off panel
+            # go out at once instead of queuing behind every other run's Tier-3 update.
+            await self._show_progress(final=False)
             await self._post_results(event.report)
         else:
             await self._show_progress(final=False)
@@ -324,7 +332,7 @@ class ThreadPublisher:
         key = self.progress_key
         if key is None:
             return
-        message = progress_message(self.state)
+        message = progress_message(self.latest)
         self.coalescer.submit(key, message.text, message.blocks)
         if final:
             await self.coalescer.flush(key)

@@ -8,6 +8,7 @@ stale. Knows nothing of GitHub's API: plain rows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlalchemy import delete, or_, update
@@ -132,5 +133,24 @@ class GitHubStore:
                 .limit(limit)
             )
             return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    async def reached(
+        self, deliveries: Collection[str], seen_key: Callable[[str], str]
+    ) -> set[str]:
+        """Which of these delivery GUIDs reached the bot, on any replica: one that started
+        or found a run (its job row), or one claimed in the seen-requests table (kept
+        10 minutes) under ``seen_key(guid)``. GitHub lists a delivery answered after its
+        10 s as failed, though the bot has it: such a one must not be redelivered."""
+        guids = list(deliveries)
+        if not guids:
+            return set()
+        keys = {seen_key(guid): guid for guid in guids}
+
+        def work(session: Session) -> set[str]:
+            jobs = select(GitHubJob.delivery).where(col(GitHubJob.delivery).in_(guids))
+            seen = select(SeenRequest.key).where(col(SeenRequest.key).in_(list(keys)))
+            return set(session.exec(jobs)) | {keys[key] for key in session.exec(seen)}
 
         return await self.store.call(work)

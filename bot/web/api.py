@@ -80,6 +80,8 @@ class Api:
         self.viewer = Viewer(bot.store, bot.gate, bot.settings.public_url)
         self.background: set[asyncio.Task[Any]] = set()
         self.building: dict[tuple[int, str], asyncio.Task[bytes]] = {}
+        self.opening: dict[int, asyncio.Task[None]] = {}
+        """Run id -> the task opening its thread, while it runs."""
         self.shared_callers: Shared[str, Caller | None] = Shared()
         self.shared_runs: Shared[int, Run | None] = Shared()
         self.shared_views: Shared[int, RunView] = Shared()
@@ -189,6 +191,14 @@ class Api:
         self, caller: Caller, body: RunRequestBody, key: str | None
     ) -> tuple[RunView, bool]:
         """The run of this request: a new one (True), or the one its key started."""
+        run_id, created = await self.request(caller, body, key)
+        return await self.view(run_id), created
+
+    async def request(
+        self, caller: Caller, body: RunRequestBody, key: str | None
+    ) -> tuple[int, bool]:
+        """:meth:`start` without reading the run's view: its id, and whether it is new
+        (a webhook's answer needs no more; the view is several reads)."""
         if not caller.scope.allows(body.service, body.environment):
             await self.refused(caller, body, "outside the token's scope")
             raise ApiError(
@@ -197,7 +207,7 @@ class Api:
                 f"the token {caller.name} may not request {body.service} on {body.environment}",
             )
         if key is not None and (earlier := await self._claim(caller, key)) is not None:
-            return await self.view(earlier), False
+            return earlier, False
         try:
             run = await self._store(caller, body)
         except BaseException:
@@ -208,7 +218,7 @@ class Api:
         if key is not None:
             await self.requests.settle(caller.id, key, run.id)
         await self._supersede(caller, run)
-        return await self.view(run.id), True
+        return run.id, True
 
     async def _claim(self, caller: Caller, key: str) -> int | None:
         """None when this request claimed ``key``; else the run an earlier one started."""
@@ -251,7 +261,18 @@ class Api:
         task = asyncio.create_task(self._open(run, request, channel))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        run_id = run.id
+        assert run_id is not None
+        self.opening[run_id] = task
+        task.add_done_callback(lambda _: self.opening.pop(run_id, None))
         return run
+
+    async def opened(self, run_id: int, timeout: float) -> None:
+        """Until the first try to open the thread of a run started here is over (Slack
+        answered, or the run was handed to a worker), at most ``timeout`` seconds."""
+        task = self.opening.get(run_id)
+        if task is not None:
+            await asyncio.wait([task], timeout=timeout)
 
     async def _open(self, run: Run, request: RunRequest, channel: str) -> None:
         try:

@@ -4,12 +4,14 @@ models, and the ``Idempotency-Key`` header."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 16 * 1024
 MAX_KEY = 200
@@ -86,3 +88,16 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
             f"the Idempotency-Key must be 1 to {MAX_KEY} printable ASCII characters",
         )
     return key
+
+
+CLIENT_GONE = 499
+"""The status logged for a request whose client left mid-body (nginx's convention)."""
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A client that closed its connection before sending the whole body (a pipeline
+    killed, a proxy's time-out) is no fault of ours: one info line, not a traceback, and
+    nothing was stored (every body reader reads the whole body before acting). The answer
+    goes nowhere; uvicorn drops it."""
+    log.info("%s %s: the client left before sending its body", request.method, request.url.path)
+    return Response(status_code=CLIENT_GONE)

@@ -22,7 +22,7 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -34,6 +34,7 @@ from bot.slack.payloads import Salvaged
 from bot.store.seen import SeenRequests
 from bot.store.sessions import WebSessions
 from bot.web.api import Api
+from bot.web.api_http import client_gone
 from bot.web.bot import Bot
 from bot.web.dashboard import Dashboard
 from bot.web.dedupe import Deduplicated
@@ -174,6 +175,7 @@ def create_app(
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={ClientDisconnect: client_gone},
     )
 
 

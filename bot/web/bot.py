@@ -76,11 +76,15 @@ class Bot:
         run's note, an announcement, each behind the channel's one message a second), and
         a lease renewed only between them expired under a live owner, so that another
         process resumed a run still executing here (``bench/chaos.py`` saw checks run
-        twice)."""
+        twice). Claiming runs has one too: behind the duties it waited for republishing,
+        which waits on Slack's pace (a ``chat.update`` flush, Tier 3 for the workspace),
+        and with hundreds of runs in flight a worker claimed no new run for minutes
+        (``bench/pipelines.py``: 200 runs left queued)."""
         self._tasks = [
             asyncio.create_task(self._heartbeat_forever()),
             asyncio.create_task(self._duties_forever()),
             asyncio.create_task(self._cancels_forever()),
+            asyncio.create_task(self._claims_forever()),
         ]
         if self.github is not None:
             reconciler = self.github.reconciler.forever(self.github.every)
@@ -121,6 +125,11 @@ class Bot:
                 since = None if full else self.manager.leases.time.now() - RECENT
                 await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
                 await _logged("counting the insight figures", catch_up_insights(self.store))
+            await asyncio.sleep(poll)
+
+    async def _claims_forever(self) -> None:
+        poll = min(self.settings.poll_interval, self.manager.leases.ttl / 3)
+        while True:
             if self.manager.executes:
                 await _logged("claiming runs", self.manager.recover())
             await asyncio.sleep(poll)

@@ -45,6 +45,8 @@ GITHUB = Caller(GITHUB_TOKEN_ID, "github", Scope("*", "*"))
 what bounds them."""
 THREAD_WAIT = 30.0
 """Seconds the "started" comment waits for the run's Slack thread to open."""
+THREAD_POLL, THREAD_POLL_MAX = 0.5, 4.0
+"""The first and the longest pause between reads of a thread opened elsewhere."""
 
 
 def _json(status: int, **body: Any) -> JSONResponse:
@@ -74,7 +76,7 @@ class GitHubHook:
             return _json(200, ok="pong")
         if hook.event != mapping.EVENT or hook.action != mapping.ACTION:
             return _json(202, ignored=f"{hook.event} {hook.action or ''}".strip())
-        key = f"github:delivery:{hook.delivery}"
+        key = webhook.seen_key(str(hook.delivery))
         if not await self.seen.first_time(key):
             log.info("github: delivery %s seen already", hook.delivery)
             return _json(200, duplicate=str(hook.delivery))
@@ -112,15 +114,15 @@ class GitHubHook:
             )
         except ValidationError as exc:
             raise PayloadProblem(_first(exc)) from None
-        try:
-            view, created = await self.api.start(GITHUB, body, job.key)
-            if not created and view.decision != "pending":
-                known = await self.store.job(view.id)
+        try:  # the view (several reads) only for a job seen before: was it decided?
+            run_id, created = await self.api.request(GITHUB, body, job.key)
+            if not created and (await self.api.view(run_id)).decision != "pending":
+                known = await self.store.job(run_id)
                 if known is not None and known.delivery != str(hook.delivery):
                     # the job was re-run after its run was decided: a run of its own
                     rerun = job.rerun_key(str(hook.delivery))
-                    view, created = await self.api.start(GITHUB, body, rerun)
-                    await self.api.requests.settle(GITHUB.id, job.key, view.id)  # the latest
+                    run_id, created = await self.api.request(GITHUB, body, rerun)
+                    await self.api.requests.settle(GITHUB.id, job.key, run_id)  # the latest
         except ApiError as exc:
             if exc.status == 409 and exc.code == "in_progress":
                 raise
@@ -130,7 +132,7 @@ class GitHubHook:
         t = job.target
         await self.store.record_job(
             GitHubJob(
-                run_id=view.id,
+                run_id=run_id,
                 owner=t.owner,
                 repo=t.repo,
                 workflow_run=t.run_id,
@@ -140,17 +142,26 @@ class GitHubHook:
             )
         )
         if created:
-            log.info("github: %s started run %s", where, view.id)
-            self._later(self._started(view.id, view.service, view.version, view.environment))
-        return _json(202, run=view.id, created=created)
+            log.info("github: %s started run %s", where, run_id)
+            self._later(self._started(run_id, body.service, body.version, body.environment))
+        return _json(202, run=run_id, created=created)
 
     async def _started(self, run_id: int, service: str, version: str, environment: str) -> None:
-        """The "started" comment, with the thread's link once it is open."""
+        """The "started" comment, with the thread's link once it is open.
+
+        It waits for the opening itself, then reads the thread; only a thread opened
+        elsewhere (a worker, Slack slow) is polled, backing off. Polling every 0.2 s
+        from the start, a burst of 200 deliveries made ~1,000 reads a second for as long
+        as Slack's pace kept their threads closed, in the thread pool that every
+        request's reads queue in (their 2xx and the clicks' acks waited behind them)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + THREAD_WAIT
+        await self.api.opened(run_id, THREAD_WAIT)
         thread = await self.bot.store.get_thread(run_id)
+        pause = THREAD_POLL
         while thread is None and loop.time() < until:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(min(pause, max(until - loop.time(), 0.0)))
+            pause = min(pause * 2, THREAD_POLL_MAX)
             thread = await self.bot.store.get_thread(run_id)
         await self.github.answers.started(run_id, service, version, environment, thread_url(thread))
 
