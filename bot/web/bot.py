@@ -36,9 +36,9 @@ from bot.store.faults import Timeouts, cause, is_database_fault
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases
 from bot.store.runs import RunStore
+from bot.web import listeners
 from bot.web.scheduler import ReminderScheduler
 from bot.web.team import PinnedToWorkspace, announce
-from handlers import register_all
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,9 @@ def build_bot(
         PinnedToWorkspace(settings.team_id)
     )  # after Bolt's signature and auth.test, HTTP and socket
     announce(settings.team_id)
-    register_all(bolt, Dispatcher(manager), gate, slack)
+    dispatcher = Dispatcher(manager)
+    for register in listeners.installed():  # the handlers package, by entry point
+        register(bolt, dispatcher, gate, slack)
     checkpoints = Checkpoints(config, store, SlackCheckpoints(store, slack), clock=clock)
     scheduler = ReminderScheduler(config, reminders, checkpoints)
     try:
