@@ -38,6 +38,7 @@ from bot.store.models import (
     SlackThread,
     as_utc,
 )
+from bot.store.threads import upsert_thread
 from checks.base import CheckResult, Status
 
 _RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
@@ -311,8 +312,12 @@ class RunStore:
         return await self._call(work)
 
     async def save_thread(self, thread: SlackThread) -> None:
+        """Store where a run lives in Slack, in one statement: two processes opening the
+        same thread at once (a serve handing the run to a worker) both succeed, and a
+        message ts this save does not know yet never erases one already stored."""
+
         def work(session: Session) -> None:
-            session.merge(thread)
+            session.execute(upsert_thread(thread, postgres=self._postgres))
             session.commit()
 
         await self._call(work)
