@@ -14,10 +14,8 @@ from typing import Any
 
 import httpx
 
+from checks._http_options import DEFAULT_MAX_BODY as DEFAULT_MAX_BODY
 from checks.units import format_size
-
-DEFAULT_MAX_BODY = 1024 * 1024
-"""Bytes of a body kept for expectations and evidence unless the plan says ``max_body``."""
 
 SAFE_ENCODINGS = "gzip, deflate"
 """The ``Accept-Encoding`` we send: encodings whose output we can bound while

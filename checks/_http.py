@@ -11,26 +11,15 @@ import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated
 
 import httpx
-from pydantic import AfterValidator, Field
 
 from checks._body import DEFAULT_MAX_BODY, SAFE_ENCODINGS, Body, read_body
-from checks.base import CheckOptions, CheckResult
+from checks._http_options import HttpCheckOptions as HttpCheckOptions
+from checks._http_options import RelativePath as RelativePath
+from checks.base import CheckResult
 from checks.context import CREDENTIAL_HEADERS, CheckContext
 from checks.redact import MASK, Redactor
-from checks.units import ByteSize
-
-
-def _relative_path(path: str) -> str:
-    if not path.startswith("/"):
-        raise ValueError(f"path {path!r} must start with / (it is relative to base_url)")
-    return path
-
-
-RelativePath = Annotated[str, AfterValidator(_relative_path)]
-"""A path on the environment, joined to its ``base_url``."""
 
 BODY_LIMIT = 1000
 """Characters of a response body kept in evidence: enough to see the error, not a dump."""
@@ -38,14 +27,6 @@ BODY_LIMIT = 1000
 _CREDENTIAL_LIKE = re.compile(r"(?i)auth|token|api[_-]?key|secret|session|cookie|password")
 _SHOWN_AS_IS = frozenset({"www-authenticate", "proxy-authenticate"})
 """Challenges, not credentials: reviewers of an auth check want to see them."""
-
-
-class HttpCheckOptions(CheckOptions):
-    """Options every HTTP-based kind shares."""
-
-    max_body: ByteSize = Field(default=DEFAULT_MAX_BODY, ge=0)
-    """Bytes of each response body kept for expectations and evidence (``1MB``,
-    ``512KB``); the rest is never read into memory."""
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,8 @@ requested with no credentials at all and no redirect following."""
 from __future__ import annotations
 
 import httpx
-from pydantic import Field, field_validator
 
 from checks._http import (
-    HttpCheckOptions,
-    RelativePath,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
@@ -19,22 +16,9 @@ from checks._http import (
     timed_send,
     unreachable,
 )
+from checks.auth_required_options import AuthRequiredOptions as AuthRequiredOptions
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
-
-
-class AuthRequiredOptions(HttpCheckOptions):
-    paths: list[RelativePath] = Field(min_length=1)
-    method: str = Field(default="GET", pattern=r"^[A-Za-z]+$")
-    expect_status: list[int] = Field(default_factory=lambda: [401, 403], min_length=1)
-    with_credentials: bool = False
-    """Also request each path with the environment's credentials and require a 2xx,
-    proving the refusal is about credentials rather than a broken route."""
-
-    @field_validator("method")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
 
 
 class AuthRequiredCheck(Check[AuthRequiredOptions]):

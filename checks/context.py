@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import ssl
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from checks.redact import Redactor
 from checks.regression import BaselineSource
+
+if TYPE_CHECKING:
+    import httpx
+
+    from checks.transport import SharedTransport
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
@@ -38,6 +39,8 @@ class Target:
         return verifying_context(self.ca_bundle)
 
     def url(self, path: str) -> str:
+        import httpx  # at use: loading a config never needs the HTTP client
+
         return str(httpx.URL(self.base_url).join(path))
 
 
@@ -63,41 +66,6 @@ def _context(
     cafile: str | None, mtime_ns: int, size: int, system: tuple[str | None, str | None]
 ) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
-
-
-def remember_missing_sniffio() -> None:
-    """httpcore imports ``sniffio`` whenever it makes a lock or shields a close (several
-    times a request). anyio no longer needs it, so it is often absent, and Python does
-    not remember a failed import: each attempt searched ``sys.path`` again, 0.2 ms,
-    most of what a local request costs (bench/engine.py). Recording it as absent makes
-    the import fail at once, as it would anyway; an installed sniffio is left alone."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]  # "absent", per importlib
-
-
-remember_missing_sniffio()
-
-
-class SharedTransport(httpx.AsyncBaseTransport):
-    """A run's connection pool for one target, lent to every client a check makes: its
-    checks reuse connections (keep-alive) instead of each opening and closing its own.
-    A client closing it does nothing; whoever made it calls :meth:`close`."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._pool: httpx.AsyncHTTPTransport | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._pool is None:  # made at first use: a bad CA bundle fails that check only
-            self._pool = httpx.AsyncHTTPTransport(verify=self._target.ssl_context())
-        return await self._pool.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """A borrowing client is done; the pool stays open for the other checks."""
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
 
 
 @dataclass(frozen=True)
@@ -149,6 +117,11 @@ class CheckContext:
         """An HTTP client for the target: its base URL, its CA bundle and, unless told
         otherwise, its configured headers (credentials included). Without transport
         options of its own it borrows the run's pool (``transport``)."""
+        import httpx  # at use: loading a config never needs the HTTP client
+
+        from checks.transport import remember_missing_sniffio
+
+        remember_missing_sniffio()  # once: a missing sniffio is then recorded as absent
         headers = dict(self.target.headers)
         if not with_credentials:
             headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}

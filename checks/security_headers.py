@@ -5,13 +5,10 @@ response so the evidence shows exactly what the server sent."""
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 import httpx
-from pydantic import Field
 
 from checks._http import (
-    HttpCheckOptions,
     evidence_redactor,
     exchange_evidence,
     first_and_more,
@@ -20,29 +17,13 @@ from checks._http import (
 )
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
+from checks.security_headers_options import ALL_REQUIREMENTS as ALL_REQUIREMENTS
+from checks.security_headers_options import Requirement as Requirement
+from checks.security_headers_options import SecurityHeadersOptions as SecurityHeadersOptions
 
-Requirement = Literal[
-    "hsts", "csp", "content_type_options", "frame_protection", "referrer_policy", "cookies"
-]
-ALL_REQUIREMENTS: tuple[Requirement, ...] = (
-    "hsts",
-    "csp",
-    "content_type_options",
-    "frame_protection",
-    "referrer_policy",
-    "cookies",
-)
 _MAX_AGE = re.compile(r"(?i)(?:^|;)\s*max-age\s*=\s*\"?(\d+)\"?")
 _VERSION = re.compile(r"/\s*v?\d|\d+\.\d+")
 _DISCLOSING = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
-
-
-class SecurityHeadersOptions(HttpCheckOptions):
-    path: str = Field(default="/", pattern=r"^/")
-    require: list[Requirement] = Field(default_factory=lambda: list(ALL_REQUIREMENTS))
-    hsts_min_max_age: int = Field(default=15552000, ge=0)
-    """Seconds; 180 days by default, the usual floor for HSTS preload-style policies."""
-    warn_on_disclosure: bool = True
 
 
 class SecurityHeadersCheck(Check[SecurityHeadersOptions]):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from checks.base import Check, CheckKind, CheckOptions
 from checks.placeholders import fill, unknown_names
-from checks.registry import get_check_type
+from checks.registry import get_check_type, kind_facts
 from checks.units import Duration
 
 COMMON_KEYS = frozenset(
@@ -70,12 +70,12 @@ class CheckSpec(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        get_check_type(value)  # UnknownCheckType lists the known ones
+        kind_facts(value)  # UnknownCheckType lists the known ones
         return value
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> CheckSpec:
-        if unknown := unknown_names(self.raw_options, self.kind.own_placeholders):
+        if unknown := unknown_names(self.raw_options, kind_facts(self.type).own_placeholders):
             raise ValueError("; ".join(unknown))
         return self
 
@@ -90,12 +90,12 @@ class CheckSpec(BaseModel):
     @property
     def options(self) -> CheckOptions:
         if self._options is None:
-            self._options = self.kind.Options.model_validate(self.raw_options)
+            self._options = kind_facts(self.type).options.model_validate(self.raw_options)
         return self._options
 
     def bind(self) -> None:
         """Validate the options now (raises pydantic's ValidationError)."""
-        self._options = self.kind.Options.model_validate(self.raw_options)
+        self._options = kind_facts(self.type).options.model_validate(self.raw_options)
 
     def build(self, values: Mapping[str, str] | None = None) -> Check[Any]:
         """The check, its options filled with the run's ``values`` (``{version}`` ...)."""

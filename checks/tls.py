@@ -12,14 +12,13 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import httpx
-from pydantic import Field
 
 from checks.base import Check, CheckOptions, CheckResult
 from checks.context import CheckContext
-from checks.units import Duration
+from checks.tls_options import TlsOptions as TlsOptions
 
 VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1.0": ssl.TLSVersion.TLSv1,
@@ -32,18 +31,6 @@ VERSIONS: dict[str, ssl.TLSVersion] = {
 _UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21, 27, 28})
 _EXPIRED, _NOT_YET_VALID = 10, 9
 _NAME_MISMATCH_CODES = frozenset({62, 63, 64})  # hostname, email, IP address mismatch
-
-
-class TlsOptions(CheckOptions):
-    min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    min_days_valid: int = Field(default=14, ge=0)
-    ca_bundle: Path | None = None
-    """Trust this CA bundle instead of the environment's (or the system's)."""
-    host: str | None = None
-    """Connect here instead of the base URL's host (also the name that is verified)."""
-    port: int | None = Field(default=None, ge=1, le=65535)
-    check_hostname: bool = True
-    connect_timeout: Duration = 10.0
 
 
 @dataclass

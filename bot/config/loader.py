@@ -19,7 +19,7 @@ from bot.config.paths import CONFIG_ENV
 from bot.config.problems import Problem, describe, format_path
 from bot.config.schema import Config, header_secrets
 from bot.config.yaml_lines import MAX_BYTES, Path_, YamlError, decode, line_for, load_with_lines
-from checks.registry import check_types
+from checks.registry import UnknownCheckType, kind_facts
 from checks.spec import COMMON_KEYS
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -182,14 +182,17 @@ def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
     for plan_name, plan in plans.items() if isinstance(plans, dict) else ():
         for prefix, check in _plan_checks(plan_name, plan):
             kind_name = check.get("type") if isinstance(check, dict) else None
-            if not isinstance(kind_name, str) or kind_name not in check_types():
+            if not isinstance(kind_name, str):
                 continue
-            kind = check_types()[kind_name]
+            try:
+                options = kind_facts(kind_name).options
+            except UnknownCheckType:
+                continue
             raw = {k: v for k, v in check.items() if k not in COMMON_KEYS}
             try:
-                kind.Options.model_validate(raw)
+                options.model_validate(raw)
             except ValidationError as exc:
-                problems += explain(exc, raw, lines, kind.Options, prefix, COMMON_KEYS)
+                problems += explain(exc, raw, lines, options, prefix, COMMON_KEYS)
     return problems
 
 

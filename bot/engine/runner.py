@@ -36,9 +36,10 @@ from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 from checks.base import CheckResult, Status
-from checks.context import CheckContext, ProgressEvent, RunInfo, SharedTransport
+from checks.context import CheckContext, ProgressEvent, RunInfo
 from checks.redact import Redactor
 from checks.spec import CheckSpec, Stage
+from checks.transport import SharedTransport
 
 log = logging.getLogger(__name__)
 

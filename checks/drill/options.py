@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from checks.base import CheckOptions
-from checks.http import RequestSpec
+from checks.http_options import RequestSpec
 from checks.load.thresholds import Threshold, Vocabulary, parse_threshold
 from checks.units import Duration
 

@@ -5,15 +5,11 @@ and private key found in headers and bodies, showing only masked values."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter, deque
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks._http import (
-    HttpCheckOptions,
-    RelativePath,
     evidence_redactor,
     strip_credentials,
     timed_send,
@@ -21,57 +17,13 @@ from checks._http import (
 )
 from checks.base import Check, CheckResult
 from checks.context import CheckContext
-from checks.pii.detectors import KINDS, SECRET_KINDS, Hit, Kind
+from checks.pii.detectors import SECRET_KINDS
+from checks.pii.options import AllowEntry as AllowEntry
+from checks.pii.options import PiiScanOptions as PiiScanOptions
 from checks.pii.scan import Located, links, scan_response
 
 MAX_SHOWN = 50
 """Findings listed in the evidence; the rest are counted."""
-
-
-class AllowEntry(BaseModel):
-    """A known fixture that may appear: an exact ``value`` or a regular expression
-    ``pattern`` (matched in full), optionally only for one ``kind``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    value: str | None = None
-    pattern: str | None = None
-    kind: Kind | None = None
-    reason: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short_form(cls, data: object) -> object:
-        return {"value": data} if isinstance(data, str) else data
-
-    @model_validator(mode="after")
-    def _one(self) -> AllowEntry:
-        if (self.value is None) == (self.pattern is None):
-            raise ValueError("give either value or pattern")
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern is not a regular expression: {exc}") from None
-        return self
-
-    def allows(self, hit: Hit) -> bool:
-        if self.kind is not None and self.kind != hit.kind:
-            return False
-        if self.value is not None:
-            return hit.value == self.value
-        return re.fullmatch(self.pattern or "", hit.value) is not None
-
-
-class PiiScanOptions(HttpCheckOptions):
-    paths: list[RelativePath] = Field(min_length=1, max_length=100)
-    follow_links: int = Field(default=0, ge=0, le=5)
-    """Also scan the pages these link to, this many links deep (same base URL only)."""
-    max_pages: int = Field(default=50, ge=1, le=1000)
-    kinds: list[Kind] = Field(default_factory=lambda: list(KINDS), min_length=1)
-    allow: list[AllowEntry] = Field(default_factory=list, max_length=500)
-    with_credentials: bool = True
-    """Send the environment's headers: personal data hides behind a login."""
 
 
 class PiiScanCheck(Check[PiiScanOptions]):
