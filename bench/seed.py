@@ -165,7 +165,7 @@ def seed(store: RunStore, count: int, rng: random.Random) -> int:
                 (AuditEvent, chain.events),
             ):
                 if rows:
-                    write(cursor, model.__tablename__, rows)  # type: ignore[attr-defined]
+                    write(cursor, str(model.__tablename__), rows)
             raw.commit()
             events += len(chain.events)
             chain.events = []
