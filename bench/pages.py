@@ -141,7 +141,7 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
     tmp = Path(tempfile.mkdtemp(prefix="preprod-pages-"))
     config = tmp / "preprod.yml"
     config.write_text(CONFIG)
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"url": url}
     began = time.monotonic()
     store = RunStore(url)
     figures["events"] = seed(store, count, rng)
@@ -207,7 +207,6 @@ async def measure(url: str, count: int, requests: int, rng: random.Random) -> di
         await server.stop()
         await standin.stop()
     figures["timings"] = timings
-    figures["verify"] = audit_verify(url)
     return figures
 
 
@@ -282,7 +281,8 @@ def report(database: str, count: int, result: dict[str, Any]) -> bool:
         ok &= p95 < budget
         flag = "" if p95 < budget else f"  over {budget:.0f} ms"
         print(f"  {name:<26} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}{flag}")
-    verify = result["verify"]
+    print(flush=True)  # the figures so far: the verify of a long trail takes minutes
+    verify = result["verify"] = audit_verify(result["url"])
     rate = result["events"] / verify["wall_s"]
     print(
         f"  preprod audit verify: exit {verify['code']}, {verify['wall_s']:.1f} s "
