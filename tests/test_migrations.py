@@ -55,3 +55,19 @@ def test_a_database_newer_than_the_code_is_refused_naming_both_versions(tmp_path
         db.query("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(SchemaError, match=rf"schema revision 9999, newer .* newest is {HEAD}"):
         RunStore(url)
+
+
+def test_a_current_database_is_opened_without_running_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``preprod runs`` / ``show`` opens the store: a database already at the head is
+    seen to be so from its version row, without Alembic's upgrade command."""
+    engine = create_engine(f"sqlite:///{tmp_path}/current.db")
+    upgrade(engine)
+    calls: list[str] = []
+    monkeypatch.setattr("bot.store.migrate.command.upgrade", lambda *a: calls.append("upgrade"))
+    upgrade(engine)
+    assert calls == []
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == head()
+    engine.dispose()

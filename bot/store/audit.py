@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -140,7 +141,7 @@ def save_config(session: Session, digest: str, path: str, content: str) -> None:
     session.execute(statement)
 
 
-def entry(row: AuditEvent) -> Entry:
+def entry(row: AuditEvent | Row[Any]) -> Entry:
     return Entry(
         seq=row.seq,
         at=as_utc(row.at),
@@ -279,16 +280,18 @@ class AuditLog:
 
 def _pages(session: Session, size: int, run_id: int | None = None) -> Iterator[Entry]:
     """Every event (of one run) in sequence order, read ``size`` at a time after the last
-    one read."""
+    one read. Plain rows, not ORM objects: a million events verify in a third of the time
+    (bench/pages.py), and nothing is held in the session between pages."""
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
     after: int | None = None
     while True:
-        query = select(AuditEvent).order_by(col(AuditEvent.seq)).limit(size)
+        query = sa_select(table).order_by(table.c.seq).limit(size)
         if run_id is not None:
-            query = query.where(col(AuditEvent.run_id) == run_id)
+            query = query.where(table.c.run_id == run_id)
         if after is not None:
-            query = query.where(col(AuditEvent.seq) > after)
-        rows = [entry(row) for row in session.exec(query)]
-        session.expunge_all()  # the identity map would otherwise hold every page
+            query = query.where(table.c.seq > after)
+        rows = [entry(row) for row in connection.execute(query)]
         yield from rows
         if len(rows) < size:
             return

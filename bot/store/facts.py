@@ -43,6 +43,7 @@ from bot.store.models import (
     InsightDay,
     InsightMark,
     InsightRun,
+    InsightTotal,
     ProductionOutcome,
     Run,
     Waiver,
@@ -124,6 +125,7 @@ def _reading(which: Callable[[Any], ColumnElement[bool]]) -> tuple[Any, Any]:
     runs = (
         select(
             col(Run.id),
+            col(Run.status),
             col(Run.created_at),
             col(Run.service),
             col(Run.finished_at),
@@ -169,7 +171,7 @@ def source_facts(connection: Connection, runs: Sequence[int]) -> dict[int, Fact]
         statuses[run].append((check_id, status, int(n)))
     facts = {}
     for row in connection.execute(query, params):
-        run_id, started, service, finished, outcome, decided, production, waivers = row
+        run_id, status, started, service, finished, outcome, decided, production, waivers = row
         facts[run_id] = Fact(
             run_id=run_id,
             started=started,
@@ -180,6 +182,7 @@ def source_facts(connection: Connection, runs: Sequence[int]) -> dict[int, Fact]
             checks=(finished - started).total_seconds() if finished is not None else None,
             waivers=int(waivers),
             tallies=check_tallies(statuses.get(run_id, ())),
+            status=str(getattr(status, "value", status)),
         )
     return facts
 
@@ -202,6 +205,7 @@ def fact_of(row: Any) -> Fact:
         checks=row.checks,
         waivers=row.waivers,
         tallies={check: (failed, total) for check, (failed, total) in (row.tallies or {}).items()},
+        status=row.status,
     )
 
 
@@ -210,7 +214,7 @@ def rebuild(connection: Connection, batch: int = BATCH) -> int:
     seeded with bulk inserts), the mark at the newest audit event; how many runs were
     counted."""
     hold_write_lock(connection)
-    for model in (InsightRun, InsightDay, InsightCheck):
+    for model in (InsightRun, InsightDay, InsightCheck, InsightTotal):
         connection.execute(delete(model))
     counted = write_all(connection, _batches(connection, batch), batch)
     _set_mark(connection, _head(connection))

@@ -287,6 +287,20 @@ class InsightRun(SQLModel, table=True):
     waivers: int = 0
     tallies: dict[str, list[int]] = Field(default_factory=dict, sa_column=Column(JSON))
     """Per check: ``[failed, finished]`` attempts."""
+    status: str | None = None
+    """The run's status (``running``, ``finished``, ...), for ``/metrics`` (migration 0018f)."""
+
+
+class InsightTotal(SQLModel, table=True):
+    """What ``/metrics`` reports of every stored run, kept as the insight rows are (bot/store/
+    facts.py moves them by each run's difference): runs by status (``runs:finished``),
+    decisions by outcome (``decisions:go``, with the seconds from start to decision summed)
+    and production outcomes by result (``production:success``). A scrape reads these few
+    rows instead of counting a million runs (migration 0018f)."""
+
+    name: str = Field(primary_key=True)
+    count: int = 0
+    seconds: float = 0.0
 
 
 class InsightDay(SQLModel, table=True):

@@ -9,7 +9,7 @@ orders recounts, so nothing is lost in between."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel, col
 
-from bot.store.models import InsightCheck, InsightDay, InsightRun
+from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightTotal
 from bot.store.tally import (
     COUNTS,
     LISTS,
@@ -28,6 +28,7 @@ from bot.store.tally import (
     contribution,
     packed,
     shifted,
+    totals,
     unpacked,
 )
 
@@ -60,6 +61,7 @@ def fact_row(fact: Fact) -> dict[str, Any]:
         "checks": fact.checks,
         "waivers": fact.waivers,
         "tallies": {check: list(tally) for check, tally in fact.tallies.items()},
+        "status": fact.status,
     }
 
 
@@ -101,6 +103,34 @@ def apply(connection: Connection, changes: Sequence[Change]) -> None:
             keys = {"day": day, "service": service, "check_id": check}
             counts = {"failed": failed, "total": total}
             _add(connection, InsightCheck, keys, counts, empty_when=("failed", "total"))
+    shift = _totals(new for _, new in changes if new) - _totals(old for old, _ in changes if old)
+    for name, (count, seconds) in sorted(shift.items()):
+        if count or seconds:
+            sums = {"count": count, "seconds": seconds}
+            _add(connection, InsightTotal, {"name": name}, sums, empty_when=("count",))
+
+
+class _Sums(dict[str, tuple[int, float]]):
+    """``name -> (count, seconds)`` that subtract."""
+
+    def __sub__(self, other: _Sums) -> _Sums:
+        names = set(self) | set(other)
+        zero = (0, 0.0)
+        return _Sums(
+            (n, (self.get(n, zero)[0] - other.get(n, zero)[0],
+                 self.get(n, zero)[1] - other.get(n, zero)[1]))
+            for n in names
+        )  # fmt: skip
+
+
+def _totals(facts: Iterable[Fact], sums: _Sums | None = None) -> _Sums:
+    """The ``/metrics`` totals of ``facts`` added up (bot/store/tally.totals), to ``sums``."""
+    sums = _Sums() if sums is None else sums
+    for fact in facts:
+        for name, (count, seconds) in totals(fact).items():
+            was = sums.get(name, (0, 0.0))
+            sums[name] = (was[0] + count, was[1] + seconds)
+    return sums
 
 
 def _move_day(
@@ -144,7 +174,7 @@ def _add(
     connection: Connection,
     model: type[SQLModel],
     keys: dict[str, Any],
-    counts: dict[str, int],
+    counts: Mapping[str, float],
     *,
     empty_when: Sequence[str],
     fill: dict[str, Any] | None = None,
@@ -159,7 +189,7 @@ def _add(
     statement = dialect(table).values(**keys, **(fill or {}), **counts)
     added_up = {name: table.c[name] + statement.excluded[name] for name in counts}
     connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=added_up))
-    if any(n < 0 for n in counts.values()):
+    if any(n < 0 for n in counts.values()):  # a total's seconds can fall as its count does
         matched = [table.c[name] == value for name, value in keys.items()]
         connection.execute(delete(table).where(*matched, *(table.c[n] == 0 for n in empty_when)))
 
@@ -176,9 +206,11 @@ def write_all(connection: Connection, facts: Iterable[list[Fact]], batch: int) -
     runs were written."""
     days: dict[Key, list[Tally]] = defaultdict(list)
     checks: dict[CheckKey, list[int]] = defaultdict(lambda: [0, 0])
+    sums = _Sums()
     counted = 0
     for some in facts:
         connection.execute(insert(InsightRun), [fact_row(fact) for fact in some])
+        _totals(some, sums)
         for fact in some:
             days[(fact.day, fact.service)].append(contribution(fact))
             for check, (failed, total) in fact.tallies.items():
@@ -195,7 +227,15 @@ def write_all(connection: Connection, facts: Iterable[list[Fact]], batch: int) -
         for (day, service, check), (f, t) in sorted(checks.items())
         if t or f
     ]
-    for model, values in ((InsightDay, rows), (InsightCheck, check_rows)):
+    total_rows = [
+        {"name": name, "count": count, "seconds": seconds}
+        for name, (count, seconds) in sorted(sums.items())
+    ]
+    for model, values in (
+        (InsightDay, rows),
+        (InsightCheck, check_rows),
+        (InsightTotal, total_rows),
+    ):
         for start in range(0, len(values), batch):
             connection.execute(insert(model), values[start : start + batch])
     return counted

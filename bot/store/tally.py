@@ -40,6 +40,8 @@ class Fact:
     waivers: int = 0
     tallies: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     """Per check: ``(failed, finished)`` attempts (skipped and unfinished ones not counted)."""
+    status: str | None = None
+    """The run's status (``running``, ``finished``, ...): ``/metrics`` counts runs by it."""
 
     @property
     def day(self) -> date:
@@ -168,6 +170,18 @@ def unpacked(data: bytes | None) -> tuple[float, ...]:
     if sys.byteorder == "big":
         array.byteswap()
     return tuple(array)
+
+
+def totals(fact: Fact) -> dict[str, tuple[int, float]]:
+    """What one run adds to the ``/metrics`` totals: ``name -> (count, seconds)``."""
+    found: dict[str, tuple[int, float]] = {}
+    if fact.status is not None:
+        found[f"runs:{fact.status}"] = (1, 0.0)
+    if fact.outcome is not None:
+        found[f"decisions:{fact.outcome}"] = (1, fact.cycle or 0.0)
+    if fact.production is not None:
+        found[f"production:{fact.production}"] = (1, 0.0)
+    return found
 
 
 def check_tallies(statuses: Iterable[tuple[str, str, int]]) -> dict[str, tuple[int, int]]:

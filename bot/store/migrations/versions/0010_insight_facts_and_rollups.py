@@ -6,9 +6,8 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 17:35:00.000000
 
-The backfill calls bot/store/facts.rebuild, which writes these tables as the code
-knows them: a later migration that changes them should recount in its own turn (and
-this one then only create the tables).
+The backfill is done by 0018f (bot/store/facts.rebuild writes these tables as the
+code knows them, with the columns 0018f adds), so this one only creates the tables.
 """
 
 from collections.abc import Sequence
@@ -16,8 +15,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-
-from bot.store.facts import rebuild
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -74,7 +71,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("insightrun", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_insightrun_started"), ["started"], unique=False)
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:
