@@ -20,6 +20,11 @@ from starlette.requests import Request
 
 from slack_standin.workspace import Json
 
+KEEP_ALIVE_S = 75
+"""Served apps keep idle connections as the bot's own server does (bot/web/server.py)."""
+CLIENT_KEEP_ALIVE_S = 2.0
+"""How long the stand-ins' own client keeps an idle connection for reuse."""
+
 
 class Served:
     """A stand-in's life, shared by the Slack and GitHub ones: its app served on 127.0.0.1
@@ -37,7 +42,10 @@ class Served:
     async def start(self, port: int = 0) -> Self:
         """Serve on 127.0.0.1:``port`` (0 = a free one) in the running event loop."""
         await self.server.start(port)
-        self._client = httpx.AsyncClient(timeout=self.client_timeout)
+        # idle connections are let go well before any server closes them (uvicorn: 5 s by
+        # default), never reused in the instant the server closes them (a reset request)
+        limits = httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE_S)
+        self._client = httpx.AsyncClient(timeout=self.client_timeout, limits=limits)
         self._started()
         return self
 
@@ -82,6 +90,7 @@ class StandInServer:
             lifespan="off",
             access_log=False,
             timeout_graceful_shutdown=2,  # an open event stream must not hold up a stop
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

@@ -29,6 +29,13 @@ REQUEST_GRACE_S = 3
 """How long a stop waits for HTTP requests in flight (Slack wants its ack within 3 s)."""
 
 
+KEEP_ALIVE_S = 75
+"""Seconds an idle keep-alive connection stays open: longer than the load balancers' idle
+time-outs in front of the bot (60 s on AWS's ALB), so that none of them reuses a
+connection the bot is closing at that moment (a reset for the request it just sent).
+uvicorn's default, 5 s, is the idle time-out of many HTTP clients too, so the two raced."""
+
+
 def run_server(mode: str, host: str, port: int) -> int:
     logging.getLogger().setLevel(logging.INFO)
     for chatty in ("httpx", "httpcore", "slack_sdk", "slack_bolt"):  # per-request lines
@@ -45,6 +52,7 @@ def run_server(mode: str, host: str, port: int) -> int:
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=REQUEST_GRACE_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     settle_heap()
     if socket_mode:
