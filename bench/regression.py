@@ -33,14 +33,17 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.store.baselines import GO, StoreBaselines
-from bot.store.models import DecisionRecord, Run, RunStatus
-from bot.store.runs import RunStore
-from checks.base import CheckResult, Status
-from checks.context import CheckContext, RunInfo, Target
-from checks.http import HttpCheck, HttpOptions
-from checks.load import LoadCheck, LoadOptions
-from examples.target.launch import start_target
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the examples package is beside bot/
+
+from bot.store.baselines import GO, StoreBaselines  # noqa: E402
+from bot.store.models import DecisionRecord, Run, RunStatus  # noqa: E402
+from bot.store.runs import RunStore  # noqa: E402
+from checks.base import CheckResult, Status  # noqa: E402
+from checks.context import CheckContext, RunInfo, Target  # noqa: E402
+from checks.http import HttpCheck, HttpOptions  # noqa: E402
+from checks.load import LoadCheck, LoadOptions  # noqa: E402
+from examples.target.launch import start_target  # noqa: E402
 
 SERVICE, ENVIRONMENT = "checkout-api", "staging"
 
