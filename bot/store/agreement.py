@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.audit.chain import Entry
 from bot.audit.projection import ACTIONS, Difference, Row, Table, diff, replay
+from bot.store.audit import chain_now
 from bot.store.models import (
     AttestationTick,
     AuditEvent,
@@ -69,10 +70,12 @@ def _confirmed(session: Session, found: list[Difference]) -> list[Difference]:
     table are read by separate statements, each seeing what was committed when it ran
     (SQLite's driver begins no transaction for reads, PostgreSQL reads committed): a
     sign-off committed with its event between two of them looks like a row with no
-    event. Writes commit row and event together, so a second read no longer sees it;
-    what a person changed behind the trail's back stays."""
+    event, and so does a new run whose event is still queued to be chained. Writes
+    commit row and event together, so a second read (after chaining the queue) no
+    longer sees it; what a person changed behind the trail's back stays."""
     if not found:
         return found
+    chain_now(session)  # a new run's event may still be queued (bot/store/audit.py)
     runs = sorted({d.run_id for d in found})
     return [d for run in runs for d in _compare(session, _one(run))]
 

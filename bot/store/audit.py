@@ -4,7 +4,13 @@ click, a redelivery or a crash between the two can neither lose nor repeat it.
 
 Appends are serialised so the chain never forks: PostgreSQL takes a transaction-scoped
 advisory lock, SQLite its single writer lock, before the head is read; the unique
-``prev_hash`` refuses a fork should anything slip past, and a standalone append retries."""
+``prev_hash`` refuses a fork should anything slip past, and a standalone append retries.
+
+An event may instead be *queued* with its change (:func:`queue`, the ack of a start:
+it must not wait for that lock behind the runs executing). Whoever takes the lock next
+chains the queue before anything else (:func:`hold_write_lock`), so a queued event
+precedes every event written by someone who saw its change; a bot process chains what
+is left within its poll interval (``RunStore.chain_queued``)."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row, delete, insert, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,7 +28,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, walk
 from bot.store.calls import SessionCalls
-from bot.store.models import AuditEvent, ConfigSnapshot, as_utc, utcnow
+from bot.store.models import AuditEvent, AuditQueued, ConfigSnapshot, as_utc, utcnow
 
 PAGE = 1000
 """Events read at a time when the chain is verified."""
@@ -85,13 +91,62 @@ def append(session: Session, note: Note, at: datetime | None = None) -> AuditEve
 _INSERT_EVENT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 
 
+_QUEUE = AuditQueued.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+def _row_of(sealed: Entry) -> dict[str, Any]:
+    return {
+        "seq": sealed.seq,
+        "at": sealed.at,
+        "run_id": sealed.run_id,
+        "actor": sealed.actor,
+        "action": sealed.action,
+        "details": dict(sealed.details),
+        "prev_hash": sealed.prev_hash,
+        "hash": sealed.hash,
+    }
+
+
+def queue(session: Session, note: Note, at: datetime | None = None) -> None:
+    """Store ``note`` in the session's transaction without the appenders' lock; it is
+    chained by the next holder of the lock (the caller commits)."""
+    values = {"at": at or utcnow(), "run_id": note.run_id, "actor": note.actor}
+    session.execute(insert(_QUEUE).values(action=note.action, details=dict(note.details), **values))
+
+
+def any_queued(connection: Connection) -> bool:
+    """Whether events wait to be chained (a read, no lock)."""
+    return connection.execute(sa_select(_QUEUE.c.id).limit(1)).first() is not None
+
+
+def chain_now(session: Session) -> int:
+    """Chain the queued events in a transaction of their own, so that what is read next
+    is the whole trail; how many (a read when none wait)."""
+    connection = session.connection()
+    if not any_queued(connection):
+        return 0
+    take_write_lock(connection)
+    chained = _chain_queued(connection)
+    session.commit()
+    return chained
+
+
 def _lock(session: Session) -> None:
     hold_write_lock(session.connection())
 
 
 def hold_write_lock(connection: Connection) -> None:
-    """Hold the appenders' lock until the transaction ends. The insight rollups
-    (bot/store/facts.py) are recounted under it too, so one lock orders both."""
+    """Hold the appenders' lock until the transaction ends, and chain the queued events
+    first. The insight rollups (bot/store/facts.py) are recounted under it too, so one
+    lock orders both."""
+    take_write_lock(connection)
+    _chain_queued(connection)
+
+
+def take_write_lock(connection: Connection) -> None:
+    """The appenders' lock alone, the queue left as it is (a migration's recount runs
+    before the queue's table exists)."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
@@ -99,6 +154,36 @@ def hold_write_lock(connection: Connection) -> None:
         # A write (of nothing) takes SQLite's writer lock now, so the head read next is
         # the newest and stays so until commit; a read first would see a stale snapshot.
         connection.execute(text("UPDATE auditevent SET seq = seq WHERE 0 = 1"))
+
+
+def _chain_queued(connection: Connection) -> int:
+    """Append the queued events, oldest first, and take them off the queue (under the
+    lock, in the caller's transaction); how many. A queue committed after this read
+    waits for the next holder."""
+    queued = connection.execute(sa_select(_QUEUE).order_by(_QUEUE.c.id)).all()
+    if not queued:
+        return 0
+    last = connection.execute(
+        sa_select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (last.seq, last.hash) if last is not None else (0, GENESIS)
+    rows = []
+    for event in queued:
+        seq += 1
+        sealed = seal(
+            seq=seq,
+            at=as_utc(event.at),
+            run_id=event.run_id,
+            actor=event.actor,
+            action=event.action,
+            details=event.details or {},
+            prev_hash=prev_hash,
+        )
+        prev_hash = sealed.hash
+        rows.append(_row_of(sealed))
+    connection.execute(insert(_EVENTS), rows)
+    connection.execute(delete(_QUEUE).where(_QUEUE.c.id.in_([event.id for event in queued])))
+    return len(rows)
 
 
 RUN_LOCK_SPACE = 0x72756E73  # "runs": PostgreSQL advisory locks of one run's gate actions
@@ -179,6 +264,11 @@ class AuditLog:
 
         return await self.store.call(work)
 
+    async def chain_queued(self) -> int:
+        """Chain the queued events (see :func:`queue`) in a transaction of their own; how
+        many. A read when none wait."""
+        return await self.store.call(chain_now)
+
     async def reminder_sent(self, run_id: int | None, to: str, key: str) -> Entry | None:
         """The hook for the reminders: record that the reminder ``key`` (the unique key it
         was recorded under before sending) went to ``to``, once; None when it already was."""
@@ -202,6 +292,7 @@ class AuditLog:
         """Every event (of one run), in order."""
 
         def work(session: Session) -> list[Entry]:
+            chain_now(session)  # the queued events are part of the trail
             query = select(AuditEvent).order_by(col(AuditEvent.seq))
             if run_id is not None:
                 query = query.where(AuditEvent.run_id == run_id)
@@ -216,6 +307,7 @@ class AuditLog:
         a trail of millions of events is written in bounded memory; how many."""
 
         def work(session: Session) -> int:
+            chain_now(session)  # the queued events are part of the trail
             count = 0
             for event in _pages(session, page, run_id):
                 sink(event)
@@ -226,6 +318,7 @@ class AuditLog:
 
     async def head(self) -> Entry | None:
         def work(session: Session) -> Entry | None:
+            chain_now(session)  # the queued events are part of the trail
             query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
             row = session.exec(query).first()
             return entry(row) if row is not None else None
@@ -238,6 +331,7 @@ class AuditLog:
         wanted = sorted(set(seqs))
 
         def work(session: Session) -> dict[int, Entry]:
+            chain_now(session)  # the queued events are part of the trail
             found: dict[int, Entry] = {}
             for start in range(0, len(wanted), 500):
                 query = select(AuditEvent).where(
@@ -253,6 +347,7 @@ class AuditLog:
         announcement carries)."""
 
         def work(session: Session) -> Entry | None:
+            chain_now(session)  # the queued events are part of the trail
             query = (
                 select(AuditEvent)
                 .where(col(AuditEvent.run_id) == run_id, col(AuditEvent.action) == action)
@@ -270,6 +365,7 @@ class AuditLog:
         memory. A break is diagnosed through the indexes on ``hash`` and ``prev_hash``."""
 
         def work(session: Session) -> Verification:
+            chain_now(session)  # the queued events are part of the trail
             return walk(_pages(session, page), StoredLinks(session), head)
 
         return await self.store.call(work)

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from bot.store.audit import hold_write_lock
+from bot.store.audit import any_queued, hold_write_lock, take_write_lock
 from bot.store.models import (
     AuditEvent,
     CheckRecord,
@@ -76,7 +76,7 @@ def catch_up(connection: Connection) -> int:
 
 def pending(connection: Connection) -> bool:
     """Events the insight rows have not followed yet (a read, no lock)."""
-    return _head(connection) > _mark(connection)
+    return _head(connection) > _mark(connection) or any_queued(connection)
 
 
 def _head(connection: Connection) -> int:
@@ -213,7 +213,7 @@ def rebuild(connection: Connection, batch: int = BATCH) -> int:
     """Recount every run from scratch (an existing database being migrated, or one
     seeded with bulk inserts), the mark at the newest audit event; how many runs were
     counted."""
-    hold_write_lock(connection)
+    take_write_lock(connection)
     for model in (InsightRun, InsightDay, InsightCheck, InsightTotal):
         connection.execute(delete(model))
     counted = write_all(connection, _batches(connection, batch), batch)

@@ -251,6 +251,20 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64, unique=True)
 
 
+class AuditQueued(SQLModel, table=True):
+    """An audit event stored with its change but not chained yet. The ack of
+    ``/preprod start`` queues its run's event here instead of waiting for the appenders'
+    lock behind the runs executing; whoever takes that lock next chains the queue first
+    (bot/store/audit.py), so the event precedes every event that follows from it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    run_id: int | None = None
+    actor: str
+    action: str
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
 class ConfigSnapshot(SQLModel, table=True):
     """The config file a run used, secrets redacted, once per distinct file (by the
     SHA-256 of its bytes as read, which ``run.config_digest`` names)."""

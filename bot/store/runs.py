@@ -21,7 +21,7 @@ from sqlmodel import Session, col, create_engine, select
 from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
-from bot.store.audit import Note, append, save_config
+from bot.store.audit import Note, append, queue, save_config
 from bot.store.batch import GroupCommit, Write
 from bot.store.clock import DatabaseClock
 from bot.store.faults import Timeouts, bound, has_deadline
@@ -156,8 +156,8 @@ class RunStore:
             ]
             if rows:  # one multi-row INSERT, not an ORM object a check
                 session.execute(insert(CheckRecord), rows)
-            # the checks go in before the trail's lock: it is held for the event and commit only
-            append(session, _started(run, [check_id for check_id, _, _ in checks]))
+            # queued, not appended: no wait for the trail's lock behind the runs executing
+            queue(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
             return run
 

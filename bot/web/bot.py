@@ -32,6 +32,7 @@ from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
 from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
+from bot.store.audit import AuditLog
 from bot.store.faults import Timeouts, cause, is_database_fault
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases
@@ -128,8 +129,12 @@ class Bot:
             await asyncio.sleep(poll)
 
     async def _claims_forever(self) -> None:
+        """Claim runs; and chain the audit events the acks queued (bot/store/audit.py)
+        when no other write did in the meantime."""
         poll = min(self.settings.poll_interval, self.manager.leases.ttl / 3)
+        trail = AuditLog(self.store)
         while True:
+            await _logged("chaining queued audit events", trail.chain_queued())
             if self.manager.executes:
                 await _logged("claiming runs", self.manager.recover())
             await asyncio.sleep(poll)
