@@ -23,8 +23,8 @@ from bot.slack.render_run import stage_line
 from bot.store.models import CheckRecord, utcnow
 from bot.store.runs import RunStore
 from checks.base import Status
-from tests.support.health_target import HealthTarget, health_target
 from tests.support.in_process import preprod_main
+from tests.support.local_http import HealthTarget, health_target
 from tests.support.plans import write_plan
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")

@@ -28,8 +28,8 @@ from bot.store.audit import AuditLog
 from bot.store.models import CheckRecord
 from bot.store.runs import RunStore
 from checks.base import Status
-from tests.support.health_target import HealthTarget, health_target
 from tests.support.in_process import preprod_main
+from tests.support.local_http import HealthTarget, health_target
 from tests.support.plans import write_plan
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")

@@ -21,7 +21,7 @@ from bot.store.tokens import Tokens
 from bot.store.trends import flaky_checks
 from checks.base import Status
 from tests.slackbot import CHANNEL, Harness, running_bot
-from tests.support.health_target import HealthTarget
+from tests.support.local_http import HealthTarget
 
 STAGED = """\
 channel: C0RELEASES
@@ -199,5 +199,4 @@ async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
                 c for e in events if e.action == Action.RUN_RERUN for c in e.details["checks"]
             }
     finally:
-        served.server.shutdown()
-        served.server.server_close()
+        served.close()
