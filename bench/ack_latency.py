@@ -33,42 +33,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import itertools
 import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ack_busy import busy_figures, wait_busy_done  # noqa: E402
+from bench.ack_load import MIXES, burst, commands, free_port, steady, steady_while_busy  # noqa: E402
 from examples.processes import background, wait_http  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
-from slack_standin.sender import sign  # noqa: E402
 from slack_standin.server import DEFAULT_SECRET, DEFAULT_TOKEN  # noqa: E402
 from tests.support.postgres import running_postgres  # noqa: E402
 
-MIXES = {
-    "start,status,list": ["start checkout-api 2.14.0 staging", "status 1", "list"],
-    "status,list": ["status 1", "list"],
-}
-"""The steady streams: with ``start`` a third of them open a new release (17 a second at
-50/s, far past any release process: it measures the ack path when every other command
-stores a run); without, people asking the bot while the busy runs execute."""
 BUSY_PLAN = """\
   busy:
     checks:
@@ -81,171 +69,6 @@ BUSY_PLAN = """\
 """
 """A run of three light checks side by side; with the target's ``slow`` defect, ``items``
 takes about 3.6 s (each /api/items* request about 1.2 s)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def command_body(text: str, response_url: str, trigger_id: str) -> bytes:
-    fields = {
-        "token": "legacy", "team_id": "T0STANDIN", "team_domain": "standin",
-        "channel_id": "C0RELEASES", "channel_name": "releases", "user_id": "U1",
-        "user_name": "alice", "command": "/preprod", "text": text, "api_app_id": "A0PREPROD",
-        "response_url": response_url, "trigger_id": trigger_id,
-    }  # fmt: skip
-    return urlencode(fields).encode()
-
-
-def commands(response_url: str, tag: str, mix: list[str]) -> Iterator[bytes]:
-    """Command bodies, each with its own trigger_id as Slack gives them (a repeated
-    trigger_id is a replay, which the bot acks without acting on it)."""
-    for i in itertools.count():
-        yield command_body(mix[i % len(mix)], response_url, f"{i}.{tag}.bench")
-
-
-async def send(client: httpx.AsyncClient, url: str, body: bytes) -> float:
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": sign(DEFAULT_SECRET, timestamp, body),
-    }
-    started = time.perf_counter()
-    response = await client.post(url, content=body, headers=headers)
-    elapsed = time.perf_counter() - started
-    if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}: {response.text[:200]}")
-    return elapsed * 1000
-
-
-async def steady(url: str, bodies: Iterator[bytes], rate: float, seconds: float) -> list[float]:
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=400), timeout=30) as client:
-        start = time.perf_counter()
-        tasks = []
-        for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(client, url, next(bodies))))
-        return list(await asyncio.gather(*tasks))
-
-
-async def burst(url: str, bodies: Iterator[bytes], count: int) -> list[float]:
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=400), timeout=30) as client:
-        return list(await asyncio.gather(*(send(client, url, next(bodies))
-                                           for _ in range(count))))  # fmt: skip
-
-
-async def busy_runs(url: str, response_url: str, tag: str, count: int, spread: float) -> int:
-    """``count`` signed ``/preprod start`` commands of the busy plan, evenly over ``spread``
-    seconds (their acks are not measured); returns how many were acked."""
-    acked = 0
-    async with httpx.AsyncClient(timeout=30) as client:
-        start = time.perf_counter()
-        for i in range(count):
-            delay = start + i * spread / max(count, 1) - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            body = command_body(f"start busy-{tag} 1.0.{i} busy", response_url,
-                                f"{i}.busy-{tag}.bench")  # fmt: skip
-            try:
-                await send(client, url, body)
-                acked += 1
-            except (SystemExit, httpx.HTTPError) as exc:
-                print(f"busy start {i} ({tag}) failed: {exc}", file=sys.stderr)
-    return acked
-
-
-async def steady_while_busy(
-    url: str, bodies: Iterator[bytes], rate: float, seconds: float,
-    busy_url: str, response_url: str, tag: str, busy: int, database: str,
-) -> tuple[list[float], int, tuple[float, float]]:  # fmt: skip
-    """``busy`` runs started on preprod (``busy_url``), then, once half of them execute
-    checks (their threads open at the channel's pace of about one message a second),
-    the steady load; returns the latencies, the busy starts acked and the steady window
-    (epoch seconds)."""
-    acked = await busy_runs(busy_url, response_url, tag, busy, 0)
-    await asyncio.to_thread(wait_busy_executing, database, tag, max(1, busy // 2))
-    began = time.time()
-    latencies = await steady(url, bodies, rate, seconds)
-    return latencies, acked, (began, time.time())
-
-
-def query(database: str, sql: str, **params: object) -> list[tuple[object, ...]]:
-    """One read on the bot's database (SQLite file or PostgreSQL), by URL."""
-    engine = create_engine(database)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(text(sql), params)]
-    finally:
-        engine.dispose()
-
-
-def busy_figures(database: str, tag: str, window: tuple[float, float]) -> tuple[int, int, int]:
-    """Of the busy runs tagged ``tag``: how many are stored, how many executed checks
-    inside the steady ``window`` (epoch seconds: from their first check's start to their
-    last check's end, or still going), and the most executing at once inside it."""
-    rows = query(
-        database,
-        "SELECT r.id, min(c.started_at), max(c.finished_at),"
-        " sum(CASE WHEN c.finished_at IS NULL THEN 1 ELSE 0 END)"
-        " FROM run r LEFT JOIN checkrecord c ON c.run_id = r.id WHERE r.service = :service"
-        " GROUP BY r.id",
-        service=f"busy-{tag}",
-    )
-
-    def epoch(value: object) -> float:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return moment.replace(tzinfo=UTC).timestamp()
-
-    spans = []
-    for _, first, last, open_ in rows:
-        if first is None:
-            continue  # no check started yet
-        end = window[1] if open_ or last is None else epoch(last)
-        start, end = max(epoch(first), window[0]), min(end, window[1])
-        if start <= end:
-            spans.append((start, end))
-    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
-    most = current = 0
-    for _, step in edges:
-        current += step
-        most = max(most, current)
-    return len(rows), len(spans), most
-
-
-def wait_busy_executing(database: str, tag: str, count: int, timeout: float = 120.0) -> None:
-    """Until ``count`` busy runs of ``tag`` have started a check (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [(started,)] = query(
-            database,
-            "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
-            " WHERE r.service = :service AND c.started_at IS NOT NULL",
-            service=f"busy-{tag}",
-        )
-        if int(str(started)) >= count:
-            return
-        time.sleep(0.2)
-    print(f"only some busy runs of {tag} executing after {timeout:g}s", file=sys.stderr)
-
-
-def wait_busy_done(database: str, tag: str, count: int, timeout: float = 90.0) -> None:
-    """Until the busy runs of ``tag`` are no longer running (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [(done,)] = query(
-            database,
-            "SELECT count(*) FROM run WHERE service = :service AND status != 'RUNNING'",
-            service=f"busy-{tag}",
-        )
-        if int(str(done)) >= count:
-            return
-        time.sleep(0.2)
-    print(f"busy runs of {tag} still running after {timeout:g}s", file=sys.stderr)
 
 
 def wait_workers(log: Path, count: int, timeout: float = 30.0) -> None:

@@ -59,20 +59,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.pipelines_figures import Figures, Options, Pipeline, cpu_seconds  # noqa: E402
+from bench.pipelines_clicker import Clicker  # noqa: E402
+from bench.pipelines_figures import Figures, Options, Pipeline  # noqa: E402
 from bench.pipelines_github import Burst, add_jobs, read_accepted, send, until_decided  # noqa: E402
 from bench.pipelines_serve import Serve, environment  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
 from tests.support.processes import preprod_command  # noqa: E402
 
-UNDECIDED_AFTER = 30.0
-"""Seconds after an acknowledged click before the clicker asks whether its run is still
-pending (a click answered "could not record your approval" is acknowledged too)."""
-
 
 class Bench:
-    """The pipelines, the burst and the clicker, against one :class:`Serve`."""
+    """The pipelines, the burst and the clicker (bench/pipelines_clicker.py), against one
+    :class:`Serve`."""
 
     def __init__(self, options: Options, serve: Serve) -> None:
         self.o = options
@@ -81,6 +79,7 @@ class Bench:
         self.burst = Burst(options.webhooks)
         self.procs: list[asyncio.subprocess.Process] = []
         self.in_poll = 0
+        self.clicks = Clicker(options, serve, self.figures, self.cli_pids)
 
     # -- pipelines ------------------------------------------------------------------
 
@@ -178,76 +177,6 @@ class Bench:
                     proc.kill()
                 await proc.wait()
 
-    # -- the clicker ----------------------------------------------------------------
-
-    def intent(self, run_id: int) -> str:
-        every = self.o.reject_every
-        return "no-go" if every > 0 and run_id % every == 0 else "go"
-
-    async def clicker(self, http: httpx.AsyncClient) -> None:
-        """Decide every run, the pipelines' and GitHub's, as soon as its panel shows its
-        buttons (until cancelled); a click that was not acknowledged is made again 5 s
-        later if the panel still offers it, and so is one acknowledged with an apology
-        (the database did not answer in time) whose run is still pending after
-        :data:`UNDECIDED_AFTER` (a person would click again)."""
-        f = self.figures
-        retry_at: dict[int, float] = {}
-        first: dict[int, float] = {}
-        acked: dict[int, float] = {}
-        while True:
-            await self.click_again(http, acked, retry_at)
-            for run_id, (channel, panel) in sorted(self.serve.panels().items()):
-                if run_id in f.intended:
-                    continue
-                if not f.clicked:  # what the CLI processes used before any click
-                    f.cli_cpu_before = sum(map(cpu_seconds, self.cli_pids()))
-                if retry_at.get(run_id, 0.0) > time.monotonic():
-                    continue
-                f.intended[run_id] = intent = self.intent(run_id)
-                try:
-                    clicked, ack, problem = await self.serve.decide(channel, panel, intent)
-                except httpx.HTTPError as exc:  # e.g. the stand-in's 10 s for the bot's ack
-                    clicked, ack, problem = 0.0, 0.0, f"the click failed ({exc!r})"
-                if clicked:  # lags count from the first attempt (it may have decided)
-                    first.setdefault(run_id, clicked)
-                if problem:  # not acknowledged (Slack would show an error): click again
-                    f.problems.append(f"run {run_id}: {problem}; clicked again")
-                    f.reclicks += 1
-                    del f.intended[run_id]
-                    retry_at[run_id] = time.monotonic() + 5.0
-                    continue
-                f.clicked[run_id] = first.get(run_id, clicked)
-                f.acks.append(ack)
-                acked[run_id] = time.monotonic()
-            await asyncio.sleep(0.3)  # the scan reads every channel: not too often
-
-    async def click_again(
-        self, http: httpx.AsyncClient, acked: dict[int, float], retry_at: dict[int, float]
-    ) -> None:
-        """Clicks acknowledged long ago whose run is still pending: clicked again."""
-        f = self.figures
-        now = time.monotonic()
-        for run_id, at in list(acked.items()):
-            if now - at < UNDECIDED_AFTER:
-                continue
-            del acked[run_id]
-            try:
-                view = (await http.get(f"/api/v1/runs/{run_id}")).json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            if view.get("decision") == "pending":
-                f.problems.append(f"run {run_id}: acknowledged, still pending; clicked again")
-                f.reclicks += 1
-                f.intended.pop(run_id, None)
-                f.clicked.pop(run_id, None)
-                retry_at[run_id] = now
-
-    def clicker_ended(self, task: asyncio.Task[None]) -> None:
-        """The clicker ends only when cancelled; an error of its own is a problem to show
-        (else the pipelines would wait for clicks that never come, silently)."""
-        if not task.cancelled() and task.exception() is not None:
-            self.figures.problems.append(f"the clicker stopped: {task.exception()!r}")
-
     # -- the whole ------------------------------------------------------------------
 
     async def run(self) -> Figures:
@@ -284,8 +213,8 @@ class Bench:
                             self.serve.github, o.webhooks, o.environments, first=o.runs
                         )
                         await send(self.serve.github, self.burst)
-                    clicking = asyncio.create_task(self.clicker(http))
-                    clicking.add_done_callback(self.clicker_ended)
+                    clicking = asyncio.create_task(self.clicks.clicker(http))
+                    clicking.add_done_callback(self.clicks.clicker_ended)
                     await everyone
                     f.finished = time.monotonic()
                     if self.burst.size and self.serve.github is not None:

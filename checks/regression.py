@@ -19,67 +19,20 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, field_validator
 
-from checks.stratified import rank_sum, stratified_p_greater
-from checks.stratified import upper_tail as _upper_tail
-
-Hist = Mapping[int, int]
-"""A response-time histogram: response time in (rounded) ms -> number of requests."""
+from checks.regression_stats import Hist as Hist
+from checks.regression_stats import UTest as UTest
+from checks.regression_stats import mann_whitney as mann_whitney
+from checks.regression_stats import percentile as percentile
+from checks.regression_stats import proportion_increase_p as proportion_increase_p
+from checks.regression_stats import rate_decrease_p as rate_decrease_p
+from checks.stratified import stratified_p_greater
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
 DEFAULT_LIMITS = {"p95": "+10%", "error_rate": "+0.5pt", "rps": "-5%"}
 LAST_GO = "last_go"
 
 
-# -- statistics ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UTest:
-    """A Mann-Whitney U test of ``current`` against ``baseline``."""
-
-    u: float
-    """U of the current sample (how often a current request was slower than a baseline one)."""
-    z: float
-    p_greater: float
-    """One-sided p-value for "current is slower" (stochastically greater)."""
-    n_current: int
-    n_baseline: int
-
-
-def mann_whitney(current: Hist, baseline: Hist) -> UTest:
-    """The U test from two histograms: each distinct value is one tie group whose members
-    share the average rank, so the cost is the number of distinct values, not requests."""
-    parts = rank_sum(current, baseline)
-    n1, n2 = parts.n_current, parts.n_baseline
-    if parts.variance <= 0:  # no requests, or every request took the same time in both runs
-        return UTest(parts.u, 0.0, 1.0, n1, n2)
-    z = (parts.u - parts.mean - 0.5) / math.sqrt(parts.variance)
-    return UTest(parts.u, z, _upper_tail(z), n1, n2)
-
-
-def proportion_increase_p(fail_now: int, n_now: int, fail_base: int, n_base: int) -> float:
-    """One-sided p-value that the current failure proportion exceeds the baseline's (pooled
-    two-proportion z-test)."""
-    if n_now == 0 or n_base == 0:
-        return 1.0
-    pooled = (fail_now + fail_base) / (n_now + n_base)
-    spread = pooled * (1 - pooled) * (1 / n_now + 1 / n_base)
-    if spread <= 0:
-        return 1.0
-    z = (fail_now / n_now - fail_base / n_base) / math.sqrt(spread)
-    return _upper_tail(z)
-
-
-def rate_decrease_p(n_now: int, s_now: float, n_base: int, s_base: float) -> float:
-    """One-sided p-value that the current request rate is below the baseline's (two
-    Poisson rates, normal approximation)."""
-    if s_now <= 0 or s_base <= 0 or n_now + n_base == 0:
-        return 1.0
-    spread = n_now / s_now**2 + n_base / s_base**2
-    if spread <= 0:
-        return 1.0
-    z = (n_base / s_base - n_now / s_now) / math.sqrt(spread)
-    return _upper_tail(z)
+# -- statistics (the tests themselves: checks/regression_stats.py) ----------------------
 
 
 def latency_p(current: Distribution, baseline: Distribution) -> float:
@@ -89,20 +42,6 @@ def latency_p(current: Distribution, baseline: Distribution) -> float:
     if shared:
         return stratified_p_greater((current.strata[n], baseline.strata[n]) for n in shared)
     return mann_whitney(current.hist, baseline.hist).p_greater
-
-
-def percentile(hist: Hist, fraction: float) -> float:
-    """Like Locust's: the smallest response time with at least ``fraction`` at or below it."""
-    total = sum(hist.values())
-    if total == 0:
-        return 0.0
-    wanted = total * fraction
-    seen = 0
-    for value in sorted(hist):
-        seen += hist[value]
-        if seen >= wanted:
-            return float(value)
-    return float(max(hist))
 
 
 # -- the figures compared ------------------------------------------------------------------

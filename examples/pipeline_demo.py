@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import httpx
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -39,19 +38,18 @@ from bot.github.settings import (  # noqa: E402
 )
 from bot.store.runs import RunStore  # noqa: E402
 from bot.store.tokens import Tokens  # noqa: E402
+from examples.pipeline_watch import Watch  # noqa: E402
 from examples.processes import ports_in_use, start_slack_side, stop_on_sigterm  # noqa: E402
 from examples.slack_demo import sign_off  # noqa: E402
 from examples.target.defects import DEFECTS, UnknownDefectError, parse_defects  # noqa: E402
 from examples.target.launch import start_target  # noqa: E402
-from github_standin import GitHubStandIn, WaitingJob  # noqa: E402
-from slack_standin.__main__ import DEMO_USERS  # noqa: E402
+from github_standin import GitHubStandIn  # noqa: E402
 from slack_standin.webclient import WebView  # noqa: E402
 
 STATE = ROOT / ".preprod" / "pipeline-demo"
 REPO, ENVIRONMENT, TAG, WORKFLOW_RUN = "acme/checkout", "production", "refs/tags/v2.14.0", 4242
 QUICK = ("smoke", "tls", "headers")
 """The checks of the standard plan that make the plan ``quick`` (a second or two)."""
-NAMES = dict(pair.split("=", 1) for pair in DEMO_USERS)
 REASON = "canary error rate too high in eu-west"
 T = TypeVar("T")
 
@@ -146,91 +144,6 @@ class GitHubThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
-
-
-class Watch:
-    """Prints what happens, once each: the run through the gate's API (thread, checks,
-    who is awaited, sign-offs, decision) and the job on GitHub (comments, the answer)."""
-
-    def __init__(
-        self, api: str, token: str, run_id: int, job: WaitingJob, labels: dict[str, str]
-    ) -> None:
-        self.http = httpx.Client(
-            base_url=api, headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
-        self.run_id, self.job, self.labels = run_id, job, labels
-        self.started = time.monotonic()
-        self.seen: set[str] = set()
-        self.decided_at: float | None = None
-        self.answered_at: float | None = None
-        self.deciding_click: float | None = None
-        self.stop = threading.Event()
-
-    def say(self, key: str, line: str) -> None:
-        if key not in self.seen:
-            self.seen.add(key)
-            since = time.monotonic() - self.started
-            print(f"[#{self.run_id} {since:6.1f}s] {line}", flush=True)
-
-    def poll(self) -> None:
-        answer = self.http.get(f"/api/v1/runs/{self.run_id}")
-        if answer.status_code == 200:
-            self.run(answer.json())
-        for i, comment in enumerate(self.job.comments):
-            first = comment.text.splitlines()[0] if comment.text else ""
-            self.say(f"comment:{i}", f"GitHub: preprod commented on the job: {first}")
-        if self.job.state != "waiting" and self.answered_at is None:
-            self.answered_at = time.monotonic()
-            self.say("answer", self.answer_line())
-
-    def run(self, run: dict[str, Any]) -> None:
-        if run["links"].get("thread"):
-            self.say("thread", "Slack: the run's thread opened in #releases")
-        checks = run["checks"]
-        for item in checks["items"]:
-            if item["status"] not in ("pending", "running"):
-                self.say(f"check:{item['id']}", f"preprod: check {item['id']} {item['status']}")
-        if checks["total"] and checks["done"] == checks["total"]:
-            passed = checks["total"] - checks["failed"]
-            self.say("checks", f"preprod: checks done: {passed} passed, {checks['failed']} failed")
-            if run["awaiting"]:
-                labels = ", ".join(a["label"] for a in run["awaiting"])
-                self.say(f"awaiting:{labels}", f"preprod: awaiting sign-off from {labels}")
-        for s in run["signoffs"]:
-            who = f"{NAMES.get(s['user'], s['user'])} ({s['user']})"
-            role = self.labels.get(s["role"], s["role"])
-            if s["vote"] == "approve":
-                self.say(f"signed:{s['role']}", f"Slack: signed off for {role} by {who}")
-            else:
-                why = f": {s['reason']}" if s["reason"] else ""
-                self.say(f"rejected:{s['role']}", f"Slack: rejected for {role} by {who}{why}")
-        if run["decision"] != "pending":
-            if self.decided_at is None:
-                self.decided_at = time.monotonic()
-            self.say("decision", f"preprod: the gate decided {run['decision'].upper()}")
-
-    def answer_line(self) -> str:
-        """The answer GitHub recorded, how soon, and its comment (without the footer of
-        links and checkpoint)."""
-        assert self.answered_at is not None
-        since, what = self.decided_at, "the decision was seen"
-        if self.deciding_click is not None:
-            since, what = self.deciding_click, "the deciding click"
-        after = f", {self.answered_at - since:.1f} s after {what}" if since is not None else ""
-        comment = (self.job.decision_comment or "").splitlines()[:-1]
-        return f"GitHub: the job is {self.job.state.upper()}{after}; preprod's comment:" + "".join(
-            f"\n           {line}" for line in comment
-        )
-
-    def loop(self) -> None:
-        """Poll five times a second until ``stop`` is set."""
-        with self.http:
-            while not self.stop.is_set():
-                try:
-                    self.poll()
-                except httpx.HTTPError as exc:
-                    self.say(f"error:{type(exc).__name__}", f"(the gate did not answer: {exc})")
-                self.stop.wait(0.2)
 
 
 def create_token(state: Path) -> str:

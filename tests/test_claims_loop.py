@@ -12,24 +12,15 @@ from pathlib import Path
 import pytest
 
 from tests.slackbot import Harness, running_bot
+from tests.support.plans import SMOKE_HEALTHZ, config_file, staging_config
 from tests.support.target import RunningTarget
-
-CONFIG = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
-"""
 
 
 @pytest.fixture
 async def harness(healthy_target: RunningTarget, tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "preprod.yml"
-    config.write_text(CONFIG.format(url=healthy_target.http_url))
+    config = config_file(
+        tmp_path, staging_config(healthy_target.http_url, SMOKE_HEALTHZ, policy=None)
+    )
     async with running_bot(config, tmp_path) as found:
         yield found
 

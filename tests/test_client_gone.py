@@ -18,19 +18,9 @@ from sqlmodel import Session, select
 from bot.store.models import ApiRequest, Run
 from bot.store.tokens import Tokens
 from tests.slackbot import Harness, running_bot
+from tests.support.plans import SMOKE_HEALTHZ, config_file, staging_config
 from tests.support.target import RunningTarget
 
-CONFIG = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
-"""
 BODY = (
     b'{"service": "checkout-api", "version": "2.14.0", "environment": "staging", '
     b'"source": {"kind": "other", "name": "deploy"}}'
@@ -66,8 +56,7 @@ def records() -> Iterator[Records]:
 
 @pytest.fixture
 async def harness(healthy_target: RunningTarget, tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "preprod.yml"
-    config.write_text(CONFIG.format(url=healthy_target.http_url))
+    config = config_file(tmp_path, staging_config(healthy_target.http_url, SMOKE_HEALTHZ))
     async with running_bot(config, tmp_path) as found:
         yield found
 

@@ -28,6 +28,7 @@ from bot.store.leases import Leases
 from bot.store.models import RunStatus, as_utc, utcnow
 from bot.store.runs import RunStore
 from tests.slackbot import running_bot
+from tests.support.plans import config_file, slow_items, staging_config
 from tests.support.processes import preprod_command, stop, until
 from tests.support.target import RunningTarget, served
 
@@ -159,21 +160,6 @@ async def test_on_sqlite_the_local_clock_is_the_only_clock(tmp_path: Path) -> No
 
 # -- a real worker under faketime +120 s beside a healthy bot executing a run -----------
 
-SLOW_PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - id: slow
-        type: http
-        timeout: 30s
-        requests: [{{path: /api/items}}, {{path: /api/items}}, {{path: /api/items}}]
-"""
-
 
 async def test_a_worker_120s_fast_does_not_take_a_live_run(
     target_factory: Callable[..., RunningTarget],
@@ -186,8 +172,7 @@ async def test_a_worker_120s_fast_does_not_take_a_live_run(
         missing = "Debian's faketime is needed (make test installs it)"
         pytest.fail(missing) if os.environ.get("CI") else pytest.skip(missing)
     target = target_factory("slow")  # each /api/items takes 1.2 s: the run lasts ~3.6 s
-    config = tmp_path / "preprod.yml"
-    config.write_text(SLOW_PLAN.format(url=target.http_url))
+    config = config_file(tmp_path, staging_config(target.http_url, slow_items(3)))
     RunStore(postgres_database).engine.dispose()  # migrated before two processes open it
     log = tmp_path / "fast-worker.log"
     async with running_bot(

@@ -10,36 +10,25 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.plans import (
+    SMOKE_HEALTHZ,
+    SMOKE_VERSION,
+    config_file,
+    http_check,
+    slow_items,
+    staging_config,
+)
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 from tests.support.workspace import CHANNEL
-
-PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging:
-    base_url: {url}
-    plan: p
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-      - id: slow
-        type: http
-        timeout: 30s
-        requests: [{{path: /api/items}}, {{path: /api/items}}, {{path: /api/items}}]
-      - {{id: last, type: http, requests: [{{path: /healthz}}]}}
-"""
 
 
 async def test_a_killed_bot_resumes_the_run_without_redoing_or_reposting(
     target_factory: Callable[..., RunningTarget], tmp_path: Path
 ) -> None:
     target = target_factory("slow")  # each /api/items takes 1.2 s: the `slow` check ~3.6 s
-    config = tmp_path / "preprod.yml"
-    config.write_text(PLAN.format(url=target.http_url))
+    checks = (SMOKE_VERSION, slow_items(3), http_check("last", "/healthz"))
+    config = config_file(tmp_path, staging_config(target.http_url, *checks))
     async with bots(config, tmp_path, lease_ttl=1.5) as group:
         first = group.serve()
         response = await group.standin.send_command(
@@ -74,27 +63,13 @@ async def test_a_killed_bot_resumes_the_run_without_redoing_or_reposting(
         assert "Traceback" not in group.logs()
 
 
-DECIDING_PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
-"""
-
-
 async def test_a_kill_right_after_the_deciding_click_decides_and_announces_once(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
     """SIGKILL 0, 20 and 50 ms after the only approval a run needs: after a restart each
     run whose approval was stored is decided GO and announced exactly once (whether or
     not its ack got out), and an approval that was not stored was never acknowledged."""
-    config = tmp_path / "preprod.yml"
-    config.write_text(DECIDING_PLAN.format(url=healthy_target.http_url))
+    config = config_file(tmp_path, staging_config(healthy_target.http_url, SMOKE_HEALTHZ))
     delays = (0.0, 0.02, 0.05)
     async with bots(config, tmp_path, lease_ttl=1.5) as group:
         serve = group.serve()

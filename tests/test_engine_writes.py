@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +29,7 @@ from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from tests.kinds import ScriptedCheck
+from tests.support.local_http import serving
 from tests.test_engine import make_config
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
@@ -244,14 +245,8 @@ class Counting(BaseHTTPRequestHandler):
 @pytest.fixture
 def counting_server() -> Iterator[str]:
     Counting.connections = Counting.open_now = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Counting) as url:
+        yield url
 
 
 async def test_a_runs_http_checks_share_the_targets_connections(

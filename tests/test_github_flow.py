@@ -40,6 +40,7 @@ from bot.store.runs import RunStore
 from github_standin import GitHubStandIn, WaitingJob, sign
 from slack_standin import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
+from tests.support.plans import SMOKE_HEALTHZ, config_file, staging_config
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget
 
@@ -452,19 +453,10 @@ async def test_an_unmapped_environment_is_answered_and_rejected(flow: Flow) -> N
     assert flow.runs() == []
 
 
-CRASH_PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
+CRASH_GITHUB = """\
 github:
   repositories:
-    acme/checkout: {{environments: {{production: {{service: checkout-api, environment: staging}}}}}}
+    acme/checkout: {environments: {production: {service: checkout-api, environment: staging}}}
 """
 
 
@@ -473,8 +465,8 @@ async def test_a_serve_killed_between_the_click_and_githubs_answer_decides_once(
 ) -> None:
     """A real ``preprod serve`` is SIGKILLed while GitHub answers 503 to the decision it
     owes; after a restart the decision reaches GitHub exactly once."""
-    config = tmp_path / "preprod.yml"
-    config.write_text(CRASH_PLAN.format(url=healthy_target.http_url))
+    text = staging_config(healthy_target.http_url, SMOKE_HEALTHZ, tail=CRASH_GITHUB)
+    config = config_file(tmp_path, text)
     async with GitHubStandIn() as gh:
         key = tmp_path / "app.pem"
         key.write_text(gh.app_info.private_key_pem)

@@ -15,10 +15,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from bot.cli.main import build_parser
+from tests.support.local_http import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_ENV = {"POSTGRES_PASSWORD": "pw", "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s"}
@@ -90,12 +90,8 @@ class Health(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def healthz() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with serving(Health) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_the_healthcheck_command_passes_on_healthz_and_fails_without_it(

@@ -26,23 +26,16 @@ from bot.slack.outbox import EVENT_TYPE, OutboxBusy
 from bot.store.models import RunStatus
 from slack_standin import Message, SlackStandIn
 from tests.slackbot import CHANNEL, Harness, running_bot
+from tests.support.plans import SMOKE_VERSION, config_file, staging_config
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 
-CONFIG = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-      - {{id: slow, type: scripted, sleep: {sleep}}}
-      - {{id: flaky, type: scripted, outcome: fail, sleep: {sleep}, evidence: "it broke",
-          critical: false}}
-"""
+SCRIPTED = (
+    "- {id: slow, type: scripted, sleep: 1.0}",
+    '- {id: flaky, type: scripted, outcome: fail, sleep: 1.0, evidence: "it broke",'
+    " critical: false}",
+)
+"""After the smoke check: a scripted check of a second and a failing non-critical one."""
 WEB_API = (
     "chat.postMessage",
     "chat.update",
@@ -76,7 +69,7 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     monkeypatch.setattr(bot.slack.publisher, "RETRY_CAP", 1.0)  # tries at most 1 s apart
     config = tmp_path / "preprod.yml"
-    config.write_text(CONFIG.format(url=healthy_target.http_url, sleep=1.0))
+    config.write_text(staging_config(healthy_target.http_url, SMOKE_VERSION, *SCRIPTED))
     async with running_bot(config, tmp_path) as running:
         running.bot.slack.policy = FAST
         yield running
@@ -183,7 +176,7 @@ async def test_a_channel_that_refuses_the_thread_is_named_and_the_run_stopped(
     healthy_target: RunningTarget, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = tmp_path / "preprod.yml"
-    text = CONFIG.format(url=healthy_target.http_url, sleep=1.0)
+    text = staging_config(healthy_target.http_url, SMOKE_VERSION, *SCRIPTED)
     config.write_text(
         text.replace("channel: C0RELEASES", "channel: C0GONE\nstarters: {users: [U0RM]}")
     )
@@ -240,27 +233,13 @@ def test_nothing_is_told_when_the_thread_opened() -> None:
     assert opening_reply("C0R", None) is None
 
 
-WORKER_PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-"""
-
-
 async def test_with_workers_a_run_started_during_an_outage_executes_during_it(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
     """``serve --workers 1`` (the probe's set-up): the process that acks leaves the run
     to the worker without waiting for Slack; the worker executes it during the outage
     and opens its thread, once, when Slack answers."""
-    config = tmp_path / "preprod.yml"
-    config.write_text(WORKER_PLAN.format(url=healthy_target.http_url))
+    config = config_file(tmp_path, staging_config(healthy_target.http_url, SMOKE_VERSION))
     before = served(healthy_target, "/version")
     async with bots(config, tmp_path, PREPROD_POLL_INTERVAL="0.2") as group:
         serve = group.serve("--workers", "1")

@@ -13,25 +13,16 @@ import pytest
 
 from slack_standin import Message
 from tests.slackbot import Harness, running_bot
+from tests.support.plans import SMOKE_HEALTHZ, config_file, staging_config
 from tests.support.target import RunningTarget
 
-CONFIG = """\
-channel: C0RELEASES
-roles: {{sre: {{label: SRE, members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /healthz}}]}}
-"""
+SRE_LABELLED = "{sre: {label: SRE, members: [U0SRE1]}}"
 
 
 @pytest.fixture
 async def harness(healthy_target: RunningTarget, tmp_path: Path) -> AsyncIterator[Harness]:
-    config = tmp_path / "preprod.yml"
-    config.write_text(CONFIG.format(url=healthy_target.http_url))
+    text = staging_config(healthy_target.http_url, SMOKE_HEALTHZ, roles=SRE_LABELLED)
+    config = config_file(tmp_path, text)
     async with running_bot(config, tmp_path) as found:
         yield found
 

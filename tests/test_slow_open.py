@@ -7,28 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.plans import SMOKE_VERSION, config_file, staging_config
 from tests.support.processes import bots, until
 from tests.support.target import RunningTarget, served
 from tests.support.workspace import CHANNEL
-
-PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-"""
 
 
 async def test_a_run_opened_slower_than_its_lease_runs_once(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
-    config = tmp_path / "preprod.yml"
-    config.write_text(PLAN.format(url=healthy_target.http_url))
+    config = config_file(tmp_path, staging_config(healthy_target.http_url, SMOKE_VERSION))
     before = served(healthy_target, "/version")  # the target is shared with other tests
     async with bots(config, tmp_path, lease_ttl=1.0, PREPROD_POLL_INTERVAL="0.2") as group:
         serve = group.serve()

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from textwrap import dedent, indent
-from threading import Thread
+from textwrap import dedent
 
 import pytest
 from sqlmodel import Session, select
@@ -26,53 +24,20 @@ from bot.store.models import CheckRecord, utcnow
 from bot.store.runs import RunStore
 from checks.base import Status
 from tests.support.in_process import preprod_main
+from tests.support.local_http import HealthTarget, health_target
+from tests.support.plans import write_plan
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
-class Target:
-    """A real HTTP server that answers 503 on ``/health`` and 200 elsewhere, and records
-    every path it was asked for."""
-
-    def __init__(self) -> None:
-        seen: list[str] = []
-        self.seen = seen
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                self.send_response(503 if self.path == "/health" else 200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-
 @pytest.fixture(scope="module")
-def target() -> Iterator[Target]:
-    served = Target()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
+def target() -> Iterator[HealthTarget]:
+    with health_target() as served:
+        yield served
 
 
 def http(check_id: str, path: str, extra: str = "") -> str:
     return f"{{id: {check_id}, type: http, requests: [{{path: {path}}}]{extra}}}"
-
-
-def write(tmp_path: Path, base_url: str, plan: str) -> Path:
-    path = tmp_path / "preprod.yml"
-    head = f"environments:\n  staging: {{base_url: {base_url}, plan: p}}\nplans:\n  p:\n"
-    path.write_text(head + indent(dedent(plan), "    "))
-    return path
 
 
 STAGED = """\
@@ -88,7 +53,7 @@ STAGED = """\
 """
 
 
-def staged(target: Target) -> str:
+def staged(target: HealthTarget) -> str:
     return STAGED.format(
         health=http("health", "/health"),
         ready=http("ready", "/ready"),
@@ -109,10 +74,10 @@ REQUEST = RunRequest(service="checkout-api", version="2.14.0", environment="stag
 
 
 def test_stages_and_stage_keys_give_the_same_ordered_stages(tmp_path: Path) -> None:
-    listed = load_config(write(tmp_path, "http://127.0.0.1:9", STAGED.format(
+    listed = load_config(write_plan(tmp_path, "http://127.0.0.1:9", STAGED.format(
         health=http("health", "/health"), ready=http("ready", "/ready"),
         orders=http("orders", "/orders"))))  # fmt: skip
-    keyed = load_config(write(tmp_path, "http://127.0.0.1:9", """\
+    keyed = load_config(write_plan(tmp_path, "http://127.0.0.1:9", """\
         checks:
           - {id: health, type: scripted, stage: smoke}
           - {id: orders, type: scripted, stage: full}
@@ -129,7 +94,7 @@ def test_stages_and_stage_keys_give_the_same_ordered_stages(tmp_path: Path) -> N
 
 
 def test_a_flat_plan_is_one_stage_and_stays_as_it_was(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "http://127.0.0.1:9", """\
+    config = load_config(write_plan(tmp_path, "http://127.0.0.1:9", """\
         checks:
           - {id: a, type: scripted}
           - {id: b, type: scripted}
@@ -142,7 +107,7 @@ def test_a_flat_plan_is_one_stage_and_stays_as_it_was(tmp_path: Path) -> None:
 
 
 def test_fail_fast_per_plan_overridden_per_stage(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "http://127.0.0.1:9", """\
+    config = load_config(write_plan(tmp_path, "http://127.0.0.1:9", """\
         fail_fast: false
         stages:
           - {name: smoke, fail_fast: true, checks: [{id: a, type: scripted}]}
@@ -213,7 +178,7 @@ def test_fail_fast_per_plan_overridden_per_stage(tmp_path: Path) -> None:
 )
 def test_stage_config_errors_name_the_problem(tmp_path: Path, plan: str, expected: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_config(write(tmp_path, "http://127.0.0.1:9", dedent(plan)))
+        load_config(write_plan(tmp_path, "http://127.0.0.1:9", dedent(plan)))
     assert expected in str(raised.value)
     assert "preprod.yml" in str(raised.value)
 
@@ -222,10 +187,10 @@ def test_stage_config_errors_name_the_problem(tmp_path: Path, plan: str, expecte
 
 
 async def test_a_failed_smoke_stage_ends_the_run_and_skips_the_rest(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: HealthTarget
 ) -> None:
     events: list[Event] = []
-    engine = engine_for(tmp_path, write(tmp_path, target.url, staged(target)), events)
+    engine = engine_for(tmp_path, write_plan(tmp_path, target.url, staged(target)), events)
     before = list(target.seen)
     began = time.monotonic()
     report = await engine.run(REQUEST)
@@ -250,9 +215,9 @@ async def test_a_failed_smoke_stage_ends_the_run_and_skips_the_rest(
     }
 
 
-async def test_keep_going_runs_every_stage(tmp_path: Path, target: Target) -> None:
+async def test_keep_going_runs_every_stage(tmp_path: Path, target: HealthTarget) -> None:
     plan = staged(target).replace("sleep: 30", "sleep: 0")
-    engine = engine_for(tmp_path, write(tmp_path, target.url, plan))
+    engine = engine_for(tmp_path, write_plan(tmp_path, target.url, plan))
     before = len(target.seen)
     keep = RunRequest("checkout-api", "2.14.0", "staging", keep_going=True)
     report = await engine.run(keep)
@@ -266,7 +231,7 @@ async def test_keep_going_runs_every_stage(tmp_path: Path, target: Target) -> No
 
 
 async def test_a_stage_that_fails_without_fail_fast_goes_on(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: smoke, fail_fast: false, checks: [{id: a, type: scripted, outcome: fail}]}
           - {name: full, checks: [{id: b, type: scripted}]}
@@ -276,7 +241,7 @@ async def test_a_stage_that_fails_without_fail_fast_goes_on(tmp_path: Path) -> N
 
 
 async def test_a_non_critical_failure_does_not_end_the_stage(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: smoke, checks: [{id: a, type: scripted, outcome: fail, critical: false}]}
           - {name: full, checks: [{id: b, type: scripted}]}
@@ -297,7 +262,7 @@ EARLY = """\
 
 async def test_early_confidence_without_then_with_history(tmp_path: Path) -> None:
     events: list[Event] = []
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", EARLY), events)
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", EARLY), events)
     await engine.run(REQUEST)
     [first] = [e for e in events if isinstance(e, StageFinished)]
     assert (first.stage, first.passed, first.next_stage, first.next_checks) == (
@@ -314,7 +279,7 @@ async def test_early_confidence_without_then_with_history(tmp_path: Path) -> Non
 
 
 async def test_rerun_of_a_run_a_stage_ended_goes_on_from_that_stage(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: pre, checks: [{id: a, type: scripted}]}
           - {name: smoke, checks: [{id: b, type: scripted, outcome: fail}]}
@@ -340,7 +305,7 @@ async def test_rerun_of_a_run_a_stage_ended_goes_on_from_that_stage(tmp_path: Pa
 
 
 async def test_rerun_of_one_later_check_runs_it(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: smoke, checks: [{id: b, type: scripted, outcome: fail}]}
           - {name: full, checks: [{id: c, type: scripted}]}
@@ -353,7 +318,7 @@ async def test_rerun_of_one_later_check_runs_it(tmp_path: Path) -> None:
 
 
 async def test_rerun_of_a_flat_plan_reruns_every_check(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", """\
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", """\
         checks:
           - {id: a, type: scripted}
           - {id: b, type: scripted, outcome: fail}
@@ -365,7 +330,7 @@ async def test_rerun_of_a_flat_plan_reruns_every_check(tmp_path: Path) -> None:
 
 
 def test_expected_seconds_adds_stages_and_takes_each_batch_slowest(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "http://127.0.0.1:9", """\
+    config = load_config(write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: smoke, checks: [{id: a, type: scripted}]}
           - name: full
@@ -422,7 +387,7 @@ def test_cli_keep_going_runs_all_and_the_table_says_why_checks_were_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    config = write(tmp_path, "http://127.0.0.1:9", """\
+    config = write_plan(tmp_path, "http://127.0.0.1:9", """\
         stages:
           - {name: smoke, checks: [{id: health, type: scripted, outcome: fail}]}
           - {name: full, checks: [{id: orders, type: scripted}]}

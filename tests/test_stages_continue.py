@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from textwrap import dedent, indent
-from threading import Thread
 
 import pytest
 from sqlmodel import Session, select
@@ -32,48 +29,16 @@ from bot.store.models import CheckRecord
 from bot.store.runs import RunStore
 from checks.base import Status
 from tests.support.in_process import preprod_main
+from tests.support.local_http import HealthTarget, health_target
+from tests.support.plans import write_plan
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
 
-class Flipping:
-    """A real HTTP server whose ``/health`` answers 503 until ``healthy`` is set."""
-
-    def __init__(self) -> None:
-        self.healthy = False
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                ok = owner.healthy or self.path != "/health"
-                self.send_response(200 if ok else 503)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-
 @pytest.fixture
-def target() -> Iterator[Flipping]:
-    served = Flipping()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
-
-
-def write(tmp_path: Path, base_url: str, plan: str) -> Path:
-    path = tmp_path / "preprod.yml"
-    head = f"environments:\n  staging: {{base_url: {base_url}, plan: p}}\nplans:\n  p:\n"
-    path.write_text(head + indent(dedent(plan), "    "))
-    return path
+def target() -> Iterator[HealthTarget]:
+    with health_target() as served:
+        yield served
 
 
 def engine_for(tmp_path: Path, config: Path) -> Engine:
@@ -106,9 +71,9 @@ STAGED = """\
 
 
 async def test_a_rerun_continues_with_the_failed_checks_and_the_skipped_stage(
-    tmp_path: Path, target: Flipping
+    tmp_path: Path, target: HealthTarget
 ) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, target.url, STAGED.format()))
+    engine = engine_for(tmp_path, write_plan(tmp_path, target.url, STAGED.format()))
     request = RunRequest("checkout-api", "2.14.0", "staging", only=("ready", "health", "orders"))
     report = await engine.run(request)
     assert {r.check_id: r.summary for r in report.results if r.status is Status.SKIPPED} == {
@@ -139,7 +104,7 @@ async def test_a_rerun_continues_with_the_failed_checks_and_the_skipped_stage(
 
 
 def test_continue_from_is_none_when_no_stage_ended_the_run(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "http://127.0.0.1:9", STAGED.format()))
+    config = load_config(write_plan(tmp_path, "http://127.0.0.1:9", STAGED.format()))
     stages = config.plans["p"].stage_list()
     ran = {
         "ready": ("passed", "fine"),
@@ -163,7 +128,7 @@ KEEP = """\
 
 
 async def test_keep_going_is_stored_and_a_resumed_run_keeps_it(tmp_path: Path) -> None:
-    config = write(tmp_path, "http://127.0.0.1:9", KEEP)
+    config = write_plan(tmp_path, "http://127.0.0.1:9", KEEP)
     first = engine_for(tmp_path, config)
     request = RunRequest("checkout-api", "2.14.0", "staging", keep_going=True)
     run = await first.start(request)  # stored; then its process "dies"
@@ -182,7 +147,7 @@ async def test_keep_going_is_stored_and_a_resumed_run_keeps_it(tmp_path: Path) -
 
 
 async def test_a_rerun_keeps_the_runs_keep_going(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", KEEP))
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", KEEP))
     report = await engine.run(RunRequest("checkout-api", "2.14.0", "staging", keep_going=True))
     run = await engine.store.get_run(report.run_id)
     assert run is not None
@@ -192,7 +157,7 @@ async def test_a_rerun_keeps_the_runs_keep_going(tmp_path: Path) -> None:
 
 
 async def test_without_keep_going_the_stored_run_says_so(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", KEEP))
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", KEEP))
     report = await engine.run(REQUEST)
     assert not report.keep_going
     assert [r.status for r in report.results] == [Status.FAILED, Status.SKIPPED]
@@ -226,7 +191,7 @@ def test_a_quarantine_is_in_force_up_to_its_day_inclusive() -> None:
 
 async def test_a_quarantined_failure_does_not_end_the_stage_nor_block(tmp_path: Path) -> None:
     plan = quarantined_plan(TODAY + timedelta(days=1))
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", plan))
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", plan))
     report = await engine.run(REQUEST)
     results = {r.check_id: r for r in report.results}
     assert results["flaky"].status is Status.FAILED
@@ -237,7 +202,7 @@ async def test_a_quarantined_failure_does_not_end_the_stage_nor_block(tmp_path: 
 
 async def test_after_its_date_a_quarantined_failure_ends_the_run(tmp_path: Path) -> None:
     plan = quarantined_plan(TODAY - timedelta(days=1))
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", plan))
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", plan))
     report = await engine.run(REQUEST)
     results = {r.check_id: r for r in report.results}
     assert results["flaky"].blocking
@@ -266,7 +231,7 @@ def test_preprod_check_honours_the_quarantine_and_says_so(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "200")
     until = TODAY + timedelta(days=days)
-    config = write(tmp_path, "http://127.0.0.1:9", quarantined_plan(until))
+    config = write_plan(tmp_path, "http://127.0.0.1:9", quarantined_plan(until))
     db = f"sqlite:///{tmp_path}/cli.db"
     json_report = tmp_path / "r.json"
     argv = ["check", "--config", str(config), "--env", "staging", "--database", db]
@@ -279,7 +244,7 @@ def test_preprod_check_honours_the_quarantine_and_says_so(
 
 
 async def test_the_thread_and_the_run_page_say_keep_going(tmp_path: Path) -> None:
-    engine = engine_for(tmp_path, write(tmp_path, "http://127.0.0.1:9", KEEP))
+    engine = engine_for(tmp_path, write_plan(tmp_path, "http://127.0.0.1:9", KEEP))
     report = await engine.run(RunRequest("checkout-api", "2.14.0", "staging", keep_going=True))
     run = await engine.store.get_run(report.run_id)
     assert run is not None

@@ -21,7 +21,7 @@ from bot.store.tokens import Tokens
 from bot.store.trends import flaky_checks
 from checks.base import Status
 from tests.slackbot import CHANNEL, Harness, running_bot
-from tests.test_stages_continue import Flipping
+from tests.support.local_http import HealthTarget
 
 STAGED = """\
 channel: C0RELEASES
@@ -133,7 +133,7 @@ async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
     skipped stage run again in the same run and thread, the NO-GO is reopened (trail,
     thread, API ``pending`` while it runs); failing again is a new NO-GO, announced; passing
     asks for sign-offs, and the check is flaky."""
-    served = Flipping()
+    served = HealthTarget()
     config = tmp_path / "preprod.yml"
     config.write_text(CONTINUED.format(url=served.url))
     try:
@@ -199,5 +199,4 @@ async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
                 c for e in events if e.action == Action.RUN_RERUN for c in e.details["checks"]
             }
     finally:
-        served.server.shutdown()
-        served.server.server_close()
+        served.close()

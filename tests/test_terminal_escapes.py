@@ -9,10 +9,9 @@ from __future__ import annotations
 import io
 import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from bot.cli.safe_text import UNSAFE, printable
 from bot.engine.events import CheckProgressed, CheckStarted, PlannedCheck, RunStarted
 from checks.context import ProgressEvent
 from tests.cli import run_cli
+from tests.support.local_http import serving
 
 HOSTILE = "\x1b[2J\x1b[32mFAKE OK"
 BIDI = "\u202e"
@@ -117,14 +117,8 @@ def hostile_target() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 CONFIG = """\

@@ -8,32 +8,16 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.plans import SMOKE_VERSION, config_file, slow_items, staging_config
 from tests.support.processes import alive, bots, parent_pid, until
 from tests.support.target import RunningTarget, served
-
-PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging: {{base_url: {url}, plan: p}}
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-      - id: slow
-        type: http
-        timeout: 30s
-        requests: [{{path: /api/items}}, {{path: /api/items}}]
-"""
 
 
 async def test_serve_with_a_worker_leaves_every_run_to_the_worker(
     target_factory: Callable[..., RunningTarget], tmp_path: Path
 ) -> None:
     target = target_factory("slow")  # each /api/items takes 1.2 s: the run lasts ~2.4 s
-    config = tmp_path / "preprod.yml"
-    config.write_text(PLAN.format(url=target.http_url))
+    config = config_file(tmp_path, staging_config(target.http_url, SMOKE_VERSION, slow_items(2)))
     database = f"sqlite:///{tmp_path}/bot.db"
     async with bots(config, tmp_path, database_url=database) as group:
         serve = group.serve("--workers", "1")

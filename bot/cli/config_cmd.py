@@ -37,7 +37,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "validate",
         help="validate a config file (exit 0 when usable, 2 naming every problem)",
         description="Validate a config file: exit 0 when it is usable, 2 with every "
-        "problem named by file, key path and line.",
+        "problem named by file, key path and line. A CA bundle file that is not there yet "
+        "is a warning (serve and check refuse the config until it is).",
     )
     config_arg(validate)
 
@@ -58,10 +59,16 @@ def validate(args: argparse.Namespace, out: Console) -> int:
     from datetime import UTC, datetime
 
     from bot.config.loader import load_config
+    from bot.config.problems import Problem
     from bot.gate.quarantine import expired
 
     path = resolve_config_path(args.config)
-    config = load_config(path)
+    missing: list[Problem] = []
+    config = load_config(path, missing_files=missing)
+    for problem in missing:
+        say(
+            out, f"{path}: warning: {problem}; serve and check refuse this config until it is there"
+        )
     for line in expired(config.plans, datetime.now(UTC).date()):
         say(out, f"{path}: warning: {line}")
     checks = sum(len(plan.checks) for plan in config.plans.values())

@@ -40,8 +40,18 @@ class ConfigError(Exception):
         return "\n".join([head, *(f"  {problem}" for problem in self.problems)])
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Load and validate a config file; raises :class:`ConfigError` naming every problem."""
+def load_config(
+    path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    missing_files: list[Problem] | None = None,
+) -> Config:
+    """Load and validate a config file; raises :class:`ConfigError` naming every problem.
+
+    With a ``missing_files`` list (``preprod config validate``), a CA bundle that is not
+    there yet goes into it instead of failing: such a file is often made or mounted where
+    the bot runs (the example target writes its CA when it starts). Everything else, a CA
+    file that is there but not PEM included, still fails; without the list it all does."""
     source = Path(path)
     environ = os.environ if environ is None else environ
     content = _read(source)
@@ -72,7 +82,7 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
             source, _by_line([*explain(exc, data, lines, Config), *options])
         ) from None
 
-    problems = [*options, *_cross_check(config, source, lines)]
+    problems = [*options, *_cross_check(config, source, lines, missing_files)]
     if problems:
         raise ConfigError(source, _by_line(problems))
     for plan in config.plans.values():
@@ -220,12 +230,15 @@ def _by_line(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda problem: problem.line or 0)
 
 
-def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[Problem]:
-    """References between sections: plans, roles and files that must exist."""
+def _cross_check(
+    config: Config, source: Path, lines: dict[Path_, int], missing: list[Problem] | None
+) -> list[Problem]:
+    """References between sections: plans, roles and files that must exist (a missing CA
+    file goes into ``missing`` instead when it is a list)."""
     problems: list[Problem] = []
 
-    def add(path: Path_, message: str) -> None:
-        problems.append(Problem(format_path(path), message, line_for(lines, path)))
+    def add(path: Path_, message: str, into: list[Problem] = problems) -> None:
+        into.append(Problem(format_path(path), message, line_for(lines, path)))
 
     for name, env in config.environments.items():
         if env.plan not in config.plans:
@@ -234,7 +247,8 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
                 f"no plan named {env.plan!r}; plans: {', '.join(sorted(config.plans))}",
             )
         if env.ca_bundle is not None and (problem := _ca_problem(source.parent / env.ca_bundle)):
-            add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}")
+            into = missing if missing is not None and problem == _NOT_FOUND else problems
+            add(("environments", name, "ca_bundle"), f"{problem}: {env.ca_bundle}", into)
 
     def unknown_role(path: Path_, role: str) -> None:
         close = difflib.get_close_matches(role, list(config.roles), n=1)
@@ -261,10 +275,13 @@ def _cross_check(config: Config, source: Path, lines: dict[Path_, int]) -> list[
     return problems
 
 
+_NOT_FOUND = "file not found"
+
+
 def _ca_problem(path: Path) -> str | None:
     """Why a CA bundle cannot be used, or None: caught here rather than mid-run."""
     if not path.is_file():
-        return "file not found"
+        return _NOT_FOUND
     try:
         ssl.create_default_context(cafile=str(path))
     except ssl.SSLError:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.local_http import serving
 
 CHUNK = b"x" * 65536
 
@@ -98,12 +99,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def hostile_server() -> Iterator[str]:
     """Serve on a free 127.0.0.1 port; yields the base URL (``http://127.0.0.1:N``)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Handler, daemon_threads=True) as url:
+        yield url

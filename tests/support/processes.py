@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 
 from examples.processes import wait_http
 from slack_standin import Message, SlackStandIn
+from tests.support.plans import SMOKE_VERSION, config_file, staging_config
 from tests.support.target import RunningTarget
 from tests.support.workspace import CHANNEL, USERS
 
@@ -326,34 +327,21 @@ async def bots(
 
 # -- a run with a load test -----------------------------------------------------------
 
-LOAD_PLAN = """\
-channel: C0RELEASES
-roles: {{sre: {{members: [U0SRE1]}}}}
-policy: {{required_signoffs: [sre]}}
-environments:
-  staging:
-    base_url: {url}
-    plan: p
-plans:
-  p:
-    checks:
-      - {{id: smoke, type: http, requests: [{{path: /version}}]}}
-      - id: load
-        type: load
-        users: 2
-        spawn_rate: 2
-        duration: {duration}
-        workers: 1
-        tasks: [{{path: /healthz}}]
-"""
+
+def load_check(duration: str) -> str:
+    """A load test of ``duration`` on /healthz: two users, one Locust worker."""
+    return (
+        "- id: load\n  type: load\n  users: 2\n  spawn_rate: 2\n"
+        f"  duration: {duration}\n  workers: 1\n  tasks: [{{path: /healthz}}]"
+    )
 
 
 def write_plan(tmp_path: Path, target: RunningTarget, duration: str) -> Path:
     """``tmp_path/preprod.yml``: a smoke check, then a load test of ``duration`` with one
     Locust worker."""
-    config = tmp_path / "preprod.yml"
-    config.write_text(LOAD_PLAN.format(url=target.http_url, duration=duration))
-    return config
+    return config_file(
+        tmp_path, staging_config(target.http_url, SMOKE_VERSION, load_check(duration))
+    )
 
 
 def load_is_running(tmp_path: Path) -> Callable[[], bool]:
