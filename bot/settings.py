@@ -41,6 +41,10 @@ class Settings:
     database's before it refuses to claim runs (bot/store/clock.py)."""
     execute_runs: bool = True
     """False for a ``serve`` replica that only acks and queues runs for workers."""
+    worker_nice: int = 10
+    """``PREPROD_WORKER_NICE``: the CPU niceness ``serve --workers`` gives its worker
+    children (0 to 19; 0: none), so that on a shared machine the process that acks
+    Slack within 3 s gets the CPU before the runs' work (bench/ack_latency.py)."""
     oidc_issuer: str = "https://slack.com"
     """Sign in with Slack's issuer: its discovery document is under ``/.well-known/``."""
     client_id: str | None = None
@@ -101,6 +105,7 @@ class Settings:
             poll_interval=_seconds(env, "PREPROD_POLL_INTERVAL", 1.0),
             max_clock_skew=_seconds(env, "PREPROD_MAX_CLOCK_SKEW", 10.0),
             execute_runs=env.get(EXECUTE_RUNS, "1").strip().lower() not in ("0", "false", "no"),
+            worker_nice=_niceness(env, "PREPROD_WORKER_NICE", 10),
             oidc_issuer=(env.get("PREPROD_OIDC_ISSUER") or "https://slack.com").rstrip("/"),
             client_id=env.get("PREPROD_SLACK_CLIENT_ID") or None,
             client_secret=env.get("PREPROD_SLACK_CLIENT_SECRET") or None,
@@ -164,6 +169,15 @@ def session_limits(environ: Mapping[str, str] | None = None) -> tuple[float, flo
 def _names(raw: str) -> tuple[str, ...]:
     """A comma list: ``sre, security`` -> ``("sre", "security")``."""
     return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _niceness(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.strip().isdigit() or int(raw) > 19:
+        raise SettingsError(f"{name} must be a whole number from 0 to 19, not {raw!r}")
+    return int(raw)
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:

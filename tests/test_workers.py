@@ -8,8 +8,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from bot.settings import Settings, SettingsError
 from tests.support.plans import SMOKE_VERSION, config_file, slow_items, staging_config
-from tests.support.processes import alive, bots, parent_pid, until
+from tests.support.processes import alive, bots, niceness, parent_pid, until
 from tests.support.target import RunningTarget, served
 
 
@@ -24,6 +27,8 @@ async def test_serve_with_a_worker_leaves_every_run_to_the_worker(
         await until(lambda: "executes runs" in serve.output())  # the worker is up
         worker = int(re.findall(r"worker (\d+) executes runs", serve.output())[0])
         assert worker != serve.proc.pid and parent_pid(worker) == serve.proc.pid
+        # the acks come first on a shared machine (PREPROD_WORKER_NICE, default 10)
+        assert niceness(worker) == min(19, niceness(serve.proc.pid) + 10)
 
         ack = await group.command(serve, "start checkout-api 2.14.0 staging")
         assert "Starting the validation" in ack
@@ -59,3 +64,12 @@ async def test_serve_with_a_worker_leaves_every_run_to_the_worker(
         await until(lambda: not alive(worker), timeout=15)  # workers end with serve
         assert f"worker {worker} stopped" in serve.output()
         assert "Traceback" not in group.logs(), group.logs()
+
+
+def test_the_workers_niceness_is_a_setting() -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    assert Settings.from_env(env).worker_nice == 10
+    assert Settings.from_env({**env, "PREPROD_WORKER_NICE": "0"}).worker_nice == 0
+    for wrong in ("20", "-1", "ten"):
+        with pytest.raises(SettingsError, match="PREPROD_WORKER_NICE must be a whole number"):
+            Settings.from_env({**env, "PREPROD_WORKER_NICE": wrong})

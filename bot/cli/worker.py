@@ -43,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # the worker verifies no Slack requests; its settings share serve's otherwise
     env = {"SLACK_SIGNING_SECRET": "not-used-by-workers", **os.environ}
-    asyncio.run(_work(Settings.from_env(env), args.parent))
+    settings = Settings.from_env(env)
+    if args.parent and settings.worker_nice:
+        # serve's children share its machine: its acks (Slack's 3 s) come first. Safe
+        # with the locks the runs take: an ack waits for none of them (the trail's is
+        # queued for: bot/store/audit.py), on SQLite only for the writer's commit.
+        os.nice(settings.worker_nice)
+    asyncio.run(_work(settings, args.parent))
     return 0
 
 

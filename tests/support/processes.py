@@ -83,6 +83,11 @@ def parent_pid(pid: int) -> int:
     return int(_stat(pid)[1])
 
 
+def niceness(pid: int) -> int:
+    """The CPU niceness of a live process."""
+    return int(_stat(pid)[16])
+
+
 def alive(pid: int) -> bool:
     """A process that exists and is not a zombie waiting to be reaped."""
     try:
