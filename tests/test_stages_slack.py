@@ -20,6 +20,7 @@ from bot.store.gate import GateStore
 from bot.store.tokens import Tokens
 from bot.store.trends import flaky_checks
 from checks.base import Status
+from slack_standin.workspace import Message
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.local_http import HealthTarget
 
@@ -125,6 +126,11 @@ def no_go_announcements(harness: Harness) -> list[str]:
     ]
 
 
+def requester_dms(harness: Harness) -> list[Message]:
+    channel = harness.standin.workspace.channels.get("D0RM")  # U0RM's DM with the bot
+    return channel.messages if channel else []
+
+
 @pytest.mark.usefixtures("scripted_kinds")
 async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
     tmp_path: Path,
@@ -162,6 +168,9 @@ async def test_rerun_continues_a_run_a_stage_ended_and_reopens_its_no_go(
                 decided = await gates.decision(1)
                 assert decided is not None and decided.outcome == "no-go"
                 await harness.until(lambda: len(no_go_announcements(harness)) == 2)
+                # the requester is told each decision, the one after the reopen too
+                await harness.until(lambda: len(requester_dms(harness)) == 2)
+                assert all("NO-GO" in m.text for m in requester_dms(harness))
 
                 # healthy now: the run goes on, pending while it runs and after
                 served.healthy = True

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.audit.chain import Action
 from bot.gate.events import GateEvent, RunDecided
 from bot.gate.policy import Outcome
 from bot.schedule.due import Digest, Item, PendingRun
@@ -28,6 +29,7 @@ from bot.slack.render_reminders import (
     warning_message,
 )
 from bot.slack.text import mention
+from bot.store.audit import AuditLog
 from bot.store.reminders import ReminderKey, ReminderStore
 from bot.store.runs import RunStore
 
@@ -83,7 +85,10 @@ class SlackReminders:
         view = event.view
         if view.decision.outcome is Outcome.CANCELLED or mention(view.requester) == view.requester:
             return  # not decided by people, or not a Slack user (a terminal's run)
-        reminder = ReminderKey("outcome", "final", view.run_id, view.requester)
+        # once per decision: a NO-GO reopened by a re-run is decided again, and told again
+        reopened = await AuditLog(self.store).last_of(view.run_id, Action.REOPEN.value)
+        slot = "final" if reopened is None else f"after-reopen-{reopened.seq}"
+        reminder = ReminderKey("outcome", slot, view.run_id, view.requester)
         await self.rows.record(reminder)
         if await self.outbox.posted(reminder.key):
             return
