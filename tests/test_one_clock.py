@@ -1,8 +1,8 @@
 """Time from one clock, for the times stamped from Python (issue 23, point 4): a process
 whose clock runs 120 s fast stamps a run's creation and end, its checks' start and end,
-and its outbox claims by the database's clock (the offset it measured), not its own; so
-it neither shows times from the future nor takes a live claim on a message and posts it
-twice. Real PostgreSQL; the fast clock is the store's local clock, shifted."""
+its audit events and its outbox claims by the database's clock (the offset it measured),
+not its own; so it neither shows times from the future nor takes a live claim on a
+message and posts it twice. Real PostgreSQL; the fast clock is the store's local clock, shifted."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
+from bot.store.audit import AuditLog
 from bot.store.leases import Leases
 from bot.store.models import OutboxMessage, as_utc, utcnow
 from bot.store.outbox import OutboxStore
@@ -48,9 +49,10 @@ async def fast_store(url: str) -> RunStore:
 
 @pytest.mark.usefixtures("scripted_kinds")
 async def test_a_fast_process_stamps_run_and_check_times_by_the_databases_clock(
-    tmp_path: Path, postgres_database: str
+    tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = await fast_store(postgres_database)
+    monkeypatch.setattr("bot.store.audit.utcnow", shifted(120))  # the process's own clock
     config = tmp_path / "preprod.yml"
     config.write_text(dedent(PLAN))
     engine = Engine(load_config(config), store, tmp_path / "work", leases=Leases(store, "fast"))
@@ -63,6 +65,9 @@ async def test_a_fast_process_stamps_run_and_check_times_by_the_databases_clock(
         assert check.started_at is not None and check.finished_at is not None
         stamped[f"{check.check_id} started"] = as_utc(check.started_at)
         stamped[f"{check.check_id} finished"] = as_utc(check.finished_at)
+    for event in await AuditLog(store).events(report.run_id):  # the trail's times too
+        stamped[f"event {event.seq} {event.action}"] = event.at
+    assert len(stamped) > 8, stamped
     off = {what: (at - now).total_seconds() for what, at in stamped.items()}
     assert all(-5 < seconds < 1 for seconds in off.values()), off
 

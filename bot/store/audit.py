@@ -46,6 +46,16 @@ class Note:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+CLOCK = "preprod_clock"
+"""A ``session.info`` key: the store's clock (the database's, bot/store/clock.py), which
+stamps the events' times; without it, this process's clock."""
+
+
+def _now(session: Session) -> datetime:
+    clock = session.info.get(CLOCK)
+    return clock() if clock is not None else utcnow()
+
+
 HEAD_KEPT = "preprod_audit_head"
 """A ``session.info`` key: set (to None) by a writer that appends several events in one
 transaction and commits once (bot/store/batch.py); the head it appended last is then
@@ -62,7 +72,7 @@ def append(session: Session, note: Note, at: datetime | None = None) -> AuditEve
         last = session.exec(query).first()
     entry = seal(
         seq=last.seq + 1 if last else 1,
-        at=at or utcnow(),
+        at=at or _now(session),
         run_id=note.run_id,
         actor=note.actor,
         action=note.action,
@@ -111,7 +121,7 @@ def _row_of(sealed: Entry) -> dict[str, Any]:
 def queue(session: Session, note: Note, at: datetime | None = None) -> None:
     """Store ``note`` in the session's transaction without the appenders' lock; it is
     chained by the next holder of the lock (the caller commits)."""
-    values = {"at": at or utcnow(), "run_id": note.run_id, "actor": note.actor}
+    values = {"at": at or _now(session), "run_id": note.run_id, "actor": note.actor}
     session.execute(insert(_QUEUE).values(action=note.action, details=dict(note.details), **values))
 
 

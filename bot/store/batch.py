@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -52,8 +53,10 @@ class _Pending:
 class GroupCommit:
     """One queue of writes per database, committed in batches by one thread at a time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, info: dict[str, Any] | None = None) -> None:
+        """``info``: given to each batch's session (the store's clock, say)."""
         self._engine = engine
+        self._info = info or {}
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._draining = False
@@ -134,7 +137,7 @@ class GroupCommit:
             self._settle(pending, None)
 
     def _apply(self, batch: list[_Pending]) -> None:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with Session(self._engine, expire_on_commit=False, info=self._info) as session:
             session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
             for pending in batch:
                 pending.write(session)

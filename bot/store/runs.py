@@ -21,7 +21,7 @@ from sqlmodel import Session, col, create_engine, select
 from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
-from bot.store.audit import Note, append, queue, save_config
+from bot.store.audit import CLOCK, Note, append, queue, save_config
 from bot.store.batch import GroupCommit, Write
 from bot.store.clock import DatabaseClock
 from bot.store.faults import Timeouts, bound, has_deadline
@@ -94,10 +94,11 @@ class RunStore:
         self.url = database_url(url)
         self.engine = make_engine(self.url, timeouts)
         self._postgres = self.engine.dialect.name == "postgresql"
-        self._group = GroupCommit(self.engine)
         self.clock = DatabaseClock(self.engine)
         """Now by the database's clock, for the times stamped from Python (a run's creation
         and end, a check's start and end); the process's leases measure it."""
+        self._info = {CLOCK: lambda: self.clock.now()}  # the trail's times: the database's
+        self._group = GroupCommit(self.engine, self._info)
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -106,7 +107,7 @@ class RunStore:
 
     async def _call(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with Session(self.engine, expire_on_commit=False, info=self._info) as session:
                 bound(session, self._postgres)  # the ack path's deadline, if any
                 return fn(session)
 
