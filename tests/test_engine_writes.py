@@ -24,6 +24,7 @@ from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
 from bot.engine.runner import Engine, RunRequest
 from bot.store.audit import AuditLog
+from bot.store.batch import commit_writes
 from bot.store.marks import LeaseLost, mark_write
 from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
@@ -212,8 +213,7 @@ def test_a_running_mark_queued_without_waiting_never_lands_over_a_result(
     asyncio.run(scenario())
     assert statuses(tmp_path / "preprod.db") == {"quick": "passed", "slow": "running"}
     with Session(store.engine) as session:  # a late mark leaves a result alone too
-        mark_write(run_id, "quick", datetime.now(UTC), None)(session)
-        session.commit()
+        commit_writes(session, [mark_write(run_id, "quick", datetime.now(UTC), None)])
     assert statuses(tmp_path / "preprod.db")["quick"] == "passed"
 
 

@@ -6,7 +6,10 @@ one worker thread commits whatever is queued in one transaction, again and again
 more arrives: checks that finish together are recorded together. A caller that awaits
 its write returns only once that transaction has committed, so a result is still stored
 before it is announced; a write queued without waiting (the "running" mark of a check
-that is safe to repeat) is committed in order before any later write.
+that is safe to repeat) is committed in order before any later write. The writer lets
+a batch gather for :data:`GATHER` before it takes it, and a write may leave work for
+the end of its transaction (:func:`before_commit`): the check writes of a batch are
+made there together, a statement for all (bot/store/marks.py).
 
 A batch that fails for a reason of one write (a lost lease, a missing check) is written
 again one write a transaction, so each write meets its own outcome; a database fault
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.store.audit import HEAD_KEPT
+from bot.store.audit import HEAD_KEPT, write_kept
 from bot.store.faults import cause, is_database_fault
 
 log = logging.getLogger(__name__)
@@ -33,9 +37,16 @@ Write = Callable[[Session], None]
 """Changes made in the caller's transaction; the group commits."""
 
 
+GATHER = 0.005
+"""Seconds the writer lets a batch gather before it takes it: a transaction costs about a
+millisecond of CPU however few writes it carries, and checks of a nearby service end
+one every millisecond or so; the first write waits this long for the next ones."""
+
 SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
 its "running" mark replaced by its result, in one transaction."""
+_BEFORE_COMMIT = "preprod_before_commit"
+"""A ``session.info`` key: what :func:`commit_writes` runs once the writes are made."""
 
 
 @dataclass
@@ -47,13 +58,17 @@ class _Pending:
     """A later write with the same key in the same batch replaces a queued ``soon`` one."""
     waited: bool
     done: Future[None] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
+    """When it was queued: the batch is taken once its first waited write has waited
+    :data:`GATHER`."""
 
 
 class GroupCommit:
     """One queue of writes per database, committed in batches by one thread at a time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, gather: float | None = None) -> None:
         self._engine = engine
+        self._gather = GATHER if gather is None else gather
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._draining = False
@@ -92,15 +107,23 @@ class GroupCommit:
             raise
 
     def _drain(self) -> None:
-        """Commit batches until the queue is empty (in a worker thread; one at a time)."""
+        """Commit batches until the queue is empty (in a worker thread; one at a time),
+        each once its first waited write has waited :data:`GATHER` for company."""
         while True:
             with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._draining = False
-                    return
+                now = time.monotonic()
+                waited = (p.queued_at for p in self._queue if p.waited)
+                pause = min(waited, default=now - self._gather) + self._gather - now
+                if pause <= 0:
+                    batch, self._queue = _replace(self._queue), []
+                    if not batch:
+                        self._draining = False
+                        return
+            if pause > 0:
+                time.sleep(pause)  # in the worker thread: the event loop runs on
+                continue
             try:
-                self._commit(_replace(batch))
+                self._commit(batch)
             except BaseException:
                 for pending in batch:
                     self._settle(pending, RuntimeError("the database writer stopped"))
@@ -135,10 +158,7 @@ class GroupCommit:
 
     def _apply(self, batch: list[_Pending]) -> None:
         with Session(self._engine, expire_on_commit=False) as session:
-            session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
-            for pending in batch:
-                pending.write(session)
-            session.commit()
+            commit_writes(session, [pending.write for pending in batch])
 
     @staticmethod
     def _settle(pending: _Pending, error: Exception | None) -> None:
@@ -150,6 +170,28 @@ class GroupCommit:
             pending.done.set_result(None)
         else:
             pending.done.set_exception(error)
+
+
+def commit_writes(session: Session, writes: list[Write]) -> None:
+    """Make ``writes`` in the session's transaction and commit them: the way every
+    :data:`Write` is committed, in a batch or alone (their audit events are inserted
+    together before the commit, bot/store/audit.py ``append_kept``)."""
+    session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
+    for write in writes:
+        write(session)
+    for finish in session.info.pop(_BEFORE_COMMIT, []):
+        finish(session)
+    write_kept(session)
+    session.commit()
+
+
+def before_commit(session: Session, finish: Write) -> None:
+    """Have :func:`commit_writes` run ``finish`` once the transaction's writes are made
+    (before its audit events are inserted and it commits): for writes that are cheaper
+    made together, once a transaction. Registered once; run in the order registered."""
+    waiting: list[Write] = session.info.setdefault(_BEFORE_COMMIT, [])
+    if finish not in waiting:
+        waiting.append(finish)
 
 
 def _replace(batch: list[_Pending]) -> list[_Pending]:

@@ -22,7 +22,7 @@ from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
 from bot.store.audit import Note, append, save_config
-from bot.store.batch import GroupCommit, Write
+from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
@@ -116,12 +116,7 @@ class RunStore:
         """Commit ``write`` with the others queued now (bot/store/batch.py); alone, as
         before, on the ack path, whose deadline binds its own transaction."""
         if has_deadline():
-
-            def alone(session: Session) -> None:
-                write(session)
-                session.commit()
-
-            await self._call(alone)
+            await self._call(lambda session: commit_writes(session, [write]))
         else:
             await self._group.write(write, what, key)
 
