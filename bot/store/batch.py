@@ -18,11 +18,11 @@ fails them all, as it would have failed each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -57,7 +57,10 @@ class _Pending:
     key: Hashable
     """A later write with the same key in the same batch replaces a queued ``soon`` one."""
     waited: bool
-    done: Future[None] = field(default_factory=Future)
+    waiter: asyncio.Future[None] | None = None
+    """The caller's future, on its event loop (None: nobody waits)."""
+    settled: bool = False
+    error: Exception | None = None
     queued_at: float = field(default_factory=time.monotonic)
     """When it was queued: the batch is taken once its first waited write has waited
     :data:`GATHER`."""
@@ -75,11 +78,11 @@ class GroupCommit:
 
     async def write(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` and return once it is committed (raise what it raised)."""
-        pending = _Pending(write, what, key, waited=True)
-        self._queue_write(pending, start=True)
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=True)
         # Shielded: a cancelled caller's write is committed all the same (as a write
         # begun in a worker thread always was), and the future stays the drainer's.
-        await asyncio.shield(asyncio.wrap_future(pending.done))
+        await asyncio.shield(waiter)
 
     def write_soon(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` without waiting: committed within :data:`SOON` seconds, in
@@ -129,6 +132,8 @@ class GroupCommit:
                     self._settle(pending, RuntimeError("the database writer stopped"))
                 self._stop(RuntimeError("the database writer stopped"))
                 raise
+            finally:
+                _wake(batch)
 
     def _stop(self, error: Exception) -> None:
         """Fail whatever is queued and let the next write start a drainer afresh."""
@@ -136,6 +141,7 @@ class GroupCommit:
             left, self._queue, self._draining = self._queue, [], False
         for pending in left:
             self._settle(pending, error)
+        _wake(left)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -162,14 +168,35 @@ class GroupCommit:
 
     @staticmethod
     def _settle(pending: _Pending, error: Exception | None) -> None:
+        """Its outcome (the first one given stands); its caller learns it in :func:`_wake`."""
+        if pending.settled:
+            return
         if error is not None and not pending.waited:
             log.warning("%s was not stored: %s", pending.what, cause(error))
-        if pending.done.done():
-            return
-        if error is None:
-            pending.done.set_result(None)
+        pending.settled, pending.error = True, error
+
+
+def _wake(batch: list[_Pending]) -> None:
+    """Tell the callers waiting on ``batch`` their outcomes: one call into each event
+    loop a batch, not one a write (each such call wakes the loop through its pipe)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for pending in batch:
+        if pending.waiter is not None and pending.settled:
+            loops.setdefault(pending.waiter.get_loop(), []).append(pending)
+    for loop, waiting in loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left waiting
+            loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(waiting: list[_Pending]) -> None:
+    for pending in waiting:
+        assert pending.waiter is not None
+        if pending.waiter.done():
+            continue
+        if pending.error is None:
+            pending.waiter.set_result(None)
         else:
-            pending.done.set_exception(error)
+            pending.waiter.set_exception(pending.error)
 
 
 def commit_writes(session: Session, writes: list[Write]) -> None:
@@ -201,7 +228,7 @@ def _replace(batch: list[_Pending]) -> list[_Pending]:
     later: set[Hashable] = set()
     for pending in reversed(batch):
         if not pending.waited and pending.key is not None and pending.key in later:
-            pending.done.set_result(None)
+            pending.settled = True  # nobody waits for it: nothing to wake
             continue
         later.add(pending.key)
         kept.append(pending)
