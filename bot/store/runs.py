@@ -6,17 +6,13 @@ own: bot/store/lanes.py)."""
 
 from __future__ import annotations
 
-import math
-import os
 import statistics
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import event, insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, create_engine, select
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
 from bot.record.report import RunReport
@@ -24,6 +20,10 @@ from bot.store import migrate
 from bot.store.audit import Note, append, save_config
 from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
+from bot.store.connect import DATABASE_ENV as DATABASE_ENV
+from bot.store.connect import DEFAULT_DATABASE as DEFAULT_DATABASE
+from bot.store.connect import database_url as database_url
+from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
@@ -42,51 +42,11 @@ from bot.store.threads import upsert_thread
 from checks.base import CheckResult, Status
 
 _RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
-DATABASE_ENV = "DATABASE_URL"
 REOPENABLE = "no-go"
 """The one decision a re-run may set aside (bot/gate/policy.py ``Outcome.NO_GO``): the
 early NO-GO of a run a failed stage ended."""
-DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
 
 T = TypeVar("T")
-
-
-def database_url(explicit: str | None = None) -> str:
-    return explicit or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
-
-
-def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
-    """The engine, its connections bounded by ``timeouts`` (bot/store/faults.py): a
-    stopped or hung database answers with an error in seconds, not never."""
-    bounds = timeouts or Timeouts()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"check_same_thread": False, "timeout": bounds.sqlite_busy}
-        engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    connect = {
-        "connect_timeout": max(1, math.ceil(bounds.connect)),
-        # A server gone from the network (no reset) is noticed in ~30 s, not hours:
-        # otherwise a worker thread waits on its socket for as long as the kernel does.
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 3,
-        "tcp_user_timeout": 30_000,
-    }
-    return create_engine(url, pool_pre_ping=True, pool_timeout=bounds.pool, connect_args=connect)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a commit
-    # survives a crash or kill of any process (what the bot must survive) and only an
-    # OS crash or power cut can roll the newest ones back. PostgreSQL for more.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 class RunStore:
