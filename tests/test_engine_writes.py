@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
@@ -29,6 +30,7 @@ from bot.store.marks import LeaseLost, mark_write
 from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
+from checks.http import joined
 from tests.kinds import ScriptedCheck
 from tests.test_engine import make_config
 
@@ -308,3 +310,14 @@ def test_a_new_runs_checks_hold_what_a_check_record_holds_by_default(tmp_path: P
         stored = session.exec(select(CheckRecord)).one()
     fresh = CheckRecord(run_id=run.id or 0, check_id="a", check_type="http", position=0)
     assert stored.model_dump(exclude={"id"}) == fresh.model_dump(exclude={"id"})
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["http://127.0.0.1:8080", "https://api.example.com/v1", "https://ex.com/v1/?x=1"],
+)
+def test_a_requests_url_is_joined_as_the_client_joins_it(base: str) -> None:
+    client = httpx.AsyncClient(base_url=base)
+    for path in ["/", "/healthz", "/a/b?x=1&y=%20", "/caf%C3%A9", "/q?next=/x"]:
+        expected = client.build_request("GET", path).url
+        assert str(client.build_request("GET", joined(client.base_url, path)).url) == str(expected)
