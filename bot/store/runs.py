@@ -9,9 +9,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
@@ -287,13 +288,8 @@ class RunStore:
             run = session.get(Run, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")
-            query = (
-                select(CheckRecord)
-                .where(CheckRecord.run_id == run_id)
-                .order_by(col(CheckRecord.position), col(CheckRecord.attempt).desc())
-            )
-            latest: dict[str, CheckRecord] = {}
-            for record in session.exec(query):
+            latest: dict[str, Any] = {}  # rows, not ORM objects: a run may have thousands
+            for record in session.execute(_RECORDS, {"run": run_id}):
                 latest.setdefault(record.check_id, record)
             return RunReport(
                 run_id=run_id,
@@ -341,7 +337,16 @@ def _started(run: Run, checks: list[str]) -> Note:
     return Note(Action.RUN_STARTED, run.requester, run.id, details)
 
 
-def _as_result(record: CheckRecord) -> CheckResult:
+_RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
+_RECORDS = (
+    sa_select(_RECORD)
+    .where(_RECORD.c.run_id == bindparam("run"))
+    .order_by(_RECORD.c.position, _RECORD.c.attempt.desc())
+)
+
+
+def _as_result(record: Any) -> CheckResult:
+    """A check's result as stored (a ``checkrecord`` row)."""
     final = record.status in {status.value for status in Status}
     return CheckResult(
         status=Status(record.status) if final else Status.SKIPPED,
