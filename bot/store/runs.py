@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -110,8 +110,8 @@ class RunStore:
                 }
                 for position, (check_id, check_type, critical) in enumerate(checks)
             ]
-            if rows:  # one multi-row INSERT, not an ORM object a check
-                session.execute(insert(CheckRecord), rows)
+            if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
+                session.connection().execute(_RECORD.insert(), rows)
             # the checks go in before the trail's lock: it is held for the event and commit only
             append(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
