@@ -1,11 +1,13 @@
 """What the engine's cheaper writes keep (issue 26 point 4): a result is stored before it
 is announced, a run cut off between checks resumes with what was recorded, checks that
 finish together share a transaction without sharing one another's failures, a run's
-HTTP checks share the target's connections, and a missing sniffio is looked up once."""
+HTTP checks share the target's connections, a missing sniffio is looked up once, a
+request's URL is joined once, and a process's heap is settled at its first run."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.abc
 import sqlite3
 import sys
@@ -23,6 +25,7 @@ from sqlmodel import Session, select
 
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
+from bot.engine.heap import settle_once
 from bot.engine.runner import Engine, RunRequest
 from bot.store.audit import AuditLog
 from bot.store.batch import commit_writes
@@ -321,3 +324,24 @@ def test_a_requests_url_is_joined_as_the_client_joins_it(base: str) -> None:
     for path in ["/", "/healthz", "/a/b?x=1&y=%20", "/caf%C3%A9", "/q?next=/x"]:
         expected = client.build_request("GET", path).url
         assert str(client.build_request("GET", joined(client.base_url, path)).url) == str(expected)
+
+
+async def test_the_first_run_of_a_process_settles_its_heap_once(tmp_path: Path) -> None:
+    gc.unfreeze()
+    settle_once.cache_clear()
+    checks = "".join(f"- {{id: c{n}, type: scripted}}\n" for n in range(3))
+    try:
+        engine = Engine(
+            make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/p.db"), tmp_path
+        )
+        assert gc.get_freeze_count() == 0
+        await engine.run(REQUEST)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0, "the run's process left its start-up heap to every collection"
+        again = Engine(
+            make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/q.db"), tmp_path
+        )
+        await again.run(REQUEST)
+        assert gc.get_freeze_count() <= frozen, "the heap was frozen again at a later run"
+    finally:
+        gc.unfreeze()
