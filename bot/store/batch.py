@@ -80,9 +80,9 @@ class GroupCommit:
         """Queue ``write`` and return once it is committed (raise what it raised)."""
         waiter = asyncio.get_running_loop().create_future()
         self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=True)
-        # Shielded: a cancelled caller's write is committed all the same (as a write
-        # begun in a worker thread always was), and the future stays the drainer's.
-        await asyncio.shield(waiter)
+        # A cancelled caller's write is committed all the same (as a write begun in a
+        # worker thread always was): the queue holds it; its cancelled future is skipped.
+        await waiter
 
     def write_soon(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` without waiting: committed within :data:`SOON` seconds, in
