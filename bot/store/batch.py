@@ -38,9 +38,10 @@ Write = Callable[[Session], None]
 
 
 GATHER = 0.005
-"""Seconds the writer lets a batch gather before it takes it: a transaction costs about a
-millisecond of CPU however few writes it carries, and checks of a nearby service end
-one every millisecond or so; the first write waits this long for the next ones."""
+"""Seconds the writer lets a batch gather before it takes it: a transaction's own cost (a
+session, the trail's lock and head, the commit: most of a millisecond of CPU) is the
+same however few writes it carries, and checks of a nearby service end one every
+millisecond or so; the first write waits this long for the next ones."""
 
 SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
