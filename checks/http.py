@@ -4,6 +4,7 @@ exactly which request broke and how."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -168,11 +169,22 @@ def request_figures(
 
 
 def _build(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
+    url = joined(client.base_url, spec.path)
     if spec.json_body is not None:
-        return client.build_request(
-            spec.method, spec.path, headers=spec.headers, json=spec.json_body
-        )
-    return client.build_request(spec.method, spec.path, headers=spec.headers, content=spec.body)
+        return client.build_request(spec.method, url, headers=spec.headers, json=spec.json_body)
+    return client.build_request(spec.method, url, headers=spec.headers, content=spec.body)
+
+
+@functools.lru_cache(maxsize=256)
+def joined(base: httpx.URL, path: str) -> httpx.URL:
+    """``path`` on a client's base URL as the client joins them (its base path, then
+    ``path`` without the leading slash; a client's base URL ends in one), once a plan's
+    request, not at every request: httpx validates each part of a joined URL again,
+    character by character, a tenth of what a check cost beside its request."""
+    relative = httpx.URL(path)
+    if not relative.is_relative_url:
+        return relative
+    return base.copy_with(raw_path=base.raw_path + relative.raw_path.lstrip(b"/"))
 
 
 def judge(spec: RequestSpec, exchange: Exchange) -> list[str]:

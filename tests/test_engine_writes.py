@@ -1,11 +1,13 @@
 """What the engine's cheaper writes keep (issue 26 point 4): a result is stored before it
 is announced, a run cut off between checks resumes with what was recorded, checks that
 finish together share a transaction without sharing one another's failures, a run's
-HTTP checks share the target's connections, and a missing sniffio is looked up once."""
+HTTP checks share the target's connections, a missing sniffio is looked up once, a
+request's URL is joined once, and a process's heap is settled at its first run."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.abc
 import sqlite3
 import sys
@@ -17,17 +19,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
+from bot.engine.heap import settle_once
 from bot.engine.runner import Engine, RunRequest
 from bot.store.audit import AuditLog
+from bot.store.batch import commit_writes
 from bot.store.marks import LeaseLost, mark_write
 from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
+from checks.http import joined
 from tests.kinds import ScriptedCheck
 from tests.support.local_http import serving
 from tests.test_engine import make_config
@@ -213,8 +219,7 @@ def test_a_running_mark_queued_without_waiting_never_lands_over_a_result(
     asyncio.run(scenario())
     assert statuses(tmp_path / "preprod.db") == {"quick": "passed", "slow": "running"}
     with Session(store.engine) as session:  # a late mark leaves a result alone too
-        mark_write(run_id, "quick", datetime.now(UTC), None)(session)
-        session.commit()
+        commit_writes(session, [mark_write(run_id, "quick", datetime.now(UTC), None)])
     assert statuses(tmp_path / "preprod.db")["quick"] == "passed"
 
 
@@ -303,3 +308,35 @@ def test_a_new_runs_checks_hold_what_a_check_record_holds_by_default(tmp_path: P
         stored = session.exec(select(CheckRecord)).one()
     fresh = CheckRecord(run_id=run.id or 0, check_id="a", check_type="http", position=0)
     assert stored.model_dump(exclude={"id"}) == fresh.model_dump(exclude={"id"})
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["http://127.0.0.1:8080", "https://api.example.com/v1", "https://ex.com/v1/?x=1"],
+)
+def test_a_requests_url_is_joined_as_the_client_joins_it(base: str) -> None:
+    client = httpx.AsyncClient(base_url=base)
+    for path in ["/", "/healthz", "/a/b?x=1&y=%20", "/caf%C3%A9", "/q?next=/x"]:
+        expected = client.build_request("GET", path).url
+        assert str(client.build_request("GET", joined(client.base_url, path)).url) == str(expected)
+
+
+async def test_the_first_run_of_a_process_settles_its_heap_once(tmp_path: Path) -> None:
+    gc.unfreeze()
+    settle_once.cache_clear()
+    checks = "".join(f"- {{id: c{n}, type: scripted}}\n" for n in range(3))
+    try:
+        engine = Engine(
+            make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/p.db"), tmp_path
+        )
+        assert gc.get_freeze_count() == 0
+        await engine.run(REQUEST)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0, "the run's process left its start-up heap to every collection"
+        again = Engine(
+            make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/q.db"), tmp_path
+        )
+        await again.run(REQUEST)
+        assert gc.get_freeze_count() <= frozen, "the heap was frozen again at a later run"
+    finally:
+        gc.unfreeze()

@@ -27,6 +27,7 @@ from bot.engine.events import (
     StageFinished,
 )
 from bot.engine.guarded import run_guarded
+from bot.engine.heap import settle_once
 from bot.engine.quarantine import excused
 from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
 from bot.record.report import RunReport
@@ -234,6 +235,7 @@ class Engine:
     ) -> RunReport:
         assert run.id is not None
         run_id = run.id
+        settle_once()
         picked = {s.id for s in chosen}  # by id: comparing specs whole is O(n^2) deep
         planned = tuple(
             PlannedCheck(s.id, s.type, s.critical, s.id in picked)

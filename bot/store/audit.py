@@ -59,63 +59,79 @@ def _now(session: Session) -> datetime:
 HEAD_KEPT = "preprod_audit_head"
 """A ``session.info`` key: set (to None) by a writer that appends several events in one
 transaction and commits once (bot/store/batch.py); the head it appended last is then
-the head, still under the lock, so it is not locked and read again for each event."""
+the head, still under the lock, so it is not locked and read again for each event, and
+the events are inserted together by :func:`write_kept` before the commit."""
+_KEPT_ROWS = "preprod_audit_rows"
+"""A ``session.info`` key: the events appended under :data:`HEAD_KEPT`, not yet inserted."""
 
 
 def append(session: Session, note: Note, at: datetime | None = None) -> AuditEvent:
     """Append ``note`` in the session's transaction (the caller commits)."""
-    keep = HEAD_KEPT in session.info
-    last: AuditEvent | None = session.info[HEAD_KEPT] if keep else None
-    if last is None:
+    if HEAD_KEPT in session.info:
+        return AuditEvent(**append_kept(session, note, at))
+    _lock(session)
+    row = AuditEvent(**_sealed(_head(session), note, at or _now(session)))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def append_kept(session: Session, note: Note, at: datetime | None = None) -> dict[str, Any]:
+    """:func:`append` for a writer that set :data:`HEAD_KEPT` and calls :func:`write_kept`
+    before it commits: the head is locked and read once a transaction, and the events
+    are inserted together (a plain multi-row INSERT: the ORM's unit of work, and a model
+    object an event, cost more than the rows). The event's columns."""
+    head: tuple[int, str] | None = session.info[HEAD_KEPT]
+    if head is None:
         _lock(session)
-        query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
-        last = session.exec(query).first()
+        head = _head(session)
+    row = _sealed(head, note, at or _now(session))
+    session.info[HEAD_KEPT] = (row["seq"], row["hash"])
+    session.info.setdefault(_KEPT_ROWS, []).append(row)
+    return row
+
+
+def write_kept(session: Session) -> None:
+    """Insert the events :func:`append_kept` queued in this transaction, in one statement."""
+    if rows := session.info.pop(_KEPT_ROWS, None):
+        session.connection().execute(_INSERT_EVENT, rows)
+
+
+def _head(session: Session) -> tuple[int, str] | None:
+    """The newest event's (seq, hash), read under the appenders' lock."""
+    found = session.execute(_HEAD).first()  # the session's: pending rows flushed first
+    return (found[0], found[1]) if found is not None else None
+
+
+def _sealed(head: tuple[int, str] | None, note: Note, at: datetime) -> dict[str, Any]:
+    """The columns of the event after ``head`` that records ``note``."""
     entry = seal(
-        seq=last.seq + 1 if last else 1,
-        at=at or _now(session),
+        seq=head[0] + 1 if head else 1,
+        at=at,
         run_id=note.run_id,
         actor=note.actor,
         action=note.action,
         details=note.details,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=head[1] if head else GENESIS,
     )
-    row = AuditEvent(
-        seq=entry.seq,
-        at=entry.at,
-        run_id=entry.run_id,
-        actor=entry.actor,
-        action=entry.action,
-        details=dict(entry.details),
-        prev_hash=entry.prev_hash,
-        hash=entry.hash,
-    )
-    if keep:  # a plain INSERT: the ORM's unit of work costs more than the row
-        session.connection().execute(_INSERT_EVENT, row.model_dump())
-        session.info[HEAD_KEPT] = row
-    else:
-        session.add(row)
-        session.flush()
-    return row
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "run_id": entry.run_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "details": dict(entry.details),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
 
 
-_INSERT_EVENT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT_EVENT = _EVENTS.insert()
+_HEAD = sa_select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
 
 
 _QUEUE = AuditQueued.__table__  # type: ignore[attr-defined]
-_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-
-
-def _row_of(sealed: Entry) -> dict[str, Any]:
-    return {
-        "seq": sealed.seq,
-        "at": sealed.at,
-        "run_id": sealed.run_id,
-        "actor": sealed.actor,
-        "action": sealed.action,
-        "details": dict(sealed.details),
-        "prev_hash": sealed.prev_hash,
-        "hash": sealed.hash,
-    }
 
 
 def queue(session: Session, note: Note, at: datetime | None = None) -> None:
@@ -173,24 +189,14 @@ def _chain_queued(connection: Connection) -> int:
     queued = connection.execute(sa_select(_QUEUE).order_by(_QUEUE.c.id)).all()
     if not queued:
         return 0
-    last = connection.execute(
-        sa_select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (last.seq, last.hash) if last is not None else (0, GENESIS)
+    last = connection.execute(_HEAD).first()
+    head = (last[0], last[1]) if last is not None else None
     rows = []
     for event in queued:
-        seq += 1
-        sealed = seal(
-            seq=seq,
-            at=as_utc(event.at),
-            run_id=event.run_id,
-            actor=event.actor,
-            action=event.action,
-            details=event.details or {},
-            prev_hash=prev_hash,
-        )
-        prev_hash = sealed.hash
-        rows.append(_row_of(sealed))
+        note = Note(event.action, event.actor, event.run_id, event.details or {})
+        row = _sealed(head, note, as_utc(event.at))
+        head = (row["seq"], row["hash"])
+        rows.append(row)
     connection.execute(insert(_EVENTS), rows)
     connection.execute(delete(_QUEUE).where(_QUEUE.c.id.in_([event.id for event in queued])))
     return len(rows)

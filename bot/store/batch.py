@@ -6,7 +6,10 @@ one worker thread commits whatever is queued in one transaction, again and again
 more arrives: checks that finish together are recorded together. A caller that awaits
 its write returns only once that transaction has committed, so a result is still stored
 before it is announced; a write queued without waiting (the "running" mark of a check
-that is safe to repeat) is committed in order before any later write.
+that is safe to repeat) is committed in order before any later write. The writer lets
+a batch gather for :data:`GATHER` before it takes it, and a write may leave work for
+the end of its transaction (:func:`before_commit`): the check writes of a batch are
+made there together, a statement for all (bot/store/marks.py).
 
 A batch that fails for a reason of one write (a lost lease, a missing check) is written
 again one write a transaction, so each write meets its own outcome; a database fault
@@ -15,17 +18,18 @@ fails them all, as it would have failed each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.store.audit import HEAD_KEPT
+from bot.store.audit import HEAD_KEPT, write_kept
 from bot.store.faults import cause, is_database_fault
 
 log = logging.getLogger(__name__)
@@ -34,9 +38,17 @@ Write = Callable[[Session], None]
 """Changes made in the caller's transaction; the group commits."""
 
 
+GATHER = 0.005
+"""Seconds the writer lets a batch gather before it takes it: a transaction's own cost (a
+session, the trail's lock and head, the commit: most of a millisecond of CPU) is the
+same however few writes it carries, and checks of a nearby service end one every
+millisecond or so; the first write waits this long for the next ones."""
+
 SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
 its "running" mark replaced by its result, in one transaction."""
+_BEFORE_COMMIT = "preprod_before_commit"
+"""A ``session.info`` key: what :func:`commit_writes` runs once the writes are made."""
 
 
 @dataclass
@@ -47,15 +59,24 @@ class _Pending:
     key: Hashable
     """A later write with the same key in the same batch replaces a queued ``soon`` one."""
     waited: bool
-    done: Future[None] = field(default_factory=Future)
+    waiter: asyncio.Future[None] | None = None
+    """The caller's future, on its event loop (None: nobody waits)."""
+    settled: bool = False
+    error: Exception | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+    """When it was queued: the batch is taken once its first waited write has waited
+    :data:`GATHER`."""
 
 
 class GroupCommit:
     """One queue of writes per database, committed in batches by one thread at a time."""
 
-    def __init__(self, engine: Engine, info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, gather: float | None = None, info: dict[str, Any] | None = None
+    ) -> None:
         """``info``: given to each batch's session (the store's clock, say)."""
         self._engine = engine
+        self._gather = GATHER if gather is None else gather
         self._info = info or {}
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -63,11 +84,11 @@ class GroupCommit:
 
     async def write(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` and return once it is committed (raise what it raised)."""
-        pending = _Pending(write, what, key, waited=True)
-        self._queue_write(pending, start=True)
-        # Shielded: a cancelled caller's write is committed all the same (as a write
-        # begun in a worker thread always was), and the future stays the drainer's.
-        await asyncio.shield(asyncio.wrap_future(pending.done))
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=True)
+        # A cancelled caller's write is committed all the same (as a write begun in a
+        # worker thread always was): the queue holds it; its cancelled future is skipped.
+        await waiter
 
     def write_soon(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` without waiting: committed within :data:`SOON` seconds, in
@@ -95,20 +116,30 @@ class GroupCommit:
             raise
 
     def _drain(self) -> None:
-        """Commit batches until the queue is empty (in a worker thread; one at a time)."""
+        """Commit batches until the queue is empty (in a worker thread; one at a time),
+        each once its first waited write has waited :data:`GATHER` for company."""
         while True:
             with self._lock:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._draining = False
-                    return
+                now = time.monotonic()
+                waited = (p.queued_at for p in self._queue if p.waited)
+                pause = min(waited, default=now - self._gather) + self._gather - now
+                if pause <= 0:
+                    batch, self._queue = _replace(self._queue), []
+                    if not batch:
+                        self._draining = False
+                        return
+            if pause > 0:
+                time.sleep(pause)  # in the worker thread: the event loop runs on
+                continue
             try:
-                self._commit(_replace(batch))
+                self._commit(batch)
             except BaseException:
                 for pending in batch:
                     self._settle(pending, RuntimeError("the database writer stopped"))
                 self._stop(RuntimeError("the database writer stopped"))
                 raise
+            finally:
+                _wake(batch)
 
     def _stop(self, error: Exception) -> None:
         """Fail whatever is queued and let the next write start a drainer afresh."""
@@ -116,6 +147,7 @@ class GroupCommit:
             left, self._queue, self._draining = self._queue, [], False
         for pending in left:
             self._settle(pending, error)
+        _wake(left)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -138,21 +170,61 @@ class GroupCommit:
 
     def _apply(self, batch: list[_Pending]) -> None:
         with Session(self._engine, expire_on_commit=False, info=self._info) as session:
-            session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
-            for pending in batch:
-                pending.write(session)
-            session.commit()
+            commit_writes(session, [pending.write for pending in batch])
 
     @staticmethod
     def _settle(pending: _Pending, error: Exception | None) -> None:
+        """Its outcome (the first one given stands); its caller learns it in :func:`_wake`."""
+        if pending.settled:
+            return
         if error is not None and not pending.waited:
             log.warning("%s was not stored: %s", pending.what, cause(error))
-        if pending.done.done():
-            return
-        if error is None:
-            pending.done.set_result(None)
+        pending.settled, pending.error = True, error
+
+
+def _wake(batch: list[_Pending]) -> None:
+    """Tell the callers waiting on ``batch`` their outcomes: one call into each event
+    loop a batch, not one a write (each such call wakes the loop through its pipe)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for pending in batch:
+        if pending.waiter is not None and pending.settled:
+            loops.setdefault(pending.waiter.get_loop(), []).append(pending)
+    for loop, waiting in loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left waiting
+            loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(waiting: list[_Pending]) -> None:
+    for pending in waiting:
+        assert pending.waiter is not None
+        if pending.waiter.done():
+            continue
+        if pending.error is None:
+            pending.waiter.set_result(None)
         else:
-            pending.done.set_exception(error)
+            pending.waiter.set_exception(pending.error)
+
+
+def commit_writes(session: Session, writes: list[Write]) -> None:
+    """Make ``writes`` in the session's transaction and commit them: the way every
+    :data:`Write` is committed, in a batch or alone (their audit events are inserted
+    together before the commit, bot/store/audit.py ``append_kept``)."""
+    session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
+    for write in writes:
+        write(session)
+    for finish in session.info.pop(_BEFORE_COMMIT, []):
+        finish(session)
+    write_kept(session)
+    session.commit()
+
+
+def before_commit(session: Session, finish: Write) -> None:
+    """Have :func:`commit_writes` run ``finish`` once the transaction's writes are made
+    (before its audit events are inserted and it commits): for writes that are cheaper
+    made together, once a transaction. Registered once; run in the order registered."""
+    waiting: list[Write] = session.info.setdefault(_BEFORE_COMMIT, [])
+    if finish not in waiting:
+        waiting.append(finish)
 
 
 def _replace(batch: list[_Pending]) -> list[_Pending]:
@@ -162,7 +234,7 @@ def _replace(batch: list[_Pending]) -> list[_Pending]:
     later: set[Hashable] = set()
     for pending in reversed(batch):
         if not pending.waited and pending.key is not None and pending.key in later:
-            pending.done.set_result(None)
+            pending.settled = True  # nobody waits for it: nothing to wake
             continue
         later.add(pending.key)
         kept.append(pending)

@@ -4,18 +4,19 @@ the lease fence every write of an executing process goes through."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, update
+from sqlalchemy import Connection, bindparam, func, literal_column, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
-from bot.store.audit import Note, append
-from bot.store.batch import Write
+from bot.store.audit import Note, append_kept
+from bot.store.batch import Write, before_commit
 from bot.store.models import CheckDistribution, CheckRecord, Run
 from checks.base import CheckResult
 
@@ -56,28 +57,23 @@ def latest(session: Session, run_id: int, check_id: str) -> CheckRecord:
     return record
 
 
-# The check writes are plain statements built once, not ORM loads and flushes: these
-# two run for every check of every run, and the ORM's work was most of their cost.
+# The check writes are plain statements built once, not ORM loads and flushes, made
+# together for a transaction's checks (executemany): they run for every check of every
+# run, and the ORM's work, then a statement's own, was most of their cost.
 _RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
 _DISTRIBUTION = CheckDistribution.__table__  # type: ignore[attr-defined]
-_THIS_CHECK = and_(
-    _RECORD.c.run_id == bindparam("p_run"), _RECORD.c.check_id == bindparam("p_check")
-)
-_LATEST_ID = (
-    sa_select(_RECORD.c.id)
-    .where(_THIS_CHECK)
-    .order_by(_RECORD.c.attempt.desc())
-    .limit(1)
-    .scalar_subquery()
-)
+_ATTEMPTS = sa_select(
+    _RECORD.c.id, _RECORD.c.check_id, _RECORD.c.attempt, _RECORD.c.check_type, _RECORD.c.critical
+).where(_RECORD.c.run_id == bindparam("p_run"), _RECORD.c.check_id.in_(bindparam("p_checks")))
+_UNFINISHED = _RECORD.c.status.in_([literal_column("'pending'"), literal_column("'running'")])
 _MARK = (
     update(_RECORD)
-    .where(_RECORD.c.id == _LATEST_ID, _RECORD.c.status.in_(["pending", "running"]))
+    .where(_RECORD.c.id == bindparam("p_id"), _UNFINISHED)
     .values(status="running", started_at=bindparam("p_at", type_=_RECORD.c.started_at.type))
 )
 _RESULT = (
     update(_RECORD)
-    .where(_RECORD.c.id == _LATEST_ID)
+    .where(_RECORD.c.id == bindparam("p_id"))
     .values(
         status=bindparam("p_status"),
         summary=bindparam("p_summary"),
@@ -89,58 +85,125 @@ _RESULT = (
         ),
         finished_at=bindparam("p_finished", type_=_RECORD.c.finished_at.type),
     )
-    .returning(_RECORD.c.attempt, _RECORD.c.check_type, _RECORD.c.critical)
 )
+_QUEUED = "preprod_check_writes"
+"""A ``session.info`` key: the check writes of this transaction, in order, made by
+:func:`write_checks` once its writes are (bot/store/batch.py ``before_commit``)."""
+
+
+@dataclass(frozen=True)
+class _Mark:
+    run_id: int
+    check_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class _Result:
+    run_id: int
+    result: CheckResult
+
+    @property
+    def check_id(self) -> str:
+        return self.result.check_id
 
 
 def mark_write(run_id: int, check_id: str, at: datetime, owner: str | None) -> Write:
     """Check running (its latest attempt). An attempt that already has its result
     keeps it: a mark queued without waiting never lands over one."""
-
-    def write(session: Session) -> None:
-        fence(session, run_id, owner)
-        values = {"p_run": run_id, "p_check": check_id, "p_at": at}
-        if session.connection().execute(_MARK, values).rowcount == 0:
-            latest(session, run_id, check_id)  # LookupError for no such check; else final
-
-    return write
+    return _queued(_Mark(run_id, check_id, at), owner)
 
 
 def result_write(run_id: int, result: CheckResult, owner: str | None) -> Write:
     """The check's result on its latest attempt, its response-time distribution, if
     any, and the ``check.finished`` audit event."""
+    return _queued(_Result(run_id, result), owner)
+
+
+def _queued(change: _Mark | _Result, owner: str | None) -> Write:
+    """The write: fenced now, made with the transaction's other check writes."""
 
     def write(session: Session) -> None:
-        fence(session, run_id, owner)
-        values = {
-            "p_run": run_id,
-            "p_check": result.check_id,
-            "p_status": result.status.value,
-            "p_summary": result.summary,
-            "p_metrics": dict(result.metrics),
-            "p_evidence": result.evidence,
-            "p_blocking": result.blocking,
-            "p_started": result.started_at,
-            "p_finished": result.finished_at,
-        }
-        row = session.connection().execute(_RESULT, values).first()
-        if row is None:
-            raise LookupError(f"run {run_id} has no check {result.check_id!r}")
-        attempt, check_type, critical = row
+        fence(session, change.run_id, owner)
+        session.info.setdefault(_QUEUED, []).append(change)
+        before_commit(session, write_checks)
+
+    return write
+
+
+def write_checks(session: Session) -> None:
+    """The check writes queued in this transaction, together: one query a run finds
+    each check's latest attempt, one statement makes the marks, one the results, one
+    keeps the distributions, and a result's event joins the trail, in the order the
+    results came. LookupError for a run without such a check (the group commit then
+    makes the batch's writes again, a write a transaction)."""
+    queued: list[_Mark | _Result] = session.info.pop(_QUEUED, [])
+    connection = session.connection()
+    latest = _latest_attempts(connection, queued)
+    marks, results, distributions, notes = [], [], [], []
+    for change in queued:
+        found = latest.get((change.run_id, change.check_id))
+        if found is None:
+            raise LookupError(f"run {change.run_id} has no check {change.check_id!r}")
+        if isinstance(change, _Mark):
+            marks.append({"p_id": found.id, "p_at": change.at})
+            continue
+        result = change.result
+        results.append(_values(found.id, result))
         if result.distribution is not None:
-            _keep_distribution(session, run_id, result.check_id, attempt, result.distribution)
+            distributions.append(
+                {
+                    "p_run": change.run_id,
+                    "p_check": result.check_id,
+                    "p_attempt": found.attempt,
+                    "p_data": result.distribution,
+                }
+            )
         details = {
             "check": result.check_id,
-            "type": check_type,
-            "attempt": attempt,
+            "type": found.check_type,
+            "attempt": found.attempt,
             "status": result.status.value,
-            "critical": critical,
+            "critical": found.critical,
             "blocking": result.blocking,
             "summary": result.summary,
         }
-        append(session, Note(Action.CHECK_FINISHED, "preprod", run_id, details))
+        notes.append(Note(Action.CHECK_FINISHED, "preprod", change.run_id, details))
+    # Marks first: a result in the same transaction is newer, whichever came first.
+    for statement, rows in ((_MARK, marks), (_RESULT, results)):
+        if rows:
+            connection.execute(statement, rows)
+    if distributions:
+        connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], distributions)
+    for note in notes:
+        append_kept(session, note)
 
-    return write
+
+def _latest_attempts(
+    connection: Connection, queued: list[_Mark | _Result]
+) -> dict[tuple[int, str], Any]:
+    """(run, check) -> the latest attempt's row: id, attempt, type and criticality."""
+    latest: dict[tuple[int, str], Any] = {}
+    for run_id in dict.fromkeys(change.run_id for change in queued):
+        checks = list({change.check_id for change in queued if change.run_id == run_id})
+        for row in connection.execute(_ATTEMPTS, {"p_run": run_id, "p_checks": checks}):
+            key = (run_id, row.check_id)
+            if key not in latest or latest[key].attempt < row.attempt:
+                latest[key] = row
+    return latest
+
+
+def _values(record_id: int, result: CheckResult) -> dict[str, Any]:
+    return {
+        "p_id": record_id,
+        "p_status": result.status.value,
+        "p_summary": result.summary,
+        "p_metrics": dict(result.metrics),
+        "p_evidence": result.evidence,
+        "p_blocking": result.blocking,
+        "p_started": result.started_at,
+        "p_finished": result.finished_at,
+    }
 
 
 def _upsert(insert: Any) -> Any:
@@ -158,11 +221,3 @@ def _upsert(insert: Any) -> Any:
 
 
 _KEEP_DISTRIBUTION = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
-
-
-def _keep_distribution(
-    session: Session, run_id: int, check_id: str, attempt: int, data: dict[str, Any]
-) -> None:
-    connection = session.connection()
-    values = {"p_run": run_id, "p_check": check_id, "p_attempt": attempt, "p_data": data}
-    connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], values)

@@ -6,24 +6,25 @@ own: bot/store/lanes.py)."""
 
 from __future__ import annotations
 
-import math
-import os
 import statistics
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, create_engine, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
 from bot.store.audit import CLOCK, Note, append, queue, save_config
-from bot.store.batch import GroupCommit, Write
+from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
+from bot.store.connect import DATABASE_ENV as DATABASE_ENV
+from bot.store.connect import DEFAULT_DATABASE as DEFAULT_DATABASE
+from bot.store.connect import database_url as database_url
+from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
@@ -42,51 +43,11 @@ from bot.store.threads import upsert_thread
 from checks.base import CheckResult, Status
 
 _RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
-DATABASE_ENV = "DATABASE_URL"
 REOPENABLE = "no-go"
 """The one decision a re-run may set aside (bot/gate/policy.py ``Outcome.NO_GO``): the
 early NO-GO of a run a failed stage ended."""
-DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
 
 T = TypeVar("T")
-
-
-def database_url(explicit: str | None = None) -> str:
-    return explicit or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
-
-
-def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
-    """The engine, its connections bounded by ``timeouts`` (bot/store/faults.py): a
-    stopped or hung database answers with an error in seconds, not never."""
-    bounds = timeouts or Timeouts()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"check_same_thread": False, "timeout": bounds.sqlite_busy}
-        engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    connect = {
-        "connect_timeout": max(1, math.ceil(bounds.connect)),
-        # A server gone from the network (no reset) is noticed in ~30 s, not hours:
-        # otherwise a worker thread waits on its socket for as long as the kernel does.
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 3,
-        "tcp_user_timeout": 30_000,
-    }
-    return create_engine(url, pool_pre_ping=True, pool_timeout=bounds.pool, connect_args=connect)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a commit
-    # survives a crash or kill of any process (what the bot must survive) and only an
-    # OS crash or power cut can roll the newest ones back. PostgreSQL for more.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 class RunStore:
@@ -98,7 +59,7 @@ class RunStore:
         """Now by the database's clock, for the times stamped from Python (a run's creation
         and end, a check's start and end); the process's leases measure it."""
         self._info = {CLOCK: lambda: self.clock.now()}  # the trail's times: the database's
-        self._group = GroupCommit(self.engine, self._info)
+        self._group = GroupCommit(self.engine, info=self._info)
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -117,12 +78,7 @@ class RunStore:
         """Commit ``write`` with the others queued now (bot/store/batch.py); alone, as
         before, on the ack path, whose deadline binds its own transaction."""
         if has_deadline():
-
-            def alone(session: Session) -> None:
-                write(session)
-                session.commit()
-
-            await self._call(alone)
+            await self._call(lambda session: commit_writes(session, [write]))
         else:
             await self._group.write(write, what, key)
 
@@ -155,8 +111,8 @@ class RunStore:
                 }
                 for position, (check_id, check_type, critical) in enumerate(checks)
             ]
-            if rows:  # one multi-row INSERT, not an ORM object a check
-                session.execute(insert(CheckRecord), rows)
+            if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
+                session.connection().execute(_RECORD.insert(), rows)
             # queued, not appended: no wait for the trail's lock behind the runs executing
             queue(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
@@ -333,13 +289,8 @@ class RunStore:
             run = session.get(Run, run_id)
             if run is None:
                 raise LookupError(f"no run {run_id}")
-            query = (
-                select(CheckRecord)
-                .where(CheckRecord.run_id == run_id)
-                .order_by(col(CheckRecord.position), col(CheckRecord.attempt).desc())
-            )
-            latest: dict[str, CheckRecord] = {}
-            for record in session.exec(query):
+            latest: dict[str, Any] = {}  # rows, not ORM objects: a run may have thousands
+            for record in session.execute(_RECORDS, {"run": run_id}):
                 latest.setdefault(record.check_id, record)
             return RunReport(
                 run_id=run_id,
@@ -387,7 +338,16 @@ def _started(run: Run, checks: list[str]) -> Note:
     return Note(Action.RUN_STARTED, run.requester, run.id, details)
 
 
-def _as_result(record: CheckRecord) -> CheckResult:
+_RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
+_RECORDS = (
+    sa_select(_RECORD)
+    .where(_RECORD.c.run_id == bindparam("run"))
+    .order_by(_RECORD.c.position, _RECORD.c.attempt.desc())
+)
+
+
+def _as_result(record: Any) -> CheckResult:
+    """A check's result as stored (a ``checkrecord`` row)."""
     final = record.status in {status.value for status in Status}
     return CheckResult(
         status=Status(record.status) if final else Status.SKIPPED,
