@@ -127,3 +127,22 @@ def test_storing_a_run_does_not_wait_for_the_appenders_lock(postgres_database: s
         holder.dispose()
     assert asyncio.run(AuditLog(store).chain_queued()) == 1
     store.engine.dispose()
+
+
+def test_a_reader_that_may_not_write_verifies_the_chain_as_it_is(
+    postgres_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An auditor's read-only connection: the queued event stays queued, the chain
+    verifies, and the log says why the queue was left."""
+    store = RunStore(postgres_database)
+    asyncio.run(AuditLog(store).record(Note(Action.REMINDER_SENT, "preprod", None, {})))
+    asyncio.run(store.create_run(_run("1.0"), []))  # its event queued
+    separator = "&" if "?" in postgres_database else "?"
+    read_only = "options=-c%20default_transaction_read_only%3Don"
+    reader = RunStore(f"{postgres_database}{separator}{read_only}")
+    verification = asyncio.run(AuditLog(reader).verify())
+    assert verification.ok and verification.count == 1
+    assert "queued audit events left unchained" in caplog.text
+    assert asyncio.run(store.call(_stored)) == (1, 1)
+    reader.engine.dispose()
+    store.engine.dispose()

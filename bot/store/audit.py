@@ -14,6 +14,7 @@ is left within its poll interval (``RunStore.chain_queued``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,13 +24,14 @@ from sqlalchemy import Connection, Row, delete, insert, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InternalError, ProgrammingError
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import GENESIS, Action, Entry, Verification, seal, walk
 from bot.store.calls import SessionCalls
 from bot.store.models import AuditEvent, AuditQueued, ConfigSnapshot, as_utc, utcnow
 
+log = logging.getLogger(__name__)
 PAGE = 1000
 """Events read at a time when the chain is verified."""
 LOCK_KEY = 0x70726570  # "prep": the advisory lock that serialises appends on PostgreSQL
@@ -148,13 +150,20 @@ def any_queued(connection: Connection) -> bool:
 
 def chain_now(session: Session) -> int:
     """Chain the queued events in a transaction of their own, so that what is read next
-    is the whole trail; how many (a read when none wait)."""
+    is the whole trail; how many (a read when none wait). A reader that may not write
+    (an auditor's read-only role) reads the chain as it is, and the log says so."""
     connection = session.connection()
     if not any_queued(connection):
         return 0
-    take_write_lock(connection)
-    chained = _chain_queued(connection)
-    session.commit()
+    try:
+        take_write_lock(connection)
+        chained = _chain_queued(connection)
+        session.commit()
+    except (InternalError, ProgrammingError) as exc:  # read-only transaction, no privilege
+        session.rollback()
+        why = " ".join(str(exc.orig).split())
+        log.warning("queued audit events left unchained: this connection may not write (%s)", why)
+        return 0
     return chained
 
 
