@@ -19,9 +19,10 @@ from bot.slack.dispatch import _honest_after_ack
 from bot.slack.opening import ReplyError
 from bot.slack.unavailable import cancel_after_ack, rerun_after_ack, started_after_ack
 from tests.slackbot import Harness, running_bot
+from tests.support.plans import SMOKE_VERSION, staging_config
 from tests.support.processes import free_port
 from tests.support.target import RunningTarget
-from tests.test_slack_outage import CONFIG, FAST, told
+from tests.test_slack_outage import FAST, told
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")
 
@@ -32,7 +33,12 @@ async def long_run_bot(
 ) -> AsyncIterator[Harness]:
     monkeypatch.setattr(bot.slack.publisher, "RETRY_CAP", 0.5)
     config = tmp_path / "preprod.yml"
-    config.write_text(CONFIG.format(url=healthy_target.http_url, sleep=20.0))
+    slow = (  # the run lasts long enough for the outage
+        "- {id: slow, type: scripted, sleep: 20.0}",
+        '- {id: flaky, type: scripted, outcome: fail, sleep: 20.0, evidence: "it broke",'
+        " critical: false}",
+    )
+    config.write_text(staging_config(healthy_target.http_url, SMOKE_VERSION, *slow))
     async with running_bot(config, tmp_path) as running:
         running.bot.slack.policy = FAST
         yield running
