@@ -56,30 +56,26 @@ def busy_figures(database: str, tag: str, window: tuple[float, float]) -> tuple[
 
 def wait_busy_executing(database: str, tag: str, count: int, timeout: float = 120.0) -> None:
     """Until ``count`` busy runs of ``tag`` have started a check (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [(started,)] = query(
-            database,
-            "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
-            " WHERE r.service = :service AND c.started_at IS NOT NULL",
-            service=f"busy-{tag}",
-        )
-        if int(str(started)) >= count:
-            return
-        time.sleep(0.2)
-    print(f"only some busy runs of {tag} executing after {timeout:g}s", file=sys.stderr)
+    started = (
+        "SELECT count(DISTINCT r.id) FROM run r JOIN checkrecord c ON c.run_id = r.id"
+        " WHERE r.service = :service AND c.started_at IS NOT NULL"
+    )
+    _wait_count(database, started, tag, count, timeout, "only some busy runs of {} executing")
 
 
 def wait_busy_done(database: str, tag: str, count: int, timeout: float = 90.0) -> None:
     """Until the busy runs of ``tag`` are no longer running (bounded)."""
+    done = "SELECT count(*) FROM run WHERE service = :service AND status != 'RUNNING'"
+    _wait_count(database, done, tag, count, timeout, "busy runs of {} still running")
+
+
+def _wait_count(database: str, sql: str, tag: str, count: int, timeout: float, missed: str) -> None:
+    """Until ``sql`` (a count of the busy runs of ``tag``) reaches ``count``; else says
+    ``missed`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        [(done,)] = query(
-            database,
-            "SELECT count(*) FROM run WHERE service = :service AND status != 'RUNNING'",
-            service=f"busy-{tag}",
-        )
-        if int(str(done)) >= count:
+        [(found,)] = query(database, sql, service=f"busy-{tag}")
+        if int(str(found)) >= count:
             return
         time.sleep(0.2)
-    print(f"busy runs of {tag} still running after {timeout:g}s", file=sys.stderr)
+    print(f"{missed.format(tag)} after {timeout:g}s", file=sys.stderr)
