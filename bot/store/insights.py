@@ -22,7 +22,7 @@ from bot.store.facts import fact_of, pending
 from bot.store.models import InsightCheck, InsightDay, InsightRun
 from bot.store.rollups import TALLY_COLUMNS, tally_of
 from bot.store.runs import RunStore
-from bot.store.tally import CheckTally, DayTally, Fact, added, contribution
+from bot.store.tally import CheckTally, DayTally, Fact, added, contribution, durations
 
 __all__ = ["CheckTally", "DayTally", "InsightRows", "catch_up", "insight_rows", "split"]
 
@@ -66,7 +66,7 @@ async def insight_rows(
             return []
         query = select(col(InsightDay.day), col(InsightDay.service), *TALLY_COLUMNS)
         rows = session.connection().execute(whole(query, InsightDay))
-        return [DayTally(row[0], row[1], tally_of(row[2:])) for row in rows]
+        return [DayTally(row[0], row[1], tally_of(row[2:], durations)) for row in rows]
 
     def checks(session: Session) -> list[CheckTally]:
         if first >= end:

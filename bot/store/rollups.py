@@ -9,7 +9,7 @@ orders recounts, so nothing is lost in between."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -43,11 +43,12 @@ TALLY_COLUMNS = [getattr(InsightDay, name) for name in (*COUNTS, *LISTS)]
 """An ``insightday`` row's columns in the order of :class:`Tally`'s fields."""
 
 
-def tally_of(values: Sequence[Any]) -> Tally:
+def tally_of(values: Sequence[Any], read: Callable[[bytes | None], Any] = unpacked) -> Tally:
     """:data:`TALLY_COLUMNS` of an ``insightday`` row as a :class:`Tally` (by position:
-    a year is thousands of rows, and a result row's attributes are slow to look up)."""
+    a year is thousands of rows, and a result row's attributes are slow to look up); its
+    lists as tuples, or as ``read`` gives them (the insights read arrays)."""
     counts, lists = values[: len(COUNTS)], values[len(COUNTS) :]
-    return Tally(*counts, *map(unpacked, lists))
+    return Tally(*counts, *map(read, lists))
 
 
 def fact_row(fact: Fact) -> dict[str, Any]:
