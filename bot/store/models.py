@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 
@@ -87,6 +88,13 @@ class CheckRecord(SQLModel, table=True):
         UniqueConstraint("run_id", "check_id", "attempt"),
         # the insights' failure counts read only this index (migration 0009)
         Index("ix_checkrecord_run_status", "run_id", "status", "check_id"),
+        # the re-run attempts alone, by start: the dashboard's flaky checks (migration 0019a)
+        Index(
+            "ix_checkrecord_rerun",
+            "started_at",
+            sqlite_where=sql_text("attempt > 1"),
+            postgresql_where=sql_text("attempt > 1"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
