@@ -9,7 +9,7 @@ import asyncio
 import random
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.store.models import (
     InsightCheck,
     InsightDay,
     InsightRun,
+    InsightWeek,
     ProductionOutcome,
     Run,
     RunStatus,
@@ -148,7 +149,7 @@ def scanned(store: RunStore, since: datetime, until: datetime, service: str | No
 
 
 def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
-    """The three tables, comparable (a day's durations unpacked)."""
+    """The four tables, comparable (a day's and a week's durations unpacked)."""
     with store.engine.connect() as connection:
         runs = [
             tuple(r) for r in connection.execute(select(InsightRun).order_by(InsightRun.run_id))
@@ -159,6 +160,12 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
                 select(InsightDay).order_by(InsightDay.day, InsightDay.service)
             )
         ]
+        weeks = [
+            (*r[:-3], *map(unpack, r[-3:]))
+            for r in connection.execute(
+                select(InsightWeek).order_by(InsightWeek.week, InsightWeek.service)
+            )
+        ]
         checks = [
             tuple(r)
             for r in connection.execute(
@@ -167,7 +174,7 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
                 )
             )
         ]
-    return {"runs": runs, "days": days, "checks": checks}
+    return {"runs": runs, "days": days, "weeks": weeks, "checks": checks}
 
 
 def caught_up(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -197,12 +204,25 @@ async def test_any_period_gives_the_figures_of_a_scan_of_its_runs(url: str) -> N
     for _ in range(6):
         a, b = sorted(rng.uniform(-86400, 7 * 86400) for _ in range(2))
         periods.append((T0 + timedelta(seconds=a), T0 + timedelta(seconds=b, microseconds=1)))
-    for since, until in periods:
+    # weeks: periods over 31 days (a trend by week) around the runs' week (03-02, a Monday)
+    long = [
+        (T0 - timedelta(days=40, hours=-5, minutes=-17), T0 + timedelta(days=9, hours=2)),
+        (T0 + timedelta(days=1), T0 + timedelta(days=36)),  # from that Monday, whole days
+        (T0 - timedelta(days=30), T0 + timedelta(days=4, hours=3)),  # no whole week: days
+    ]
+    for since, until, weeks in [
+        *((a, b, False) for a, b in periods),
+        *((a, b, True) for a, b in long),
+    ]:
         for service in (None, "web"):
-            got = compute(await insight_rows(store, since, until, service), since, until)
+            rows = await insight_rows(store, since, until, service, weeks=weeks)
+            got = compute(rows, since, until)
             want = compute(scanned(store, since, until, service), since, until)
             assert as_json(got) == as_json(want), (since, until, service)
             assert got.overall.runs == sum(p.runs for p in got.trend)
+            if weeks and until - since > timedelta(days=35):  # the week's rows, not its days'
+                week = [d for d in rows.days if date(2026, 3, 2) <= d.day < date(2026, 3, 9)]
+                assert [d.day for d in week] == [date(2026, 3, 2)] * len(week), week
     store.engine.dispose()
 
 

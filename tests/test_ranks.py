@@ -11,7 +11,7 @@ from array import array
 import pytest
 
 from bot.reports import ranks
-from bot.reports.insights import percentile, split_sums
+from bot.reports.insights import figures, percentile
 from bot.reports.ranks import MERGED_UP_TO, Union, at_ranks, quantile
 from bot.store.tally import Tally
 
@@ -81,9 +81,17 @@ def test_no_values_have_no_quantile_and_ranks_outside_raise() -> None:
         at_ranks([(1.0, 2.0)], 0, 2)
 
 
-def test_a_tallys_sums_are_correctly_rounded() -> None:
+def test_the_automated_share_does_not_depend_on_how_the_runs_are_split() -> None:
+    """Days or weeks, in any order: the share adds every duration correctly rounded."""
     rng = random.Random(9)
-    values = tuple(sorted(rng.uniform(0, 1e6) * 10 ** rng.randint(-6, 3) for _ in range(5000)))
-    assert split_sums([Tally(automated=values, waiting=values[::-1])]) == [
-        (math.fsum(values), math.fsum(values))
-    ]
+    values = [rng.uniform(0, 1e6) * 10 ** rng.randint(-6, 3) for _ in range(3000)]
+    waits = [rng.uniform(0, 1e5) for _ in values]
+
+    def tally(some: range) -> Tally:
+        picked = sorted(values[i] for i in some), sorted(waits[i] for i in some)
+        return Tally(runs=len(some), cycles=picked[0], automated=picked[0], waiting=picked[1])
+
+    whole = figures([tally(range(3000))], [])
+    split = figures([tally(range(n, min(n + 7, 3000))) for n in range(0, 3000, 7)][::-1], [])
+    assert split.automated_share == whole.automated_share
+    assert whole.automated_share == math.fsum(values) / (math.fsum(values) + math.fsum(waits))

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from bot.reports.ranks import Union
@@ -115,25 +116,14 @@ def counted(tallies: Sequence[Tally]) -> Tally:
     )
 
 
-def split_sums(tallies: Iterable[Tally]) -> list[tuple[float, float]]:
-    """Each tally's time in checks and waiting, summed (correctly rounded: ``math.fsum``)."""
-    return [(math.fsum(t.automated), math.fsum(t.waiting)) for t in tallies]
-
-
-def figures(
-    tallies: Sequence[Tally],
-    checks: Iterable[CheckTally],
-    sums: Sequence[tuple[float, float]] | None = None,
-) -> Figures:
-    """The figures of runs that add up to ``tallies``, whose checks are ``checks``
-    (``sums``: :func:`split_sums` of the tallies, when already known). The durations'
-    medians are taken across the tallies' sorted lists (bot/reports/ranks.py), never
-    merged: the figures of a merge, at a fraction of its cost. The automated share adds
-    up each tally's sums (one per service and day, read or scanned alike), correctly
-    rounded, so it does not depend on the order of the rows."""
+def figures(tallies: Sequence[Tally], checks: Iterable[CheckTally]) -> Figures:
+    """The figures of runs that add up to ``tallies``, whose checks are ``checks``. The
+    durations' medians are taken across the tallies' sorted lists (bot/reports/ranks.py),
+    never merged: the figures of a merge, at a fraction of its cost. The automated share
+    adds up every duration correctly rounded (``math.fsum``), so it is the same however
+    the runs are split into rows (days, weeks) and in whatever order."""
     tally = counted(tallies)
     cycles = Union([t.cycles for t in tallies])
-    sums = split_sums(tallies) if sums is None else sums
     tallies_of: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for check in checks:
         tallies_of[check.check_id][0] += check.failed
@@ -142,7 +132,8 @@ def figures(
         (FailingCheck(check_id, f, t) for check_id, (f, t) in tallies_of.items() if f),
         key=lambda c: (-c.failed, -c.rate, c.check_id),
     )[:TOP_CHECKS]
-    automated, waiting = math.fsum(a for a, _ in sums), math.fsum(w for _, w in sums)
+    automated = math.fsum(chain.from_iterable(t.automated for t in tallies))
+    waiting = math.fsum(chain.from_iterable(t.waiting for t in tallies))
     timed = automated + waiting
     return Figures(
         runs=tally.runs,
@@ -197,22 +188,25 @@ def trend(
     return points
 
 
+def bucket_of(since: datetime, until: datetime) -> str:
+    """The trend's bucket: ``day`` for periods up to :data:`DAILY_UP_TO` days, else
+    ``week`` (then the rows may be week rollups: ``insight_rows(weeks=True)``)."""
+    return "day" if (until - since) <= timedelta(days=DAILY_UP_TO) else "week"
+
+
 def compute(rows: InsightRows, since: datetime, until: datetime) -> Insights:
-    bucket = "day" if (until - since) <= timedelta(days=DAILY_UP_TO) else "week"
+    bucket = bucket_of(since, until)
     by_service: dict[str, list[Tally]] = defaultdict(list)
-    sums_by_service: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    sums = split_sums(day.tally for day in rows.days)  # once: for the services and overall
-    for (_, service, tally), summed in zip(rows.days, sums, strict=True):
+    for _, service, tally in rows.days:
         by_service[service].append(tally)
-        sums_by_service[service].append(summed)
     checks: dict[str, list[CheckTally]] = defaultdict(list)
     for check in rows.checks:
         checks[check.service].append(check)
     services = {
-        service: figures(tallies, checks[service], sums_by_service[service])
+        service: figures(tallies, checks[service])
         for service, tallies in sorted(by_service.items())
     }
-    overall = figures([day.tally for day in rows.days], rows.checks, sums)
+    overall = figures([day.tally for day in rows.days], rows.checks)
     return Insights(since, until, bucket, overall, services, trend(rows.days, since, until, bucket))
 
 

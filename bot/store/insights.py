@@ -1,6 +1,7 @@
 """The rows the success metrics of a period are computed from (bot/reports/insights.py),
-for runs started in it: the whole days from the rollups of each service and day, the
-partial first and last days from the runs' own facts (bot/store/facts.py keeps both,
+for runs started in it: the whole days from the rollups of each service and day (or of
+each service and week, for a trend by week), the partial first and last days from the
+runs' own facts (bot/store/facts.py keeps both,
 following the audit trail; a read catches up first).
 
 Three small queries whatever the period, one after the other in one session (side by
@@ -19,10 +20,19 @@ from sqlmodel import Session, col
 
 from bot.store.facts import catch_up as facts_catch_up
 from bot.store.facts import fact_of, pending
-from bot.store.models import InsightCheck, InsightDay, InsightRun
+from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightWeek
 from bot.store.rollups import TALLY_COLUMNS, tally_of
 from bot.store.runs import RunStore
-from bot.store.tally import CheckTally, DayTally, Fact, added, contribution, durations
+from bot.store.tally import (
+    COUNTS,
+    LISTS,
+    CheckTally,
+    DayTally,
+    Fact,
+    added,
+    contribution,
+    durations,
+)
 
 __all__ = ["CheckTally", "DayTally", "InsightRows", "catch_up", "insight_rows", "split"]
 
@@ -50,12 +60,28 @@ def split(since: datetime, until: datetime) -> tuple[date, date, list[tuple[date
     return first, end, [(a, b) for a, b in edges if a < b]
 
 
+def whole_weeks(first: date, end: date) -> tuple[date, date]:
+    """The whole ISO weeks ``[monday, after)`` within the days ``[first, end)`` (an empty
+    range when none is)."""
+    monday = first + timedelta(days=-first.weekday() % 7)
+    after = end - timedelta(days=end.weekday())
+    return (monday, after) if monday < after else (first, first)
+
+
 async def insight_rows(
-    store: RunStore, since: datetime, until: datetime, service: str | None = None
+    store: RunStore,
+    since: datetime,
+    until: datetime,
+    service: str | None = None,
+    *,
+    weeks: bool = False,
 ) -> InsightRows:
     """The rollups of the whole days, the check counts summed by the database, and the
-    facts of the runs in the partial days."""
+    facts of the runs in the partial days. With ``weeks`` (a trend by week), the whole
+    ISO weeks come from the week rollups, each as one row dated its Monday, and only the
+    days before and after them from the day rollups: a year is ~50 rows a service."""
     first, end, edges = split(since, until)
+    monday, after = whole_weeks(first, end) if weeks else (first, first)
 
     def whole(query: Any, model: Any) -> Any:
         query = query.where(col(model.day) >= first, col(model.day) < end)
@@ -65,7 +91,17 @@ async def insight_rows(
         if first >= end:
             return []
         query = select(col(InsightDay.day), col(InsightDay.service), *TALLY_COLUMNS)
-        rows = session.connection().execute(whole(query, InsightDay))
+        if monday < after:  # the days outside the whole weeks
+            day = col(InsightDay.day)
+            query = query.where(or_(day < monday, day >= after))
+        rows = list(session.connection().execute(whole(query, InsightDay)))
+        if monday < after:
+            columns = [getattr(InsightWeek, name) for name in (*COUNTS, *LISTS)]
+            query = select(col(InsightWeek.week), col(InsightWeek.service), *columns)
+            query = query.where(col(InsightWeek.week) >= monday, col(InsightWeek.week) < after)
+            if service:
+                query = query.where(col(InsightWeek.service) == service)
+            rows += session.connection().execute(query)
         return [DayTally(row[0], row[1], tally_of(row[2:], durations)) for row in rows]
 
     def checks(session: Session) -> list[CheckTally]:
