@@ -25,7 +25,7 @@ from bot.reports.insights import as_json, compute
 from bot.store.audit import Note
 from bot.store.facts import catch_up, rebuild, refresh, source_facts
 from bot.store.gate import GateStore
-from bot.store.insights import InsightRows, insight_rows
+from bot.store.insights import InsightRows, edge_days, insight_rows, split
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.models import (
     CheckRecord,
@@ -40,7 +40,16 @@ from bot.store.models import (
     Waiver,
 )
 from bot.store.runs import RunStore
-from bot.store.tally import CheckTally, DayTally, Tally, added, contribution, packed, shifted
+from bot.store.tally import (
+    CheckTally,
+    DayTally,
+    Tally,
+    added,
+    contribution,
+    less,
+    packed,
+    shifted,
+)
 from bot.store.tally import unpacked as unpack
 from checks.base import CheckResult, Status
 from tests.hostile_bot import CONFIG
@@ -450,6 +459,29 @@ def test_replacing_one_part_equals_adding_up_again(parts: list[Tally], data: st.
     assert shifted(added(parts), parts[which], new) == added(replaced)
     assert shifted(added(parts), parts[which], None) == added(parts[:which] + parts[which + 1 :])
     assert shifted(added(parts[1:]), None, parts[0]) == added(parts)
+
+
+@given(st.lists(tallies, min_size=1, max_size=6), st.data())
+def test_taking_parts_away_equals_adding_up_the_rest(
+    parts: list[Tally], data: st.DataObject
+) -> None:
+    """A partial day read as its rollup less the runs outside the period (insights.py)."""
+    gone = data.draw(st.sets(st.integers(0, len(parts) - 1)))
+    rest = [part for n, part in enumerate(parts) if n not in gone]
+    assert less(added(parts), [parts[n] for n in gone]) == added(rest)
+    assert less(added(parts), parts).runs == 0
+
+
+def test_a_partial_day_over_half_is_read_as_its_rollup_less_the_rest() -> None:
+    first, end, edges = split(T0 + timedelta(hours=5), T0 + timedelta(days=3, hours=2))
+    counted, whole, rest = edge_days(first, end, edges)
+    assert whole == [T0.date()] and rest == [(T0, T0 + timedelta(hours=5))]
+    assert counted == [(T0 + timedelta(days=3), T0 + timedelta(days=3, hours=2))]
+    assert edge_days(*split(T0 + timedelta(hours=1), T0 + timedelta(hours=20))) == (
+        [(T0 + timedelta(hours=1), T0 + timedelta(hours=20))],
+        [],
+        [],
+    )
 
 
 @given(durations)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from array import array as Array
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -152,6 +153,25 @@ def shifted(total: Tally, old: Tally | None, new: Tally | None) -> Tally:
                 del kept[at]
         for value in getattr(new, name) if new else ():
             insort(kept, value)
+        values[name] = tuple(kept)
+    return Tally(**values)
+
+
+def less(total: Tally, parts: Iterable[Tally]) -> Tally:
+    """``total`` without ``parts`` (each counted in it): a day's rollup less some of its
+    runs. Each value leaves its list once, as a sort of what remains would give it."""
+    gone = list(parts)
+    values: dict[str, Any] = {
+        name: getattr(total, name) - sum(getattr(part, name) for part in gone) for name in COUNTS
+    }
+    for name in LISTS:
+        drop = Counter(chain.from_iterable(getattr(part, name) for part in gone))
+        kept = []
+        for value in getattr(total, name):
+            if drop[value]:
+                drop[value] -= 1
+            else:
+                kept.append(value)
         values[name] = tuple(kept)
     return Tally(**values)
 
