@@ -17,8 +17,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import chain
 
-MERGED_UP_TO = 8192
-"""Fewer values than this in all are merged: sorting them is cheaper than sampling."""
+MERGED_UP_TO = 512
+"""Up to this many values in all are merged: sorting them is cheaper than sampling
+(measured: a service's month, ~4,000 values in 30 lists, brackets ~650 of them)."""
 MARGIN = 4.0
 """The bracket either side of the wanted ranks, in standard deviations of the sample's
 ranks."""
