@@ -29,7 +29,14 @@ trail is read in keyset pages, so the RSS stays flat as the trail grows).
 Prints p50 / p95 / max per figure and database, and exits 1 when a p95 is over its
 budget (100 ms; the year 500 ms).
 
+A million runs take ~15 minutes to seed per database: ``--keep DIR`` seeds into DIR
+(``DIR/sqlite/pages.db`` and a PostgreSQL data directory ``DIR/postgres``) and leaves
+them there; ``--reuse DIR`` measures them again without seeding (the schema is upgraded
+and the rollups recounted by the code of the checkout, so they are those of the code
+measured). ``--seed-only`` stops after seeding; ``--no-verify`` skips the audit verify.
+
     .venv/bin/python bench/pages.py [--runs 100000] [--requests 60] [--sqlite-only]
+        [--keep DIR | --reuse DIR] [--seed-only] [--recount] [--no-verify]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import json
 import os
 import random
 import shutil
@@ -60,13 +68,14 @@ from bench.seed import SERVICES, analyze, seed  # noqa: E402
 from bot.cli.main import main as preprod_main  # noqa: E402
 from bot.config.loader import load_config  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.store.facts import rebuild  # noqa: E402
-from bot.store.runs import RunStore  # noqa: E402
+from bot.store.facts import pending, rebuild  # noqa: E402
+from bot.store.migrate import current, head  # noqa: E402
+from bot.store.runs import RunStore, make_engine  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from bot.web.bot import build_bot  # noqa: E402
 from slack_standin import SlackStandIn  # noqa: E402
 from slack_standin.serving import StandInServer  # noqa: E402
-from tests.support.postgres import PostgresUnavailable, running_postgres  # noqa: E402
+from tests.support.postgres import PostgresUnavailable, find_bin, running_postgres  # noqa: E402
 from tests.support.processes import Database, free_port  # noqa: E402
 from tests.support.signin import signed_in  # noqa: E402
 
@@ -137,20 +146,60 @@ def cli_runs(url: str, config: Path) -> None:
     assert code == 0, code
 
 
-async def measure(url: str, count: int, requests: int, rng: random.Random) -> dict[str, Any]:
+def seeded(url: str, count: int, rng: random.Random, kept: Path | None) -> dict[str, Any]:
+    """Seed ``count`` runs, or, when ``kept`` holds a record of an earlier seeding (a
+    ``--keep`` run), reuse it; with ``kept``, the record is written for a later reuse."""
+    record = kept / "seeded.json" if kept else None
+    if record is not None and record.exists():
+        figures: dict[str, Any] = json.loads(record.read_text())
+        print(f"  reusing {figures['runs']:,} runs, {figures['events']:,} events seeded in "
+              f"{figures['seeded_s']:.1f} s ({kept})", flush=True)  # fmt: skip
+        return figures
+    began = time.monotonic()
+    store = RunStore(url)
+    events = seed(store, count, rng)
+    analyze(store)
+    store.engine.dispose()
+    figures = {"runs": count, "events": events, "seeded_s": time.monotonic() - began}
+    print(f"  seeded {count:,} runs, {events:,} events in {figures['seeded_s']:.1f} s",
+          flush=True)  # fmt: skip
+    if record is not None:
+        record.write_text(json.dumps(figures))
+    return figures
+
+
+def opened(url: str, recount: bool) -> tuple[RunStore, dict[str, Any]]:
+    """The store, its schema upgraded to this code's (a kept database may be older: a
+    migration that changes the insight tables recounts them), its insight rows counted
+    when they do not follow the whole trail yet (a fresh seed) or ``recount``."""
+    engine = make_engine(url)
+    was = current(engine)
+    engine.dispose()
+    began = time.monotonic()
+    store = RunStore(url)
+    figures: dict[str, Any] = {"migrated": f"{was} -> {head()}" if was != head() else ""}
+    figures["migrated_s"] = time.monotonic() - began
+    began = time.monotonic()
+    with store.engine.connect() as connection:
+        behind = pending(connection)
+    if recount or behind:
+        count_rollups(store)
+    elif figures["migrated"]:
+        analyze(store)  # the planner's statistics for what the migration added
+    figures["counted_s"] = time.monotonic() - began if recount or behind else 0.0
+    return store, figures
+
+
+async def measure(
+    url: str, seeding: dict[str, Any], requests: int, recount: bool = False
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="preprod-pages-"))
     config = tmp / "preprod.yml"
     config.write_text(CONFIG)
-    figures: dict[str, Any] = {"url": url}
-    began = time.monotonic()
-    store = RunStore(url)
-    figures["events"] = seed(store, count, rng)
-    figures["seeded_s"] = time.monotonic() - began
-    print(f"  seeded {count:,} runs, {figures['events']:,} events in {figures['seeded_s']:.1f} s",
-          flush=True)  # fmt: skip
-    began = time.monotonic()
-    count_rollups(store)
-    figures["counted_s"] = time.monotonic() - began
+    figures: dict[str, Any] = {"url": url, **seeding}
+    count = int(seeding["runs"])
+    store, opening = opened(url, recount)
+    figures.update(opening)
     figures["bytes"] = database_bytes(store)
     store.engine.dispose()
     standin = await SlackStandIn(users={"U0RM": "rita", "U0SRE1": "sam"}).start()
@@ -255,23 +304,63 @@ def server_url(port: int) -> str:
 
 
 @contextmanager
-def postgres_database(stack: ExitStack) -> Iterator[str | None]:
+def postgres_database(stack: ExitStack, kept: Path | None) -> Iterator[str | None]:
+    """A throw-away server with an empty database, or the server kept in ``kept``
+    (created there on the first use)."""
     try:
-        server = stack.enter_context(running_postgres())
+        server = stack.enter_context(kept_postgres(kept) if kept else running_postgres())
     except PostgresUnavailable as exc:
         print(f"PostgreSQL skipped: {exc}")
         yield None
         return
+    pages = server.rsplit("/", 1)[0] + "/pages"
     with Database(server, autocommit=True) as admin:
-        admin.query('CREATE DATABASE "pages"')
-    yield server.rsplit("/", 1)[0] + "/pages"
+        if not admin.query("SELECT 1 FROM pg_database WHERE datname = 'pages'"):
+            admin.query('CREATE DATABASE "pages"')
+    yield pages
 
 
-def report(database: str, count: int, result: dict[str, Any]) -> bool:
-    size = result["bytes"]
+@contextmanager
+def kept_postgres(base: Path) -> Iterator[str]:
+    """A server whose data directory stays in ``base`` (initdb on the first use), started
+    for this run and stopped after it; as root it runs as the ``postgres`` user."""
+    initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
+    base.mkdir(parents=True, exist_ok=True)
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(base, "postgres")
+    data, log, port = base / "data", base / "server.log", free_port()
+
+    def run(*command: str) -> None:
+        done = subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"{command[0]} failed: {done.stderr}{done.stdout}")
+
+    if not data.exists():
+        run(initdb, "-D", str(data), "-U", "preprod", "--auth=trust", "-E", "UTF8", "--no-sync")
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "600", "start")
+    try:
+        yield f"postgresql+psycopg://preprod@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "600", "stop")
+
+
+def report(database: str, result: dict[str, Any], verify_trail: bool) -> bool:
+    size, count = result["bytes"], result["runs"]
+    migrated = (
+        f"schema {result['migrated']} in {result['migrated_s']:.1f} s, "
+        if result["migrated"]
+        else ""
+    )
+    counted = (
+        f"insight rollups counted in {result['counted_s']:.1f} s"
+        if result["counted_s"]
+        else "insight rollups already counted"
+    )
     print(
         f"\n{database}: {count:,} runs and {result['events']:,} audit events seeded in "
-        f"{result['seeded_s']:.1f} s, insight rollups counted in {result['counted_s']:.1f} s; "
+        f"{result['seeded_s']:.1f} s, {migrated}{counted}; "
         f"database {size / 2**20:,.0f} MiB, {size / count:,.0f} bytes per run"
     )
     print(f"  {'figure':<26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
@@ -282,6 +371,8 @@ def report(database: str, count: int, result: dict[str, Any]) -> bool:
         flag = "" if p95 < budget else f"  over {budget:.0f} ms"
         print(f"  {name:<26} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}{flag}")
     print(flush=True)  # the figures so far: the verify of a long trail takes minutes
+    if not verify_trail:
+        return ok
     verify = result["verify"] = audit_verify(result["url"])
     rate = result["events"] / verify["wall_s"]
     print(
@@ -305,21 +396,39 @@ def main() -> int:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-only", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", type=Path, metavar="DIR", help="seed into DIR and leave it")
+    kept.add_argument("--reuse", type=Path, metavar="DIR", help="measure DIR without seeding")
+    parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument("--recount", action="store_true", help="count the rollups again")
+    parser.add_argument("--no-verify", action="store_true")
     args = parser.parse_args()
+    where: Path | None = args.keep or args.reuse
+    if (
+        args.reuse
+        and not (args.reuse / "seeded.json").exists()
+        and not any((args.reuse / name / "seeded.json").exists() for name in ("sqlite", "postgres"))
+    ):
+        parser.error(f"--reuse {args.reuse}: nothing seeded there (seed it with --keep)")
     ok = True
     print(f"load average (1, 5, 15 min) at start: {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="preprod-pages-db-") as tmp, ExitStack() as stack:
         if not args.postgres_only:
-            sqlite = f"sqlite:///{tmp}/pages.db"
-            rng = random.Random(args.seed)
-            result = asyncio.run(measure(sqlite, args.runs, args.requests, rng))
-            ok &= report("SQLite", args.runs, result)
+            home = where / "sqlite" if where else Path(tmp)
+            home.mkdir(parents=True, exist_ok=True)
+            sqlite = f"sqlite:///{home}/pages.db"
+            seeding = seeded(sqlite, args.runs, random.Random(args.seed), where and home)
+            if not args.seed_only:
+                result = asyncio.run(measure(sqlite, seeding, args.requests, args.recount))
+                ok &= report("SQLite", result, not args.no_verify)
         if not args.sqlite_only:
-            with postgres_database(stack) as pg:
+            kept_pg = where / "postgres" if where else None
+            with postgres_database(stack, kept_pg) as pg:
                 if pg is not None:
-                    rng = random.Random(args.seed)
-                    result = asyncio.run(measure(pg, args.runs, args.requests, rng))
-                    ok &= report("PostgreSQL", args.runs, result)
+                    seeding = seeded(pg, args.runs, random.Random(args.seed), kept_pg)
+                    if not args.seed_only:
+                        result = asyncio.run(measure(pg, seeding, args.requests, args.recount))
+                        ok &= report("PostgreSQL", result, not args.no_verify)
     print(f"load average (1, 5, 15 min) at end: {load()}")
     print(f"\n{'every figure within' if ok else 'NOT every figure within'} its budget at p95")
     return 0 if ok else 1

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot.config.loader import ConfigError, load_config
 from bot.gate.actions import Gate
@@ -25,7 +27,7 @@ from bot.reports.json_report import render_json
 from bot.slack.render_gate import gate_message
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
-from bot.store.trends import flaky_checks, flaky_of
+from bot.store.trends import flaky_attempts, flaky_checks, flaky_of
 from checks.base import CheckResult, Status
 from tests.support.in_process import preprod_main
 
@@ -208,3 +210,30 @@ def test_an_expired_quarantine_is_a_warning_and_a_bad_one_an_error(
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert "quarantine.until" in str(raised.value)
+
+
+async def test_a_rerun_stamped_before_its_run_counts_and_an_older_runs_does_not(
+    store: RunStore,
+) -> None:
+    """The flaky read finds re-runs by their start (bot/store/trends.py): one stamped a
+    little before its run (another clock) still counts; a recent re-run of a run older
+    than the period does not; and the read goes through the re-runs' partial index."""
+    since = datetime.now(UTC) - timedelta(days=3)
+    recent, old = await failed_run(store), await failed_run(store)
+    for run_id, created, started in (
+        (recent, since + timedelta(hours=2), since + timedelta(hours=1)),
+        (old, since - timedelta(days=5), since + timedelta(hours=5)),
+    ):
+        await store.new_attempts(run_id, ["smoke"])
+        passed = CheckResult(status=Status.PASSED, summary="ok", check_id="smoke")
+        await store.save_result(run_id, passed.model_copy(update={"started_at": started}))
+        with store.engine.begin() as connection:
+            connection.execute(update(Run).where(col(Run.id) == run_id).values(created_at=created))
+    [flaky] = await flaky_checks(store, since)
+    assert (flaky.check_id, flaky.flaky, flaky.runs, flaky.last_run) == ("smoke", 1, 1, recent)
+    compiled = flaky_attempts(since).compile(store.engine)
+    values = [compiled.params[name] for name in compiled.positiontup or []]
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(values))
+        plan = " ".join(str(row[-1]) for row in rows)
+    assert "ix_checkrecord_rerun" in plan, plan

@@ -9,7 +9,7 @@ import asyncio
 import random
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bot.reports.insights import as_json, compute
 from bot.store.audit import Note
 from bot.store.facts import catch_up, rebuild, refresh, source_facts
 from bot.store.gate import GateStore
-from bot.store.insights import InsightRows, insight_rows
+from bot.store.insights import InsightRows, edge_days, insight_rows, split
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.models import (
     CheckRecord,
@@ -33,13 +33,23 @@ from bot.store.models import (
     InsightCheck,
     InsightDay,
     InsightRun,
+    InsightWeek,
     ProductionOutcome,
     Run,
     RunStatus,
     Waiver,
 )
 from bot.store.runs import RunStore
-from bot.store.tally import CheckTally, DayTally, Tally, added, contribution, packed, shifted
+from bot.store.tally import (
+    CheckTally,
+    DayTally,
+    Tally,
+    added,
+    contribution,
+    less,
+    packed,
+    shifted,
+)
 from bot.store.tally import unpacked as unpack
 from checks.base import CheckResult, Status
 from tests.hostile_bot import CONFIG
@@ -148,7 +158,7 @@ def scanned(store: RunStore, since: datetime, until: datetime, service: str | No
 
 
 def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
-    """The three tables, comparable (a day's durations unpacked)."""
+    """The four tables, comparable (a day's and a week's durations unpacked)."""
     with store.engine.connect() as connection:
         runs = [
             tuple(r) for r in connection.execute(select(InsightRun).order_by(InsightRun.run_id))
@@ -159,6 +169,12 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
                 select(InsightDay).order_by(InsightDay.day, InsightDay.service)
             )
         ]
+        weeks = [
+            (*r[:-3], *map(unpack, r[-3:]))
+            for r in connection.execute(
+                select(InsightWeek).order_by(InsightWeek.week, InsightWeek.service)
+            )
+        ]
         checks = [
             tuple(r)
             for r in connection.execute(
@@ -167,7 +183,7 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
                 )
             )
         ]
-    return {"runs": runs, "days": days, "checks": checks}
+    return {"runs": runs, "days": days, "weeks": weeks, "checks": checks}
 
 
 def caught_up(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
@@ -197,12 +213,25 @@ async def test_any_period_gives_the_figures_of_a_scan_of_its_runs(url: str) -> N
     for _ in range(6):
         a, b = sorted(rng.uniform(-86400, 7 * 86400) for _ in range(2))
         periods.append((T0 + timedelta(seconds=a), T0 + timedelta(seconds=b, microseconds=1)))
-    for since, until in periods:
+    # weeks: periods over 31 days (a trend by week) around the runs' week (03-02, a Monday)
+    long = [
+        (T0 - timedelta(days=40, hours=-5, minutes=-17), T0 + timedelta(days=9, hours=2)),
+        (T0 + timedelta(days=1), T0 + timedelta(days=36)),  # from that Monday, whole days
+        (T0 - timedelta(days=30), T0 + timedelta(days=4, hours=3)),  # no whole week: days
+    ]
+    for since, until, weeks in [
+        *((a, b, False) for a, b in periods),
+        *((a, b, True) for a, b in long),
+    ]:
         for service in (None, "web"):
-            got = compute(await insight_rows(store, since, until, service), since, until)
+            rows = await insight_rows(store, since, until, service, weeks=weeks)
+            got = compute(rows, since, until)
             want = compute(scanned(store, since, until, service), since, until)
             assert as_json(got) == as_json(want), (since, until, service)
             assert got.overall.runs == sum(p.runs for p in got.trend)
+            if weeks and until - since > timedelta(days=35):  # the week's rows, not its days'
+                week = [d for d in rows.days if date(2026, 3, 2) <= d.day < date(2026, 3, 9)]
+                assert [d.day for d in week] == [date(2026, 3, 2)] * len(week), week
     store.engine.dispose()
 
 
@@ -430,6 +459,29 @@ def test_replacing_one_part_equals_adding_up_again(parts: list[Tally], data: st.
     assert shifted(added(parts), parts[which], new) == added(replaced)
     assert shifted(added(parts), parts[which], None) == added(parts[:which] + parts[which + 1 :])
     assert shifted(added(parts[1:]), None, parts[0]) == added(parts)
+
+
+@given(st.lists(tallies, min_size=1, max_size=6), st.data())
+def test_taking_parts_away_equals_adding_up_the_rest(
+    parts: list[Tally], data: st.DataObject
+) -> None:
+    """A partial day read as its rollup less the runs outside the period (insights.py)."""
+    gone = data.draw(st.sets(st.integers(0, len(parts) - 1)))
+    rest = [part for n, part in enumerate(parts) if n not in gone]
+    assert less(added(parts), [parts[n] for n in gone]) == added(rest)
+    assert less(added(parts), parts).runs == 0
+
+
+def test_a_partial_day_over_half_is_read_as_its_rollup_less_the_rest() -> None:
+    first, end, edges = split(T0 + timedelta(hours=5), T0 + timedelta(days=3, hours=2))
+    counted, whole, rest = edge_days(first, end, edges)
+    assert whole == [T0.date()] and rest == [(T0, T0 + timedelta(hours=5))]
+    assert counted == [(T0 + timedelta(days=3), T0 + timedelta(days=3, hours=2))]
+    assert edge_days(*split(T0 + timedelta(hours=1), T0 + timedelta(hours=20))) == (
+        [(T0 + timedelta(hours=1), T0 + timedelta(hours=20))],
+        [],
+        [],
+    )
 
 
 @given(durations)

@@ -37,18 +37,22 @@ class RunLine:
     blocking: bool
 
 
-def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
-    """The newest runs, each with its automated verdict and gate decision, in one session."""
+def _run_lines(limit: int) -> Callable[[Session], tuple[list[Run], list[RunLine]]]:
+    """The newest runs, and each one's line with its automated verdict, in one session:
+    two queries (the runs; their check records' latest attempts, three columns)."""
 
-    def work(session: Session) -> list[RunLine]:
+    def work(session: Session) -> tuple[list[Run], list[RunLine]]:
         runs = list(session.exec(select(Run).order_by(col(Run.id).desc()).limit(limit)))
         ids = [run.id for run in runs]
-        latest: dict[tuple[int, str], CheckRecord] = {}
-        query = select(CheckRecord).where(col(CheckRecord.run_id).in_(ids))
-        for record in session.exec(query.order_by(col(CheckRecord.attempt))):
-            latest[(record.run_id, record.check_id)] = record
-        blocked = {run_id for (run_id, _), record in latest.items() if record.blocking}
-        return [
+        latest: dict[tuple[int, str], bool] = {}
+        query = select(
+            col(CheckRecord.run_id), col(CheckRecord.check_id), col(CheckRecord.blocking)
+        )
+        query = query.where(col(CheckRecord.run_id).in_(ids)).order_by(col(CheckRecord.attempt))
+        for run_id, check_id, blocking in session.exec(query):
+            latest[(run_id, check_id)] = blocking
+        blocked = {run_id for (run_id, _), blocking in latest.items() if blocking}
+        lines = [
             RunLine(
                 run_id=run.id,
                 started=as_utc(run.created_at),
@@ -61,15 +65,16 @@ def _run_lines(limit: int) -> Callable[[Session], list[RunLine]]:
             for run in runs
             if run.id is not None
         ]
+        return runs, lines
 
     return work
 
 
 async def list_runs(args: argparse.Namespace, out: Console) -> int:
     store = RunStore(args.database)
-    lines = await store.call(_run_lines(args.limit))
-    runs = [run for line in lines if (run := await store.get_run(line.run_id)) is not None]
+    runs, lines = await store.call(_run_lines(args.limit))
     labels = await decision_labels(_config_or_none(args), store, runs)
+    store.engine.dispose()
     if not lines:
         say(out, "no runs yet: start one with `preprod check`")
         return EXIT_OK

@@ -23,10 +23,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
+from bot.reports.ranks import Union
 from bot.store.insights import CheckTally, DayTally, InsightRows
-from bot.store.tally import Tally, added
+from bot.store.tally import COUNTS, Tally
 
 TOP_CHECKS = 5
 DAILY_UP_TO = 31
@@ -105,29 +107,45 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def figures(tally: Tally, checks: Iterable[CheckTally]) -> Figures:
-    """The figures of runs that add up to ``tally``, whose checks are ``checks``."""
-    tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def counted(tallies: Sequence[Tally]) -> Tally:
+    """The counts of ``tallies`` added up (the durations left out: see :func:`figures`)."""
+    if not tallies:
+        return Tally()
+    return Tally._make(
+        [*map(sum, zip(*(t[: len(COUNTS)] for t in tallies), strict=True)), (), (), ()]
+    )
+
+
+def figures(tallies: Sequence[Tally], checks: Iterable[CheckTally]) -> Figures:
+    """The figures of runs that add up to ``tallies``, whose checks are ``checks``. The
+    durations' medians are taken across the tallies' sorted lists (bot/reports/ranks.py),
+    never merged: the figures of a merge, at a fraction of its cost. The automated share
+    adds up every duration correctly rounded (``math.fsum``), so it is the same however
+    the runs are split into rows (days, weeks) and in whatever order."""
+    tally = counted(tallies)
+    cycles = Union([t.cycles for t in tallies])
+    tallies_of: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for check in checks:
-        tallies[check.check_id][0] += check.failed
-        tallies[check.check_id][1] += check.total
+        tallies_of[check.check_id][0] += check.failed
+        tallies_of[check.check_id][1] += check.total
     failing = sorted(
-        (FailingCheck(check_id, f, t) for check_id, (f, t) in tallies.items() if f),
+        (FailingCheck(check_id, f, t) for check_id, (f, t) in tallies_of.items() if f),
         key=lambda c: (-c.failed, -c.rate, c.check_id),
     )[:TOP_CHECKS]
-    automated, waiting = sum(tally.automated), sum(tally.waiting)  # sorted: a fixed order
+    automated = math.fsum(chain.from_iterable(t.automated for t in tallies))
+    waiting = math.fsum(chain.from_iterable(t.waiting for t in tallies))
     timed = automated + waiting
     return Figures(
         runs=tally.runs,
-        decided=len(tally.cycles),
+        decided=cycles.total,
         go=tally.go,
         no_go=tally.no_go,
         expired=tally.expired,
         cancelled=tally.cancelled,
-        cycle_median=percentile(tally.cycles, 0.5),
-        cycle_p90=percentile(tally.cycles, 0.9),
-        automated_median=percentile(tally.automated, 0.5),
-        waiting_median=percentile(tally.waiting, 0.5),
+        cycle_median=cycles.quantile(0.5),
+        cycle_p90=cycles.quantile(0.9),
+        automated_median=Union([t.automated for t in tallies]).quantile(0.5),
+        waiting_median=Union([t.waiting for t in tallies]).quantile(0.5),
         automated_share=automated / timed if timed else None,
         succeeded=tally.succeeded,
         rolled_back=tally.rolled_back,
@@ -155,31 +173,40 @@ def trend(
     start = _bucket_start(since.astimezone(UTC).date(), bucket)
     last = _bucket_start((until.astimezone(UTC) - timedelta(microseconds=1)).date(), bucket)
     while start <= last:
-        mine = added(grouped.get(start, []), lists=("cycles",))
+        tallies = grouped.get(start, [])
+        mine = counted(tallies)
         points.append(
             TrendPoint(
                 start=start,
                 runs=mine.runs,
                 go=mine.go,
                 no_go=mine.no_go,
-                cycle_median=percentile(mine.cycles, 0.5),
+                cycle_median=Union([t.cycles for t in tallies]).quantile(0.5),
             )
         )
         start += step
     return points
 
 
+def bucket_of(since: datetime, until: datetime) -> str:
+    """The trend's bucket: ``day`` for periods up to :data:`DAILY_UP_TO` days, else
+    ``week`` (then the rows may be week rollups: ``insight_rows(weeks=True)``)."""
+    return "day" if (until - since) <= timedelta(days=DAILY_UP_TO) else "week"
+
+
 def compute(rows: InsightRows, since: datetime, until: datetime) -> Insights:
-    bucket = "day" if (until - since) <= timedelta(days=DAILY_UP_TO) else "week"
+    bucket = bucket_of(since, until)
     by_service: dict[str, list[Tally]] = defaultdict(list)
     for _, service, tally in rows.days:
         by_service[service].append(tally)
     checks: dict[str, list[CheckTally]] = defaultdict(list)
     for check in rows.checks:
         checks[check.service].append(check)
-    totals = {service: added(tallies) for service, tallies in sorted(by_service.items())}
-    services = {service: figures(tally, checks[service]) for service, tally in totals.items()}
-    overall = figures(added(totals.values()), rows.checks)
+    services = {
+        service: figures(tallies, checks[service])
+        for service, tallies in sorted(by_service.items())
+    }
+    overall = figures([day.tally for day in rows.days], rows.checks)
     return Insights(since, until, bucket, overall, services, trend(rows.days, since, until, bucket))
 
 

@@ -44,6 +44,7 @@ from bot.store.models import (
     InsightMark,
     InsightRun,
     InsightTotal,
+    InsightWeek,
     ProductionOutcome,
     Run,
     Waiver,
@@ -214,7 +215,7 @@ def rebuild(connection: Connection, batch: int = BATCH) -> int:
     seeded with bulk inserts), the mark at the newest audit event; how many runs were
     counted."""
     take_write_lock(connection)
-    for model in (InsightRun, InsightDay, InsightCheck, InsightTotal):
+    for model in (InsightRun, InsightDay, InsightWeek, InsightCheck, InsightTotal):
         connection.execute(delete(model))
     counted = write_all(connection, _batches(connection, batch), batch)
     _set_mark(connection, _head(connection))

@@ -1,5 +1,6 @@
-"""Writing the insight rows: runs' facts, and the rollups of each service and day moved
-by the difference a change made (bot/store/facts.py decides what changed).
+"""Writing the insight rows: runs' facts, and the rollups of each service and day, and of
+each service and ISO week, moved by the difference a change made (bot/store/facts.py
+decides what changed).
 
 Most moves are counts only (a run stored, a check finished, an outcome corrected): one
 ``INSERT ... ON CONFLICT DO UPDATE`` adding to the row. A move that changes a day's
@@ -9,8 +10,8 @@ orders recounts, so nothing is lost in between."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel, col
 
-from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightTotal
+from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightTotal, InsightWeek
 from bot.store.tally import (
     COUNTS,
     LISTS,
@@ -43,11 +44,12 @@ TALLY_COLUMNS = [getattr(InsightDay, name) for name in (*COUNTS, *LISTS)]
 """An ``insightday`` row's columns in the order of :class:`Tally`'s fields."""
 
 
-def tally_of(values: Sequence[Any]) -> Tally:
+def tally_of(values: Sequence[Any], read: Callable[[bytes | None], Any] = unpacked) -> Tally:
     """:data:`TALLY_COLUMNS` of an ``insightday`` row as a :class:`Tally` (by position:
-    a year is thousands of rows, and a result row's attributes are slow to look up)."""
+    a year is thousands of rows, and a result row's attributes are slow to look up); its
+    lists as tuples, or as ``read`` gives them (the insights read arrays)."""
     counts, lists = values[: len(COUNTS)], values[len(COUNTS) :]
-    return Tally(*counts, *map(unpacked, lists))
+    return Tally(*counts, *map(read, lists))
 
 
 def fact_row(fact: Fact) -> dict[str, Any]:
@@ -96,8 +98,12 @@ def apply(connection: Connection, changes: Sequence[Change]) -> None:
             days[(old.day, old.service)].append((before, None))
         if new:
             days[(new.day, new.service)].append((None, after))
-    for key in sorted(days):
-        _move_day(connection, key, days[key])
+    weeks: dict[Key, list[tuple[Tally | None, Tally | None]]] = defaultdict(list)
+    for (day, service), moves in sorted(days.items()):
+        _move(connection, InsightDay, {"day": day, "service": service}, moves)
+        weeks[(week_of(day), service)].extend(moves)
+    for (week, service), moves in sorted(weeks.items()):
+        _move(connection, InsightWeek, {"week": week, "service": service}, moves)
     for (day, service, check), (failed, total) in sorted(checks.items()):
         if failed or total:
             keys = {"day": day, "service": service, "check_id": check}
@@ -133,30 +139,39 @@ def _totals(facts: Iterable[Fact], sums: _Sums | None = None) -> _Sums:
     return sums
 
 
-def _move_day(
-    connection: Connection, key: Key, moves: Sequence[tuple[Tally | None, Tally | None]]
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week: its ``insightweek`` row."""
+    return day - timedelta(days=day.weekday())
+
+
+def _move(
+    connection: Connection,
+    model: type[SQLModel],
+    keys: dict[str, Any],
+    moves: Sequence[tuple[Tally | None, Tally | None]],
 ) -> None:
-    day, service = key
+    """Move the ``insightday`` or ``insightweek`` row ``keys`` names by ``moves``."""
     if all(_same_lists(before, after) for before, after in moves):
         counts = {
             name: sum(_count(after, name) - _count(before, name) for before, after in moves)
             for name in COUNTS
         }
-        keys = {"day": day, "service": service}
         fill = {name: b"" for name in LISTS}  # no durations: none moved
-        _add(connection, InsightDay, keys, counts, empty_when=("runs",), fill=fill)
+        _add(connection, model, keys, counts, empty_when=("runs",), fill=fill)
         return
-    match = (col(InsightDay.day) == day, col(InsightDay.service) == service)
-    row = connection.execute(select(*TALLY_COLUMNS).where(*match)).first()
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    match = [table.c[name] == value for name, value in keys.items()]
+    columns = [table.c[name] for name in (*COUNTS, *LISTS)]
+    row = connection.execute(select(*columns).where(*match)).first()
     tally = tally_of(row) if row is not None else Tally()
     for before, after in moves:
         tally = shifted(tally, before, after)
     if tally == Tally():
-        connection.execute(delete(InsightDay).where(*match))
+        connection.execute(delete(table).where(*match))
     elif row is None:
-        connection.execute(insert(InsightDay).values(day=day, service=service, **day_values(tally)))
+        connection.execute(insert(table).values(**keys, **day_values(tally)))
     else:
-        connection.execute(update(InsightDay).where(*match).values(**day_values(tally)))
+        connection.execute(update(table).where(*match).values(**day_values(tally)))
 
 
 def _same_lists(before: Tally | None, after: Tally | None) -> bool:
@@ -222,6 +237,13 @@ def write_all(connection: Connection, facts: Iterable[list[Fact]], batch: int) -
         {"day": day, "service": service, **day_values(added(tallies))}
         for (day, service), tallies in sorted(days.items())
     ]
+    by_week: dict[Key, list[Tally]] = defaultdict(list)
+    for (day, service), tallies in days.items():
+        by_week[(week_of(day), service)].extend(tallies)
+    week_rows = [
+        {"week": week, "service": service, **day_values(added(tallies))}
+        for (week, service), tallies in sorted(by_week.items())
+    ]
     check_rows = [
         {"day": day, "service": service, "check_id": check, "failed": f, "total": t}
         for (day, service, check), (f, t) in sorted(checks.items())
@@ -233,6 +255,7 @@ def write_all(connection: Connection, facts: Iterable[list[Fact]], batch: int) -
     ]
     for model, values in (
         (InsightDay, rows),
+        (InsightWeek, week_rows),
         (InsightCheck, check_rows),
         (InsightTotal, total_rows),
     ):

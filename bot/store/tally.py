@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from array import array as Array
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -63,11 +64,12 @@ class Tally(NamedTuple):
     escaped: int = 0
     """GO decisions rolled back in production."""
     waivers: int = 0
-    cycles: tuple[float, ...] = ()
-    """Seconds from start to decision of the runs decided GO, NO-GO or EXPIRED, sorted."""
-    automated: tuple[float, ...] = ()
+    cycles: Sequence[float] = ()
+    """Seconds from start to decision of the runs decided GO, NO-GO or EXPIRED, sorted
+    (a tuple; an ``array('d')`` as the insights read it: :func:`durations`)."""
+    automated: Sequence[float] = ()
     """Of those with a known end of checks: the part spent in checks, sorted."""
-    waiting: tuple[float, ...] = ()
+    waiting: Sequence[float] = ()
     """... and the part spent waiting for people, sorted."""
 
 
@@ -155,7 +157,26 @@ def shifted(total: Tally, old: Tally | None, new: Tally | None) -> Tally:
     return Tally(**values)
 
 
-def packed(values: tuple[float, ...]) -> bytes:
+def less(total: Tally, parts: Iterable[Tally]) -> Tally:
+    """``total`` without ``parts`` (each counted in it): a day's rollup less some of its
+    runs. Each value leaves its list once, as a sort of what remains would give it."""
+    gone = list(parts)
+    values: dict[str, Any] = {
+        name: getattr(total, name) - sum(getattr(part, name) for part in gone) for name in COUNTS
+    }
+    for name in LISTS:
+        drop = Counter(chain.from_iterable(getattr(part, name) for part in gone))
+        kept = []
+        for value in getattr(total, name):
+            if drop[value]:
+                drop[value] -= 1
+            else:
+                kept.append(value)
+        values[name] = tuple(kept)
+    return Tally(**values)
+
+
+def packed(values: Sequence[float]) -> bytes:
     """A sorted list of durations as stored: little-endian doubles, read back without
     parsing (a year of rollup rows is a hundred thousand values)."""
     array = Array("d", values)
@@ -165,11 +186,17 @@ def packed(values: tuple[float, ...]) -> bytes:
 
 
 def unpacked(data: bytes | None) -> tuple[float, ...]:
+    return tuple(durations(data))
+
+
+def durations(data: bytes | None) -> Array[float]:
+    """A stored sorted list as an array: read without a Python float per value (a year
+    of rollups is millions; bot/reports/ranks.py bisects the arrays as they are)."""
     array = Array("d")
     array.frombytes(data or b"")
     if sys.byteorder == "big":
         array.byteswap()
-    return tuple(array)
+    return array
 
 
 def totals(fact: Fact) -> dict[str, tuple[int, float]]:

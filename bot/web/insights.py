@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.reports.html import format_duration
-from bot.reports.insights import Insights, as_json, compute
+from bot.reports.insights import Insights, as_json, bucket_of, compute
 from bot.store.insights import insight_rows
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
@@ -69,7 +69,9 @@ class InsightsPages:
         query = dict(request.query_params)
         since, until = period(query, utcnow())
         service = (query.get("service") or "")[:100] or None
-        return compute(await insight_rows(self.store, since, until, service), since, until)
+        weeks = bucket_of(since, until) == "week"  # a trend by week reads the week rollups
+        rows = await insight_rows(self.store, since, until, service, weeks=weeks)
+        return compute(rows, since, until)
 
     async def json(self, request: Request, user: WebUser) -> Response:
         try:

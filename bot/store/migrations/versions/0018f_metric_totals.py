@@ -1,14 +1,14 @@
 """metric totals: runs by status, decisions by outcome (with the decision cycle's
 seconds) and production outcomes by result, kept with the insight rows so that a
-/metrics scrape reads a few rows; the run's status in insightrun; every run counted again
+/metrics scrape reads a few rows; the run's status in insightrun
 
 Revision ID: 0018f
 Revises: 0018c
 Create Date: 2026-12-06 23:00:00.000000
 
-The recount calls bot/store/facts.rebuild, which writes the insight tables as the code
-knows them: a later migration that changes them should recount in its own turn (and
-this one then only change the tables).
+The recount is done by 0019a (bot/store/facts.rebuild writes the insight tables as the
+code knows them, the week rollups of 0019a included), so this one only changes the
+tables.
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-
-from bot.store.facts import rebuild
 
 revision: str = "0018f"
 down_revision: str | None = "0018c"
@@ -35,7 +33,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("insightrun", schema=None) as batch_op:
         batch_op.add_column(sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:

@@ -1,0 +1,97 @@
+"""The insights' medians taken across sorted lists (bot/reports/ranks.py) are the values
+of a merge: on random lists, small (merged) and large (sampled and bracketed), odd and
+even totals, empty lists among them, ties, and a sample that misses its bracket."""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+
+import pytest
+
+from bot.reports import ranks
+from bot.reports.insights import figures, percentile
+from bot.reports.ranks import MERGED_UP_TO, Union, at_ranks, quantile
+from bot.store.tally import Tally
+
+
+def random_parts(rng: random.Random, total: int, lists: int) -> list[array[float]]:
+    """``total`` durations split at random over ``lists`` sorted lists (some empty),
+    rounded so that some values repeat."""
+    parts: list[list[float]] = [[] for _ in range(lists)]
+    used = [n for n in range(lists) if n % 5 != 4] or [0]  # every fifth list empty
+    for _ in range(total):
+        value = round(rng.lognormvariate(7, 1.5), rng.choice((0, 3)))
+        parts[rng.choice(used) if rng.random() < 0.9 else 0].append(value)
+    return [array("d", sorted(part)) for part in parts]
+
+
+@pytest.mark.parametrize(
+    ("total", "lists"),
+    [
+        (1, 3),
+        (2, 5),
+        (7, 40),
+        (MERGED_UP_TO, 300),  # even, merged
+        (MERGED_UP_TO + 1, 300),  # odd, sampled
+        (20_001, 700),
+        (30_000, 2),
+        (25_000, 1),
+    ],
+)
+def test_the_quantiles_across_lists_are_those_of_their_merge(total: int, lists: int) -> None:
+    rng = random.Random(total * 31 + lists)
+    parts = random_parts(rng, total, lists)
+    assert lists < 5 or any(not part for part in parts)
+    merged = sorted(v for part in parts for v in part)
+    assert len(merged) == total
+    for q in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0):
+        assert quantile(parts, q) == percentile(merged, q), q
+    if total > MERGED_UP_TO and lists > 1:  # a sample brackets them, no merge
+        assert Union(parts).bracketed(total // 2, total // 2) is not None
+    for low in {0, total // 2, total - 1, rng.randrange(total)}:
+        high = min(low + 1, total - 1)
+        assert at_ranks(parts, low, high) == (merged[low], merged[high])
+
+
+def test_a_sample_that_misses_falls_back_to_the_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no margin the bracket around the ranks is too narrow to hold them much of
+    the time: the count tells, and the merge answers."""
+    monkeypatch.setattr(ranks, "MARGIN", -1.0)
+    parts = random_parts(random.Random(5), 12_000, 100)
+    merged = sorted(v for part in parts for v in part)
+    missed = 0
+    for low in range(1000, 12_000, 2000):
+        missed += Union(parts).bracketed(low, low + 1) is None
+        assert at_ranks(parts, low, low + 1) == (merged[low], merged[low + 1])
+    assert missed > 0
+
+
+def test_ties_spanning_the_bracket_are_counted_once() -> None:
+    parts = [array("d", [1.0] * 5000 + [2.0] * 10), array("d", [0.5, 1.0, 1.0] + [3.0] * 6000)]
+    merged = sorted(v for part in parts for v in part)
+    for low in (0, 1, 2, 4999, 5003, 5012, 5013, len(merged) - 2):
+        assert at_ranks(parts, low, low + 1) == (merged[low], merged[low + 1])
+
+
+def test_no_values_have_no_quantile_and_ranks_outside_raise() -> None:
+    assert quantile([array("d"), ()], 0.5) is None
+    with pytest.raises(IndexError):
+        at_ranks([(1.0, 2.0)], 0, 2)
+
+
+def test_the_automated_share_does_not_depend_on_how_the_runs_are_split() -> None:
+    """Days or weeks, in any order: the share adds every duration correctly rounded."""
+    rng = random.Random(9)
+    values = [rng.uniform(0, 1e6) * 10 ** rng.randint(-6, 3) for _ in range(3000)]
+    waits = [rng.uniform(0, 1e5) for _ in values]
+
+    def tally(some: range) -> Tally:
+        picked = sorted(values[i] for i in some), sorted(waits[i] for i in some)
+        return Tally(runs=len(some), cycles=picked[0], automated=picked[0], waiting=picked[1])
+
+    whole = figures([tally(range(3000))], [])
+    split = figures([tally(range(n, min(n + 7, 3000))) for n in range(0, 3000, 7)][::-1], [])
+    assert split.automated_share == whole.automated_share
+    assert whole.automated_share == math.fsum(values) / (math.fsum(values) + math.fsum(waits))
