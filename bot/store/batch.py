@@ -26,7 +26,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.store.audit import HEAD_KEPT, write_kept
@@ -81,6 +81,9 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._draining = False
+        self._held = threading.local()
+        """``connection``: the drain's, on the drainer's thread (a drainer that just
+        ended may still be giving its back when the next one starts on another)."""
 
     async def write(self, write: Write, what: str, key: Hashable = None) -> None:
         """Queue ``write`` and return once it is committed (raise what it raised)."""
@@ -117,7 +120,16 @@ class GroupCommit:
 
     def _drain(self) -> None:
         """Commit batches until the queue is empty (in a worker thread; one at a time),
-        each once its first waited write has waited :data:`GATHER` for company."""
+        each once its first waited write has waited :data:`GATHER` for company. The
+        batches of one drain share a connection: checked out (and pinged) once, not
+        once a batch; one a write failed on is given back and the next batch takes
+        another."""
+        try:
+            self._drain_batches()
+        finally:
+            self._release()
+
+    def _drain_batches(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -169,8 +181,23 @@ class GroupCommit:
             self._settle(pending, None)
 
     def _apply(self, batch: list[_Pending]) -> None:
-        with Session(self._engine, expire_on_commit=False, info=self._info) as session:
-            commit_writes(session, [pending.write for pending in batch])
+        connection: Connection | None = getattr(self._held, "connection", None)
+        if connection is None:
+            connection = self._held.connection = self._engine.connect()
+        try:
+            with Session(connection, expire_on_commit=False, info=self._info) as session:
+                commit_writes(session, [pending.write for pending in batch])
+        except BaseException:
+            self._release()  # whatever the failure left of it: the next batch takes another
+            raise
+
+    def _release(self) -> None:
+        """Give the drain's connection back to the pool (closed, if it broke)."""
+        connection: Connection | None = getattr(self._held, "connection", None)
+        self._held.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken one: the pool discards it
+                connection.close()
 
     @staticmethod
     def _settle(pending: _Pending, error: Exception | None) -> None:
