@@ -102,10 +102,24 @@ def _head(session: Session) -> tuple[int, str] | None:
     return (found[0], found[1]) if found is not None else None
 
 
+_KEPT_LOCKED = "preprod_audit_locked"
+"""A ``session.info`` key: :func:`lock_kept` took the appenders' lock in this transaction."""
+
+
+def lock_kept(session: Session) -> None:
+    """Take the appenders' lock now for a writer under :data:`HEAD_KEPT` that will append
+    (sent with its other statements: bot/store/pipeline.py); the head is read at the
+    first :func:`append_kept`, the queue chained then."""
+    if session.info.get(HEAD_KEPT) is None and not session.info.get(_KEPT_LOCKED):
+        take_write_lock(session.connection())
+        session.info[_KEPT_LOCKED] = True
+
+
 def _locked_head(session: Session) -> tuple[int, str] | None:
     """:func:`_lock` then :func:`_head`, with one statement fewer: the head is read with
     whether events are queued, and the queue chained (and the head read again) only then."""
-    take_write_lock(session.connection())
+    if not session.info.pop(_KEPT_LOCKED, False):
+        take_write_lock(session.connection())
     seq, hash, queued = session.execute(_HEAD_AND_QUEUED).one()
     if not queued:
         return (seq, hash) if seq is not None else None

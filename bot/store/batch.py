@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from bot.store.audit import HEAD_KEPT, write_kept
 from bot.store.faults import cause, is_database_fault
+from bot.store.pipeline import pipelined
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class GroupCommit:
             connection = self._held.connection = self._engine.connect()
         try:
             with Session(connection, expire_on_commit=False, info=self._info) as session:
-                commit_writes(session, [pending.write for pending in batch])
+                commit_writes(session, [pending.write for pending in batch], connection)
         except BaseException:
             self._release()  # whatever the failure left of it: the next batch takes another
             raise
@@ -232,17 +233,25 @@ def _resolve(waiting: list[_Pending]) -> None:
             pending.waiter.set_exception(pending.error)
 
 
-def commit_writes(session: Session, writes: list[Write]) -> None:
+def commit_writes(session: Session, writes: list[Write], held: Connection | None = None) -> None:
     """Make ``writes`` in the session's transaction and commit them: the way every
     :data:`Write` is committed, in a batch or alone (their audit events are inserted
-    together before the commit, bot/store/audit.py ``append_kept``)."""
+    together before the commit, bot/store/audit.py ``append_kept``). ``held``: the
+    connection the session is bound to, which stays the caller's after the commit;
+    the events and the commit are then sent together (a session of the engine's
+    gives its connection back at the commit, before a pipeline could end)."""
     session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
     for write in writes:
         write(session)
     for finish in session.info.pop(_BEFORE_COMMIT, []):
         finish(session)
-    write_kept(session)
-    session.commit()
+    if not held:
+        write_kept(session)
+        session.commit()
+        return
+    with pipelined(held):  # the events and the commit: one round trip
+        write_kept(session)
+        session.commit()
 
 
 def before_commit(session: Session, finish: Write) -> None:
