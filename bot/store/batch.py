@@ -39,11 +39,13 @@ Write = Callable[[Session], None]
 """Changes made in the caller's transaction; the group commits."""
 
 
-GATHER = 0.005
+GATHER = 0.02
 """Seconds the writer lets a batch gather before it takes it: a transaction's own cost (a
-session, the trail's lock and head, the commit: most of a millisecond of CPU) is the
+session, the trail's lock and head, the commit: a millisecond or two of CPU) is the
 same however few writes it carries, and checks of a nearby service end one every
-millisecond or so; the first write waits this long for the next ones."""
+millisecond or so; the first write waits this long for the next ones, unless a write
+says nothing else is coming (``hurry``: the last check of a stage's batch). The checks
+do not wait for it: a check's slot is free before its result is written."""
 
 SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
@@ -82,14 +84,22 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._draining = False
+        self._hurried = threading.Event()
+        """Set by a write that says nothing else is coming: take the queue now."""
         self._held = threading.local()
         """``connection``: the drain's, on the drainer's thread (a drainer that just
         ended may still be giving its back when the next one starts on another)."""
 
-    async def write(self, write: Write, what: str, key: Hashable = None) -> None:
-        """Queue ``write`` and return once it is committed (raise what it raised)."""
+    async def write(
+        self, write: Write, what: str, key: Hashable = None, hurry: bool = False
+    ) -> None:
+        """Queue ``write`` and return once it is committed (raise what it raised).
+        ``hurry``: nothing else is coming soon; the batch is taken without gathering."""
         waiter = asyncio.get_running_loop().create_future()
-        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=True)
+        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=False)
+        if hurry:
+            self._hurried.set()
+        self._start()
         # A cancelled caller's write is committed all the same (as a write begun in a
         # worker thread always was): the queue holds it; its cancelled future is skipped.
         await waiter
@@ -136,13 +146,16 @@ class GroupCommit:
                 now = time.monotonic()
                 waited = (p.queued_at for p in self._queue if p.waited)
                 pause = min(waited, default=now - self._gather) + self._gather - now
+                if self._hurried.is_set():
+                    self._hurried.clear()
+                    pause = 0
                 if pause <= 0:
                     batch, self._queue = _replace(self._queue), []
                     if not batch:
                         self._draining = False
                         return
             if pause > 0:
-                time.sleep(pause)  # in the worker thread: the event loop runs on
+                self._hurried.wait(pause)  # in the worker thread: the event loop runs on
                 continue
             try:
                 self._commit(batch)
