@@ -257,9 +257,11 @@ class Engine:
                 for index, stage in enumerate(stages):
                     todo = [spec for spec in stage.checks if spec.id in picked]
                     for batch in batches(todo):
+                        left = [len(batch)]  # checks of the batch still to run
                         async with asyncio.TaskGroup() as group:
                             for spec in batch:
-                                group.create_task(self._run_limited(limit, info, spec, pool))
+                                task = self._run_limited(limit, info, spec, pool, left)
+                                group.create_task(task)
                     later = [
                         s for s in stages[index + 1 :] if any(c.id in picked for c in s.checks)
                     ]
@@ -336,13 +338,20 @@ class Engine:
         return await self.execute(await self.start(request), request)
 
     async def _run_limited(
-        self, limit: asyncio.Semaphore, info: RunInfo, spec: CheckSpec, pool: SharedTransport
+        self,
+        limit: asyncio.Semaphore,
+        info: RunInfo,
+        spec: CheckSpec,
+        pool: SharedTransport,
+        left: list[int],
     ) -> None:
         async with limit:
             started, result = await self._run_check(info, spec, pool)
+        left[0] -= 1
         # Recorded outside the limit: the next check starts while this result is written,
-        # and results that pile up meanwhile are committed together (bot/store/batch.py).
-        await self._record(info.run_id, spec, result, started)
+        # and results that pile up meanwhile are committed together (bot/store/batch.py);
+        # the batch's last result says no other is coming, so it is not kept waiting.
+        await self._record(info.run_id, spec, result, started, last=left[0] == 0)
 
     async def _run_check(
         self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
@@ -367,8 +376,14 @@ class Engine:
         return started, await run_guarded(spec, ctx)
 
     async def _record(
-        self, run_id: int, spec: CheckSpec, result: CheckResult, started: datetime | None = None
+        self,
+        run_id: int,
+        spec: CheckSpec,
+        result: CheckResult,
+        started: datetime | None = None,
+        last: bool = True,
     ) -> None:
+        """Store, then announce. ``last``: no other result is coming soon (so not kept waiting)."""
         redact = Redactor(self.config.secrets)
         now = self._now()
         final = result.model_copy(
@@ -383,7 +398,7 @@ class Engine:
                 "finished_at": now,
             }
         )
-        save = lambda: self.store.save_result(run_id, final, self._owner)  # noqa: E731
+        save = lambda: self.store.save_result(run_id, final, self._owner, last)  # noqa: E731
         await through_blips(f"store check {spec.id} of run {run_id}", save)
         self._emit(CheckFinished(run_id, final))
 

@@ -85,8 +85,7 @@ def append_kept(session: Session, note: Note, at: datetime | None = None) -> dic
     object an event, cost more than the rows). The event's columns."""
     head: tuple[int, str] | None = session.info[HEAD_KEPT]
     if head is None:
-        _lock(session)
-        head = _head(session)
+        head = _locked_head(session)
     row = _sealed(head, note, at or _now(session))
     session.info[HEAD_KEPT] = (row["seq"], row["hash"])
     session.info.setdefault(_KEPT_ROWS, []).append(row)
@@ -103,6 +102,31 @@ def _head(session: Session) -> tuple[int, str] | None:
     """The newest event's (seq, hash), read under the appenders' lock."""
     found = session.execute(_HEAD).first()  # the session's: pending rows flushed first
     return (found[0], found[1]) if found is not None else None
+
+
+_KEPT_LOCKED = "preprod_audit_locked"
+"""A ``session.info`` key: :func:`lock_kept` took the appenders' lock in this transaction."""
+
+
+def lock_kept(session: Session) -> None:
+    """Take the appenders' lock now for a writer under :data:`HEAD_KEPT` that will append
+    (sent with its other statements: bot/store/pipeline.py); the head is read at the
+    first :func:`append_kept`, the queue chained then."""
+    if session.info.get(HEAD_KEPT) is None and not session.info.get(_KEPT_LOCKED):
+        take_write_lock(session.connection())
+        session.info[_KEPT_LOCKED] = True
+
+
+def _locked_head(session: Session) -> tuple[int, str] | None:
+    """:func:`_lock` then :func:`_head`, with one statement fewer: the head is read with
+    whether events are queued, and the queue chained (and the head read again) only then."""
+    if not session.info.pop(_KEPT_LOCKED, False):
+        take_write_lock(session.connection())
+    seq, hash, queued = session.execute(_HEAD_AND_QUEUED).one()
+    if not queued:
+        return (seq, hash) if seq is not None else None
+    _chain_queued(session.connection())
+    return _head(session)
 
 
 def _sealed(head: tuple[int, str] | None, note: Note, at: datetime) -> dict[str, Any]:
@@ -134,6 +158,11 @@ _HEAD = sa_select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).
 
 
 _QUEUE = AuditQueued.__table__  # type: ignore[attr-defined]
+_HEAD_AND_QUEUED = sa_select(
+    _HEAD.with_only_columns(_EVENTS.c.seq).scalar_subquery(),
+    _HEAD.with_only_columns(_EVENTS.c.hash).scalar_subquery(),
+    sa_select(_QUEUE.c.id).exists(),
+)
 
 
 def queue(session: Session, note: Note, at: datetime | None = None) -> None:

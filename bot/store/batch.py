@@ -26,11 +26,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.store.audit import HEAD_KEPT, write_kept
 from bot.store.faults import cause, is_database_fault
+from bot.store.pipeline import pipelined
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,13 @@ Write = Callable[[Session], None]
 """Changes made in the caller's transaction; the group commits."""
 
 
-GATHER = 0.005
+GATHER = 0.02
 """Seconds the writer lets a batch gather before it takes it: a transaction's own cost (a
-session, the trail's lock and head, the commit: most of a millisecond of CPU) is the
+session, the trail's lock and head, the commit: a millisecond or two of CPU) is the
 same however few writes it carries, and checks of a nearby service end one every
-millisecond or so; the first write waits this long for the next ones."""
+millisecond or so; the first write waits this long for the next ones, unless a write
+says nothing else is coming (``hurry``: the last check of a stage's batch). The checks
+do not wait for it: a check's slot is free before its result is written."""
 
 SOON = 0.1
 """Seconds a write nobody waits for may wait for company: a check that ends sooner has
@@ -81,11 +84,22 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._draining = False
+        self._hurried = threading.Event()
+        """Set by a write that says nothing else is coming: take the queue now."""
+        self._held = threading.local()
+        """``connection``: the drain's, on the drainer's thread (a drainer that just
+        ended may still be giving its back when the next one starts on another)."""
 
-    async def write(self, write: Write, what: str, key: Hashable = None) -> None:
-        """Queue ``write`` and return once it is committed (raise what it raised)."""
+    async def write(
+        self, write: Write, what: str, key: Hashable = None, hurry: bool = False
+    ) -> None:
+        """Queue ``write`` and return once it is committed (raise what it raised).
+        ``hurry``: nothing else is coming soon; the batch is taken without gathering."""
         waiter = asyncio.get_running_loop().create_future()
-        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=True)
+        self._queue_write(_Pending(write, what, key, waited=True, waiter=waiter), start=False)
+        if hurry:
+            self._hurried.set()
+        self._start()
         # A cancelled caller's write is committed all the same (as a write begun in a
         # worker thread always was): the queue holds it; its cancelled future is skipped.
         await waiter
@@ -117,19 +131,31 @@ class GroupCommit:
 
     def _drain(self) -> None:
         """Commit batches until the queue is empty (in a worker thread; one at a time),
-        each once its first waited write has waited :data:`GATHER` for company."""
+        each once its first waited write has waited :data:`GATHER` for company. The
+        batches of one drain share a connection: checked out (and pinged) once, not
+        once a batch; one a write failed on is given back and the next batch takes
+        another."""
+        try:
+            self._drain_batches()
+        finally:
+            self._release()
+
+    def _drain_batches(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
                 waited = (p.queued_at for p in self._queue if p.waited)
                 pause = min(waited, default=now - self._gather) + self._gather - now
+                if self._hurried.is_set():
+                    self._hurried.clear()
+                    pause = 0
                 if pause <= 0:
                     batch, self._queue = _replace(self._queue), []
                     if not batch:
                         self._draining = False
                         return
             if pause > 0:
-                time.sleep(pause)  # in the worker thread: the event loop runs on
+                self._hurried.wait(pause)  # in the worker thread: the event loop runs on
                 continue
             try:
                 self._commit(batch)
@@ -169,8 +195,23 @@ class GroupCommit:
             self._settle(pending, None)
 
     def _apply(self, batch: list[_Pending]) -> None:
-        with Session(self._engine, expire_on_commit=False, info=self._info) as session:
-            commit_writes(session, [pending.write for pending in batch])
+        connection: Connection | None = getattr(self._held, "connection", None)
+        if connection is None:
+            connection = self._held.connection = self._engine.connect()
+        try:
+            with Session(connection, expire_on_commit=False, info=self._info) as session:
+                commit_writes(session, [pending.write for pending in batch], connection)
+        except BaseException:
+            self._release()  # whatever the failure left of it: the next batch takes another
+            raise
+
+    def _release(self) -> None:
+        """Give the drain's connection back to the pool (closed, if it broke)."""
+        connection: Connection | None = getattr(self._held, "connection", None)
+        self._held.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken one: the pool discards it
+                connection.close()
 
     @staticmethod
     def _settle(pending: _Pending, error: Exception | None) -> None:
@@ -205,17 +246,25 @@ def _resolve(waiting: list[_Pending]) -> None:
             pending.waiter.set_exception(pending.error)
 
 
-def commit_writes(session: Session, writes: list[Write]) -> None:
+def commit_writes(session: Session, writes: list[Write], held: Connection | None = None) -> None:
     """Make ``writes`` in the session's transaction and commit them: the way every
     :data:`Write` is committed, in a batch or alone (their audit events are inserted
-    together before the commit, bot/store/audit.py ``append_kept``)."""
+    together before the commit, bot/store/audit.py ``append_kept``). ``held``: the
+    connection the session is bound to, which stays the caller's after the commit;
+    the events and the commit are then sent together (a session of the engine's
+    gives its connection back at the commit, before a pipeline could end)."""
     session.info[HEAD_KEPT] = None  # one transaction, one commit: keep the head
     for write in writes:
         write(session)
     for finish in session.info.pop(_BEFORE_COMMIT, []):
         finish(session)
-    write_kept(session)
-    session.commit()
+    if not held:
+        write_kept(session)
+        session.commit()
+        return
+    with pipelined(held):  # the events and the commit: one round trip
+        write_kept(session)
+        session.commit()
 
 
 def before_commit(session: Session, finish: Write) -> None:

@@ -15,9 +15,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
-from bot.store.audit import Note, append_kept
+from bot.store.audit import Note, append_kept, lock_kept
 from bot.store.batch import Write, before_commit
 from bot.store.models import CheckDistribution, CheckRecord, Run
+from bot.store.pipeline import pipelined
 from checks.base import CheckResult
 
 _FENCED = "preprod_fenced"
@@ -169,12 +170,15 @@ def write_checks(session: Session) -> None:
             "summary": result.summary,
         }
         notes.append(Note(Action.CHECK_FINISHED, "preprod", change.run_id, details))
-    # Marks first: a result in the same transaction is newer, whichever came first.
-    for statement, rows in ((_MARK, marks), (_RESULT, results)):
-        if rows:
-            connection.execute(statement, rows)
-    if distributions:
-        connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], distributions)
+    with pipelined(connection):  # PostgreSQL: these statements in one round trip
+        # Marks first: a result in the same transaction is newer, whichever came first.
+        for statement, rows in ((_MARK, marks), (_RESULT, results)):
+            if rows:
+                connection.execute(statement, rows)
+        if distributions:
+            connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], distributions)
+        if notes:
+            lock_kept(session)  # the trail's lock with them; its head is read next
     for note in notes:
         append_kept(session, note)
 

@@ -74,13 +74,15 @@ class RunStore:
 
         return await in_thread(work)  # the ack path's calls on threads of their own
 
-    async def _grouped(self, write: Write, what: str, key: Hashable = None) -> None:
+    async def _grouped(
+        self, write: Write, what: str, key: Hashable = None, hurry: bool = False
+    ) -> None:
         """Commit ``write`` with the others queued now (bot/store/batch.py); alone, as
         before, on the ack path, whose deadline binds its own transaction."""
         if has_deadline():
             await self._call(lambda session: commit_writes(session, [write]))
         else:
-            await self._group.write(write, what, key)
+            await self._group.write(write, what, key, hurry)
 
     async def create_run(
         self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
@@ -123,8 +125,10 @@ class RunStore:
     async def mark_started(
         self, run_id: int, check_id: str, at: datetime, owner: str | None = None
     ) -> None:
-        """The check is running; with ``owner``, only while that process holds the lease."""
-        await self._grouped(mark_write(run_id, check_id, at, owner), f"check {check_id} running")
+        """The check is running; with ``owner``, only while that process holds the lease.
+        Its check waits for it to start: taken without gathering (bot/store/batch.py)."""
+        mark = mark_write(run_id, check_id, at, owner)
+        await self._grouped(mark, f"check {check_id} running", hurry=True)
 
     def mark_started_soon(
         self, run_id: int, check_id: str, at: datetime, owner: str | None = None
@@ -135,11 +139,15 @@ class RunStore:
         mark = mark_write(run_id, check_id, at, owner)
         self._group.write_soon(mark, f"check {check_id} running", (run_id, check_id))
 
-    async def save_result(self, run_id: int, result: CheckResult, owner: str | None = None) -> None:
+    async def save_result(
+        self, run_id: int, result: CheckResult, owner: str | None = None, last: bool = False
+    ) -> None:
         """Store a check's result; with ``owner``, only while that process holds the lease
-        (a process that lost it must not overwrite what the new owner found)."""
+        (a process that lost it must not overwrite what the new owner found). ``last``:
+        no other result is coming soon (it is written without waiting for company)."""
         write = result_write(run_id, result, owner)
-        await self._grouped(write, f"the result of {result.check_id}", (run_id, result.check_id))
+        what, key = f"the result of {result.check_id}", (run_id, result.check_id)
+        await self._grouped(write, what, key, hurry=last)
 
     async def new_attempts(
         self,
