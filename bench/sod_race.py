@@ -37,7 +37,7 @@ from bot.config.loader import load_config  # noqa: E402
 from bot.engine.runner import Engine, RunRequest  # noqa: E402
 from bot.gate.view import Target  # noqa: E402
 from bot.slack.actions import APPROVE, ATTEST, WAIVE  # noqa: E402
-from bot.store.audit import AuditLog  # noqa: E402
+from bot.store.audit_log import AuditLog  # noqa: E402
 from bot.store.runs import RunStore  # noqa: E402
 from examples.processes import wait_http  # noqa: E402
 from examples.target.launch import RunningTarget, start_target  # noqa: E402

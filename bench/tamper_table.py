@@ -43,7 +43,8 @@ from bot.audit.checkpoint import make  # noqa: E402
 from bot.reports import evidence  # noqa: E402
 from bot.schedule.checkpoints import append_line  # noqa: E402
 from bot.signing import signing_key  # noqa: E402
-from bot.store.audit import AuditLog, Note, insert_once_audited  # noqa: E402
+from bot.store.audit import Note, insert_once_audited  # noqa: E402
+from bot.store.audit_log import AuditLog  # noqa: E402
 from bot.store.models import DecisionRecord, Run, RunStatus, SignOff  # noqa: E402
 from bot.store.runs import RunStore  # noqa: E402
 from checks.base import CheckResult, Status  # noqa: E402

@@ -20,7 +20,8 @@ from sqlalchemy import event, insert
 from bot.audit.chain import GENESIS, Action, Entry, Tamper, digest, seal, verify
 from bot.cli.main import main
 from bot.reports.evidence import trail_jsonl, trail_line
-from bot.store.audit import AuditLog, Note
+from bot.store.audit import Note
+from bot.store.audit_log import AuditLog
 from bot.store.models import AuditEvent, Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status

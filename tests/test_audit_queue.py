@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bot.audit.chain import Action
-from bot.store.audit import LOCK_KEY, AuditLog, Note
+from bot.store.audit import LOCK_KEY, Note
+from bot.store.audit_log import AuditLog
 from bot.store.insights import catch_up
 from bot.store.models import Run
 from bot.store.runs import RunStore

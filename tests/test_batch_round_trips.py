@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from bot.engine.runner import Engine, RunRequest
 from bot.store import batch
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.batch import GroupCommit
 from bot.store.marks import result_write
 from bot.store.runs import RunStore

@@ -12,7 +12,7 @@ import pytest
 
 from bench.seed import analyze, seed
 from bot.store.agreement import check_all
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.counts import stored_counts
 from bot.store.facts import rebuild
 from bot.store.runs import RunStore

@@ -38,7 +38,8 @@ from bot.schedule.jobs import job_specs
 from bot.slack.actions import APPROVE
 from bot.slack.checkpoints import SlackCheckpoints, read_channel
 from bot.slack.client import SlackClient
-from bot.store.audit import AuditLog, Note
+from bot.store.audit import Note
+from bot.store.audit_log import AuditLog
 from bot.store.runs import RunStore
 from examples.processes import ROOT
 from slack_standin import SlackStandIn

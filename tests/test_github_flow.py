@@ -34,7 +34,7 @@ from bot.github.settings import (
 )
 from bot.github.wiring import GitHubApp
 from bot.slack.actions import APPROVE, REASON_BLOCK, REASON_INPUT, REJECT, REJECT_MODAL
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import GitHubAnswer, Run, SlackThread
 from bot.store.runs import RunStore
 from github_standin import GitHubStandIn, WaitingJob, sign

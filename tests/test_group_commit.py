@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.batch import GroupCommit, commit_writes
 from bot.store.marks import mark_write, result_write
 from bot.store.models import AuditEvent, CheckDistribution, CheckRecord, Run

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from bot.config.loader import load_config
 from bot.engine.runner import Engine, RunRequest
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.leases import Leases
 from bot.store.models import OutboxMessage, as_utc, utcnow
 from bot.store.outbox import OutboxStore

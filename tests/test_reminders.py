@@ -27,7 +27,7 @@ from bot.cli import schedule_cmd
 from bot.config.loader import load_config
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.clock import DatabaseClock
 from bot.store.models import DecisionRecord, SignOff, SlackThread
 from bot.web.app import create_app

@@ -24,7 +24,7 @@ from bot.slack.actions import (
     WAIVE,
     WAIVE_MODAL,
 )
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import (
     AuditEvent,
     DecisionRecord,

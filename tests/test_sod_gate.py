@@ -22,7 +22,7 @@ from bot.gate.policy import Vote
 from bot.gate.refusals import Refused
 from bot.gate.roles import RoleDirectory
 from bot.gate.view import Target
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import AttestationTick, SignOff, Waiver
 from bot.store.runs import RunStore
 

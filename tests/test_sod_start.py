@@ -11,7 +11,7 @@ import pytest
 from bot.config.loader import ConfigError, load_config
 from bot.config.schema import Config
 from bot.gate.policy import may_start
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from tests.slackbot import running_bot
 from tests.support.target import RunningTarget
 

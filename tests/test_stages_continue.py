@@ -24,7 +24,7 @@ from bot.record.report import Verdict
 from bot.reports.html import render_html
 from bot.slack.render_run import parent_message
 from bot.slack.state import RunState
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import CheckRecord
 from bot.store.runs import RunStore
 from checks.base import Status

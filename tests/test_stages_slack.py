@@ -15,7 +15,7 @@ import pytest
 
 from bot.audit.chain import Action
 from bot.store.agreement import check_run
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.gate import GateStore
 from bot.store.tokens import Tokens
 from bot.store.trends import flaky_checks

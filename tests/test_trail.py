@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bot.audit.chain import Action
 from bot.reports.html import audit_details
-from bot.store.audit import AuditLog, Note
+from bot.store.audit import Note
+from bot.store.audit_log import AuditLog
 from bot.store.runs import RunStore
 from bot.web.trail import StoredAuditTrail
 

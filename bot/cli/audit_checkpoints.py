@@ -23,7 +23,7 @@ from bot.config.schema import Config
 from bot.schedule.checkpoints import JOB, Checkpoints, append_line, current
 from bot.settings import SettingsError
 from bot.signing import signing_key
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.reminders import ReminderKey
 from bot.store.runs import RunStore
 

@@ -13,7 +13,7 @@ from bot.cli import audit_checkpoints
 from bot.cli.common import EXIT_BLOCKED, EXIT_OK, say
 from bot.reports.evidence import trail_line
 from bot.store.agreement import check_all
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.runs import RunStore
 
 

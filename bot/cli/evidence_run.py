@@ -17,7 +17,7 @@ from bot.cli.past_runs import stored_report
 from bot.reports import evidence
 from bot.reports.pack_zip import one_line
 from bot.signing import MAX_KEY_FILE, signing_key
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import utcnow
 from bot.store.runs import RunStore
 

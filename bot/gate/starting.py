@@ -11,7 +11,8 @@ from bot.config.schema import Config
 from bot.gate.policy import may_start
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
-from bot.store.audit import AuditLog, Note
+from bot.store.audit import Note
+from bot.store.audit_log import AuditLog
 from bot.store.runs import RunStore
 
 

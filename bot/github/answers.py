@@ -21,7 +21,7 @@ from bot.gate.view import GateView
 from bot.github import comments
 from bot.github.client import GitHubProblem, ProtectionRuleClient
 from bot.github.target import DeploymentTarget
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.github import GitHubStore, decision_key
 from bot.store.models import GitHubAnswer, GitHubJob, RunStatus
 from bot.store.requests import Requests

@@ -29,7 +29,7 @@ from bot.config.cron import cron_trigger, latest_fire
 from bot.config.schema import Config
 from bot.schedule.due import slot_name
 from bot.signing import signing_key
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import utcnow
 from bot.store.reminders import ReminderKey, ReminderStore
 from bot.store.runs import RunStore

@@ -29,7 +29,7 @@ from bot.schedule.due import (
     working,
 )
 from bot.schedule.pending import pending_runs
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import utcnow
 from bot.store.reminders import ReminderKey, ReminderStore
 

@@ -12,7 +12,7 @@ from bot.slack.client import SlackClient
 from bot.slack.outbox import Outbox
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.gate import GateStore
 from bot.store.runs import RunStore
 

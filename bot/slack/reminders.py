@@ -29,7 +29,7 @@ from bot.slack.render_reminders import (
     warning_message,
 )
 from bot.slack.text import mention
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.reminders import ReminderKey, ReminderStore
 from bot.store.runs import RunStore
 

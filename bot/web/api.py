@@ -24,7 +24,8 @@ from bot.engine.runner import RequestError, RunRequest
 from bot.gate.refusals import Refused
 from bot.input_limits import is_run_id
 from bot.slack.opening import ReplyError
-from bot.store.audit import AuditLog, Note
+from bot.store.audit import Note
+from bot.store.audit_log import AuditLog
 from bot.store.models import Run
 from bot.store.requests import CLAIMED, Requests
 from bot.store.tokens import Caller, Tokens

@@ -11,7 +11,7 @@ from bot.audit.chain import Action, Entry
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
 from bot.gate.reading import Loaded
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.models import CheckRecord, SlackThread
 from bot.store.requests import Requests
 from bot.store.runs import RunStore

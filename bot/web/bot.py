@@ -32,7 +32,7 @@ from bot.slack.dispatch import Dispatcher
 from bot.slack.gate_panel import GatePanel
 from bot.slack.reminders import SlackReminders
 from bot.slack.runs import RunManager
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.faults import Timeouts, cause, is_database_fault
 from bot.store.insights import catch_up as catch_up_insights
 from bot.store.leases import Leases

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.reports.html import audit_details
-from bot.store.audit import AuditLog
+from bot.store.audit_log import AuditLog
 from bot.store.runs import RunStore
 
 

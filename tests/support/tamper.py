@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Entry, digest
-from bot.store.audit import entry
+from bot.store.audit_log import entry
 from bot.store.models import AuditEvent
 
 FORGER = "U0MALLORY"
