@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_overhead import fast_endpoint  # noqa: E402
 from bot.config.loader import load_config  # noqa: E402
-from bot.engine.runner import Engine, RunRequest  # noqa: E402
+from bot.engine.request import RunRequest  # noqa: E402
+from bot.engine.runner import Engine  # noqa: E402
 from bot.record.report import Verdict  # noqa: E402
 from bot.store.runs import RunStore  # noqa: E402
 

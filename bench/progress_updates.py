@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.config.loader import load_config  # noqa: E402
-from bot.engine.runner import Engine, RunRequest  # noqa: E402
+from bot.engine.request import RunRequest  # noqa: E402
+from bot.engine.runner import Engine  # noqa: E402
 from bot.slack.client import SlackClient  # noqa: E402
 from bot.slack.coalesce import Coalescer  # noqa: E402
 from bot.slack.publisher import ThreadPublisher  # noqa: E402

@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.config.loader import load_config  # noqa: E402
-from bot.engine.runner import Engine, RunRequest  # noqa: E402
+from bot.engine.request import RunRequest  # noqa: E402
+from bot.engine.runner import Engine  # noqa: E402
 from bot.gate.view import Target  # noqa: E402
 from bot.slack.actions import APPROVE, ATTEST, WAIVE  # noqa: E402
 from bot.store.audit_log import AuditLog  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.engine.runner import RequestError
+from bot.engine.request import RequestError
 from bot.slack.acks_first import after_the_acks
 from bot.slack.blocks import Message, notice, usage_error
 from bot.slack.commands import UsageError, parse

@@ -21,7 +21,8 @@ from textwrap import dedent
 import pytest
 
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.settings import Settings, SettingsError
 from bot.store.clock import DatabaseClock, Skew, clock_skew, skew_from
 from bot.store.leases import Leases

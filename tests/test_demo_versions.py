@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.store.runs import RunStore
 from checks.base import Status
 from tests.cli import EXAMPLE_CONFIG, target_env

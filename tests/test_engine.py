@@ -19,7 +19,8 @@ from bot.engine.events import (
     RunFinished,
     RunStarted,
 )
-from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.engine.request import RequestError, RunRequest
+from bot.engine.runner import Engine
 from bot.record.report import Verdict
 from bot.store.models import CheckRecord, Run, RunStatus
 from bot.store.runs import RunStore

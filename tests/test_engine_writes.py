@@ -26,7 +26,8 @@ from sqlmodel import Session, select
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
 from bot.engine.heap import settle_once
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.store.audit_log import AuditLog
 from bot.store.batch import commit_writes
 from bot.store.marks import LeaseLost, mark_write

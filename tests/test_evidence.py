@@ -16,7 +16,8 @@ import pytest
 from bot.audit import keys
 from bot.cli.main import main
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
 from bot.gate.roles import RoleDirectory

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.runner import RunRequest
+from bot.engine.request import RunRequest
 from bot.store.leases import Leases
 from bot.store.models import as_utc, utcnow
 from tests.hostile_bot import CONFIG

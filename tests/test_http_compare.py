@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from bot.config.loader import ConfigError, load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.store.baselines import GO
 from bot.store.models import DecisionRecord
 from bot.store.runs import RunStore

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.config.loader import load_config
-from bot.engine.runner import INTERRUPTED, Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import INTERRUPTED, Engine
 from bot.store.leases import Leases
 from bot.store.models import CheckRecord, Run, RunStatus, utcnow
 from bot.store.runs import LeaseLost, RunStore

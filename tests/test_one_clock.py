@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.store.audit_log import AuditLog
 from bot.store.leases import Leases
 from bot.store.models import OutboxMessage, as_utc, utcnow

@@ -10,7 +10,7 @@ from textwrap import dedent
 import pytest
 
 from bot.config.loader import ConfigError, load_config
-from bot.engine.runner import WORKDIR_ENV, default_workdir
+from bot.engine.request import WORKDIR_ENV, default_workdir
 from tests.support.in_process import preprod_main
 
 pytestmark = pytest.mark.usefixtures("scripted_kinds")

@@ -11,7 +11,8 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.record.report import Verdict
 from bot.store.gate import GateStore
 from bot.store.models import DecisionRecord, SignOff

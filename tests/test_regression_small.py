@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.store.baselines import GO, StoreBaselines
 from bot.store.models import CheckDistribution, DecisionRecord, Run
 from bot.store.runs import RunStore

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.runner import RunRequest
+from bot.engine.request import RunRequest
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
 from tests.hostile_bot import CONFIG, quick_bot

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config.loader import ConfigError
-from bot.engine.runner import RunRequest
+from bot.engine.request import RunRequest
 from checks.base import Status
 from checks.context import RunInfo
 from checks.load import LoadOptions

@@ -19,7 +19,8 @@ from bot.engine.events import (
     RunFinished,
     RunStarted,
 )
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.record.report import RunReport, Verdict
 from bot.slack.state import NOT_SELECTED, CheckRow, RunState, apply, mark_cancelled
 from bot.store.runs import RunStore

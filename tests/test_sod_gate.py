@@ -16,7 +16,8 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.config.loader import load_config
 from bot.config.schema import Config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
 from bot.gate.refusals import Refused

@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from bot.config.loader import ConfigError, load_config
 from bot.engine.events import Event, StageFinished
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.engine.stages import batches, expected_seconds
 from bot.gate.policy import CheckFact, Facts, Outcome, decide
 from bot.record.report import Verdict

@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from bot.audit.chain import Action
 from bot.config.loader import load_config
 from bot.engine.quarantine import in_force
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.engine.stages import continue_from
 from bot.record.report import Verdict
 from bot.reports.html import render_html

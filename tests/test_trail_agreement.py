@@ -28,7 +28,8 @@ from sqlmodel import Session
 
 from bot.audit.chain import Action
 from bot.config.loader import load_config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.gate.actions import Gate
 from bot.gate.policy import Vote
 from bot.gate.roles import RoleDirectory

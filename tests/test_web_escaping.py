@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from checks import registry
 from checks.base import Check, CheckOptions, CheckResult
 from checks.context import CheckContext

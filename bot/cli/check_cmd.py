@@ -74,7 +74,8 @@ async def run(args: argparse.Namespace, out: Console) -> int:
     from bot.cli.console import TerminalProgress
     from bot.config.loader import load_config
     from bot.engine.release import UNVERSIONED, no_version_note
-    from bot.engine.runner import Engine, RunRequest, default_workdir
+    from bot.engine.request import RunRequest, default_workdir
+    from bot.engine.runner import Engine
     from bot.record.report import Verdict
     from bot.store.record import full_report
     from bot.store.runs import RunStore

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
-from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +26,7 @@ from bot.engine.events import (
 from bot.engine.guarded import run_guarded
 from bot.engine.heap import settle_once
 from bot.engine.quarantine import excused
+from bot.engine.request import RequestError, RunRequest, default_workdir
 from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
 from bot.record.report import RunReport
 from bot.store.baselines import StoreBaselines
@@ -49,44 +47,6 @@ INTERRUPTED = (
     "interrupted by a restart of the bot and not safe to repeat by itself; "
     "re-run it (`rerun <run> <check>`) or waive it"
 )
-
-
-class RequestError(ValueError):
-    """A run that cannot start as asked (unknown environment, plan or check)."""
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    service: str
-    version: str
-    environment: str
-    plan: str | None = None
-    only: tuple[str, ...] = ()
-    requester: str = "cli"
-    source: str = "cli"
-    origin: Mapping[str, str] | None = None
-    """A pipeline's request: where it came from (kind, url, triggered_by, name)."""
-    commit: str | None = None
-    keep_going: bool = False
-    """Run every stage even after a blocking failure (``--keep-going``)."""
-
-
-WORKDIR_ENV = "PREPROD_WORK_DIR"
-
-
-def default_workdir(database: str | None = None) -> Path:
-    """Where runs keep their files (Locust's, a drill's), one ``run-N`` folder a run:
-    ``$PREPROD_WORK_DIR``; else, given the database URL, ``work`` beside a SQLite file
-    (runs of two databases never share a folder) or, for a server database, a folder in
-    the temporary directory; else ``.preprod/work`` in the working directory."""
-    if explicit := os.environ.get(WORKDIR_ENV):
-        return Path(explicit)
-    if database is None:
-        return Path(".preprod/work")
-    file = database.removeprefix("sqlite:///") if database.startswith("sqlite:///") else ""
-    if file and file != ":memory:":
-        return Path(file).parent / "work"
-    return Path(tempfile.gettempdir()) / f"preprod-work-{os.getuid()}"
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from bot.engine.runner import RequestError, RunRequest
+from bot.engine.request import RequestError, RunRequest
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.gate.starting import authorise_start

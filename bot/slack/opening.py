@@ -5,7 +5,7 @@ causes). Pure."""
 
 from __future__ import annotations
 
-from bot.engine.runner import RequestError
+from bot.engine.request import RequestError
 from bot.slack.outbox import gone_for_good
 from bot.slack.text import Mrkdwn, channel_link, escape
 from bot.store.faults import is_database_fault

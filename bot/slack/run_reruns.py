@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bot.config.schema import Config
-from bot.engine.runner import Engine, RequestError, RunRequest
+from bot.engine.request import RequestError, RunRequest
+from bot.engine.runner import Engine
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
 from bot.record.report import RunReport

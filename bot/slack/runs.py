@@ -22,7 +22,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bot.config.schema import Config
-from bot.engine.runner import Engine, RunRequest
+from bot.engine.request import RunRequest
+from bot.engine.runner import Engine
 from bot.gate.actions import Gate
 from bot.record.report import RunReport
 from bot.settings import Settings

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.engine.runner import RequestError, RunRequest
+from bot.engine.request import RequestError, RunRequest
 from bot.gate.refusals import Refused
 from bot.input_limits import is_run_id
 from bot.slack.opening import ReplyError
