@@ -1,0 +1,186 @@
+"""What each command's ack costs the database, counted, not timed: the statements,
+transactions and worker-thread calls made on the ack path (inside ``answering``) of
+``/preprod start``, ``status N`` and ``list``, on SQLite and PostgreSQL, through the
+real app over HTTP. A statement more on this path is CPU and a round trip every ack of
+a burst queues behind (issue 26; bench/ack_latency.py times them)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from bot.store import connect
+from bot.store.faults import deadline_at, on_ack_path
+from bot.store.runs import RunStore, _retry_safe
+from tests.hostile_bot import CONFIG
+from tests.slackbot import CHANNEL, Harness, running_bot
+from tests.support.processes import Database
+
+
+@dataclass
+class Tally:
+    """What the ack path sent to the database while counting."""
+
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+    checkouts: int = 0
+    pings: int = 0
+
+    def round_trips(self, postgres: bool) -> int:
+        """Statements, pings, and on PostgreSQL each transaction's BEGIN and its end
+        (psycopg sends BEGIN on its own; SQLite's are calls in the process)."""
+        ends = 2 * self.transactions if postgres else 0
+        return len(self.statements) + self.pings + ends
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[Tally]:
+    tally = Tally()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if on_ack_path():
+            tally.statements.append(" ".join(sql.split())[:90])
+
+    def begin(_conn: Any) -> None:
+        if on_ack_path():
+            tally.transactions += 1
+
+    def checkout(*_: Any) -> None:
+        if on_ack_path():
+            tally.checkouts += 1
+
+    dialect = engine.dialect
+    ping = dialect.do_ping
+
+    def counted_ping(connection: Any) -> bool:
+        if on_ack_path():
+            tally.pings += 1
+        return ping(connection)
+
+    dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "begin", begin)
+    event.listen(engine.pool, "checkout", checkout)
+    try:
+        yield tally
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "begin", begin)
+        event.remove(engine.pool, "checkout", checkout)
+        dialect.do_ping = ping  # type: ignore[method-assign]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def harness(
+    request: pytest.FixtureRequest, tmp_path: Path, scripted_kinds: None
+) -> AsyncIterator[Harness]:
+    url = request.getfixturevalue("postgres_database") if request.param == "postgres" else None
+    path = tmp_path / "preprod.yml"
+    path.write_text(CONFIG)
+    async with running_bot(path, tmp_path, database_url=url) as harness:
+        yield harness
+
+
+async def ack(harness: Harness, text: str) -> tuple[str, Tally]:
+    """The ack's whole body (text and blocks, as JSON) and what it cost."""
+    with counting(harness.bot.store.engine) as tally:
+        response = await harness.standin.send_command(text, user_id="U0RM", channel_id=CHANNEL)
+    assert response.status_code == 200, response.text
+    return response.text, tally
+
+
+def show(what: str, tally: Tally, postgres: bool) -> str:
+    return (
+        f"{what}: {len(tally.statements)} statements, {tally.transactions} transactions, "
+        f"{tally.checkouts} calls, {tally.round_trips(postgres)} round trips\n  "
+        + "\n  ".join(tally.statements)
+    )
+
+
+async def test_each_commands_ack_costs_few_statements(harness: Harness) -> None:
+    postgres = harness.bot.store.engine.dialect.name == "postgresql"
+    await harness.command("start svc 0.9 staging")  # this process has stored the config
+    started, start = await ack(harness, "start svc 1.0 staging")
+    assert re.search(r"run #2\b", started), started
+    await harness.settle()
+    status_text, status = await ack(harness, "status 2")
+    assert "svc" in status_text and "1.0" in status_text
+    listed, listing = await ack(harness, "list")
+    assert "#2" in listed and "#1" in listed
+    print(show("start", start, postgres), show("status", status, postgres), sep="\n")
+    print(show("list", listing, postgres))
+    # the claim; the run, its checks and its queued event (the config was kept already)
+    assert (len(start.statements), start.transactions, start.checkouts) == (4 + 2 * postgres, 2, 2)
+    # the run beside its check records; no statement timeout for a read
+    assert (len(status.statements), status.transactions, status.checkouts) == (1, 1, 1)
+    # the runs with their decisions, then what the undecided ones await
+    assert (len(listing.statements), listing.transactions, listing.checkouts) == (2, 1, 1)
+    assert start.pings == status.pings == listing.pings == 0  # the pool was just used
+
+
+KILL = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def _kill_connections(url: str) -> None:
+    """Every other connection to the database ends, as in a server restart."""
+    with Database(url, autocommit=True) as admin:
+        admin.query(KILL)
+
+
+async def test_a_dead_connection_is_replaced_without_a_ping_per_call(
+    postgres_database: str,
+) -> None:
+    """The pool pings no connection used a moment ago (pool_pre_ping sent a SELECT 1
+    before every call); one found dead fails its call before anything was committed,
+    and the call runs again on a fresh connection."""
+    store = RunStore(postgres_database)
+    try:
+        await asyncio.gather(*(store.list_runs() for _ in range(3)))  # a few pooled
+        _kill_connections(postgres_database)
+        with counting(store.engine) as tally, deadline_at(time.monotonic() + 5):
+            assert await store.list_runs() == []
+            assert await store.get_run(1) is None
+        assert tally.pings == 0
+        assert tally.checkouts >= 3  # the dead connection, then a fresh one (or two)
+    finally:
+        store.engine.dispose()
+
+
+async def test_a_rested_connection_is_pinged_first(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connect, "PING_IDLE", 0.05)
+    store = RunStore(postgres_database)
+    try:
+        await store.list_runs()
+        _kill_connections(postgres_database)
+        await asyncio.sleep(0.1)
+        with counting(store.engine) as tally, deadline_at(time.monotonic() + 5):
+            assert await store.list_runs() == []
+        assert tally.pings == 1  # found dead by the ping, replaced before the call
+        assert tally.checkouts == 1
+    finally:
+        store.engine.dispose()
+
+
+def test_a_call_is_tried_again_only_when_nothing_was_committed() -> None:
+    dead = DBAPIError("SELECT 1", None, Exception("server closed the connection"))
+    dead.connection_invalidated = True
+    alive = DBAPIError("SELECT 1", None, Exception("relation does not exist"))
+    assert _retry_safe(dead, commits=0)
+    assert not _retry_safe(dead, commits=1)  # the commit may have landed: never twice
+    assert not _retry_safe(alive, commits=0)  # not a dead connection: a real error
