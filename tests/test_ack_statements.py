@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, select
 
 from bot.store import connect
 from bot.store.faults import deadline_at, on_ack_path
+from bot.store.models import ConfigSnapshot, Run
 from bot.store.runs import RunStore, _retry_safe
 from tests.hostile_bot import CONFIG
 from tests.slackbot import CHANNEL, Harness, running_bot
@@ -184,3 +186,32 @@ def test_a_call_is_tried_again_only_when_nothing_was_committed() -> None:
     assert _retry_safe(dead, commits=0)
     assert not _retry_safe(dead, commits=1)  # the commit may have landed: never twice
     assert not _retry_safe(alive, commits=0)  # not a dead connection: a real error
+
+
+async def test_a_config_is_kept_once_and_a_changed_one_again(tmp_path: Path) -> None:
+    """The snapshot insert is skipped once this store committed that digest; a config
+    with another digest is still kept, and each run names its own."""
+    store = RunStore(f"sqlite:///{tmp_path}/bot.db")
+    try:
+        for version, digest in (("1", "a" * 64), ("2", "a" * 64), ("3", "b" * 64)):
+            run = Run(service="svc", version=version, environment="staging", plan="quick",
+                      base_url="http://127.0.0.1:9", config_digest=digest,
+                      config_path="preprod.yml")  # fmt: skip
+            with counting(store.engine) as tally, deadline_at(time.monotonic() + 5):
+                stored = await store.create_run(run, [("one", "scripted", True)], f"text {digest}")
+            snapshots = [sql for sql in tally.statements if "configsnapshot" in sql]
+            assert len(snapshots) == (0 if version == "2" else 1), tally.statements
+            assert stored.id is not None and (await store.get_run(stored.id)) is not None
+        with Session(store.engine) as session:
+            kept = {row.digest: row.text for row in session.exec(select(ConfigSnapshot))}
+        assert kept == {"a" * 64: f"text {'a' * 64}", "b" * 64: f"text {'b' * 64}"}
+        report = await store.report(3)
+        assert (report.version, [r.check_id for r in report.results]) == ("3", ["one"])
+        bare = Run(service="svc", version="4", environment="staging", plan="none",
+                   base_url="http://127.0.0.1:9")  # fmt: skip
+        stored = await store.create_run(bare, [])
+        assert stored.id is not None and (await store.report(stored.id)).results == []
+        with pytest.raises(LookupError):
+            await store.report(99)
+    finally:
+        store.engine.dispose()
