@@ -93,7 +93,7 @@ async def measure(url: str | None, acks: int, profile: bool) -> None:
             )
             if profiler:
                 out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
                 print(out.getvalue())
 
 

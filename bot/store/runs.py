@@ -117,7 +117,7 @@ class RunStore:
             # Core, not the ORM's unit of work: one INSERT ... RETURNING, less CPU
             # None left out, as the ORM leaves an unset column: NULL, not JSON null
             values = {name: v for name in _RUN_COLUMNS if (v := getattr(run, name)) is not None}
-            run_id = connection.execute(_RUN.insert().returning(_RUN.c.id), values).scalar_one()
+            run_id = connection.execute(_INSERT_RUN, values).scalar_one()
             if keep and config_text is not None:
                 save_config(session, digest, run.config_path, config_text)
             rows = [
@@ -138,7 +138,7 @@ class RunStore:
                 for position, (check_id, check_type, critical) in enumerate(checks)
             ]
             if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
-                connection.execute(_RECORD.insert(), rows)
+                connection.execute(_INSERT_RECORD, rows)
             run.id = run_id
             make_transient_to_detached(run)  # as the ORM leaves a run it stored
             # queued, not appended: no wait for the trail's lock behind the runs executing
@@ -376,6 +376,9 @@ def _started(run: Run, checks: list[str]) -> Note:
 _RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
+_INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
+_INSERT_RECORD = _RECORD.insert()
+"""Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
 
 
 class _Commits(threading.local):
