@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 from bot.store import connect
 from bot.store.faults import deadline_at, on_ack_path
 from bot.store.models import ConfigSnapshot, Run
+from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore, _retry_safe
 from tests.hostile_bot import CONFIG
 from tests.slackbot import CHANNEL, Harness, running_bot
@@ -213,5 +214,38 @@ async def test_a_config_is_kept_once_and_a_changed_one_again(tmp_path: Path) -> 
         assert stored.id is not None and (await store.report(stored.id)).results == []
         with pytest.raises(LookupError):
             await store.report(99)
+    finally:
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_a_message_is_recorded_and_marked_sent_in_one_statement_each(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What opening a thread writes per message (the follow-up of every start)."""
+    url = (
+        request.getfixturevalue("postgres_database")
+        if database == "postgres"
+        else f"sqlite:///{tmp_path}/bot.db"
+    )
+    store = RunStore(url)
+    rows = OutboxStore(store)
+    try:
+        with counting(store.engine) as first, deadline_at(time.monotonic() + 5):
+            row, new = await rows.intend("run:1:parent", "C1", None, run_id=1, owner="me")
+        assert new and (row.key, row.claimed_by, row.ts) == ("run:1:parent", "me", None)
+        with counting(store.engine) as again, deadline_at(time.monotonic() + 5):
+            row, new = await rows.intend("run:1:parent", "C2", None, run_id=1, owner="other")
+        assert not new and (row.channel, row.claimed_by) == ("C1", "me")  # the first's
+        with counting(store.engine) as sent, deadline_at(time.monotonic() + 5):
+            await rows.sent("run:1:parent", "1700000000.000100")
+            await rows.sent("run:9:parent", "1700000000.000200")  # no such key: nothing
+        found = await rows.get("run:1:parent")
+        assert found is not None and found.ts == "1700000000.000100"
+        assert await rows.get("run:9:parent") is None
+        timeouts = 1 if database == "postgres" else 0  # each writing call's SET LOCAL
+        assert len(first.statements) == 1 + timeouts, first.statements
+        assert len(again.statements) == 2 + timeouts, again.statements
+        assert len(sent.statements) == 2 * (1 + timeouts), sent.statements
     finally:
         store.engine.dispose()
