@@ -159,6 +159,11 @@ async def test_a_dead_connection_is_replaced_without_a_ping_per_call(
             assert await store.get_run(1) is None
         assert tally.pings == 0
         assert tally.checkouts >= 3  # the dead connection, then a fresh one (or two)
+        _kill_connections(postgres_database)
+        run = Run(service="svc", version="1", environment="staging", plan="quick",
+                  base_url="http://127.0.0.1:9")  # fmt: skip
+        stored = await store.create_run(run, [("one", "scripted", True)])  # tried twice
+        assert stored.id == 1 and [r.id for r in await store.list_runs()] == [1]
     finally:
         store.engine.dispose()
 

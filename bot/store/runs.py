@@ -140,10 +140,10 @@ class RunStore:
             if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
                 connection.execute(_INSERT_RECORD, rows)
             run.id = run_id
-            make_transient_to_detached(run)  # as the ORM leaves a run it stored
             # queued, not appended: no wait for the trail's lock behind the runs executing
             queue(session, _started(run, [check_id for check_id, _, _ in checks]))
             session.commit()
+            make_transient_to_detached(run)  # as the ORM leaves a run it stored
             return run
 
         stored = await self._call(work)
