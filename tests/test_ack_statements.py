@@ -22,10 +22,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from bot.store import connect
+from bot.store.connect import retry_safe
 from bot.store.faults import deadline_at, on_ack_path
 from bot.store.models import ConfigSnapshot, Run, RunStatus
 from bot.store.outbox import OutboxStore
-from bot.store.runs import RunStore, _retry_safe
+from bot.store.runs import RunStore
 from tests.hostile_bot import CONFIG
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.processes import Database
@@ -199,9 +200,9 @@ def test_a_call_is_tried_again_only_when_nothing_was_committed() -> None:
     dead = DBAPIError("SELECT 1", None, Exception("server closed the connection"))
     dead.connection_invalidated = True
     alive = DBAPIError("SELECT 1", None, Exception("relation does not exist"))
-    assert _retry_safe(dead, commits=0)
-    assert not _retry_safe(dead, commits=1)  # the commit may have landed: never twice
-    assert not _retry_safe(alive, commits=0)  # not a dead connection: a real error
+    assert retry_safe(dead, commits=0)
+    assert not retry_safe(dead, commits=1)  # the commit may have landed: never twice
+    assert not retry_safe(alive, commits=0)  # not a dead connection: a real error
 
 
 async def test_a_config_is_kept_once_and_a_changed_one_again(tmp_path: Path) -> None:

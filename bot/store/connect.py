@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class _Commits(threading.local):
+    count = 0
+
+
+_COMMITS = _Commits()
+"""Commits sent by this thread (every store's engine counts them), so a call knows
+whether a failure came before anything of it could have been committed."""
+
+
+def _counted_commit(_connection: Any) -> None:
+    _COMMITS.count += 1
+
+
+def count_commits(engine: Engine) -> None:
+    """Count ``engine``'s commits in :func:`commits_sent` (counted as they are sent)."""
+    event.listen(engine, "commit", _counted_commit)
+
+
+def commits_sent() -> int:
+    """How many commits this thread has sent so far (compare two readings)."""
+    return _COMMITS.count
+
+
+def retry_safe(error: exc.DBAPIError, commits: int) -> bool:
+    """Whether a call that failed with ``error`` may run again on a fresh connection: the
+    connection was found dead (a server restart or a killed backend: what a pre-ping
+    caught) before the call sent a commit (``commits``: how many it sent), so the server
+    kept none of it."""
+    return bool(error.connection_invalidated) and commits == 0

@@ -7,12 +7,11 @@ own: bot/store/lanes.py)."""
 from __future__ import annotations
 
 import statistics
-import threading
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, event
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
@@ -26,6 +25,7 @@ from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
 from bot.store.connect import DATABASE_ENV as DATABASE_ENV
 from bot.store.connect import DEFAULT_DATABASE as DEFAULT_DATABASE
+from bot.store.connect import commits_sent, count_commits, retry_safe
 from bot.store.connect import database_url as database_url
 from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
@@ -65,7 +65,7 @@ class RunStore:
         self._group = GroupCommit(self.engine, info=self._info)
         self._kept_configs: set[str] = set()
         """Config digests this store has committed a snapshot of: not inserted again."""
-        event.listen(self.engine, "commit", _counted_commit)
+        count_commits(self.engine)
         migrate.upgrade(self.engine)
 
     async def call(self, fn: Callable[[Session], T]) -> T:
@@ -83,13 +83,13 @@ class RunStore:
 
         def work() -> T:
             for attempt in (1, 2):
-                commits = _COMMITS.count
+                commits = commits_sent()
                 with Session(self.engine, expire_on_commit=False, info=self._info) as session:
                     bound(session, self._postgres and writes)  # the ack path's deadline
                     try:
                         return fn(session)
                     except DBAPIError as error:
-                        if attempt == 2 or not _retry_safe(error, _COMMITS.count - commits):
+                        if attempt == 2 or not retry_safe(error, commits_sent() - commits):
                             raise
             raise AssertionError("unreachable")
 
@@ -379,26 +379,6 @@ _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "i
 _INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
 _INSERT_RECORD = _RECORD.insert()
 """Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
-
-
-class _Commits(threading.local):
-    count = 0
-
-
-_COMMITS = _Commits()
-"""Commits sent by this thread (every store's engine counts them), so a call knows
-whether a failure came before anything of it could have been committed."""
-
-
-def _counted_commit(_connection: Any) -> None:
-    _COMMITS.count += 1
-
-
-def _retry_safe(error: DBAPIError, commits: int) -> bool:
-    """Whether a call that failed with ``error`` may run again on a fresh connection: the
-    connection was found dead (a server restart or a killed backend: what a pre-ping
-    caught) before the call sent a commit, so the server kept none of it."""
-    return bool(error.connection_invalidated) and commits == 0
 
 
 _REPORTED = ("service", "version", "environment", "plan", "base_url", "requester",
