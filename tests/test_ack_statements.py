@@ -24,7 +24,16 @@ from sqlmodel import Session, select
 from bot.store import connect
 from bot.store.connect import retry_safe
 from bot.store.faults import deadline_at, on_ack_path
-from bot.store.models import ConfigSnapshot, Run, RunStatus
+from bot.store.listing import gate_rows, latest_with_gate_rows
+from bot.store.models import (
+    AttestationTick,
+    CheckRecord,
+    ConfigSnapshot,
+    DecisionRecord,
+    Run,
+    RunStatus,
+    SignOff,
+)
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
 from tests.hostile_bot import CONFIG
@@ -263,5 +272,51 @@ async def test_a_message_is_recorded_and_marked_sent_in_one_statement_each(
         assert len(first.statements) == 1 + timeouts, first.statements
         assert len(again.statements) == 2 + timeouts, again.statements
         assert len(sent.statements) == 2 * (1 + timeouts), sent.statements
+    finally:
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_list_reads_what_each_label_needs_in_one_union(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The gate rows of ``list``: decisions of every run; approvals of the current
+    generation, ticks and the latest attempt's status of each critical check of the
+    finished runs without a decision, as the four queries read them before."""
+    url = (
+        request.getfixturevalue("postgres_database")
+        if database == "postgres"
+        else f"sqlite:///{tmp_path}/bot.db"
+    )
+    store = RunStore(url)
+    try:
+        checks = [("smoke", "http", True), ("load", "load", False)]
+        for version in ("1", "2", "3"):
+            run = Run(service="svc", version=version, environment="staging", plan="quick",
+                      base_url="http://127.0.0.1:9")  # fmt: skip
+            await store.create_run(run, checks)
+        with Session(store.engine) as session:
+            for run in session.exec(select(Run)).all():
+                run.status = RunStatus.FINISHED if run.id in (1, 2) else RunStatus.RUNNING
+                run.generation = 2 if run.id == 2 else 1
+                session.add(run)
+            session.add(DecisionRecord(run_id=1, outcome="go"))
+            session.add(SignOff(run_id=1, generation=1, role="sre", user="U1", vote="approve"))
+            session.add(SignOff(run_id=2, generation=1, role="sre", user="U1", vote="approve"))
+            session.add(SignOff(run_id=2, generation=2, role="qa", user="U2", vote="approve"))
+            session.add(SignOff(run_id=2, generation=2, role="sec", user="U3", vote="reject"))
+            session.add(AttestationTick(run_id=2, item_id="oncall", user="U1"))
+            session.add(AttestationTick(run_id=3, item_id="oncall", user="U1"))
+            session.add(CheckRecord(run_id=2, check_id="smoke", check_type="http", position=0,
+                                    attempt=2, status="passed"))  # fmt: skip
+            session.commit()
+        with deadline_at(time.monotonic() + 5):
+            runs, rows = await latest_with_gate_rows(store, 20)
+        assert [run.id for run in runs] == [3, 2, 1]
+        assert rows.decisions == {1: "go"}
+        assert rows.approvals == {2: {("qa", "U2")}}  # the current generation's approvals
+        assert rows.ticks == {2: {"oncall"}}
+        assert rows.critical == {2: {"passed"}}  # smoke's second attempt, not its first
+        assert await gate_rows(store, runs) == rows  # the dashboard's path agrees
     finally:
         store.engine.dispose()
