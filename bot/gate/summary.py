@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from bot.config.schema import Config
 from bot.gate.policy import RolePolicy
-from bot.store.listing import gate_rows
+from bot.store.listing import GateRows, gate_rows
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import Status
@@ -90,7 +90,16 @@ async def decision_labels(
 ) -> dict[int, str]:
     """Each run's label. Without a config (the CLI where none loads) an undecided run
     awaits "sign-offs" rather than named roles."""
-    rows = await gate_rows(store, runs)
+    return labels_from_rows(config, runs, await gate_rows(store, runs), label)
+
+
+def labels_from_rows(
+    config: Config | None,
+    runs: list[Run],
+    rows: GateRows,
+    label: Callable[[str], str] | None = None,
+) -> dict[int, str]:
+    """Each run's label from its gate rows, read already (pure)."""
     name = label or (lambda role: _configured_label(config, role))
     policies = required_policies(config) if config is not None else []
     labels: dict[int, str] = {}

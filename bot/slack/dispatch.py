@@ -11,7 +11,7 @@ from bot.engine.request import RequestError, RunRequest
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import DirectoryUnavailable
 from bot.gate.starting import authorise_start
-from bot.gate.summary import decision_labels
+from bot.gate.summary import labels_from_rows
 from bot.slack.blocks import (
     Message,
     RunListItem,
@@ -46,6 +46,7 @@ from bot.slack.unavailable import (
     started_after_ack,
 )
 from bot.store.faults import answering
+from bot.store.listing import latest_with_gate_rows
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 
@@ -146,9 +147,9 @@ class Dispatcher:
         return Reply(status_message(report, self.manager.settings.report_url(run_id)))
 
     async def _list(self) -> Reply:
-        runs = await self.store.list_runs(20)
+        runs, rows = await latest_with_gate_rows(self.store, 20)  # one call, two queries
         label = self.manager.gate.directory.label if self.manager.gate is not None else None
-        decided = await decision_labels(self.config, self.store, runs, label)
+        decided = labels_from_rows(self.config, runs, rows, label)
         items = [
             RunListItem(r.id, r.service, r.version, r.environment, r.status.value, r.created_at,
                         r.requester, decided.get(r.id, ""))

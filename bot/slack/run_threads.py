@@ -58,12 +58,13 @@ class ThreadOpening:
         told = opening_reply(where, await first)
         # opened: nothing is queued; not opened: the worker opens it, unhindered by claims
         await (publisher.close() if told is None else publisher.abandon())
-        if told is not None and told[1]:
-            if done:
-                await self._stop_unthreaded(run_id, publisher)
-            else:  # a worker may execute it already: it stops it
-                await self.leases.request_cancel(run_id, "preprod")
-        await self.leases.release(run_id)
+        stopped = told is not None and told[1]
+        if stopped and done:
+            await self._stop_unthreaded(run_id, publisher)  # which releases it
+        elif stopped:  # a worker may execute it already: it stops it
+            await self.leases.request_cancel(run_id, "preprod")
+        elif done:  # (not done: released above, once; a second UPDATE would match nothing)
+            await self.leases.release(run_id)
         return told
 
     async def _first_try(self, run_id: int, publisher: ThreadPublisher) -> BaseException | None:

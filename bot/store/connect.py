@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
@@ -43,7 +45,44 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         "keepalives_count": 3,
         "tcp_user_timeout": 30_000,
     }
-    return create_engine(url, pool_pre_ping=True, pool_timeout=bounds.pool, connect_args=connect)
+    engine = create_engine(url, pool_timeout=bounds.pool, connect_args=connect)
+    ping_when_idle(engine, PING_IDLE)
+    return engine
+
+
+PING_IDLE = 2.0
+"""Seconds a pooled connection may rest before it is pinged at its next checkout."""
+_RETURNED = "preprod_returned_at"
+
+
+def ping_when_idle(engine: Engine, idle: float) -> None:
+    """Ping a pooled connection before use only when it rested ``idle`` seconds or more.
+
+    ``pool_pre_ping`` sent a ``SELECT 1`` round trip before every call, a third of a
+    short ack's round trips. A connection used within the last seconds is used as it is;
+    one found dead then fails its call, which ``RunStore`` tries once more on a fresh
+    connection when nothing was committed (bot/store/runs.py), and SQLAlchemy replaces
+    the pool's other connections of before the failure. A quiet pool (a stopped and
+    restarted server, typically) is pinged as before, so callers outside ``RunStore``
+    (the group commit, the clock) keep that protection."""
+    dialect = engine.dialect
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED] = time.monotonic()
+
+    def checked_out(dbapi: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED)
+        if returned is None or time.monotonic() - returned < idle:
+            return  # fresh from connect, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as error:
+            record.info.pop(_RETURNED, None)
+            raise exc.DisconnectionError(f"a pooled connection was dead: {error}") from error
+
+    event.listen(engine.pool, "checkin", checked_in)
+    event.listen(engine.pool, "checkout", checked_out)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,3 +94,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class _Commits(threading.local):
+    count = 0
+
+
+_COMMITS = _Commits()
+"""Commits sent by this thread (every store's engine counts them), so a call knows
+whether a failure came before anything of it could have been committed."""
+
+
+def _counted_commit(_connection: Any) -> None:
+    _COMMITS.count += 1
+
+
+def count_commits(engine: Engine) -> None:
+    """Count ``engine``'s commits in :func:`commits_sent` (counted as they are sent)."""
+    event.listen(engine, "commit", _counted_commit)
+
+
+def commits_sent() -> int:
+    """How many commits this thread has sent so far (compare two readings)."""
+    return _COMMITS.count
+
+
+def retry_safe(error: exc.DBAPIError, commits: int) -> bool:
+    """Whether a call that failed with ``error`` may run again on a fresh connection: the
+    connection was found dead (a server restart or a killed backend: what a pre-ping
+    caught) before the call sent a commit (``commits``: how many it sent), so the server
+    kept none of it."""
+    return bool(error.connection_invalidated) and commits == 0

@@ -5,8 +5,10 @@ A Slack request must be answered within 3 s even when the database is stopped, f
 hung. The ack path therefore runs its database calls under :func:`answering`: a deadline
 (a context variable, so the worker threads of ``RunStore.call`` see it too) that
 
-- bounds every statement on PostgreSQL (``SET LOCAL statement_timeout`` at the start of
-  each transaction, the time left),
+- bounds every statement of a call that writes on PostgreSQL (``SET LOCAL
+  statement_timeout`` at the start of each transaction, the time left); a call that
+  only reads (``RunStore.read``: ``status``, ``list``) sets none, a round trip fewer:
+  a read takes no row lock to wait on, and the wait for it is cut all the same,
 - refuses to begin a transaction or commit once the deadline (less a margin) has passed,
   so a call that was stuck on a hung database and wakes up after the person was told
   "nothing was recorded" records nothing, and
@@ -153,7 +155,8 @@ def on_ack_path() -> bool:
 
 
 def bound(session: Session, postgres: bool) -> None:
-    """Bind ``session`` (in a worker thread) to the ack deadline, when there is one."""
+    """Bind ``session`` (in a worker thread) to the ack deadline, when there is one;
+    ``postgres``: with a statement timeout (False for SQLite, and for reads)."""
     deadline = _DEADLINE.get()
     if deadline is None:
         return

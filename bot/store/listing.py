@@ -10,7 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, or_
+from sqlalchemy import and_, bindparam, exists, literal, null, or_, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.store.models import (
@@ -57,7 +58,9 @@ class GateRows:
 
     decisions: dict[int, str] = field(default_factory=dict)
     approvals: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
-    """(role, user) approvals of each run's current evidence generation."""
+    """(role, user) approvals of each run's current evidence generation. This and the
+    next two are read only for finished runs without a decision: the others' labels
+    (bot/gate/summary.py) do not depend on them."""
     ticks: dict[int, set[str]] = field(default_factory=dict)
     critical: dict[int, set[str]] = field(default_factory=dict)
     """The statuses the critical checks of each run ended with (their latest attempt)."""
@@ -126,43 +129,103 @@ async def page_of_runs(store: RunStore, f: RunFilter) -> RunPage:
 
 
 async def gate_rows(store: RunStore, runs: list[Run]) -> GateRows:
-    """Decisions, current approvals, ticks and critical checks' statuses of ``runs``, in
-    four queries."""
-    generation = {run.id: run.generation for run in runs if run.id is not None}
-    ids = list(generation)
+    """Decisions of ``runs``; current approvals, ticks and critical checks' statuses of
+    those finished and undecided (what their labels need), in four queries at most."""
+    result: GateRows = await store.call(lambda session: _gate_rows(session, runs))
+    return result
 
-    def work(session: Session) -> GateRows:
-        rows = GateRows()
-        if not ids:
-            return rows
+
+async def latest_with_gate_rows(store: RunStore, limit: int) -> tuple[list[Run], GateRows]:
+    """The ``limit`` newest runs and their gate rows (as :func:`gate_rows`), in one call:
+    ``/preprod list`` answers in its ack. The runs and their decisions are one query;
+    the other three are made only for finished runs without a decision."""
+
+    def work(session: Session) -> tuple[list[Run], GateRows]:
+        found = list(session.execute(_LATEST, {"limit": limit}))
+        runs = [run for run, _ in found]
+        decided = {run.id: outcome for run, outcome in found if run.id and outcome is not None}
+        return runs, _gate_rows(session, runs, decided)
+
+    result: tuple[list[Run], GateRows] = await store.read(work)
+    return result
+
+
+def _gate_rows(
+    session: Session, runs: list[Run], decided: dict[int, str] | None = None
+) -> GateRows:
+    """``decided``: the runs' decisions, when the caller read them already."""
+    rows = GateRows()
+    if not runs:
+        return rows
+    if decided is None:
         # Columns, not ORM objects: ``list`` answers in its ack, and building a check
         # record (its result, details, timings) for each of 20 runs' checks was CPU the
         # acks queued behind it waited for.
-        decisions = select(DecisionRecord.run_id, DecisionRecord.outcome)
-        for run_id, outcome in session.execute(
-            decisions.where(col(DecisionRecord.run_id).in_(ids))
-        ):
-            rows.decisions[run_id] = outcome
-        approvals: defaultdict[int, set[tuple[str, str]]] = defaultdict(set)
-        signoffs = select(SignOff.run_id, SignOff.generation, SignOff.role, SignOff.user)
-        signoffs = signoffs.where(col(SignOff.run_id).in_(ids), SignOff.vote == "approve")
-        for run_id, signed_generation, role, user in session.execute(signoffs):
-            if signed_generation == generation[run_id]:
-                approvals[run_id].add((role, user))
-        rows.approvals.update(approvals)
-        ticks: defaultdict[int, set[str]] = defaultdict(set)
-        ticked = select(AttestationTick.run_id, AttestationTick.item_id)
-        for run_id, item_id in session.execute(ticked.where(col(AttestationTick.run_id).in_(ids))):
-            ticks[run_id].add(item_id)
-        rows.ticks.update(ticks)
-        latest: dict[tuple[int, str], str] = {}
-        checks = select(CheckRecord.run_id, CheckRecord.check_id, CheckRecord.status)
-        checks = checks.where(col(CheckRecord.run_id).in_(ids), CheckRecord.critical)
-        for run_id, check_id, status in session.execute(checks.order_by(col(CheckRecord.attempt))):
-            latest[(run_id, check_id)] = status
-        for (run_id, _), status in latest.items():
-            rows.critical.setdefault(run_id, set()).add(status)
+        ids = [run.id for run in runs if run.id is not None]
+        read = session.execute(_DECISIONS, {"ids": ids})
+        decided = {run_id: outcome for run_id, outcome in read}
+    rows.decisions.update(decided)
+    # only a finished run without a decision is labelled by what it awaits
+    generation = {
+        run.id: run.generation
+        for run in runs
+        if run.id is not None and run.id not in decided and run.status == RunStatus.FINISHED
+    }
+    ids = list(generation)
+    if not ids:
         return rows
+    approvals: defaultdict[int, set[tuple[str, str]]] = defaultdict(set)
+    ticks: defaultdict[int, set[str]] = defaultdict(set)
+    latest: dict[tuple[int, str], tuple[int, str]] = {}
+    for kind, run_id, number, name, value in session.execute(_UNDECIDED, {"ids": ids}):
+        if kind == "approval" and number == generation[run_id]:
+            approvals[run_id].add((name, value))
+        elif kind == "tick":
+            ticks[run_id].add(name)
+        elif kind == "check":
+            found = latest.get((run_id, name))
+            if found is None or found[0] < number:  # the latest attempt's status
+                latest[(run_id, name)] = (number, value)
+    rows.approvals.update(approvals)
+    rows.ticks.update(ticks)
+    for (run_id, _), (_, status) in latest.items():
+        rows.critical.setdefault(run_id, set()).add(status)
+    return rows
 
-    result: GateRows = await store.call(work)
-    return result
+
+def _undecided_rows() -> Any:
+    """Approvals (role, user, of a generation), ticks (item) and critical checks'
+    statuses (check, status, of an attempt) of ``ids``, in one statement:
+    ``(kind, run_id, number, name, value)``; the runs' ids bound as ``ids``."""
+    approvals = sa_select(
+        literal("approval"),
+        col(SignOff.run_id),
+        col(SignOff.generation),
+        col(SignOff.role),
+        col(SignOff.user),
+    ).where(col(SignOff.run_id).in_(_IDS), col(SignOff.vote) == "approve")
+    ticks = sa_select(
+        literal("tick"), col(AttestationTick.run_id), null(), col(AttestationTick.item_id), null()
+    ).where(col(AttestationTick.run_id).in_(_IDS))
+    checks = sa_select(
+        literal("check"),
+        col(CheckRecord.run_id),
+        col(CheckRecord.attempt),
+        col(CheckRecord.check_id),
+        col(CheckRecord.status),
+    ).where(col(CheckRecord.run_id).in_(_IDS), col(CheckRecord.critical))
+    return union_all(approvals, ticks, checks)
+
+
+_IDS: Any = bindparam("ids", expanding=True)
+_UNDECIDED = _undecided_rows()
+_DECISIONS = sa_select(col(DecisionRecord.run_id), col(DecisionRecord.outcome)).where(
+    col(DecisionRecord.run_id).in_(_IDS)
+)
+_LATEST = (
+    select(Run, DecisionRecord.outcome)
+    .outerjoin(DecisionRecord, col(DecisionRecord.run_id) == col(Run.id))
+    .order_by(col(Run.id).desc())
+    .limit(bindparam("limit"))
+)
+"""The statements of ``list``, built once: building them was a third of its CPU."""

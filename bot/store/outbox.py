@@ -9,11 +9,15 @@ before it posts it again."""
 from __future__ import annotations
 
 from sqlalchemy import or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from bot.store.models import OutboxMessage
 from bot.store.runs import RunStore
-from bot.store.unique import insert_once
+
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_COLUMNS = tuple(column.name for column in _OUTBOX.columns)
 
 
 class OutboxStore:
@@ -32,9 +36,6 @@ class OutboxStore:
         call created it."""
 
         def work(session: Session) -> tuple[OutboxMessage, bool]:
-            found = session.get(OutboxMessage, key)
-            if found is not None:
-                return found, False
             row = OutboxMessage(
                 key=key,
                 run_id=run_id,
@@ -43,9 +44,15 @@ class OutboxStore:
                 claimed_by=owner,
                 claimed_at=self.store.clock.now() if owner else None,
             )
-            if insert_once(session, row):
+            # one statement for a new key (the usual case), not a read and then an insert
+            postgres = session.get_bind().dialect.name == "postgresql"
+            insert = pg_insert if postgres else sqlite_insert
+            values = {column: getattr(row, column) for column in _COLUMNS}
+            statement = insert(_OUTBOX).values(values).on_conflict_do_nothing()
+            if session.execute(statement.returning(_OUTBOX.c.key)).first() is not None:
+                session.commit()
                 return row, True
-            existing = session.get(OutboxMessage, key)  # another process recorded it first
+            existing = session.get(OutboxMessage, key)  # recorded before, by anyone
             assert existing is not None
             return existing, False
 
@@ -100,12 +107,11 @@ class OutboxStore:
         return await self.store.call(work)
 
     async def sent(self, key: str, ts: str) -> None:
+        query = update(OutboxMessage).where(col(OutboxMessage.key) == key).values(ts=ts)
+
         def work(session: Session) -> None:
-            row = session.get(OutboxMessage, key)
-            if row is not None:
-                row.ts = ts
-                session.add(row)
-                session.commit()
+            session.connection().execute(query)  # one UPDATE, no read first
+            session.commit()
 
         await self.store.call(work)
 
