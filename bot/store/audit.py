@@ -10,7 +10,7 @@ An event may instead be *queued* with its change (:func:`queue`, the ack of a st
 it must not wait for that lock behind the runs executing). Whoever takes the lock next
 chains the queue before anything else (:func:`hold_write_lock`), so a queued event
 precedes every event written by someone who saw its change; a bot process chains what
-is left within its poll interval (``RunStore.chain_queued``)."""
+is left within its poll interval (``AuditLog.chain_queued``, bot/store/audit_log.py)."""
 
 from __future__ import annotations
 
