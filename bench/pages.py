@@ -48,9 +48,6 @@ import io
 import json
 import os
 import random
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +61,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pages_report import report  # noqa: E402
 from bench.seed import SERVICES, analyze, seed  # noqa: E402
 from bot.cli.main import main as preprod_main  # noqa: E402
 from bot.config.loader import load_config  # noqa: E402
@@ -75,13 +73,10 @@ from bot.web.app import create_app  # noqa: E402
 from bot.web.bot import build_bot  # noqa: E402
 from slack_standin import SlackStandIn  # noqa: E402
 from slack_standin.serving import StandInServer  # noqa: E402
-from tests.support.postgres import PostgresUnavailable, find_bin, running_postgres  # noqa: E402
+from tests.support.postgres import PostgresUnavailable, postgres_in, running_postgres  # noqa: E402
 from tests.support.processes import Database, free_port  # noqa: E402
 from tests.support.signin import signed_in  # noqa: E402
 
-BUDGET_MS = 100.0
-BUDGETS = {"/insights?days=366": 500.0}
-"""Figures held to another budget than :data:`BUDGET_MS` (a whole year: weekly rollups)."""
 MAX_DAYS = 366
 METRICS_TOKEN = "bench-metrics"
 CONFIG = """\
@@ -117,11 +112,6 @@ def database_bytes(store: RunStore) -> int:
         return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     with store.engine.connect() as conn:
         return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def timed(
@@ -276,29 +266,6 @@ def slash(standin: SlackStandIn, command: str) -> Callable[[int], Awaitable[None
     return send
 
 
-def audit_verify(url: str) -> dict[str, Any]:
-    """``preprod audit verify`` in a subprocess: wall time, its output, peak RSS (MiB) as
-    GNU time reports it for that process alone (this process's own rusage of its children
-    would count this large process: a child starts as a copy of it before it execs)."""
-    command = [sys.executable, "-m", "bot.cli", "audit", "verify", "--database", url]
-    timer = shutil.which("time") or "/usr/bin/time"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    t0 = time.monotonic()
-    done = subprocess.run(
-        [timer, "-f", "maxrss_kb=%M", *command],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    wall = time.monotonic() - t0
-    output = (done.stdout + done.stderr).strip().splitlines()
-    peak = [line for line in output if line.startswith("maxrss_kb=")]
-    return {
-        "code": done.returncode,
-        "wall_s": wall,
-        "output": "\n".join(line for line in output if line not in peak),
-        "rss_mib": int(peak[-1].split("=")[1]) / 1024 if peak else float("nan"),
-    }
-
-
 def server_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
@@ -308,7 +275,7 @@ def postgres_database(stack: ExitStack, kept: Path | None) -> Iterator[str | Non
     """A throw-away server with an empty database, or the server kept in ``kept``
     (created there on the first use)."""
     try:
-        server = stack.enter_context(kept_postgres(kept) if kept else running_postgres())
+        server = stack.enter_context(postgres_in(kept, timeout=600) if kept else running_postgres())
     except PostgresUnavailable as exc:
         print(f"PostgreSQL skipped: {exc}")
         yield None
@@ -318,70 +285,6 @@ def postgres_database(stack: ExitStack, kept: Path | None) -> Iterator[str | Non
         if not admin.query("SELECT 1 FROM pg_database WHERE datname = 'pages'"):
             admin.query('CREATE DATABASE "pages"')
     yield pages
-
-
-@contextmanager
-def kept_postgres(base: Path) -> Iterator[str]:
-    """A server whose data directory stays in ``base`` (initdb on the first use), started
-    for this run and stopped after it; as root it runs as the ``postgres`` user."""
-    initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
-    base.mkdir(parents=True, exist_ok=True)
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(base, "postgres")
-    data, log, port = base / "data", base / "server.log", free_port()
-
-    def run(*command: str) -> None:
-        done = subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"{command[0]} failed: {done.stderr}{done.stdout}")
-
-    if not data.exists():
-        run(initdb, "-D", str(data), "-U", "preprod", "--auth=trust", "-E", "UTF8", "--no-sync")
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "600", "start")
-    try:
-        yield f"postgresql+psycopg://preprod@127.0.0.1:{port}/postgres"
-    finally:
-        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "600", "stop")
-
-
-def report(database: str, result: dict[str, Any], verify_trail: bool) -> bool:
-    size, count = result["bytes"], result["runs"]
-    migrated = (
-        f"schema {result['migrated']} in {result['migrated_s']:.1f} s, "
-        if result["migrated"]
-        else ""
-    )
-    counted = (
-        f"insight rollups counted in {result['counted_s']:.1f} s"
-        if result["counted_s"]
-        else "insight rollups already counted"
-    )
-    print(
-        f"\n{database}: {count:,} runs and {result['events']:,} audit events seeded in "
-        f"{result['seeded_s']:.1f} s, {migrated}{counted}; "
-        f"database {size / 2**20:,.0f} MiB, {size / count:,.0f} bytes per run"
-    )
-    print(f"  {'figure':<26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    ok = True
-    for name, times in result["timings"].items():
-        p95, budget = percentile(times, 0.95), BUDGETS.get(name, BUDGET_MS)
-        ok &= p95 < budget
-        flag = "" if p95 < budget else f"  over {budget:.0f} ms"
-        print(f"  {name:<26} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f}{flag}")
-    print(flush=True)  # the figures so far: the verify of a long trail takes minutes
-    if not verify_trail:
-        return ok
-    verify = result["verify"] = audit_verify(result["url"])
-    rate = result["events"] / verify["wall_s"]
-    print(
-        f"  preprod audit verify: exit {verify['code']}, {verify['wall_s']:.1f} s "
-        f"({rate:,.0f} events/s end to end), peak RSS {verify['rss_mib']:.0f} MiB"
-    )
-    for line in verify["output"].splitlines():
-        print(f"    {line}")
-    return ok and verify["code"] == 0
 
 
 def load() -> str:
