@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from bot.config.schema import Config
 from bot.gate.policy import RolePolicy
-from bot.store.listing import GateRows, gate_rows
+from bot.store.listing import GateRows, ListedRun, gate_rows
 from bot.store.models import Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import Status
@@ -95,7 +95,7 @@ async def decision_labels(
 
 def labels_from_rows(
     config: Config | None,
-    runs: list[Run],
+    runs: Sequence[Run | ListedRun],
     rows: GateRows,
     label: Callable[[str], str] | None = None,
 ) -> dict[int, str]:
