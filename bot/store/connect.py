@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 from bot.store.faults import Timeouts
+from bot.store.writer_turn import take_turns
 
 DATABASE_ENV = "DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.preprod/preprod.db"
@@ -34,6 +35,7 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         connect_args = {"check_same_thread": False, "timeout": bounds.sqlite_busy}
         engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        take_turns(engine, bounds.sqlite_busy)  # one writer at a time, acks first
         return engine
     connect = {
         "connect_timeout": max(1, math.ceil(bounds.connect)),

@@ -1,0 +1,111 @@
+"""One SQLite writer at a time in this process, and the ack path's first.
+
+SQLite lets one connection write at a time. A second writer in the same process used to
+meet the lock in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20... ms between
+tries whatever happens meanwhile: behind the runs' writes (results, audit events,
+outbox), a ``start``'s replay-guard claim and run insert slept tens of milliseconds with
+the database idle half the time. Here each writing connection takes this process's turn
+before its first write and gives it back at commit or rollback: a waiter wakes the moment
+the turn is free, and a waiter on the ack path (bot/store/faults.py ``on_ack_path``)
+goes before the others. Other processes (workers, replicas) still meet SQLite's own lock
+and its busy handler, as before.
+
+Only writes take the turn: reads in WAL mode never wait for a writer."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from bot.store.faults import COMMIT_MARGIN, DeadlinePassed, ack_deadline, on_ack_path
+
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+
+
+class WriterTurn:
+    """The process's one turn to write, ack-path waiters first."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._holder: object | None = None
+        self._urgent = 0
+        """Ack-path waiters: while there are any, the others wait."""
+
+    def take(self, holder: object, *, urgent: bool, timeout: float | None) -> bool:
+        """Wait for the turn (at most ``timeout`` seconds); whether ``holder`` has it."""
+        with self._changed:
+            if urgent:
+                self._urgent += 1
+            try:
+                free = self._changed.wait_for(
+                    lambda: self._holder is None and (urgent or self._urgent == 0), timeout
+                )
+                if free:
+                    self._holder = holder
+                return free
+            finally:
+                if urgent:
+                    self._urgent -= 1
+                    if not self._urgent:
+                        self._changed.notify_all()
+
+    def give_back(self, holder: object) -> None:
+        with self._changed:
+            if self._holder is holder:
+                self._holder = None
+                self._changed.notify_all()
+
+    def holder(self) -> object | None:
+        return self._holder
+
+
+def take_turns(engine: Engine, busy_timeout: float) -> WriterTurn:
+    """Make ``engine``'s (SQLite) connections take :class:`WriterTurn` before writing
+    and give it back once their commit or rollback is done; a wait longer than
+    ``busy_timeout`` (or past the ack deadline) fails as SQLite's own lock would have."""
+    turn = WriterTurn()
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def before_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if turn.holder() is dbapi or not _WRITES.match(statement):
+            return
+        deadline = ack_deadline()
+        timeout = busy_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - COMMIT_MARGIN - time.monotonic())
+            if timeout <= 0:
+                raise DeadlinePassed("waiting for the database's writer")
+        if not turn.take(dbapi, urgent=on_ack_path(), timeout=timeout):
+            if deadline is not None:
+                raise DeadlinePassed("waiting for the database's writer")
+            raise OperationalError(statement, None, Exception("database is locked"))
+
+    def do_commit(dbapi: Any) -> None:
+        try:
+            commit(dbapi)
+        finally:
+            turn.give_back(dbapi)
+
+    def do_rollback(dbapi: Any) -> None:
+        try:
+            rollback(dbapi)
+        finally:
+            turn.give_back(dbapi)
+
+    def gone(dbapi: Any, *_: Any) -> None:  # returned or discarded without either
+        turn.give_back(dbapi)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+    event.listen(engine, "before_cursor_execute", before_execute)
+    event.listen(engine.pool, "checkin", gone)
+    event.listen(engine.pool, "invalidate", gone)
+    return turn

@@ -1,0 +1,78 @@
+"""In-process SQLite writers take turns (bot/store/writer_turn.py): none meets SQLite's
+lock (whose busy handler sleeps between tries), and an ack's write goes first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+
+from bot.store.connect import make_engine
+from bot.store.writer_turn import WriterTurn
+
+
+def test_writers_of_one_process_never_meet_sqlites_lock(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/turns.db")
+
+    @event.listens_for(engine, "connect")
+    def no_busy_wait(dbapi: Any, _record: Any) -> None:
+        dbapi.execute("PRAGMA busy_timeout = 0")  # contention would fail at once
+
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    errors: list[Exception] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(20):
+                with engine.begin() as connection:
+                    connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n * 100 + i})
+                    time.sleep(0.001)  # hold the write open, so that writers overlap
+                    connection.execute(text("UPDATE t SET n = n WHERE n = :n"), {"n": n})
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 120
+    engine.dispose()
+
+
+def test_a_waiter_on_the_ack_path_goes_first() -> None:
+    turn = WriterTurn()
+    assert turn.take("run's write", urgent=False, timeout=1)
+    order: list[str] = []
+
+    def wait(name: str, urgent: bool) -> None:
+        assert turn.take(name, urgent=urgent, timeout=5)
+        order.append(name)
+        turn.give_back(name)
+
+    later = threading.Thread(target=wait, args=("another run's write", False))
+    later.start()
+    time.sleep(0.05)  # it waits first
+    ack = threading.Thread(target=wait, args=("ack", True))
+    ack.start()
+    time.sleep(0.05)
+    turn.give_back("run's write")
+    later.join(5)
+    ack.join(5)
+    assert order == ["ack", "another run's write"]
+
+
+def test_a_wait_is_bounded() -> None:
+    turn = WriterTurn()
+    assert turn.take("holder", urgent=False, timeout=1)
+    assert not turn.take("other", urgent=True, timeout=0.05)
+    turn.give_back("not the holder")  # changes nothing
+    assert turn.holder() == "holder"
+    turn.give_back("holder")
+    assert turn.take("other", urgent=False, timeout=0.05)
