@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -15,9 +14,9 @@ from bot.slack.blocks import Message, notice, usage_error
 from bot.slack.commands import UsageError, parse
 from bot.slack.dispatch import Dispatcher
 from bot.slack.runs import ReplyError
+from handlers.after_ack import spawn
 
 log = logging.getLogger(__name__)
-_background: set[asyncio.Task[None]] = set()
 
 
 def register(app: AsyncApp, dispatcher: Dispatcher) -> None:
@@ -31,7 +30,7 @@ def register(app: AsyncApp, dispatcher: Dispatcher) -> None:
         reply = await dispatcher.answer(command, body["user_id"], body["channel_id"])
         await _ack(ack, reply.message)
         if reply.then is not None:
-            _spawn(_follow_up(reply.then, respond))
+            spawn(_follow_up(reply.then, respond), "a /preprod command")
 
 
 async def _ack(ack: AsyncAck, message: Message) -> None:
@@ -51,15 +50,3 @@ async def _follow_up(work: Coroutine[Any, Any, object], respond: AsyncRespond) -
         log.exception("a /preprod command failed after its ack")
         await respond(text="⚠️ Something went wrong on our side; see the bot's log.",
                       response_type="ephemeral")  # fmt: skip
-
-
-def pending() -> int:
-    """Follow-up work still going on (for a graceful shutdown, and tests)."""
-    return len(_background)
-
-
-def _spawn(work: Coroutine[Any, Any, None]) -> None:
-    """Keep a reference until done, so the task is not garbage-collected mid-flight."""
-    task = asyncio.create_task(work)
-    _background.add(task)
-    task.add_done_callback(_background.discard)

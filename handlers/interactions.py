@@ -12,9 +12,8 @@ listener runs: a malformed one is acked, logged once and answered "could not rea
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -61,6 +60,7 @@ from bot.slack.unavailable import (
     let_go,
 )
 from bot.store.faults import answering, is_database_fault
+from handlers.after_ack import spawn
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
@@ -72,7 +72,6 @@ AUTHORISE_WITHIN = 2.0
 ack, inside Slack's 3 s; the write itself is not cut short."""
 NOT_NOW = (Refused, DirectoryUnavailable)
 """Why an action was not taken: told to the person privately, nothing recorded."""
-_background: set[asyncio.Task[None]] = set()
 
 
 def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient) -> None:
@@ -128,7 +127,7 @@ def register(app: AsyncApp, gate: Gate, manager: RunManager, slack: SlackClient)
     async def home(event: Body) -> None:
         user = event.get("user")
         if event.get("tab", "home") == "home" and isinstance(user, str):
-            await publish_home(user, gate, manager, slack)
+            spawn(publish_home(user, gate, manager, slack), "publishing the App Home")
 
 
 class Readable(AsyncMiddleware):
@@ -149,7 +148,7 @@ class Readable(AsyncMiddleware):
         except Unreadable as bad:
             who = bad.salvaged.user or "someone"
             log.warning("could not read a %s from %s: %s", bad.kind, who, bad.why)
-            _spawn(_tell_unreadable(self.gate, self.slack, bad.salvaged))
+            spawn(_tell_unreadable(self.gate, self.slack, bad.salvaged), "telling an unreadable")
             return BoltResponse(status=200, body="")
         return await next()
 
@@ -164,6 +163,9 @@ def _on_click(
         await ack()
         click = context["interaction"]
         assert isinstance(click, Click)
+        spawn(acted(click), f"a click to {attempt.what}")
+
+    async def acted(click: Click) -> None:
         where = Salvaged(channel=click.channel_id, thread_ts=click.thread_ts)
         try:
             await act(click.user.id, click.target, click.trigger_id)
@@ -193,16 +195,17 @@ def _recorded_click(
         except NOT_NOW as refused:
             _let_go_if_retryable(refused)
             await ack()
-            await _post(slack, click.user.id, where, str(refused))
+            spawn(_post(slack, click.user.id, where, str(refused)), "telling a refusal")
             return
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             await ack()
-            await _show(slack, click.user.id, where, failed(CLICKS[APPROVE], click.user.id, exc))
+            told = _show(slack, click.user.id, where, failed(CLICKS[APPROVE], click.user.id, exc))
+            spawn(told, "telling a failed approval")
             return
         await ack()
-        _spawn(_decide(gate, click.target.run_id))
+        spawn(_decide(gate, click.target.run_id), "deciding after an approval")
 
     return listener
 
@@ -246,7 +249,8 @@ def _submitted(
         except NOT_NOW as refused:
             _let_go_if_retryable(refused)
             await ack()
-            await _tell(gate, slack, user, Salvaged(run_id=target.run_id), str(refused))
+            told = _tell(gate, slack, user, Salvaged(run_id=target.run_id), str(refused))
+            spawn(told, "telling a refusal")
             return
         except Exception as exc:
             if not is_unavailable(exc):
@@ -255,7 +259,7 @@ def _submitted(
             await ack(response_action="errors", errors={REASON_BLOCK: attempt.sentence()})
             return
         await ack()  # the modal closes once what it says is stored
-        _spawn(_decide(gate, target.run_id))
+        spawn(_decide(gate, target.run_id), "deciding after a submission")
 
     return listener
 
@@ -289,10 +293,3 @@ async def _show(slack: SlackClient, user: str, where: Salvaged, message: Message
         await slack.post_ephemeral(where.channel, user, text, blocks, thread_ts=where.thread_ts)
     except SlackCallError as exc:
         log.warning("could not tell %s privately (%s): %s", user, exc, text)
-
-
-def _spawn(work: Coroutine[Any, Any, None]) -> None:
-    """After the ack; a reference is kept until done so the task is not collected."""
-    task = asyncio.create_task(work)
-    _background.add(task)
-    task.add_done_callback(_background.discard)

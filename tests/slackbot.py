@@ -15,7 +15,7 @@ from bot.store.models import utcnow
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
 from bot.web.signin import stored_sessions
-from handlers import commands
+from handlers import after_ack
 from slack_standin import Message, SlackStandIn
 from slack_standin.serving import StandInServer
 from tests.support.processes import free_ports, until
@@ -44,7 +44,7 @@ class Harness:
 
         def settled() -> bool:
             return not (
-                commands.pending() or self.bot.manager.tasks or self.bot.manager.coalescer.busy()
+                after_ack.pending() or self.bot.manager.tasks or self.bot.manager.coalescer.busy()
             )
 
         await until(settled, timeout, "the bot did not settle in time")

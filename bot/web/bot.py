@@ -222,6 +222,9 @@ def build_bot(
         signing_secret=settings.signing_secret or None,
         # Bolt's own "unhandled request" warnings are noise for events we do not use.
         raise_error_for_unhandled_request=False,
+        # Answer Slack when the listener returns, not at Bolt's next 10 ms poll for the
+        # ack: every listener returns once it has acked (handlers/after_ack.py).
+        process_before_response=True,
     )
     bolt.use(
         PinnedToWorkspace(settings.team_id)
