@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, func, text
 from sqlmodel import Session, select
 
+from bot.slack import acks_first
 from bot.slack.acks_first import after_the_acks, being_answered
 from bot.store.faults import DeadlinePassed, answering, is_database_fault, request_started
 from bot.store.models import SeenRequest
@@ -132,6 +133,24 @@ async def test_follow_up_work_waits_for_the_acks_in_flight_but_not_forever() -> 
     began = loop.time()
     await after_the_acks()  # nothing in flight: at once
     assert loop.time() - began < 0.05
+
+
+async def test_follow_up_work_waits_for_a_burst_to_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst answered faster than it arrives leaves the process idle between requests:
+    the follow-up waits until none arrived for QUIET, not just for none in flight."""
+    monkeypatch.setattr(acks_first, "QUIET", 0.2)
+    loop = asyncio.get_running_loop()
+    with being_answered():
+        pass  # one request of the burst, answered at once
+    waited = asyncio.create_task(after_the_acks(at_most=5.0))
+    for _ in range(5):  # the next ones arrive every 10 ms
+        await asyncio.sleep(0.01)
+        assert not waited.done()
+        with being_answered():
+            pass
+    last = loop.time()
+    await asyncio.wait_for(waited, 2.0)
+    assert loop.time() - last >= 0.15  # released once the burst paused
 
 
 async def test_a_group_is_bound_by_the_earliest_deadline_of_its_callers(tmp_path: Path) -> None:
