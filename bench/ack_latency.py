@@ -2,7 +2,10 @@
 
 Both run as real processes on 127.0.0.1 against the local Slack stand-in, and receive the
 same load: a steady 50 commands a second for 10 s (a mix of start, status and list) and
-a burst of 100 at once. Prints p50 / p99 of each, the CPU time each app spent per
+a burst of 100 at once. preprod runs Bolt with ``process_before_response`` (it answers
+when the listener returns); the bare app keeps Bolt's default (an answer at the next
+10 ms poll for the ack) unless ``--bare-inline`` gives it the same footing.
+Prints p50 / p99 of each, the CPU time each app spent per
 request in each phase, the load average, and the steady and burst p99 ratios (preprod's
 over the baseline's). ``--repeat R`` runs it R times in a row (fresh processes and
 database each time) and prints every run's ratios and their median; ``--all`` does so
@@ -153,7 +156,8 @@ def measure(args: argparse.Namespace, setup: Setup) -> dict[str, dict[str, list[
             {**slack_env, "PREPROD_CONFIG": str(config),
              "DATABASE_URL": database}, tmp / "preprod.log"))  # fmt: skip
         bare = stack.enter_context(background(
-            [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(bare_port)], slack_env,
+            [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(bare_port),
+             *(["--inline"] if args.bare_inline else [])], slack_env,
             tmp / "bare.log"))  # fmt: skip
         wait_http(f"http://127.0.0.1:{preprod_port}/healthz", STARTING)
         wait_http(f"http://127.0.0.1:{bare_port}/healthz", STARTING)
@@ -227,6 +231,9 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="preprod serve --workers W (serve only acks)")  # fmt: skip
+    parser.add_argument("--bare-inline", action="store_true",
+                        help="the bare app with Bolt's process_before_response, as preprod"
+                             " runs it (no 10 ms poll for the ack): the same footing")  # fmt: skip
     parser.add_argument("--mix", choices=sorted(MIXES), default="start,status,list",
                         help="the steady stream's commands, in turn")  # fmt: skip
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
@@ -253,7 +260,8 @@ def main() -> None:
         sys.stdout.reconfigure(line_buffering=True)
     print(f"signed /preprod commands ({', '.join(MIXES[args.mix])}), {args.rate:g}/s for "
           f"{args.seconds:g}s, then a burst of {args.burst}; {args.repeat} run(s) each; "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+          f"{os.cpu_count()} CPUs; the bare app "
+          f"{'with' if args.bare_inline else 'without'} process_before_response")  # fmt: skip
     summary: list[tuple[Setup, list[tuple[float, float]]]] = []
     for setup in setups:
         ratios = []
