@@ -5,8 +5,8 @@ decision's own event), so every decision publishes a head outside the database."
 
 from __future__ import annotations
 
-from bot.audit.chain import Action
 from bot.gate.events import GateEvent, PanelChanged, RunDecided
+from bot.gate.rounds import read_round
 from bot.gate.view import GateView
 from bot.slack.client import SlackClient
 from bot.slack.outbox import Outbox
@@ -58,12 +58,11 @@ class GatePanel:
         thread = await self.store.get_thread(view.run_id)
         if thread is None:
             return
-        head = await self.audit.last_of(view.run_id, Action.DECISION)
+        decided = await read_round(self.audit, view.run_id)
+        head = decided.head
         text, blocks = announcement(view, view.cycle_seconds or 0.0, head)
         payload = {"audit_seq": head.seq, "audit_head": head.hash} if head else None
-        key = f"run:{view.run_id}:decision"
-        if head is not None and await self.audit.last_of(view.run_id, Action.REOPEN):
-            key += f":{head.seq}"  # the decision after a reopened one is announced too
+        key = decided.key(f"run:{view.run_id}:decision")  # each decision after a reopen too
         top = await self.outbox.post(
             key, thread.channel, text, blocks, run_id=view.run_id, payload=payload
         )
