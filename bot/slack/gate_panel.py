@@ -12,8 +12,10 @@ from bot.slack.client import SlackClient
 from bot.slack.outbox import Outbox
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
+from bot.slack.render_github import decided_again_note, job_name
 from bot.store.audit_log import AuditLog
 from bot.store.gate import GateStore
+from bot.store.github import GitHubStore, decision_key
 from bot.store.runs import RunStore
 
 
@@ -75,5 +77,21 @@ class GatePanel:
             run_id=view.run_id,
             payload=payload,
         )
+        if decided.round is not None:
+            await self.github_note(view, decided.key(decision_key(view.run_id)), key)
         await self.show(view)
         await self.gates.set_announcement(view.run_id, top.ts)
+
+    async def github_note(self, view: GateView, answer: str, key: str) -> None:
+        """A decision after a reopen that no GitHub job can hear (GitHub keeps the one it
+        took; bot/github/answers.py sends nothing): the thread says to re-run the job."""
+        thread = await self.store.get_thread(view.run_id)
+        closed = await GitHubStore(self.store).closed_to(view.run_id, answer)
+        if thread is None or closed is None:
+            return
+        job, told = closed
+        name = job_name(job.owner, job.repo, job.workflow_run, job.environment)
+        text = decided_again_note(name, told.state, view.decision.outcome.value.upper())
+        await self.outbox.post(
+            f"{key}:github", thread.channel, text, thread_ts=thread.parent_ts, run_id=view.run_id
+        )

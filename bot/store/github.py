@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
@@ -24,7 +25,13 @@ key ``github:<repo>:<workflow run>:<environment>`` makes a redelivery the same r
 
 
 def decision_key(run_id: int) -> str:
+    """The key of the answer to a run's first decision; a decision after a reopen adds
+    its round (bot/gate/rounds.py): ``github:7:decision:123``."""
     return f"github:{run_id}:decision"
+
+
+DECISIONS = "github:{}:decision%"
+"""A LIKE pattern of every decision answer of a run (the first and those after reopens)."""
 
 
 class GitHubStore:
@@ -121,18 +128,106 @@ class GitHubStore:
 
     async def decided_unowed(self, limit: int = 100) -> list[int]:
         """Runs that answer a GitHub job and are decided, with no decision owed yet (the
-        process died between the decision and the listener, or nobody listened)."""
+        process died between the decision and the listener, or nobody listened), or
+        with a re-run of the job still waiting for their decision."""
 
         def work(session: Session) -> list[int]:
             owed = select(GitHubAnswer.run_id).where(col(GitHubAnswer.state).is_not(None))
             query = (
                 select(GitHubJob.run_id)
                 .join(DecisionRecord, col(DecisionRecord.run_id) == col(GitHubJob.run_id))
-                .where(col(GitHubJob.run_id).not_in(owed))
+                .where(
+                    or_(
+                        col(GitHubJob.run_id).not_in(owed),
+                        col(GitHubJob.rerun_delivery).is_not(None),
+                    )
+                )
                 .order_by(col(GitHubJob.run_id))
                 .limit(limit)
             )
             return list(session.exec(query))
+
+        return await self.store.call(work)
+
+    # -- a NO-GO reopened after GitHub took its rejection -------------------------------
+
+    async def told(self, run_id: int, but: str | None = None) -> GitHubAnswer | None:
+        """The newest decision of the run GitHub took (other than the answer ``but``):
+        GitHub keeps it for the job's attempt that heard it."""
+
+        def work(session: Session) -> GitHubAnswer | None:
+            query = (
+                select(GitHubAnswer)
+                .where(
+                    col(GitHubAnswer.run_id) == run_id,
+                    col(GitHubAnswer.key).like(DECISIONS.format(run_id)),
+                    col(GitHubAnswer.state).is_not(None),
+                    col(GitHubAnswer.answered_at).is_not(None),
+                )
+                .order_by(col(GitHubAnswer.answered_at).desc())
+            )
+            if but is not None:
+                query = query.where(col(GitHubAnswer.key) != but)
+            return session.exec(query).first()
+
+        return await self.store.call(work)
+
+    async def closed_to(self, run_id: int, key: str) -> tuple[GitHubJob, GitHubAnswer] | None:
+        """The job and the earlier decision GitHub took, when the decision ``key`` (one
+        after a reopen) has nobody to go to: GitHub keeps that earlier answer, no re-run
+        of the job waits, and ``key`` was never owed. None when it goes to GitHub."""
+        job = await self.job(run_id)
+        if job is None or job.rerun_delivery is not None or await self.get(key) is not None:
+            return None
+        told = await self.told(run_id, but=key)
+        return None if told is None else (job, told)
+
+    async def withdraw(self, run_id: int, keep: str, stale_after: float) -> int:
+        """Delete the run's decision answers GitHub never took, but ``keep`` and any a
+        process is sending now (claimed within ``stale_after``): decisions a reopen set
+        aside, which must never reach the job. How many went."""
+        query = delete(GitHubAnswer).where(
+            col(GitHubAnswer.run_id) == run_id,
+            col(GitHubAnswer.key).like(DECISIONS.format(run_id)),
+            col(GitHubAnswer.key) != keep,
+            col(GitHubAnswer.state).is_not(None),
+            col(GitHubAnswer.answered_at).is_(None),
+            or_(
+                col(GitHubAnswer.claimed_at).is_(None),
+                col(GitHubAnswer.claimed_at) < self.store.clock.sql_in(-stale_after),
+            ),
+        )
+        return await self._count(query)
+
+    async def forget(self, key: str) -> bool:
+        """Delete the answer ``key`` unless GitHub took it (a decision set aside while it
+        waited to be sent); True if it went."""
+        query = delete(GitHubAnswer).where(
+            col(GitHubAnswer.key) == key, col(GitHubAnswer.answered_at).is_(None)
+        )
+        return bool(await self._count(query))
+
+    async def await_rerun(self, run_id: int, delivery: str) -> None:
+        """A re-run of the run's job (``delivery``) now waits for the run's next decision."""
+        query = (
+            update(GitHubJob).where(col(GitHubJob.run_id) == run_id).values(rerun_delivery=delivery)
+        )
+        await self._count(query)
+
+    async def rerun_owed(self, run_id: int, delivery: str) -> None:
+        """The re-run ``delivery`` has its decision owed: it no longer waits."""
+        query = (
+            update(GitHubJob)
+            .where(col(GitHubJob.run_id) == run_id, col(GitHubJob.rerun_delivery) == delivery)
+            .values(rerun_delivery=None)
+        )
+        await self._count(query)
+
+    async def _count(self, query: Any) -> int:
+        def work(session: Session) -> int:
+            result = session.connection().execute(query)
+            session.commit()
+            return int(result.rowcount)
 
         return await self.store.call(work)
 
