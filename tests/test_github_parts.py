@@ -14,7 +14,8 @@ from sqlmodel import Session
 from bot.config.loader import ConfigError, load_config
 from bot.github import comments, mapping
 from bot.github.deliveries import Attempt, to_redeliver
-from bot.store.github import GitHubStore
+from bot.github.webhook import seen_key
+from bot.store.github import GitHubStore, rerun_key
 from bot.store.models import DecisionRecord, GitHubJob, Run, utcnow
 from bot.store.runs import RunStore
 from tests.test_github_flow import CONFIG
@@ -183,4 +184,9 @@ async def test_a_reopened_runs_answers_on_sqlite_and_postgres(
     await store.rerun_owed(1, "guid-2")
     assert await store.decided_unowed() == []
     assert await store.forget(again) and await store.get(again) is None
+    # the re-run's delivery reached the bot: its progress comment says so, once its
+    # seen-request claim (10 minutes) is gone too (not redelivered by the reconciler)
+    guid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await store.owe(rerun_key(1, guid), 1, None, "waits")
+    assert await store.reached([guid, other], seen_key) == {guid}
     runs.engine.dispose()

@@ -19,6 +19,7 @@ from bot.github.answers import held_otherwise, settled_by
 from bot.github.client import GitHubProblem
 from bot.github.retry import RetryPolicy
 from bot.github.settings import API_URL_ENV, APP_ID_ENV, PRIVATE_KEY_ENV, WEBHOOK_SECRET_ENV
+from bot.github.webhook import seen_key
 from bot.slack.actions import APPROVE
 from bot.slack.render_github import decided_again_note, job_name, reopened_note
 from bot.store.models import GitHubAnswer
@@ -141,8 +142,12 @@ async def test_a_reopened_no_go_is_not_sent_to_the_failed_job_and_its_rerun_gets
     assert "**GO**" in (rerun.decision_comment or "")
     assert any("was reopened after its earlier decision" in c.text for c in rerun.comments)
     assert len(flow.runs()) == 1
+    # its redelivery, once the seen-request claim is gone, is still the same run
+    await flow.app.answers.github.forget_seen(seen_key(again.guid))
+    redelivered = await flow.gh.redeliver(again.guid)
+    assert '"created":false' in redelivered.response_body, redelivered
     await flow.app.reconciler.run_once()
-    assert flow.decisions(job) == ["rejected", "approved"]
+    assert flow.decisions(job) == ["rejected", "approved"] and len(flow.runs()) == 1
     # the GO told, a later re-run is a run of its own, as before (not started here)
     assert not await flow.app.answers.rerun(1, "00000000-0000-4000-8000-000000000000")
 

@@ -24,7 +24,7 @@ from bot.github.client import GitHubProblem, ProtectionRuleClient
 from bot.github.target import DeploymentTarget
 from bot.store.audit_log import AuditLog
 from bot.store.gate import GateStore
-from bot.store.github import GitHubStore, decision_key
+from bot.store.github import GitHubStore, decision_key, rerun_key
 from bot.store.models import GitHubAnswer, GitHubJob, RunStatus
 from bot.store.requests import Requests
 from bot.store.runs import RunStore
@@ -128,6 +128,8 @@ class GitHubAnswers:
         decided with nobody to tell: it gets that one, see :meth:`decided`). False when
         GitHub heard the run's newest decision (or the run was never reopened): the
         re-run is a run of its own, as before."""
+        if await self.github.get(rerun_key(run_id, delivery)) is not None:
+            return True  # a redelivery of a re-run that follows the run already
         if await self.github.told(run_id) is None:
             return False
         if await self.gates.decision(run_id) is None:  # pending: reopened since GitHub's
@@ -140,7 +142,7 @@ class GitHubAnswers:
                 return False
         await self.github.await_rerun(run_id, delivery)
         text = comments.rerun(run_id, self.page_url(run_id))
-        await self.owe(f"github:{run_id}:rerun:{delivery[:8]}", run_id, text)
+        await self.owe(rerun_key(run_id, delivery), run_id, text)
         return True
 
     async def checks_done(self, view: GateView) -> None:

@@ -30,6 +30,12 @@ def decision_key(run_id: int) -> str:
     return f"github:{run_id}:decision"
 
 
+def rerun_key(run_id: int | str, delivery: str) -> str:
+    """The progress comment to a re-run of the job (``delivery``, a GUID) that follows
+    its reopened run; it also records that the delivery reached the bot."""
+    return f"github:{run_id}:rerun:{delivery}"
+
+
 DECISIONS = "github:{}:decision%"
 """A LIKE pattern of every decision answer of a run (the first and those after reopens)."""
 
@@ -235,9 +241,11 @@ class GitHubStore:
         self, deliveries: Collection[str], seen_key: Callable[[str], str]
     ) -> set[str]:
         """Which of these delivery GUIDs reached the bot, on any replica: one that started
-        or found a run (its job row), or one claimed in the seen-requests table (kept
-        10 minutes) under ``seen_key(guid)``. GitHub lists a delivery answered after its
-        10 s as failed, though the bot has it: such a one must not be redelivered."""
+        or found a run (its job row), a re-run of a job that followed its reopened run
+        (the progress comment owed to it, :func:`rerun_key`), or one claimed in the
+        seen-requests table (kept 10 minutes) under ``seen_key(guid)``. GitHub lists a
+        delivery answered after its 10 s as failed, though the bot has it: such a one must
+        not be redelivered."""
         guids = list(deliveries)
         if not guids:
             return set()
@@ -246,6 +254,10 @@ class GitHubStore:
         def work(session: Session) -> set[str]:
             jobs = select(GitHubJob.delivery).where(col(GitHubJob.delivery).in_(guids))
             seen = select(SeenRequest.key).where(col(SeenRequest.key).in_(list(keys)))
-            return set(session.exec(jobs)) | {keys[key] for key in session.exec(seen)}
+            reruns = select(GitHubAnswer.key).where(
+                or_(*(col(GitHubAnswer.key).like(rerun_key("%", guid)) for guid in guids))
+            )
+            found = {key.rsplit(":", 1)[1] for key in session.exec(reruns)}
+            return set(session.exec(jobs)) | {keys[key] for key in session.exec(seen)} | found
 
         return await self.store.call(work)
