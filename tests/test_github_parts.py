@@ -14,7 +14,8 @@ from sqlmodel import Session
 from bot.config.loader import ConfigError, load_config
 from bot.github import comments, mapping
 from bot.github.deliveries import Attempt, to_redeliver
-from bot.store.github import GitHubStore
+from bot.github.webhook import seen_key
+from bot.store.github import GitHubStore, rerun_key
 from bot.store.models import DecisionRecord, GitHubJob, Run, utcnow
 from bot.store.runs import RunStore
 from tests.test_github_flow import CONFIG
@@ -122,4 +123,70 @@ async def test_the_answers_owed_on_sqlite_and_postgres(
     await store.answered("github:1:decision")
     assert await store.unanswered(utcnow()) == []
     assert not await store.claim("github:1:decision", stale_after=0)
+    runs.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_reopened_runs_answers_on_sqlite_and_postgres(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 0019e and the queries behind a reopened NO-GO: which decision GitHub
+    took, whether a later one has a job to go to, withdrawing the ones never taken, and a
+    re-run of the job waiting (listed by ``decided_unowed`` until its decision is owed)."""
+    url = (
+        str(request.getfixturevalue("postgres_database"))
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path}/bot.db"
+    )
+    runs = RunStore(url)
+    with Session(runs.engine) as session:
+        session.add(Run(service="s", version="1", environment="e", plan="p", base_url="http://x"))
+        session.commit()
+        session.add(
+            GitHubJob(
+                run_id=1, owner="acme", repo="checkout", workflow_run=7,
+                environment="production", installation_id=42, delivery=str(uuid.uuid4()),
+            )
+        )  # fmt: skip
+        session.commit()
+    store = GitHubStore(runs)
+    first, again = "github:1:decision", "github:1:decision:40"
+    assert await store.owe(first, 1, "rejected", "NO-GO")
+    assert await store.owe("github:1:started", 1, None, "started")
+    await store.answered("github:1:started")
+    assert await store.told(1) is None  # a comment is not a decision
+    assert await store.closed_to(1, again) is None
+    # never taken: withdrawn, but not while a process sends it (claimed just now)
+    assert await store.withdraw(1, keep=again, stale_after=60) == 0
+    assert await store.withdraw(1, keep=again, stale_after=-1) == 1
+    assert await store.get(first) is None
+    # taken: GitHub keeps it; a later decision has no job to go to
+    assert await store.owe(first, 1, "rejected", "NO-GO")
+    await store.answered(first)
+    assert not await store.forget(first)
+    assert await store.withdraw(1, keep=again, stale_after=-1) == 0
+    told = await store.told(1)
+    assert told is not None and told.key == first
+    assert await store.told(1, but=first) is None
+    closed = await store.closed_to(1, again)
+    assert closed is not None and closed[1].key == first
+    # a re-run of the job waits: the later decision goes to it
+    with Session(runs.engine) as session:
+        session.add(DecisionRecord(run_id=1, outcome="go"))
+        session.commit()
+    assert await store.decided_unowed() == []
+    await store.await_rerun(1, "guid-2")
+    assert await store.closed_to(1, again) is None
+    assert await store.decided_unowed() == [1]
+    assert await store.owe(again, 1, "approved", "GO")
+    await store.rerun_owed(1, "guid-1")  # another re-run's: left alone
+    assert await store.decided_unowed() == [1]
+    await store.rerun_owed(1, "guid-2")
+    assert await store.decided_unowed() == []
+    assert await store.forget(again) and await store.get(again) is None
+    # the re-run's delivery reached the bot: its progress comment says so, once its
+    # seen-request claim (10 minutes) is gone too (not redelivered by the reconciler)
+    guid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await store.owe(rerun_key(1, guid), 1, None, "waits")
+    assert await store.reached([guid, other], seen_key) == {guid}
     runs.engine.dispose()

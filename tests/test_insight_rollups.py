@@ -33,14 +33,17 @@ from bot.store.models import (
     InsightCheck,
     InsightDay,
     InsightRun,
+    InsightTally,
     InsightWeek,
     ProductionOutcome,
     Run,
     RunStatus,
     Waiver,
 )
+from bot.store.rollups import TALLY_NAMES, tally_columns
 from bot.store.runs import RunStore
 from bot.store.tally import (
+    LISTS,
     CheckTally,
     DayTally,
     Tally,
@@ -157,20 +160,25 @@ def scanned(store: RunStore, since: datetime, until: datetime, service: str | No
     )
 
 
-def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+def rollup(row: Any) -> dict[str, Any]:
+    """A day's or a week's row by its columns' names, its durations unpacked."""
+    return {name: unpack(value) if name in LISTS else value for name, value in row.items()}
+
+
+def snapshot(store: RunStore) -> dict[str, list[Any]]:
     """The four tables, comparable (a day's and a week's durations unpacked)."""
     with store.engine.connect() as connection:
         runs = [
             tuple(r) for r in connection.execute(select(InsightRun).order_by(InsightRun.run_id))
         ]
         days = [
-            (*r[:-3], *map(unpack, r[-3:]))
+            rollup(r._mapping)
             for r in connection.execute(
                 select(InsightDay).order_by(InsightDay.day, InsightDay.service)
             )
         ]
         weeks = [
-            (*r[:-3], *map(unpack, r[-3:]))
+            rollup(r._mapping)
             for r in connection.execute(
                 select(InsightWeek).order_by(InsightWeek.week, InsightWeek.service)
             )
@@ -186,14 +194,14 @@ def snapshot(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
     return {"runs": runs, "days": days, "weeks": weeks, "checks": checks}
 
 
-def caught_up(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+def caught_up(store: RunStore) -> dict[str, list[Any]]:
     """The insight rows once they have followed the audit trail to its end."""
     with store.engine.begin() as connection:
         catch_up(connection)
     return snapshot(store)
 
 
-def recounted(store: RunStore) -> dict[str, list[tuple[Any, ...]]]:
+def recounted(store: RunStore) -> dict[str, list[Any]]:
     with store.engine.begin() as connection:
         rebuild(connection)
     return snapshot(store)
@@ -368,7 +376,7 @@ def test_writers_racing_on_one_day_lose_nothing(url: str) -> None:
     assert sum(catches) > 0, "the catchers counted runs while the writers wrote"
     store = RunStore(url)
     kept = caught_up(store)
-    assert len(kept["runs"]) == 24 and [day[2] for day in kept["days"]] == [24]  # runs
+    assert len(kept["runs"]) == 24 and [day["runs"] for day in kept["days"]] == [24]  # runs
     assert kept == recounted(store)
     store.engine.dispose()
 
@@ -515,3 +523,14 @@ async def test_the_bots_lease_beat_catches_the_insight_rows_up(tmp_path: Path) -
         run = Run(service="api", version="1", environment="staging", plan="p", base_url="u")
         stored = await store.create_run(run, [("smoke", "http", True)])
         await harness.until(lambda: [r[0] for r in snapshot(store)["runs"]] == [stored.id])
+
+
+def test_rollups_are_read_by_column_name_not_table_position() -> None:
+    """InsightDay and InsightWeek share their rollup columns (InsightTally), which puts
+    them first in the models while the migrated tables have ``day``/``service`` first:
+    every reader selects them by name, in the order of Tally's fields."""
+    assert Tally._fields == TALLY_NAMES
+    assert list(InsightTally.model_fields) == list(Tally._fields)
+    for model in (InsightDay, InsightWeek):
+        assert [c.name for c in tally_columns(model)] == list(Tally._fields)
+        assert [c.name for c in model.__table__.columns][-1] == "service"

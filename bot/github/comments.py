@@ -53,6 +53,14 @@ def started(
     return fit(f"{_what(run_id, service, version, environment)} started: {links}")
 
 
+def rerun(run_id: int, page: str) -> str:
+    """To a re-run of the job whose run was reopened after GitHub took its decision."""
+    return fit(
+        f"preprod run #{run_id} was reopened after its earlier decision; this attempt "
+        f"waits for its next one. [run page]({page})"
+    )
+
+
 def checks_done(view: GateView, passed: int, failed: int, page: str) -> str:
     """``checks done: 3 passed, 1 failed; awaiting SRE, Security``."""
     head = f"{_what(view.run_id, view.service, view.version, view.environment)}: checks done: "

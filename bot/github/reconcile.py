@@ -53,7 +53,7 @@ class Reconciler:
         since = store.store.clock.now() - timedelta(seconds=stale)  # compared with stored claims
         for answer in await store.unanswered(since):
             if await store.claim(answer.key, stale):
-                resent += await self.answers.send(answer)
+                resent += await self.answers.resend(answer)
         return Reconciled(decided, resent, await self.redeliver())
 
     async def redeliver(self) -> int:

@@ -5,15 +5,17 @@ decision's own event), so every decision publishes a head outside the database."
 
 from __future__ import annotations
 
-from bot.audit.chain import Action
 from bot.gate.events import GateEvent, PanelChanged, RunDecided
+from bot.gate.rounds import read_round
 from bot.gate.view import GateView
 from bot.slack.client import SlackClient
 from bot.slack.outbox import Outbox
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
+from bot.slack.render_github import decided_again_note, job_name
 from bot.store.audit_log import AuditLog
 from bot.store.gate import GateStore
+from bot.store.github import GitHubStore, decision_key
 from bot.store.runs import RunStore
 
 
@@ -58,12 +60,11 @@ class GatePanel:
         thread = await self.store.get_thread(view.run_id)
         if thread is None:
             return
-        head = await self.audit.last_of(view.run_id, Action.DECISION)
+        decided = await read_round(self.audit, view.run_id)
+        head = decided.head
         text, blocks = announcement(view, view.cycle_seconds or 0.0, head)
         payload = {"audit_seq": head.seq, "audit_head": head.hash} if head else None
-        key = f"run:{view.run_id}:decision"
-        if head is not None and await self.audit.last_of(view.run_id, Action.REOPEN):
-            key += f":{head.seq}"  # the decision after a reopened one is announced too
+        key = decided.key(f"run:{view.run_id}:decision")  # each decision after a reopen too
         top = await self.outbox.post(
             key, thread.channel, text, blocks, run_id=view.run_id, payload=payload
         )
@@ -76,5 +77,21 @@ class GatePanel:
             run_id=view.run_id,
             payload=payload,
         )
+        if decided.round is not None:
+            await self.github_note(view, decided.key(decision_key(view.run_id)), key)
         await self.show(view)
         await self.gates.set_announcement(view.run_id, top.ts)
+
+    async def github_note(self, view: GateView, answer: str, key: str) -> None:
+        """A decision after a reopen that no GitHub job can hear (GitHub keeps the one it
+        took; bot/github/answers.py sends nothing): the thread says to re-run the job."""
+        thread = await self.store.get_thread(view.run_id)
+        closed = await GitHubStore(self.store).closed_to(view.run_id, answer)
+        if thread is None or closed is None:
+            return
+        job, told = closed
+        name = job_name(job.owner, job.repo, job.workflow_run, job.environment)
+        text = decided_again_note(name, told.state, view.decision.outcome.value.upper())
+        await self.outbox.post(
+            f"{key}:github", thread.channel, text, thread_ts=thread.parent_ts, run_id=view.run_id
+        )

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from bot.audit.chain import Action
 from bot.gate.events import GateEvent, RunDecided
 from bot.gate.policy import Outcome
+from bot.gate.rounds import read_round
 from bot.schedule.due import Digest, Item, PendingRun
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.limits import Message
@@ -86,8 +86,8 @@ class SlackReminders:
         if view.decision.outcome is Outcome.CANCELLED or mention(view.requester) == view.requester:
             return  # not decided by people, or not a Slack user (a terminal's run)
         # once per decision: a NO-GO reopened by a re-run is decided again, and told again
-        reopened = await AuditLog(self.store).last_of(view.run_id, Action.REOPEN.value)
-        slot = "final" if reopened is None else f"after-reopen-{reopened.seq}"
+        decided = await read_round(AuditLog(self.store), view.run_id)
+        slot = "final" if decided.round is None else f"decision-{decided.round}"
         reminder = ReminderKey("outcome", slot, view.run_id, view.requester)
         await self.rows.record(reminder)
         if await self.outbox.posted(reminder.key):

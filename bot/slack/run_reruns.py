@@ -17,8 +17,10 @@ from bot.record.report import RunReport
 from bot.settings import Settings
 from bot.slack.opening import ReplyError, opening_reply
 from bot.slack.publisher import Note, ThreadPublisher
+from bot.slack.render_github import job_name, reopened_note
 from bot.slack.run_threads import ThreadOpening
 from bot.slack.state import RunState
+from bot.store.github import GitHubStore
 from bot.store.models import Run
 
 
@@ -58,6 +60,8 @@ class Rerunning(ThreadOpening):
         cleared = ""
         if self.gate is not None and await self.gate.gates.signoffs(run_id, run.generation):
             cleared = " The sign-offs given on the old evidence are cleared."
+        if scope.reopens:
+            cleared += await self.github_told(run_id)
         await self.leases.clear_cancel_request(run_id)
         # The new attempts are queued leased to this process, so nobody else starts them
         # while the thread is told; then they run here, or a worker claims them.
@@ -88,6 +92,17 @@ class Rerunning(ThreadOpening):
         if stopped:
             await self._stop_unthreaded(run_id, publisher)
         raise ReplyError(reply)
+
+    async def github_told(self, run_id: int) -> str:
+        """What the thread adds when the run answers a GitHub job that already heard the
+        NO-GO being reopened (GitHub keeps it: only a re-run of the job hears another)."""
+        github = GitHubStore(self.store)
+        job = await github.job(run_id)
+        told = None if job is None else await github.told(run_id)
+        if job is None or told is None:
+            return ""
+        name = job_name(job.owner, job.repo, job.workflow_run, job.environment)
+        return reopened_note(name, told.state)
 
     async def rerun_scope(self, run: Run, check_id: str | None) -> RerunScope:
         """What ``/preprod rerun`` of ``run`` executes, or RequestError why it may not: a

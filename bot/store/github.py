@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
@@ -24,7 +25,19 @@ key ``github:<repo>:<workflow run>:<environment>`` makes a redelivery the same r
 
 
 def decision_key(run_id: int) -> str:
+    """The key of the answer to a run's first decision; a decision after a reopen adds
+    its round (bot/gate/rounds.py): ``github:7:decision:123``."""
     return f"github:{run_id}:decision"
+
+
+def rerun_key(run_id: int | str, delivery: str) -> str:
+    """The progress comment to a re-run of the job (``delivery``, a GUID) that follows
+    its reopened run; it also records that the delivery reached the bot."""
+    return f"github:{run_id}:rerun:{delivery}"
+
+
+DECISIONS = "github:{}:decision%"
+"""A LIKE pattern of every decision answer of a run (the first and those after reopens)."""
 
 
 class GitHubStore:
@@ -121,14 +134,20 @@ class GitHubStore:
 
     async def decided_unowed(self, limit: int = 100) -> list[int]:
         """Runs that answer a GitHub job and are decided, with no decision owed yet (the
-        process died between the decision and the listener, or nobody listened)."""
+        process died between the decision and the listener, or nobody listened), or
+        with a re-run of the job still waiting for their decision."""
 
         def work(session: Session) -> list[int]:
             owed = select(GitHubAnswer.run_id).where(col(GitHubAnswer.state).is_not(None))
             query = (
                 select(GitHubJob.run_id)
                 .join(DecisionRecord, col(DecisionRecord.run_id) == col(GitHubJob.run_id))
-                .where(col(GitHubJob.run_id).not_in(owed))
+                .where(
+                    or_(
+                        col(GitHubJob.run_id).not_in(owed),
+                        col(GitHubJob.rerun_delivery).is_not(None),
+                    )
+                )
                 .order_by(col(GitHubJob.run_id))
                 .limit(limit)
             )
@@ -136,13 +155,97 @@ class GitHubStore:
 
         return await self.store.call(work)
 
+    # -- a NO-GO reopened after GitHub took its rejection -------------------------------
+
+    async def told(self, run_id: int, but: str | None = None) -> GitHubAnswer | None:
+        """The newest decision of the run GitHub took (other than the answer ``but``):
+        GitHub keeps it for the job's attempt that heard it."""
+
+        def work(session: Session) -> GitHubAnswer | None:
+            query = (
+                select(GitHubAnswer)
+                .where(
+                    col(GitHubAnswer.run_id) == run_id,
+                    col(GitHubAnswer.key).like(DECISIONS.format(run_id)),
+                    col(GitHubAnswer.state).is_not(None),
+                    col(GitHubAnswer.answered_at).is_not(None),
+                )
+                .order_by(col(GitHubAnswer.answered_at).desc())
+            )
+            if but is not None:
+                query = query.where(col(GitHubAnswer.key) != but)
+            return session.exec(query).first()
+
+        return await self.store.call(work)
+
+    async def closed_to(self, run_id: int, key: str) -> tuple[GitHubJob, GitHubAnswer] | None:
+        """The job and the earlier decision GitHub took, when the decision ``key`` (one
+        after a reopen) has nobody to go to: GitHub keeps that earlier answer, no re-run
+        of the job waits, and ``key`` was never owed. None when it goes to GitHub."""
+        job = await self.job(run_id)
+        if job is None or job.rerun_delivery is not None or await self.get(key) is not None:
+            return None
+        told = await self.told(run_id, but=key)
+        return None if told is None else (job, told)
+
+    async def withdraw(self, run_id: int, keep: str, stale_after: float) -> int:
+        """Delete the run's decision answers GitHub never took, but ``keep`` and any a
+        process is sending now (claimed within ``stale_after``): decisions a reopen set
+        aside, which must never reach the job. How many went."""
+        query = delete(GitHubAnswer).where(
+            col(GitHubAnswer.run_id) == run_id,
+            col(GitHubAnswer.key).like(DECISIONS.format(run_id)),
+            col(GitHubAnswer.key) != keep,
+            col(GitHubAnswer.state).is_not(None),
+            col(GitHubAnswer.answered_at).is_(None),
+            or_(
+                col(GitHubAnswer.claimed_at).is_(None),
+                col(GitHubAnswer.claimed_at) < self.store.clock.sql_in(-stale_after),
+            ),
+        )
+        return await self._count(query)
+
+    async def forget(self, key: str) -> bool:
+        """Delete the answer ``key`` unless GitHub took it (a decision set aside while it
+        waited to be sent); True if it went."""
+        query = delete(GitHubAnswer).where(
+            col(GitHubAnswer.key) == key, col(GitHubAnswer.answered_at).is_(None)
+        )
+        return bool(await self._count(query))
+
+    async def await_rerun(self, run_id: int, delivery: str) -> None:
+        """A re-run of the run's job (``delivery``) now waits for the run's next decision."""
+        query = (
+            update(GitHubJob).where(col(GitHubJob.run_id) == run_id).values(rerun_delivery=delivery)
+        )
+        await self._count(query)
+
+    async def rerun_owed(self, run_id: int, delivery: str) -> None:
+        """The re-run ``delivery`` has its decision owed: it no longer waits."""
+        query = (
+            update(GitHubJob)
+            .where(col(GitHubJob.run_id) == run_id, col(GitHubJob.rerun_delivery) == delivery)
+            .values(rerun_delivery=None)
+        )
+        await self._count(query)
+
+    async def _count(self, query: Any) -> int:
+        def work(session: Session) -> int:
+            result = session.connection().execute(query)
+            session.commit()
+            return int(result.rowcount)
+
+        return await self.store.call(work)
+
     async def reached(
         self, deliveries: Collection[str], seen_key: Callable[[str], str]
     ) -> set[str]:
         """Which of these delivery GUIDs reached the bot, on any replica: one that started
-        or found a run (its job row), or one claimed in the seen-requests table (kept
-        10 minutes) under ``seen_key(guid)``. GitHub lists a delivery answered after its
-        10 s as failed, though the bot has it: such a one must not be redelivered."""
+        or found a run (its job row), a re-run of a job that followed its reopened run
+        (the progress comment owed to it, :func:`rerun_key`), or one claimed in the
+        seen-requests table (kept 10 minutes) under ``seen_key(guid)``. GitHub lists a
+        delivery answered after its 10 s as failed, though the bot has it: such a one must
+        not be redelivered."""
         guids = list(deliveries)
         if not guids:
             return set()
@@ -151,6 +254,10 @@ class GitHubStore:
         def work(session: Session) -> set[str]:
             jobs = select(GitHubJob.delivery).where(col(GitHubJob.delivery).in_(guids))
             seen = select(SeenRequest.key).where(col(SeenRequest.key).in_(list(keys)))
-            return set(session.exec(jobs)) | {keys[key] for key in session.exec(seen)}
+            reruns = select(GitHubAnswer.key).where(
+                or_(*(col(GitHubAnswer.key).like(rerun_key("%", guid)) for guid in guids))
+            )
+            found = {key.rsplit(":", 1)[1] for key in session.exec(reruns)}
+            return set(session.exec(jobs)) | {keys[key] for key in session.exec(seen)} | found
 
         return await self.store.call(work)

@@ -21,11 +21,9 @@ from sqlmodel import Session, col
 from bot.store.facts import catch_up as facts_catch_up
 from bot.store.facts import fact_of, pending
 from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightWeek
-from bot.store.rollups import TALLY_COLUMNS, tally_of
+from bot.store.rollups import TALLY_COLUMNS, tally_columns, tally_of
 from bot.store.runs import RunStore
 from bot.store.tally import (
-    COUNTS,
-    LISTS,
     CheckTally,
     DayTally,
     Fact,
@@ -99,7 +97,7 @@ async def insight_rows(
             query = query.where(or_(day < monday, day >= after))
         rows = list(session.connection().execute(whole(query, InsightDay)))
         if monday < after:
-            columns = [getattr(InsightWeek, name) for name in (*COUNTS, *LISTS)]
+            columns = tally_columns(InsightWeek)
             query = select(col(InsightWeek.week), col(InsightWeek.service), *columns)
             query = query.where(col(InsightWeek.week) >= monday, col(InsightWeek.week) < after)
             if service:

@@ -335,13 +335,13 @@ class InsightTotal(SQLModel, table=True):
     seconds: float = 0.0
 
 
-class InsightDay(SQLModel, table=True):
-    """The runs of one service started on one (UTC) day, added up: counts, and the
-    durations whose medians the figures take, each a sorted list of little-endian
-    doubles (bot/store/tally.py ``packed``: read back without parsing)."""
+class InsightTally(SQLModel):
+    """The columns a rollup of runs adds up (no table of its own): counts, and the
+    durations whose medians the figures take, each a sorted list of little-endian doubles
+    (bot/store/tally.py ``packed``: read back without parsing). They come first in the
+    model's column order (the tables keep the migrations' order); every reader names them
+    (bot/store/rollups.py ``tally_columns``), none goes by the table's positions."""
 
-    day: date = Field(primary_key=True)
-    service: str = Field(primary_key=True)
     runs: int = 0
     go: int = 0
     no_go: int = 0
@@ -351,30 +351,25 @@ class InsightDay(SQLModel, table=True):
     rolled_back: int = 0
     escaped: int = 0
     waivers: int = 0
-    cycles: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
-    automated: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
-    waiting: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+    cycles: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
+    automated: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
+    waiting: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
 
 
-class InsightWeek(SQLModel, table=True):
+class InsightDay(InsightTally, table=True):
+    """The runs of one service started on one (UTC) day, added up."""
+
+    day: date = Field(primary_key=True)
+    service: str = Field(primary_key=True)
+
+
+class InsightWeek(InsightTally, table=True):
     """The runs of one service started in one ISO week (``week``: its Monday, UTC), added
     up as :class:`InsightDay` adds up a day: a year's insights read ~50 rows a service,
     not ~365 (migration 0019a)."""
 
     week: date = Field(primary_key=True)
     service: str = Field(primary_key=True)
-    runs: int = 0
-    go: int = 0
-    no_go: int = 0
-    expired: int = 0
-    cancelled: int = 0
-    succeeded: int = 0
-    rolled_back: int = 0
-    escaped: int = 0
-    waivers: int = 0
-    cycles: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
-    automated: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
-    waiting: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
 
 
 class InsightCheck(SQLModel, table=True):

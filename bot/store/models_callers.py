@@ -72,6 +72,10 @@ class GitHubJob(SQLModel, table=True):
     delivery: str = Field(max_length=64)
     """The ``X-GitHub-Delivery`` GUID that started the run."""
     at: datetime = Field(default_factory=utcnow)
+    rerun_delivery: str | None = Field(default=None, max_length=64)
+    """A re-run of the job in GitHub (its delivery GUID) that waits for the run's next
+    decision: GitHub took an earlier one and keeps it, so only a new attempt can hear
+    another. Cleared once that decision is owed to it (migration 0019e)."""
 
 
 class GitHubAnswer(SQLModel, table=True):

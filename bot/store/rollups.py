@@ -19,7 +19,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel, col
 
-from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightTotal, InsightWeek
+from bot.store.models import (
+    InsightCheck,
+    InsightDay,
+    InsightRun,
+    InsightTally,
+    InsightTotal,
+    InsightWeek,
+)
 from bot.store.tally import (
     COUNTS,
     LISTS,
@@ -40,14 +47,27 @@ Key = tuple[date, str]
 CheckKey = tuple[date, str, str]
 """``(day, service, check_id)``."""
 
-TALLY_COLUMNS = [getattr(InsightDay, name) for name in (*COUNTS, *LISTS)]
-"""An ``insightday`` row's columns in the order of :class:`Tally`'s fields."""
+TALLY_NAMES = (*COUNTS, *LISTS)
+"""The rollup columns a :class:`Tally` is read from, in the order of its fields."""
+
+
+def tally_columns(model: type[InsightTally]) -> list[Any]:
+    """``model``'s (``InsightDay``, ``InsightWeek``) rollup columns named one by one, in
+    the order of :data:`TALLY_NAMES`: a query selects them so, whatever the order of the
+    table's (or the model's) columns."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    return [table.c[name] for name in TALLY_NAMES]
+
+
+TALLY_COLUMNS = tally_columns(InsightDay)
+"""An ``insightday`` row's rollup columns in the order of :class:`Tally`'s fields."""
 
 
 def tally_of(values: Sequence[Any], read: Callable[[bytes | None], Any] = unpacked) -> Tally:
-    """:data:`TALLY_COLUMNS` of an ``insightday`` row as a :class:`Tally` (by position:
-    a year is thousands of rows, and a result row's attributes are slow to look up); its
-    lists as tuples, or as ``read`` gives them (the insights read arrays)."""
+    """The values of :func:`tally_columns`, selected in that order, as a :class:`Tally`
+    (by position in the query's own column list, never the table's: a year is thousands
+    of rows, and a result row's attributes are slow to look up); its lists as tuples, or
+    as ``read`` gives them (the insights read arrays)."""
     counts, lists = values[: len(COUNTS)], values[len(COUNTS) :]
     return Tally(*counts, *map(read, lists))
 
@@ -146,7 +166,7 @@ def week_of(day: date) -> date:
 
 def _move(
     connection: Connection,
-    model: type[SQLModel],
+    model: type[InsightTally],
     keys: dict[str, Any],
     moves: Sequence[tuple[Tally | None, Tally | None]],
 ) -> None:
@@ -161,8 +181,7 @@ def _move(
         return
     table: Any = model.__table__  # type: ignore[attr-defined]
     match = [table.c[name] == value for name, value in keys.items()]
-    columns = [table.c[name] for name in (*COUNTS, *LISTS)]
-    row = connection.execute(select(*columns).where(*match)).first()
+    row = connection.execute(select(*tally_columns(model)).where(*match)).first()
     tally = tally_of(row) if row is not None else Tally()
     for before, after in moves:
         tally = shifted(tally, before, after)

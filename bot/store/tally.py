@@ -51,8 +51,9 @@ class Fact:
 
 
 class Tally(NamedTuple):
-    """What a set of runs adds up to (the field order is the ``insightday`` columns'; a
-    tuple, not a frozen dataclass: a year is thousands of these, built in a request)."""
+    """What a set of runs adds up to (a tuple, not a frozen dataclass: a year is
+    thousands of these, built in a request). Rollup rows are read into it by the names
+    of its fields (bot/store/rollups.py ``tally_columns``), not by the table's order."""
 
     runs: int = 0
     go: int = 0

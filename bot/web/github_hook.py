@@ -8,10 +8,12 @@ anything is parsed (401, nothing started); the ``X-GitHub-Delivery`` GUID is cla
 the seen-requests table (a repeat is a quiet 200; the claim is let go if the work
 fails, so a redelivery is handled); the run is stored under the workflow run and
 environment as idempotency key (a new delivery for a job whose run was decided is a
-re-run of the job: a new run, which the key then names), then 202 within GitHub's
-10 s. The thread opens and the "started" comment goes out in the background. An
-unmapped repository or environment is answered 202, logged, and rejected on GitHub with
-a comment unless the config says otherwise."""
+re-run of the job: a new run, which the key then names; unless the run was reopened
+after GitHub took its decision and GitHub has not heard one since: then the re-run
+waits on that run, bot/github/answers.py ``rerun``), then 202 within GitHub's 10 s.
+The thread opens and the "started" comment goes out in the background. An unmapped
+repository or environment is answered 202, logged, and rejected on GitHub with a
+comment unless the config says otherwise."""
 
 from __future__ import annotations
 
@@ -114,11 +116,16 @@ class GitHubHook:
             )
         except ValidationError as exc:
             raise PayloadProblem(_first(exc)) from None
-        try:  # the view (several reads) only for a job seen before: was it decided?
+        try:  # more reads only for a job seen before: was it re-run, its run decided?
             run_id, created = await self.api.request(GITHUB, body, job.key)
-            if not created and (await self.api.view(run_id)).decision != "pending":
-                known = await self.store.job(run_id)
-                if known is not None and known.delivery != str(hook.delivery):
+            known = None if created else await self.store.job(run_id)
+            if known is not None and known.delivery != str(hook.delivery):
+                decided = (await self.api.view(run_id)).decision != "pending"
+                if await self.github.answers.rerun(run_id, str(hook.delivery)):
+                    # re-run after GitHub took a decision the run's reopen set aside
+                    log.info("github: %s re-run waits on the reopened run %s", where, run_id)
+                    self._later(self._answer_rerun(run_id))
+                elif decided:
                     # the job was re-run after its run was decided: a run of its own
                     rerun = job.rerun_key(str(hook.delivery))
                     run_id, created = await self.api.request(GITHUB, body, rerun)
@@ -164,6 +171,13 @@ class GitHubHook:
             pause = min(pause * 2, THREAD_POLL_MAX)
             thread = await self.bot.store.get_thread(run_id)
         await self.github.answers.started(run_id, service, version, environment, thread_url(thread))
+
+    async def _answer_rerun(self, run_id: int) -> None:
+        """A re-run of a job whose reopened run is decided already gets that decision
+        now (one still pending gets it from the gate listener)."""
+        loaded = await self.bot.gate.load(run_id)
+        if loaded.recorded is not None:
+            await self.github.answers.decided(loaded.gate)
 
     async def _refuse(self, job: Requested, why: str) -> None:
         """Reject a job preprod will not validate, saying why (not retried: the job can be
