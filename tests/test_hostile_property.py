@@ -33,7 +33,7 @@ from bot.slack.actions import (
     WAIVE,
     WAIVE_MODAL,
 )
-from handlers import interactions
+from handlers import after_ack
 from slack_standin import sign
 from tests.hostile_bot import quick_bot, state, tracebacks
 from tests.slackbot import CHANNEL, Harness
@@ -150,7 +150,7 @@ class LiveBot:
     def settle(self) -> None:
         async def quiet() -> None:
             await asyncio.sleep(0.05)
-            while interactions._background:
+            while after_ack.pending():
                 await asyncio.sleep(0.01)
 
         asyncio.run_coroutine_threadsafe(quiet(), self.loop).result(10)
