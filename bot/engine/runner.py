@@ -4,6 +4,7 @@ result stored before it is announced; nothing a check does escapes as an excepti
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 from checks.base import CheckResult, Status
-from checks.context import CheckContext, ProgressEvent, RunInfo
+from checks.context import CheckContext, ProgressEvent, RunInfo, Target
 from checks.redact import Redactor
 from checks.spec import CheckSpec, Stage
 from checks.transport import SharedTransport
@@ -47,6 +48,28 @@ INTERRUPTED = (
     "interrupted by a restart of the bot and not safe to repeat by itself; "
     "re-run it (`rerun <run> <check>`) or waive it"
 )
+
+
+@functools.lru_cache(maxsize=8)
+def _redacted_config(text: str, secrets: frozenset[str]) -> str:
+    """The config text as a run keeps it (secrets masked), once a config and not at every
+    run's start: masking its ten kilobytes cost a millisecond (bench/engine.py)."""
+    return Redactor(secrets)(text)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What every check of one execution shares, made once an execution: its redactor,
+    target and folder (each check's own made them again, a tenth of the engine's own
+    work a check; bench/engine.py)."""
+
+    info: RunInfo
+    redact: Redactor
+    target: Target
+    folder: Path
+    pool: SharedTransport
+    left: list[int] = field(default_factory=lambda: [0])
+    """Checks of the current batch still to run (its last result is not kept waiting)."""
 
 
 @dataclass
@@ -117,7 +140,8 @@ class Engine:
         if self.leases is not None:
             self.leases.stamp(run)
         checks = [(s.id, s.type, s.critical) for s in specs]
-        config_text = Redactor(self.config.secrets)(self.config.text) if self.config.text else None
+        text, secrets = self.config.text, frozenset(self.config.secrets)
+        config_text = _redacted_config(text, secrets) if text else None
         return await self.store.create_run(run, checks, config_text)
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
@@ -212,16 +236,19 @@ class Engine:
             limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
-            pool = SharedTransport(self.config.target(run.environment))
+            target = self.config.target(run.environment)
+            pool = SharedTransport(target)
+            scope = _Scope(
+                info, Redactor(self.config.secrets), target, self.workdir / f"run-{run_id}", pool
+            )
             try:
                 for index, stage in enumerate(stages):
                     todo = [spec for spec in stage.checks if spec.id in picked]
                     for batch in batches(todo):
-                        left = [len(batch)]  # checks of the batch still to run
+                        scope.left[0] = len(batch)
                         async with asyncio.TaskGroup() as group:
                             for spec in batch:
-                                task = self._run_limited(limit, info, spec, pool, left)
-                                group.create_task(task)
+                                group.create_task(self._run_limited(limit, scope, spec))
                     later = [
                         s for s in stages[index + 1 :] if any(c.id in picked for c in s.checks)
                     ]
@@ -297,25 +324,18 @@ class Engine:
     async def run(self, request: RunRequest) -> RunReport:
         return await self.execute(await self.start(request), request)
 
-    async def _run_limited(
-        self,
-        limit: asyncio.Semaphore,
-        info: RunInfo,
-        spec: CheckSpec,
-        pool: SharedTransport,
-        left: list[int],
-    ) -> None:
+    async def _run_limited(self, limit: asyncio.Semaphore, scope: _Scope, spec: CheckSpec) -> None:
         async with limit:
-            started, result = await self._run_check(info, spec, pool)
-        left[0] -= 1
+            started, result = await self._run_check(scope, spec)
+        scope.left[0] -= 1
         # Recorded outside the limit: the next check starts while this result is written,
         # and results that pile up meanwhile are committed together (bot/store/batch.py);
         # the batch's last result says no other is coming, so it is not kept waiting.
-        await self._record(info.run_id, spec, result, started, last=left[0] == 0)
+        last = scope.left[0] == 0
+        await self._record(scope.info.run_id, spec, result, started, last, scope.redact)
 
-    async def _run_check(
-        self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
-    ) -> tuple[datetime, CheckResult]:
+    async def _run_check(self, scope: _Scope, spec: CheckSpec) -> tuple[datetime, CheckResult]:
+        info = scope.info
         started = self._now()
         if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
             self.store.mark_started_soon(info.run_id, spec.id, started, self._owner)
@@ -324,14 +344,14 @@ class Engine:
             await through_blips(f"mark check {spec.id} of run {info.run_id} started", mark)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
-            target=self.config.target(info.environment),
+            target=scope.target,
             run=info,
             check_id=spec.id,
-            redactor=Redactor(self.config.secrets),
-            workdir=self.workdir / f"run-{info.run_id}" / spec.id,
+            redactor=scope.redact,
+            workdir=scope.folder / spec.id,
             on_progress=lambda event: self._progress(info.run_id, event),
             baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
-            transport=pool,
+            transport=scope.pool,
         )
         return started, await run_guarded(spec, ctx)
 
@@ -342,9 +362,11 @@ class Engine:
         result: CheckResult,
         started: datetime | None = None,
         last: bool = True,
+        redact: Redactor | None = None,
     ) -> None:
-        """Store, then announce. ``last``: no other result is coming soon (so not kept waiting)."""
-        redact = Redactor(self.config.secrets)
+        """Store, then announce. ``last``: no other result is coming soon (so not kept waiting).
+        ``redact``: the execution's redactor (else one is made)."""
+        redact = redact or Redactor(self.config.secrets)
         now = self._now()
         final = result.model_copy(
             update={

@@ -86,6 +86,9 @@ class GroupCommit:
         self._draining = False
         self._hurried = threading.Event()
         """Set by a write that says nothing else is coming: take the queue now."""
+        self._soon: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+        """The timer that starts a drainer for the writes nobody waits for: one at a time
+        (a check's "running" mark is one such write; a timer each was a heap entry each)."""
         self._held = threading.local()
         """``connection``: the drain's, on the drainer's thread (a drainer that just
         ended may still be giving its back when the next one starts on another)."""
@@ -109,7 +112,10 @@ class GroupCommit:
         order before any later write, unless a later write of the same ``key`` comes
         first and replaces it (a failure is logged)."""
         self._queue_write(_Pending(write, what, key, waited=False), start=False)
-        asyncio.get_running_loop().call_later(SOON, self._start)
+        loop = asyncio.get_running_loop()
+        soon = self._soon  # a timer due later on this loop starts a drainer soon enough
+        if soon is None or soon[0] is not loop or soon[1].when() <= loop.time():
+            self._soon = (loop, loop.call_later(SOON, self._start))
 
     def _queue_write(self, pending: _Pending, *, start: bool) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ the lease fence every write of an executing process goes through."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
-from bot.store.audit import Note, append_kept, lock_kept
+from bot.store.audit import Note, append, append_kept, lock_kept
 from bot.store.batch import Write, before_commit
-from bot.store.models import CheckDistribution, CheckRecord, Run
+from bot.store.models import CheckDistribution, CheckRecord, Run, RunStatus
 from bot.store.pipeline import pipelined
 from checks.base import CheckResult
 
@@ -225,3 +226,41 @@ def _upsert(insert: Any) -> Any:
 
 
 _KEEP_DISTRIBUTION = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+_RUN = Run.__table__  # type: ignore[attr-defined]
+_FINISH = (
+    update(_RUN)
+    .where(_RUN.c.id == bindparam("p_run"))
+    .values(
+        status=bindparam("p_status", type_=_RUN.c.status.type),
+        finished_at=bindparam("p_at", type_=_RUN.c.finished_at.type),
+    )
+    .returning(_RUN.c.generation)
+)
+
+
+def finish_write(
+    run_id: int,
+    status: RunStatus,
+    action: Action,
+    actor: str,
+    owner: str | None,
+    now: Callable[[], datetime],
+) -> Write:
+    """The run's automated phase ended: its status, its end (``now()``, in the
+    transaction) and its ``action`` event, in one statement and the trail's append, not
+    an ORM load and flush. Made with the transaction's check writes, after those queued
+    before it (their events come first in the trail, as when each had its transaction)."""
+
+    def write(session: Session) -> None:
+        fence(session, run_id, owner)
+        before_commit(session, finish)
+
+    def finish(session: Session) -> None:
+        values = {"p_run": run_id, "p_status": status, "p_at": now()}
+        generation = session.connection().execute(_FINISH, values).scalar_one_or_none()
+        if generation is None:
+            raise LookupError(f"no run {run_id}")
+        details = {"status": status.value, "generation": generation}
+        append(session, Note(action, actor, run_id, details))
+
+    return write

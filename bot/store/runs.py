@@ -29,9 +29,8 @@ from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
-from bot.store.marks import fence as _fence
+from bot.store.marks import finish_write, mark_write, result_write
 from bot.store.marks import latest as _latest
-from bot.store.marks import mark_write, result_write
 from bot.store.models import (
     CheckRecord,
     DecisionRecord,
@@ -281,19 +280,10 @@ class RunStore:
     async def finish_run(
         self, run_id: int, status: RunStatus, owner: str | None = None, actor: str = "preprod"
     ) -> None:
-        """The run's automated phase ended (finished, cancelled by ``actor``, or failed)."""
-
-        def work(session: Session) -> None:
-            _fence(session, run_id, owner)
-            run = session.get(Run, run_id)
-            assert run is not None
-            run.status, run.finished_at = status, self.clock.now()
-            session.add(run)
-            details = {"status": status.value, "generation": run.generation}
-            append(session, Note(_ENDED[status], actor, run_id, details))
-            session.commit()
-
-        await self._call(work)
+        """The run's automated phase ended (finished, cancelled by ``actor``, or failed).
+        Committed with the check writes queued before it (bot/store/batch.py), in order."""
+        write = finish_write(run_id, status, _ENDED[status], actor, owner, self.clock.now)
+        await self._grouped(write, f"the end of run {run_id}", hurry=True)
 
     async def get_run(self, run_id: int) -> Run | None:
         return await self._call(lambda session: session.get(Run, run_id))
