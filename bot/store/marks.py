@@ -4,15 +4,15 @@ the lease fence every write of an executing process goes through."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, update
+from sqlalchemy import Connection, bindparam, literal_column, text, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
@@ -72,21 +72,6 @@ _MARK = (
     update(_RECORD)
     .where(_RECORD.c.id == bindparam("p_id"), _UNFINISHED)
     .values(status="running", started_at=bindparam("p_at", type_=_RECORD.c.started_at.type))
-)
-_RESULT = (
-    update(_RECORD)
-    .where(_RECORD.c.id == bindparam("p_id"))
-    .values(
-        status=bindparam("p_status"),
-        summary=bindparam("p_summary"),
-        metrics=bindparam("p_metrics", type_=_RECORD.c.metrics.type),
-        evidence=bindparam("p_evidence"),
-        blocking=bindparam("p_blocking"),
-        started_at=func.coalesce(
-            bindparam("p_started", type_=_RECORD.c.started_at.type), _RECORD.c.started_at
-        ),
-        finished_at=bindparam("p_finished", type_=_RECORD.c.finished_at.type),
-    )
 )
 _QUEUED = "preprod_check_writes"
 """A ``session.info`` key: the check writes of this transaction, in order, made by
@@ -151,14 +136,14 @@ def write_checks(session: Session) -> None:
             marks.append({"p_id": found.id, "p_at": change.at})
             continue
         result = change.result
-        results.append(_values(found.id, result))
+        results.append(_values(found.id, result, connection))
         if result.distribution is not None:
             distributions.append(
                 {
-                    "p_run": change.run_id,
-                    "p_check": result.check_id,
-                    "p_attempt": found.attempt,
-                    "p_data": result.distribution,
+                    "run": change.run_id,
+                    "chk": result.check_id,
+                    "attempt": found.attempt,
+                    "data": json.dumps(result.distribution),
                 }
             )
         details = {
@@ -171,13 +156,16 @@ def write_checks(session: Session) -> None:
             "summary": result.summary,
         }
         notes.append(Note(Action.CHECK_FINISHED, "preprod", change.run_id, details))
+    dialect = connection.dialect.name
     with pipelined(connection):  # PostgreSQL: these statements in one round trip
         # Marks first: a result in the same transaction is newer, whichever came first.
-        for statement, rows in ((_MARK, marks), (_RESULT, results)):
-            if rows:
-                connection.execute(statement, rows)
+        if marks:
+            connection.execute(_MARK, marks)
+        if results:
+            connection.execute(_RESULTS[dialect], {"rows": _rows(_latest_first(results))})
         if distributions:
-            connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], distributions)
+            rows = _rows(list({_distribution_key(d): d for d in distributions}.values()))
+            connection.execute(_KEEP_DISTRIBUTIONS[dialect], {"rows": rows})
         if notes:
             lock_kept(session)  # the trail's lock with them; its head is read next
     for note in notes:
@@ -198,34 +186,104 @@ def _latest_attempts(
     return latest
 
 
-def _values(record_id: int, result: CheckResult) -> dict[str, Any]:
+def _values(record_id: int, result: CheckResult, connection: Connection) -> dict[str, Any]:
+    """A result's row of the one statement that writes a batch's results; JSON columns
+    as the text SQLAlchemy would have bound (``json.dumps``), times as it stores them."""
     return {
-        "p_id": record_id,
-        "p_status": result.status.value,
-        "p_summary": result.summary,
-        "p_metrics": dict(result.metrics),
-        "p_evidence": result.evidence,
-        "p_blocking": result.blocking,
-        "p_started": result.started_at,
-        "p_finished": result.finished_at,
+        "id": record_id,
+        "status": result.status.value,
+        "summary": result.summary,
+        "metrics": json.dumps(dict(result.metrics)),
+        "evidence": result.evidence,
+        "blocking": result.blocking,
+        "started": _time(result.started_at, connection),
+        "finished": _time(result.finished_at, connection),
     }
 
 
-def _upsert(insert: Any) -> Any:
-    """Insert or replace an attempt's distribution, in one statement (a resumed check
-    writes its attempt's again)."""
-    statement = insert(_DISTRIBUTION).values(
-        run_id=bindparam("p_run"),
-        check_id=bindparam("p_check"),
-        attempt=bindparam("p_attempt"),
-        data=bindparam("p_data", type_=_DISTRIBUTION.c.data.type),
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["run_id", "check_id", "attempt"], set_={"data": statement.excluded.data}
-    )
+def _time(value: datetime | None, connection: Connection) -> str | None:
+    """A time as its column stores it: SQLite's text (the column type's own processing),
+    PostgreSQL's ``timestamptz`` from ISO 8601 in UTC. A naive time is refused, as the
+    column type refuses it."""
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ValueError(f"a time without its zone: {value}")
+    if connection.dialect.name == "sqlite":
+        stored: str = _stored_time(connection.dialect)(value)
+        return stored
+    return value.astimezone(UTC).isoformat()
 
 
-_KEEP_DISTRIBUTION = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+@functools.lru_cache(maxsize=16)
+def _stored_time(dialect: Any) -> Callable[[datetime], Any]:
+    """The column type's own processing of a time, for SQLite's text."""
+    column_type = _RECORD.c.finished_at.type
+    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    return processor  # type: ignore[no-any-return]
+
+
+def _latest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row a record: a later result of the same record wins, as it would written
+    after the first, keeping the earlier one's start when it has none of its own."""
+    kept: dict[int, dict[str, Any]] = {}
+    for row in results:
+        earlier = kept.pop(row["id"], None)
+        if earlier is not None and row["started"] is None:
+            row = {**row, "started": earlier["started"]}
+        kept[row["id"]] = row
+    return list(kept.values())
+
+
+def _distribution_key(row: dict[str, Any]) -> tuple[int, str, int]:
+    return (row["run"], row["chk"], row["attempt"])
+
+
+def _rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows)
+
+
+# A batch's results, and its distributions, each in one statement over a JSON array of
+# rows, not an executemany: each row of those cost SQLAlchemy's and the driver's
+# parameter handling and, on SQLite, a release and a retaking of the GIL that the event
+# loop's thread wanted (bench/engine.py).
+_RESULTS = {
+    "sqlite": text(
+        "UPDATE checkrecord SET status = r.value ->> '$.status', "
+        "summary = r.value ->> '$.summary', metrics = r.value ->> '$.metrics', "
+        "evidence = r.value ->> '$.evidence', blocking = r.value ->> '$.blocking', "
+        "started_at = coalesce(r.value ->> '$.started', checkrecord.started_at), "
+        "finished_at = r.value ->> '$.finished' "
+        "FROM json_each(:rows) AS r WHERE checkrecord.id = r.value ->> '$.id'"
+    ),
+    "postgresql": text(
+        "UPDATE checkrecord SET status = r.status, summary = r.summary, "
+        "metrics = CAST(r.metrics AS json), evidence = r.evidence, blocking = r.blocking, "
+        "started_at = coalesce(r.started, checkrecord.started_at), finished_at = r.finished "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, status text, "
+        "summary text, metrics text, evidence text, blocking boolean, started timestamptz, "
+        "finished timestamptz) WHERE checkrecord.id = r.id"
+    ),
+}
+_KEEP_DISTRIBUTIONS = {
+    # Insert or replace an attempt's distribution (a resumed check writes its attempt's again).
+    "sqlite": text(
+        "INSERT INTO checkdistribution (run_id, check_id, attempt, data) "
+        "SELECT r.value ->> '$.run', r.value ->> '$.chk', r.value ->> '$.attempt', "
+        "r.value ->> '$.data' FROM json_each(:rows) AS r WHERE true "
+        "ON CONFLICT (run_id, check_id, attempt) DO UPDATE SET data = excluded.data"
+    ),
+    "postgresql": text(
+        "INSERT INTO checkdistribution (run_id, check_id, attempt, data) "
+        "SELECT r.run, r.chk, r.attempt, CAST(r.data AS json) "
+        "FROM json_to_recordset(CAST(:rows AS json)) "
+        "AS r(run integer, chk text, attempt integer, data text) "
+        "ON CONFLICT (run_id, check_id, attempt) DO UPDATE SET data = excluded.data"
+    ),
+}
+
+
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _FINISH = (
     update(_RUN)
