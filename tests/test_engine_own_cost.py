@@ -26,6 +26,7 @@ from bot.store.models import CheckDistribution, CheckRecord, Run, RunStatus
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from checks.redact import Redactor
+from tests.kinds import ScriptedCheck
 from tests.test_engine import make_config
 from tests.test_group_commit import new_run
 
@@ -179,3 +180,28 @@ def test_the_writes_nobody_waits_for_share_one_timer(tmp_path: Path) -> None:
     with Session(store.engine) as session:
         states = {r.check_id: r.status for r in session.exec(select(CheckRecord))}
     assert states == dict.fromkeys(checks, "running")
+
+
+@pytest.mark.usefixtures("scripted_kinds")
+def test_an_executions_checks_run_on_as_many_workers_as_its_concurrency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workers: list[int] = []
+    original = Engine._work_through
+
+    async def counted(self: Engine, *args: Any) -> None:
+        workers.append(1)
+        await original(self, *args)
+
+    monkeypatch.setattr(Engine, "_work_through", counted)
+    checks = "".join(f"- {{id: c{n}, type: scripted, sleep: 0.01}}\n" for n in range(12))
+    engine = Engine(
+        make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/preprod.db"), tmp_path
+    )
+    request = RunRequest(service="checkout-api", version="2.14.0", environment="staging")
+    report = asyncio.run(engine.run(request))
+    assert [r.check_id for r in report.results] == [f"c{n}" for n in range(12)]
+    assert len(workers) == engine.concurrency  # a task a worker, not one a check
+    spans = sorted(ScriptedCheck.spans.values())
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most == engine.concurrency  # still that many at once, no more

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -233,7 +234,6 @@ class Engine:
                 await self._record(
                     run_id, spec, CheckResult(status=Status.INTERRUPTED, summary=INTERRUPTED)
                 )
-            limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
             target = self.config.target(run.environment)
@@ -246,9 +246,10 @@ class Engine:
                     todo = [spec for spec in stage.checks if spec.id in picked]
                     for batch in batches(todo):
                         scope.left[0] = len(batch)
+                        specs = iter(batch)  # shared: each taken once, in plan order
                         async with asyncio.TaskGroup() as group:
-                            for spec in batch:
-                                group.create_task(self._run_limited(limit, scope, spec))
+                            for _ in range(min(self.concurrency, len(batch))):
+                                group.create_task(self._work_through(specs, scope, group))
                     later = [
                         s for s in stages[index + 1 :] if any(c.id in picked for c in s.checks)
                     ]
@@ -324,15 +325,21 @@ class Engine:
     async def run(self, request: RunRequest) -> RunReport:
         return await self.execute(await self.start(request), request)
 
-    async def _run_limited(self, limit: asyncio.Semaphore, scope: _Scope, spec: CheckSpec) -> None:
-        async with limit:
+    async def _work_through(
+        self, specs: Iterator[CheckSpec], scope: _Scope, group: asyncio.TaskGroup
+    ) -> None:
+        """One of an execution's ``concurrency`` workers: the batch's checks one after
+        another, taken in plan order with the other workers (a task a worker, not a task
+        and a semaphore wait a check). A result is recorded beside the next check: that
+        one starts while this one is written, and results that pile up meanwhile are
+        committed together (bot/store/batch.py); the batch's last result says no other is
+        coming, so it is not kept waiting."""
+        for spec in specs:
             started, result = await self._run_check(scope, spec)
-        scope.left[0] -= 1
-        # Recorded outside the limit: the next check starts while this result is written,
-        # and results that pile up meanwhile are committed together (bot/store/batch.py);
-        # the batch's last result says no other is coming, so it is not kept waiting.
-        last = scope.left[0] == 0
-        await self._record(scope.info.run_id, spec, result, started, last, scope.redact)
+            scope.left[0] -= 1
+            last = scope.left[0] == 0
+            record = self._record(scope.info.run_id, spec, result, started, last, scope.redact)
+            group.create_task(record)
 
     async def _run_check(self, scope: _Scope, spec: CheckSpec) -> tuple[datetime, CheckResult]:
         info = scope.info
