@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.engine import runner
 from bot.engine.request import RunRequest
@@ -205,3 +205,21 @@ def test_an_executions_checks_run_on_as_many_workers_as_its_concurrency(
     spans = sorted(ScriptedCheck.spans.values())
     most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert most == engine.concurrency  # still that many at once, no more
+
+
+def test_a_new_runs_checks_are_one_statement_and_hold_a_records_defaults(
+    store: RunStore,
+) -> None:
+    sent = statements(store)
+    run_id = new_run(store, ["a", "minor", "c"])
+    inserts = [many for text, many in sent if text.startswith("INSERT INTO checkrecord")]
+    assert inserts == [False], sent  # one statement, not a row each
+    with Session(store.engine) as session:
+        stored = session.exec(select(CheckRecord).order_by(col(CheckRecord.id))).all()
+    expected = [
+        CheckRecord(run_id=run_id, check_id=c, check_type="http", position=n, critical=k)
+        for n, (c, k) in enumerate([("a", True), ("minor", False), ("c", True)])
+    ]
+    assert [r.model_dump(exclude={"id"}) for r in stored] == [
+        r.model_dump(exclude={"id"}) for r in expected
+    ]

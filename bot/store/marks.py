@@ -322,3 +322,33 @@ def finish_write(
         append(session, Note(action, actor, run_id, details))
 
     return write
+
+
+def insert_checks(connection: Connection, run_id: int, checks: list[tuple[str, str, bool]]) -> None:
+    """A new run's checks, pending, in plan order: ``(check_id, check_type, critical)``,
+    each holding what a ``CheckRecord()`` holds by default (its JSON's ``{}`` is no
+    column default), in one statement over a JSON array (an executemany's row each cost
+    the driver's parameter work and, on PostgreSQL, its own execution in the pipeline)."""
+    if not checks:
+        return
+    rows = [{"id": c, "type": t, "pos": n, "critical": k} for n, (c, t, k) in enumerate(checks)]
+    statement = _INSERT_CHECKS[connection.dialect.name]
+    connection.execute(statement, {"run": run_id, "rows": json.dumps(rows)})
+
+
+_CHECK_COLUMNS = (
+    "INSERT INTO checkrecord (run_id, check_id, check_type, position, critical, attempt, "
+    "status, summary, metrics, evidence, blocking) "
+)
+_INSERT_CHECKS = {
+    "sqlite": text(
+        _CHECK_COLUMNS + "SELECT :run, r.value ->> '$.id', r.value ->> '$.type', "
+        "r.value ->> '$.pos', r.value ->> '$.critical', 1, 'pending', '', '{}', '', 0 "
+        "FROM json_each(:rows) AS r ORDER BY r.key"
+    ),
+    "postgresql": text(
+        _CHECK_COLUMNS + "SELECT :run, r.id, r.type, r.pos, r.critical, 1, 'pending', '', "
+        "CAST('{}' AS json), '', false FROM json_to_recordset(CAST(:rows AS json)) "
+        "AS r(id text, type text, pos integer, critical boolean) ORDER BY r.pos"
+    ),
+}

@@ -29,7 +29,7 @@ from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
-from bot.store.marks import finish_write, mark_write, result_write
+from bot.store.marks import finish_write, insert_checks, mark_write, result_write
 from bot.store.marks import latest as _latest
 from bot.store.models import (
     CheckRecord,
@@ -119,25 +119,7 @@ class RunStore:
             run_id = connection.execute(_INSERT_RUN, values).scalar_one()
             if keep and config_text is not None:
                 save_config(session, digest, run.config_path, config_text)
-            rows = [
-                {
-                    "run_id": run_id,
-                    "check_id": check_id,
-                    "check_type": check_type,
-                    "position": position,
-                    "critical": critical,
-                    # what a CheckRecord() holds by default (its JSON's {} is no column default)
-                    "attempt": 1,
-                    "status": "pending",
-                    "summary": "",
-                    "metrics": {},
-                    "evidence": "",
-                    "blocking": False,
-                }
-                for position, (check_id, check_type, critical) in enumerate(checks)
-            ]
-            if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
-                connection.execute(_INSERT_RECORD, rows)
+            insert_checks(connection, run_id, checks)  # one statement, not a row each
             run.id = run_id
             # queued, not appended: no wait for the trail's lock behind the runs executing
             queue(session, _started(run, [check_id for check_id, _, _ in checks]))
@@ -346,5 +328,4 @@ _RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
 _INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
-_INSERT_RECORD = _RECORD.insert()
 """Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
