@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event
 from sqlmodel import Session, col, select
@@ -24,6 +25,7 @@ from bot.store.batch import commit_writes
 from bot.store.marks import result_write
 from bot.store.models import CheckDistribution, CheckRecord, Run, RunStatus
 from bot.store.runs import RunStore
+from checks._body import _charset, _charset_of
 from checks.base import CheckResult, Status
 from checks.redact import Redactor
 from tests.kinds import ScriptedCheck
@@ -223,3 +225,19 @@ def test_a_new_runs_checks_are_one_statement_and_hold_a_records_defaults(
     assert [r.model_dump(exclude={"id"}) for r in stored] == [
         r.model_dump(exclude={"id"}) for r in expected
     ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "text/html; charset=ISO-8859-1", 'text/plain; charset="utf-16"',
+     "text/plain; charset=no-such-codec", "application/json;charset=latin-1"],
+)  # fmt: skip
+def test_a_bodys_charset_is_read_as_httpx_reads_it_parsed_once(content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = httpx.Response(200, headers=headers)
+    named = response.charset_encoding or "utf-8"
+    expected = named if named != "no-such-codec" else "utf-8"
+    _charset_of.cache_clear()
+    assert _charset(response) == expected
+    assert _charset(httpx.Response(200, headers=headers)) == expected
+    assert _charset_of.cache_info().misses == 1  # the second response's header: no parse
