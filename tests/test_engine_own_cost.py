@@ -92,7 +92,9 @@ def test_a_batchs_results_are_one_statement_and_read_back_as_written(store: RunS
         commit_writes(session, writes)
     updates = [many for text, many in sent if text.startswith("UPDATE checkrecord")]
     inserts = [many for text, many in sent if text.startswith("INSERT INTO checkdistribution")]
+    events = [many for text, many in sent if text.startswith("INSERT INTO auditevent")]
     assert updates == [False] and inserts == [False], sent  # one statement, not a row each
+    assert events == [False, False], sent  # the queued "run started", then the four
     with Session(store.engine) as session:
         rows = {r.check_id: r for r in session.exec(select(CheckRecord))}
         kept = session.exec(select(CheckDistribution)).one()
@@ -103,6 +105,12 @@ def test_a_batchs_results_are_one_statement_and_read_back_as_written(store: RunS
         assert record.started_at == START  # "a"'s second result had no start of its own
         assert record.finished_at == START + timedelta(seconds=2)
     assert (kept.check_id, kept.data) == ("c", {"hist": {"3": 2}, "requests": 2})
+    trail = AuditLog(store)
+    verified = await_(trail.verify())
+    assert verified.ok and verified.count == 5, verified  # run started, four results
+    ended = [e for e in await_(trail.events()) if e.action == "check.finished"]
+    assert [e.details["check"] for e in ended] == ["a", "b", "c", "a"]
+    assert ended[1].details["summary"] == summary and ended[1].run_id == run_id
 
 
 def test_a_runs_end_is_one_statement_and_its_event(tmp_path: Path) -> None:

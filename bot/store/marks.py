@@ -4,11 +4,9 @@ the lease fence every write of an executing process goes through."""
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, literal_column, text, update
@@ -18,6 +16,7 @@ from sqlmodel import Session, col, select
 from bot.audit.chain import Action
 from bot.store.audit import Note, append, append_kept, lock_kept
 from bot.store.batch import Write, before_commit
+from bot.store.jsonrows import as_rows, stored_json, stored_time
 from bot.store.models import CheckDistribution, CheckRecord, Run, RunStatus
 from bot.store.pipeline import pipelined
 from checks.base import CheckResult
@@ -143,7 +142,7 @@ def write_checks(session: Session) -> None:
                     "run": change.run_id,
                     "chk": result.check_id,
                     "attempt": found.attempt,
-                    "data": json.dumps(result.distribution),
+                    "data": stored_json(result.distribution),
                 }
             )
         details = {
@@ -162,10 +161,10 @@ def write_checks(session: Session) -> None:
         if marks:
             connection.execute(_MARK, marks)
         if results:
-            connection.execute(_RESULTS[dialect], {"rows": _rows(_latest_first(results))})
+            connection.execute(_RESULTS[dialect], {"rows": as_rows(_latest_first(results))})
         if distributions:
-            rows = _rows(list({_distribution_key(d): d for d in distributions}.values()))
-            connection.execute(_KEEP_DISTRIBUTIONS[dialect], {"rows": rows})
+            kept = as_rows(list({_distribution_key(d): d for d in distributions}.values()))
+            connection.execute(_KEEP_DISTRIBUTIONS[dialect], {"rows": kept})
         if notes:
             lock_kept(session)  # the trail's lock with them; its head is read next
     for note in notes:
@@ -193,35 +192,12 @@ def _values(record_id: int, result: CheckResult, connection: Connection) -> dict
         "id": record_id,
         "status": result.status.value,
         "summary": result.summary,
-        "metrics": json.dumps(dict(result.metrics)),
+        "metrics": stored_json(dict(result.metrics)),
         "evidence": result.evidence,
         "blocking": result.blocking,
-        "started": _time(result.started_at, connection),
-        "finished": _time(result.finished_at, connection),
+        "started": stored_time(result.started_at, _RECORD.c.started_at, connection),
+        "finished": stored_time(result.finished_at, _RECORD.c.finished_at, connection),
     }
-
-
-def _time(value: datetime | None, connection: Connection) -> str | None:
-    """A time as its column stores it: SQLite's text (the column type's own processing),
-    PostgreSQL's ``timestamptz`` from ISO 8601 in UTC. A naive time is refused, as the
-    column type refuses it."""
-    if value is None:
-        return None
-    if value.utcoffset() is None:
-        raise ValueError(f"a time without its zone: {value}")
-    if connection.dialect.name == "sqlite":
-        stored: str = _stored_time(connection.dialect)(value)
-        return stored
-    return value.astimezone(UTC).isoformat()
-
-
-@functools.lru_cache(maxsize=16)
-def _stored_time(dialect: Any) -> Callable[[datetime], Any]:
-    """The column type's own processing of a time, for SQLite's text."""
-    column_type = _RECORD.c.finished_at.type
-    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-    assert processor is not None
-    return processor  # type: ignore[no-any-return]
 
 
 def _latest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -240,14 +216,8 @@ def _distribution_key(row: dict[str, Any]) -> tuple[int, str, int]:
     return (row["run"], row["chk"], row["attempt"])
 
 
-def _rows(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows)
-
-
 # A batch's results, and its distributions, each in one statement over a JSON array of
-# rows, not an executemany: each row of those cost SQLAlchemy's and the driver's
-# parameter handling and, on SQLite, a release and a retaking of the GIL that the event
-# loop's thread wanted (bench/engine.py).
+# rows (bot/store/jsonrows.py), not an executemany.
 _RESULTS = {
     "sqlite": text(
         "UPDATE checkrecord SET status = r.value ->> '$.status', "
@@ -331,9 +301,9 @@ def insert_checks(connection: Connection, run_id: int, checks: list[tuple[str, s
     the driver's parameter work and, on PostgreSQL, its own execution in the pipeline)."""
     if not checks:
         return
-    rows = [{"id": c, "type": t, "pos": n, "critical": k} for n, (c, t, k) in enumerate(checks)]
+    values = [{"id": c, "type": t, "pos": n, "critical": k} for n, (c, t, k) in enumerate(checks)]
     statement = _INSERT_CHECKS[connection.dialect.name]
-    connection.execute(statement, {"run": run_id, "rows": json.dumps(rows)})
+    connection.execute(statement, {"run": run_id, "rows": as_rows(values)})
 
 
 _CHECK_COLUMNS = (
