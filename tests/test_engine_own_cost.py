@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot.engine import runner
 from bot.engine.request import RunRequest
 from bot.engine.runner import Engine
+from bot.engine.scope import redacted_config
 from bot.store.audit_log import AuditLog
 from bot.store.batch import commit_writes
 from bot.store.marks import result_write
@@ -150,7 +151,7 @@ def test_an_execution_makes_one_redactor_and_a_configs_text_is_redacted_once(
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(runner, "Redactor", Counted)
-    runner._redacted_config.cache_clear()
+    redacted_config.cache_clear()
     checks = "".join(f"- {{id: c{n}, type: scripted}}\n" for n in range(12))
     config = make_config(tmp_path, checks)
     engine = Engine(config, RunStore(f"sqlite:///{tmp_path}/preprod.db"), tmp_path / "work")
@@ -158,9 +159,8 @@ def test_an_execution_makes_one_redactor_and_a_configs_text_is_redacted_once(
     for _ in range(2):
         report = asyncio.run(engine.run(request))
         assert len(report.results) == 12
-    # one for the config's text (the first run only), one each execution: not one a check
-    assert len(made) == 3, len(made)
-    assert runner._redacted_config.cache_info().misses == 1
+    assert len(made) == 2, len(made)  # one each execution, not one a check
+    assert redacted_config.cache_info().misses == 1
     stored = asyncio.run(engine.store.call(lambda s: s.exec(select(Run)).all()))
     assert len(stored) == 2
 

@@ -4,7 +4,6 @@ result stored before it is announced; nothing a check does escapes as an excepti
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -29,6 +28,7 @@ from bot.engine.guarded import run_guarded
 from bot.engine.heap import settle_once
 from bot.engine.quarantine import excused
 from bot.engine.request import RequestError, RunRequest, default_workdir
+from bot.engine.scope import Scope, redacted_config
 from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
 from bot.record.report import RunReport
 from bot.store.baselines import StoreBaselines
@@ -37,7 +37,7 @@ from bot.store.leases import Leases
 from bot.store.models import Run, RunStatus
 from bot.store.runs import LeaseLost, RunStore
 from checks.base import CheckResult, Status
-from checks.context import CheckContext, ProgressEvent, RunInfo, Target
+from checks.context import CheckContext, ProgressEvent, RunInfo
 from checks.redact import Redactor
 from checks.spec import CheckSpec, Stage
 from checks.transport import SharedTransport
@@ -49,28 +49,6 @@ INTERRUPTED = (
     "interrupted by a restart of the bot and not safe to repeat by itself; "
     "re-run it (`rerun <run> <check>`) or waive it"
 )
-
-
-@functools.lru_cache(maxsize=8)
-def _redacted_config(text: str, secrets: frozenset[str]) -> str:
-    """The config text as a run keeps it (secrets masked), once a config and not at every
-    run's start: masking its ten kilobytes cost a millisecond (bench/engine.py)."""
-    return Redactor(secrets)(text)
-
-
-@dataclass(frozen=True)
-class _Scope:
-    """What every check of one execution shares, made once an execution: its redactor,
-    target and folder (each check's own made them again, a tenth of the engine's own
-    work a check; bench/engine.py)."""
-
-    info: RunInfo
-    redact: Redactor
-    target: Target
-    folder: Path
-    pool: SharedTransport
-    left: list[int] = field(default_factory=lambda: [0])
-    """Checks of the current batch still to run (its last result is not kept waiting)."""
 
 
 @dataclass
@@ -142,7 +120,7 @@ class Engine:
             self.leases.stamp(run)
         checks = [(s.id, s.type, s.critical) for s in specs]
         text, secrets = self.config.text, frozenset(self.config.secrets)
-        config_text = _redacted_config(text, secrets) if text else None
+        config_text = redacted_config(text, secrets) if text else None
         return await self.store.create_run(run, checks, config_text)
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
@@ -238,7 +216,7 @@ class Engine:
             stages = self.config.plans[run.plan].stage_list()
             target = self.config.target(run.environment)
             pool = SharedTransport(target)
-            scope = _Scope(
+            scope = Scope(
                 info, Redactor(self.config.secrets), target, self.workdir / f"run-{run_id}", pool
             )
             try:
@@ -326,7 +304,7 @@ class Engine:
         return await self.execute(await self.start(request), request)
 
     async def _work_through(
-        self, specs: Iterator[CheckSpec], scope: _Scope, group: asyncio.TaskGroup
+        self, specs: Iterator[CheckSpec], scope: Scope, group: asyncio.TaskGroup
     ) -> None:
         """One of an execution's ``concurrency`` workers: the batch's checks one after
         another, taken in plan order with the other workers (a task a worker, not a task
@@ -341,7 +319,7 @@ class Engine:
             record = self._record(scope.info.run_id, spec, result, started, last, scope.redact)
             group.create_task(record)
 
-    async def _run_check(self, scope: _Scope, spec: CheckSpec) -> tuple[datetime, CheckResult]:
+    async def _run_check(self, scope: Scope, spec: CheckSpec) -> tuple[datetime, CheckResult]:
         info = scope.info
         started = self._now()
         if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
