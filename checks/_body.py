@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import email.message
+import functools
 import json
 import zlib
 from dataclasses import dataclass
@@ -86,7 +88,19 @@ class _Decoder:
 
 
 def _charset(response: httpx.Response) -> str:
-    name = response.charset_encoding or "utf-8"
+    return _charset_of(response.headers.get("content-type"))
+
+
+@functools.lru_cache(maxsize=256)
+def _charset_of(content_type: str | None) -> str:
+    """A ``Content-Type``'s charset as httpx reads it (``Response.charset_encoding``),
+    or UTF-8 when it names none or one Python does not know; parsed once a header value,
+    not at every response (an email message each time, bench/engine.py)."""
+    if content_type is None:
+        return "utf-8"
+    message = email.message.Message()
+    message["content-type"] = content_type
+    name = message.get_content_charset(failobj=None) or "utf-8"
     try:
         codecs.lookup(name)
     except LookupError:

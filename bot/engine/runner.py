@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from bot.engine.guarded import run_guarded
 from bot.engine.heap import settle_once
 from bot.engine.quarantine import excused
 from bot.engine.request import RequestError, RunRequest, default_workdir
+from bot.engine.scope import Scope, redacted_config
 from bot.engine.stages import batches, continue_from, expected_seconds, skip_reason
 from bot.record.report import RunReport
 from bot.store.baselines import StoreBaselines
@@ -117,7 +119,8 @@ class Engine:
         if self.leases is not None:
             self.leases.stamp(run)
         checks = [(s.id, s.type, s.critical) for s in specs]
-        config_text = Redactor(self.config.secrets)(self.config.text) if self.config.text else None
+        text, secrets = self.config.text, frozenset(self.config.secrets)
+        config_text = redacted_config(text, secrets) if text else None
         return await self.store.create_run(run, checks, config_text)
 
     async def execute(self, run: Run, request: RunRequest) -> RunReport:
@@ -209,19 +212,22 @@ class Engine:
                 await self._record(
                     run_id, spec, CheckResult(status=Status.INTERRUPTED, summary=INTERRUPTED)
                 )
-            limit = asyncio.Semaphore(self.concurrency)
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
-            pool = SharedTransport(self.config.target(run.environment))
+            target = self.config.target(run.environment)
+            pool = SharedTransport(target)
+            scope = Scope(
+                info, Redactor(self.config.secrets), target, self.workdir / f"run-{run_id}", pool
+            )
             try:
                 for index, stage in enumerate(stages):
                     todo = [spec for spec in stage.checks if spec.id in picked]
                     for batch in batches(todo):
-                        left = [len(batch)]  # checks of the batch still to run
+                        scope.left[0] = len(batch)
+                        specs = iter(batch)  # shared: each taken once, in plan order
                         async with asyncio.TaskGroup() as group:
-                            for spec in batch:
-                                task = self._run_limited(limit, info, spec, pool, left)
-                                group.create_task(task)
+                            for _ in range(min(self.concurrency, len(batch))):
+                                group.create_task(self._work_through(specs, scope, group))
                     later = [
                         s for s in stages[index + 1 :] if any(c.id in picked for c in s.checks)
                     ]
@@ -297,25 +303,24 @@ class Engine:
     async def run(self, request: RunRequest) -> RunReport:
         return await self.execute(await self.start(request), request)
 
-    async def _run_limited(
-        self,
-        limit: asyncio.Semaphore,
-        info: RunInfo,
-        spec: CheckSpec,
-        pool: SharedTransport,
-        left: list[int],
+    async def _work_through(
+        self, specs: Iterator[CheckSpec], scope: Scope, group: asyncio.TaskGroup
     ) -> None:
-        async with limit:
-            started, result = await self._run_check(info, spec, pool)
-        left[0] -= 1
-        # Recorded outside the limit: the next check starts while this result is written,
-        # and results that pile up meanwhile are committed together (bot/store/batch.py);
-        # the batch's last result says no other is coming, so it is not kept waiting.
-        await self._record(info.run_id, spec, result, started, last=left[0] == 0)
+        """One of an execution's ``concurrency`` workers: the batch's checks one after
+        another, taken in plan order with the other workers (a task a worker, not a task
+        and a semaphore wait a check). A result is recorded beside the next check: that
+        one starts while this one is written, and results that pile up meanwhile are
+        committed together (bot/store/batch.py); the batch's last result says no other is
+        coming, so it is not kept waiting."""
+        for spec in specs:
+            started, result = await self._run_check(scope, spec)
+            scope.left[0] -= 1
+            last = scope.left[0] == 0
+            record = self._record(scope.info.run_id, spec, result, started, last, scope.redact)
+            group.create_task(record)
 
-    async def _run_check(
-        self, info: RunInfo, spec: CheckSpec, pool: SharedTransport
-    ) -> tuple[datetime, CheckResult]:
+    async def _run_check(self, scope: Scope, spec: CheckSpec) -> tuple[datetime, CheckResult]:
+        info = scope.info
         started = self._now()
         if spec.is_repeat_safe():  # a resume runs it again either way: no need to wait
             self.store.mark_started_soon(info.run_id, spec.id, started, self._owner)
@@ -324,14 +329,14 @@ class Engine:
             await through_blips(f"mark check {spec.id} of run {info.run_id} started", mark)
         self._emit(CheckStarted(info.run_id, spec.id))
         ctx = CheckContext(
-            target=self.config.target(info.environment),
+            target=scope.target,
             run=info,
             check_id=spec.id,
-            redactor=Redactor(self.config.secrets),
-            workdir=self.workdir / f"run-{info.run_id}" / spec.id,
+            redactor=scope.redact,
+            workdir=scope.folder / spec.id,
             on_progress=lambda event: self._progress(info.run_id, event),
             baselines=StoreBaselines(self.store, info.service, info.environment, info.run_id),
-            transport=pool,
+            transport=scope.pool,
         )
         return started, await run_guarded(spec, ctx)
 
@@ -342,9 +347,11 @@ class Engine:
         result: CheckResult,
         started: datetime | None = None,
         last: bool = True,
+        redact: Redactor | None = None,
     ) -> None:
-        """Store, then announce. ``last``: no other result is coming soon (so not kept waiting)."""
-        redact = Redactor(self.config.secrets)
+        """Store, then announce. ``last``: no other result is coming soon (so not kept waiting).
+        ``redact``: the execution's redactor (else one is made)."""
+        redact = redact or Redactor(self.config.secrets)
         now = self._now()
         final = result.model_copy(
             update={

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, InternalError, ProgrammingError
 from sqlmodel import Session, SQLModel
 
 from bot.audit.chain import GENESIS, seal
+from bot.store.jsonrows import as_rows, stored_json, stored_time
 from bot.store.models import AuditEvent, AuditQueued, ConfigSnapshot, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,25 @@ def append_kept(session: Session, note: Note, at: datetime | None = None) -> dic
 
 
 def write_kept(session: Session) -> None:
-    """Insert the events :func:`append_kept` queued in this transaction, in one statement."""
+    """Insert the events :func:`append_kept` queued in this transaction, in one statement
+    over a JSON array of them (bot/store/jsonrows.py), in the chain's order."""
     if rows := session.info.pop(_KEPT_ROWS, None):
-        session.connection().execute(_INSERT_EVENT, rows)
+        connection = session.connection()
+        values = [
+            {
+                "seq": row["seq"],
+                "at": stored_time(row["at"], _EVENTS.c.at, connection),
+                "run": row["run_id"],
+                "actor": row["actor"],
+                "action": row["action"],
+                "details": stored_json(row["details"]),
+                "prev": row["prev_hash"],
+                "hash": row["hash"],
+            }
+            for row in rows
+        ]
+        statement = _INSERT_EVENTS[connection.dialect.name]
+        connection.execute(statement, {"rows": as_rows(values)})
 
 
 def _head(session: Session) -> tuple[int, str] | None:
@@ -150,7 +167,22 @@ def _sealed(head: tuple[int, str] | None, note: Note, at: datetime) -> dict[str,
 
 
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-_INSERT_EVENT = _EVENTS.insert()
+_EVENT_COLUMNS = (
+    "INSERT INTO auditevent (seq, at, run_id, actor, action, details, prev_hash, hash) "
+)
+_INSERT_EVENTS = {
+    "sqlite": text(
+        _EVENT_COLUMNS + "SELECT r.value ->> '$.seq', r.value ->> '$.at', r.value ->> '$.run', "
+        "r.value ->> '$.actor', r.value ->> '$.action', r.value ->> '$.details', "
+        "r.value ->> '$.prev', r.value ->> '$.hash' FROM json_each(:rows) AS r ORDER BY r.key"
+    ),
+    "postgresql": text(
+        _EVENT_COLUMNS + "SELECT r.seq, r.at, r.run, r.actor, r.action, CAST(r.details AS json), "
+        "r.prev, r.hash FROM json_to_recordset(CAST(:rows AS json)) AS r(seq bigint, "
+        "at timestamptz, run integer, actor text, action text, details text, prev text, "
+        "hash text) ORDER BY r.seq"
+    ),
+}
 _HEAD = sa_select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
 
 

@@ -4,20 +4,20 @@ the lease fence every write of an executing process goes through."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, update
+from sqlalchemy import Connection, bindparam, literal_column, text, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from bot.audit.chain import Action
-from bot.store.audit import Note, append_kept, lock_kept
+from bot.store.audit import Note, append, append_kept, lock_kept
 from bot.store.batch import Write, before_commit
-from bot.store.models import CheckDistribution, CheckRecord, Run
+from bot.store.jsonrows import as_rows, stored_json, stored_time
+from bot.store.models import CheckDistribution, CheckRecord, Run, RunStatus
 from bot.store.pipeline import pipelined
 from checks.base import CheckResult
 
@@ -71,21 +71,6 @@ _MARK = (
     update(_RECORD)
     .where(_RECORD.c.id == bindparam("p_id"), _UNFINISHED)
     .values(status="running", started_at=bindparam("p_at", type_=_RECORD.c.started_at.type))
-)
-_RESULT = (
-    update(_RECORD)
-    .where(_RECORD.c.id == bindparam("p_id"))
-    .values(
-        status=bindparam("p_status"),
-        summary=bindparam("p_summary"),
-        metrics=bindparam("p_metrics", type_=_RECORD.c.metrics.type),
-        evidence=bindparam("p_evidence"),
-        blocking=bindparam("p_blocking"),
-        started_at=func.coalesce(
-            bindparam("p_started", type_=_RECORD.c.started_at.type), _RECORD.c.started_at
-        ),
-        finished_at=bindparam("p_finished", type_=_RECORD.c.finished_at.type),
-    )
 )
 _QUEUED = "preprod_check_writes"
 """A ``session.info`` key: the check writes of this transaction, in order, made by
@@ -150,14 +135,14 @@ def write_checks(session: Session) -> None:
             marks.append({"p_id": found.id, "p_at": change.at})
             continue
         result = change.result
-        results.append(_values(found.id, result))
+        results.append(_values(found.id, result, connection))
         if result.distribution is not None:
             distributions.append(
                 {
-                    "p_run": change.run_id,
-                    "p_check": result.check_id,
-                    "p_attempt": found.attempt,
-                    "p_data": result.distribution,
+                    "run": change.run_id,
+                    "chk": result.check_id,
+                    "attempt": found.attempt,
+                    "data": stored_json(result.distribution),
                 }
             )
         details = {
@@ -170,13 +155,16 @@ def write_checks(session: Session) -> None:
             "summary": result.summary,
         }
         notes.append(Note(Action.CHECK_FINISHED, "preprod", change.run_id, details))
+    dialect = connection.dialect.name
     with pipelined(connection):  # PostgreSQL: these statements in one round trip
         # Marks first: a result in the same transaction is newer, whichever came first.
-        for statement, rows in ((_MARK, marks), (_RESULT, results)):
-            if rows:
-                connection.execute(statement, rows)
+        if marks:
+            connection.execute(_MARK, marks)
+        if results:
+            connection.execute(_RESULTS[dialect], {"rows": as_rows(_latest_first(results))})
         if distributions:
-            connection.execute(_KEEP_DISTRIBUTION[connection.dialect.name], distributions)
+            kept = as_rows(list({_distribution_key(d): d for d in distributions}.values()))
+            connection.execute(_KEEP_DISTRIBUTIONS[dialect], {"rows": kept})
         if notes:
             lock_kept(session)  # the trail's lock with them; its head is read next
     for note in notes:
@@ -197,31 +185,140 @@ def _latest_attempts(
     return latest
 
 
-def _values(record_id: int, result: CheckResult) -> dict[str, Any]:
+def _values(record_id: int, result: CheckResult, connection: Connection) -> dict[str, Any]:
+    """A result's row of the one statement that writes a batch's results; JSON columns
+    as the text SQLAlchemy would have bound (``json.dumps``), times as it stores them."""
     return {
-        "p_id": record_id,
-        "p_status": result.status.value,
-        "p_summary": result.summary,
-        "p_metrics": dict(result.metrics),
-        "p_evidence": result.evidence,
-        "p_blocking": result.blocking,
-        "p_started": result.started_at,
-        "p_finished": result.finished_at,
+        "id": record_id,
+        "status": result.status.value,
+        "summary": result.summary,
+        "metrics": stored_json(dict(result.metrics)),
+        "evidence": result.evidence,
+        "blocking": result.blocking,
+        "started": stored_time(result.started_at, _RECORD.c.started_at, connection),
+        "finished": stored_time(result.finished_at, _RECORD.c.finished_at, connection),
     }
 
 
-def _upsert(insert: Any) -> Any:
-    """Insert or replace an attempt's distribution, in one statement (a resumed check
-    writes its attempt's again)."""
-    statement = insert(_DISTRIBUTION).values(
-        run_id=bindparam("p_run"),
-        check_id=bindparam("p_check"),
-        attempt=bindparam("p_attempt"),
-        data=bindparam("p_data", type_=_DISTRIBUTION.c.data.type),
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["run_id", "check_id", "attempt"], set_={"data": statement.excluded.data}
-    )
+def _latest_first(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row a record: a later result of the same record wins, as it would written
+    after the first, keeping the earlier one's start when it has none of its own."""
+    kept: dict[int, dict[str, Any]] = {}
+    for row in results:
+        earlier = kept.pop(row["id"], None)
+        if earlier is not None and row["started"] is None:
+            row = {**row, "started": earlier["started"]}
+        kept[row["id"]] = row
+    return list(kept.values())
 
 
-_KEEP_DISTRIBUTION = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+def _distribution_key(row: dict[str, Any]) -> tuple[int, str, int]:
+    return (row["run"], row["chk"], row["attempt"])
+
+
+# A batch's results, and its distributions, each in one statement over a JSON array of
+# rows (bot/store/jsonrows.py), not an executemany.
+_RESULTS = {
+    "sqlite": text(
+        "UPDATE checkrecord SET status = r.value ->> '$.status', "
+        "summary = r.value ->> '$.summary', metrics = r.value ->> '$.metrics', "
+        "evidence = r.value ->> '$.evidence', blocking = r.value ->> '$.blocking', "
+        "started_at = coalesce(r.value ->> '$.started', checkrecord.started_at), "
+        "finished_at = r.value ->> '$.finished' "
+        "FROM json_each(:rows) AS r WHERE checkrecord.id = r.value ->> '$.id'"
+    ),
+    "postgresql": text(
+        "UPDATE checkrecord SET status = r.status, summary = r.summary, "
+        "metrics = CAST(r.metrics AS json), evidence = r.evidence, blocking = r.blocking, "
+        "started_at = coalesce(r.started, checkrecord.started_at), finished_at = r.finished "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, status text, "
+        "summary text, metrics text, evidence text, blocking boolean, started timestamptz, "
+        "finished timestamptz) WHERE checkrecord.id = r.id"
+    ),
+}
+_KEEP_DISTRIBUTIONS = {
+    # Insert or replace an attempt's distribution (a resumed check writes its attempt's again).
+    "sqlite": text(
+        "INSERT INTO checkdistribution (run_id, check_id, attempt, data) "
+        "SELECT r.value ->> '$.run', r.value ->> '$.chk', r.value ->> '$.attempt', "
+        "r.value ->> '$.data' FROM json_each(:rows) AS r WHERE true "
+        "ON CONFLICT (run_id, check_id, attempt) DO UPDATE SET data = excluded.data"
+    ),
+    "postgresql": text(
+        "INSERT INTO checkdistribution (run_id, check_id, attempt, data) "
+        "SELECT r.run, r.chk, r.attempt, CAST(r.data AS json) "
+        "FROM json_to_recordset(CAST(:rows AS json)) "
+        "AS r(run integer, chk text, attempt integer, data text) "
+        "ON CONFLICT (run_id, check_id, attempt) DO UPDATE SET data = excluded.data"
+    ),
+}
+
+
+_RUN = Run.__table__  # type: ignore[attr-defined]
+_FINISH = (
+    update(_RUN)
+    .where(_RUN.c.id == bindparam("p_run"))
+    .values(
+        status=bindparam("p_status", type_=_RUN.c.status.type),
+        finished_at=bindparam("p_at", type_=_RUN.c.finished_at.type),
+    )
+    .returning(_RUN.c.generation)
+)
+
+
+def finish_write(
+    run_id: int,
+    status: RunStatus,
+    action: Action,
+    actor: str,
+    owner: str | None,
+    now: Callable[[], datetime],
+) -> Write:
+    """The run's automated phase ended: its status, its end (``now()``, in the
+    transaction) and its ``action`` event, in one statement and the trail's append, not
+    an ORM load and flush. Made with the transaction's check writes, after those queued
+    before it (their events come first in the trail, as when each had its transaction)."""
+
+    def write(session: Session) -> None:
+        fence(session, run_id, owner)
+        before_commit(session, finish)
+
+    def finish(session: Session) -> None:
+        values = {"p_run": run_id, "p_status": status, "p_at": now()}
+        generation = session.connection().execute(_FINISH, values).scalar_one_or_none()
+        if generation is None:
+            raise LookupError(f"no run {run_id}")
+        details = {"status": status.value, "generation": generation}
+        append(session, Note(action, actor, run_id, details))
+
+    return write
+
+
+def insert_checks(connection: Connection, run_id: int, checks: list[tuple[str, str, bool]]) -> None:
+    """A new run's checks, pending, in plan order: ``(check_id, check_type, critical)``,
+    each holding what a ``CheckRecord()`` holds by default (its JSON's ``{}`` is no
+    column default), in one statement over a JSON array (an executemany's row each cost
+    the driver's parameter work and, on PostgreSQL, its own execution in the pipeline)."""
+    if not checks:
+        return
+    values = [{"id": c, "type": t, "pos": n, "critical": k} for n, (c, t, k) in enumerate(checks)]
+    statement = _INSERT_CHECKS[connection.dialect.name]
+    connection.execute(statement, {"run": run_id, "rows": as_rows(values)})
+
+
+_CHECK_COLUMNS = (
+    "INSERT INTO checkrecord (run_id, check_id, check_type, position, critical, attempt, "
+    "status, summary, metrics, evidence, blocking) "
+)
+_INSERT_CHECKS = {
+    "sqlite": text(
+        _CHECK_COLUMNS + "SELECT :run, r.value ->> '$.id', r.value ->> '$.type', "
+        "r.value ->> '$.pos', r.value ->> '$.critical', 1, 'pending', '', '{}', '', 0 "
+        "FROM json_each(:rows) AS r ORDER BY r.key"
+    ),
+    "postgresql": text(
+        _CHECK_COLUMNS + "SELECT :run, r.id, r.type, r.pos, r.critical, 1, 'pending', '', "
+        "CAST('{}' AS json), '', false FROM json_to_recordset(CAST(:rows AS json)) "
+        "AS r(id text, type text, pos integer, critical boolean) ORDER BY r.pos"
+    ),
+}

@@ -29,10 +29,8 @@ from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
-from bot.store.marks import fence as _fence
+from bot.store.marks import finish_write, insert_checks, mark_write, result_write
 from bot.store.marks import latest as _latest
-from bot.store.marks import mark_write, result_write
-from bot.store.pipeline import pipelined
 from bot.store.models import (
     CheckRecord,
     DecisionRecord,
@@ -40,6 +38,7 @@ from bot.store.models import (
     RunStatus,
     SlackThread,
 )
+from bot.store.pipeline import pipelined
 from bot.store.report_read import read_report
 from bot.store.threads import upsert_thread
 from checks.base import CheckResult, Status
@@ -101,9 +100,12 @@ class RunStore:
                     return once(session)
             # held for the whole call: a session of the engine's would give its connection
             # back at the commit, before the pipeline could send it
-            with self.engine.connect() as connection, pipelined(connection):
-                with Session(connection, expire_on_commit=False, info=self._info) as session:
-                    return once(session)
+            with (
+                self.engine.connect() as connection,
+                pipelined(connection),
+                Session(connection, expire_on_commit=False, info=self._info) as session,
+            ):
+                return once(session)
 
         def work() -> T:
             for attempt in (1, 2):
@@ -144,25 +146,7 @@ class RunStore:
             run_id = connection.execute(_INSERT_RUN, values).scalar_one()
             if keep and config_text is not None:
                 save_config(session, digest, run.config_path, config_text)
-            rows = [
-                {
-                    "run_id": run_id,
-                    "check_id": check_id,
-                    "check_type": check_type,
-                    "position": position,
-                    "critical": critical,
-                    # what a CheckRecord() holds by default (its JSON's {} is no column default)
-                    "attempt": 1,
-                    "status": "pending",
-                    "summary": "",
-                    "metrics": {},
-                    "evidence": "",
-                    "blocking": False,
-                }
-                for position, (check_id, check_type, critical) in enumerate(checks)
-            ]
-            if rows:  # one executemany of the table's INSERT, not the ORM's bulk insert
-                connection.execute(_INSERT_RECORD, rows)
+            insert_checks(connection, run_id, checks)  # one statement, not a row each
             run.id = run_id
             # queued, not appended: no wait for the trail's lock behind the runs executing
             queue(session, _started(run, [check_id for check_id, _, _ in checks]))
@@ -305,19 +289,10 @@ class RunStore:
     async def finish_run(
         self, run_id: int, status: RunStatus, owner: str | None = None, actor: str = "preprod"
     ) -> None:
-        """The run's automated phase ended (finished, cancelled by ``actor``, or failed)."""
-
-        def work(session: Session) -> None:
-            _fence(session, run_id, owner)
-            run = session.get(Run, run_id)
-            assert run is not None
-            run.status, run.finished_at = status, self.clock.now()
-            session.add(run)
-            details = {"status": status.value, "generation": run.generation}
-            append(session, Note(_ENDED[status], actor, run_id, details))
-            session.commit()
-
-        await self._call(work)
+        """The run's automated phase ended (finished, cancelled by ``actor``, or failed).
+        Committed with the check writes queued before it (bot/store/batch.py), in order."""
+        write = finish_write(run_id, status, _ENDED[status], actor, owner, self.clock.now)
+        await self._grouped(write, f"the end of run {run_id}", hurry=True)
 
     async def get_run(self, run_id: int) -> Run | None:
         return await self._call(lambda session: session.get(Run, run_id))
@@ -380,5 +355,4 @@ _RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
 _INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
-_INSERT_RECORD = _RECORD.insert()
 """Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
