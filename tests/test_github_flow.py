@@ -429,9 +429,9 @@ async def test_a_new_job_is_answered_after_few_database_calls(
     calls: list[tuple[object, str]] = []
     real = store._call
 
-    async def counted(fn: Any) -> Any:
+    async def counted(fn: Any, **options: Any) -> Any:
         calls.append((asyncio.current_task(), fn.__qualname__.split(".")[0]))
-        return await real(fn)
+        return await real(fn, **options)
 
     monkeypatch.setattr(store, "_call", counted)
     job = flow.gh.add_job("acme", "checkout", 510, "production", ref=TAG)
