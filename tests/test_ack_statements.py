@@ -46,8 +46,6 @@ class Tally:
     """What the ack path sent to the database while counting."""
 
     statements: list[str] = field(default_factory=list)
-    pipelined: int = 0
-    """Statements sent in psycopg's pipeline mode (PostgreSQL): sent with the next ones."""
     transactions: int = 0
     checkouts: int = 0
     pings: int = 0
@@ -63,11 +61,9 @@ class Tally:
 def counting(engine: Engine) -> Iterator[Tally]:
     tally = Tally()
 
-    def statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         if on_ack_path():
             tally.statements.append(" ".join(sql.split())[:90])
-            libpq = getattr(conn.connection.driver_connection, "pgconn", None)  # psycopg's
-            tally.pipelined += bool(libpq is not None and libpq.pipeline_status)
 
     def begin(_conn: Any) -> None:
         if on_ack_path():
@@ -154,9 +150,6 @@ async def test_each_commands_ack_costs_few_statements(harness: Harness) -> None:
     # the runs with their decisions, then what the undecided ones await
     assert (len(listing.statements), listing.transactions, listing.checkouts) == (2, 1, 1)
     assert start.pings == status.pings == listing.pings == 0  # the pool was just used
-    # PostgreSQL: the claim and the run's insert each in psycopg's pipeline mode (BEGIN,
-    # statement timeout and statements until a result is read, then the rest and COMMIT)
-    assert start.pipelined == (len(start.statements) if postgres else 0)
 
 
 KILL = (

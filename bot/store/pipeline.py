@@ -1,7 +1,6 @@
 """Statements sent together: on PostgreSQL (psycopg) the statements made inside
-:func:`pipelined` are sent in one go and answered in one round trip (psycopg's
-pipeline mode), not one round trip each, up to each statement whose rows are read
-(``SELECT``, ``RETURNING``), which sends what is queued with it; elsewhere (SQLite,
+:func:`pipelined` whose results nobody reads are sent in one go and answered in one
+round trip (psycopg's pipeline mode), not one round trip each; elsewhere (SQLite,
 another driver, a libpq without pipeline mode) they run as they come. Each statement
 still runs on the server in order, as it would have."""
 
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy import exc as sa
 
 
@@ -31,19 +30,8 @@ def pipelined(connection: Connection) -> Iterator[None]:
         yield  # a libpq older than 14 has no pipeline mode: one round trip each
         return
     try:
-        with raw.pipeline() as pipeline:
-
-            def results_now(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-                # a statement whose rows are read: SQLAlchemy reads them (and the cursor's
-                # description) as soon as it is executed, so send what is queued now
-                if _returns_rows(statement) and cursor.pgresult is None:
-                    pipeline.sync()
-
-            event.listen(connection, "after_cursor_execute", results_now)
-            try:
-                yield
-            finally:
-                event.remove(connection, "after_cursor_execute", results_now)
+        with raw.pipeline():
+            yield
     except psycopg.Error as exc:
         lost = connection.dialect.is_disconnect(cast(Any, exc), connection.connection, None)
         if lost:
@@ -51,8 +39,3 @@ def pipelined(connection: Connection) -> Iterator[None]:
         raise sa.DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost, dialect=connection.dialect
         ) from exc
-
-
-def _returns_rows(statement: str) -> bool:
-    head = statement.lstrip()[:6].upper()
-    return head in ("SELECT", "WITH") or " RETURNING " in statement.upper()

@@ -38,7 +38,6 @@ from bot.store.models import (
     RunStatus,
     SlackThread,
 )
-from bot.store.pipeline import pipelined
 from bot.store.report_read import read_report
 from bot.store.threads import upsert_thread
 from checks.base import CheckResult, Status
@@ -75,46 +74,20 @@ class RunStore:
         no statement timeout (one round trip fewer on PostgreSQL; see ``bound``)."""
         return await self._call(fn, writes=False)
 
-    async def pipelined(self, fn: Callable[[Session], T]) -> T:
-        """:meth:`call` for a write of the ack path whose statements can go together: on
-        PostgreSQL they are sent in psycopg's pipeline mode, so the transaction's
-        ``BEGIN``, statement timeout and statements up to the first result read are one
-        round trip, and the rest with the commit one more (a ``start``'s run insert: 6
-        round trips before). ``fn`` must not catch a statement's error to go on: in a
-        pipeline it is raised when the results are read."""
-        return await self._call(fn, pipeline=self._postgres)
-
-    async def _call(
-        self, fn: Callable[[Session], T], *, writes: bool = True, pipeline: bool = False
-    ) -> T:
+    async def _call(self, fn: Callable[[Session], T], *, writes: bool = True) -> T:
         """``writes=False``: ``fn`` only reads, so on the ack path no statement timeout
-        is set for it (bot/store/faults.py ``bound``). ``pipeline``: see :meth:`pipelined`."""
-
-        def once(session: Session) -> T:
-            bound(session, self._postgres and writes)  # the ack path's deadline
-            return fn(session)
-
-        def in_session() -> T:
-            if not pipeline:
-                with Session(self.engine, expire_on_commit=False, info=self._info) as session:
-                    return once(session)
-            # held for the whole call: a session of the engine's would give its connection
-            # back at the commit, before the pipeline could send it
-            with (
-                self.engine.connect() as connection,
-                pipelined(connection),
-                Session(connection, expire_on_commit=False, info=self._info) as session,
-            ):
-                return once(session)
+        is set for it (bot/store/faults.py ``bound``)."""
 
         def work() -> T:
             for attempt in (1, 2):
                 commits = commits_sent()
-                try:
-                    return in_session()
-                except DBAPIError as error:
-                    if attempt == 2 or not retry_safe(error, commits_sent() - commits):
-                        raise
+                with Session(self.engine, expire_on_commit=False, info=self._info) as session:
+                    bound(session, self._postgres and writes)  # the ack path's deadline
+                    try:
+                        return fn(session)
+                    except DBAPIError as error:
+                        if attempt == 2 or not retry_safe(error, commits_sent() - commits):
+                            raise
             raise AssertionError("unreachable")
 
         return await in_thread(work)  # the ack path's calls on threads of their own
@@ -154,7 +127,7 @@ class RunStore:
             make_transient_to_detached(run)  # as the ORM leaves a run it stored
             return run
 
-        stored = await self.pipelined(work)
+        stored = await self._call(work)
         if keep:
             self._kept_configs.add(digest)  # committed: later runs of it skip the insert
         return stored

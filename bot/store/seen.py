@@ -122,7 +122,7 @@ class SeenRequests:
             session.commit()
             return fresh
 
-        return await self.store.pipelined(work)
+        return await self.store.call(work)
 
     async def release(self, key: str) -> None:
         """Let ``key`` go: the request was not recorded (the database failed), so the
