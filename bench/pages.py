@@ -71,6 +71,7 @@ from bot.store.migrate import current, head  # noqa: E402
 from bot.store.runs import RunStore, make_engine  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from bot.web.bot import build_bot  # noqa: E402
+from bot.web.server import settle_heap  # noqa: E402
 from slack_standin import SlackStandIn  # noqa: E402
 from slack_standin.serving import StandInServer  # noqa: E402
 from tests.support.postgres import PostgresUnavailable, postgres_in, running_postgres  # noqa: E402
@@ -210,6 +211,7 @@ async def measure(
     )
     bot = build_bot(settings, load_config(config))
     server = StandInServer(create_app(bot))
+    settle_heap()  # as `preprod serve` does once its app is built
     await server.start(port)
     standin.bot_url = f"{server_url(port)}/slack/events"
     pages = {
