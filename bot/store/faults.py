@@ -154,6 +154,15 @@ def on_ack_path() -> bool:
     return _DEADLINE.get() is not None
 
 
+def time_left(deadline: float, what: str) -> float:
+    """Seconds the ack path may still spend before ``what``, :data:`COMMIT_MARGIN` kept
+    back; :class:`DeadlinePassed` when there are none."""
+    seconds = deadline - COMMIT_MARGIN - time.monotonic()
+    if seconds <= 0:
+        raise DeadlinePassed(what)
+    return seconds
+
+
 def bound(session: Session, postgres: bool) -> None:
     """Bind ``session`` (in a worker thread) to the ack deadline, when there is one;
     ``postgres``: with a statement timeout (False for SQLite, and for reads)."""
@@ -161,19 +170,13 @@ def bound(session: Session, postgres: bool) -> None:
     if deadline is None:
         return
 
-    def left(what: str) -> float:
-        seconds = deadline - COMMIT_MARGIN - time.monotonic()
-        if seconds <= 0:
-            raise DeadlinePassed(what)
-        return seconds
-
     def on_begin(_session: Session, _transaction: Any, connection: Any) -> None:
-        milliseconds = max(1, int(left("transaction") * 1000))
+        milliseconds = max(1, int(time_left(deadline, "transaction") * 1000))
         if postgres:
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
     def on_commit(_session: Session) -> None:
-        left("commit")
+        time_left(deadline, "commit")
 
     event.listen(session, "after_begin", on_begin)
     event.listen(session, "before_commit", on_commit)

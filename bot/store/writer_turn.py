@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from bot.store.faults import COMMIT_MARGIN, DeadlinePassed, ack_deadline, on_ack_path
+from bot.store.faults import DeadlinePassed, ack_deadline, on_ack_path, time_left
 
+_WAITING = "waiting for the database's writer"
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
 
 
@@ -80,12 +80,10 @@ def take_turns(engine: Engine, busy_timeout: float) -> WriterTurn:
         deadline = ack_deadline()
         timeout = busy_timeout
         if deadline is not None:
-            timeout = min(timeout, deadline - COMMIT_MARGIN - time.monotonic())
-            if timeout <= 0:
-                raise DeadlinePassed("waiting for the database's writer")
+            timeout = min(timeout, time_left(deadline, _WAITING))
         if not turn.take(dbapi, urgent=on_ack_path(), timeout=timeout):
             if deadline is not None:
-                raise DeadlinePassed("waiting for the database's writer")
+                raise DeadlinePassed(_WAITING)
             raise OperationalError(statement, None, Exception("database is locked"))
 
     def do_commit(dbapi: Any) -> None:
