@@ -46,6 +46,9 @@ class Tally:
     """What the ack path sent to the database while counting."""
 
     statements: list[str] = field(default_factory=list)
+    autocommit: list[bool] = field(default_factory=list)
+    """Per statement, whether the driver's connection was in autocommit: psycopg sends
+    ``BEGIN`` before a statement only when it is not."""
     transactions: int = 0
     checkouts: int = 0
     pings: int = 0
@@ -64,9 +67,14 @@ def counting(engine: Engine) -> Iterator[Tally]:
     def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         if on_ack_path():
             tally.statements.append(" ".join(sql.split())[:90])
+            tally.autocommit.append(
+                getattr(_conn.connection.dbapi_connection, "autocommit", None) is True
+            )
 
-    def begin(_conn: Any) -> None:
-        if on_ack_path():
+    def begin(conn: Any) -> None:
+        # a read on PostgreSQL runs without a transaction: no BEGIN, no end, sent
+        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        if on_ack_path() and not autocommit:
             tally.transactions += 1
 
     def checkout(*_: Any) -> None:
@@ -145,10 +153,14 @@ async def test_each_commands_ack_costs_few_statements(harness: Harness) -> None:
     print(show("list", listing, postgres))
     # the claim; the run, its checks and its queued event (the config was kept already)
     assert (len(start.statements), start.transactions, start.checkouts) == (4 + 2 * postgres, 2, 2)
-    # the run beside its check records; no statement timeout for a read
-    assert (len(status.statements), status.transactions, status.checkouts) == (1, 1, 1)
+    # the run beside its check records; a read: no statement timeout, and on PostgreSQL
+    # no transaction (its statement is its one round trip)
+    read = 0 if postgres else 1
+    assert status.autocommit == [postgres] and listing.autocommit == [postgres] * 2
+    assert not any(start.autocommit)  # the claim and the run: in transactions
+    assert (len(status.statements), status.transactions, status.checkouts) == (1, read, 1)
     # the runs with their decisions, then what the undecided ones await
-    assert (len(listing.statements), listing.transactions, listing.checkouts) == (2, 1, 1)
+    assert (len(listing.statements), listing.transactions, listing.checkouts) == (2, read, 1)
     assert start.pings == status.pings == listing.pings == 0  # the pool was just used
 
 

@@ -55,6 +55,14 @@ class RunStore:
         self.url = database_url(url)
         self.engine = make_engine(self.url, timeouts)
         self._postgres = self.engine.dialect.name == "postgresql"
+        self._reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._postgres
+            else self.engine
+        )
+        """Where :meth:`read` runs: on PostgreSQL without a transaction, so a read is its
+        statements' round trips alone, not ``BEGIN`` and ``ROLLBACK`` besides (each
+        statement sees the data committed when it starts, as under READ COMMITTED)."""
         self.clock = DatabaseClock(self.engine)
         """Now by the database's clock, for the times stamped from Python (a run's creation
         and end, a check's start and end); the process's leases measure it."""
@@ -70,8 +78,9 @@ class RunStore:
         return await self._call(fn)
 
     async def read(self, fn: Callable[[Session], T]) -> T:
-        """:meth:`call` for ``fn`` that only reads: on the ack path its transaction sets
-        no statement timeout (one round trip fewer on PostgreSQL; see ``bound``)."""
+        """:meth:`call` for ``fn`` that only reads: on PostgreSQL outside a transaction
+        (no ``BEGIN``, no ``ROLLBACK``), and on the ack path with no statement timeout
+        (see ``bound``)."""
         return await self._call(fn, writes=False)
 
     async def _call(self, fn: Callable[[Session], T], *, writes: bool = True) -> T:
@@ -81,7 +90,8 @@ class RunStore:
         def work() -> T:
             for attempt in (1, 2):
                 commits = commits_sent()
-                with Session(self.engine, expire_on_commit=False, info=self._info) as session:
+                bind = self.engine if writes else self._reader
+                with Session(bind, expire_on_commit=False, info=self._info) as session:
                     bound(session, self._postgres and writes)  # the ack path's deadline
                     try:
                         return fn(session)
