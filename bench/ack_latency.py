@@ -18,7 +18,11 @@ With ``--busy N``, N runs of light checks (three http checks against the example
 whose ``slow`` defect makes each run last about 4 s) are started on preprod (signed
 ``/preprod start`` commands, acks not measured) just before each steady phase, so that
 they are in flight while the acks are measured. They are started before the baseline's
-steady phase too, so both apps are measured on an equally busy machine. With
+steady phase too, so both apps are measured on an equally busy machine: each app's burst
+follows its steady phase at once, the busy runs still in flight, and the baseline's busy
+runs are waited for only after its burst (they must not spill into preprod's phase;
+waiting before the burst measured the baseline's burst on a quiet machine and preprod's
+on a busy one). With
 ``--workers W`` preprod runs as ``preprod serve --workers W``: serve only acks (and opens
 each run's thread) and its W worker children execute the runs. Prints, in addition, how
 many busy runs executed checks inside each steady phase (from the stored check times)
@@ -182,8 +186,6 @@ def measure(args: argparse.Namespace, setup: Setup) -> dict[str, dict[str, list[
                 print(f"  busy, {name} steady phase: {acked}/{setup.busy} runs of light checks"
                       f" started on preprod just before it ({stored} stored); {inside} "
                       f"executed checks inside the phase, at most {most} at once")  # fmt: skip
-                if name == "bare Bolt":  # its busy runs must not spill into preprod's phase
-                    wait_busy_done(database, tag, stored)
             else:
                 steady_ms = asyncio.run(steady(url, bodies, args.rate, args.seconds))
             cpu.append(cpu_seconds(pid))
@@ -191,6 +193,8 @@ def measure(args: argparse.Namespace, setup: Setup) -> dict[str, dict[str, list[
             burst_ms = asyncio.run(burst(url, bodies, args.burst))
             cpu.append(cpu_seconds(pid))
             client.append(time.process_time())
+            if setup.busy and name == "bare Bolt":  # they must not spill into preprod's phase
+                wait_busy_done(database, tag, stored)
             counts = (len(steady_ms), len(burst_ms))
             per_ack = [(cpu[i + 1] - cpu[i]) * 1000 / counts[i] for i in (0, 1)]
             by_client = [(client[i + 1] - client[i]) * 1000 / counts[i] for i in (0, 1)]
