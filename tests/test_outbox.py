@@ -158,3 +158,27 @@ async def test_two_senders_in_one_process_post_a_key_once(
         )
         assert first.ts == second.ts and first.now != second.now
     assert [m.text for m in standin.channel(CHANNEL).messages] == [f"DM {n}" for n in range(5)]
+
+
+async def test_a_wait_for_another_process_reads_its_row_ever_less_often(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for a message another process claimed (held, say, behind the channel's
+    pace) reads the row at once, then less and less often: 0.2, 0.4, 0.8, 1.6 s... and
+    still sees the other's claim go stale in time."""
+    monkeypatch.setattr("bot.slack.outbox.CLAIM_STALE", 3.1)
+    other = OutboxStore(outbox.rows.store)
+    await other.intend("run:6:parent", CHANNEL, None, owner="another-process")
+    reads = 0
+    get = outbox.rows.get
+
+    async def counted(key: str) -> object:
+        nonlocal reads
+        reads += 1
+        return await get(key)
+
+    monkeypatch.setattr(outbox.rows, "get", counted)
+    started = asyncio.get_running_loop().time()
+    assert await outbox._wait_for("run:6:parent") is None  # stale: this process may take it
+    assert 3.0 <= asyncio.get_running_loop().time() - started < 4.0
+    assert reads <= 5  # 0.2, 0.6, 1.4, 3.0, 3.1 s (it was 15 at a read every 0.2 s)
