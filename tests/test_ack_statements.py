@@ -60,27 +60,46 @@ class Tally:
         return len(self.statements) + self.pings + ends
 
 
+_counted: list[tuple[Engine, Tally]] = []
+"""The engine being counted and its tally, while :func:`counting` lasts."""
+
+
+def _tally(conn: Any) -> Tally | None:
+    if _counted and conn.engine.pool is _counted[0][0].pool and on_ack_path():
+        return _counted[0][1]
+    return None
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+    if (tally := _tally(conn)) is not None:
+        tally.statements.append(" ".join(sql.split())[:90])
+        tally.autocommit.append(
+            getattr(conn.connection.dbapi_connection, "autocommit", None) is True
+        )
+
+
+@event.listens_for(Engine, "begin")
+def _begin(conn: Any) -> None:
+    # a read on PostgreSQL runs without a transaction: no BEGIN, no end, sent
+    autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if (tally := _tally(conn)) is not None and not autocommit:
+        tally.transactions += 1
+
+
+@event.listens_for(Engine, "engine_connect")
+def _checkout(conn: Any) -> None:
+    if (tally := _tally(conn)) is not None:
+        tally.checkouts += 1
+
+
 @contextmanager
 def counting(engine: Engine) -> Iterator[Tally]:
+    """What the ack path sends to ``engine`` while the block lasts. The listeners are
+    registered once, on the class, when no engine is in use: adding one to an engine
+    while the bot's threads execute statements raced their iteration of the listeners
+    ("deque mutated during iteration" in a background write)."""
     tally = Tally()
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        if on_ack_path():
-            tally.statements.append(" ".join(sql.split())[:90])
-            tally.autocommit.append(
-                getattr(_conn.connection.dbapi_connection, "autocommit", None) is True
-            )
-
-    def begin(conn: Any) -> None:
-        # a read on PostgreSQL runs without a transaction: no BEGIN, no end, sent
-        autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-        if on_ack_path() and not autocommit:
-            tally.transactions += 1
-
-    def checkout(*_: Any) -> None:
-        if on_ack_path():
-            tally.checkouts += 1
-
     dialect = engine.dialect
     ping = dialect.do_ping
 
@@ -90,15 +109,11 @@ def counting(engine: Engine) -> Iterator[Tally]:
         return ping(connection)
 
     dialect.do_ping = counted_ping  # type: ignore[method-assign]
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "begin", begin)
-    event.listen(engine.pool, "checkout", checkout)
+    _counted.append((engine, tally))
     try:
         yield tally
     finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "begin", begin)
-        event.remove(engine.pool, "checkout", checkout)
+        _counted.clear()
         dialect.do_ping = ping  # type: ignore[method-assign]
 
 

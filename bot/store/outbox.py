@@ -116,4 +116,4 @@ class OutboxStore:
         await self.store.call(work)
 
     async def get(self, key: str) -> OutboxMessage | None:
-        return await self.store.call(lambda session: session.get(OutboxMessage, key))
+        return await self.store.read(lambda session: session.get(OutboxMessage, key))

@@ -236,7 +236,7 @@ class RunStore:
                 states.setdefault(record.check_id, record.status)
             return states
 
-        return await self._call(work)
+        return await self.read(work)
 
     async def median_durations(
         self, service: str, environment: str, check_ids: list[str], before: int, runs: int = 20
@@ -278,14 +278,14 @@ class RunStore:
         await self._grouped(write, f"the end of run {run_id}", hurry=True)
 
     async def get_run(self, run_id: int) -> Run | None:
-        return await self._call(lambda session: session.get(Run, run_id))
+        return await self.read(lambda session: session.get(Run, run_id))
 
     async def list_runs(self, limit: int = 20) -> list[Run]:
         def work(session: Session) -> list[Run]:
             query = select(Run).order_by(col(Run.id).desc()).limit(limit)
             return list(session.exec(query))
 
-        return await self._call(work)
+        return await self.read(work)
 
     async def save_thread(self, thread: SlackThread) -> None:
         """Store where a run lives in Slack, in one statement: two processes opening the
@@ -299,11 +299,11 @@ class RunStore:
         await self._call(work)
 
     async def get_thread(self, run_id: int) -> SlackThread | None:
-        return await self._call(lambda session: session.get(SlackThread, run_id))
+        return await self.read(lambda session: session.get(SlackThread, run_id))
 
     async def report(self, run_id: int) -> RunReport:
         """The run as reports see it: the latest attempt of each check, in plan order."""
-        return await self._call(lambda session: read_report(session, run_id), writes=False)
+        return await self.read(lambda session: read_report(session, run_id))
 
 
 _ENDED = {
