@@ -84,13 +84,13 @@ class RunStore:
         return await self._call(fn, writes=False)
 
     async def _call(self, fn: Callable[[Session], T], *, writes: bool = True) -> T:
-        """``writes=False``: ``fn`` only reads, so on the ack path no statement timeout
-        is set for it (bot/store/faults.py ``bound``)."""
+        """``writes=False``: ``fn`` only reads (see :meth:`read`): on PostgreSQL outside a
+        transaction, and on the ack path with no statement timeout (faults.py ``bound``)."""
+        bind = self.engine if writes else self._reader
 
         def work() -> T:
             for attempt in (1, 2):
                 commits = commits_sent()
-                bind = self.engine if writes else self._reader
                 with Session(bind, expire_on_commit=False, info=self._info) as session:
                     bound(session, self._postgres and writes)  # the ack path's deadline
                     try:
