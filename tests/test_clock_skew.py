@@ -30,7 +30,7 @@ from bot.store.models import RunStatus, as_utc, utcnow
 from bot.store.runs import RunStore
 from tests.slackbot import running_bot
 from tests.support.plans import config_file, slow_items, staging_config
-from tests.support.processes import preprod_command, stop, until
+from tests.support.processes import children, preprod_command, running, stop_group, until
 from tests.support.target import RunningTarget, served
 
 PLAN = """\
@@ -195,10 +195,13 @@ async def test_a_worker_120s_fast_does_not_take_a_live_run(
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # faketime forks the worker: stop them both
             )
+        worker: list[int] = []
         try:
             healthy.bot.start(schedule=False)  # the harness's server runs no lifespan
             await until(lambda: "claims no runs" in log.read_text(), timeout=30)
+            worker = children(fast.pid)  # faketime forks the worker and waits for it
             said = log.read_text()
             ahead = r"clock skew: our clock is 1[12]\d\.\d+ s ahead of the database's"
             assert re.search(ahead, said) and "PREPROD_MAX_CLOCK_SKEW=10s" in said, said
@@ -229,6 +232,7 @@ async def test_a_worker_120s_fast_does_not_take_a_live_run(
             assert set((await healthy.bot.store.check_states(2)).values()) == {"pending"}
             assert served(target, "/api/items") == 3
         finally:
-            stop(fast)
+            stop_group(fast)
+    assert worker and not running(worker), f"the worker under faketime outlived it: {worker}"
     said = log.read_text()
     assert "executing run" not in said and "Traceback" not in said, said

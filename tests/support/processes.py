@@ -145,6 +145,42 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     return proc.wait()
 
 
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session``), then
+    SIGKILL what is left of it; ``proc``'s exit code.
+
+    For a wrapper such as ``faketime``, which forks the real process and waits for it:
+    a signal to the wrapper alone leaves the real process running, orphaned."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    kill_group(proc.pid)
+    return proc.wait()
+
+
+def _stats() -> list[tuple[int, str, int]]:
+    """(pid, state, parent pid) of every process, from ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found.append((int(stat.parent.name), fields[0], int(fields[1])))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid``."""
+    return [child for child, _, parent in _stats() if parent == pid]
+
+
+def running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (not gone, not a zombie)."""
+    return [pid for pid, state, _ in _stats() if pid in pids and state != "Z"]
+
+
 # -- the database ---------------------------------------------------------------------
 
 
