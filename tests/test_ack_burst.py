@@ -1,6 +1,6 @@
 """A burst of acks: every acked command stored, every replay refused, and the replay
-guard's claims committed in groups (one transaction for a burst) on the ack path's own
-threads. Behaviour, not timings: bench/ack_latency.py measures those."""
+guard's claims and the new runs committed in groups (one transaction for a burst) on
+the ack path's own threads. Behaviour, not timings: bench/ack_latency.py measures those."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from bot.slack import acks_first
 from bot.slack.acks_first import after_the_acks, being_answered
 from bot.store.faults import DeadlinePassed, answering, is_database_fault, request_started
-from bot.store.models import SeenRequest
+from bot.store.models import AuditEvent, AuditQueued, Run, SeenRequest
 from bot.store.runs import RunStore
 from bot.store.seen import SeenRequests
 from tests.hostile_bot import quick_bot, state
@@ -97,6 +97,65 @@ async def test_a_failed_group_answers_every_caller_with_the_fault(tmp_path: Path
         connection.execute(text("ALTER TABLE gone RENAME TO seenrequest"))
         assert connection.execute(text("SELECT count(*) FROM seenrequest")).scalar() == 0
     assert await seen.first_time("command:1")  # nothing was kept: not taken for a replay
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_a_burst_of_new_runs_commits_together(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Runs stored at the same moment (a burst of ``start``s on the ack path) share a
+    transaction: each gets its own id, checks and audit event, all committed together."""
+    url = (
+        request.getfixturevalue("postgres_database")
+        if database == "postgres"
+        else f"sqlite:///{tmp_path}/runs.db"
+    )
+    store = RunStore(url)
+
+    async def start(i: int) -> Run:
+        run = Run(service="svc", version=f"1.0.{i}", environment="staging", plan="quick",
+                  base_url="http://127.0.0.1:9")  # fmt: skip
+        with request_started():
+            async with answering(3.0):
+                return await store.create_run(run, [("one", "http", True), ("two", "tls", False)])
+
+    await start(0)  # the first alone
+    commits = _commits(store)
+    stored = await asyncio.gather(*(start(i) for i in range(1, 31)))
+    assert sorted(run.id for run in stored if run.id is not None) == list(range(2, 32))
+    assert [run.version for run in stored] == [f"1.0.{i}" for i in range(1, 31)]
+    assert len(commits) <= 2, commits  # one transaction, or two: not one a run
+    for run in stored:
+        assert run.id is not None
+        report = await store.report(run.id)
+        assert (report.version, [r.check_id for r in report.results]) == (
+            run.version,
+            ["one", "two"],
+        )
+    with Session(store.engine) as session:
+        queued = session.exec(select(AuditQueued.run_id)).all()
+        chained = session.exec(select(AuditEvent.run_id)).all()
+    assert sorted(r for r in [*queued, *chained] if r is not None) == list(range(1, 32))
+    store.engine.dispose()
+
+
+async def test_a_failed_group_of_new_runs_stores_none(tmp_path: Path) -> None:
+    store = RunStore(f"sqlite:///{tmp_path}/runs.db")
+    with store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE checkrecord RENAME TO gone"))
+
+    async def start(i: int) -> Run:
+        run = Run(service="svc", version=f"1.0.{i}", environment="staging", plan="quick",
+                  base_url="http://127.0.0.1:9")  # fmt: skip
+        return await store.create_run(run, [("one", "http", True)])
+
+    answers = await asyncio.gather(*(start(i) for i in range(10)), return_exceptions=True)
+    assert all(isinstance(a, Exception) and is_database_fault(a) for a in answers), answers
+    with store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE gone RENAME TO checkrecord"))
+        assert connection.execute(text("SELECT count(*) FROM run")).scalar() == 0
+    assert (await start(11)).id is not None  # the store goes on
     store.engine.dispose()
 
 

@@ -163,20 +163,31 @@ def time_left(deadline: float, what: str) -> float:
     return seconds
 
 
+_BOUND = "preprod_ack_bound"
+"""A ``session.info`` key: ``(deadline, postgres)`` of a session :func:`bound` binds."""
+
+
 def bound(session: Session, postgres: bool) -> None:
     """Bind ``session`` (in a worker thread) to the ack deadline, when there is one;
-    ``postgres``: with a statement timeout (False for SQLite, and for reads)."""
+    ``postgres``: with a statement timeout (False for SQLite, and for reads). The
+    listeners are the Session class's, registered once: listening on each session
+    anew cost more CPU than the ``start`` transaction's statements."""
     deadline = _DEADLINE.get()
-    if deadline is None:
+    if deadline is not None:
+        session.info[_BOUND] = (deadline, postgres)
+
+
+@event.listens_for(Session, "after_begin")
+def _on_begin(session: Session, _transaction: Any, connection: Any) -> None:
+    if (bound_to := session.info.get(_BOUND)) is None:
         return
+    deadline, postgres = bound_to
+    milliseconds = max(1, int(time_left(deadline, "transaction") * 1000))
+    if postgres:
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
-    def on_begin(_session: Session, _transaction: Any, connection: Any) -> None:
-        milliseconds = max(1, int(time_left(deadline, "transaction") * 1000))
-        if postgres:
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
-    def on_commit(_session: Session) -> None:
-        time_left(deadline, "commit")
-
-    event.listen(session, "after_begin", on_begin)
-    event.listen(session, "before_commit", on_commit)
+@event.listens_for(Session, "before_commit")
+def _on_commit(session: Session) -> None:
+    if (bound_to := session.info.get(_BOUND)) is not None:
+        time_left(bound_to[0], "commit")

@@ -40,6 +40,7 @@ from bot.store.models import (
 )
 from bot.store.report_read import read_report
 from bot.store.threads import upsert_thread
+from bot.store.together import Together
 from checks.base import CheckResult, Status
 
 _RAN = [s.value for s in Status if s not in (Status.SKIPPED, Status.INTERRUPTED)]
@@ -48,6 +49,8 @@ REOPENABLE = "no-go"
 early NO-GO of a run a failed stage ended."""
 
 T = TypeVar("T")
+NEW_RUNS = 100
+"""The most runs stored in one transaction."""
 
 
 class RunStore:
@@ -68,6 +71,7 @@ class RunStore:
         and end, a check's start and end); the process's leases measure it."""
         self._info = {CLOCK: lambda: self.clock.now()}  # the trail's times: the database's
         self._group = GroupCommit(self.engine, info=self._info)
+        self._new_runs = Together(self._insert_runs, NEW_RUNS)
         self._kept_configs: set[str] = set()
         """Config digests this store has committed a snapshot of: not inserted again."""
         count_commits(self.engine)
@@ -116,12 +120,13 @@ class RunStore:
         self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
     ) -> Run:
         """Store a new run with its checks pending: ``(check_id, check_type, critical)``,
-        the config text it uses (secrets redacted) and its audit event."""
+        the config text it uses (secrets redacted) and its audit event; committed with
+        the runs other callers store at the same moment (a burst of ``start``s)."""
 
         digest = run.config_digest
         keep = config_text is not None and bool(digest) and digest not in self._kept_configs
 
-        def work(session: Session) -> Run:
+        def insert(session: Session) -> Run:
             connection = session.connection()
             # Core, not the ORM's unit of work: one INSERT ... RETURNING, less CPU
             # None left out, as the ORM leaves an unset column: NULL, not JSON null
@@ -133,14 +138,24 @@ class RunStore:
             run.id = run_id
             # queued, not appended: no wait for the trail's lock behind the runs executing
             queue(session, _started(run, [check_id for check_id, _, _ in checks]))
-            session.commit()
-            make_transient_to_detached(run)  # as the ORM leaves a run it stored
             return run
 
-        stored = await self._call(work)
+        stored = await self._new_runs.add(insert)
         if keep:
             self._kept_configs.add(digest)  # committed: later runs of it skip the insert
         return stored
+
+    async def _insert_runs(self, inserts: list[Callable[[Session], Run]]) -> list[Run]:
+        """Runs inserted in one transaction (bot/store/together.py)."""
+
+        def work(session: Session) -> list[Run]:
+            runs = [insert(session) for insert in inserts]
+            session.commit()
+            for run in runs:
+                make_transient_to_detached(run)  # as the ORM leaves a run it stored
+            return runs
+
+        return await self._call(work)
 
     async def mark_started(
         self, run_id: int, check_id: str, at: datetime, owner: str | None = None
