@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from bot.config.loader import load_config
 from bot.engine.events import CheckFinished, Event
-from bot.engine.heap import settle_once
+from bot.engine.heap import YOUNG, settle_once
 from bot.engine.request import RunRequest
 from bot.engine.runner import Engine
 from bot.store.audit_log import AuditLog
@@ -33,6 +33,7 @@ from bot.store.batch import commit_writes
 from bot.store.marks import LeaseLost, mark_write
 from bot.store.models import CheckRecord, Run
 from bot.store.runs import RunStore
+from bot.web.server import settle_heap
 from checks.base import CheckResult, Status
 from checks.http import joined
 from tests.kinds import ScriptedCheck
@@ -325,6 +326,8 @@ def test_a_requests_url_is_joined_as_the_client_joins_it(base: str) -> None:
 async def test_the_first_run_of_a_process_settles_its_heap_once(tmp_path: Path) -> None:
     gc.unfreeze()
     settle_once.cache_clear()
+    default = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     checks = "".join(f"- {{id: c{n}, type: scripted}}\n" for n in range(3))
     try:
         engine = Engine(
@@ -334,6 +337,7 @@ async def test_the_first_run_of_a_process_settles_its_heap_once(tmp_path: Path) 
         await engine.run(REQUEST)
         frozen = gc.get_freeze_count()
         assert frozen > 0, "the run's process left its start-up heap to every collection"
+        assert gc.get_threshold() == (YOUNG, 10, 10), "young objects collected every 700"
         again = Engine(
             make_config(tmp_path, checks), RunStore(f"sqlite:///{tmp_path}/q.db"), tmp_path
         )
@@ -341,3 +345,16 @@ async def test_the_first_run_of_a_process_settles_its_heap_once(tmp_path: Path) 
         assert gc.get_freeze_count() <= frozen, "the heap was frozen again at a later run"
     finally:
         gc.unfreeze()
+        gc.set_threshold(*default)
+
+
+def test_serve_settles_its_heap_at_start_up_and_collects_young_objects_less_often() -> None:
+    default = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*default)

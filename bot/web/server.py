@@ -18,6 +18,7 @@ from types import FrameType
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.engine.heap import collect_less_often
 from bot.settings import Settings, SettingsError
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
@@ -71,6 +72,7 @@ def settle_heap() -> None:
     event loop for tens of milliseconds in front of an ack (see bench/ack_latency.py)."""
     gc.collect()
     gc.freeze()
+    collect_less_often()  # bot/engine/heap.py
 
 
 class BoundedServer(uvicorn.Server):
