@@ -21,6 +21,7 @@ from bot.store.faults import DeadlinePassed, answering, is_database_fault, reque
 from bot.store.models import AuditEvent, AuditQueued, Run, SeenRequest
 from bot.store.runs import RunStore
 from bot.store.seen import SeenRequests
+from bot.store.together import Together
 from tests.hostile_bot import quick_bot, state
 from tests.slackbot import Harness
 
@@ -233,3 +234,16 @@ async def test_a_group_is_bound_by_the_earliest_deadline_of_its_callers(tmp_path
     with Session(store.engine) as session:
         assert session.exec(select(SeenRequest.key)).all() == ["command:sweep"]
     store.engine.dispose()
+
+
+async def test_a_group_that_answers_short_fails_its_callers_rather_than_leave_them_waiting() -> (
+    None
+):
+    async def short(items: list[int]) -> list[int]:
+        return items[:-1]
+
+    together: Together[int, int] = Together(short, 10)
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(together.add(i) for i in range(3)), return_exceptions=True), 5
+    )
+    assert all(isinstance(a, RuntimeError) for a in answers), answers

@@ -65,6 +65,8 @@ class Together(Generic[I, R]):
         try:
             with deadline_at(min(deadlines, default=None)):
                 results = await self._write_group([waiting.item for waiting in group])
+            if len(results) != len(group):  # a caller left waiting would wait for ever
+                raise RuntimeError(f"{len(results)} results for a group of {len(group)}")
         except asyncio.CancelledError:
             for waiting in group:
                 waiting.answer.cancel()
@@ -74,6 +76,6 @@ class Together(Generic[I, R]):
                 if not waiting.answer.done():
                     waiting.answer.set_exception(exc)
             return
-        for waiting, result in zip(group, results, strict=True):
+        for waiting, result in zip(group, results, strict=True):  # lengths checked above
             if not waiting.answer.done():
                 waiting.answer.set_result(result)
