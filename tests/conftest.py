@@ -6,9 +6,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
+from bot.store.runs import RunStore
 from checks import registry
 from tests.kinds import KINDS, ScriptedCheck
 from tests.support.postgres import PostgresUnavailable, running_postgres
@@ -69,3 +71,15 @@ def postgres_database(postgres_url: str) -> str:
     with Database(postgres_url, autocommit=True) as admin:
         admin.query(f'CREATE DATABASE "{name}"')
     return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    """A fresh store on each database in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/preprod.db"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    store = RunStore(url)
+    yield store
+    store.engine.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -65,15 +64,9 @@ class Counted:
         group._apply = apply  # type: ignore[method-assign]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[RunStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/preprod.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    store = RunStore(url)
-    yield store
-    store.engine.dispose()
+@pytest.fixture
+def store(either_store: RunStore) -> RunStore:
+    return either_store
 
 
 def test_a_batch_costs_a_fixed_handful_of_statements_and_a_drain_one_checkout(

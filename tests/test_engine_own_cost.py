@@ -7,7 +7,6 @@ redacted once; the writes nobody waits for share one timer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,15 +35,9 @@ from tests.test_group_commit import new_run
 START = datetime(2026, 12, 7, 4, 30, 1, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/preprod.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    made = RunStore(url)
-    yield made
-    made.engine.dispose()
+@pytest.fixture
+def store(either_store: RunStore) -> RunStore:
+    return either_store
 
 
 def statements(store: RunStore) -> list[tuple[str, bool]]:

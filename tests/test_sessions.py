@@ -83,11 +83,9 @@ def test_a_session_ends_past_either_limit_or_when_ended() -> None:
 # -- the store, on both databases ---------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> RunStore:
-    if request.param == "sqlite":
-        return RunStore(f"sqlite:///{tmp_path}/sessions.db")
-    return RunStore(request.getfixturevalue("postgres_database"))
+@pytest.fixture
+def store(either_store: RunStore) -> RunStore:
+    return either_store
 
 
 def writes_to_sessions(store: RunStore) -> list[str]:
