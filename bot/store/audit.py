@@ -199,12 +199,14 @@ _INSERT_QUEUED = insert(_QUEUE)
 statement for every event (a third of a ``start``'s transaction CPU)."""
 
 
-def queue(session: Session, note: Note, at: datetime | None = None) -> None:
-    """Store ``note`` in the session's transaction without the appenders' lock; it is
-    chained by the next holder of the lock (the caller commits)."""
-    row = {"at": at or _now(session), "run_id": note.run_id, "actor": note.actor,
-           "action": note.action, "details": dict(note.details)}  # fmt: skip
-    session.connection().execute(_INSERT_QUEUED, row)
+def queue(session: Session, *notes: Note, at: datetime | None = None) -> None:
+    """Store ``notes`` in the session's transaction without the appenders' lock, in one
+    statement; they are chained by the next holder of the lock (the caller commits)."""
+    when = at or _now(session)
+    rows = [{"at": when, "run_id": note.run_id, "actor": note.actor, "action": note.action,
+             "details": dict(note.details)} for note in notes]  # fmt: skip
+    if rows:
+        session.connection().execute(_INSERT_QUEUED, rows if len(rows) > 1 else rows[0])
 
 
 def any_queued(connection: Connection) -> bool:

@@ -294,16 +294,21 @@ def finish_write(
     return write
 
 
-def insert_checks(connection: Connection, run_id: int, checks: list[tuple[str, str, bool]]) -> None:
-    """A new run's checks, pending, in plan order: ``(check_id, check_type, critical)``,
-    each holding what a ``CheckRecord()`` holds by default (its JSON's ``{}`` is no
-    column default), in one statement over a JSON array (an executemany's row each cost
-    the driver's parameter work and, on PostgreSQL, its own execution in the pipeline)."""
-    if not checks:
-        return
-    values = [{"id": c, "type": t, "pos": n, "critical": k} for n, (c, t, k) in enumerate(checks)]
-    statement = _INSERT_CHECKS[connection.dialect.name]
-    connection.execute(statement, {"run": run_id, "rows": as_rows(values)})
+def insert_checks(
+    connection: Connection, runs: list[tuple[int, list[tuple[str, str, bool]]]]
+) -> None:
+    """New runs' checks, pending, in plan order: ``(run_id, [(check_id, check_type,
+    critical)])``, each holding what a ``CheckRecord()`` holds by default (its JSON's
+    ``{}`` is no column default), in one statement over a JSON array for all the runs
+    (an executemany's row each cost the driver's parameter work and, on PostgreSQL, its
+    own execution in the pipeline)."""
+    values = [
+        {"run": run_id, "id": c, "type": t, "pos": n, "critical": k}
+        for run_id, checks in runs
+        for n, (c, t, k) in enumerate(checks)
+    ]
+    if values:
+        connection.execute(_INSERT_CHECKS[connection.dialect.name], {"rows": as_rows(values)})
 
 
 _CHECK_COLUMNS = (
@@ -312,13 +317,14 @@ _CHECK_COLUMNS = (
 )
 _INSERT_CHECKS = {
     "sqlite": text(
-        _CHECK_COLUMNS + "SELECT :run, r.value ->> '$.id', r.value ->> '$.type', "
+        _CHECK_COLUMNS + "SELECT r.value ->> '$.run', r.value ->> '$.id', r.value ->> '$.type', "
         "r.value ->> '$.pos', r.value ->> '$.critical', 1, 'pending', '', '{}', '', 0 "
         "FROM json_each(:rows) AS r ORDER BY r.key"
     ),
     "postgresql": text(
-        _CHECK_COLUMNS + "SELECT :run, r.id, r.type, r.pos, r.critical, 1, 'pending', '', "
+        _CHECK_COLUMNS + "SELECT r.run, r.id, r.type, r.pos, r.critical, 1, 'pending', '', "
         "CAST('{}' AS json), '', false FROM json_to_recordset(CAST(:rows AS json)) "
-        "AS r(id text, type text, pos integer, critical boolean) ORDER BY r.pos"
+        "AS r(run integer, id text, type text, pos integer, critical boolean) "
+        "ORDER BY r.run, r.pos"
     ),
 }

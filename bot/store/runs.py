@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
@@ -125,31 +127,27 @@ class RunStore:
 
         digest = run.config_digest
         keep = config_text is not None and bool(digest) and digest not in self._kept_configs
-
-        def insert(session: Session) -> Run:
-            connection = session.connection()
-            # Core, not the ORM's unit of work: one INSERT ... RETURNING, less CPU
-            # None left out, as the ORM leaves an unset column: NULL, not JSON null
-            values = {name: v for name in _RUN_COLUMNS if (v := getattr(run, name)) is not None}
-            run_id = connection.execute(_INSERT_RUN, values).scalar_one()
-            if keep and config_text is not None:
-                save_config(session, digest, run.config_path, config_text)
-            insert_checks(connection, run_id, checks)  # one statement, not a row each
-            run.id = run_id
-            # queued, not appended: no wait for the trail's lock behind the runs executing
-            queue(session, _started(run, [check_id for check_id, _, _ in checks]))
-            return run
-
-        stored = await self._new_runs.add(insert)
+        stored = await self._new_runs.add(_NewRun(run, checks, config_text if keep else None))
         if keep:
             self._kept_configs.add(digest)  # committed: later runs of it skip the insert
         return stored
 
-    async def _insert_runs(self, inserts: list[Callable[[Session], Run]]) -> list[Run]:
-        """Runs inserted in one transaction (bot/store/together.py)."""
+    async def _insert_runs(self, new: list[_NewRun]) -> list[Run]:
+        """New runs in one transaction (bot/store/together.py): their rows in one
+        statement a set of columns, their checks in one, their audit events in one."""
 
         def work(session: Session) -> list[Run]:
-            runs = [insert(session) for insert in inserts]
+            connection = session.connection()
+            for each in new:
+                if each.config_text is not None:  # a config not kept yet: rare
+                    run = each.run
+                    save_config(session, run.config_digest, run.config_path, each.config_text)
+            runs = [each.run for each in new]
+            for run, run_id in zip(runs, insert_runs(connection, runs), strict=True):
+                run.id = run_id
+            insert_checks(connection, [(run_id_of(each.run), each.checks) for each in new])
+            # queued, not appended: no wait for the trail's lock behind the runs executing
+            queue(session, *(_started(each.run, [c for c, _, _ in each.checks]) for each in new))
             session.commit()
             for run in runs:
                 make_transient_to_detached(run)  # as the ORM leaves a run it stored
@@ -353,4 +351,41 @@ _RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
 _INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
+_INSERT_RUNS = _RUN.insert().returning(_RUN.c.id, sort_by_parameter_order=True)
+
+
+@dataclass
+class _NewRun:
+    run: Run
+    checks: list[tuple[str, str, bool]]
+    config_text: str | None
+    """The config's text when it is to be kept with the run (not kept yet)."""
+
+
+def insert_runs(connection: Connection, runs: list[Run]) -> list[int]:
+    """Insert ``runs`` with Core, not the ORM's unit of work; their ids, in order. Runs
+    that set the same columns go in one ``INSERT ... VALUES (...), (...) RETURNING id``
+    (a column left unset is left out, as the ORM leaves it: NULL, not JSON null)."""
+    rows = [
+        {name: v for name in _RUN_COLUMNS if (v := getattr(run, name)) is not None} for run in runs
+    ]
+    alike: dict[tuple[str, ...], list[int]] = {}
+    for position, row in enumerate(rows):
+        alike.setdefault(tuple(row), []).append(position)
+    ids = [0] * len(rows)
+    for positions in alike.values():
+        if len(positions) == 1:
+            ids[positions[0]] = connection.execute(_INSERT_RUN, rows[positions[0]]).scalar_one()
+            continue
+        inserted = connection.execute(_INSERT_RUNS, [rows[p] for p in positions]).scalars()
+        for position, run_id in zip(positions, inserted, strict=True):
+            ids[position] = run_id
+    return ids
+
+
+def run_id_of(run: Run) -> int:
+    assert run.id is not None, "a run inserted without its id"
+    return run.id
+
+
 """Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
