@@ -294,9 +294,11 @@ def finish_write(
     return write
 
 
-def insert_checks(
-    connection: Connection, runs: list[tuple[int, list[tuple[str, str, bool]]]]
-) -> None:
+NewChecks = list[tuple[str, str, bool]]
+"""A new run's checks, in plan order: ``(check_id, check_type, critical)``."""
+
+
+def insert_checks(connection: Connection, runs: list[tuple[int, NewChecks]]) -> None:
     """New runs' checks, pending, in plan order: ``(run_id, [(check_id, check_type,
     critical)])``, each holding what a ``CheckRecord()`` holds by default (its JSON's
     ``{}`` is no column default), in one statement over a JSON array for all the runs

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
@@ -20,7 +18,7 @@ from sqlmodel import Session, col, select
 from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
-from bot.store.audit import CLOCK, Note, append, queue, save_config
+from bot.store.audit import CLOCK, Note, append
 from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
 from bot.store.connect import DATABASE_ENV as DATABASE_ENV
@@ -31,7 +29,7 @@ from bot.store.connect import make_engine as make_engine
 from bot.store.faults import Timeouts, bound, has_deadline
 from bot.store.lanes import in_thread
 from bot.store.marks import LeaseLost as LeaseLost
-from bot.store.marks import finish_write, insert_checks, mark_write, result_write
+from bot.store.marks import NewChecks, finish_write, mark_write, result_write
 from bot.store.marks import latest as _latest
 from bot.store.models import (
     CheckRecord,
@@ -40,6 +38,7 @@ from bot.store.models import (
     RunStatus,
     SlackThread,
 )
+from bot.store.new_runs import NewRun, insert_new_runs
 from bot.store.report_read import read_report
 from bot.store.threads import upsert_thread
 from bot.store.together import Together
@@ -118,36 +117,23 @@ class RunStore:
         else:
             await self._group.write(write, what, key, hurry)
 
-    async def create_run(
-        self, run: Run, checks: list[tuple[str, str, bool]], config_text: str | None = None
-    ) -> Run:
+    async def create_run(self, run: Run, checks: NewChecks, config_text: str | None = None) -> Run:
         """Store a new run with its checks pending: ``(check_id, check_type, critical)``,
         the config text it uses (secrets redacted) and its audit event; committed with
         the runs other callers store at the same moment (a burst of ``start``s)."""
 
         digest = run.config_digest
         keep = config_text is not None and bool(digest) and digest not in self._kept_configs
-        stored = await self._new_runs.add(_NewRun(run, checks, config_text if keep else None))
+        stored = await self._new_runs.add(NewRun(run, checks, config_text if keep else None))
         if keep:
             self._kept_configs.add(digest)  # committed: later runs of it skip the insert
         return stored
 
-    async def _insert_runs(self, new: list[_NewRun]) -> list[Run]:
-        """New runs in one transaction (bot/store/together.py): their rows in one
-        statement a set of columns, their checks in one, their audit events in one."""
+    async def _insert_runs(self, new: list[NewRun]) -> list[Run]:
+        """New runs in one transaction (bot/store/together.py)."""
 
         def work(session: Session) -> list[Run]:
-            connection = session.connection()
-            for each in new:
-                if each.config_text is not None:  # a config not kept yet: rare
-                    run = each.run
-                    save_config(session, run.config_digest, run.config_path, each.config_text)
-            runs = [each.run for each in new]
-            for run, run_id in zip(runs, insert_runs(connection, runs), strict=True):
-                run.id = run_id
-            insert_checks(connection, [(run_id_of(each.run), each.checks) for each in new])
-            # queued, not appended: no wait for the trail's lock behind the runs executing
-            queue(session, *(_started(each.run, [c for c, _, _ in each.checks]) for each in new))
+            runs = insert_new_runs(session, new)
             session.commit()
             for run in runs:
                 make_transient_to_detached(run)  # as the ORM leaves a run it stored
@@ -325,67 +311,3 @@ _ENDED = {
     RunStatus.FAILED: Action.RUN_FAILED,
     RunStatus.RUNNING: Action.RUN_FINISHED,
 }
-
-
-def _started(run: Run, checks: list[str]) -> Note:
-    details: dict[str, object] = {
-        "service": run.service,
-        "version": run.version,
-        "environment": run.environment,
-        "plan": run.plan,
-        "base_url": run.base_url,
-        "source": run.source,
-        "config_path": run.config_path,
-        "config_sha256": run.config_digest,
-        "checks": checks,
-    }
-    if run.origin or run.origin_commit:  # a pipeline's request (migration 0015)
-        details["origin"] = run.origin or {}
-        details["commit"] = run.origin_commit or ""
-    if run.keep_going:  # every stage runs (migration 0018c)
-        details["keep_going"] = True
-    return Note(Action.RUN_STARTED, run.requester, run.id, details)
-
-
-_RECORD = CheckRecord.__table__  # type: ignore[attr-defined]
-_RUN = Run.__table__  # type: ignore[attr-defined]
-_RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
-_INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
-_INSERT_RUNS = _RUN.insert().returning(_RUN.c.id, sort_by_parameter_order=True)
-
-
-@dataclass
-class _NewRun:
-    run: Run
-    checks: list[tuple[str, str, bool]]
-    config_text: str | None
-    """The config's text when it is to be kept with the run (not kept yet)."""
-
-
-def insert_runs(connection: Connection, runs: list[Run]) -> list[int]:
-    """Insert ``runs`` with Core, not the ORM's unit of work; their ids, in order. Runs
-    that set the same columns go in one ``INSERT ... VALUES (...), (...) RETURNING id``
-    (a column left unset is left out, as the ORM leaves it: NULL, not JSON null)."""
-    rows = [
-        {name: v for name in _RUN_COLUMNS if (v := getattr(run, name)) is not None} for run in runs
-    ]
-    alike: dict[tuple[str, ...], list[int]] = {}
-    for position, row in enumerate(rows):
-        alike.setdefault(tuple(row), []).append(position)
-    ids = [0] * len(rows)
-    for positions in alike.values():
-        if len(positions) == 1:
-            ids[positions[0]] = connection.execute(_INSERT_RUN, rows[positions[0]]).scalar_one()
-            continue
-        inserted = connection.execute(_INSERT_RUNS, [rows[p] for p in positions]).scalars()
-        for position, run_id in zip(positions, inserted, strict=True):
-            ids[position] = run_id
-    return ids
-
-
-def run_id_of(run: Run) -> int:
-    assert run.id is not None, "a run inserted without its id"
-    return run.id
-
-
-"""Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
