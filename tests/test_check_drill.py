@@ -18,6 +18,7 @@ from checks.drill import DrillCheck, DrillOptions
 from checks.drill.probe import Sample, longest_outage_ms
 from checks.spec import CheckSpec
 from tests.ops_plan import make_ctx
+from tests.support.processes import alive
 from tests.support.target import RunningTarget
 
 Factory = Callable[..., RunningTarget]
@@ -182,19 +183,10 @@ async def test_a_failing_or_missing_script(healthy_target: RunningTarget) -> Non
 async def dies(pid: int, within: float = 5.0) -> bool:
     """Whether ``pid`` is gone within ``within`` s: a SIGKILL is delivered asynchronously."""
     for _ in range(int(within / 0.05)):
-        if not running(pid):
+        if not alive(pid):
             return True
         await asyncio.sleep(0.05)
-    return not running(pid)
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (an orphan is reaped by whatever init the machine has)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
+    return not alive(pid)
 
 
 def test_options_and_defaults() -> None:

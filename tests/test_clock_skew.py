@@ -30,7 +30,7 @@ from bot.store.models import RunStatus, as_utc, utcnow
 from bot.store.runs import RunStore
 from tests.slackbot import running_bot
 from tests.support.plans import config_file, slow_items, staging_config
-from tests.support.processes import children, preprod_command, running, stop_group, until
+from tests.support.processes import alive, children, preprod_command, stop_group, until
 from tests.support.target import RunningTarget, served
 
 PLAN = """\
@@ -233,6 +233,8 @@ async def test_a_worker_120s_fast_does_not_take_a_live_run(
             assert served(target, "/api/items") == 3
         finally:
             stop_group(fast)
-    assert worker and not running(worker), f"the worker under faketime outlived it: {worker}"
+    assert worker and not any(alive(pid) for pid in worker), (
+        f"the worker under faketime outlived it: {worker}"
+    )
     said = log.read_text()
     assert "executing run" not in said and "Traceback" not in said, said

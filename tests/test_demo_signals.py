@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.processes import alive
 from tests.support.target import REPO_ROOT
 
 SCRIPT = """
@@ -29,14 +30,6 @@ except KeyboardInterrupt:
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_sigterm_stops_what_a_demo_started(tmp_path: Path) -> None:
     demo = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "child.log")],
@@ -47,14 +40,14 @@ def test_sigterm_stops_what_a_demo_started(tmp_path: Path) -> None:
     )
     assert demo.stdout is not None
     child = int(demo.stdout.readline())
-    assert _alive(child)
+    assert alive(child)
     demo.send_signal(signal.SIGTERM)
     assert demo.wait(20) == 0
     assert "stopped" in demo.stdout.read()
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), "the demo's child outlived it"
+    assert not alive(child), "the demo's child outlived it"
 
 
 def test_every_demo_stops_on_sigterm() -> None:

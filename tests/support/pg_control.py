@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tests.support.postgres import PostgresUnavailable, find_bin
-from tests.support.processes import Database, free_port
+from tests.support.processes import Database, children, free_port
 
 
 class ControlledPostgres:
@@ -68,7 +68,7 @@ class ControlledPostgres:
         """SIGSTOP the postmaster and every backend: connections are accepted by the
         kernel and queries sent, but nothing answers (a hung database)."""
         main = int((self.data / "postmaster.pid").read_text().split()[0])
-        self.frozen = [main, *_children(main)]
+        self.frozen = [main, *children(main)]
         for pid in self.frozen:
             os.kill(pid, signal.SIGSTOP)
 
@@ -77,22 +77,6 @@ class ControlledPostgres:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         self.frozen = []
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and int(fields[1]) == parent:
-            found.append(int(entry.name))
-    return found
 
 
 @contextmanager

@@ -89,10 +89,10 @@ def niceness(pid: int) -> int:
 
 
 def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie waiting to be reaped."""
+    """A process that exists and is not a zombie waiting to be reaped (nor dead)."""
     try:
-        return _stat(pid)[0] != "Z"
-    except FileNotFoundError:
+        return _stat(pid)[0] not in ("Z", "X")
+    except OSError:  # gone, or going while it is read
         return False
 
 
@@ -159,26 +159,18 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     return proc.wait()
 
 
-def _stats() -> list[tuple[int, str, int]]:
-    """(pid, state, parent pid) of every process, from ``/proc``."""
+def children(parent: int) -> list[int]:
+    """The pids of the processes whose parent is ``parent``."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        found.append((int(stat.parent.name), fields[0], int(fields[1])))
+        try:
+            if int(_stat(entry)[1]) == parent:
+                found.append(int(entry))
+        except OSError:  # gone meanwhile
+            continue
     return found
-
-
-def children(pid: int) -> list[int]:
-    """The pids of the processes whose parent is ``pid``."""
-    return [child for child, _, parent in _stats() if parent == pid]
-
-
-def running(pids: list[int]) -> list[int]:
-    """Those of ``pids`` still running (not gone, not a zombie)."""
-    return [pid for pid, state, _ in _stats() if pid in pids and state != "Z"]
 
 
 # -- the database ---------------------------------------------------------------------
