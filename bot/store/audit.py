@@ -205,8 +205,8 @@ def queue(session: Session, *notes: Note, at: datetime | None = None) -> None:
     when = at or _now(session)
     rows = [{"at": when, "run_id": note.run_id, "actor": note.actor, "action": note.action,
              "details": dict(note.details)} for note in notes]  # fmt: skip
-    if rows:
-        session.connection().execute(_INSERT_QUEUED, rows if len(rows) > 1 else rows[0])
+    if rows:  # one row: one execution; more: an executemany
+        session.connection().execute(_INSERT_QUEUED, rows)
 
 
 def any_queued(connection: Connection) -> bool:

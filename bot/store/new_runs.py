@@ -45,7 +45,6 @@ def insert_new_runs(session: Session, new: list[NewRun]) -> list[Run]:
 
 _RUN = Run.__table__  # type: ignore[attr-defined]
 _RUN_COLUMNS = tuple(column.name for column in _RUN.columns if column.name != "id")
-_INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
 _INSERT_RUNS = _RUN.insert().returning(_RUN.c.id, sort_by_parameter_order=True)
 """Built once: building a statement is CPU on the ack path (its compiled form is cached)."""
 
@@ -64,9 +63,6 @@ def _insert_rows(connection: Connection, runs: list[Run]) -> list[int]:
         alike.setdefault(tuple(row), []).append(position)
     ids = [0] * len(rows)
     for positions in alike.values():
-        if len(positions) == 1:
-            ids[positions[0]] = connection.execute(_INSERT_RUN, rows[positions[0]]).scalar_one()
-            continue
         inserted = connection.execute(_INSERT_RUNS, [rows[p] for p in positions]).scalars()
         for position, run_id in zip(positions, inserted, strict=True):
             ids[position] = run_id
