@@ -55,16 +55,12 @@ class RunReader:
         self.clock = clock
 
     async def load(self, run_id: int) -> Loaded:
-        run = await self.store.get_run(run_id)
-        if run is None:
+        rows = await self.gates.rows(run_id)
+        if rows is None:
             raise Refused(f"There is no run #{run_id}.")
-        report = await self.store.report(run_id)
-        signoffs = await self.gates.signoffs(run_id, run.generation)
-        attempts = await self.gates.attempts(run_id)
-        waivers = [
-            w for w in await self.gates.waivers(run_id) if attempts.get(w.check_id) == w.attempt
-        ]
-        ticks = {t.item_id: t for t in await self.gates.ticks(run_id)}
+        run, report, signoffs, recorded = rows.run, rows.report, rows.signoffs, rows.decided
+        waivers = [w for w in rows.waivers if rows.attempts.get(w.check_id) == w.attempt]
+        ticks = {t.item_id: t for t in rows.ticks}
         waived = {w.check_id for w in waivers}
         plan = self.config.plans.get(run.plan)
         items = plan.attestations if plan is not None else []
@@ -97,7 +93,6 @@ class RunReader:
             deadline=self.deadline(run),
             cancelled=run.status is RunStatus.CANCELLED,
         )
-        recorded = await self.gates.decision(run_id)
         decision = (
             Decision(Outcome(recorded.outcome), tuple(recorded.reasons))
             if recorded is not None

@@ -16,6 +16,14 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
 from bot.store.audit import Note, append, hold_run_lock, insert_once_audited
+from bot.store.gate_rows import (
+    GateRows,
+    latest_attempts,
+    read_gate_rows,
+    signoffs_of,
+    ticks_of,
+    waivers_of,
+)
 from bot.store.models import (
     AttestationTick,
     CheckRecord,
@@ -57,7 +65,6 @@ def read_fresh(session: Session, run_id: int) -> Fresh | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
-    signoffs = select(SignOff).where(SignOff.run_id == run_id, SignOff.generation == run.generation)
     latest: dict[str, CheckRecord] = {}
     for record in session.exec(select(CheckRecord).where(CheckRecord.run_id == run_id)):
         if record.check_id not in latest or record.attempt > latest[record.check_id].attempt:
@@ -65,9 +72,9 @@ def read_fresh(session: Session, run_id: int) -> Fresh | None:
     return Fresh(
         run_id=run_id,
         run=run,
-        signoffs=list(session.exec(signoffs.order_by(col(SignOff.at)))),
-        waivers=list(session.exec(select(Waiver).where(Waiver.run_id == run_id))),
-        ticks=list(session.exec(select(AttestationTick).where(AttestationTick.run_id == run_id))),
+        signoffs=signoffs_of(session, run_id, run.generation),
+        waivers=waivers_of(session, run_id),
+        ticks=ticks_of(session, run_id),
         checks=latest,
         decided=session.get(DecisionRecord, run_id),
     )
@@ -108,45 +115,23 @@ class GateStore:
 
         return await self.store.call(work)
 
+    async def rows(self, run_id: int) -> GateRows | None:
+        """Run ``run_id``'s rows as the gate reads them, in one call (None: no such run)."""
+        return await self.store.read(lambda session: read_gate_rows(session, run_id))
+
     async def signoffs(self, run_id: int, generation: int) -> list[SignOff]:
-        def work(session: Session) -> list[SignOff]:
-            query = (
-                select(SignOff)
-                .where(SignOff.run_id == run_id, SignOff.generation == generation)
-                .order_by(col(SignOff.at))
-            )
-            return list(session.exec(query))
-
-        return await self.store.call(work)
-
-    async def waivers(self, run_id: int) -> list[Waiver]:
-        def work(session: Session) -> list[Waiver]:
-            query = select(Waiver).where(Waiver.run_id == run_id).order_by(col(Waiver.at))
-            return list(session.exec(query))
-
-        return await self.store.call(work)
+        """The sign-offs of the run's generation ``generation``, oldest first."""
+        return await self.store.read(lambda session: signoffs_of(session, run_id, generation))
 
     async def ticks(self, run_id: int) -> list[AttestationTick]:
-        def work(session: Session) -> list[AttestationTick]:
-            query = select(AttestationTick).where(AttestationTick.run_id == run_id)
-            return list(session.exec(query))
-
-        return await self.store.call(work)
+        return await self.store.read(lambda session: ticks_of(session, run_id))
 
     async def attempts(self, run_id: int) -> dict[str, int]:
         """The latest attempt number of each check (a waiver covers one attempt)."""
-
-        def work(session: Session) -> dict[str, int]:
-            latest: dict[str, int] = {}
-            query = select(CheckRecord).where(CheckRecord.run_id == run_id)
-            for record in session.exec(query):
-                latest[record.check_id] = max(latest.get(record.check_id, 0), record.attempt)
-            return latest
-
-        return await self.store.call(work)
+        return await self.store.read(lambda session: latest_attempts(session, run_id))
 
     async def decision(self, run_id: int) -> DecisionRecord | None:
-        return await self.store.call(lambda session: session.get(DecisionRecord, run_id))
+        return await self.store.read(lambda session: session.get(DecisionRecord, run_id))
 
     async def set_announcement(self, run_id: int, ts: str) -> None:
         def work(session: Session) -> None:
