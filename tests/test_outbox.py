@@ -182,3 +182,26 @@ async def test_a_wait_for_another_process_reads_its_row_ever_less_often(
     assert await outbox._wait_for("run:6:parent") is None  # stale: this process may take it
     assert 3.0 <= asyncio.get_running_loop().time() - started < 4.0
     assert reads <= 5  # 0.2, 0.6, 1.4, 3.0, 3.1 s (it was 15 at a read every 0.2 s)
+
+
+async def test_a_claim_is_renewed_only_once_it_has_aged(
+    standin: SlackStandIn, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that goes at once keeps the claim its record was made with (two database
+    calls: recorded, sent); one held behind the channel's pace for more than a third of
+    the claim's life renews it before it goes, so that nobody takes it for dead."""
+    claims: list[str] = []
+    claim = outbox.rows.claim
+
+    async def counted(key: str, owner: str, stale_after: float) -> bool:
+        claims.append(key)
+        return await claim(key, owner, stale_after)
+
+    monkeypatch.setattr(outbox.rows, "claim", counted)
+    prompt = await outbox.post("run:7:parent", CHANNEL, "parent")
+    assert prompt.now and claims == []
+    monkeypatch.setattr("bot.slack.outbox.CLAIM_STALE", 0.9)  # renewed after 0.3 s
+    outbox.slack.limiter.penalise("chat.postMessage", 0.5, CHANNEL)
+    held = await outbox.post("run:7:progress", CHANNEL, "progress", thread_ts=prompt.ts)
+    assert held.now and claims == ["run:7:progress"]
+    assert [m.text for m in standin.thread(CHANNEL, prompt.ts)] == ["progress"]

@@ -31,6 +31,10 @@ twice as long each time, at most ``WAIT_CAP``. A claimed message often waits sec
 behind Slack's one-a-second channel pace: read every 0.2 s, the runs serve handed to its
 workers while their threads waited for the channel (bench/ack_latency's steady phase)
 read their rows five times a second each, 43 % of a worker's samples in a burst."""
+RENEW_AFTER = 1 / 3
+"""Of ``CLAIM_STALE``: how old a claim is renewed before its message goes. A younger one
+cannot have been taken over (that takes ``CLAIM_STALE`` of silence), so a message that
+goes at once, the usual case, is two database calls (recorded, then sent), not three."""
 LOOKBACK = 200
 """Messages searched for a lost key: a thread's replies, or the channel's newest."""
 
@@ -112,14 +116,15 @@ class Outbox:
         run_id: int | None,
         payload: Mapping[str, Any] | None = None,
     ) -> Posted:
+        claim = _Claim(self.rows, key, self.owner)
         row, new = await self.rows.intend(key, channel, thread_ts, run_id, self.owner)
         if row.ts is not None:
             return Posted(row.ts, now=False)
         if not new:
-            if not await self.rows.claim(key, self.owner, CLAIM_STALE):
+            if not await claim.take():
                 if ts := await self._wait_for(key):
                     return Posted(ts, now=False)
-                if not await self.rows.claim(key, self.owner, CLAIM_STALE):
+                if not await claim.take():
                     raise OutboxBusy(f"{key} is being sent by another process")
             if found := await self.find(key, row.channel, row.thread_ts):
                 await self.rows.sent(key, found)
@@ -135,7 +140,7 @@ class Outbox:
                 # The claim is renewed once the rate limit lets the message go: a long
                 # wait behind the channel's other messages must not let it go stale
                 # (another process would take it over and post it too).
-                still_wanted=lambda: self.rows.claim(key, self.owner, CLAIM_STALE),
+                still_wanted=claim.still_ours,
                 metadata=metadata,
             )
         except NotWanted:
@@ -185,6 +190,31 @@ class Outbox:
             if _key_of(message) == key:
                 return str(message["ts"])
         return None
+
+
+class _Claim:
+    """This process's claim on sending a key, and since when it holds for sure."""
+
+    def __init__(self, rows: OutboxStore, key: str, owner: str) -> None:
+        self.rows, self.key, self.owner = rows, key, owner
+        self.since = time.monotonic()
+        """Taken before the claim was stamped (the record made, or the last claim asked
+        for): the claim is at most this old, whatever the calls' own latency."""
+
+    async def take(self) -> bool:
+        """Claim it now (free, ours, or stale); True when it is ours."""
+        asked = time.monotonic()
+        if not await self.rows.claim(self.key, self.owner, CLAIM_STALE):
+            return False
+        self.since = asked
+        return True
+
+    async def still_ours(self) -> bool:
+        """Whether the message may go now: a claim younger than :data:`RENEW_AFTER` of
+        :data:`CLAIM_STALE` is ours without asking; an older one is renewed, unless it
+        was taken over meanwhile."""
+        fresh = time.monotonic() - self.since < CLAIM_STALE * RENEW_AFTER
+        return fresh or await self.take()
 
 
 def _key_of(message: dict[str, Any]) -> str | None:
