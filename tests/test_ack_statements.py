@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -177,6 +178,25 @@ async def test_each_commands_ack_costs_few_statements(harness: Harness) -> None:
     # the runs with their decisions, then what the undecided ones await
     assert (len(listing.statements), listing.transactions, listing.checkouts) == (2, read, 1)
     assert start.pings == status.pings == listing.pings == 0  # the pool was just used
+
+
+async def test_each_request_is_read_into_one_bolt_request(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body is parsed once, at the edge, and that request is the one Bolt dispatches:
+    Bolt's Starlette adapter built a second one, beside a parse of our own (issue 26)."""
+    built: list[str] = []
+    init = AsyncBoltRequest.__init__
+
+    def counted(self: AsyncBoltRequest, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        built.append(str(self.body.get("text")))
+
+    monkeypatch.setattr(AsyncBoltRequest, "__init__", counted)
+    for text in ("help", "list", "status 1"):
+        response = await harness.standin.send_command(text, user_id="U0RM", channel_id=CHANNEL)
+        assert response.status_code == 200, response.text
+    assert built == ["help", "list", "status 1"]
 
 
 KILL = (

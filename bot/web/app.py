@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -61,7 +62,6 @@ def create_app(
     *,
     slack_over_http: bool = True,
 ) -> Starlette:
-    slack_handler = AsyncSlackRequestHandler(bot.bolt)
 
     # Signed and within the size limit first, then once per Slack id, then Bolt.
     async def tell(where: Salvaged, message: Message) -> None:
@@ -76,7 +76,12 @@ def create_app(
             log.warning("could not tell %s privately: %s", where.user, exc)
 
     seen = SeenRequests(bot.store)
-    deduplicated = Deduplicated(slack_handler.handle, seen, tell, bot.settings.ack_budget)
+
+    async def dispatch(request: AsyncBoltRequest) -> Response:
+        """Bolt's answer to the request read once at the edge (bot/web/body.py)."""
+        return to_starlette_response(await bot.bolt.async_dispatch(request))
+
+    deduplicated = Deduplicated(dispatch, seen, tell, bot.settings.ack_budget)
     guarded = SignedOnly(deduplicated, bot.settings.signing_secret)
     sessions = sessions or stored_sessions(bot.store, bot.settings)
     sign_in = SignIn(bot.settings, bot.gate.directory, sessions)

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.request.async_request import AsyncBoltRequest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -35,8 +36,7 @@ from bot.slack.payloads import Salvaged, salvage
 from bot.slack.unavailable import failed, is_unavailable, of_payload, watching
 from bot.store.faults import answering, request_started
 from bot.store.seen import KEEP, SeenRequests
-from bot.web.body import Unreadable, parse
-from bot.web.signed import Handler
+from bot.web.body import Parsed, Unreadable, parse
 
 log = logging.getLogger(__name__)
 MAX_KEY = 255
@@ -46,6 +46,8 @@ bounds its own database work by the budget; this catches whatever else hangs).""
 RELEASE_EVERY = 1.0
 Tell = Callable[[Salvaged, Message], Awaitable[None]]
 """Shows a person a private message where they clicked (chat.postEphemeral)."""
+Dispatch = Callable[[AsyncBoltRequest], Awaitable[Response]]
+"""Answers a request Bolt can read (the app's dispatch)."""
 
 
 def request_key(payload: dict[str, Any]) -> str | None:
@@ -102,9 +104,9 @@ class Deduplicated:
     honestly, within ``budget`` seconds, when the database cannot take the claim."""
 
     def __init__(
-        self, handler: Handler, seen: SeenRequests, tell: Tell | None = None, budget: float = 2.5
+        self, dispatch: Dispatch, seen: SeenRequests, tell: Tell | None = None, budget: float = 2.5
     ) -> None:
-        self.handler = handler
+        self.dispatch = dispatch
         self.seen = seen
         self.tell = tell
         self.budget = budget
@@ -114,13 +116,14 @@ class Deduplicated:
         with request_started(), being_answered():
             latest = asyncio.get_running_loop().time() + self.budget + BACKSTOP
             try:
-                payload = parse(await request.body(), request.headers)
+                parsed = parse(await request.body(), request.headers, request.query_params)
             except Unreadable as exc:
                 log.warning("refused a signed Slack request to %s: %s", request.url.path, exc)
                 return PlainTextResponse("could not read the request", status_code=400)
-            return await self._once(request, payload, latest)
+            return await self._once(parsed, latest)
 
-    async def _once(self, request: Request, payload: dict[str, Any], latest: float) -> Response:
+    async def _once(self, parsed: Parsed, latest: float) -> Response:
+        payload = parsed.payload
         key = request_key(payload)
         if key is not None:
             try:
@@ -136,7 +139,7 @@ class Deduplicated:
         with watching() as unrecorded:
             try:
                 async with asyncio.timeout_at(latest):
-                    response = await self.handler(request)
+                    response = await self.dispatch(parsed.bolt)
             except TimeoutError as exc:
                 response = self._unavailable(payload, exc)
         if key is not None and unrecorded.cause is not None:
