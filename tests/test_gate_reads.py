@@ -6,9 +6,10 @@ PostgreSQL). What it reads is what the rows say."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def counting(store: RunStore) -> Iterator[Counted]:
         event.remove(store.engine, "before_cursor_execute", statement)
 
 
-def gate_for(store: RunStore, tmp_path: Path) -> Gate:
+def gate_for(store: RunStore, tmp_path: Path, clock: Callable[[], datetime] | None = None) -> Gate:
     path = tmp_path / "preprod.yml"
     path.write_text(CONFIG)
     config = load_config(path)
@@ -76,7 +77,8 @@ def gate_for(store: RunStore, tmp_path: Path) -> Gate:
     async def no_groups(group: str) -> list[str]:
         return []
 
-    return Gate(config, store, RoleDirectory(config, no_groups))
+    directory = RoleDirectory(config, no_groups)
+    return Gate(config, store, directory, **({"clock": clock} if clock else {}))
 
 
 async def finished_run(store: RunStore) -> int:

@@ -5,13 +5,16 @@ sweep every few seconds must not load each of them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
+from bot.gate.policy import Outcome
 from bot.store.gate import GateStore
 from bot.store.models import (
+    AttestationTick,
     DecisionRecord,
     OutboxMessage,
     Run,
@@ -21,6 +24,8 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.runs import RunStore
+from checks.base import CheckResult, Status
+from tests.test_gate_reads import gate_for
 
 
 async def test_a_bounded_sweep_sees_only_recent_activity_and_passed_deadlines(
@@ -94,3 +99,54 @@ async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people
 
     found = await GateStore(store).unshown_runs(now - timedelta(seconds=30))
     assert sorted(r.service for r in found) == ["claimed", "other-key", "unshown"]
+
+
+async def passed_run(store: RunStore) -> int:
+    run = Run(service="api", version="2.0", environment="staging", plan="standard", base_url="x")
+    created = await store.create_run(
+        run, [("smoke", "http", True), ("headers", "security_headers", False)]
+    )
+    assert created.id is not None
+    for check_id in ("smoke", "headers"):
+        ok = CheckResult(status=Status.PASSED, summary="fine", check_id=check_id)
+        await store.save_result(created.id, ok)
+    await store.finish_run(created.id, RunStatus.FINISHED)
+    return created.id
+
+
+async def test_a_periodic_sweep_looks_again_only_at_what_changed(
+    either_store: RunStore, tmp_path: Path
+) -> None:
+    """The beats look back minutes, every few seconds: a run waiting on people was loaded
+    again at each of them, in every process. A run is looked at again once a row its
+    decision reads has changed (here a sign-off whose clicker died before deciding), or
+    once it is past its deadline. The rows a crash left undecided are stored directly."""
+    store = either_store
+    now = [datetime.now(UTC)]
+    gate = gate_for(store, tmp_path, clock=lambda: now[0])
+    runs = [await passed_run(store) for _ in range(3)]
+    loads: list[int] = []
+    load = gate.reader.load
+
+    async def counted(run_id: int) -> Any:
+        loads.append(run_id)
+        return await load(run_id)
+
+    gate.reader.load = counted  # type: ignore[method-assign]
+    since = now[0] - timedelta(minutes=2)
+    assert await gate.decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
+    loads.clear()
+    assert await gate.decide_due(since) == [] and loads == []  # nothing changed
+    approval = SignOff(run_id=runs[1], generation=1, role="sre", user="U0SRE1", vote="approve")
+    tick = AttestationTick(run_id=runs[1], item_id="oncall", user="U0SRE1")
+    assert await GateStore(store).insert_once(tick)
+    assert await gate.decide_due(since) == [] and loads == [runs[1]]  # still awaits sre
+    loads.clear()
+    assert await GateStore(store).insert_once(approval)
+    assert await gate.decide_due(since) == [runs[1]]  # GO, recorded
+    assert loads[0] == runs[1] and set(loads) == {runs[1]}
+    loads.clear()
+    now[0] += timedelta(days=2)  # past the sign-off deadline of a day
+    assert sorted(await gate.decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
+    assert (await gate.load(runs[0])).gate.decision.outcome is Outcome.EXPIRED
+    assert await gate.decide_due(since) == []  # decided: no longer looked at

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -44,7 +44,7 @@ from bot.gate.view import (
 )
 from bot.input_limits import MIN_REASON, text_problem
 from bot.store.audit import Note
-from bot.store.gate import ActionPlan, GateStore
+from bot.store.gate import ActionPlan, GateStore, Stamp
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -92,6 +92,8 @@ class Gate:
         self.reader = RunReader(config, store, directory, report_url, clock)
         self.listeners: list[GateListener] = []
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._swept: dict[int, Stamp] = {}
+        """Undecided runs a periodic sweep looked at, as they stood then."""
 
     def add_listener(self, listener: GateListener, *, first: bool = False) -> None:
         """``first``: before the others (a listener that only wakes waiters and must
@@ -324,30 +326,38 @@ class Gate:
     async def decide_due(self, active_since: datetime | None = None) -> list[int]:
         """Record the decision of every undecided run whose facts now make it final;
         with ``active_since``, of those that changed since then or are past their
-        deadline (:meth:`expire_due` for the deadline alone)."""
-        candidates = (
-            await self.gates.undecided_runs(active_since, self._deadline_passed())
-            if active_since is not None
-            else await self.gates.undecided_runs()
-        )
-        return await self._decide(candidates)
+        deadline (:meth:`expire_due` for the deadline alone), skipping the ones this
+        process has looked at since their last change: the beats come every few seconds
+        and look back minutes, so each changed run was loaded a dozen times, in every
+        process (bench/ack_latency.py: hundreds of loads a beat)."""
+        if active_since is None:
+            return await self._decide(run.id for run in await self.gates.undecided_runs())
+        stamps = await self.gates.undecided_stamps(active_since, self._deadline_passed())
+        self._swept = {k: v for k, v in self._swept.items() if stamps.get(k) == v}
+        return await self._decide([k for k in stamps if k not in self._swept], stamps)
 
     async def expire_due(self) -> list[int]:
         """Decide the undecided runs past their sign-off deadline (EXPIRED)."""
-        return await self._decide(
-            await self.gates.undecided_runs(created_before=self._deadline_passed())
-        )
+        past = await self.gates.undecided_runs(created_before=self._deadline_passed())
+        return await self._decide(run.id for run in past)
 
     def _deadline_passed(self) -> datetime:
         """Runs created before this are past the sign-off deadline."""
         return self.clock() - timedelta(seconds=self.config.policy.signoff_deadline)
 
-    async def _decide(self, candidates: list[Run]) -> list[int]:
+    async def _decide(
+        self, run_ids: Iterable[int | None], stamps: Mapping[int, Stamp] | None = None
+    ) -> list[int]:
+        """``stamps``: each run's as read; a run looked at is remembered with it."""
         decided = []
-        for run in candidates:
-            if run.id is not None and (await self.load(run.id)).gate.decision.outcome.final:
-                await self.refresh(run.id)
-                decided.append(run.id)
+        for run_id in run_ids:
+            if run_id is None:
+                continue
+            if (await self.load(run_id)).gate.decision.outcome.final:
+                await self.refresh(run_id)
+                decided.append(run_id)
+            if stamps is not None:
+                self._swept[run_id] = stamps[run_id]
         return decided
 
     async def announce_missing(self, grace: float) -> list[int]:

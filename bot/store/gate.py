@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, literal, or_
+from sqlalchemy import String, and_, cast, exists, func, literal, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
@@ -175,24 +178,28 @@ class GateStore:
         bound, only those that finished or got a sign-off, waiver or tick since
         ``active_since``, or were created before ``created_before`` (past a deadline):
         a periodic sweep then costs what changed, not every run waiting on people."""
+        where = _undecided(active_since, created_before)
+        return await self.store.call(lambda session: list(session.exec(select(Run).where(*where))))
 
-        def work(session: Session) -> list[Run]:
-            decided = select(DecisionRecord.run_id)
-            query = select(Run).where(Run.status == RunStatus.FINISHED, col(Run.id).not_in(decided))
-            wanted = []
-            if active_since is not None:
-                wanted.append(col(Run.finished_at) >= active_since)
-                wanted.extend(
-                    col(Run.id).in_(select(table.run_id).where(col(table.at) >= active_since))
-                    for table in (SignOff, Waiver, AttestationTick)
-                )
-            if created_before is not None:
-                wanted.append(col(Run.created_at) < created_before)
-            if wanted:
-                query = query.where(or_(*wanted))
-            return list(session.exec(query))
+    async def undecided_stamps(
+        self, active_since: datetime, created_before: datetime
+    ) -> dict[int, Stamp]:
+        """The runs :meth:`undecided_runs` finds with both bounds, each with a stamp of
+        what its decision reads that can change (when it finished, its generation, how
+        many sign-offs, waivers and ticks it has, whether it is past its deadline): a
+        run whose stamp a sweep has seen already needs no second look."""
+        counts = (
+            select(func.count()).where(col(table.run_id) == col(Run.id)).scalar_subquery()
+            for table in (SignOff, Waiver, AttestationTick)
+        )
+        past = col(Run.created_at) < created_before
+        columns = (col(Run.id), col(Run.finished_at), col(Run.generation), past, *counts)
+        query = sa_select(*columns).where(*_undecided(active_since, created_before))
 
-        return await self.store.call(work)
+        def work(session: Session) -> dict[int, Stamp]:
+            return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+
+        return await self.store.read(work)
 
     async def unshown_runs(self, finished_before: datetime) -> list[Run]:
         """Undecided runs that finished before ``finished_before`` and have a thread but no
@@ -220,3 +227,27 @@ class GateStore:
             return list(session.exec(query))
 
         return await self.store.call(work)
+
+
+Stamp = tuple[Any, ...]
+"""What an undecided run's decision reads that can change (GateStore.undecided_stamps)."""
+
+
+def _undecided(
+    active_since: datetime | None, created_before: datetime | None
+) -> list[ColumnElement[bool]]:
+    """The conditions of :meth:`GateStore.undecided_runs`."""
+    where: list[ColumnElement[bool]] = [
+        col(Run.status) == RunStatus.FINISHED,
+        col(Run.id).not_in(select(DecisionRecord.run_id)),
+    ]
+    wanted: list[ColumnElement[bool]] = []
+    if active_since is not None:
+        wanted.append(col(Run.finished_at) >= active_since)
+        wanted.extend(
+            col(Run.id).in_(select(table.run_id).where(col(table.at) >= active_since))
+            for table in (SignOff, Waiver, AttestationTick)
+        )
+    if created_before is not None:
+        wanted.append(col(Run.created_at) < created_before)
+    return [*where, or_(*wanted)] if wanted else where
