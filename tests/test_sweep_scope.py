@@ -70,7 +70,8 @@ async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people
     tmp_path: Path,
 ) -> None:
     """Only a finished, undecided run with a thread and no posted panel is unshown; one
-    whose panel was asked for but never answered (no ts) is too."""
+    whose panel was asked for but never answered (no ts) is too, unless its claim is
+    live: a process is showing it, its messages held behind the channel's pace."""
     store = RunStore(f"sqlite:///{tmp_path}/bot.db")
     now = utcnow()
     old = now - timedelta(minutes=5)
@@ -78,7 +79,7 @@ async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people
     with Session(store.engine) as session:
         for name, finished in (("unshown", old), ("shown", old), ("claimed", old),
                                ("no-thread", old), ("decided", old), ("just-now", now),
-                               ("other-key", old)):  # fmt: skip
+                               ("other-key", old), ("being-shown", old)):  # fmt: skip
             made = Run(service=name, version="1", environment="staging", plan="p",
                        base_url="http://x", status=RunStatus.FINISHED, created_at=old,
                        finished_at=finished)  # fmt: skip
@@ -94,11 +95,19 @@ async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people
                                   channel="C1", claimed_by="gone"))  # fmt: skip
         session.add(OutboxMessage(key=f"run:{ids['other-key']}:results", channel="C1",
                                   run_id=ids["other-key"], ts="3.0"))  # fmt: skip
+        session.add(OutboxMessage(key=f"run:{ids['being-shown']}:results", channel="C1",
+                                  run_id=ids["being-shown"], claimed_by="alive",
+                                  claimed_at=now - timedelta(seconds=5)))  # fmt: skip
         session.add(DecisionRecord(run_id=ids["decided"], outcome="go", at=now))
         session.commit()
 
-    found = await GateStore(store).unshown_runs(now - timedelta(seconds=30))
+    gates = GateStore(store)
+    found = await gates.unshown_runs(now - timedelta(seconds=30))
+    assert sorted(r.service for r in found) == ["being-shown", "claimed", "other-key", "unshown"]
+    found = await gates.unshown_runs(now - timedelta(seconds=30), now - timedelta(seconds=15))
     assert sorted(r.service for r in found) == ["claimed", "other-key", "unshown"]
+    found = await gates.unshown_runs(now - timedelta(seconds=30), now - timedelta(seconds=1))
+    assert "being-shown" in {r.service for r in found}  # its claim went stale: its process died
 
 
 async def passed_run(store: RunStore) -> int:

@@ -9,6 +9,7 @@ from bot.gate.actions import Gate
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
+from bot.slack.outbox import CLAIM_STALE
 from bot.slack.publisher import ThreadPublisher
 from bot.slack.state import RunState
 
@@ -22,11 +23,14 @@ async def republish(
 ) -> list[int]:
     """Runs that finished more than ``grace`` seconds ago without their results and
     sign-off panel in the thread (their process died in between): post them now, once
-    each through the outbox, and let the gate decide. The runs it finished."""
+    each through the outbox, and let the gate decide; not those a live process is still
+    showing (a message of theirs claimed and not yet sent). The runs it finished."""
     store = gate.store
     shown = []
-    finished_before = gate.clock() - timedelta(seconds=grace)  # the database's clock
-    for run in await gate.gates.unshown_runs(finished_before):
+    now = gate.clock()  # the database's clock, as the outbox's claims are stamped
+    finished_before = now - timedelta(seconds=grace)
+    claimed_since = now - timedelta(seconds=CLAIM_STALE)  # a live claim: being shown
+    for run in await gate.gates.unshown_runs(finished_before, claimed_since):
         assert run.id is not None
         thread = await store.get_thread(run.id)
         if thread is None:

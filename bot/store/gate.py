@@ -201,10 +201,15 @@ class GateStore:
 
         return await self.store.read(work)
 
-    async def unshown_runs(self, finished_before: datetime) -> list[Run]:
+    async def unshown_runs(
+        self, finished_before: datetime, claimed_since: datetime | None = None
+    ) -> list[Run]:
         """Undecided runs that finished before ``finished_before`` and have a thread but no
         posted sign-off panel (``run:N:panel`` in the outbox): a process died between
-        storing the end and showing it. One query, whatever the number of runs waiting
+        storing the end and showing it. With ``claimed_since``, not those with a message
+        claimed since then and not sent yet: a live process is showing them, held behind
+        the channel's pace (every process took such a run up again at each beat, and
+        waited on that process's claims). One query, whatever the number of runs waiting
         on people, so that looking for them every few seconds stays cheap."""
         panel_key = literal("run:") + cast(col(Run.id), String) + literal(":panel")
         shown = exists().where(
@@ -215,15 +220,22 @@ class GateStore:
             )
         )
         threaded = exists().where(col(SlackThread.run_id) == col(Run.id))
+        query = select(Run).where(
+            Run.status == RunStatus.FINISHED,
+            col(Run.finished_at) < finished_before,
+            col(Run.id).not_in(select(DecisionRecord.run_id)),
+            threaded,
+            ~shown,
+        )
+        if claimed_since is not None:
+            being_shown = and_(
+                col(OutboxMessage.run_id) == col(Run.id),
+                col(OutboxMessage.ts).is_(None),
+                col(OutboxMessage.claimed_at) >= claimed_since,
+            )
+            query = query.where(~exists().where(being_shown))
 
         def work(session: Session) -> list[Run]:
-            query = select(Run).where(
-                Run.status == RunStatus.FINISHED,
-                col(Run.finished_at) < finished_before,
-                col(Run.id).not_in(select(DecisionRecord.run_id)),
-                threaded,
-                ~shown,
-            )
             return list(session.exec(query))
 
         return await self.store.call(work)
