@@ -109,17 +109,30 @@ async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
     runs.engine.dispose()
 
 
-async def failed_run(store: RunStore, plan: str = "standard") -> int:
+async def stored_run(
+    store: RunStore,
+    smoke: Status,
+    headers: Status,
+    plan: str = "standard",
+    *,
+    finish: bool = True,
+) -> int:
+    """A run of the plan's two checks with these results, finished unless told not."""
     run = Run(service="api", version="1.0", environment="staging", plan=plan, base_url="x")
     created = await store.create_run(
         run, [("smoke", "http", True), ("headers", "security_headers", False)]
     )
     assert created.id is not None
-    for check_id, status in (("smoke", Status.FAILED), ("headers", Status.PASSED)):
+    for check_id, status in (("smoke", smoke), ("headers", headers)):
         result = CheckResult(status=status, summary=f"{check_id} {status}", check_id=check_id)
         await store.save_result(created.id, result)
-    await store.finish_run(created.id, RunStatus.FINISHED)
+    if finish:
+        await store.finish_run(created.id, RunStatus.FINISHED)
     return created.id
+
+
+async def failed_run(store: RunStore, plan: str = "standard") -> int:
+    return await stored_run(store, Status.FAILED, Status.PASSED, plan)
 
 
 async def test_the_gate_reads_the_plans_quarantine_on_the_real_clock(

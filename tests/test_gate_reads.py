@@ -22,9 +22,10 @@ from bot.gate.policy import Outcome
 from bot.gate.refusals import Refused
 from bot.gate.roles import RoleDirectory
 from bot.store.gate import GateStore
-from bot.store.models import AttestationTick, DecisionRecord, Run, RunStatus, SignOff, Waiver
+from bot.store.models import AttestationTick, DecisionRecord, RunStatus, SignOff, Waiver
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
+from tests.test_flaky import stored_run
 
 CONFIG = """\
 channel: C0RELEASES
@@ -84,19 +85,12 @@ def gate_for(store: RunStore, tmp_path: Path, clock: Callable[[], datetime] | No
 async def finished_run(store: RunStore) -> int:
     """smoke passed; headers failed twice (its re-run, the second attempt, is the latest:
     the run is in its second generation)."""
-    run = Run(service="api", version="1.0", environment="staging", plan="standard", base_url="x")
-    created = await store.create_run(
-        run, [("smoke", "http", True), ("headers", "security_headers", False)]
-    )
-    assert created.id is not None
-    for check_id, status in (("smoke", Status.PASSED), ("headers", Status.FAILED)):
-        result = CheckResult(status=status, summary=f"{check_id} {status}", check_id=check_id)
-        await store.save_result(created.id, result)
-    await store.new_attempts(created.id, ["headers"])
+    run_id = await stored_run(store, Status.PASSED, Status.FAILED, finish=False)
+    await store.new_attempts(run_id, ["headers"])
     failed = CheckResult(status=Status.FAILED, summary="headers again", check_id="headers")
-    await store.save_result(created.id, failed)
-    await store.finish_run(created.id, RunStatus.FINISHED)
-    return created.id
+    await store.save_result(run_id, failed)
+    await store.finish_run(run_id, RunStatus.FINISHED)
+    return run_id
 
 
 async def test_a_gate_load_is_one_call_and_reads_the_rows_as_they_are(

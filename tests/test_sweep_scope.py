@@ -24,7 +24,8 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.runs import RunStore
-from checks.base import CheckResult, Status
+from checks.base import Status
+from tests.test_flaky import stored_run
 from tests.test_gate_reads import gate_for
 
 
@@ -110,19 +111,6 @@ async def test_runs_left_unshown_are_found_in_one_query_whatever_waits_on_people
     assert "being-shown" in {r.service for r in found}  # its claim went stale: its process died
 
 
-async def passed_run(store: RunStore) -> int:
-    run = Run(service="api", version="2.0", environment="staging", plan="standard", base_url="x")
-    created = await store.create_run(
-        run, [("smoke", "http", True), ("headers", "security_headers", False)]
-    )
-    assert created.id is not None
-    for check_id in ("smoke", "headers"):
-        ok = CheckResult(status=Status.PASSED, summary="fine", check_id=check_id)
-        await store.save_result(created.id, ok)
-    await store.finish_run(created.id, RunStatus.FINISHED)
-    return created.id
-
-
 async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     either_store: RunStore, tmp_path: Path
 ) -> None:
@@ -133,7 +121,7 @@ async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     store = either_store
     now = [datetime.now(UTC)]
     gate = gate_for(store, tmp_path, clock=lambda: now[0])
-    runs = [await passed_run(store) for _ in range(3)]
+    runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
     loads: list[int] = []
     load = gate.reader.load
 
