@@ -21,7 +21,6 @@ from bot.audit.chain import Action
 from bot.store.audit import Note, append, hold_run_lock, insert_once_audited
 from bot.store.gate_rows import (
     GateRows,
-    latest_attempts,
     read_gate_rows,
     signoffs_of,
     ticks_of,
@@ -39,6 +38,7 @@ from bot.store.models import (
     SlackThread,
     Waiver,
 )
+from bot.store.report_read import read_report_and_attempts
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
@@ -131,7 +131,14 @@ class GateStore:
 
     async def attempts(self, run_id: int) -> dict[str, int]:
         """The latest attempt number of each check (a waiver covers one attempt)."""
-        return await self.store.read(lambda session: latest_attempts(session, run_id))
+
+        def work(session: Session) -> dict[str, int]:
+            try:
+                return read_report_and_attempts(session, run_id)[1]
+            except LookupError:  # no such run: no attempts
+                return {}
+
+        return await self.store.read(work)
 
     async def decision(self, run_id: int) -> DecisionRecord | None:
         return await self.store.read(lambda session: session.get(DecisionRecord, run_id))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.record.report import RunReport
-from bot.store.models import AttestationTick, CheckRecord, DecisionRecord, Run, SignOff, Waiver
-from bot.store.report_read import read_report
+from bot.store.models import AttestationTick, DecisionRecord, Run, SignOff, Waiver
+from bot.store.report_read import read_report_and_attempts
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class GateRows:
     signoffs: list[SignOff]
     """Of the run's current generation, oldest first."""
     attempts: dict[str, int]
-    """The latest attempt of each check (a waiver covers one attempt)."""
+    """The latest attempt of each check (a waiver covers one attempt), read with the
+    report."""
     waivers: list[Waiver]
     """Oldest first, of any attempt."""
     ticks: list[AttestationTick]
@@ -38,11 +39,12 @@ def read_gate_rows(session: Session, run_id: int) -> GateRows | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
+    report, attempts = read_report_and_attempts(session, run_id)
     return GateRows(
         run=run,
-        report=read_report(session, run_id),
+        report=report,
         signoffs=signoffs_of(session, run_id, run.generation),
-        attempts=latest_attempts(session, run_id),
+        attempts=attempts,
         waivers=waivers_of(session, run_id),
         ticks=ticks_of(session, run_id),
         decided=session.get(DecisionRecord, run_id),
@@ -56,11 +58,6 @@ _SIGNOFFS = (
 )
 _WAIVERS = select(Waiver).where(Waiver.run_id == bindparam("run")).order_by(col(Waiver.at))
 _TICKS = select(AttestationTick).where(AttestationTick.run_id == bindparam("run"))
-_ATTEMPTS = (
-    select(CheckRecord.check_id, func.max(CheckRecord.attempt))
-    .where(CheckRecord.run_id == bindparam("run"))
-    .group_by(col(CheckRecord.check_id))
-)
 """Built once: building a statement anew (its clauses, its cache key) cost more than
 running it on SQLite."""
 
@@ -75,11 +72,3 @@ def waivers_of(session: Session, run_id: int) -> list[Waiver]:
 
 def ticks_of(session: Session, run_id: int) -> list[AttestationTick]:
     return list(session.exec(_TICKS, params={"run": run_id}))
-
-
-def latest_attempts(session: Session, run_id: int) -> dict[str, int]:
-    """Each check's latest attempt number, counted by the database (a check record holds
-    results and evidence that this needs none of)."""
-    return {
-        check_id: attempt for check_id, attempt in session.exec(_ATTEMPTS, params={"run": run_id})
-    }

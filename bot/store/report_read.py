@@ -50,6 +50,12 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
 
 def read_report(session: Session, run_id: int) -> RunReport:
     """Run ``run_id``'s report; LookupError when there is no such run."""
+    return read_report_and_attempts(session, run_id)[0]
+
+
+def read_report_and_attempts(session: Session, run_id: int) -> tuple[RunReport, dict[str, int]]:
+    """Run ``run_id``'s report and each check's latest attempt number (a waiver covers
+    one attempt), from the same rows; LookupError when there is no such run."""
     rows = session.execute(_REPORT, {"run": run_id}).all()
     if not rows:
         raise LookupError(f"no run {run_id}")
@@ -58,7 +64,8 @@ def read_report(session: Session, run_id: int) -> RunReport:
     for record in rows:
         if record.check_id is not None:
             latest.setdefault(record.check_id, record)
-    return RunReport(
+    attempts = {check_id: record.attempt for check_id, record in latest.items()}
+    report = RunReport(
         run_id=run_id,
         service=run.run_service,
         version=run.run_version,
@@ -72,3 +79,4 @@ def read_report(session: Session, run_id: int) -> RunReport:
         finished_at=_utc_or_none(run.run_finished_at),
         results=[_as_result(record) for record in latest.values()],
     )
+    return report, attempts
