@@ -15,48 +15,26 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.config.loader import load_config  # noqa: E402
-from bot.gate.actions import Gate  # noqa: E402
-from bot.gate.roles import RoleDirectory  # noqa: E402
 from bot.store.runs import RunStore  # noqa: E402
 from tests.support.postgres import running_postgres  # noqa: E402
-from tests.test_flaky import CONFIG, failed_run  # noqa: E402
+from tests.test_flaky import failed_run  # noqa: E402
+from tests.test_gate_reads import counting, gate_for  # noqa: E402
 
 
 async def measure(url: str, folder: Path, loads: int) -> None:
     store = RunStore(url)
-    (folder / "preprod.yml").write_text(CONFIG)
-    config = load_config(folder / "preprod.yml")
-
-    async def no_groups(group: str) -> list[str]:
-        return []
-
-    gate = Gate(config, store, RoleDirectory(config, no_groups))
+    gate = gate_for(store, folder)
     run_id = await failed_run(store)
     for _ in range(30):  # warm: imports, the pool, compiled statements
         await gate.load(run_id)
-    counts = {"checkouts": 0, "statements": 0}
-
-    def checkout(*_: Any) -> None:
-        counts["checkouts"] += 1
-
-    def statement(*_: Any) -> None:
-        counts["statements"] += 1
-
-    event.listen(store.engine.pool, "checkout", checkout)
-    event.listen(store.engine, "before_cursor_execute", statement)
-    await gate.load(run_id)
-    event.remove(store.engine.pool, "checkout", checkout)
-    event.remove(store.engine, "before_cursor_execute", statement)
-    print(f"{store.engine.dialect.name}: a load takes {counts['checkouts']} connection(s), "
-          f"{counts['statements']} statement(s)")  # fmt: skip
+    with counting(store) as counted:
+        await gate.load(run_id)
+    print(f"{store.engine.dialect.name}: a load takes {counted.checkouts} connection(s), "
+          f"{len(counted.statements)} statement(s)")  # fmt: skip
     for _ in range(3):
         wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(loads):

@@ -22,7 +22,14 @@ from bot.gate.policy import Outcome
 from bot.gate.refusals import Refused
 from bot.gate.roles import RoleDirectory
 from bot.store.gate import GateStore
-from bot.store.models import AttestationTick, DecisionRecord, RunStatus, SignOff, Waiver
+from bot.store.models import (
+    AttestationTick,
+    DecisionRecord,
+    RunStatus,
+    SignOff,
+    Waiver,
+    utcnow,
+)
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from tests.test_flaky import stored_run
@@ -79,7 +86,7 @@ def gate_for(store: RunStore, tmp_path: Path, clock: Callable[[], datetime] | No
         return []
 
     directory = RoleDirectory(config, no_groups)
-    return Gate(config, store, directory, **({"clock": clock} if clock else {}))
+    return Gate(config, store, directory, clock=clock or utcnow)
 
 
 async def finished_run(store: RunStore) -> int:
