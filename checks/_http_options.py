@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from checks.base import CheckOptions
-from checks.units import ByteSize
+from checks.quantities import ByteSize
 
 DEFAULT_MAX_BODY = 1024 * 1024
 """Bytes of a body kept for expectations and evidence unless the plan says ``max_body``."""

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks._http_options import HttpCheckOptions
-from checks.units import ByteSize, Duration
+from checks.quantities import ByteSize, Duration
 
 
 class _Strict(BaseModel):

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from checks.base import Check, CheckKind, CheckOptions
 from checks.placeholders import fill, unknown_names
+from checks.quantities import Duration
 from checks.registry import get_check_type, kind_facts
-from checks.units import Duration
 
 COMMON_KEYS = frozenset(
     {

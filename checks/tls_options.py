@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from checks.base import CheckOptions
-from checks.units import Duration
+from checks.quantities import Duration
 
 
 class TlsOptions(CheckOptions):

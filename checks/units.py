@@ -1,12 +1,12 @@
 """Human-friendly quantities in the plan: durations such as ``2m`` or ``500ms``, sizes
-such as ``1MB`` or ``512KB``."""
+such as ``1MB`` or ``512KB``. Plain functions, free of pydantic, so that the command
+line can parse ``--timeout 2m`` without loading it; the plan's field types built on them
+are in checks/quantities.py."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator
+from typing import Any
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -38,10 +38,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.3g}h"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""A duration in seconds, written in the plan as ``30s``, ``2m``, ``500ms`` or a number."""
-
-
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
 _BYTES = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -70,7 +66,3 @@ def format_size(size: int) -> str:
         if size >= factor:
             return f"{size / factor:.3g} {unit}"
     return f"{size} byte{'s' if size != 1 else ''}"
-
-
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
-"""A size in bytes, written in the plan as ``1MB``, ``512KB`` or a number of bytes."""

@@ -4,7 +4,6 @@ a code CI can gate on. Ctrl-C still writes the reports of the cancelled run."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import TYPE_CHECKING
 
@@ -70,6 +69,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def run(args: argparse.Namespace, out: Console) -> int:
     # The engine, the store and the checks load here, not at import: `--help` stays instant.
+    import asyncio
+
     from bot.cli import results
     from bot.cli.console import TerminalProgress
     from bot.config.loader import load_config

@@ -9,11 +9,11 @@ at once (tests/test_cli_imports.py keeps it so)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from rich.console import Console
 
@@ -138,6 +138,14 @@ USAGE_ERRORS = (
 )
 
 
+def _until_done(work: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine. asyncio is imported here, for the commands that use it:
+    at the top it cost ``--help`` a sixth of its start (bench/startup.py)."""
+    import asyncio
+
+    return asyncio.run(work)
+
+
 def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
     command = args.command
     if command == "init":
@@ -147,29 +155,29 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
     if command == "checks":
         return kinds.run(args, out)
     if command == "runs":
-        return asyncio.run(history.list_runs(args, out))
+        return _until_done(history.list_runs(args, out))
     if command == "show":
-        return asyncio.run(history.show(args, out, err))
+        return _until_done(history.show(args, out, err))
     if command == "report":
-        return asyncio.run(history.rewrite_report(args, out, err))
+        return _until_done(history.rewrite_report(args, out, err))
     if command == "db":
         return db_cmd.run(args, out)
     if command == "schedule":
         return schedule_cmd.schedule(args, out)
     if command == "digest":
-        return asyncio.run(schedule_cmd.dry_run(args, out, err))
+        return _until_done(schedule_cmd.dry_run(args, out, err))
     if command == "audit":
-        return asyncio.run(audit_cmd.run(args, out, err))
+        return _until_done(audit_cmd.run(args, out, err))
     if command == "keys":
         return keys_cmd.run(args, out, err)
     if command == "evidence":
-        return asyncio.run(evidence_cmd.run(args, out, err))
+        return _until_done(evidence_cmd.run(args, out, err))
     if command == "sessions":
-        return asyncio.run(sessions_cmd.run(args, out, err))
+        return _until_done(sessions_cmd.run(args, out, err))
     if command in ("request", "wait"):
         return request_cmd.run(args, out, err)
     if command == "tokens":
-        return asyncio.run(tokens_cmd.run(args, out, err))
+        return _until_done(tokens_cmd.run(args, out, err))
     if command == "worker":
         return worker.run(args)
     if command in ("serve", "socket"):
@@ -181,7 +189,7 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
                 os.environ[EXECUTE_RUNS] = "0"
                 return run_server(command, host, port)
         return run_server(command, host, port)
-    return asyncio.run(check_cmd.run(args, out))
+    return _until_done(check_cmd.run(args, out))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ Slack then never runs check work on its event loop."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,48 +47,10 @@ def run(args: argparse.Namespace) -> int:
         # with the locks the runs take: an ack waits for none of them (the trail's is
         # queued for: bot/store/audit.py), on SQLite only for the writer's commit.
         os.nice(settings.worker_nice)
-    asyncio.run(_work(settings, args.parent))
+    from bot.cli.worker_loop import execute_runs  # the bot loads only when it runs
+
+    execute_runs(settings, args.parent)
     return 0
-
-
-async def _work(settings: Settings, parent: int | None) -> None:
-    from bot.web.bot import build_bot  # Slack libraries load only for the bot
-
-    bot = build_bot(settings, executes=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    # Measured before the first claim: a worker whose clock is beyond the bound says so
-    # and claims nothing (bot/slack/runs.py: RunManager.check_clock).
-    try:
-        clock = (await bot.manager.check_clock()).describe()
-    except Exception as exc:  # the database is down: measured again before any claim
-        clock = f"clock not measured yet ({type(exc).__name__})"
-    bot.start(schedule=False)  # the replicas serving Slack run the reminder jobs
-    log.info(
-        "worker %s %s (polling every %ss); %s",
-        os.getpid(),
-        "claims no runs: its clock is skewed" if bot.manager.skewed else "executes runs",
-        settings.poll_interval,
-        clock,
-    )
-    watch = asyncio.create_task(_orphaned(parent, stop)) if parent else None
-    try:
-        await stop.wait()
-    finally:
-        if watch is not None:
-            watch.cancel()
-        await bot.aclose()  # runs are handed over, their leases released
-        log.info("worker %s stopped", os.getpid())
-
-
-async def _orphaned(parent: int, stop: asyncio.Event) -> None:
-    """A child of ``serve --workers`` ends with its parent, even one killed outright."""
-    while os.getppid() == parent:
-        await asyncio.sleep(0.5)
-    log.warning("worker %s: serve (pid %s) is gone; stopping", os.getpid(), parent)
-    stop.set()
 
 
 @contextlib.contextmanager

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from bot.config.cron import cron_trigger
 from bot.config.hours import WorkingHours, parse_working_hours
 from checks.context import CREDENTIAL_HEADERS, Target
+from checks.quantities import Duration
 from checks.spec import PlanSpec
-from checks.units import Duration
 
 
 class _Strict(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 from checks.base import CheckOptions
 from checks.http_options import RequestSpec
 from checks.load.thresholds import Threshold, Vocabulary, parse_threshold
-from checks.units import Duration
+from checks.quantities import Duration
 
 PROBE = Vocabulary(
     metrics={

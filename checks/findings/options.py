@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from checks.base import CheckOptions
 from checks.findings.parsers import Format, Severity
 from checks.findings.policy import AllowEntry
-from checks.units import ByteSize, Duration
+from checks.quantities import ByteSize, Duration
 
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 

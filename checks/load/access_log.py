@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from checks.base import CheckOptions
 from checks.placeholders import has_run_names
-from checks.units import ByteSize
+from checks.quantities import ByteSize
 
 MAX_LOG_BYTES = 256 * 1024 * 1024
 """Reading stops here (``max_bytes``): enough for millions of lines, never the whole disk."""

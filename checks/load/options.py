@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from checks.base import CheckOptions
 from checks.load.access_log import TasksFrom
 from checks.load.thresholds import Percent, ThresholdExpr
+from checks.quantities import Duration
 from checks.regression import RegressionOptions
-from checks.units import Duration
 
 Profile = Literal["load", "stress", "soak", "spike"]
 LatencyMetric = Literal["p50", "p90", "p95", "p99", "avg", "max"]

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 
 from checks._http_options import HttpCheckOptions
 from checks.base import CheckOptions
-from checks.units import Duration
+from checks.quantities import Duration
 
 
 class JsonEndpoint(CheckOptions):
