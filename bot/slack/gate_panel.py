@@ -9,7 +9,7 @@ from bot.gate.events import GateEvent, PanelChanged, RunDecided
 from bot.gate.rounds import read_round
 from bot.gate.view import GateView
 from bot.slack.client import SlackClient
-from bot.slack.outbox import Outbox
+from bot.slack.outbox import Outbox, kept_in
 from bot.slack.render_decision import announcement
 from bot.slack.render_gate import gate_message
 from bot.slack.render_github import decided_again_note, job_name
@@ -46,10 +46,11 @@ class GatePanel:
             blocks,
             thread_ts=thread.parent_ts,
             run_id=view.run_id,
+            keep=kept_in(self.store, thread, "gate_ts"),
         )
         if not posted.now:
             await self.slack.update_message(thread.channel, posted.ts, text, blocks)
-        if thread.gate_ts != posted.ts:
+        if thread.gate_ts != posted.ts and not posted.kept:
             thread.gate_ts = posted.ts
             await self.store.save_thread(thread)
 

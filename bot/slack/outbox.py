@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from bot.slack.client import JSON, NotWanted, SlackCallError, SlackClient, SlackRetriesExhausted
+from bot.store.batch import Write
 from bot.store.leases import process_id
+from bot.store.models import SlackThread
 from bot.store.outbox import OutboxStore
 from bot.store.runs import RunStore
 
@@ -78,6 +80,29 @@ class Posted(NamedTuple):
     ts: str
     now: bool
     """True when this call posted it (with the content given); False when it was there."""
+    kept: bool = False
+    """True when this call recorded the ts, and with it the post's ``keep`` write."""
+
+
+Keep = Callable[[str], Write]
+"""Given a message's ts, a write made in the transaction that records it."""
+
+ThreadMessage = Literal["progress_ts", "results_ts", "gate_ts"]
+"""A message of a run's thread that the thread keeps the ts of."""
+
+
+def kept_in(store: RunStore, thread: SlackThread, message: ThreadMessage) -> Keep:
+    """A post's ``keep``: the run's thread stores the message's ts as ``message`` (the
+    upsert leaves the thread's other messages as they are)."""
+
+    def keep(ts: str) -> Write:
+        where = SlackThread(
+            run_id=thread.run_id, channel=thread.channel, parent_ts=thread.parent_ts
+        )
+        setattr(where, message, ts)
+        return store.thread_write(where)
+
+    return keep
 
 
 class Outbox:
@@ -96,15 +121,17 @@ class Outbox:
         thread_ts: str | None = None,
         run_id: int | None = None,
         payload: Mapping[str, Any] | None = None,
+        keep: Keep | None = None,
     ) -> Posted:
         """Post the message recorded as ``key`` unless it was posted already (``payload``
-        rides beside the key in the message's metadata, to be read back). Whoever
+        rides beside the key in the message's metadata, to be read back; ``keep``, the
+        write made with its ts, when this call records that: ``Posted.kept``). Whoever
         records it first claims the sending; another process that wants it too waits for
         that one's ts, and takes over only once the claim has gone stale (its process died),
         looking in Slack first for what it may have sent. Within one process (where every
         claim is "ours") the senders of one key take turns."""
         async with _one_at_a_time(self.owner, key):
-            return await self._post(key, channel, text, blocks, thread_ts, run_id, payload)
+            return await self._post(key, channel, text, blocks, thread_ts, run_id, payload, keep)
 
     async def _post(
         self,
@@ -115,6 +142,7 @@ class Outbox:
         thread_ts: str | None,
         run_id: int | None,
         payload: Mapping[str, Any] | None = None,
+        keep: Keep | None = None,
     ) -> Posted:
         claim = _Claim(self.rows, key, self.owner)
         row, new = await self.rows.intend(key, channel, thread_ts, run_id, self.owner)
@@ -127,8 +155,8 @@ class Outbox:
                 if not await claim.take():
                     raise OutboxBusy(f"{key} is being sent by another process")
             if found := await self.find(key, row.channel, row.thread_ts):
-                await self.rows.sent(key, found)
-                return Posted(found, now=False)
+                await self.rows.sent(key, found, keep(found) if keep else None)
+                return Posted(found, now=False, kept=keep is not None)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {**(payload or {}), "key": key}}
         try:
             ts = await self.slack.post_message(
@@ -147,8 +175,8 @@ class Outbox:
             if ts := await self._wait_for(key):
                 return Posted(ts, now=False)
             raise OutboxBusy(f"{key} is being sent by another process") from None
-        await self.rows.sent(key, ts)
-        return Posted(ts, now=True)
+        await self.rows.sent(key, ts, keep(ts) if keep else None)
+        return Posted(ts, now=True, kept=keep is not None)
 
     async def _wait_for(self, key: str) -> str | None:
         """The ts another process records for ``key``; None once its claim is stale or

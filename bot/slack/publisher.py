@@ -22,7 +22,7 @@ from bot.engine.events import CheckFinished, Event, RunFinished, StageFinished
 from bot.record.report import RunReport
 from bot.slack.client import SlackCallError, SlackClient
 from bot.slack.coalesce import Coalescer, MessageKey
-from bot.slack.outbox import Outbox, transient
+from bot.slack.outbox import Outbox, ThreadMessage, kept_in, transient
 from bot.slack.render_run import (
     failure_reply,
     parent_message,
@@ -31,6 +31,7 @@ from bot.slack.render_run import (
     stage_line,
 )
 from bot.slack.state import RunState, apply, mark_cancelled
+from bot.store.batch import Write
 from bot.store.faults import cause, is_database_fault
 from bot.store.models import SlackThread
 from bot.store.runs import RunStore
@@ -142,19 +143,23 @@ class ThreadPublisher:
         thread = await self.store.get_thread(run_id)
         if thread is None:
             text, blocks = parent_message(self.state)
+
+            def opened(ts: str) -> Write:
+                return self.store.thread_write(
+                    SlackThread(run_id=run_id, channel=self.channel, parent_ts=ts)
+                )
+
             parent = await self.outbox.post(
-                f"run:{run_id}:parent", self.channel, text, blocks, run_id=run_id
+                f"run:{run_id}:parent", self.channel, text, blocks, run_id=run_id, keep=opened
             )
             thread = SlackThread(run_id=run_id, channel=self.channel, parent_ts=parent.ts)
-            await self.store.save_thread(thread)
+            if not parent.kept:
+                await self.store.save_thread(thread)
         self.thread = thread
         if note:
             await self._reply(note.key, note.text)
         text, blocks = progress_message(self.state)
-        progress = await self._reply(f"progress:{self.generation}", text, blocks)
-        if thread.progress_ts != progress:
-            thread.progress_ts = progress
-            await self.store.save_thread(thread)
+        await self._reply(f"progress:{self.generation}", text, blocks, stored_as="progress_ts")
 
     async def _opening(self, note: Note | None) -> None:
         """Open the thread, trying again with capped backoff while Slack fails."""
@@ -197,17 +202,33 @@ class ThreadPublisher:
         log.exception("cannot %s run %s; %s", what, run_id, again)
         return unknown
 
-    async def _reply(self, key: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
-        """A reply in the run's thread, posted once under ``run:<id>:<key>``."""
-        assert self.thread is not None, "the thread is opened first"
+    async def _reply(
+        self,
+        key: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        stored_as: ThreadMessage | None = None,
+    ) -> str:
+        """A reply in the run's thread, posted once under ``run:<id>:<key>``; one the
+        thread keeps (``stored_as``) is stored there in the transaction that records its
+        ts (else in one more, if the thread does not know it yet)."""
+        thread = self.thread
+        assert thread is not None, "the thread is opened first"
+
         posted = await self.outbox.post(
             f"run:{self.state.run_id}:{key}",
-            self.thread.channel,
+            thread.channel,
             text,
             blocks,
-            thread_ts=self.thread.parent_ts,
+            thread_ts=thread.parent_ts,
             run_id=self.state.run_id,
+            keep=kept_in(self.store, thread, stored_as) if stored_as else None,
         )
+        if stored_as is not None and getattr(thread, stored_as) != posted.ts:
+            setattr(thread, stored_as, posted.ts)
+            if not posted.kept:
+                await self.store.save_thread(thread)
         return posted.ts
 
     def __call__(self, event: Event) -> None:
@@ -349,5 +370,4 @@ class ThreadPublisher:
             return
         actions = self.actions(report) if self.actions else None
         text, blocks = results_message(report, self.state.report_url, actions)
-        self.thread.results_ts = await self._reply(f"results:{self.generation}", text, blocks)
-        await self.store.save_thread(self.thread)
+        await self._reply(f"results:{self.generation}", text, blocks, stored_as="results_ts")

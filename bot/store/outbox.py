@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from bot.store.batch import Write
 from bot.store.models import OutboxMessage
 from bot.store.runs import RunStore
 
@@ -106,11 +107,15 @@ class OutboxStore:
 
         return await self.store.call(work)
 
-    async def sent(self, key: str, ts: str) -> None:
+    async def sent(self, key: str, ts: str, also: Write | None = None) -> None:
+        """Record the message's ``ts``, and ``also`` in the same transaction (where the
+        message is kept: a run's thread learns its parent's ts with it, not one call later)."""
         query = update(OutboxMessage).where(col(OutboxMessage.key) == key).values(ts=ts)
 
         def work(session: Session) -> None:
             session.connection().execute(query)  # one UPDATE, no read first
+            if also is not None:
+                also(session)
             session.commit()
 
         await self.store.call(work)

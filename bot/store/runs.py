@@ -291,11 +291,23 @@ class RunStore:
         same thread at once (a serve handing the run to a worker) both succeed, and a
         message ts this save does not know yet never erases one already stored."""
 
+        write = self.thread_write(thread)
+
         def work(session: Session) -> None:
-            session.execute(upsert_thread(thread, postgres=self._postgres))
+            write(session)
             session.commit()
 
         await self._call(work)
+
+    def thread_write(self, thread: SlackThread) -> Write:
+        """:meth:`save_thread` as a write in another one's transaction (an outbox
+        message's ``sent``)."""
+        statement = upsert_thread(thread, postgres=self._postgres)
+
+        def write(session: Session) -> None:
+            session.execute(statement)
+
+        return write
 
     async def get_thread(self, run_id: int) -> SlackThread | None:
         return await self.read(lambda session: session.get(SlackThread, run_id))
