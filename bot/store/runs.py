@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
@@ -225,14 +227,9 @@ class RunStore:
         """Each check's latest attempt: ``pending``, ``running`` or its final status."""
 
         def work(session: Session) -> dict[str, str]:
-            query = (
-                select(CheckRecord)
-                .where(CheckRecord.run_id == run_id)
-                .order_by(col(CheckRecord.attempt).desc())
-            )
             states: dict[str, str] = {}
-            for record in session.exec(query):
-                states.setdefault(record.check_id, record.status)
+            for check_id, status in session.execute(_CHECK_STATES, {"p_run": run_id}):
+                states.setdefault(check_id, status)
             return states
 
         return await self.read(work)
@@ -254,16 +251,20 @@ class RunStore:
             ids = list(session.exec(past.order_by(col(Run.id).desc()).limit(runs)))
             if not ids or not check_ids:
                 return {}
-            query = select(CheckRecord).where(
+            query = select(
+                col(CheckRecord.check_id),
+                col(CheckRecord.started_at),
+                col(CheckRecord.finished_at),
+            ).where(
                 col(CheckRecord.run_id).in_(ids),
                 col(CheckRecord.check_id).in_(check_ids),
                 col(CheckRecord.status).in_(_RAN),
             )
             spans: dict[str, list[float]] = {}
-            for record in session.exec(query):
-                if record.started_at is not None and record.finished_at is not None:
-                    seconds = (record.finished_at - record.started_at).total_seconds()
-                    spans.setdefault(record.check_id, []).append(max(0.0, seconds))
+            for check_id, started, finished in session.exec(query):
+                if started is not None and finished is not None:
+                    seconds = (finished - started).total_seconds()
+                    spans.setdefault(check_id, []).append(max(0.0, seconds))
             return {check_id: statistics.median(found) for check_id, found in spans.items()}
 
         return await self._call(work)
@@ -316,6 +317,14 @@ class RunStore:
         """The run as reports see it: the latest attempt of each check, in plan order."""
         return await self.read(lambda session: read_report(session, run_id))
 
+
+_CHECK_STATES = (
+    sa_select(col(CheckRecord.check_id), col(CheckRecord.status))
+    .where(col(CheckRecord.run_id) == bindparam("p_run"))
+    .order_by(col(CheckRecord.attempt).desc())
+)
+"""Each attempt's check and status, newest first: two columns, not the records (their
+evidence and metrics are parsed for nothing when a run resumes)."""
 
 _ENDED = {
     RunStatus.FINISHED: Action.RUN_FINISHED,
