@@ -1,7 +1,8 @@
 """Reads that need a check's status or times select those columns, not whole check
 records: a record carries its evidence and metrics, parsed for nothing when a run
-resumes (``check_states``, for every run a worker takes up) or a staged plan estimates
-its later stages (``median_durations``). What they return is unchanged."""
+resumes (``check_states``, for every run a worker takes up), a staged plan estimates
+its later stages (``median_durations``) or a pipeline polls the API
+(``Requests.checks``). What they return is unchanged."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import event
 
 from bot.store.models import Run, RunStatus, utcnow
+from bot.store.requests import Requests
 from bot.store.runs import RunStore
 from checks.base import CheckResult, Status
 from tests.test_flaky import stored_run
@@ -61,4 +63,18 @@ async def test_median_durations_read_the_times_alone(either_store: RunStore) -> 
     with statements(store) as seen:
         medians = await store.median_durations("api", "staging", ["smoke"], created.id + 1)
     assert medians.keys() == {"smoke"} and 3.5 < medians["smoke"] < 6, medians
+    assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen
+
+
+async def test_the_apis_checks_are_the_latest_attempts_read_without_evidence(
+    either_store: RunStore,
+) -> None:
+    """What every pipeline polling ``GET /api/v1/runs/{id}`` reads."""
+    run_id = await finished_run(either_store)
+    with statements(either_store) as seen:
+        lines = await Requests(either_store).checks(run_id)
+    assert [(c.check_id, c.status, c.critical, c.summary) for c in lines] == [
+        ("smoke", "passed", True, "smoke passed"),
+        ("headers", "failed", False, "headers again"),
+    ]
     assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen

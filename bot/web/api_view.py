@@ -12,8 +12,8 @@ from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
 from bot.gate.reading import Loaded
 from bot.store.audit_log import AuditLog
-from bot.store.models import CheckRecord, SlackThread
-from bot.store.requests import Requests
+from bot.store.models import SlackThread
+from bot.store.requests import CheckLine, Requests
 from bot.store.runs import RunStore
 from bot.web.api_models import (
     AuditRef,
@@ -48,7 +48,7 @@ def thread_url(thread: SlackThread | None) -> str | None:
 @dataclass(frozen=True)
 class Gathered:
     loaded: Loaded
-    checks: list[CheckRecord]
+    checks: list[CheckLine]
     thread: SlackThread | None
     head: Entry | None
     labels: dict[str, str]
