@@ -2,7 +2,8 @@
 records: a record carries its evidence and metrics, parsed for nothing when a run
 resumes (``check_states``, for every run a worker takes up), a staged plan estimates
 its later stages (``median_durations``) or a pipeline polls the API
-(``Requests.checks``). What they return is unchanged."""
+(``Requests.checks``) or a click reads the run in its locked transaction
+(``read_fresh``). What they return is unchanged."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bot.store.gate import Fresh, GateStore, LatestAttempt
 from bot.store.models import Run, RunStatus, utcnow
 from bot.store.requests import Requests
 from bot.store.runs import RunStore
@@ -61,7 +63,7 @@ async def test_median_durations_read_the_times_alone(either_store: RunStore) -> 
         await store.save_result(created.id, passed)
         await store.finish_run(created.id, RunStatus.FINISHED)
     with statements(store) as seen:
-        medians = await store.median_durations("api", "staging", ["smoke"], created.id + 1)
+        medians = await store.median_durations("api", "staging", ["smoke"], (created.id or 0) + 1)
     assert medians.keys() == {"smoke"} and 3.5 < medians["smoke"] < 6, medians
     assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen
 
@@ -77,4 +79,25 @@ async def test_the_apis_checks_are_the_latest_attempts_read_without_evidence(
         ("smoke", "passed", True, "smoke passed"),
         ("headers", "failed", False, "headers again"),
     ]
+    assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen
+
+
+async def test_a_gate_action_reads_each_checks_latest_attempt_without_evidence(
+    either_store: RunStore,
+) -> None:
+    """What every click reads inside its locked transaction (``read_fresh``)."""
+    run_id = await finished_run(either_store)
+    seen_fresh: list[Fresh] = []
+
+    def plan(fresh: Fresh) -> None:
+        seen_fresh.append(fresh)
+        return None  # nothing to store
+
+    with statements(either_store) as seen:
+        assert await GateStore(either_store).act(run_id, plan) is False
+    [fresh] = seen_fresh
+    assert fresh.checks == {
+        "smoke": LatestAttempt("smoke", "passed", critical=True, attempt=1),
+        "headers": LatestAttempt("headers", "failed", critical=False, attempt=2),
+    }
     assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen

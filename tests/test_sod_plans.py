@@ -20,10 +20,9 @@ from bot.gate.recording import (
 )
 from bot.gate.refusals import Refused
 from bot.store.audit import Note
-from bot.store.gate import Fresh
+from bot.store.gate import Fresh, LatestAttempt
 from bot.store.models import (
     AttestationTick,
-    CheckRecord,
     DecisionRecord,
     Run,
     RunStatus,
@@ -49,11 +48,9 @@ def fresh(
               base_url="http://x", requester=RITA, status=RunStatus.FINISHED,
               generation=generation)  # fmt: skip
     checks = {
-        "smoke": CheckRecord(run_id=7, check_id="smoke", check_type="http", position=0,
-                             status="passed"),
-        "headers": CheckRecord(run_id=7, check_id="headers", check_type="http", position=1,
-                               status="failed", critical=False, attempt=2),
-    }  # fmt: skip
+        "smoke": LatestAttempt("smoke", "passed", critical=True, attempt=1),
+        "headers": LatestAttempt("headers", "failed", critical=False, attempt=2),
+    }
     return Fresh(
         run_id=7,
         run=run,

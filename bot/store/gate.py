@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_
+from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
@@ -43,6 +43,27 @@ from bot.store.runs import RunStore
 from bot.store.unique import insert_once
 
 
+class LatestAttempt(NamedTuple):
+    """A check's latest attempt as the gate's policy reads it (not its evidence)."""
+
+    check_id: str
+    status: str
+    critical: bool
+    attempt: int
+
+
+_ATTEMPTS = (
+    sa_select(
+        col(CheckRecord.check_id),
+        col(CheckRecord.status),
+        col(CheckRecord.critical),
+        col(CheckRecord.attempt),
+    )
+    .where(col(CheckRecord.run_id) == bindparam("p_run"))
+    .order_by(col(CheckRecord.attempt).desc())
+)
+
+
 @dataclass(frozen=True)
 class Fresh:
     """A run's gate rows as they stand inside the locked transaction of an action."""
@@ -53,7 +74,7 @@ class Fresh:
     """Of the run's current generation."""
     waivers: list[Waiver]
     ticks: list[AttestationTick]
-    checks: dict[str, CheckRecord]
+    checks: dict[str, LatestAttempt]
     """The latest attempt of each check."""
     decided: DecisionRecord | None
 
@@ -68,10 +89,9 @@ def read_fresh(session: Session, run_id: int) -> Fresh | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
-    latest: dict[str, CheckRecord] = {}
-    for record in session.exec(select(CheckRecord).where(CheckRecord.run_id == run_id)):
-        if record.check_id not in latest or record.attempt > latest[record.check_id].attempt:
-            latest[record.check_id] = record
+    latest: dict[str, LatestAttempt] = {}
+    for row in session.execute(_ATTEMPTS, {"p_run": run_id}):
+        latest.setdefault(row.check_id, LatestAttempt(*row))
     return Fresh(
         run_id=run_id,
         run=run,
