@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
+from bot.store.facts import FACT_COLUMNS, fact_of, pending
 from bot.store.facts import catch_up as facts_catch_up
-from bot.store.facts import fact_of, pending
 from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightWeek
 from bot.store.rollups import TALLY_COLUMNS, tally_columns, tally_of
 from bot.store.runs import RunStore
@@ -144,7 +144,9 @@ async def insight_rows(
             return [], []
         started = col(InsightRun.started)
         spans = [*counted, *rest]
-        query = select(InsightRun).where(or_(*((started >= a) & (started < b) for a, b in spans)))
+        query = select(*FACT_COLUMNS).where(
+            or_(*((started >= a) & (started < b) for a, b in spans))
+        )
         if service:
             query = query.where(col(InsightRun.service) == service)
         facts = [fact_of(row) for row in session.connection().execute(query)]
