@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.store.gate import Fresh, GateStore, LatestAttempt
+from bot.store.attempts import LatestAttempt
+from bot.store.gate import Fresh, GateStore
 from bot.store.models import Run, RunStatus, utcnow
 from bot.store.requests import Requests
 from bot.store.runs import RunStore
@@ -97,7 +98,7 @@ async def test_a_gate_action_reads_each_checks_latest_attempt_without_evidence(
         assert await GateStore(either_store).act(run_id, plan) is False
     [fresh] = seen_fresh
     assert fresh.checks == {
-        "smoke": LatestAttempt("smoke", "passed", critical=True, attempt=1),
-        "headers": LatestAttempt("headers", "failed", critical=False, attempt=2),
+        "smoke": LatestAttempt("smoke", "passed", True, 1, "smoke passed"),
+        "headers": LatestAttempt("headers", "failed", False, 2, "headers again"),
     }
     assert seen and not [sql for sql in seen if "evidence" in sql or "metrics" in sql], seen

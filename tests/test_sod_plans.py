@@ -19,8 +19,9 @@ from bot.gate.recording import (
     fresh_state,
 )
 from bot.gate.refusals import Refused
+from bot.store.attempts import LatestAttempt
 from bot.store.audit import Note
-from bot.store.gate import Fresh, LatestAttempt
+from bot.store.gate import Fresh
 from bot.store.models import (
     AttestationTick,
     DecisionRecord,
@@ -48,8 +49,8 @@ def fresh(
               base_url="http://x", requester=RITA, status=RunStatus.FINISHED,
               generation=generation)  # fmt: skip
     checks = {
-        "smoke": LatestAttempt("smoke", "passed", critical=True, attempt=1),
-        "headers": LatestAttempt("headers", "failed", critical=False, attempt=2),
+        "smoke": LatestAttempt("smoke", "passed", critical=True, attempt=1, summary=""),
+        "headers": LatestAttempt("headers", "failed", critical=False, attempt=2, summary=""),
     }
     return Fresh(
         run_id=7,

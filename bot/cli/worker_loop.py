@@ -11,7 +11,7 @@ import signal
 
 from bot.settings import Settings
 
-log = logging.getLogger("bot.cli.worker")
+log = logging.getLogger("bot.cli.worker")  # its lines keep the command's name
 
 
 def execute_runs(settings: Settings, parent: int | None) -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, or_
+from sqlalchemy import String, and_, cast, exists, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from bot.audit.chain import Action
+from bot.store.attempts import LatestAttempt, latest_attempts
 from bot.store.audit import Note, append, hold_run_lock, insert_once_audited
 from bot.store.gate_rows import (
     GateRows,
@@ -28,7 +29,6 @@ from bot.store.gate_rows import (
 )
 from bot.store.models import (
     AttestationTick,
-    CheckRecord,
     DecisionRecord,
     OutboxMessage,
     ProductionOutcome,
@@ -38,30 +38,8 @@ from bot.store.models import (
     SlackThread,
     Waiver,
 )
-from bot.store.report_read import read_report_and_attempts
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
-
-
-class LatestAttempt(NamedTuple):
-    """A check's latest attempt as the gate's policy reads it (not its evidence)."""
-
-    check_id: str
-    status: str
-    critical: bool
-    attempt: int
-
-
-_ATTEMPTS = (
-    sa_select(
-        col(CheckRecord.check_id),
-        col(CheckRecord.status),
-        col(CheckRecord.critical),
-        col(CheckRecord.attempt),
-    )
-    .where(col(CheckRecord.run_id) == bindparam("p_run"))
-    .order_by(col(CheckRecord.attempt).desc())
-)
 
 
 @dataclass(frozen=True)
@@ -89,16 +67,13 @@ def read_fresh(session: Session, run_id: int) -> Fresh | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
-    latest: dict[str, LatestAttempt] = {}
-    for row in session.execute(_ATTEMPTS, {"p_run": run_id}):
-        latest.setdefault(row.check_id, LatestAttempt(*row))
     return Fresh(
         run_id=run_id,
         run=run,
         signoffs=signoffs_of(session, run_id, run.generation),
         waivers=waivers_of(session, run_id),
         ticks=ticks_of(session, run_id),
-        checks=latest,
+        checks=latest_attempts(session, run_id),
         decided=session.get(DecisionRecord, run_id),
     )
 
@@ -153,10 +128,7 @@ class GateStore:
         """The latest attempt number of each check (a waiver covers one attempt)."""
 
         def work(session: Session) -> dict[str, int]:
-            try:
-                return read_report_and_attempts(session, run_id)[1]
-            except LookupError:  # no such run: no attempts
-                return {}
+            return {c: a.attempt for c, a in latest_attempts(session, run_id).items()}
 
         return await self.store.read(work)
 

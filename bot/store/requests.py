@@ -6,36 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, update
-from sqlalchemy import select as sa_select
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.store.models import ApiRequest, CheckRecord, DecisionRecord, Run
+from bot.store.attempts import LatestAttempt, latest_attempts
+from bot.store.models import ApiRequest, DecisionRecord, Run
 from bot.store.runs import RunStore
-
-
-class CheckLine(NamedTuple):
-    """A check's latest attempt as the API shows it."""
-
-    check_id: str
-    status: str
-    critical: bool
-    summary: str
-
-
-_CHECK_LINES = (
-    sa_select(
-        col(CheckRecord.check_id),
-        col(CheckRecord.status),
-        col(CheckRecord.critical),
-        col(CheckRecord.summary),
-    )
-    .where(col(CheckRecord.run_id) == bindparam("p_run"))
-    .order_by(col(CheckRecord.position), col(CheckRecord.attempt).desc())
-)
 
 CLAIMED = 0
 """What :meth:`Requests.claim` returns when this caller claimed the key (no run yet)."""
@@ -118,15 +96,9 @@ class Requests:
 
         return await self.store.call(work)
 
-    async def checks(self, run_id: int) -> list[CheckLine]:
-        """The latest attempt of each of the run's checks, in plan order (one query of
-        the columns the API shows: a pipeline polls it, and a record's evidence and
-        metrics would be read and parsed for nothing)."""
-
-        def work(session: Session) -> list[CheckLine]:
-            latest: dict[str, CheckLine] = {}
-            for row in session.execute(_CHECK_LINES, {"p_run": run_id}):
-                latest.setdefault(row.check_id, CheckLine(*row))
-            return list(latest.values())
-
-        return await self.store.read(work)
+    async def checks(self, run_id: int) -> list[LatestAttempt]:
+        """The latest attempt of each of the run's checks, in plan order: what a polling
+        pipeline reads, so their columns, not the records (bot/store/attempts.py)."""
+        return await self.store.read(
+            lambda session: list(latest_attempts(session, run_id).values())
+        )

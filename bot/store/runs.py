@@ -11,8 +11,6 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
@@ -20,6 +18,7 @@ from sqlmodel import Session, col, select
 from bot.audit.chain import Action
 from bot.record.report import RunReport
 from bot.store import migrate
+from bot.store.attempts import latest_attempts
 from bot.store.audit import CLOCK, Note, append
 from bot.store.batch import GroupCommit, Write, commit_writes
 from bot.store.clock import DatabaseClock
@@ -227,10 +226,7 @@ class RunStore:
         """Each check's latest attempt: ``pending``, ``running`` or its final status."""
 
         def work(session: Session) -> dict[str, str]:
-            states: dict[str, str] = {}
-            for check_id, status in session.execute(_CHECK_STATES, {"p_run": run_id}):
-                states.setdefault(check_id, status)
-            return states
+            return {c: a.status for c, a in latest_attempts(session, run_id).items()}
 
         return await self.read(work)
 
@@ -317,14 +313,6 @@ class RunStore:
         """The run as reports see it: the latest attempt of each check, in plan order."""
         return await self.read(lambda session: read_report(session, run_id))
 
-
-_CHECK_STATES = (
-    sa_select(col(CheckRecord.check_id), col(CheckRecord.status))
-    .where(col(CheckRecord.run_id) == bindparam("p_run"))
-    .order_by(col(CheckRecord.attempt).desc())
-)
-"""Each attempt's check and status, newest first: two columns, not the records (their
-evidence and metrics are parsed for nothing when a run resumes)."""
 
 _ENDED = {
     RunStatus.FINISHED: Action.RUN_FINISHED,

@@ -11,9 +11,10 @@ from bot.audit.chain import Action, Entry
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
 from bot.gate.reading import Loaded
+from bot.store.attempts import LatestAttempt
 from bot.store.audit_log import AuditLog
 from bot.store.models import SlackThread
-from bot.store.requests import CheckLine, Requests
+from bot.store.requests import Requests
 from bot.store.runs import RunStore
 from bot.web.api_models import (
     AuditRef,
@@ -48,7 +49,7 @@ def thread_url(thread: SlackThread | None) -> str | None:
 @dataclass(frozen=True)
 class Gathered:
     loaded: Loaded
-    checks: list[CheckLine]
+    checks: list[LatestAttempt]
     thread: SlackThread | None
     head: Entry | None
     labels: dict[str, str]
