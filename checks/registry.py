@@ -127,12 +127,16 @@ def kind_names() -> list[str]:
 
 def kind_facts(name: str) -> KindFacts:
     """The options model and own placeholders of ``name``; a built-in's from its light
-    options module. Raises :class:`UnknownCheckType`."""
-    kind = _added.get(name) or _plugins().get(name)
-    if kind is not None:
+    options module. Raises :class:`UnknownCheckType`.
+
+    A plug-in never shadows a built-in (:func:`_plugins`), so a built-in's facts do not
+    wait for the entry points to be read: a plan of built-ins loads without them."""
+    if (kind := _added.get(name)) is not None:
         return KindFacts(kind.Options, kind.own_placeholders)
     if name in BUILTIN:
         return _builtin_facts(name)
+    if (kind := _plugins().get(name)) is not None:
+        return KindFacts(kind.Options, kind.own_placeholders)
     raise UnknownCheckType(name, sorted(kind_names()))
 
 
@@ -144,9 +148,11 @@ def check_types() -> dict[str, CheckKind]:
 
 
 def get_check_type(name: str) -> CheckKind:
-    kind = _added.get(name) or _plugins().get(name)
+    kind = _added.get(name)
     if kind is None and name in BUILTIN:
         kind = _builtin(name)
+    if kind is None and name not in BUILTIN:
+        kind = _plugins().get(name)
     if kind is None:
         raise UnknownCheckType(name, sorted(check_types()))
     return kind

@@ -93,9 +93,13 @@ class CheckSpec(BaseModel):
             self._options = kind_facts(self.type).options.model_validate(self.raw_options)
         return self._options
 
-    def bind(self) -> None:
-        """Validate the options now (raises pydantic's ValidationError)."""
-        self._options = kind_facts(self.type).options.model_validate(self.raw_options)
+    def bind(self, options: CheckOptions | None = None) -> None:
+        """Validate the options now (raises pydantic's ValidationError), or take ``options``
+        that the loader validated from this same mapping, if they are this kind's."""
+        model = kind_facts(self.type).options
+        self._options = (
+            options if type(options) is model else model.model_validate(self.raw_options)
+        )
 
     def build(self, values: Mapping[str, str] | None = None) -> Check[Any]:
         """The check, its options filled with the run's ``values`` (``{version}`` ...)."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import certifi
 import pytest
@@ -86,3 +87,52 @@ def test_an_unknown_kind_lists_the_known_ones(ask: Callable[[str], object]) -> N
     assert "unknown check type 'htp'; known types: audit_logging, auth_required" in str(
         caught.value
     )
+
+
+def test_a_plan_of_built_in_kinds_loads_without_reading_entry_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plug-in never shadows a built-in, so reading the installed packages' entry points
+    (13 ms here) is only for a kind that is not built in."""
+    from bot.config.loader import load_config
+
+    def read(group: str) -> list[object]:
+        raise AssertionError(f"entry points of {group!r} read")
+
+    monkeypatch.setattr(registry, "entry_points", read)
+    registry._plugins.cache_clear()
+    try:
+        config = load_config(ROOT / "examples" / "preprod.yml", missing_files=[])
+        assert {spec.type for plan in config.plans.values() for spec in plan.checks} <= set(
+            registry.BUILTIN
+        )
+        assert registry.get_check_type("http").type_name == "http"
+    finally:
+        registry._plugins.cache_clear()
+
+
+def test_each_check_s_options_are_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader validates each check's options to report every problem; the specs take
+    those very objects instead of validating again (which read a load test's access log a
+    second time)."""
+    from bot.config.loader import load_config
+    from checks.load import access_log
+
+    derived: list[int] = []
+    real = access_log.derive_mix
+
+    def counted(lines: list[str], **kwargs: Any) -> access_log.Mix:
+        derived.append(len(lines))
+        return real(lines, **kwargs)
+
+    monkeypatch.setattr(access_log, "derive_mix", counted)
+    config = load_config(ROOT / "examples" / "preprod.yml", missing_files=[])
+    from_logs = [
+        spec
+        for plan in config.plans.values()
+        for spec in plan.checks
+        if "tasks_from" in spec.raw_options
+    ]
+    assert from_logs and len(derived) == len(from_logs)
+    for spec in from_logs:
+        assert spec.options.tasks_from._mix is not None  # type: ignore[attr-defined]

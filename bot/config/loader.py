@@ -19,6 +19,7 @@ from bot.config.paths import CONFIG_ENV
 from bot.config.problems import Problem, describe, format_path
 from bot.config.schema import Config, header_secrets
 from bot.config.yaml_lines import MAX_BYTES, Path_, YamlError, decode, line_for, load_with_lines
+from checks.base import CheckOptions
 from checks.registry import UnknownCheckType, kind_facts
 from checks.spec import COMMON_KEYS
 
@@ -74,7 +75,7 @@ def load_config(
 
     # Every problem in one pass: a check's options are validated even when another part of
     # the file is wrong (an unknown `type:` in one check must not hide a typo in the next).
-    options = _check_option_problems(data, lines)
+    options, validated = _check_option_problems(data, lines)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -85,9 +86,9 @@ def load_config(
     problems = [*options, *_cross_check(config, source, lines, missing_files)]
     if problems:
         raise ConfigError(source, _by_line(problems))
-    for plan in config.plans.values():
+    for plan_name, plan in config.plans.items():
         for spec in plan.checks:
-            spec.bind()  # validated above, from the same mapping
+            spec.bind(validated.get((plan_name, spec.id)))  # validated above, once
 
     config = _resolve_paths(config, source.parent)
     for env in config.environments.values():
@@ -183,11 +184,15 @@ def _substitute(
     return _REFERENCE.sub(replace, value)
 
 
-def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
+def _check_option_problems(
+    data: Any, lines: dict[Path_, int]
+) -> tuple[list[Problem], dict[tuple[str, str], CheckOptions]]:
     """Each check's own options against its kind's model, read from the file's mapping so
     that it runs whatever else is wrong. A check whose `type:` is unknown or missing is
-    left to the schema's own problem."""
+    left to the schema's own problem. Also returns the valid options by plan and check id,
+    for :meth:`CheckSpec.bind`: validating twice read a load test's access log twice."""
     problems: list[Problem] = []
+    validated: dict[tuple[str, str], CheckOptions] = {}
     plans = data.get("plans") if isinstance(data, dict) else None
     for plan_name, plan in plans.items() if isinstance(plans, dict) else ():
         for prefix, check in _plan_checks(plan_name, plan):
@@ -200,10 +205,13 @@ def _check_option_problems(data: Any, lines: dict[Path_, int]) -> list[Problem]:
                 continue
             raw = {k: v for k, v in check.items() if k not in COMMON_KEYS}
             try:
-                options.model_validate(raw)
+                valid = options.model_validate(raw)
             except ValidationError as exc:
                 problems += explain(exc, raw, lines, options, prefix, COMMON_KEYS)
-    return problems
+                continue
+            if isinstance(check_id := check.get("id"), str):
+                validated[(str(plan_name), check_id)] = valid
+    return problems, validated
 
 
 def _plan_checks(plan_name: str, plan: Any) -> list[tuple[Path_, Any]]:
