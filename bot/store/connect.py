@@ -49,7 +49,24 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     }
     engine = create_engine(url, pool_timeout=bounds.pool, connect_args=connect)
     ping_when_idle(engine, PING_IDLE)
+    event.listen(engine, "before_cursor_execute", _binary_when_asked)
     return engine
+
+
+BINARY_RESULTS = "preprod_binary_results"
+"""An execution option: PostgreSQL sends this statement's results in its binary format.
+
+SQLAlchemy's psycopg dialect reads every result as text, where a ``bytea`` travels as hex
+(twice its size) and is decoded back: the insights read a month of rollups' sorted
+durations, ~1.8 MB, in 17 ms as text and 7 ms as binary. psycopg gives the same Python
+values either way (bytes, dates, ints, datetimes, parsed JSON)."""
+
+
+def _binary_when_asked(
+    _conn: Any, cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+) -> None:
+    if context is not None and context.execution_options.get(BINARY_RESULTS):
+        cursor.format = 1  # psycopg.pq.Format.BINARY, without importing psycopg here
 
 
 PING_IDLE = 2.0
