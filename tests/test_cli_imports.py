@@ -24,6 +24,7 @@ HEAVY = (
     "httpx",
     "yaml",
     "pydantic",  # checks/units.py parses --timeout without it (checks/quantities.py has it)
+    "numpy",  # the insights' figures import it as they are computed
     "asyncio",  # a sixth of the start on its own: imported where a command runs a coroutine
 )
 

@@ -1,18 +1,19 @@
 """The insights' medians taken across sorted lists (bot/reports/ranks.py) are the values
-of a merge: on random lists, small (merged) and large (sampled and bracketed), odd and
-even totals, empty lists among them, ties, and a sample that misses its bracket."""
+of a merge: on random lists, small and large, odd and even totals, empty lists among
+them, ties, and many ranks asked of one union in any order."""
 
 from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 from array import array
 
 import pytest
 
-from bot.reports import ranks
 from bot.reports.insights import figures, percentile
-from bot.reports.ranks import MERGED_UP_TO, Union, at_ranks, quantile
+from bot.reports.ranks import Union, at_ranks, quantile
 from bot.store.tally import Tally
 
 
@@ -33,8 +34,8 @@ def random_parts(rng: random.Random, total: int, lists: int) -> list[array[float
         (1, 3),
         (2, 5),
         (7, 40),
-        (MERGED_UP_TO, 300),  # even, merged
-        (MERGED_UP_TO + 1, 300),  # odd, sampled
+        (512, 300),  # even
+        (513, 300),  # odd
         (20_001, 700),
         (30_000, 2),
         (25_000, 1),
@@ -48,27 +49,26 @@ def test_the_quantiles_across_lists_are_those_of_their_merge(total: int, lists: 
     assert len(merged) == total
     for q in (0.0, 0.1, 0.5, 0.9, 0.99, 1.0):
         assert quantile(parts, q) == percentile(merged, q), q
-    if total > MERGED_UP_TO and lists > 1:  # a sample brackets them, no merge
-        assert Union(parts).bracketed(total // 2, total // 2) is not None
     for low in {0, total // 2, total - 1, rng.randrange(total)}:
         high = min(low + 1, total - 1)
         assert at_ranks(parts, low, high) == (merged[low], merged[high])
 
 
-def test_a_sample_that_misses_falls_back_to_the_merge(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With no margin the bracket around the ranks is too narrow to hold them much of
-    the time: the count tells, and the merge answers."""
-    monkeypatch.setattr(ranks, "MARGIN", -1.0)
-    parts = random_parts(random.Random(5), 12_000, 100)
+def test_one_union_answers_many_ranks_in_any_order() -> None:
+    """The joined values are partitioned in place for each pair of ranks: a later pair,
+    above or below an earlier one, still finds the values a sort would give."""
+    rng = random.Random(5)
+    parts = random_parts(rng, 12_000, 100)
     merged = sorted(v for part in parts for v in part)
-    missed = 0
-    for low in range(1000, 12_000, 2000):
-        missed += Union(parts).bracketed(low, low + 1) is None
-        assert at_ranks(parts, low, low + 1) == (merged[low], merged[low + 1])
-    assert missed > 0
+    union = Union(parts)
+    for low in [*range(11_000, 0, -997), 0, 6000, 6000, 11_998, *rng.sample(range(11_999), 20)]:
+        assert union.at(low, low + 1) == (merged[low], merged[low + 1]), low
+        assert union.at(low, low) == (merged[low], merged[low])
+    for q in (0.9, 0.5, 0.1, 0.99):
+        assert union.quantile(q) == percentile(merged, q)
 
 
-def test_ties_spanning_the_bracket_are_counted_once() -> None:
+def test_ties_are_counted_once_each() -> None:
     parts = [array("d", [1.0] * 5000 + [2.0] * 10), array("d", [0.5, 1.0, 1.0] + [3.0] * 6000)]
     merged = sorted(v for part in parts for v in part)
     for low in (0, 1, 2, 4999, 5003, 5012, 5013, len(merged) - 2):
@@ -95,3 +95,13 @@ def test_the_automated_share_does_not_depend_on_how_the_runs_are_split() -> None
     split = figures([tally(range(n, min(n + 7, 3000))) for n in range(0, 3000, 7)][::-1], [])
     assert split.automated_share == whole.automated_share
     assert whole.automated_share == math.fsum(values) / (math.fsum(values) + math.fsum(waits))
+
+
+def test_numpy_is_imported_with_the_first_figure_not_with_the_web_app() -> None:
+    probe = (
+        "import sys; import bot.web.insights, bot.web.app; print('numpy' in sys.modules); "
+        "from bot.reports.ranks import quantile; quantile([(1.0, 3.0), (2.0,)], 0.5); "
+        "print('numpy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr

@@ -192,7 +192,7 @@ def unpacked(data: bytes | None) -> tuple[float, ...]:
 
 def durations(data: bytes | None) -> Array[float]:
     """A stored sorted list as an array: read without a Python float per value (a year
-    of rollups is millions; bot/reports/ranks.py bisects the arrays as they are)."""
+    of rollups is millions; bot/reports/ranks.py joins the arrays as they are)."""
     array = Array("d")
     array.frombytes(data or b"")
     if sys.byteorder == "big":
