@@ -4,6 +4,7 @@ them, ties, and many ranks asked of one union in any order."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import subprocess
@@ -11,10 +12,12 @@ import sys
 from array import array
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.reports.insights import figures, percentile
 from bot.reports.ranks import Union, at_ranks, quantile
-from bot.store.tally import Tally
+from bot.store.tally import Tally, exact_sum
 
 
 def random_parts(rng: random.Random, total: int, lists: int) -> list[array[float]]:
@@ -105,3 +108,37 @@ def test_numpy_is_imported_with_the_first_figure_not_with_the_web_app() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+@given(
+    st.lists(
+        st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
+        | st.sampled_from([1e-300, 5e-324, 2.0**-40, 0.1, 1e15 + 0.5]),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+)
+def test_exact_sums_add_up_as_every_value_would(values: list[float], pieces: int) -> None:
+    """A rollup's stored sum is its durations' exact sum: fsum of the sums of any split
+    (and of loose values beside them) is fsum of every value."""
+    terms = exact_sum(values)
+    assert math.fsum(terms) == math.fsum(values)
+    assert len(terms) <= 40 and (terms == ()) == (math.fsum(values) == 0.0)
+    cut = sorted({0, len(values), *(len(values) * n // pieces for n in range(pieces))})
+    parts = [values[a:b] for a, b in itertools.pairwise(cut)] or [[]]
+    stored = [t for part in parts[1:] for t in exact_sum(part)]
+    assert math.fsum([*parts[0], *stored]) == math.fsum(values)
+
+
+def test_a_tally_s_known_sum_stands_for_its_list() -> None:
+    """The figures add a row's stored sum in place of its durations (one term of a few
+    instead of every value), and give what the values give."""
+    rng = random.Random(3)
+    automated = sorted(rng.uniform(0, 1e4) * 10 ** rng.randint(-6, 2) for _ in range(999))
+    waiting = sorted(rng.uniform(0, 1e5) for _ in range(999))
+    plain = Tally(runs=999, cycles=automated, automated=automated, waiting=waiting)
+    summed = plain._replace(automated_sum=exact_sum(automated), waiting_sum=exact_sum(waiting))
+    assert figures([summed], []) == figures([plain], [])
+    # a sum that disagrees with its list shows: the figures do read it
+    wrong = summed._replace(automated_sum=(1.0,))
+    assert figures([wrong], []).automated_share != figures([plain], []).automated_share

@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.reports.ranks import Union
 from bot.store.insights import CheckTally, DayTally, InsightRows
-from bot.store.tally import COUNTS, Tally
+from bot.store.tally import COUNTS, Tally, total
 
 TOP_CHECKS = 5
 DAILY_UP_TO = 31
@@ -112,7 +112,7 @@ def counted(tallies: Sequence[Tally]) -> Tally:
     if not tallies:
         return Tally()
     return Tally._make(
-        [*map(sum, zip(*(t[: len(COUNTS)] for t in tallies), strict=True)), (), (), ()]
+        [*map(sum, zip(*(t[: len(COUNTS)] for t in tallies), strict=True)), (), (), (), None, None]
     )
 
 
@@ -120,8 +120,9 @@ def figures(tallies: Sequence[Tally], checks: Iterable[CheckTally]) -> Figures:
     """The figures of runs that add up to ``tallies``, whose checks are ``checks``. The
     durations' medians are taken across the tallies' sorted lists (bot/reports/ranks.py),
     never merged: the figures of a merge, at a fraction of its cost. The automated share
-    adds up every duration correctly rounded (``math.fsum``), so it is the same however
-    the runs are split into rows (days, weeks) and in whatever order."""
+    adds up every duration correctly rounded (``math.fsum``; a rollup row's durations by
+    their stored exact sum, which gives the same), so it is the same however the runs
+    are split into rows (days, weeks) and in whatever order."""
     tally = counted(tallies)
     cycles = Union([t.cycles for t in tallies])
     tallies_of: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -132,8 +133,8 @@ def figures(tallies: Sequence[Tally], checks: Iterable[CheckTally]) -> Figures:
         (FailingCheck(check_id, f, t) for check_id, (f, t) in tallies_of.items() if f),
         key=lambda c: (-c.failed, -c.rate, c.check_id),
     )[:TOP_CHECKS]
-    automated = math.fsum(chain.from_iterable(t.automated for t in tallies))
-    waiting = math.fsum(chain.from_iterable(t.waiting for t in tallies))
+    automated = math.fsum(chain.from_iterable(total(t.automated, t.automated_sum) for t in tallies))
+    waiting = math.fsum(chain.from_iterable(total(t.waiting, t.waiting_sum) for t in tallies))
     timed = automated + waiting
     return Figures(
         runs=tally.runs,

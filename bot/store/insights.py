@@ -22,7 +22,7 @@ from bot.store.connect import BINARY_RESULTS
 from bot.store.facts import FACT_COLUMNS, fact_of, pending
 from bot.store.facts import catch_up as facts_catch_up
 from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightWeek
-from bot.store.rollups import TALLY_COLUMNS, tally_columns, tally_of
+from bot.store.rollups import tally_columns, tally_of
 from bot.store.runs import RunStore
 from bot.store.tally import (
     CheckTally,
@@ -34,6 +34,9 @@ from bot.store.tally import (
     durations,
     less,
 )
+
+SUMMED_COLUMNS = tally_columns(InsightDay, sums=True)
+"""An ``insightday`` row's rollup columns and its durations' exact sums."""
 
 __all__ = ["CheckTally", "DayTally", "InsightRows", "catch_up", "insight_rows", "split"]
 
@@ -92,13 +95,13 @@ async def insight_rows(
     def days(session: Session) -> list[DayTally]:
         if first >= end:
             return []
-        query = select(col(InsightDay.day), col(InsightDay.service), *TALLY_COLUMNS)
+        query = select(col(InsightDay.day), col(InsightDay.service), *SUMMED_COLUMNS)
         if monday < after:  # the days outside the whole weeks
             day = col(InsightDay.day)
             query = query.where(or_(day < monday, day >= after))
         rows = list(session.connection().execute(binary(whole(query, InsightDay))))
         if monday < after:
-            columns = tally_columns(InsightWeek)
+            columns = tally_columns(InsightWeek, sums=True)
             query = select(col(InsightWeek.week), col(InsightWeek.service), *columns)
             query = query.where(col(InsightWeek.week) >= monday, col(InsightWeek.week) < after)
             if service:
@@ -110,7 +113,7 @@ async def insight_rows(
         """The rollups of the partial days read whole (:func:`edge_days`)."""
         if not whole_edges:
             return [], []
-        query = select(col(InsightDay.day), col(InsightDay.service), *TALLY_COLUMNS)
+        query = select(col(InsightDay.day), col(InsightDay.service), *SUMMED_COLUMNS)
         query = query.where(col(InsightDay.day).in_(whole_edges))
         summed = select(
             col(InsightCheck.service),

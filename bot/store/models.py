@@ -354,6 +354,10 @@ class InsightTally(SQLModel):
     cycles: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
     automated: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
     waiting: bytes = Field(default=b"", sa_type=LargeBinary, nullable=False)
+    automated_sum: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    """``automated``'s exact sum, a few little-endian doubles (bot/store/tally.py
+    ``exact_sum``); NULL: add up the list."""
+    waiting_sum: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
 
 
 class InsightDay(InsightTally, table=True):

@@ -30,10 +30,12 @@ from bot.store.models import (
 from bot.store.tally import (
     COUNTS,
     LISTS,
+    SUMS,
     Fact,
     Tally,
     added,
     contribution,
+    exact_sum,
     packed,
     shifted,
     totals,
@@ -51,12 +53,12 @@ TALLY_NAMES = (*COUNTS, *LISTS)
 """The rollup columns a :class:`Tally` is read from, in the order of its fields."""
 
 
-def tally_columns(model: type[InsightTally]) -> list[Any]:
+def tally_columns(model: type[InsightTally], *, sums: bool = False) -> list[Any]:
     """``model``'s (``InsightDay``, ``InsightWeek``) rollup columns named one by one, in
-    the order of :data:`TALLY_NAMES`: a query selects them so, whatever the order of the
-    table's (or the model's) columns."""
+    the order of :data:`TALLY_NAMES` (then the lists' exact sums, with ``sums``): a query
+    selects them so, whatever the order of the table's (or the model's) columns."""
     table: Any = model.__table__  # type: ignore[attr-defined]
-    return [table.c[name] for name in TALLY_NAMES]
+    return [table.c[name] for name in (*TALLY_NAMES, *(SUMS if sums else ()))]
 
 
 TALLY_COLUMNS = tally_columns(InsightDay)
@@ -67,9 +69,12 @@ def tally_of(values: Sequence[Any], read: Callable[[bytes | None], Any] = unpack
     """The values of :func:`tally_columns`, selected in that order, as a :class:`Tally`
     (by position in the query's own column list, never the table's: a year is thousands
     of rows, and a result row's attributes are slow to look up); its lists as tuples, or
-    as ``read`` gives them (the insights read arrays)."""
-    counts, lists = values[: len(COUNTS)], values[len(COUNTS) :]
-    return Tally(*counts, *map(read, lists))
+    as ``read`` gives them (the insights read arrays), and their sums when selected (a
+    NULL sum stays None: not known)."""
+    counts = values[: len(COUNTS)]
+    lists = values[len(COUNTS) : len(TALLY_NAMES)]
+    sums = [None if data is None else read(data) for data in values[len(TALLY_NAMES) :]]
+    return Tally(*counts, *map(read, lists), *sums)
 
 
 def fact_row(fact: Fact) -> dict[str, Any]:
@@ -176,7 +181,7 @@ def _move(
             name: sum(_count(after, name) - _count(before, name) for before, after in moves)
             for name in COUNTS
         }
-        fill = {name: b"" for name in LISTS}  # no durations: none moved
+        fill = {name: b"" for name in (*LISTS, *SUMS)}  # no durations: none moved
         _add(connection, model, keys, counts, empty_when=("runs",), fill=fill)
         return
     table: Any = model.__table__  # type: ignore[attr-defined]
@@ -232,6 +237,8 @@ def day_values(tally: Tally) -> dict[str, Any]:
     return {
         **{name: getattr(tally, name) for name in COUNTS},
         **{name: packed(getattr(tally, name)) for name in LISTS},
+        "automated_sum": packed(exact_sum(tally.automated)),
+        "waiting_sum": packed(exact_sum(tally.waiting)),
     }
 
 

@@ -7,6 +7,7 @@ lists, so a sum of days gives exactly the values a scan of every run would."""
 
 from __future__ import annotations
 
+import math
 import sys
 from array import array as Array
 from bisect import bisect_left, insort
@@ -72,6 +73,11 @@ class Tally(NamedTuple):
     """Of those with a known end of checks: the part spent in checks, sorted."""
     waiting: Sequence[float] = ()
     """... and the part spent waiting for people, sorted."""
+    automated_sum: Sequence[float] | None = None
+    """``automated``'s exact sum (:func:`exact_sum`), as a rollup row stores it; None:
+    add up the list."""
+    waiting_sum: Sequence[float] | None = None
+    """``waiting``'s, likewise."""
 
 
 COUNTS = (
@@ -79,6 +85,7 @@ COUNTS = (
     "waivers",
 )  # fmt: skip
 LISTS = ("cycles", "automated", "waiting")
+SUMS = ("automated_sum", "waiting_sum")
 _counts = attrgetter(*COUNTS)
 
 
@@ -175,6 +182,27 @@ def less(total: Tally, parts: Iterable[Tally]) -> Tally:
                 kept.append(value)
         values[name] = tuple(kept)
     return Tally(**values)
+
+
+def exact_sum(values: Iterable[float]) -> tuple[float, ...]:
+    """The sum of ``values`` exactly, as a few doubles that add up to it (largest first;
+    none for zero). ``math.fsum`` of these and of any other values is the correctly
+    rounded sum of all of them, as ``math.fsum`` of every value would give it: a rollup
+    stores its durations' sums so, and a period's share of automated time adds a few
+    numbers a row instead of every duration (the insights' costliest part at a million
+    runs). Each term is the correctly rounded rest: the rest shrinks by 2**-53 or more a
+    term and stays a multiple of the values' finest unit, so it ends at zero in a few."""
+    rest = list(values)
+    terms: list[float] = []
+    while (term := math.fsum(rest)) != 0.0:
+        terms.append(term)
+        rest.append(-term)
+    return tuple(terms)
+
+
+def total(values: Sequence[float], known: Sequence[float] | None) -> Iterable[float]:
+    """What to add up for a list's sum: its exact sum when known, else the list itself."""
+    return values if known is None else known
 
 
 def packed(values: Sequence[float]) -> bytes:

@@ -6,9 +6,9 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 17:35:00.000000
 
-The backfill is done by 0019a (bot/store/facts.rebuild writes these tables as the
-code knows them, with the columns and tables 0018f and 0019a add), so this one only
-creates the tables.
+The backfill is done by 0020a (bot/store/facts.rebuild writes these tables as the
+code knows them, with the columns and tables 0018f, 0019a and 0020a add), so this one
+only creates the tables.
 """
 
 from collections.abc import Sequence

@@ -6,9 +6,9 @@ Revision ID: 0018f
 Revises: 0018c
 Create Date: 2026-12-06 23:00:00.000000
 
-The recount is done by 0019a (bot/store/facts.rebuild writes the insight tables as the
-code knows them, the week rollups of 0019a included), so this one only changes the
-tables.
+The recount is done by 0020a (bot/store/facts.rebuild writes the insight tables as the
+code knows them, the week rollups of 0019a and the sums of 0020a included), so this one
+only changes the tables.
 """
 
 from collections.abc import Sequence
