@@ -66,7 +66,9 @@ def _binary_when_asked(
     _conn: Any, cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
 ) -> None:
     if context is not None and context.execution_options.get(BINARY_RESULTS):
-        cursor.format = 1  # psycopg.pq.Format.BINARY, without importing psycopg here
+        from psycopg import pq  # loaded already: this engine's driver
+
+        cursor.format = pq.Format.BINARY
 
 
 PING_IDLE = 2.0

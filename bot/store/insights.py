@@ -179,11 +179,12 @@ def edge_days(
     to take away. Pure.
 
     Which is fewer is judged by the time each spans up to ``now``, as runs are spread
-    over it: no run starts after ``now``, so today (the last day of a rolling period) is
-    always its rollup less nothing, and only the first day is counted by the part
-    (under half a day; the default 30 days read ~2,700 facts a request at a million runs
-    a year, ~700 with the half-day rule alone, ~350 now). Either way is exact: a run
-    stamped after ``now`` (another replica's clock) is taken away as it is read."""
+    over it (the default 30 days read ~2,700 facts a request at a million runs a year
+    when the partial days were counted run by run). No run starts after ``now``, so
+    today, the last day of a rolling period, is always its rollup less nothing (judged
+    by the half day, its runs were counted one by one every morning), and only the
+    first day is counted by the part when that is under half a day. Either way is
+    exact: a run stamped after ``now`` (another replica's clock) is taken away."""
     if first >= end:  # within one day: its runs one by one
         return edges, [], []
     counted: list[tuple[datetime, datetime]] = []
