@@ -274,6 +274,13 @@ async def test_a_rolling_period_is_exact_with_runs_stamped_after_now(
             want = compute(scanned(store, since, until, None), since, until)
             assert as_json(compute(rows, since, until)) == as_json(want), (since, until)
     assert formats and set(formats) == ({1} if store.engine.dialect.name == "postgresql" else {0})
+    # the hook was the read's connection's: on PostgreSQL nothing runs on every statement
+    # (SQLite's engine has the writers' turn, bot/store/writer_turn.py)
+    if store.engine.dialect.name == "postgresql":
+        assert len(store.engine.dispatch.before_cursor_execute) == 0
+    with store.engine.connect() as connection:
+        connection.execute(select(InsightDay)).all()
+    assert formats[-1] == 0
     store.engine.dispose()
 
 

@@ -8,11 +8,13 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
 from bot.store.faults import Timeouts
@@ -49,26 +51,35 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     }
     engine = create_engine(url, pool_timeout=bounds.pool, connect_args=connect)
     ping_when_idle(engine, PING_IDLE)
-    event.listen(engine, "before_cursor_execute", _binary_when_asked)
     return engine
 
 
-BINARY_RESULTS = "preprod_binary_results"
-"""An execution option: PostgreSQL sends this statement's results in its binary format.
+@contextmanager
+def binary_results(connection: Connection) -> Iterator[Connection]:
+    """PostgreSQL sends the results of the statements run on ``connection`` within the
+    block in its binary format (elsewhere, and on SQLite, nothing changes).
 
-SQLAlchemy's psycopg dialect reads every result as text, where a ``bytea`` travels as hex
-(twice its size) and is decoded back: the insights read a month of rollups' sorted
-durations, ~1.8 MB, in 17 ms as text and 7 ms as binary. psycopg gives the same Python
-values either way (bytes, dates, ints, datetimes, parsed JSON)."""
+    SQLAlchemy's psycopg dialect reads every result as text, where a ``bytea`` travels as
+    hex (twice its size) and is decoded back: the insights read a month of rollups' sorted
+    durations, ~1.8 MB, in 17 ms as text and 7 ms as binary. psycopg gives the same Python
+    values either way (bytes, dates, ints, datetimes, parsed JSON). The hook is this
+    connection's alone, for the block: one on the engine, for every statement of the
+    process, made serve's steady acks on PostgreSQL slower (p99 ratio 3.1-6.1 against
+    2.0-3.1 without, `bench/ack_latency.py`, alternating runs)."""
+    if connection.dialect.name != "postgresql":
+        yield connection
+        return
+    event.listen(connection, "before_cursor_execute", _binary)
+    try:
+        yield connection
+    finally:
+        event.remove(connection, "before_cursor_execute", _binary)
 
 
-def _binary_when_asked(
-    _conn: Any, cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
-) -> None:
-    if context is not None and context.execution_options.get(BINARY_RESULTS):
-        from psycopg import pq  # loaded already: this engine's driver
+def _binary(_conn: Any, cursor: Any, _sql: str, _params: Any, _context: Any, _many: bool) -> None:
+    from psycopg import pq  # loaded already: this connection's driver
 
-        cursor.format = pq.Format.BINARY
+    cursor.format = pq.Format.BINARY
 
 
 PING_IDLE = 2.0

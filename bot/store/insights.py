@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
-from bot.store.connect import BINARY_RESULTS
+from bot.store.connect import binary_results
 from bot.store.facts import FACT_COLUMNS, fact_of, pending
 from bot.store.facts import catch_up as facts_catch_up
 from bot.store.models import InsightCheck, InsightDay, InsightRun, InsightWeek
@@ -99,14 +99,14 @@ async def insight_rows(
         if monday < after:  # the days outside the whole weeks
             day = col(InsightDay.day)
             query = query.where(or_(day < monday, day >= after))
-        rows = list(session.connection().execute(binary(whole(query, InsightDay))))
+        rows = list(session.connection().execute(whole(query, InsightDay)))
         if monday < after:
             columns = tally_columns(InsightWeek, sums=True)
             query = select(col(InsightWeek.week), col(InsightWeek.service), *columns)
             query = query.where(col(InsightWeek.week) >= monday, col(InsightWeek.week) < after)
             if service:
                 query = query.where(col(InsightWeek.service) == service)
-            rows += session.connection().execute(binary(query))
+            rows += session.connection().execute(query)
         return [DayTally(row[0], row[1], tally_of(row[2:], durations)) for row in rows]
 
     def edge_rollups(session: Session) -> tuple[list[DayTally], list[CheckTally]]:
@@ -125,7 +125,7 @@ async def insight_rows(
         if service:
             query = query.where(col(InsightDay.service) == service)
             summed = summed.where(col(InsightCheck.service) == service)
-        rows = session.connection().execute(binary(query))
+        rows = session.connection().execute(query)
         tallies = [DayTally(row[0], row[1], tally_of(row[2:], durations)) for row in rows]
         checked = session.execute(summed)
         return tallies, [CheckTally(svc, check, int(f), int(t)) for svc, check, f, t in checked]
@@ -153,14 +153,15 @@ async def insight_rows(
         )
         if service:
             query = query.where(col(InsightRun.service) == service)
-        facts = [fact_of(row) for row in session.connection().execute(binary(query))]
+        facts = [fact_of(row) for row in session.connection().execute(query)]
         taken = [f for f in facts if any(a <= f.started < b for a, b in rest)]
         return [f for f in facts if not any(a <= f.started < b for a, b in rest)], taken
 
     def read(session: Session) -> InsightRows:
-        rollups, summed = days(session), checks(session)
-        edge_days_read, edge_checks = edge_rollups(session)
-        facts, taken = parts(session)
+        with binary_results(session.connection()):  # the rollups' bytes as they are
+            rollups, summed = days(session), checks(session)
+            edge_days_read, edge_checks = edge_rollups(session)
+            facts, taken = parts(session)
         return InsightRows(
             rollups + _days_of(facts) + _without(edge_days_read, taken),
             summed + _checks_of(facts) + _checks_without(edge_checks, taken),
@@ -201,11 +202,6 @@ def edge_days(
         else:
             counted.append((a, b))
     return counted, days, rest
-
-
-def binary(query: Any) -> Any:
-    """``query``, its rows sent in PostgreSQL's binary format (bot/store/connect.py)."""
-    return query.execution_options(**{BINARY_RESULTS: True})
 
 
 def _past(a: datetime, b: datetime, now: datetime | None) -> timedelta:
