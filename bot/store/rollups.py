@@ -61,10 +61,6 @@ def tally_columns(model: type[InsightTally], *, sums: bool = False) -> list[Any]
     return [table.c[name] for name in (*TALLY_NAMES, *(SUMS if sums else ()))]
 
 
-TALLY_COLUMNS = tally_columns(InsightDay)
-"""An ``insightday`` row's rollup columns in the order of :class:`Tally`'s fields."""
-
-
 def tally_of(values: Sequence[Any], read: Callable[[bytes | None], Any] = unpacked) -> Tally:
     """The values of :func:`tally_columns`, selected in that order, as a :class:`Tally`
     (by position in the query's own column list, never the table's: a year is thousands
