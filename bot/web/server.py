@@ -18,11 +18,13 @@ from types import FrameType
 import uvicorn
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.config.schema import Config
 from bot.engine.heap import collect_less_often
 from bot.settings import Settings, SettingsError
 from bot.web.app import create_app
 from bot.web.bot import Bot, build_bot
 from bot.web.shutdown import Stopping, log_hand_overs
+from checks.warm import load_for_runs
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def run_server(mode: str, host: str, port: int) -> int:
     if refusal := settings.web_refusal():
         raise SettingsError(refusal)
     bot = build_bot(settings)
+    if bot.manager.executes:
+        warm_up(bot.manager.config)
     config = uvicorn.Config(
         create_app(bot, slack_over_http=not socket_mode),
         host=host,
@@ -64,6 +68,15 @@ def run_server(mode: str, host: str, port: int) -> int:
     else:
         BoundedServer(config, bot).run()
     return 0
+
+
+def warm_up(config: Config) -> None:
+    """Load what the first run of the config's plans would load (checks/warm.py), before
+    the first ack waits behind it."""
+    kinds = (spec.type for plan in config.plans.values() for spec in plan.checks)
+    bundles = (env.ca_bundle for env in config.environments.values())
+    for failure in load_for_runs(kinds, bundles):
+        log.info("not loaded ahead of the first run: %s", failure)
 
 
 def settle_heap() -> None:
