@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from sqlmodel import Session, select
 
 from bot.cli import schedule_cmd
 from bot.config.loader import load_config
+from bot.gate.reading import Loaded
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
 from bot.store.audit_log import AuditLog
@@ -240,10 +242,26 @@ async def test_nudges_in_working_hours_one_warning_expired_once_and_the_outcome_
             ) as harness:
                 run_id = await start_run(harness, "checkout-api")
                 reminders = harness.bot.reminders
+                gate = harness.bot.gate
+                loads: list[int] = []
+                reminding = contextvars.ContextVar("reminding", default=False)
+                load = gate.load
+
+                async def counted(run_id: int) -> Loaded:
+                    if reminding.get():
+                        loads.append(run_id)
+                    return await load(run_id)
+
+                gate.load = counted  # type: ignore[method-assign]
 
                 async def at(moment: datetime) -> None:
                     clock.move_to(moment)
-                    await reminders.remind()
+                    loads.clear()
+                    reminding.set(True)
+                    try:
+                        await reminders.remind()
+                    finally:
+                        reminding.set(False)
 
                 def nudges() -> list[Message]:
                     return replies(standin, "Reminder:")
@@ -254,9 +272,11 @@ async def test_nudges_in_working_hours_one_warning_expired_once_and_the_outcome_
                 [first] = nudges()
                 assert all(who in str(first.blocks) for who in ("<@U0SRE1>", "<@U0SRE2>"))
                 assert "<!subteam^S0SEC>" in str(first.blocks)
+                assert loads == [run_id]  # who may still sign: the nudge names them
                 await at(berlin(30, 12, 30))
+                assert loads == []  # the minute's job loads no run whose nudge Slack has
                 await at(berlin(30, 15, 59))
-                assert len(nudges()) == 1
+                assert len(nudges()) == 1 and loads == []
                 await at(berlin(30, 16, 1))  # 4h later
                 assert len(nudges()) == 2
                 await at(berlin(30, 20, 1))  # outside working hours

@@ -28,9 +28,9 @@ from bot.schedule.due import (
     warning_due,
     working,
 )
-from bot.schedule.pending import pending_runs
+from bot.schedule.pending import pending_of, pending_runs, slack_runs
 from bot.store.audit_log import AuditLog
-from bot.store.models import utcnow
+from bot.store.models import Run, as_utc, utcnow
 from bot.store.reminders import ReminderKey, ReminderStore
 
 log = logging.getLogger(__name__)
@@ -157,25 +157,48 @@ class Reminders:
         return await self._send(owed)
 
     async def remind(self) -> Sent:
-        """Nudges (in working hours) and deadline warnings (at any hour) due now."""
+        """Nudges (in working hours) and deadline warnings (at any hour) due now.
+
+        Which are due is read off the runs' rows, and which of those Slack has already in
+        one query; only a run owed one is loaded whole (who may still sign). The job
+        comes every minute: loading every run waiting on people each time (hundreds after
+        a busy day) held the acks of every process behind it (bench/ack_latency.py)."""
         now = self.clock()
         schedule = self.config.schedule
-        runs = await pending_runs(self.gate)
-        owed: list[tuple[ReminderKey, Callable[[], Awaitable[bool]]]] = []
         nudging = schedule.nudge_after is not None and working(schedule.hours, self._local(now))
-        for run in runs:
-            if schedule.warn_before is not None and warning_due(
-                run.started_at, run.deadline, now, schedule.warn_before
-            ):
-                key = ReminderKey("warning", slot_name(run.deadline), run.run_id, THREAD)
-                owed.append((key, _warning(self.notifier, key, run, now)))
-            if not nudging or schedule.nudge_after is None:
-                continue
-            number = nudge_number(run.finished_at, now, schedule.nudge_after, schedule.nudge_every)
-            if number is not None and now < run.deadline:
-                key = ReminderKey("nudge", str(number), run.run_id, THREAD)
-                owed.append((key, _nudge(self.notifier, key, run, number, now)))
-        return await self._send(owed)
+        runs = await slack_runs(self.gate)
+        due = {run.id: self._due(run, now, nudging) for run in runs if run.id is not None}
+        done = await self.rows.sent([key for keys in due.values() for key in keys])
+        owed_runs = [run for run in runs if any(k.key not in done for k in due[run.id or 0])]
+        owed: list[tuple[ReminderKey, Callable[[], Awaitable[bool]]]] = []
+        for run in await pending_of(self.gate, owed_runs):
+            for key in due[run.run_id]:
+                if key.key in done:
+                    continue
+                if key.job == "warning":
+                    owed.append((key, _warning(self.notifier, key, run, now)))
+                else:
+                    owed.append((key, _nudge(self.notifier, key, run, int(key.slot), now)))
+        sent = await self._send(owed)
+        sent.skipped += len(done)
+        return sent
+
+    def _due(self, run: Run, now: datetime, nudging: bool) -> list[ReminderKey]:
+        """The warning and the nudge due now for ``run``, by its row alone."""
+        assert run.id is not None
+        schedule = self.config.schedule
+        deadline = self.gate.deadline(run)
+        keys = []
+        if schedule.warn_before is not None and warning_due(
+            as_utc(run.created_at), deadline, now, schedule.warn_before
+        ):
+            keys.append(ReminderKey("warning", slot_name(deadline), run.id, THREAD))
+        if nudging and schedule.nudge_after is not None and now < deadline:
+            finished = as_utc(run.finished_at or run.created_at)
+            number = nudge_number(finished, now, schedule.nudge_after, schedule.nudge_every)
+            if number is not None:
+                keys.append(ReminderKey("nudge", str(number), run.id, THREAD))
+        return keys
 
     async def expire(self) -> list[int]:
         """Decide the runs whose deadline passed (EXPIRED, announced once by the gate)."""

@@ -10,7 +10,7 @@ from bot.gate.policy import Outcome, Vote, may_sign
 from bot.gate.reading import Loaded
 from bot.gate.roles import DirectoryUnavailable
 from bot.schedule.due import Awaited, PendingRun
-from bot.store.models import as_utc
+from bot.store.models import Run, as_utc
 
 log = logging.getLogger(__name__)
 SLACK_SOURCE = "slack"
@@ -19,10 +19,22 @@ SLACK_SOURCE = "slack"
 
 async def pending_runs(gate: Gate) -> list[PendingRun]:
     """Every run started from Slack whose checks are done, undecided, still missing a role."""
+    return await pending_of(gate, await slack_runs(gate))
+
+
+async def slack_runs(gate: Gate) -> list[Run]:
+    """The undecided runs started from Slack, as rows (one query): what a job looks at
+    before it loads any of them whole."""
+    runs = await gate.gates.undecided_runs()
+    return [run for run in runs if run.id is not None and run.source == SLACK_SOURCE]
+
+
+async def pending_of(gate: Gate, runs: list[Run]) -> list[PendingRun]:
+    """Those of ``runs`` whose checks are done and that still miss a role, each loaded
+    whole (its sign-offs, and who may still sign)."""
     found = []
-    for run in await gate.gates.undecided_runs():
-        if run.id is None or run.source != SLACK_SOURCE:
-            continue
+    for run in runs:
+        assert run.id is not None
         loaded = await gate.load(run.id)
         decision = loaded.gate.decision
         if decision.outcome is not Outcome.PENDING or not decision.awaiting_roles:
