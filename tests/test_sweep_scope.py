@@ -147,3 +147,35 @@ async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     assert sorted(await gate.decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
     assert (await gate.load(runs[0])).gate.decision.outcome is Outcome.EXPIRED
     assert await gate.decide_due(since) == []  # decided: no longer looked at
+
+
+async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
+    either_store: RunStore, tmp_path: Path
+) -> None:
+    """The process that executes a run refreshes it as it ends (its panel, or NO-GO at
+    once); its next sweep loaded every such run again, each a read in a worker thread
+    beside the acks (bench/ack_latency.py: a beat's sweep loaded the ~170 runs of the
+    last 10 s). A row changed since, by any process, still gets it looked at."""
+    store = either_store
+    now = [datetime.now(UTC)]
+    gate = gate_for(store, tmp_path, clock=lambda: now[0])
+    runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
+    for run_id in runs[:2]:
+        await gate.refresh(run_id)  # as the executing process does at the run's end
+    loads: list[int] = []
+    load = gate.reader.load
+
+    async def counted(run_id: int) -> Any:
+        loads.append(run_id)
+        return await load(run_id)
+
+    gate.reader.load = counted  # type: ignore[method-assign]
+    since = now[0] - timedelta(minutes=2)
+    assert await gate.decide_due(since) == [] and loads == [runs[2]]
+    loads.clear()
+    tick = AttestationTick(run_id=runs[0], item_id="oncall", user="U0SRE1")
+    assert await GateStore(store).insert_once(tick)  # another process's click
+    assert await gate.decide_due(since) == [] and loads == [runs[0]]
+    loads.clear()
+    now[0] += timedelta(days=2)  # past the deadline: every one of them decided
+    assert sorted(await gate.decide_due(since)) == runs

@@ -44,7 +44,7 @@ from bot.gate.view import (
 )
 from bot.input_limits import MIN_REASON, text_problem
 from bot.store.audit import Note
-from bot.store.gate import ActionPlan, GateStore, Stamp
+from bot.store.gate import ActionPlan, GateStore, Stamp, stamp_of
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -290,8 +290,24 @@ class Gate:
                     if decision.outcome is not Outcome.CANCELLED:
                         await self._emit(RunDecided(loaded.gate))
                 break
+            self._looked_at(loaded)
             await self._emit(PanelChanged(loaded.gate))
             return decision
+
+    def _looked_at(self, loaded: Loaded) -> None:
+        """Remember ``loaded`` as this process saw it: the sweeps skip it until a row its
+        decision reads changes. The process that executed a run refreshes it as it ends, so
+        its first sweep need not load it again (every run, at every process's first beat
+        after its end). Counts made from what was loaded can only fall short of the
+        table's (older attempts' waivers, say): then the stamps differ and the sweep loads
+        it, as it would have."""
+        facts = loaded.facts
+        if loaded.run.id is None or loaded.recorded is not None:
+            return
+        ticked = sum(item.ticked_by is not None for item in facts.attestations)
+        stamp = stamp_of(loaded.run, self._deadline_passed(), len(facts.signoffs),
+                         len(loaded.gate.waivers), ticked)  # fmt: skip
+        self._swept[loaded.run.id] = stamp
 
     async def supersede(self, run_id: int, reason: str, actor: str) -> bool:
         """Record SUPERSEDED as the final decision of an undecided run (a newer request

@@ -37,6 +37,7 @@ from bot.store.models import (
     SignOff,
     SlackThread,
     Waiver,
+    as_utc,
 )
 from bot.store.runs import RunStore
 from bot.store.unique import insert_once
@@ -242,6 +243,13 @@ class GateStore:
 
 Stamp = tuple[Any, ...]
 """What an undecided run's decision reads that can change (GateStore.undecided_stamps)."""
+
+
+def stamp_of(run: Run, created_before: datetime, signoffs: int, waivers: int, ticks: int) -> Stamp:
+    """The stamp :meth:`GateStore.undecided_stamps` reads for ``run``, made from rows in
+    hand (those a process just loaded it with): the same columns, in the same order."""
+    return (run.finished_at, run.generation, as_utc(run.created_at) < created_before,
+            signoffs, waivers, ticks)  # fmt: skip
 
 
 def _undecided(
