@@ -1,8 +1,11 @@
-"""In-process SQLite writers take turns (bot/store/writer_turn.py): none meets SQLite's
-lock (whose busy handler sleeps between tries), and an ack's write goes first."""
+"""SQLite writers take turns (bot/store/writer_turn.py), in a process and across the
+processes sharing the file: none meets SQLite's lock (whose busy handler sleeps between
+tries), and an ack's write goes first in its process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +15,8 @@ from sqlalchemy import event, text
 
 from bot.store.connect import make_engine
 from bot.store.writer_turn import WriterTurn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_writers_of_one_process_never_meet_sqlites_lock(tmp_path: Path) -> None:
@@ -76,3 +81,45 @@ def test_a_wait_is_bounded() -> None:
     assert turn.holder() == "holder"
     turn.give_back("holder")
     assert turn.take("other", urgent=False, timeout=0.05)
+
+
+WRITER = """
+import sys, time
+from typing import Any
+from sqlalchemy import event, text
+from bot.store.connect import make_engine
+
+engine = make_engine(sys.argv[1])
+
+@event.listens_for(engine, "connect")
+def no_busy_wait(dbapi: Any, _record: Any) -> None:
+    dbapi.execute("PRAGMA busy_timeout = 0")  # SQLite's own lock would fail at once
+
+n = int(sys.argv[2])
+for i in range(30):
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n * 100 + i})
+        time.sleep(0.001)  # hold the write open, so that the processes' writes overlap
+        connection.execute(text("UPDATE t SET n = n WHERE n = :n"), {"n": n})
+"""
+
+
+def test_writers_of_several_processes_never_meet_sqlites_lock(tmp_path: Path) -> None:
+    """serve, its workers and the command line share one SQLite file: their writers take
+    the file's turn (bot/store/file_turn.py) instead of sleeping in SQLite's busy handler
+    (1, 2, 5, 10... ms between tries, whatever happens meanwhile)."""
+    url = f"sqlite:///{tmp_path}/turns.db"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    command = [sys.executable, "-c", WRITER, url]
+    writers = [
+        subprocess.Popen([*command, str(n)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        for n in range(4)
+    ]
+    failures = [w.communicate(timeout=120)[1] for w in writers if w.wait(timeout=120) != 0]
+    assert failures == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 120
+    assert (tmp_path / "turns.db-writer").exists()
+    engine.dispose()

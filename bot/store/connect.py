@@ -33,11 +33,13 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     stopped or hung database answers with an error in seconds, not never."""
     bounds = timeouts or Timeouts()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        file = Path(url.removeprefix("sqlite:///").split("?")[0]).expanduser()
+        file.parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False, "timeout": bounds.sqlite_busy}
         engine = create_engine(url, connect_args=connect_args, pool_timeout=bounds.pool)
         event.listen(engine, "connect", _sqlite_pragmas)
-        take_turns(engine, bounds.sqlite_busy)  # one writer at a time, acks first
+        shared = None if file.name in ("", ":memory:") else file  # the file's, across processes
+        take_turns(engine, bounds.sqlite_busy, shared)  # one writer at a time, acks first
         return engine
     connect = {
         "connect_timeout": max(1, math.ceil(bounds.connect)),

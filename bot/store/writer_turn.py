@@ -7,8 +7,8 @@ outbox), a ``start``'s replay-guard claim and run insert slept tens of milliseco
 the database idle half the time. Here each writing connection takes this process's turn
 before its first write and gives it back at commit or rollback: a waiter wakes the moment
 the turn is free, and a waiter on the ack path (bot/store/faults.py ``on_ack_path``)
-goes before the others. Other processes (workers, replicas) still meet SQLite's own lock
-and its busy handler, as before.
+goes before the others. Across processes (workers, replicas on one host, the command
+line), the process's turn is also the file's (bot/store/file_turn.py).
 
 Only writes take the turn: reads in WAL mode never wait for a writer."""
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -23,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.store.faults import DeadlinePassed, ack_deadline, on_ack_path, time_left
+from bot.store.file_turn import FileTurn
 
 _WAITING = "waiting for the database's writer"
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -65,11 +68,13 @@ class WriterTurn:
         return self._holder
 
 
-def take_turns(engine: Engine, busy_timeout: float) -> WriterTurn:
+def take_turns(engine: Engine, busy_timeout: float, database: Path | None = None) -> WriterTurn:
     """Make ``engine``'s (SQLite) connections take :class:`WriterTurn` before writing
     and give it back once their commit or rollback is done; a wait longer than
-    ``busy_timeout`` (or past the ack deadline) fails as SQLite's own lock would have."""
+    ``busy_timeout`` (or past the ack deadline) fails as SQLite's own lock would have.
+    With the ``database`` file, the turn is also the file's, across processes."""
     turn = WriterTurn()
+    shared = FileTurn(database) if database is not None else None
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
@@ -81,25 +86,37 @@ def take_turns(engine: Engine, busy_timeout: float) -> WriterTurn:
         timeout = busy_timeout
         if deadline is not None:
             timeout = min(timeout, time_left(deadline, _WAITING))
-        if not turn.take(dbapi, urgent=on_ack_path(), timeout=timeout):
+        started = time.monotonic()
+        taken = turn.take(dbapi, urgent=on_ack_path(), timeout=timeout)
+        if taken and shared is not None:
+            taken = shared.take(timeout - (time.monotonic() - started))
+            if not taken:
+                turn.give_back(dbapi)
+        if not taken:
             if deadline is not None:
                 raise DeadlinePassed(_WAITING)
             raise OperationalError(statement, None, Exception("database is locked"))
+
+    def give_back(dbapi: Any) -> None:
+        if turn.holder() is dbapi:
+            if shared is not None:
+                shared.give_back()  # before the next writer of this process takes it
+            turn.give_back(dbapi)
 
     def do_commit(dbapi: Any) -> None:
         try:
             commit(dbapi)
         finally:
-            turn.give_back(dbapi)
+            give_back(dbapi)
 
     def do_rollback(dbapi: Any) -> None:
         try:
             rollback(dbapi)
         finally:
-            turn.give_back(dbapi)
+            give_back(dbapi)
 
     def gone(dbapi: Any, *_: Any) -> None:  # returned or discarded without either
-        turn.give_back(dbapi)
+        give_back(dbapi)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
