@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event, text
 
 from bot.store.connect import make_engine
+from bot.store.file_turn import FileTurn, Tried
 from bot.store.writer_turn import WriterTurn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,3 +124,23 @@ def test_writers_of_several_processes_never_meet_sqlites_lock(tmp_path: Path) ->
         assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 120
     assert (tmp_path / "turns.db-writer").exists()
     engine.dispose()
+
+
+def test_a_writer_of_another_process_gives_way_while_an_acks_write_waits(
+    tmp_path: Path,
+) -> None:
+    """Each FileTurn opens its own files, so three of them contend as three processes."""
+    database = tmp_path / "turns.db"
+    worker, ack, other_worker = FileTurn(database), FileTurn(database), FileTurn(database)
+    assert worker.take(1) is Tried.TAKEN
+    assert other_worker.take(0.02) is Tried.TIMED_OUT  # the turn is the file's
+    with ack.ack_waiting():
+        started = time.monotonic()
+        assert other_worker.take(5, give_way=True) is Tried.YIELDED
+        assert time.monotonic() - started < 1  # at once, not at the timeout
+        worker.give_back()
+        assert ack.take(1) is Tried.TAKEN  # what an ack's write does once it waits
+    assert other_worker.take(0.02, give_way=True) is Tried.TIMED_OUT
+    ack.give_back()
+    assert other_worker.take(1, give_way=True) is Tried.TAKEN
+    other_worker.give_back()

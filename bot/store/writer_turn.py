@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.store.faults import DeadlinePassed, ack_deadline, on_ack_path, time_left
-from bot.store.file_turn import FileTurn
+from bot.store.file_turn import FileTurn, Tried
 
 _WAITING = "waiting for the database's writer"
+YIELD_S = 0.0005
+"""How long a writer that gave way to an ack's write waits before it queues again."""
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
 
 
@@ -68,6 +71,26 @@ class WriterTurn:
         return self._holder
 
 
+def _take_both(
+    turn: WriterTurn, shared: FileTurn | None, holder: object, urgent: bool, until: float
+) -> bool:
+    """The process's turn, then the file's, before ``until``. A writer off the ack path
+    gives both back while an ack's write waits for the file's (in this process or
+    another), and queues again behind it."""
+    while True:
+        if not turn.take(holder, urgent=urgent, timeout=until - time.monotonic()):
+            return False
+        if shared is None:
+            return True
+        tried = shared.take(until - time.monotonic(), give_way=not urgent)
+        if tried is Tried.TAKEN:
+            return True
+        turn.give_back(holder)
+        if tried is Tried.TIMED_OUT:
+            return False
+        time.sleep(YIELD_S)
+
+
 def take_turns(engine: Engine, busy_timeout: float, database: Path | None = None) -> WriterTurn:
     """Make ``engine``'s (SQLite) connections take :class:`WriterTurn` before writing
     and give it back once their commit or rollback is done; a wait longer than
@@ -86,12 +109,10 @@ def take_turns(engine: Engine, busy_timeout: float, database: Path | None = None
         timeout = busy_timeout
         if deadline is not None:
             timeout = min(timeout, time_left(deadline, _WAITING))
-        started = time.monotonic()
-        taken = turn.take(dbapi, urgent=on_ack_path(), timeout=timeout)
-        if taken and shared is not None:
-            taken = shared.take(timeout - (time.monotonic() - started))
-            if not taken:
-                turn.give_back(dbapi)
+        urgent = on_ack_path()
+        until = time.monotonic() + timeout
+        with shared.ack_waiting() if shared is not None and urgent else nullcontext():
+            taken = _take_both(turn, shared, dbapi, urgent, until)
         if not taken:
             if deadline is not None:
                 raise DeadlinePassed(_WAITING)
