@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
 from bot.store.gate import GateStore
 from bot.store.models import (
@@ -27,6 +28,19 @@ from bot.store.runs import RunStore
 from checks.base import Status
 from tests.test_flaky import stored_run
 from tests.test_gate_reads import gate_for
+
+
+def counting_loads(gate: Gate) -> list[int]:
+    """The ids of the runs ``gate`` loads from now on, in order."""
+    loads: list[int] = []
+    load = gate.reader.load
+
+    async def counted(run_id: int) -> Any:
+        loads.append(run_id)
+        return await load(run_id)
+
+    gate.reader.load = counted  # type: ignore[method-assign]
+    return loads
 
 
 async def test_a_bounded_sweep_sees_only_recent_activity_and_passed_deadlines(
@@ -122,14 +136,7 @@ async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     now = [datetime.now(UTC)]
     gate = gate_for(store, tmp_path, clock=lambda: now[0])
     runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
-    loads: list[int] = []
-    load = gate.reader.load
-
-    async def counted(run_id: int) -> Any:
-        loads.append(run_id)
-        return await load(run_id)
-
-    gate.reader.load = counted  # type: ignore[method-assign]
+    loads = counting_loads(gate)
     since = now[0] - timedelta(minutes=2)
     assert await gate.decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
     loads.clear()
@@ -162,14 +169,7 @@ async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
     runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
     for run_id in runs[:2]:
         await gate.refresh(run_id)  # as the executing process does at the run's end
-    loads: list[int] = []
-    load = gate.reader.load
-
-    async def counted(run_id: int) -> Any:
-        loads.append(run_id)
-        return await load(run_id)
-
-    gate.reader.load = counted  # type: ignore[method-assign]
+    loads = counting_loads(gate)
     since = now[0] - timedelta(minutes=2)
     assert await gate.decide_due(since) == [] and loads == [runs[2]]
     loads.clear()
