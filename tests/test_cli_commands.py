@@ -209,6 +209,20 @@ def test_every_command_and_option_has_help_and_check_states_exit_codes(tmp_path:
 # --- 16: Ctrl-C still writes the reports ------------------------------------------------
 
 
+AS_FROM_A_TERMINAL = """
+import runpy, signal, sys
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sys.argv = ["preprod", *sys.argv[1:]]
+runpy.run_module("bot.cli", run_name="__main__")
+"""
+"""``python -m bot.cli`` with Ctrl-C as a terminal delivers it, whatever this process does
+with SIGINT: an ignored SIGINT is inherited across exec, and Python then keeps ignoring
+it. Some test that ran earlier in the same pytest-xdist worker left SIGINT ignored (not
+found yet): with it, this test failed in two full runs of the suite, and fails so when
+SIGINT is ignored by hand (`signal.signal(SIGINT, SIG_IGN)` before ``pytest.main``)."""
+
+
 def test_ctrl_c_writes_the_reports_of_the_cancelled_run(
     healthy_target: RunningTarget, tmp_path: Path
 ) -> None:
@@ -217,7 +231,7 @@ def test_ctrl_c_writes_the_reports_of_the_cancelled_run(
         flag: out / name
         for flag, name in (("--json", "run.json"), ("--junit", "j.xml"), ("--html", "r.html"))
     }
-    command = [sys.executable, "-m", "bot.cli", *CHECK, "--only", "smoke", "load"]
+    command = [sys.executable, "-c", AS_FROM_A_TERMINAL, *CHECK, "--only", "smoke", "load"]
     for flag, path in paths.items():
         command += [flag, str(path)]
     environ = {
