@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from bot.audit.chain import Action
@@ -38,13 +38,14 @@ from bot.gate.recording import (
 )
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
+from bot.gate.sweeps import Sweeps
 from bot.gate.view import (
     FailureView,
     Target,
 )
 from bot.input_limits import MIN_REASON, text_problem
 from bot.store.audit import Note
-from bot.store.gate import ActionPlan, GateStore, Stamp, stamp_of
+from bot.store.gate import ActionPlan, GateStore
 from bot.store.models import (
     DecisionRecord,
     ProductionOutcome,
@@ -91,9 +92,8 @@ class Gate:
         self.clock = clock
         self.reader = RunReader(config, store, directory, report_url, clock)
         self.listeners: list[GateListener] = []
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._swept: dict[int, Stamp] = {}
-        """Undecided runs a periodic sweep looked at, as they stood then."""
+        self.locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.sweeps = Sweeps(self)
 
     def add_listener(self, listener: GateListener, *, first: bool = False) -> None:
         """``first``: before the others (a listener that only wakes waiters and must
@@ -275,7 +275,7 @@ class Gate:
         by whoever recorded it), then the panel as it now stands. The decision is recorded
         under the run's lock only if the rows it came from are still as read (else it is
         decided again), so an action stored meanwhile on another replica counts."""
-        async with self._locks[run_id]:
+        async with self.locks[run_id]:
             for _ in range(REDECIDE):
                 loaded = await self.load(run_id)
                 decision = loaded.gate.decision
@@ -288,32 +288,17 @@ class Gate:
                 if recorded:
                     loaded = await self.load(run_id)
                     if decision.outcome is not Outcome.CANCELLED:
-                        await self._emit(RunDecided(loaded.gate))
+                        await self.emit(RunDecided(loaded.gate))
                 break
-            self._looked_at(loaded)
-            await self._emit(PanelChanged(loaded.gate))
+            self.sweeps.looked_at(loaded)
+            await self.emit(PanelChanged(loaded.gate))
             return decision
-
-    def _looked_at(self, loaded: Loaded) -> None:
-        """Remember ``loaded`` as this process saw it: the sweeps skip it until a row its
-        decision reads changes. The process that executed a run refreshes it as it ends, so
-        its first sweep need not load it again (every run, at every process's first beat
-        after its end). Counts made from what was loaded can only fall short of the
-        table's (older attempts' waivers, say): then the stamps differ and the sweep loads
-        it, as it would have."""
-        facts = loaded.facts
-        if loaded.run.id is None or loaded.recorded is not None:
-            return
-        ticked = sum(item.ticked_by is not None for item in facts.attestations)
-        stamp = stamp_of(loaded.run, self._deadline_passed(), len(facts.signoffs),
-                         len(loaded.gate.waivers), ticked)  # fmt: skip
-        self._swept[loaded.run.id] = stamp
 
     async def supersede(self, run_id: int, reason: str, actor: str) -> bool:
         """Record SUPERSEDED as the final decision of an undecided run (a newer request
         for its service and environment), once, with its audit event, and tell listeners
         like any decision. False when the run was decided already."""
-        async with self._locks[run_id]:
+        async with self.locks[run_id]:
             loaded = await self.load(run_id)
             if loaded.recorded is not None:
                 return False
@@ -325,69 +310,11 @@ class Gate:
             if not await self._act(run_id, SupersedePlan(record, note)):
                 return False
             loaded = await self.load(run_id)
-            await self._emit(RunDecided(loaded.gate))
-            await self._emit(PanelChanged(loaded.gate))
+            await self.emit(RunDecided(loaded.gate))
+            await self.emit(PanelChanged(loaded.gate))
             return True
 
-    async def sweep(self, grace: float = 10.0, active_since: datetime | None = None) -> list[int]:
-        """Re-do what a crash may have cut short (at start-up, then periodically): decide
-        every run whose facts call for a decision that is not recorded (a deadline passed,
-        a process died between a signature and the decision), and announce every decision
-        older than ``grace`` seconds that was never announced (younger ones may be being
-        announced by the process that made them). With ``active_since``, only the runs
-        that changed since then or are past their deadline are looked at (a periodic
-        sweep; a full one at start-up). The runs it acted on."""
-        return await self.decide_due(active_since) + await self.announce_missing(grace)
-
-    async def decide_due(self, active_since: datetime | None = None) -> list[int]:
-        """Record the decision of every undecided run whose facts now make it final;
-        with ``active_since``, of those that changed since then or are past their
-        deadline (:meth:`expire_due` for the deadline alone), skipping the ones this
-        process has looked at since their last change: the beats come every few seconds
-        and look back minutes, so each changed run was loaded a dozen times, in every
-        process (bench/ack_latency.py: hundreds of loads a beat)."""
-        if active_since is None:
-            return await self._decide(run.id for run in await self.gates.undecided_runs())
-        stamps = await self.gates.undecided_stamps(active_since, self._deadline_passed())
-        self._swept = {k: v for k, v in self._swept.items() if stamps.get(k) == v}
-        return await self._decide([k for k in stamps if k not in self._swept], stamps)
-
-    async def expire_due(self) -> list[int]:
-        """Decide the undecided runs past their sign-off deadline (EXPIRED)."""
-        past = await self.gates.undecided_runs(created_before=self._deadline_passed())
-        return await self._decide(run.id for run in past)
-
-    def _deadline_passed(self) -> datetime:
-        """Runs created before this are past the sign-off deadline."""
-        return self.clock() - timedelta(seconds=self.config.policy.signoff_deadline)
-
-    async def _decide(
-        self, run_ids: Iterable[int | None], stamps: Mapping[int, Stamp] | None = None
-    ) -> list[int]:
-        """``stamps``: each run's as read; a run looked at is remembered with it."""
-        decided = []
-        for run_id in run_ids:
-            if run_id is None:
-                continue
-            if (await self.load(run_id)).gate.decision.outcome.final:
-                await self.refresh(run_id)
-                decided.append(run_id)
-            if stamps is not None:
-                self._swept[run_id] = stamps[run_id]
-        return decided
-
-    async def announce_missing(self, grace: float) -> list[int]:
-        """Tell listeners again of decisions a crash kept from being announced. Listeners
-        post through an outbox, so a repeat never posts a second announcement."""
-        before = self.clock() - timedelta(seconds=grace)
-        announced = []
-        for run_id in await self.gates.unannounced(before):
-            async with self._locks[run_id]:
-                await self._emit(RunDecided((await self.load(run_id)).gate))
-            announced.append(run_id)
-        return announced
-
-    async def _emit(self, event: GateEvent) -> None:
+    async def emit(self, event: GateEvent) -> None:
         for listener in self.listeners:
             try:
                 await listener(event)

@@ -202,7 +202,7 @@ class Reminders:
 
     async def expire(self) -> list[int]:
         """Decide the runs whose deadline passed (EXPIRED, announced once by the gate)."""
-        return await self.gate.expire_due()
+        return await self.gate.sweeps.expire_due()
 
     async def _send(self, owed: list[tuple[ReminderKey, Callable[[], Awaitable[bool]]]]) -> Sent:
         """Record every key first, skip those Slack already has, send the rest; one that

@@ -124,7 +124,8 @@ class Bot:
                 if full:
                     last_full = now
                 since = None if full else self.manager.leases.time.now() - RECENT
-                await _logged("deciding and announcing what is due", self.gate.sweep(beat, since))
+                due = self.gate.sweeps.sweep(beat, since)
+                await _logged("deciding and announcing what is due", due)
                 await _logged("counting the insight figures", catch_up_insights(self.store))
             await asyncio.sleep(poll)
 
