@@ -218,9 +218,11 @@ runpy.run_module("bot.cli", run_name="__main__")
 """
 """``python -m bot.cli`` with Ctrl-C as a terminal delivers it, whatever this process does
 with SIGINT: an ignored SIGINT is inherited across exec, and Python then keeps ignoring
-it. Some test that ran earlier in the same pytest-xdist worker left SIGINT ignored (not
-found yet): with it, this test failed in two full runs of the suite, and fails so when
-SIGINT is ignored by hand (`signal.signal(SIGINT, SIG_IGN)` before ``pytest.main``)."""
+it. A suite started as a background job of a non-interactive shell (``make test &``, as
+some CI runners and scripts do) has SIGINT ignored from the start (POSIX asks the shell
+to); in two full runs so started this test failed, until the child was started so. A
+test that runs uvicorn in the main thread puts a handler there instead, so the outcome
+hung on which files shared a pytest-xdist worker."""
 
 
 def test_ctrl_c_writes_the_reports_of_the_cancelled_run(
