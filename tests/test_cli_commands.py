@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, create_engine
 
 from bot.cli.main import build_parser
@@ -202,7 +203,7 @@ def test_every_command_and_option_has_help_and_check_states_exit_codes(tmp_path:
     assert _all_actions(build_parser()) == []
     helped = _cli("check", "--help", cwd=tmp_path)
     assert helped.returncode == 0
-    for code in ("0 ", "1 ", "2 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "130 ", "143 "):
         assert f"\n  {code}" in helped.stdout, code
 
 
@@ -225,9 +226,16 @@ test that runs uvicorn in the main thread puts a handler there instead, so the o
 hung on which files shared a pytest-xdist worker."""
 
 
-def test_ctrl_c_writes_the_reports_of_the_cancelled_run(
-    healthy_target: RunningTarget, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_writes_the_reports_of_the_cancelled_run(
+    healthy_target: RunningTarget, tmp_path: Path, signum: int, code: int, said: str
 ) -> None:
+    """SIGTERM as a CI runner cancelling the job sends it: before, the process died on
+    the spot, the run stayed running and no report was written."""
     out = tmp_path / "out"
     paths = {
         flag: out / name
@@ -256,10 +264,10 @@ def test_ctrl_c_writes_the_reports_of_the_cancelled_run(
         if "load started" in line or time.monotonic() > deadline:
             break
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stdout + stderr
-    assert "interrupted" in stderr
+    assert process.returncode == code, stdout + stderr
+    assert said in stderr
     report = json.loads(paths["--json"].read_text())
     assert report["status"] == "cancelled" and report["verdict"] == "incomplete"
     statuses = {r["check_id"]: r["status"] for r in report["results"]}

@@ -21,13 +21,14 @@ from bot.input_limits import MAX_RUN_ID, is_run_id
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
-EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 EXIT_CODES = """exit codes:
   0    no blocking failure (pending attestations and non-critical failures do not block)
   1    a critical check failed or ended in error
   2    usage or configuration error
-  130  interrupted (Ctrl-C): the run is recorded as cancelled, its reports still written"""
+  130  interrupted (Ctrl-C): the run is recorded as cancelled, its reports still written
+  143  terminated (SIGTERM, as a CI runner cancelling the job sends it): as for 130"""
 
 
 def config_arg(parser: argparse.ArgumentParser) -> None:

@@ -36,12 +36,14 @@ from bot.cli import (
 from bot.cli.common import (
     EXIT_CODES,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     SafeArgumentParser,
     SafeFormatter,
     consoles,
     say,
 )
+from bot.cli.terminate import Terminated
 from bot.settings import EXECUTE_RUNS
 
 
@@ -107,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("preprod: interrupted; the run is recorded as cancelled")
         return EXIT_INTERRUPTED
+    except Terminated:
+        err.print("preprod: terminated (SIGTERM); the run is recorded as cancelled")
+        return EXIT_TERMINATED
     except Exception as exc:
         message = usage_error(exc)
         if message is None:
@@ -143,7 +148,9 @@ def _until_done(work: Coroutine[Any, Any, int]) -> int:
     at the top it cost ``--help`` a sixth of its start (bench/startup.py)."""
     import asyncio
 
-    return asyncio.run(work)
+    from bot.cli.terminate import stopped_by_sigterm
+
+    return asyncio.run(stopped_by_sigterm(work))
 
 
 def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
