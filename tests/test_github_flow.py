@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from bot.audit.chain import Action
 from bot.audit.checkpoint import parse
+from bot.gate.sweeps import Sweeps
 from bot.github.answers import GitHubAnswers
 from bot.github.reconcile import Reconciler
 from bot.github.settings import (
@@ -253,7 +254,7 @@ async def test_an_expired_run_is_rejected_as_expired(
         assert (await flow.gh.request_review(job)).status_code == 202
         [run] = flow.runs()
         await asyncio.sleep(2.1)  # past the sign-off deadline
-        assert await flow.bot.bot.gate.sweeps.expire_due() == [run.id]  # what the sweep does
+        assert await Sweeps(flow.bot.bot.gate).expire_due() == [run.id]  # what the sweep does
         await flow.bot.until(lambda: job.state == "rejected")
         assert "**expired**" in (job.decision_comment or "")
         assert "- the sign-off deadline passed" in (job.decision_comment or "")

@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 from bot.cli import schedule_cmd
 from bot.config.loader import load_config
 from bot.gate.reading import Loaded
+from bot.gate.sweeps import Sweeps
 from bot.settings import Settings
 from bot.slack.actions import APPROVE
 from bot.store.audit_log import AuditLog
@@ -304,7 +305,7 @@ async def test_nudges_in_working_hours_one_warning_expired_once_and_the_outcome_
                 clock.move_to(berlin(1, 14, 1, month=12))
                 assert await reminders.expire() == [run_id]
                 await reminders.expire()
-                await harness.bot.gate.sweeps.sweep(0)
+                await Sweeps(harness.bot.gate).sweep(0)
                 await harness.until(lambda: len(announcements(standin)) == 1)
                 with Session(harness.bot.store.engine) as session:
                     [decision] = session.exec(select(DecisionRecord)).all()
@@ -313,7 +314,7 @@ async def test_nudges_in_working_hours_one_warning_expired_once_and_the_outcome_
                 assert "EXPIRED" in dms(standin, RM)[0].text
                 count = len(nudges())
                 await at(berlin(1, 16, 1, month=12))
-                await harness.bot.gate.sweeps.sweep(0)
+                await Sweeps(harness.bot.gate).sweep(0)
                 await asyncio.sleep(0.2)  # let anything wrongly triggered show up
                 assert len(nudges()) == count and len(warnings()) == 1
                 assert len(announcements(standin)) == 1 and len(dms(standin, RM)) == 1

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.gate.sweeps import Sweeps
 from bot.slack.actions import (
     APPROVE,
     ATTEST,
@@ -350,8 +351,8 @@ async def test_deadline_passing_first_expires_the_run(
         await harness.until(lambda: len(signoffs(harness)) == 1)
         deadline = harness.bot.gate.deadline(run(harness))
         await harness.until(lambda: harness.bot.gate.clock() >= deadline)
-        assert await harness.bot.gate.sweeps.decide_due() == [1]
-        assert await harness.bot.gate.sweeps.decide_due() == []
+        assert await Sweeps(harness.bot.gate).decide_due() == [1]
+        assert await Sweeps(harness.bot.gate).decide_due() == []
         assert decisions(harness)[0].outcome == "expired"
         await harness.until(lambda: len(announcements(harness)) == 1)
         assert "EXPIRED" in announcements(harness)[0].text

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from bot.gate.actions import Gate
 from bot.gate.policy import Outcome
+from bot.gate.sweeps import Sweeps
 from bot.store.gate import GateStore
 from bot.store.models import (
     AttestationTick,
@@ -138,22 +139,22 @@ async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
     loads = counting_loads(gate)
     since = now[0] - timedelta(minutes=2)
-    assert await gate.sweeps.decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
+    assert await Sweeps(gate).decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
     loads.clear()
-    assert await gate.sweeps.decide_due(since) == [] and loads == []  # nothing changed
+    assert await Sweeps(gate).decide_due(since) == [] and loads == []  # nothing changed
     approval = SignOff(run_id=runs[1], generation=1, role="sre", user="U0SRE1", vote="approve")
     tick = AttestationTick(run_id=runs[1], item_id="oncall", user="U0SRE1")
     assert await GateStore(store).insert_once(tick)
-    assert await gate.sweeps.decide_due(since) == [] and loads == [runs[1]]  # still awaits sre
+    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[1]]  # still awaits sre
     loads.clear()
     assert await GateStore(store).insert_once(approval)
-    assert await gate.sweeps.decide_due(since) == [runs[1]]  # GO, recorded
+    assert await Sweeps(gate).decide_due(since) == [runs[1]]  # GO, recorded
     assert loads[0] == runs[1] and set(loads) == {runs[1]}
     loads.clear()
     now[0] += timedelta(days=2)  # past the sign-off deadline of a day
-    assert sorted(await gate.sweeps.decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
+    assert sorted(await Sweeps(gate).decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
     assert (await gate.load(runs[0])).gate.decision.outcome is Outcome.EXPIRED
-    assert await gate.sweeps.decide_due(since) == []  # decided: no longer looked at
+    assert await Sweeps(gate).decide_due(since) == []  # decided: no longer looked at
 
 
 async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
@@ -171,11 +172,11 @@ async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
         await gate.refresh(run_id)  # as the executing process does at the run's end
     loads = counting_loads(gate)
     since = now[0] - timedelta(minutes=2)
-    assert await gate.sweeps.decide_due(since) == [] and loads == [runs[2]]
+    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[2]]
     loads.clear()
     tick = AttestationTick(run_id=runs[0], item_id="oncall", user="U0SRE1")
     assert await GateStore(store).insert_once(tick)  # another process's click
-    assert await gate.sweeps.decide_due(since) == [] and loads == [runs[0]]
+    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[0]]
     loads.clear()
     now[0] += timedelta(days=2)  # past the deadline: every one of them decided
-    assert sorted(await gate.sweeps.decide_due(since)) == runs
+    assert sorted(await Sweeps(gate).decide_due(since)) == runs

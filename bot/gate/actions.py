@@ -10,12 +10,13 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bot.audit.chain import Action
 from bot.config.schema import Config
 from bot.gate.events import GateEvent, GateListener, PanelChanged, RunDecided
+from bot.gate.looked import LookedAt
 from bot.gate.policy import (
     AttestationFact,
     Decision,
@@ -38,7 +39,6 @@ from bot.gate.recording import (
 )
 from bot.gate.refusals import Refused, TooSlow
 from bot.gate.roles import Directory
-from bot.gate.sweeps import Sweeps
 from bot.gate.view import (
     FailureView,
     Target,
@@ -93,7 +93,8 @@ class Gate:
         self.reader = RunReader(config, store, directory, report_url, clock)
         self.listeners: list[GateListener] = []
         self.locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.sweeps = Sweeps(self)
+        self.looked = LookedAt()
+        """Undecided runs this process looked at, as they stood then (bot/gate/sweeps.py)."""
 
     def add_listener(self, listener: GateListener, *, first: bool = False) -> None:
         """``first``: before the others (a listener that only wakes waiters and must
@@ -108,6 +109,10 @@ class Gate:
 
     def deadline(self, run: Run) -> datetime:
         return self.reader.deadline(run)
+
+    def deadline_passed(self) -> datetime:
+        """Runs created before this are past the sign-off deadline."""
+        return self.clock() - timedelta(seconds=self.config.policy.signoff_deadline)
 
     # -- acting ------------------------------------------------------------------------
 
@@ -290,7 +295,7 @@ class Gate:
                     if decision.outcome is not Outcome.CANCELLED:
                         await self.emit(RunDecided(loaded.gate))
                 break
-            self.sweeps.looked_at(loaded)
+            self.looked.remember(loaded, self.deadline_passed())
             await self.emit(PanelChanged(loaded.gate))
             return decision
 

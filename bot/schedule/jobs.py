@@ -16,6 +16,7 @@ from typing import Protocol
 from bot.config.cron import cron_trigger, latest_fire, next_fires
 from bot.config.schema import Config
 from bot.gate.actions import Gate
+from bot.gate.sweeps import Sweeps
 from bot.schedule.due import (
     Awaited,
     Digest,
@@ -202,7 +203,7 @@ class Reminders:
 
     async def expire(self) -> list[int]:
         """Decide the runs whose deadline passed (EXPIRED, announced once by the gate)."""
-        return await self.gate.sweeps.expire_due()
+        return await Sweeps(self.gate).expire_due()
 
     async def _send(self, owed: list[tuple[ReminderKey, Callable[[], Awaitable[bool]]]]) -> Sent:
         """Record every key first, skip those Slack already has, send the rest; one that

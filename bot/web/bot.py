@@ -21,6 +21,7 @@ from bot.config.loader import load_config
 from bot.config.schema import Config
 from bot.gate.actions import Gate
 from bot.gate.roles import RoleDirectory
+from bot.gate.sweeps import Sweeps
 from bot.github.settings import GitHubSettings, GitHubSettingsError
 from bot.github.wiring import GitHubApp
 from bot.schedule.checkpoints import Checkpoints
@@ -124,7 +125,7 @@ class Bot:
                 if full:
                     last_full = now
                 since = None if full else self.manager.leases.time.now() - RECENT
-                due = self.gate.sweeps.sweep(beat, since)
+                due = Sweeps(self.gate).sweep(beat, since)
                 await _logged("deciding and announcing what is due", due)
                 await _logged("counting the insight figures", catch_up_insights(self.store))
             await asyncio.sleep(poll)
