@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import importlib.util
+import ssl
 import sys
+from collections.abc import Callable
 
 import httpx
-
-from checks.context import Target
 
 
 def remember_missing_sniffio() -> None:
@@ -27,15 +27,16 @@ remember_missing_sniffio()
 class SharedTransport(httpx.AsyncBaseTransport):
     """A run's connection pool for one target, lent to every client a check makes: its
     checks reuse connections (keep-alive) instead of each opening and closing its own.
-    A client closing it does nothing; whoever made it calls :meth:`close`."""
+    A client closing it does nothing; whoever made it calls :meth:`close`.
+    ``ssl_context``: the target's (``Target.ssl_context``), asked for at first use."""
 
-    def __init__(self, target: Target) -> None:
-        self._target = target
+    def __init__(self, ssl_context: Callable[[], ssl.SSLContext]) -> None:
+        self._ssl_context = ssl_context
         self._pool: httpx.AsyncHTTPTransport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._pool is None:  # made at first use: a bad CA bundle fails that check only
-            self._pool = httpx.AsyncHTTPTransport(verify=self._target.ssl_context())
+            self._pool = httpx.AsyncHTTPTransport(verify=self._ssl_context())
         return await self._pool.handle_async_request(request)
 
     async def aclose(self) -> None:

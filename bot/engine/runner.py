@@ -215,7 +215,7 @@ class Engine:
             info = RunInfo(run_id, run.service, run.version, run.environment, run.plan)
             stages = self.config.plans[run.plan].stage_list()
             target = self.config.target(run.environment)
-            pool = SharedTransport(target)
+            pool = SharedTransport(target.ssl_context)
             scope = Scope(
                 info, Redactor(self.config.secrets), target, self.workdir / f"run-{run_id}", pool
             )

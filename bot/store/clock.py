@@ -14,12 +14,10 @@ measure)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.engine import Engine
@@ -27,9 +25,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from bot.store.models import as_utc, utcnow
-
-if TYPE_CHECKING:  # the store owns a clock: imported for the annotation only
-    from bot.store.runs import RunStore
 
 
 @dataclass(frozen=True)
@@ -110,8 +105,3 @@ class DatabaseClock:
         self.last = skew_from(before, database, round_trip)
         return self.last
 
-
-async def clock_skew(store: RunStore) -> Skew:
-    """This process's clock against the store's database, measured now (for readiness
-    and metrics: a replica beyond the bound claims no runs)."""
-    return await asyncio.to_thread(DatabaseClock(store.engine).measure)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import Field
 from starlette.requests import Request
@@ -18,13 +18,18 @@ from starlette.responses import Response
 
 from bot.input_limits import is_run_id
 from bot.store.models import Run
+from bot.store.requests import Requests
 from bot.store.tokens import Caller
 from bot.web.api_http import ApiError, answer, idempotency_key, read_json
-from bot.web.api_models import ArgoView, FlaggerAnswer, FlaggerBody, RunRequestBody, SpinnakerAnswer
+from bot.web.api_models import (
+    ArgoView,
+    FlaggerAnswer,
+    FlaggerBody,
+    RunRequestBody,
+    RunView,
+    SpinnakerAnswer,
+)
 from bot.web.api_view import API
-
-if TYPE_CHECKING:
-    from bot.web.api import Api
 
 EXECUTION_HEADER = "x-spinnaker-execution-id"
 
@@ -36,8 +41,23 @@ class SpinnakerBody(RunRequestBody):
     execution_id: str | None = Field(default=None, min_length=1, max_length=100)
 
 
+class RunsApi(Protocol):
+    """What the anchors use of the API (bot/web/api.py ``Api``): its runs, as the token
+    may read them, and its requests."""
+
+    requests: Requests
+
+    async def readable(self, caller: Caller, run_id: int) -> Run: ...
+
+    async def view(self, run_id: int) -> RunView: ...
+
+    async def start(
+        self, caller: Caller, body: RunRequestBody, key: str | None
+    ) -> tuple[RunView, bool]: ...
+
+
 class Anchors:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: RunsApi) -> None:
         self.api = api
 
     async def argo(self, request: Request, caller: Caller) -> Response:
