@@ -52,6 +52,10 @@ class Driver:
         """The user's open modals, bottom of the stack first."""
         return [v for v in self.workspace.open_modals.values() if v.user_id == user_id]
 
+    def home(self, user_id: str) -> View | None:
+        """The user's published App Home view, if any."""
+        return self.workspace.home_views.get(user_id)
+
     def find_message(self, channel_id: str, ts: str) -> Message:
         """A stored message, ephemerals included; LookupError if there is none."""
         msg = self.workspace.find_message(channel_id, ts)

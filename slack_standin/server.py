@@ -25,7 +25,7 @@ from slack_standin.oidc import OpenIDProvider
 from slack_standin.ratelimit import RateLimiter
 from slack_standin.responses import RecordedResponse, ResponseTarget, apply_response
 from slack_standin.serving import Served, fault_answer, read_args
-from slack_standin.workspace import Channel, Json, Message, User, View, Workspace
+from slack_standin.workspace import Channel, Json, Message, User, Workspace
 
 DEFAULT_TOKEN = "xoxb-standin-token"
 READ_ONLY = frozenset({"auth.test", "users.info", "usergroups.users.list", "chat.getPermalink"})
@@ -111,7 +111,7 @@ class SlackStandIn(Served, Driver):
                 *self.oidc.routes(),  # before /api/{method}: two of them are Web API methods
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{rid}", self._response, methods=["POST"]),
-                *webui.routes(self),
+                *webui.routes(self, self.changes),
             ]
         )
         self._serve(self.app)
@@ -147,10 +147,6 @@ class SlackStandIn(Served, Driver):
     def ephemerals(self, user_id: str) -> list[Message]:
         """Ephemeral messages shown to a user (``chat.postEphemeral``, acks, responses)."""
         return list(self.workspace.ephemerals.get(user_id, []))
-
-    def home(self, user_id: str) -> View | None:
-        """The user's published App Home view, if any."""
-        return self.workspace.home_views.get(user_id)
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         return [c for c in self.calls if c.method == method]

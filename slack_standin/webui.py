@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -22,10 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from slack_standin import webpage
+from slack_standin.driver import Driver
 from slack_standin.webapi import post
-
-if TYPE_CHECKING:
-    from slack_standin.server import SlackStandIn
 
 KEEPALIVE = 15.0
 """Seconds between comment lines on an idle event stream (proxies drop silent ones)."""
@@ -60,7 +58,7 @@ def split_command(text: str) -> tuple[str, str] | None:
     return command, rest.strip()
 
 
-async def compose(standin: SlackStandIn, form: dict[str, str]) -> httpx.Response | None:
+async def compose(standin: Driver, form: dict[str, str]) -> httpx.Response | None:
     """The composer: a slash command goes to the bot, anything else is a message."""
     user, channel, text = form.get("as", ""), form.get("in", ""), form.get("text", "")
     command = split_command(text)
@@ -76,8 +74,9 @@ async def compose(standin: SlackStandIn, form: dict[str, str]) -> httpx.Response
     return None
 
 
-def routes(standin: SlackStandIn) -> list[Route]:
-    """``GET /``, the live fragment and event stream, and the form posts."""
+def routes(standin: Driver, changes: Changes) -> list[Route]:
+    """``GET /``, the live fragment and event stream, and the form posts; ``changes``
+    wakes the pages when the workspace changed."""
 
     def who(request: Request) -> tuple[str, str]:
         user = request.query_params.get("as") or next(iter(standin.workspace.users), "")
@@ -103,13 +102,13 @@ def routes(standin: SlackStandIn) -> list[Route]:
         async def stream() -> AsyncIterator[str]:
             seen, idle = -1, 0.0
             while not standin.server.stopping:
-                if standin.changes.version != seen:
-                    seen, idle = standin.changes.version, 0.0
+                if changes.version != seen:
+                    seen, idle = changes.version, 0.0
                     yield f"event: change\ndata: {seen}\n\n"
                 elif idle >= KEEPALIVE:
                     idle = 0.0
                     yield ": keep-alive\n\n"
-                await standin.changes.wait(seen, 0.5)
+                await changes.wait(seen, 0.5)
                 idle += 0.5
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -145,7 +144,7 @@ def routes(standin: SlackStandIn) -> list[Route]:
                 note = f"the bot answered {resp.status_code}"
         except Exception as exc:  # shown on the page: a demo should explain, not crash
             note = f"{type(exc).__name__}: {exc}"
-        standin.changes.bump()
+        changes.bump()
         query = urlencode({"as": user, "in": channel, "note": note})
         return RedirectResponse(f"/?{query}", status_code=303)
 
