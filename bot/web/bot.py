@@ -117,7 +117,9 @@ class Bot:
         while True:
             now = time.monotonic()
             if now - last_beat >= beat:
-                last_beat = now
+                # At start-up at once; then half a beat after the heartbeat's, so that
+                # the two beats' writes do not land on the acks together.
+                last_beat = now - beat / 2 if math.isinf(last_beat) else now
                 await _logged("showing what a crash left unshown", self.manager.republish(beat))
                 # A full sweep at start-up and now and then; in between, only the runs
                 # that changed lately (or passed their deadline) are looked at.
