@@ -104,4 +104,3 @@ class DatabaseClock:
             round_trip = time.monotonic() - started
         self.last = skew_from(before, database, round_trip)
         return self.last
-
