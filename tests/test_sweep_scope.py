@@ -138,23 +138,24 @@ async def test_a_periodic_sweep_looks_again_only_at_what_changed(
     gate = gate_for(store, tmp_path, clock=lambda: now[0])
     runs = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(3)]
     loads = counting_loads(gate)
+    decide_due = Sweeps(gate).decide_due
     since = now[0] - timedelta(minutes=2)
-    assert await Sweeps(gate).decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
+    assert await decide_due(since) == [] and sorted(loads) == runs  # all awaiting sre
     loads.clear()
-    assert await Sweeps(gate).decide_due(since) == [] and loads == []  # nothing changed
+    assert await decide_due(since) == [] and loads == []  # nothing changed
     approval = SignOff(run_id=runs[1], generation=1, role="sre", user="U0SRE1", vote="approve")
     tick = AttestationTick(run_id=runs[1], item_id="oncall", user="U0SRE1")
     assert await GateStore(store).insert_once(tick)
-    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[1]]  # still awaits sre
+    assert await decide_due(since) == [] and loads == [runs[1]]  # still awaits sre
     loads.clear()
     assert await GateStore(store).insert_once(approval)
-    assert await Sweeps(gate).decide_due(since) == [runs[1]]  # GO, recorded
+    assert await decide_due(since) == [runs[1]]  # GO, recorded
     assert loads[0] == runs[1] and set(loads) == {runs[1]}
     loads.clear()
     now[0] += timedelta(days=2)  # past the sign-off deadline of a day
-    assert sorted(await Sweeps(gate).decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
+    assert sorted(await decide_due(since)) == [runs[0], runs[2]]  # EXPIRED
     assert (await gate.load(runs[0])).gate.decision.outcome is Outcome.EXPIRED
-    assert await Sweeps(gate).decide_due(since) == []  # decided: no longer looked at
+    assert await decide_due(since) == []  # decided: no longer looked at
 
 
 async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
@@ -171,12 +172,13 @@ async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
     for run_id in runs[:2]:
         await gate.refresh(run_id)  # as the executing process does at the run's end
     loads = counting_loads(gate)
+    decide_due = Sweeps(gate).decide_due
     since = now[0] - timedelta(minutes=2)
-    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[2]]
+    assert await decide_due(since) == [] and loads == [runs[2]]
     loads.clear()
     tick = AttestationTick(run_id=runs[0], item_id="oncall", user="U0SRE1")
     assert await GateStore(store).insert_once(tick)  # another process's click
-    assert await Sweeps(gate).decide_due(since) == [] and loads == [runs[0]]
+    assert await decide_due(since) == [] and loads == [runs[0]]
     loads.clear()
     now[0] += timedelta(days=2)  # past the deadline: every one of them decided
-    assert sorted(await Sweeps(gate).decide_due(since)) == runs
+    assert sorted(await decide_due(since)) == runs

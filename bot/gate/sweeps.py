@@ -61,13 +61,13 @@ class Sweeps:
     ) -> list[int]:
         """``stamps``: each run's as read; a run looked at is remembered with it."""
         decided = []
-        looked = 0
+        first = True
         for run_id in run_ids:
             if run_id is None:
                 continue
-            if stamps is not None and looked:
+            if stamps is not None and not first:
                 await asyncio.sleep(SPACING_S)  # a periodic sweep; the full one at once
-            looked += 1
+            first = False
             if (await self.gate.load(run_id)).gate.decision.outcome.final:
                 await self.gate.refresh(run_id)
                 decided.append(run_id)
