@@ -15,15 +15,19 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 
 import bot.slack.publisher
+from bot.gate.policy import Outcome
+from bot.gate.sweeps import Sweeps
 from bot.slack.client import RetryPolicy, SlackCallError, SlackRetriesExhausted
 from bot.slack.opening import SLACK_FAILING, opening_reply
 from bot.slack.outbox import EVENT_TYPE, OutboxBusy
-from bot.store.models import RunStatus
+from bot.store.models import Run, RunStatus
 from slack_standin import Message, SlackStandIn
 from tests.slackbot import CHANNEL, Harness, running_bot
 from tests.support.plans import SMOKE_VERSION, config_file, staging_config
@@ -264,3 +268,39 @@ async def test_with_workers_a_run_started_during_an_outage_executes_during_it(
         assert "invite the bot" not in str(group.standin.responses)
         assert "Traceback" not in group.logs(), group.logs()
         print(f"thread complete {shown:.1f}s after the outage")
+
+
+async def test_a_sweep_records_every_due_decision_while_slack_holds_the_announcements(
+    harness: Harness,
+) -> None:
+    """A sweep decided its runs one after another, each announced before the next was
+    even recorded: with Slack rate limiting (a Retry-After up to 300 s, 20 times) a
+    deadline's sweep kept every later run undecided, and the pipelines waiting on them
+    waiting, for as long as Slack held the first announcement. Each run's decision is
+    recorded at once now; its announcement follows when Slack takes it."""
+    for service in ("svc-a", "svc-b"):
+        await harness.command(f"start {service} 1.0 staging")
+    await harness.settle(timeout=60)
+    with Session(harness.bot.store.engine) as session:
+        runs = session.exec(select(Run)).all()
+        assert len(runs) == 2 and all(r.status == RunStatus.FINISHED for r in runs)
+        for run in runs:
+            run.created_at = run.created_at - timedelta(days=30)  # past its deadline
+            session.add(run)
+        session.commit()
+        ids = sorted(r.id for r in runs if r.id is not None)
+    gate = harness.bot.gate
+
+    async def recorded() -> bool:
+        return all([(await gate.load(run_id)).recorded is not None for run_id in ids])
+
+    harness.standin.rate_limit("chat.postMessage", times=1000, retry_after=3)
+    sweep = asyncio.create_task(Sweeps(gate).expire_due())
+    await eventually(recorded, 2.5, "a decision waited on another run's announcement")
+    assert not sweep.done(), "the announcements were not held: the test proves nothing"
+    harness.standin._faults.pop("chat.postMessage")
+    assert sorted(await asyncio.wait_for(sweep, 30)) == ids
+    for run_id in ids:
+        assert (await gate.load(run_id)).gate.decision.outcome is Outcome.EXPIRED
+    counts = keys(harness.standin.channel(CHANNEL).all_messages)
+    assert all(counts[f"run:{run_id}:decision"] == 1 for run_id in ids), counts

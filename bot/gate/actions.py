@@ -281,23 +281,45 @@ class Gate:
         under the run's lock only if the rows it came from are still as read (else it is
         decided again), so an action stored meanwhile on another replica counts."""
         async with self.locks[run_id]:
-            for _ in range(REDECIDE):
+            loaded, recorded = await self._record(run_id)
+            if recorded:
                 loaded = await self.load(run_id)
-                decision = loaded.gate.decision
-                if not decision.outcome.final or loaded.recorded is not None:
-                    break
-                try:
-                    recorded = await self._act(run_id, decision_plan(loaded))
-                except Changed:
-                    continue
-                if recorded:
-                    loaded = await self.load(run_id)
-                    if decision.outcome is not Outcome.CANCELLED:
-                        await self.emit(RunDecided(loaded.gate))
-                break
             self.looked.remember(loaded, self.deadline_passed())
-            await self.emit(PanelChanged(loaded.gate))
-            return decision
+            await self._tell(loaded, recorded)
+            return loaded.gate.decision
+
+    async def record(self, run_id: int) -> tuple[Decision, bool]:
+        """:meth:`refresh` without the telling, for a sweep deciding many runs: the
+        decision, and whether this call recorded it (:meth:`tell` follows later)."""
+        async with self.locks[run_id]:
+            loaded, recorded = await self._record(run_id)
+            if not recorded:  # a recorded run is no longer looked at
+                self.looked.remember(loaded, self.deadline_passed())
+            return loaded.gate.decision, recorded
+
+    async def tell(self, run_id: int, recorded: bool) -> None:
+        """Tell listeners what :meth:`record` did: the decision if it ``recorded`` it,
+        then the panel as it now stands."""
+        async with self.locks[run_id]:
+            await self._tell(await self.load(run_id), recorded)
+
+    async def _record(self, run_id: int) -> tuple[Loaded, bool]:
+        """Under the run's lock: record the run's final decision unless one is; the run
+        as read, and whether this call recorded it (the rows read are then stale)."""
+        for _ in range(REDECIDE):
+            loaded = await self.load(run_id)
+            if not loaded.gate.decision.outcome.final or loaded.recorded is not None:
+                return loaded, False
+            try:
+                return loaded, await self._act(run_id, decision_plan(loaded))
+            except Changed:
+                continue
+        return loaded, False
+
+    async def _tell(self, loaded: Loaded, recorded: bool) -> None:
+        if recorded and loaded.gate.decision.outcome is not Outcome.CANCELLED:
+            await self.emit(RunDecided(loaded.gate))
+        await self.emit(PanelChanged(loaded.gate))
 
     async def supersede(self, run_id: int, reason: str, actor: str) -> bool:
         """Record SUPERSEDED as the final decision of an undecided run (a newer request
