@@ -5,6 +5,7 @@ sweep every few seconds must not load each of them."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.gate.actions import Gate
+from bot.gate.events import GateEvent, PanelChanged
 from bot.gate.policy import Outcome
 from bot.gate.sweeps import Sweeps
 from bot.store.gate import GateStore
@@ -182,3 +184,33 @@ async def test_a_run_this_process_refreshed_is_not_loaded_again_by_its_sweep(
     loads.clear()
     now[0] += timedelta(days=2)  # past the deadline: every one of them decided
     assert sorted(await decide_due(since)) == runs
+
+
+async def test_a_run_held_by_its_teller_does_not_hold_up_the_sweep(
+    either_store: RunStore, tmp_path: Path
+) -> None:
+    """A process telling a run holds its lock while Slack keeps the panel waiting; a
+    sweep that waited for that lock kept every later run undecided as long. It leaves
+    the held run to a later sweep and decides the others."""
+    store = either_store
+    now = [datetime.now(UTC)]
+    gate = gate_for(store, tmp_path, clock=lambda: now[0])
+    held, other = [await stored_run(store, Status.PASSED, Status.PASSED) for _ in range(2)]
+    slack_answers = asyncio.Event()
+
+    async def slow_slack(event: GateEvent) -> None:
+        if isinstance(event, PanelChanged) and event.view.run_id == held:
+            await slack_answers.wait()
+
+    gate.add_listener(slow_slack)
+    telling = asyncio.create_task(gate.refresh(held))  # awaiting sre: its panel is shown
+    await asyncio.sleep(0.1)
+    assert gate.locks[held].locked()
+    now[0] += timedelta(days=2)  # both past the sign-off deadline of a day
+    decide_due = Sweeps(gate).decide_due
+    since = now[0] - timedelta(minutes=2)
+    assert await asyncio.wait_for(decide_due(since), 5) == [other]
+    assert (await gate.load(other)).gate.decision.outcome is Outcome.EXPIRED
+    slack_answers.set()
+    await telling
+    assert await decide_due(since) == [held]  # looked at again, and decided

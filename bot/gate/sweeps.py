@@ -72,16 +72,21 @@ class Sweeps:
         recorded, every later run stayed undecided (and the pipelines waiting on it
         waiting) for as long as Slack held the announcements before it, a Retry-After of
         up to five minutes, twenty times over (tests/test_slack_outage.py). A crash in
-        between leaves decisions unannounced, which :meth:`announce_missing` finds."""
+        between leaves decisions unannounced, which :meth:`announce_missing` finds.
+
+        A run whose lock is held is left to a later sweep: its holder may be telling it,
+        waiting on Slack, and every run after it would wait too."""
         decided: dict[int, bool] = {}
         pause = 0.0
         for run_id in run_ids:
-            if run_id is None:
-                continue
+            if run_id is None or self.gate.locks[run_id].locked():
+                continue  # not noted as looked at: the next sweep looks again
             if stamps is not None and pause:
                 await asyncio.sleep(pause)  # a periodic sweep; the full one at once
-            decision, recorded = await self.gate.record(run_id)
-            if decision.outcome.final:
+            recorded = False
+            loaded = await self.gate.load(run_id)
+            if loaded.gate.decision.outcome.final and loaded.recorded is None:
+                _, recorded = await self.gate.record(run_id)
                 decided[run_id] = recorded
             pause = RECORD_SPACING_S if recorded else SPACING_S
             if stamps is not None:
