@@ -22,11 +22,15 @@ them back to back: loads, decision, announcement, the acks of that moment waited
 / 2.58 / 1.67 spaced, with the beats apart: bot/web/bot.py)."""
 
 
-RECORD_SPACING_S = 0.1
-"""Seconds after a decision a periodic sweep recorded (about 10 ms of CPU a decision,
-tests/test_sweep_scope.py's runs): recorded back to back, the decisions of the runs that
-finished behind Slack's pace took the CPU from the acks of that moment (PostgreSQL steady
-p99 ratios 1.57 / 6.13 / 8.79 unspaced)."""
+RECORD_SPACING_S = 0.25
+"""Seconds after a decision a periodic sweep recorded, at most four a second: a record
+costs about 11 ms of CPU on PostgreSQL (a locked load and the write with its audit event).
+The bench's runs (17 a second, in one channel held to Slack's pace) left a beat dozens
+to decide; back to back they took the CPU from the acks of that moment (PostgreSQL
+steady p99 ratios 1.57 / 6.13 / 8.79), 100 ms apart still now and then (7.93 / 6.55 in
+four alternating pairs), 250 ms apart 1.21 / 1.69 / 1.43 / 1.63 against 1.41 / 1.70 /
+1.52 / 2.22 with the code before. A pipeline waits a quarter of a second more for each
+decision recorded before its own in that sweep."""
 
 
 class Sweeps:
@@ -83,10 +87,8 @@ class Sweeps:
                 continue  # not noted as looked at: the next sweep looks again
             if stamps is not None and pause:
                 await asyncio.sleep(pause)  # a periodic sweep; the full one at once
-            recorded = False
-            loaded = await self.gate.load(run_id)
-            if loaded.gate.decision.outcome.final and loaded.recorded is None:
-                _, recorded = await self.gate.record(run_id)
+            decision, recorded = await self.gate.record(run_id)
+            if decision.outcome.final:
                 decided[run_id] = recorded
             pause = RECORD_SPACING_S if recorded else SPACING_S
             if stamps is not None:
