@@ -83,10 +83,12 @@ class Sweeps:
         decided: dict[int, bool] = {}
         pause = 0.0
         for run_id in run_ids:
-            if run_id is None or self.gate.locks[run_id].locked():
-                continue  # not noted as looked at: the next sweep looks again
+            if run_id is None:
+                continue
             if stamps is not None and pause:
                 await asyncio.sleep(pause)  # a periodic sweep; the full one at once
+            if self.gate.locks[run_id].locked():
+                continue  # not noted as looked at: the next sweep looks again
             decision, recorded = await self.gate.record(run_id)
             if decision.outcome.final:
                 decided[run_id] = recorded
