@@ -294,11 +294,11 @@ async def test_a_sweep_records_every_due_decision_while_slack_holds_the_announce
     async def recorded() -> bool:
         return all([(await gate.load(run_id)).recorded is not None for run_id in ids])
 
-    harness.standin.rate_limit("chat.postMessage", times=1000, retry_after=3)
+    harness.standin.outage(60, 429, retry_after=3)
     sweep = asyncio.create_task(Sweeps(gate).expire_due())
     await eventually(recorded, 2.5, "a decision waited on another run's announcement")
     assert not sweep.done(), "the announcements were not held: the test proves nothing"
-    harness.standin._faults.pop("chat.postMessage")
+    harness.standin.end_outage()
     assert sorted(await asyncio.wait_for(sweep, 30)) == ids
     for run_id in ids:
         assert (await gate.load(run_id)).gate.decision.outcome is Outcome.EXPIRED

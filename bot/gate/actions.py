@@ -336,9 +336,7 @@ class Gate:
             note = Note(Action.DECISION, actor, run_id, details)
             if not await self._act(run_id, SupersedePlan(record, note)):
                 return False
-            loaded = await self.load(run_id)
-            await self.emit(RunDecided(loaded.gate))
-            await self.emit(PanelChanged(loaded.gate))
+            await self._tell(await self.load(run_id), recorded=True)
             return True
 
     async def emit(self, event: GateEvent) -> None:

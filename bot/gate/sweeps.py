@@ -1,8 +1,9 @@
 """The sweeps: what a crash or a passing deadline leaves undone on undecided runs, found
 and done again by every process at start-up and at each beat of its schedule.
 
-They read the gate's rows through :class:`~bot.gate.actions.Gate` and record decisions
-with its ``refresh``; the runs already looked at are the gate's (bot/gate/looked.py)."""
+They read the gate's rows through :class:`~bot.gate.actions.Gate`, record decisions with
+its ``record`` and tell them with its ``tell``; the runs already looked at are the gate's
+(bot/gate/looked.py)."""
 
 from __future__ import annotations
 
